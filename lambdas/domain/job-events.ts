@@ -1,0 +1,176 @@
+/**
+ * What a job event does to a job, as a pure function: the one place that decides whether an update is accepted,
+ * a duplicate, stale, or too late. The domain writer (lambdas/shared/job-writer.ts) persists the outcome.
+ */
+import type { AgentView, VmDetails } from './schemas.ts';
+import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
+import {
+  activeStepAfter,
+  advanceSteps,
+  currentStepOf,
+  failSteps,
+  initialSteps,
+  progressRank,
+  type ProgressEvent,
+  type UiStep,
+  type UiStepKey,
+  type WorkflowStep,
+} from './steps.ts';
+
+export interface AgentState {
+  agentId: string;
+  userId: string;
+  name: string;
+  region: string;
+  agentStatus: AgentStatus;
+  /** Seq of the last history item; 0 before any. */
+  seq: number;
+  currentJobId?: string;
+  paymentIssue?: boolean;
+  vm?: VmDetails;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface JobState {
+  jobId: string;
+  agentId: string;
+  userId: string;
+  region: string;
+  status: JobStatus;
+  /** Rank of the last progress event accepted (see PROGRESS_EVENTS). */
+  progress: number;
+  steps: UiStep[];
+  currentStep: UiStepKey | null;
+  vm: VmDetails;
+  workflowRunId?: string;
+  workflowRunUrl?: string;
+  failedStep?: string;
+  error?: string;
+  lastHeartbeatAt?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type JobEvent =
+  | { kind: 'provisioning'; workflowRunId?: string; workflowRunUrl?: string }
+  | { kind: 'step'; step: WorkflowStep; vm?: VmDetails; metadata?: Record<string, string> }
+  | { kind: 'activated'; vm: VmDetails }
+  | { kind: 'failed'; error: string; failedStep?: string };
+
+export type JobEventOutcome =
+  | { kind: 'ignored'; reason: 'duplicate' | 'stale' | 'terminal' }
+  | {
+      kind: 'changed';
+      job: JobState;
+      /** The agent status after the event, when the event changes it. */
+      agentStatus?: AgentStatus;
+      /** What caused the change, as kept in the history item. */
+      event: string;
+    };
+
+/** A new job, queued: the state the Stripe webhook writes. */
+export function newJob(fields: { jobId: string; agentId: string; userId: string; region: string }, at: string): JobState {
+  const steps = advanceSteps(initialSteps(), activeStepAfter('created'), at);
+  return {
+    ...fields,
+    status: 'queued',
+    progress: progressRank('created'),
+    steps,
+    currentStep: currentStepOf(steps),
+    vm: {},
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+function progressEventOf(event: Exclude<JobEvent, { kind: 'failed' }>): ProgressEvent {
+  if (event.kind === 'step') return event.step;
+  return event.kind === 'activated' ? 'running' : 'provisioning';
+}
+
+const STATUS_AFTER: Readonly<Record<JobEvent['kind'], JobStatus>> = {
+  provisioning: 'provisioning',
+  step: 'provisioning',
+  activated: 'running',
+  failed: 'failed',
+};
+
+/** Applies `event` to `job` at time `at` (ISO 8601). Never throws for a well-typed event. */
+export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEventOutcome {
+  const nextStatus = STATUS_AFTER[event.kind];
+  if (isTerminalJobStatus(job.status)) {
+    return { kind: 'ignored', reason: job.status === nextStatus ? 'duplicate' : 'terminal' };
+  }
+
+  if (event.kind === 'failed') {
+    const steps = failSteps(job.steps, at, event);
+    return {
+      kind: 'changed',
+      job: {
+        ...job,
+        status: 'failed',
+        steps,
+        currentStep: currentStepOf(steps),
+        error: event.error,
+        ...(event.failedStep === undefined ? {} : { failedStep: event.failedStep }),
+        updatedAt: at,
+      },
+      agentStatus: 'failed',
+      event: 'failed',
+    };
+  }
+
+  const progressEvent = progressEventOf(event);
+  const rank = progressRank(progressEvent);
+  if (rank === job.progress) return { kind: 'ignored', reason: 'duplicate' };
+  if (rank < job.progress) return { kind: 'ignored', reason: 'stale' };
+  // A step that skips `provisioning` (its callback lost) still moves a queued job on; `running` needs a started job.
+  const status = job.status === nextStatus || canTransitionJob(job.status, nextStatus) ? nextStatus : undefined;
+  if (status === undefined) return { kind: 'ignored', reason: 'stale' };
+
+  const steps = advanceSteps(job.steps, activeStepAfter(progressEvent), at);
+  const next: JobState = {
+    ...job,
+    status,
+    progress: rank,
+    steps,
+    currentStep: currentStepOf(steps),
+    vm: { ...job.vm, ...(event.kind === 'provisioning' ? {} : event.vm) },
+    updatedAt: at,
+  };
+  if (event.kind === 'provisioning') {
+    if (event.workflowRunId !== undefined) next.workflowRunId = event.workflowRunId;
+    if (event.workflowRunUrl !== undefined) next.workflowRunUrl = event.workflowRunUrl;
+  }
+  return {
+    kind: 'changed',
+    job: next,
+    ...(event.kind === 'activated' ? { agentStatus: 'active' as const } : {}),
+    event: progressEvent,
+  };
+}
+
+/** The agent as people see it (snapshot, update, REST), from the agent and its current job. */
+export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: number = agent.seq): AgentView {
+  const vm = { ...agent.vm, ...job?.vm };
+  const view: AgentView = {
+    agentId: agent.agentId,
+    name: agent.name,
+    region: agent.region,
+    agentStatus: agent.agentStatus,
+    jobId: job?.jobId ?? null,
+    seq,
+    status: job?.status ?? null,
+    currentStep: job?.currentStep ?? null,
+    steps: job?.steps ?? initialSteps(),
+    updatedAt: [agent.updatedAt, job?.updatedAt ?? ''].sort().at(-1) ?? agent.updatedAt,
+  };
+  if (Object.keys(vm).length > 0) view.vm = vm;
+  if (job?.error !== undefined) view.error = job.error;
+  if (job?.failedStep !== undefined) view.failedStep = job.failedStep;
+  if (job?.workflowRunUrl !== undefined) view.workflowRunUrl = job.workflowRunUrl;
+  if (job?.lastHeartbeatAt !== undefined) view.lastHeartbeatAt = job.lastHeartbeatAt;
+  if (agent.paymentIssue) view.paymentIssue = true;
+  return view;
+}

@@ -1,0 +1,81 @@
+/**
+ * What each Stripe event means to the pipeline (docs/CONTRACT.md, "Stripe events handled"), as a pure function of the
+ * verified event. The webhook handler carries the resulting action out.
+ */
+import type Stripe from 'stripe';
+import { checkoutMetadata, type CheckoutMetadata } from './schemas.ts';
+
+/** What a paid checkout asks for: one job for the agent in the metadata. */
+export interface ProvisionRequest extends CheckoutMetadata {
+  /** Makes each Stripe event create at most one job. */
+  stripeEventId: string;
+  customerId?: string;
+  subscriptionId?: string;
+}
+
+export type StripeEventAction =
+  | { kind: 'provision'; request: ProvisionRequest }
+  /** The subscription ended: the agent it paid for is destroyed. */
+  | { kind: 'end-subscription'; subscriptionId: string }
+  /** An invoice of the subscription failed (true) or was paid (false): the owner is shown a payment issue. */
+  | { kind: 'set-payment-issue'; subscriptionId: string; paymentIssue: boolean }
+  /** A paid checkout that cannot be provisioned as sent: a person has to look at it. `issues` are field paths only. */
+  | { kind: 'invalid-checkout'; stripeEventId: string; issues: string[] }
+  | { kind: 'ignore'; reason: 'unpaid' | 'unhandled-type' | 'no-subscription' };
+
+/** An expandable Stripe reference (`"cus_..."` or the expanded object) as its id. */
+function idOf(reference: string | { id: string } | null | undefined): string | undefined {
+  return typeof reference === 'string' ? reference : reference?.id;
+}
+
+function provisionIfPaid(event: Stripe.Event, session: Stripe.Checkout.Session): StripeEventAction {
+  // An asynchronous payment method completes the session unpaid; `async_payment_succeeded` follows once it is paid.
+  if (session.payment_status !== 'paid') return { kind: 'ignore', reason: 'unpaid' };
+  const metadata = checkoutMetadata.safeParse({
+    agentId: session.metadata?.agentId,
+    userId: session.metadata?.userId ?? session.client_reference_id ?? undefined,
+    region: session.metadata?.region,
+  });
+  if (!metadata.success) {
+    return {
+      kind: 'invalid-checkout',
+      stripeEventId: event.id,
+      issues: metadata.error.issues.map((issue) => issue.path.join('.')),
+    };
+  }
+  const customerId = idOf(session.customer);
+  const subscriptionId = idOf(session.subscription);
+  return {
+    kind: 'provision',
+    request: {
+      ...metadata.data,
+      stripeEventId: event.id,
+      ...(customerId === undefined ? {} : { customerId }),
+      ...(subscriptionId === undefined ? {} : { subscriptionId }),
+    },
+  };
+}
+
+function paymentIssue(invoice: Stripe.Invoice, flag: boolean): StripeEventAction {
+  const subscriptionId = idOf(invoice.parent?.subscription_details?.subscription);
+  return subscriptionId === undefined
+    ? { kind: 'ignore', reason: 'no-subscription' }
+    : { kind: 'set-payment-issue', subscriptionId, paymentIssue: flag };
+}
+
+type EventOfType<T extends Stripe.Event['type']> = Extract<Stripe.Event, { type: T }>;
+
+/** The dispatch table: every Stripe event type the pipeline acts on, and what it does. */
+const ACTIONS: { readonly [T in Stripe.Event['type']]?: (event: EventOfType<T>) => StripeEventAction } = {
+  'checkout.session.completed': (event) => provisionIfPaid(event, event.data.object),
+  'checkout.session.async_payment_succeeded': (event) => provisionIfPaid(event, event.data.object),
+  'customer.subscription.deleted': (event) => ({ kind: 'end-subscription', subscriptionId: event.data.object.id }),
+  'invoice.payment_failed': (event) => paymentIssue(event.data.object, true),
+  'invoice.paid': (event) => paymentIssue(event.data.object, false),
+};
+
+/** What `event` (already verified) asks the pipeline to do. Never throws: unknown types are ignored. */
+export function stripeEventAction(event: Stripe.Event): StripeEventAction {
+  const action = ACTIONS[event.type] as ((event: Stripe.Event) => StripeEventAction) | undefined;
+  return action === undefined ? { kind: 'ignore', reason: 'unhandled-type' } : action(event);
+}

@@ -1,0 +1,256 @@
+/**
+ * The one domain writer: every change a person should see (job status, steps, agent status) is written here, in one
+ * transaction with the history item that carries the agent's next seq. Transitions are enforced by the transaction's
+ * conditions; a lost race is re-read and decided again by the pure domain, so concurrent writers never skip or repeat
+ * a seq.
+ */
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { newId } from '../domain/ids.ts';
+import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
+import { agentStatusesLeadingTo } from '../domain/statuses.ts';
+import { dynamo } from './clients.ts';
+import { agentBySubscriptionKey, keys } from './keys.ts';
+import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
+
+/** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
+const MAX_ATTEMPTS = 8;
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** Who caused a change, as kept in the history: `stripe`, `workflow`, `state-machine`, `user:<id>`. */
+export type Actor = string;
+
+function historyPut(agent: AgentRecord, job: JobState, seq: number, event: string, actor: Actor, at: string): TransactItem {
+  const message = { type: 'update' as const, ...agentViewOf({ ...agent, seq, updatedAt: at }, job, seq) };
+  return {
+    Put: {
+      TableName: tableName(),
+      Item: { ...keys.history(agent.agentId, seq), entity: 'history', event, actor, ...message },
+      ConditionExpression: 'attribute_not_exists(PK)',
+    },
+  };
+}
+
+function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
+  return (error.CancellationReasons ?? []).map((reason) => reason.Code);
+}
+
+async function transact(items: TransactItem[]): Promise<'written' | (string | undefined)[]> {
+  try {
+    await dynamo.send(new TransactWriteCommand({ TransactItems: items }));
+    return 'written';
+  } catch (error) {
+    if (error instanceof TransactionCanceledException && cancellationCodes(error).includes('ConditionalCheckFailed')) {
+      return cancellationCodes(error);
+    }
+    throw error;
+  }
+}
+
+export type CreateJobResult =
+  | { kind: 'created'; job: JobRecord }
+  | { kind: 'duplicate-event'; jobId: string | undefined }
+  | { kind: 'agent-busy'; agentStatus: string }
+  | { kind: 'agent-not-found' };
+
+export interface CreateJobInput {
+  agentId: string;
+  userId: string;
+  region: string;
+  /** Present when a Stripe event causes the job: each event creates at most one job. */
+  stripeEventId?: string;
+  customerId?: string;
+  subscriptionId?: string;
+  actor: Actor;
+}
+
+/**
+ * Creates a queued job for an agent that is `draft` or `failed` (at most one live job per agent) and moves the agent
+ * to `provisioning`, with the history item, in one transaction.
+ */
+export async function createJob(input: CreateJobInput, now: Date = new Date()): Promise<CreateJobResult> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const agent = await getAgent(input.agentId);
+    if (agent === undefined || agent.userId !== input.userId) return { kind: 'agent-not-found' };
+    const allowedFrom = agentStatusesLeadingTo('provisioning');
+    if (!allowedFrom.includes(agent.agentStatus)) {
+      const duplicate = input.stripeEventId === undefined ? undefined : await jobOfStripeEvent(input.stripeEventId);
+      return duplicate ?? { kind: 'agent-busy', agentStatus: agent.agentStatus };
+    }
+
+    const at = now.toISOString();
+    const job: JobRecord = {
+      ...newJob({ jobId: newId('job', now), agentId: agent.agentId, userId: agent.userId, region: input.region }, at),
+      ...(input.stripeEventId === undefined ? {} : { stripeEventId: input.stripeEventId }),
+    };
+    const seq = agent.seq + 1;
+    const billing = {
+      ...(input.customerId === undefined ? {} : { customerId: input.customerId }),
+      ...(input.subscriptionId === undefined
+        ? {}
+        : { subscriptionId: input.subscriptionId, ...agentBySubscriptionKey(input.subscriptionId) }),
+    };
+    const billingNames = Object.keys(billing);
+    const items: TransactItem[] = [
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.agent(agent.agentId),
+          UpdateExpression: [
+            'SET agentStatus = :provisioning, currentJobId = :jobId, seq = :seq, updatedAt = :at, #region = :region',
+            ...billingNames.map((name) => `#${name} = :${name}`),
+          ].join(', '),
+          ConditionExpression: `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})`,
+          ExpressionAttributeNames: {
+            '#region': 'region',
+            ...Object.fromEntries(billingNames.map((name) => [`#${name}`, name])),
+          },
+          ExpressionAttributeValues: {
+            ':provisioning': 'provisioning',
+            ':jobId': job.jobId,
+            ':seq': seq,
+            ':expectedSeq': agent.seq,
+            ':at': at,
+            ':region': input.region,
+            ':userId': input.userId,
+            ...Object.fromEntries(allowedFrom.map((status, i) => [`:from${i}`, status])),
+            ...Object.fromEntries(Object.entries(billing).map(([name, value]) => [`:${name}`, value])),
+          },
+        },
+      },
+      {
+        Put: {
+          TableName: tableName(),
+          Item: { ...keys.job(job.jobId), entity: 'job', ...job },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at),
+    ];
+    if (input.stripeEventId !== undefined) {
+      items.unshift({
+        Put: {
+          TableName: tableName(),
+          Item: { ...keys.stripeEvent(input.stripeEventId), entity: 'stripe-event', jobId: job.jobId, receivedAt: at },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      });
+    }
+
+    const result = await transact(items);
+    if (result === 'written') return { kind: 'created', job };
+    if (input.stripeEventId !== undefined && result[0] === 'ConditionalCheckFailed') {
+      return (await jobOfStripeEvent(input.stripeEventId)) ?? { kind: 'duplicate-event', jobId: undefined };
+    }
+    // The agent changed under us (another event, another writer): decide again on fresh data.
+  }
+  throw new Error(`createJob: agent ${input.agentId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+}
+
+async function jobOfStripeEvent(eventId: string): Promise<CreateJobResult | undefined> {
+  const { Item } = await dynamo.send(
+    new GetCommand({
+      TableName: tableName(),
+      Key: keys.stripeEvent(eventId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item === undefined ? undefined : { kind: 'duplicate-event', jobId: Item.jobId as string };
+}
+
+/**
+ * Applies a job event (workflow step, activation, failure) and, when the domain accepts it, writes the job, the agent
+ * and the next history item in one transaction. Duplicates, stale and late events change nothing and say why.
+ */
+export async function recordJobEvent(
+  jobId: string,
+  event: JobEvent,
+  actor: Actor,
+  now: () => Date = () => new Date(),
+): Promise<JobEventOutcome | { kind: 'not-found' }> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const job = await getJob(jobId);
+    if (job === undefined) return { kind: 'not-found' };
+    const agent = await getAgent(job.agentId);
+    if (agent === undefined) return { kind: 'not-found' };
+
+    const at = now().toISOString();
+    const outcome = applyJobEvent(job, event, at);
+    if (outcome.kind === 'ignored') return outcome;
+
+    const next = outcome.job;
+    const agentStatus = agent.currentJobId === jobId ? (outcome.agentStatus ?? agent.agentStatus) : agent.agentStatus;
+    const seq = agent.seq + 1;
+    const vm = agentStatus === 'active' ? { vm: next.vm } : {};
+    const result = await transact([
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.job(jobId),
+          UpdateExpression:
+            'SET #status = :status, progress = :progress, steps = :steps, currentStep = :currentStep, vm = :vm, ' +
+            'updatedAt = :at, workflowRunId = :runId, workflowRunUrl = :runUrl, failedStep = :failedStep, #error = :error',
+          ConditionExpression: '#status = :expectedStatus AND progress = :expectedProgress',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: {
+            ':status': next.status,
+            ':progress': next.progress,
+            ':steps': next.steps,
+            ':currentStep': next.currentStep,
+            ':vm': next.vm,
+            ':at': at,
+            ':runId': next.workflowRunId ?? null,
+            ':runUrl': next.workflowRunUrl ?? null,
+            ':failedStep': next.failedStep ?? null,
+            ':error': next.error ?? null,
+            ':expectedStatus': job.status,
+            ':expectedProgress': job.progress,
+          },
+        },
+      },
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.agent(agent.agentId),
+          UpdateExpression: `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${vm.vm === undefined ? '' : ', vm = :vm'}`,
+          ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
+          ExpressionAttributeValues: {
+            ':agentStatus': agentStatus,
+            ':seq': seq,
+            ':at': at,
+            ':expectedSeq': agent.seq,
+            ':expectedAgentStatus': agent.agentStatus,
+            ...(vm.vm === undefined ? {} : { ':vm': vm.vm }),
+          },
+        },
+      },
+      historyPut({ ...agent, agentStatus, ...vm }, next, seq, outcome.event, actor, at),
+    ]);
+    if (result === 'written') return outcome;
+  }
+  throw new Error(`recordJobEvent: job ${jobId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+}
+
+/**
+ * Notes a workflow heartbeat on a live job. Not a history item: watchers get it as a `heartbeat` message from the
+ * stream, never replayed.
+ */
+export async function recordHeartbeat(jobId: string, at: string): Promise<'recorded' | 'terminal' | 'not-found'> {
+  try {
+    await dynamo.send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.job(jobId),
+        UpdateExpression: 'SET lastHeartbeatAt = :at',
+        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':at': at, ':queued': LIVE_JOB_STATUSES[0], ':provisioning': LIVE_JOB_STATUSES[1] },
+      }),
+    );
+    return 'recorded';
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
+  }
+}

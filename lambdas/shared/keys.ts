@@ -1,0 +1,35 @@
+/** Item keys of the one table (docs/ARCHITECTURE.md, "The table"). The only place that spells them. */
+
+const SEQ_DIGITS = 12;
+
+export const keys = {
+  agent: (agentId: string) => ({ PK: `AGENT#${agentId}`, SK: 'AGENT' }),
+  job: (jobId: string) => ({ PK: `JOB#${jobId}`, SK: 'JOB' }),
+  history: (agentId: string, seq: number) => ({ PK: `AGENT#${agentId}`, SK: historySortKey(seq) }),
+  stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: 'STRIPE' }),
+  connection: (connectionId: string) => ({ PK: `CONN#${connectionId}`, SK: 'CONN' }),
+  subscription: (agentId: string, connectionId: string) => ({ PK: `AGENT#${agentId}`, SK: `SUB#${connectionId}` }),
+} as const;
+
+/** GSI1: agents by user, newest last. */
+export const agentsByUserKey = (userId: string, createdAt: string, agentId: string) => ({
+  GSI1PK: `USER#${userId}`,
+  GSI1SK: `AGENT#${createdAt}#${agentId}`,
+});
+
+/** GSI2: agent by Stripe subscription. */
+export const agentBySubscriptionKey = (subscriptionId: string) => ({ GSI2PK: `SUB#${subscriptionId}`, GSI2SK: 'AGENT' });
+
+export const SUBSCRIPTION_PREFIX = 'SUB#';
+
+export function historySortKey(seq: number): string {
+  return `SEQ#${String(seq).padStart(SEQ_DIGITS, '0')}`;
+}
+
+/** Strips the table's key and bookkeeping attributes from an item, leaving the domain fields. */
+const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'entity', 'expiresAt'] as const;
+export function withoutKeys<T extends Record<string, unknown>>(item: T): Omit<T, (typeof BOOKKEEPING)[number]> {
+  const rest: Record<string, unknown> = { ...item };
+  for (const name of BOOKKEEPING) delete rest[name];
+  return rest as Omit<T, (typeof BOOKKEEPING)[number]>;
+}

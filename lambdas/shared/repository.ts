@@ -1,0 +1,201 @@
+/**
+ * Reads of agents, jobs and history, and the job updates that people do not see (task tokens, workflow outcomes).
+ * Every change people see goes through job-writer.ts instead.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { agentViewOf, type AgentState, type JobState } from '../domain/job-events.ts';
+import { newId } from '../domain/ids.ts';
+import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
+import { dynamo } from './clients.ts';
+import { agentsByUserKey, agentBySubscriptionKey, historySortKey, keys, withoutKeys } from './keys.ts';
+
+/** Set by the handler's config at load; every function that touches data has TABLE_NAME. */
+export const tableName = (): string => {
+  const name = process.env.TABLE_NAME;
+  if (name === undefined || name === '') throw new Error('TABLE_NAME is not set');
+  return name;
+};
+
+export type TaskPhase = 'start' | 'completion';
+
+/** What the workflow reported at its end, kept until the state machine's waiting task takes it. */
+export type WorkflowOutcome =
+  | { status: 'running'; vm: VmDetails }
+  | { status: 'failed'; error: string; failedStep: string };
+
+export interface JobRecord extends JobState {
+  taskToken?: string;
+  taskPhase?: TaskPhase;
+  outcome?: WorkflowOutcome;
+  stripeEventId?: string;
+}
+
+export interface AgentRecord extends AgentState {
+  customerId?: string;
+  subscriptionId?: string;
+}
+
+/** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */
+export const LIVE_JOB_STATUSES = ['queued', 'provisioning'] as const;
+
+export async function getJob(jobId: string): Promise<JobRecord | undefined> {
+  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: keys.job(jobId), ConsistentRead: true }));
+  return Item === undefined ? undefined : (withoutKeys(Item) as JobRecord);
+}
+
+export async function getAgent(agentId: string): Promise<AgentRecord | undefined> {
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tableName(), Key: keys.agent(agentId), ConsistentRead: true }),
+  );
+  return Item === undefined ? undefined : (withoutKeys(Item) as AgentRecord);
+}
+
+/** A new agent in `draft`: what the owner pays for next. */
+export async function createAgent(input: { userId: string; name: string; region: string }): Promise<AgentRecord> {
+  const now = new Date().toISOString();
+  const agent: AgentRecord = {
+    agentId: newId('agent'),
+    userId: input.userId,
+    name: input.name,
+    region: input.region,
+    agentStatus: 'draft',
+    seq: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await dynamo.send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: { ...keys.agent(agent.agentId), ...agentsByUserKey(agent.userId, now, agent.agentId), entity: 'agent', ...agent },
+      ConditionExpression: 'attribute_not_exists(PK)',
+    }),
+  );
+  return agent;
+}
+
+export async function listAgentsByUser(userId: string): Promise<AgentRecord[]> {
+  const agents: AgentRecord[] = [];
+  const pages = paginateQuery(
+    { client: dynamo },
+    {
+      TableName: tableName(),
+      IndexName: 'GSI1',
+      KeyConditionExpression: 'GSI1PK = :pk',
+      ExpressionAttributeValues: { ':pk': `USER#${userId}` },
+    },
+  );
+  for await (const page of pages) {
+    for (const item of page.Items ?? []) agents.push(withoutKeys(item) as AgentRecord);
+  }
+  return agents;
+}
+
+export async function findAgentBySubscription(subscriptionId: string): Promise<AgentRecord | undefined> {
+  const { GSI2PK } = agentBySubscriptionKey(subscriptionId);
+  const { Items } = await dynamo.send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: 'GSI2',
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': GSI2PK },
+      Limit: 1,
+    }),
+  );
+  const item = Items?.[0];
+  return item === undefined ? undefined : (withoutKeys(item) as AgentRecord);
+}
+
+/** The `update` message kept in a history item (the item is the message plus `event`, `actor` and keys). */
+export function updateMessageOf(historyItem: Record<string, unknown>): UpdateMessage {
+  const { event: _event, actor: _actor, ...message } = withoutKeys(historyItem);
+  return message as unknown as UpdateMessage;
+}
+
+/** Every update after `since`, in seq order: what a reconnecting client missed. */
+export async function historySince(agentId: string, since: number): Promise<UpdateMessage[]> {
+  const updates: UpdateMessage[] = [];
+  const pages = paginateQuery(
+    { client: dynamo },
+    {
+      TableName: tableName(),
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': keys.agent(agentId).PK,
+        ':from': historySortKey(since + 1),
+        ':to': historySortKey(Number.MAX_SAFE_INTEGER),
+      },
+      ConsistentRead: true,
+    },
+  );
+  for await (const page of pages) {
+    for (const item of page.Items ?? []) updates.push(updateMessageOf(item));
+  }
+  return updates;
+}
+
+/** Thrown when a job that must be live (queued or provisioning) is missing or already finished. */
+export class JobNotLiveError extends Error {
+  override readonly name = 'JobNotLive';
+}
+
+/**
+ * Stores the task token of the state machine's current wait on the job. Returns the job as it is now, so the caller
+ * can see a workflow outcome that arrived before the token did.
+ */
+export async function storeTaskToken(jobId: string, phase: TaskPhase, token: string): Promise<JobRecord> {
+  try {
+    const { Attributes } = await dynamo.send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.job(jobId),
+        UpdateExpression: 'SET taskToken = :token, taskPhase = :phase',
+        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':token': token, ':phase': phase, ':queued': 'queued', ':provisioning': 'provisioning' },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return withoutKeys(Attributes ?? {}) as JobRecord;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) throw new JobNotLiveError(`Job ${jobId} is not live`);
+    throw error;
+  }
+}
+
+/**
+ * Keeps the workflow's final report on a live job (the first one wins) and returns the job with its current task
+ * token, or says why nothing was stored.
+ */
+export async function recordWorkflowOutcome(
+  jobId: string,
+  outcome: WorkflowOutcome,
+): Promise<JobRecord | 'terminal' | 'not-found'> {
+  try {
+    const { Attributes } = await dynamo.send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.job(jobId),
+        UpdateExpression: 'SET outcome = if_not_exists(outcome, :outcome)',
+        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':outcome': outcome, ':queued': 'queued', ':provisioning': 'provisioning' },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return withoutKeys(Attributes ?? {}) as JobRecord;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
+  }
+}
+
+/** The agent as its owner sees it (GET /agents/{agentId} and the WebSocket snapshot). */
+export async function agentView(
+  agentId: string,
+): Promise<{ agent: AgentRecord; job: JobRecord | undefined; view: AgentView } | undefined> {
+  const agent = await getAgent(agentId);
+  if (agent === undefined) return undefined;
+  const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
+  return { agent, job, view: agentViewOf(agent, job) };
+}
