@@ -1,0 +1,27 @@
+/**
+ * Local-runtime sign-in: `POST /dev/token` mints an access token for any user id. Only offered when the runtime's
+ * `/config.json` says `auth.dev: true`; the AWS stack has no such route.
+ */
+import { z } from 'zod';
+import { sessionFromToken, type Session, type TokenSource } from './session.ts';
+
+const devTokenResponse = z.object({ token: z.string().min(1) });
+
+/** Signs in as `userId` with the local dev issuer. */
+export async function devSignIn(apiUrl: string, userId: string): Promise<Session> {
+  const response = await fetch(`${apiUrl}/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId }),
+  });
+  if (!response.ok) throw new Error(`Sign-in failed (${response.status})`);
+  return sessionFromToken(devTokenResponse.parse(await response.json()).token);
+}
+
+/** Refreshes by asking the dev issuer for a new token for the same user. */
+export function devTokenSource(apiUrl: string): TokenSource {
+  return {
+    refresh: (session) => devSignIn(apiUrl, session.userId),
+    signOut: () => undefined,
+  };
+}

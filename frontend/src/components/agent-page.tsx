@@ -1,0 +1,189 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import { stepDurationMs, type UiStep } from '../../../lambdas/domain/steps.ts';
+import { ApiError } from '../api.ts';
+import {
+  agentStatusBadge,
+  formatDuration,
+  heartbeatAgeMs,
+  isStale,
+  stepStatusBadge,
+} from '../presentation.ts';
+import type { CheckoutReturn } from '../router.ts';
+import { useLiveState, useNow, useServices } from '../services.ts';
+import { StatusBadge } from './badge.tsx';
+
+const CHECKOUT_OUTCOMES: Readonly<Record<CheckoutReturn['outcome'], string>> = {
+  success: 'Payment received: your agent is being set up. You can follow every step here.',
+  cancelled: 'Checkout was cancelled: nothing was charged and the agent stays a draft.',
+};
+
+/** One agent, live: its provisioning steps, heartbeat, VM and what to do when it failed. */
+export function AgentPage({ agentId, checkout }: { agentId: string; checkout?: CheckoutReturn['outcome'] | undefined }) {
+  const { live } = useServices();
+  const { agents, problems } = useLiveState();
+  useEffect(() => live.watch(agentId), [live, agentId]);
+
+  const view = agents.get(agentId);
+  return (
+    <main class="page">
+      <p>
+        <a href="#/">← All agents</a>
+      </p>
+      {checkout === undefined ? null : (
+        <p class={`notice ${checkout === 'success' ? 'notice--good' : ''}`} role="status" data-testid="checkout-outcome">
+          {CHECKOUT_OUTCOMES[checkout]}
+        </p>
+      )}
+      {view !== undefined ? (
+        <AgentDetails view={view} />
+      ) : problems.has(agentId) ? (
+        <section class="card" data-testid="agent-missing">
+          <h1>Agent not found</h1>
+          <p>There is no agent with this id in your account.</p>
+        </section>
+      ) : (
+        <p aria-busy="true">Loading…</p>
+      )}
+    </main>
+  );
+}
+
+function AgentDetails({ view }: { view: AgentView }) {
+  const provisioning = view.agentStatus === 'provisioning';
+  const now = useNow(provisioning);
+  const failedStep = view.steps.find((step) => step.status === 'error');
+
+  return (
+    <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
+      <header class="agent__header">
+        <h1 id="agent-heading">{view.name}</h1>
+        <StatusBadge badge={agentStatusBadge(view.agentStatus)} testId="agent-status" />
+        {isStale(view, now) ? (
+          <StatusBadge badge={{ label: 'Stale: no heartbeat for 90 s', icon: '⚠', tone: 'bad' }} testId="stale" />
+        ) : null}
+      </header>
+      <p class="muted">
+        Region {view.region} · Agent {view.agentId}
+      </p>
+
+      {view.paymentIssue === true ? (
+        <p class="notice notice--bad" role="alert" data-testid="payment-issue">
+          <span aria-hidden="true">⚠ </span>
+          Your last payment did not go through. Please update your payment method so this agent keeps running.
+        </p>
+      ) : null}
+
+      {failedStep !== undefined && view.agentStatus === 'failed' ? (
+        <FailurePanel agentId={view.agentId} step={failedStep} />
+      ) : null}
+
+      <section aria-labelledby="steps-heading" class="card">
+        <h2 id="steps-heading">Provisioning</h2>
+        <StepList steps={view.steps} now={now} />
+        {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
+        {view.workflowRunUrl === undefined ? null : (
+          <p>
+            <a href={view.workflowRunUrl} target="_blank" rel="noopener noreferrer" data-testid="workflow-run">
+              View the workflow run logs
+            </a>
+          </p>
+        )}
+      </section>
+
+      {view.agentStatus === 'active' && view.vm !== undefined ? (
+        <section aria-labelledby="vm-heading" class="card">
+          <h2 id="vm-heading">Server</h2>
+          <dl class="details" data-testid="vm">
+            <dt>Server IP</dt>
+            <dd data-testid="server-ip">{view.vm.serverIp ?? '—'}</dd>
+            <dt>Tailscale IP</dt>
+            <dd data-testid="tailscale-ip">{view.vm.tailscaleIp ?? '—'}</dd>
+          </dl>
+        </section>
+      ) : null}
+    </article>
+  );
+}
+
+function StepList({ steps, now }: { steps: readonly UiStep[]; now: Date }) {
+  return (
+    <ol class="steps" data-testid="steps">
+      {steps.map((step) => {
+        const badge = stepStatusBadge(step.status);
+        const durationMs = stepDurationMs(step, now);
+        return (
+          <li
+            key={step.key}
+            class={`step step--${step.status}`}
+            data-testid={`step-${step.key}`}
+            data-status={step.status}
+            aria-current={step.status === 'active' ? 'step' : undefined}
+          >
+            <span class="step__icon" aria-hidden="true">
+              {badge.icon}
+            </span>
+            <span class="step__label">{step.label}</span>
+            <span class="step__status">{badge.label}</span>
+            <span class="step__duration" data-testid={`duration-${step.key}`}>
+              {durationMs === undefined || step.status === 'pending' ? '' : formatDuration(durationMs)}
+            </span>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+function HeartbeatAge({ view, now }: { view: AgentView; now: Date }) {
+  const ageMs = heartbeatAgeMs(view, now);
+  return (
+    <p class="muted" data-testid="heartbeat">
+      {ageMs === undefined ? 'No heartbeat yet' : `Last heartbeat ${formatDuration(ageMs)} ago`}
+    </p>
+  );
+}
+
+const RETRY_REFUSALS: Readonly<Record<number, string>> = {
+  409: 'This agent cannot be retried right now: it may already be retrying.',
+  501: 'Retrying is not available yet. Please contact support.',
+};
+
+function FailurePanel({ agentId, step }: { agentId: string; step: UiStep }) {
+  const { api } = useServices();
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<{ ok: boolean; message: string }>();
+
+  const retry = async (): Promise<void> => {
+    setBusy(true);
+    try {
+      // A fresh key per click: the server acts once per key, however often the request itself is resent.
+      await api.requestAction(agentId, 'retry', crypto.randomUUID());
+      setOutcome({ ok: true, message: 'Retry requested: the new attempt shows up here.' });
+    } catch (error) {
+      const message =
+        error instanceof ApiError ? (RETRY_REFUSALS[error.status] ?? error.message) : 'The retry could not be sent.';
+      setOutcome({ ok: false, message });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="notice notice--bad" role="alert" data-testid="failure">
+      <h2>
+        <span aria-hidden="true">✕ </span>Failed at {step.label}
+      </h2>
+      {step.error === undefined ? null : <p data-testid="failure-error">{step.error}</p>}
+      {step.failedStep === undefined ? null : <p class="muted">Workflow step: {step.failedStep}</p>}
+      <button type="button" class="button" onClick={() => void retry()} disabled={busy} data-testid="retry">
+        {busy ? 'Retrying…' : 'Retry'}
+      </button>
+      {outcome === undefined ? null : (
+        <p role="status" data-testid="retry-outcome">
+          {outcome.message}
+        </p>
+      )}
+    </section>
+  );
+}

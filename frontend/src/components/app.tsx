@@ -1,0 +1,42 @@
+import { useEffect, useState } from 'preact/hooks';
+import { useRoute, type CheckoutReturn } from '../router.ts';
+import { useServices } from '../services.ts';
+import { AgentPage } from './agent-page.tsx';
+import { AgentsPage } from './agents-page.tsx';
+import { ConnectionIndicator } from './connection-indicator.tsx';
+import { SignIn } from './sign-in.tsx';
+
+/** The signed-in shell (top bar + page), or the sign-in page. */
+export function App({ signInError, checkout }: { signInError?: string | undefined; checkout?: CheckoutReturn | undefined }) {
+  const { session } = useServices();
+  const [current, setCurrent] = useState(session.current);
+  useEffect(() => session.subscribe(setCurrent), [session]);
+  const route = useRoute();
+
+  if (current === undefined) return <SignIn error={signInError} />;
+  return (
+    <>
+      <header class="topbar">
+        <a href="#/" class="topbar__brand">
+          Agents
+        </a>
+        <ConnectionIndicator />
+        <span class="topbar__user" data-testid="user">
+          {current.userId}
+        </span>
+        <button type="button" class="button button--quiet" onClick={() => session.signOut()}>
+          Sign out
+        </button>
+      </header>
+      {route.page === 'agent' ? (
+        <AgentPage
+          key={route.agentId}
+          agentId={route.agentId}
+          checkout={checkout?.agentId === route.agentId ? checkout.outcome : undefined}
+        />
+      ) : (
+        <AgentsPage />
+      )}
+    </>
+  );
+}

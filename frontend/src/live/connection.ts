@@ -1,0 +1,280 @@
+/**
+ * The page's one WebSocket, shared by every view: it keeps the watched agents subscribed, merges what arrives by
+ * `seq`, reconnects with backoff and resubscribes with `since`, keeps the connection alive (ping, rotation before
+ * API Gateway's 2 h cut-off) and, while the socket cannot be held, polls the REST API instead.
+ */
+import { serverMessage, type AgentView, type ClientMessage } from '../../../lambdas/domain/schemas.ts';
+import { ApiError, type ApiClient } from '../api.ts';
+import { applyHeartbeat, mergeAgentView, resubscribeMessages } from './agent-state.ts';
+import {
+  connectionLost,
+  connectionOpened,
+  INITIAL_RECONNECT_STATE,
+  PING_INTERVAL_MS,
+  POLL_INTERVAL_MS,
+  ROTATE_AFTER_MS,
+  shouldPoll,
+  type ConnectionStatus,
+  type ReconnectState,
+} from './reconnect.ts';
+
+/** Why an agent cannot be shown: the server's error code (`forbidden`, `not_found`, ...). */
+export type AgentProblem = string;
+
+/** What views render: replaced as a whole on every change, so it can be compared by identity. */
+export interface LiveState {
+  readonly status: ConnectionStatus;
+  readonly agents: ReadonlyMap<string, AgentView>;
+  readonly problems: ReadonlyMap<string, AgentProblem>;
+}
+
+export interface LiveConnectionOptions {
+  readonly wsUrl: string;
+  readonly api: ApiClient;
+  /** The current access token; read at every connection attempt. */
+  readonly token: () => string | undefined;
+}
+
+export class LiveConnection {
+  /** The open socket everything is sent on. */
+  private current: WebSocket | undefined;
+  /** A socket being opened: the first one, a reconnect, or a rotation that replaces `current` once open. */
+  private pending: WebSocket | undefined;
+  private reconnect: ReconnectState = INITIAL_RECONNECT_STATE;
+  private readonly watchers = new Map<string, number>();
+  private readonly views = new Map<string, AgentView>();
+  private readonly problems = new Map<string, AgentProblem>();
+  private readonly etags = new Map<string, string>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private rotateTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pollTimer: ReturnType<typeof setInterval> | undefined;
+  private stopped = true;
+  private state: LiveState = { status: 'connecting', agents: new Map(), problems: new Map() };
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly options: LiveConnectionOptions) {}
+
+  /** The state views render. */
+  get snapshot(): LiveState {
+    return this.state;
+  }
+
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Opens the connection (idempotent). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    addEventListener('online', this.connectNow);
+    this.open();
+  }
+
+  /** Closes everything; `start` opens again. */
+  stop(): void {
+    this.stopped = true;
+    removeEventListener('online', this.connectNow);
+    for (const socket of [this.current, this.pending]) socket?.close(1000);
+    this.current = undefined;
+    this.pending = undefined;
+    clearTimeout(this.retryTimer);
+    this.stopTimersOfOpenSocket();
+    this.stopPolling();
+    this.reconnect = INITIAL_RECONNECT_STATE;
+    this.emit();
+  }
+
+  /** The access token changed (signed in or refreshed): connects, or moves the open connection to the new token. */
+  tokenChanged(): void {
+    if (this.stopped) this.start();
+    else this.rotate();
+  }
+
+  /**
+   * Opens a new connection (with the current token) next to the open one and switches over once it is live:
+   * used when the token was refreshed and before API Gateway's 2 h cut-off, so no update falls between sockets.
+   */
+  rotate(): void {
+    if (this.stopped || this.pending !== undefined) return;
+    this.open();
+  }
+
+  /** Closes the open socket as a network drop would (test hook and manual check of the reconnect path). */
+  dropSocket(): void {
+    this.current?.close(4000, 'dropped by the page');
+  }
+
+  /**
+   * Keeps `agentId` subscribed until the returned function is called (reference-counted across views). The agent is
+   * also read once over REST, so the page has it even before the socket is up.
+   */
+  watch(agentId: string): () => void {
+    const count = this.watchers.get(agentId) ?? 0;
+    this.watchers.set(agentId, count + 1);
+    if (count === 0) {
+      this.sendAll(resubscribeMessages([agentId], this.views));
+      void this.poll(agentId);
+    }
+    return () => {
+      const remaining = (this.watchers.get(agentId) ?? 1) - 1;
+      if (remaining > 0) {
+        this.watchers.set(agentId, remaining);
+        return;
+      }
+      this.watchers.delete(agentId);
+      this.sendAll([{ action: 'unsubscribe', agentId }]);
+    };
+  }
+
+  private open(): void {
+    const token = this.options.token();
+    if (token === undefined) return;
+    const url = new URL(this.options.wsUrl);
+    url.searchParams.set('token', token);
+    const socket = new WebSocket(url);
+    let openedAt: number | undefined;
+    this.pending = socket;
+    socket.addEventListener('open', () => {
+      openedAt = Date.now();
+      this.adopt(socket);
+    });
+    socket.addEventListener('message', (event) => this.receive(event.data));
+    socket.addEventListener('close', () => this.closed(socket, openedAt));
+  }
+
+  /** Makes a freshly opened socket the one in use, retiring the previous one. */
+  private adopt(socket: WebSocket): void {
+    const previous = this.current;
+    this.pending = undefined;
+    this.current = socket;
+    this.reconnect = connectionOpened(this.reconnect);
+    this.stopPolling();
+    this.sendAll(resubscribeMessages(this.watchers.keys(), this.views));
+    // The previous socket is closed only now, so updates keep flowing while its replacement subscribes.
+    previous?.close(1000);
+
+    this.stopTimersOfOpenSocket();
+    this.pingTimer = setInterval(() => this.sendAll([{ action: 'ping' }]), PING_INTERVAL_MS);
+    this.rotateTimer = setTimeout(() => this.rotate(), ROTATE_AFTER_MS);
+    this.emit();
+  }
+
+  private closed(socket: WebSocket, openedAt: number | undefined): void {
+    if (socket === this.pending) this.pending = undefined;
+    else if (socket !== this.current) return; // a retired socket
+    // A rotation that failed while the open socket still works changes nothing.
+    if (socket !== this.current && this.current !== undefined) return;
+    if (this.stopped) return;
+
+    this.current = undefined;
+    this.stopTimersOfOpenSocket();
+    const { state, retryInMs } = connectionLost(
+      this.reconnect,
+      openedAt === undefined ? undefined : Date.now() - openedAt,
+    );
+    this.reconnect = state;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.open(), retryInMs);
+    if (shouldPoll(state)) this.startPolling();
+    this.emit();
+  }
+
+  /** The browser says the network is back: try at once instead of waiting out the backoff. */
+  private readonly connectNow = (): void => {
+    if (this.current !== undefined || this.pending !== undefined || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.open();
+  };
+
+  private receive(data: unknown): void {
+    if (typeof data !== 'string') return;
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const parsed = serverMessage.safeParse(json);
+    if (!parsed.success) return;
+    const message = parsed.data;
+    switch (message.type) {
+      case 'snapshot':
+      case 'update': {
+        const { type, ...view } = message;
+        this.accept(view.agentId, mergeAgentView(this.views.get(view.agentId), view, type));
+        break;
+      }
+      case 'heartbeat':
+        this.accept(message.agentId, applyHeartbeat(this.views.get(message.agentId), message));
+        break;
+      case 'error':
+        if (message.agentId !== undefined) {
+          this.problems.set(message.agentId, message.code);
+          this.emit();
+        }
+        break;
+      case 'pong':
+        break;
+    }
+  }
+
+  private accept(agentId: string, next: AgentView | undefined): void {
+    if (next === undefined) return;
+    this.views.set(agentId, next);
+    this.problems.delete(agentId);
+    this.emit();
+  }
+
+  private async poll(agentId: string): Promise<void> {
+    try {
+      const read = await this.options.api.getAgent(agentId, this.etags.get(agentId));
+      if (!read.modified) return;
+      if (read.etag !== undefined) this.etags.set(agentId, read.etag);
+      this.accept(agentId, mergeAgentView(this.views.get(agentId), read.view, 'snapshot'));
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 403 || error.status === 404)) {
+        this.problems.set(agentId, error.status === 403 ? 'forbidden' : 'not_found');
+        this.emit();
+      }
+      // Anything else (network down, 5xx) is retried by the next poll or healed by the socket.
+    }
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer !== undefined) return;
+    const pollAll = (): void => {
+      for (const agentId of this.watchers.keys()) void this.poll(agentId);
+    };
+    pollAll();
+    this.pollTimer = setInterval(pollAll, POLL_INTERVAL_MS);
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  private stopTimersOfOpenSocket(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.rotateTimer);
+  }
+
+  private sendAll(messages: readonly ClientMessage[]): void {
+    const socket = this.current;
+    if (socket?.readyState !== WebSocket.OPEN) return;
+    for (const message of messages) socket.send(JSON.stringify(message));
+  }
+
+  private emit(): void {
+    this.state = {
+      status: this.stopped ? 'offline' : this.reconnect.status,
+      agents: new Map(this.views),
+      problems: new Map(this.problems),
+    };
+    for (const listener of this.listeners) listener();
+  }
+}

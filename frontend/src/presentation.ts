@@ -1,0 +1,70 @@
+/**
+ * How agent state reads on the page: labels, icons, durations, heartbeat staleness. Pure, so it is unit-tested
+ * without a browser; components only lay these out.
+ */
+import type { AgentView } from '../../lambdas/domain/schemas.ts';
+import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
+import type { UiStepStatus } from '../../lambdas/domain/steps.ts';
+
+/** A label with an icon, so a status never relies on colour alone. `tone` only picks the colour. */
+export interface Badge {
+  readonly label: string;
+  readonly icon: string;
+  readonly tone: 'neutral' | 'progress' | 'good' | 'bad';
+}
+
+const AGENT_STATUS_BADGES: Readonly<Record<AgentStatus, Badge>> = {
+  draft: { label: 'Awaiting payment', icon: '○', tone: 'neutral' },
+  provisioning: { label: 'Provisioning', icon: '◐', tone: 'progress' },
+  active: { label: 'Running', icon: '✓', tone: 'good' },
+  failed: { label: 'Failed', icon: '✕', tone: 'bad' },
+  stopping: { label: 'Stopping', icon: '◐', tone: 'progress' },
+  stopped: { label: 'Stopped', icon: '■', tone: 'neutral' },
+  starting: { label: 'Starting', icon: '◐', tone: 'progress' },
+  destroying: { label: 'Destroying', icon: '◐', tone: 'progress' },
+  destroyed: { label: 'Destroyed', icon: '—', tone: 'neutral' },
+};
+
+export function agentStatusBadge(status: AgentStatus): Badge {
+  return AGENT_STATUS_BADGES[status];
+}
+
+const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {
+  pending: { label: 'Pending', icon: '○', tone: 'neutral' },
+  active: { label: 'In progress', icon: '◐', tone: 'progress' },
+  completed: { label: 'Completed', icon: '✓', tone: 'good' },
+  error: { label: 'Failed', icon: '✕', tone: 'bad' },
+};
+
+export function stepStatusBadge(status: UiStepStatus): Badge {
+  return STEP_STATUS_BADGES[status];
+}
+
+/** A duration for people: `0.4 s`, `12 s`, `3 min 05 s`, `1 h 02 min`. */
+export function formatDuration(ms: number): string {
+  if (ms < 10_000) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${String(seconds % 60).padStart(2, '0')} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+/** With no heartbeat for this long while provisioning, the page flags the agent as stale. */
+export const STALE_AFTER_MS = 90_000;
+
+/** Milliseconds since the last heartbeat, or undefined when none arrived yet. */
+export function heartbeatAgeMs(view: AgentView, now: Date): number | undefined {
+  if (view.lastHeartbeatAt === undefined) return undefined;
+  return Math.max(0, now.getTime() - Date.parse(view.lastHeartbeatAt));
+}
+
+/**
+ * True when a provisioning agent has been silent for longer than STALE_AFTER_MS: no heartbeat since the last one,
+ * or, before the first, since the job started.
+ */
+export function isStale(view: AgentView, now: Date): boolean {
+  if (view.agentStatus !== 'provisioning') return false;
+  const lastSign = view.lastHeartbeatAt ?? view.steps[0]?.startedAt;
+  return lastSign !== undefined && now.getTime() - Date.parse(lastSign) > STALE_AFTER_MS;
+}

@@ -1,0 +1,4 @@
+// Placeholder until the finish-job handler lands; replaced by its owner.
+export const handler = async (): Promise<never> => {
+  throw new Error('not implemented');
+};

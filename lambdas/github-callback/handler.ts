@@ -1,0 +1,87 @@
+/**
+ * `POST /callbacks/github`: the provisioning workflow's reports. Verifies the HMAC signature over the raw body
+ * (docs/CONTRACT.md, "Callback signing"), validates the message with zod and hands it to `handleCallback`.
+ * Nothing is written for a request that fails any check. The signature, the secret and the body are never logged.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { z } from 'zod';
+import { callbackSecrets, verifyCallbackSignature } from '../domain/callback-signature.ts';
+import { callbackMessage, type CallbackResponse } from '../domain/schemas.ts';
+import { loadConfig } from '../shared/config.ts';
+import { errorResponse, header, json, rawBody } from '../shared/http.ts';
+import { logger, metrics, tracer } from '../shared/logger.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { handleCallback } from './callbacks.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  CALLBACK_SECRET_ID: z.string().min(1),
+});
+
+/** Far above any contract message (the largest is a failure with a 2,000-character error); stops abuse early. */
+export const MAX_CALLBACK_BYTES = 64 * 1024;
+
+const SIGNATURE_FAILURE_MESSAGES = {
+  invalid_signature: 'Missing or invalid X-Callback-Signature / X-Callback-Timestamp',
+  stale_timestamp: 'X-Callback-Timestamp is more than 300 s from now',
+} as const;
+
+function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(body.toString('utf8')) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const body = rawBody(event);
+  if (body.length > MAX_CALLBACK_BYTES) {
+    return errorResponse(413, 'payload_too_large', `The body exceeds ${MAX_CALLBACK_BYTES} bytes`);
+  }
+
+  const secrets = callbackSecrets(await secretValue(config.CALLBACK_SECRET_ID));
+  const signature = verifyCallbackSignature(
+    { body, timestamp: header(event, 'x-callback-timestamp'), signature: header(event, 'x-callback-signature') },
+    secrets,
+    new Date(),
+  );
+  if (!signature.ok) {
+    logger.warn('Refused callback', { reason: signature.reason });
+    return errorResponse(401, signature.reason, SIGNATURE_FAILURE_MESSAGES[signature.reason]);
+  }
+
+  const parsed = parseJson(body);
+  if (!parsed.ok) return errorResponse(400, 'invalid_json', 'The body is not valid JSON');
+  const message = callbackMessage.safeParse(parsed.value);
+  if (!message.success) {
+    // Paths only: the values may be anything the sender put there.
+    const paths = [...new Set(message.error.issues.map((issue) => issue.path.join('.') || '(root)'))];
+    return errorResponse(400, 'invalid_body', `Invalid callback fields: ${paths.join(', ')}`);
+  }
+
+  const { type, job_id: jobId } = message.data;
+  logger.appendKeys({ jobId, callbackType: type });
+  const result = await handleCallback(message.data);
+  if (result.kind === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
+
+  const response: CallbackResponse =
+    result.kind === 'ignored' ? { received: true, ignored: result.reason } : { received: true };
+  logger.info('Callback', { ...response });
+  return json(200, response);
+}
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(handleGithubCallback)
+  .onError((request) => {
+    // DynamoDB or Step Functions failed after retries: 5xx makes the workflow retry, and every step is repeatable.
+    logger.error('Callback failed; the workflow will retry', { error: request.error });
+    request.response = errorResponse(500, 'internal_error', 'The callback could not be processed; retry it');
+  });

@@ -1,0 +1,98 @@
+/**
+ * `POST /webhooks/stripe`: verifies Stripe's signature over the raw body, decides what the event asks for
+ * (lambdas/domain/stripe-events.ts) and carries it out. Answers 5xx only when something must be retried, so that
+ * Stripe redelivers; a signed event the pipeline has no use for is acknowledged and ignored.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import Stripe from 'stripe';
+import { z } from 'zod';
+import { stripeEventAction, stripeEventEnvelope } from '../domain/stripe-events.ts';
+import { loadConfig, seconds } from '../shared/config.ts';
+import { errorResponse, header, json, rawBody } from '../shared/http.ts';
+import { logger, metrics, tracer } from '../shared/logger.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { handleStripeEvent, type ProvisioningSettings } from './stripe-actions.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  PROVISION_STATE_MACHINE_ARN: z.string().min(1),
+  STRIPE_WEBHOOK_SECRET_ID: z.string().min(1),
+  START_TIMEOUT_SECONDS: seconds(900),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
+  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+});
+
+const settings: ProvisioningSettings = {
+  stateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
+  timeouts: {
+    startSeconds: config.START_TIMEOUT_SECONDS,
+    heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+    completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+  },
+};
+
+/** How old a signed event may be (Stripe's own default, pinned because the contract names it). */
+const TOLERANCE_SECONDS = 300;
+// The SDK reports a correctly signed but old event only through this message; anything else is a bad signature.
+const STALE_MESSAGE = 'Timestamp outside the tolerance zone';
+
+/** Verification needs only the webhook secret: the SDK's static helpers, no API key, no client. */
+const webhooks = Stripe.webhooks;
+
+type VerifiedEvent = { ok: true; event: unknown } | { ok: false; response: APIGatewayProxyStructuredResultV2 };
+
+async function verifiedEvent(event: APIGatewayProxyEventV2): Promise<VerifiedEvent> {
+  const signature = header(event, 'stripe-signature');
+  if (signature === undefined || signature === '') {
+    return { ok: false, response: errorResponse(400, 'invalid_signature', 'Missing Stripe-Signature header') };
+  }
+  const secret = await secretValue(config.STRIPE_WEBHOOK_SECRET_ID);
+  try {
+    return { ok: true, event: await webhooks.constructEventAsync(rawBody(event), signature, secret, TOLERANCE_SECONDS) };
+  } catch (error) {
+    // Neither the error (it carries the header and payload) nor the body is logged.
+    if (error instanceof Stripe.errors.StripeSignatureVerificationError) {
+      const stale = error.message.startsWith(STALE_MESSAGE);
+      logger.warn('Refused Stripe webhook', { reason: stale ? 'stale_timestamp' : 'invalid_signature' });
+      return {
+        ok: false,
+        response: stale
+          ? errorResponse(400, 'stale_timestamp', 'The signature timestamp is more than 300 s old')
+          : errorResponse(400, 'invalid_signature', 'The Stripe-Signature header does not match the body'),
+      };
+    }
+    if (error instanceof SyntaxError) {
+      return { ok: false, response: errorResponse(400, 'invalid_json', 'The body is not valid JSON') };
+    }
+    throw error;
+  }
+}
+
+async function handleWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  const verified = await verifiedEvent(event);
+  if (!verified.ok) return verified.response;
+
+  const envelope = stripeEventEnvelope.safeParse(verified.event);
+  if (!envelope.success) {
+    return errorResponse(400, 'invalid_event', 'The body is not a Stripe event (id, type and data.object required)');
+  }
+  logger.appendKeys({ stripeEventId: envelope.data.id, stripeEventType: envelope.data.type });
+
+  const outcome = await handleStripeEvent(stripeEventAction(envelope.data), settings);
+  return json(200, outcome.kind === 'ignored' ? { received: true, ignored: true } : { received: true });
+}
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(handleWebhook)
+  .onError((request) => {
+    // A failed write or StartExecution: 500 makes Stripe redeliver, and the redelivery completes what is missing.
+    logger.error('Stripe webhook failed; Stripe will redeliver', { error: request.error });
+    request.response = errorResponse(500, 'internal_error', 'The event could not be processed; it will be retried');
+  });

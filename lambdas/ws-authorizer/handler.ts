@@ -1,0 +1,42 @@
+/**
+ * REQUEST authorizer of the WebSocket `$connect` route. Browsers cannot set headers on a WebSocket, so the access token
+ * rides in `?token=`; a valid one yields an Allow policy whose context tells the `$connect` handler who connected and
+ * until when the token is good.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { verifyAccessToken } from '../shared/auth.ts';
+import { logger } from '../shared/logger.ts';
+
+/** What the `$connect` handler reads at `requestContext.authorizer` (API Gateway passes context values as strings). */
+export interface ConnectAuthorizerContext {
+  readonly userId: string;
+  /** Token expiry, epoch seconds. */
+  readonly tokenExpiresAt: number;
+}
+
+/** API Gateway turns exactly this error message into a 401 and refuses the connection. */
+const UNAUTHORIZED = 'Unauthorized';
+
+export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+  const token = event.queryStringParameters?.token;
+  if (token === undefined || token === '') throw new Error(UNAUTHORIZED);
+
+  let identity;
+  try {
+    identity = await verifyAccessToken(token);
+  } catch (error) {
+    // The error class says why (expired, wrong issuer, bad signature...); the token itself is never logged.
+    logger.info('Refused WebSocket connection', { reason: error instanceof Error ? error.name : 'unknown' });
+    throw new Error(UNAUTHORIZED);
+  }
+
+  const context: ConnectAuthorizerContext = { userId: identity.userId, tokenExpiresAt: identity.expiresAt };
+  return {
+    principalId: identity.userId,
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
+    },
+    context: { ...context },
+  };
+};

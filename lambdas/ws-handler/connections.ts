@@ -1,0 +1,269 @@
+/**
+ * WebSocket connections and agent subscriptions in the table, and delivery to a connection through the API Gateway
+ * management API. Shared by the WebSocket handler (which writes them) and the stream fan-out (which reads them).
+ *
+ * Items (docs/ARCHITECTURE.md, "The table"): `CONN#<connectionId>` / `CONN` holds the user and the agents the
+ * connection follows; `AGENT#<agentId>` / `SUB#<connectionId>` lets the fan-out find an agent's followers with one
+ * Query. Both expire (TTL) with the connection, so a missed `$disconnect` leaves nothing behind for long.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  GoneException,
+  PostToConnectionCommand,
+  type ApiGatewayManagementApiClient,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import type { ServerMessage } from '../domain/schemas.ts';
+import { dynamo } from '../shared/clients.ts';
+import { loadConfig } from '../shared/config.ts';
+import { keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
+
+const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().min(3) });
+
+/** API Gateway closes every WebSocket after two hours; nothing about a connection needs to outlive that. */
+export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
+/** API Gateway refuses WebSocket frames above 128 KB. */
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+/** DynamoDB's BatchWriteItem limit. */
+const BATCH_WRITE_LIMIT = 25;
+const BATCH_WRITE_ATTEMPTS = 5;
+const BATCH_WRITE_BACKOFF_MS = 25;
+
+/** A connection as stored at `$connect`. */
+export interface Connection {
+  readonly connectionId: string;
+  readonly userId: string;
+  /** The agents this connection is subscribed to. */
+  readonly agentIds: ReadonlySet<string>;
+  readonly connectedAt: string;
+  /** Epoch seconds; the TTL of the connection and of its subscriptions. */
+  readonly expiresAt: number;
+}
+
+/** One follower of an agent, as found by the fan-out. */
+export interface Subscriber {
+  readonly connectionId: string;
+  readonly userId: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+}
+
+/**
+ * When a connection stops being useful: when its token expires or when API Gateway closes it, whichever comes first.
+ * @param connectedAtMs when the connection was opened, epoch milliseconds
+ * @param tokenExpiresAt the access token's `exp`, epoch seconds
+ */
+export function connectionExpiry(connectedAtMs: number, tokenExpiresAt: number): number {
+  return Math.min(tokenExpiresAt, Math.floor(connectedAtMs / 1000) + MAX_CONNECTION_SECONDS);
+}
+
+/** Stores a new connection (no subscriptions yet). */
+export async function putConnection(connection: Omit<Connection, 'agentIds'>): Promise<void> {
+  await dynamo.send(
+    new PutCommand({
+      TableName: TABLE_NAME,
+      Item: { ...keys.connection(connection.connectionId), entity: 'connection', ...connection },
+    }),
+  );
+}
+
+const storedConnection = z.object({
+  connectionId: z.string(),
+  userId: z.string(),
+  agentIds: z.set(z.string()).optional(),
+  connectedAt: z.string(),
+  expiresAt: z.number(),
+});
+
+/** The connection, or undefined when it is unknown or has expired (TTL deletion lags by up to days). */
+export async function getConnection(connectionId: string, now: Date = new Date()): Promise<Connection | undefined> {
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: TABLE_NAME, Key: keys.connection(connectionId), ConsistentRead: true }),
+  );
+  if (Item === undefined) return undefined;
+  const connection = storedConnection.parse(Item);
+  if (isExpired(connection.expiresAt, now)) return undefined;
+  return { ...connection, agentIds: connection.agentIds ?? new Set() };
+}
+
+/**
+ * Subscribes a connection to an agent: the subscription item and the agent in the connection's `agentIds`, in one
+ * transaction, so `$disconnect` always finds every subscription it has to remove.
+ * @returns false when the connection no longer exists (nothing is written)
+ */
+export async function subscribe(connection: Connection, agentId: string): Promise<boolean> {
+  try {
+    await dynamo.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: TABLE_NAME,
+              Item: {
+                ...keys.subscription(agentId, connection.connectionId),
+                entity: 'subscription',
+                connectionId: connection.connectionId,
+                userId: connection.userId,
+                expiresAt: connection.expiresAt,
+              },
+            },
+          },
+          {
+            Update: {
+              TableName: TABLE_NAME,
+              Key: keys.connection(connection.connectionId),
+              UpdateExpression: 'ADD agentIds :agentIds',
+              ConditionExpression: 'attribute_exists(PK)',
+              ExpressionAttributeValues: { ':agentIds': new Set([agentId]) },
+            },
+          },
+        ],
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Removes one subscription. Idempotent. */
+export async function unsubscribe(connectionId: string, agentId: string): Promise<void> {
+  await Promise.all([
+    dynamo.send(new DeleteCommand({ TableName: TABLE_NAME, Key: keys.subscription(agentId, connectionId) })),
+    dynamo
+      .send(
+        new UpdateCommand({
+          TableName: TABLE_NAME,
+          Key: keys.connection(connectionId),
+          UpdateExpression: 'DELETE agentIds :agentIds',
+          // Without it, an update of a connection that is already gone would create a stub item.
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':agentIds': new Set([agentId]) },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }),
+  ]);
+}
+
+/**
+ * Deletes a connection and every subscription it holds. Idempotent.
+ * @param agentIds the connection's subscriptions, when the caller already has them (read otherwise)
+ */
+export async function removeConnection(connectionId: string, agentIds?: Iterable<string>): Promise<void> {
+  const subscribedTo = agentIds ?? (await readAgentIds(connectionId));
+  await deleteItems([
+    ...Array.from(subscribedTo, (agentId) => keys.subscription(agentId, connectionId)),
+    keys.connection(connectionId),
+  ]);
+}
+
+async function readAgentIds(connectionId: string): Promise<ReadonlySet<string>> {
+  const { Item } = await dynamo.send(
+    new GetCommand({
+      TableName: TABLE_NAME,
+      Key: keys.connection(connectionId),
+      ProjectionExpression: 'agentIds',
+      ConsistentRead: true,
+    }),
+  );
+  return (Item?.agentIds as Set<string> | undefined) ?? new Set();
+}
+
+const storedSubscription = z.object({ connectionId: z.string(), userId: z.string(), expiresAt: z.number() });
+
+/**
+ * Every live follower of an agent: a Query on the agent's partition (`begins_with(SK, 'SUB#')`), all pages; expired
+ * subscriptions that TTL has not removed yet are left out.
+ */
+export async function subscribersOf(agentId: string, now: Date = new Date()): Promise<Subscriber[]> {
+  const subscribers: Subscriber[] = [];
+  const pages = paginateQuery(
+    { client: dynamo },
+    {
+      TableName: TABLE_NAME,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.agent(agentId).PK, ':prefix': SUBSCRIPTION_PREFIX },
+      ProjectionExpression: 'connectionId, userId, expiresAt',
+    },
+  );
+  for await (const page of pages) {
+    for (const item of page.Items ?? []) {
+      const subscriber = storedSubscription.parse(item);
+      if (!isExpired(subscriber.expiresAt, now)) subscribers.push(subscriber);
+    }
+  }
+  return subscribers;
+}
+
+/** A server message as a WebSocket frame's bytes, serialized once however many connections receive it. */
+export function encodeMessage(message: ServerMessage): Uint8Array {
+  const data = Buffer.from(JSON.stringify(message), 'utf8');
+  if (data.byteLength > MAX_MESSAGE_BYTES) {
+    throw new Error(`A ${message.type} message of ${data.byteLength} bytes exceeds the WebSocket frame limit`);
+  }
+  return data;
+}
+
+/** What happened to a message posted to a connection. */
+export type Delivery = 'delivered' | 'gone';
+
+/**
+ * Posts one encoded message to a connection through the management API.
+ * @returns 'gone' when API Gateway answers 410 (the client has disconnected); other failures throw
+ */
+export async function postMessage(
+  client: ApiGatewayManagementApiClient,
+  connectionId: string,
+  data: Uint8Array,
+): Promise<Delivery> {
+  try {
+    await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+    return 'delivered';
+  } catch (error) {
+    if (error instanceof GoneException) return 'gone';
+    throw error;
+  }
+}
+
+function isExpired(expiresAt: number, now: Date): boolean {
+  return expiresAt < Math.floor(now.getTime() / 1000);
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed')
+  );
+}
+
+type ItemKey = { PK: string; SK: string };
+
+/** BatchWriteItem deletes in chunks of 25, retrying what DynamoDB leaves unprocessed under throttling. */
+async function deleteItems(itemKeys: readonly ItemKey[]): Promise<void> {
+  for (let start = 0; start < itemKeys.length; start += BATCH_WRITE_LIMIT) {
+    let requests = itemKeys.slice(start, start + BATCH_WRITE_LIMIT).map((Key) => ({ DeleteRequest: { Key } }));
+    for (let attempt = 1; requests.length > 0; attempt++) {
+      if (attempt > BATCH_WRITE_ATTEMPTS) throw new Error(`${requests.length} deletes left unprocessed`);
+      if (attempt > 1) await sleep(BATCH_WRITE_BACKOFF_MS * 2 ** attempt);
+      const { UnprocessedItems } = await dynamo.send(
+        new BatchWriteCommand({ RequestItems: { [TABLE_NAME]: requests } }),
+      );
+      requests = (UnprocessedItems?.[TABLE_NAME] ?? []).flatMap((request) =>
+        request.DeleteRequest?.Key === undefined ? [] : [{ DeleteRequest: { Key: request.DeleteRequest.Key as ItemKey } }],
+      );
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * What the server answers to each client message of the WebSocket API (docs/CONTRACT.md, "WebSocket API"). Returns
+ * the messages to send, in order; the handler delivers them.
+ *
+ * Ordering guarantee of `subscribe`: the subscription is stored BEFORE the snapshot or the missed history is read.
+ * An update written while we read is therefore either in what we read, or fanned out to the new subscription by the
+ * stream (or both). Nothing falls between the two; a duplicate may arrive, and clients drop any update whose `seq`
+ * is not above the last one they applied (delivery is at least once, never with a gap).
+ */
+import type { ClientMessage, ServerMessage } from '../domain/schemas.ts';
+import { agentView, getAgent, historySince } from '../shared/repository.ts';
+import { getConnection, subscribe, unsubscribe } from './connections.ts';
+
+/** The answer to a message that no route understands, or that does not match its route's schema. */
+export function badRequest(message: string): ServerMessage {
+  return { type: 'error', code: 'bad_request', message };
+}
+
+/** Handles one valid client message from `connectionId` and returns what to send back, in order. */
+export async function answer(connectionId: string, message: ClientMessage): Promise<ServerMessage[]> {
+  switch (message.action) {
+    case 'ping':
+      return [{ type: 'pong' }];
+    case 'unsubscribe':
+      await unsubscribe(connectionId, message.agentId);
+      return [];
+    case 'subscribe':
+      return subscribeToAgent(connectionId, message.agentId, message.since);
+  }
+}
+
+async function subscribeToAgent(connectionId: string, agentId: string, since: number | undefined): Promise<ServerMessage[]> {
+  const forbidden: ServerMessage = { type: 'error', code: 'forbidden', message: 'Not your agent', agentId };
+  const connection = await getConnection(connectionId);
+  if (connection === undefined) return [forbidden];
+  // An unknown agent and someone else's agent answer the same, so subscribing does not reveal which agents exist.
+  const agent = await getAgent(agentId);
+  if (agent === undefined || agent.userId !== connection.userId) return [forbidden];
+
+  if (!(await subscribe(connection, agentId))) return [forbidden];
+
+  if (since !== undefined) {
+    const missed = await historySince(agentId, since);
+    return missed.map((update) => ({ ...update, type: 'update' }));
+  }
+  const current = await agentView(agentId);
+  return current === undefined ? [forbidden] : [{ type: 'snapshot', ...current.view }];
+}

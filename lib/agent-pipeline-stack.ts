@@ -1,0 +1,85 @@
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Auth } from './constructs/auth.ts';
+import { Data } from './constructs/data.ts';
+import { Fanout } from './constructs/fanout.ts';
+import { FrontendHosting } from './constructs/frontend-hosting.ts';
+import { HttpApi } from './constructs/http-api.ts';
+import { Observability } from './constructs/observability.ts';
+import { Provisioning } from './constructs/provisioning.ts';
+import { Secrets } from './constructs/secrets.ts';
+import { WebSocketApi } from './constructs/websocket-api.ts';
+
+export interface AgentPipelineStackProps extends StackProps {
+  /**
+   * Address that receives every alarm.
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
+  /**
+   * `owner/repo` holding the provisioning workflow.
+   * @default 'example-org/agent-infra'
+   */
+  readonly githubRepository?: string;
+  /**
+   * Ref the provisioning workflow runs on.
+   * @default 'main'
+   */
+  readonly githubRef?: string;
+  /**
+   * Prefix of the Cognito hosted UI domain; unique per region.
+   * @default 'agent-pipeline-<account id>'
+   */
+  readonly domainPrefix?: string;
+}
+
+const GITHUB_REPOSITORY_PATTERN = /^[\w.-]+\/[\w.-]+$/;
+
+/**
+ * The agent provisioning pipeline: Stripe webhook -> DynamoDB -> Step Functions -> GitHub Actions -> signed callbacks
+ * -> DynamoDB Streams -> WebSocket dashboard. Composes the constructs of `lib/constructs`; holds no resources itself.
+ */
+export class AgentPipelineStack extends Stack {
+  constructor(scope: Construct, id: string, props: AgentPipelineStackProps = {}) {
+    super(scope, id, props);
+
+    const githubRepository = props.githubRepository ?? 'example-org/agent-infra';
+    if (!GITHUB_REPOSITORY_PATTERN.test(githubRepository)) {
+      throw new Error(`githubRepository must be "owner/repo", got "${githubRepository}"`);
+    }
+
+    const observability = new Observability(this, 'Observability', { alarmEmail: props.alarmEmail });
+    const data = new Data(this, 'Data');
+    const secrets = new Secrets(this, 'Secrets');
+    const dashboard = new FrontendHosting(this, 'Dashboard');
+    const auth = new Auth(this, 'Auth', {
+      dashboardUrl: dashboard.url,
+      domainPrefix: props.domainPrefix ?? `agent-pipeline-${Aws.ACCOUNT_ID}`,
+    });
+
+    const provisioning = new Provisioning(this, 'Provisioning', {
+      data,
+      secrets,
+      observability,
+      github: { repository: githubRepository, ref: props.githubRef ?? 'main' },
+    });
+    const httpApi = new HttpApi(this, 'HttpApi', {
+      data,
+      secrets,
+      auth,
+      observability,
+      provisioningStateMachine: provisioning.stateMachine,
+    });
+    provisioning.sendCallbacksTo(httpApi.callbackUrl);
+
+    const webSocket = new WebSocketApi(this, 'WebSocket', { data, auth, observability });
+    new Fanout(this, 'Fanout', { data, webSocket, observability });
+    dashboard.connect({ httpApi: httpApi.api, webSocketUrl: webSocket.url, auth });
+
+    new CfnOutput(this, 'DashboardUrl', { value: dashboard.url });
+    new CfnOutput(this, 'HttpApiUrl', { value: httpApi.url });
+    new CfnOutput(this, 'WebSocketUrl', { value: webSocket.url });
+    new CfnOutput(this, 'CallbackUrl', { value: httpApi.callbackUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { value: observability.alarmTopic.topicArn });
+  }
+}

@@ -1,0 +1,136 @@
+import { Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi as HttpApiResource, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { Auth } from './auth.ts';
+import type { Data } from './data.ts';
+import { PipelineFunction } from './lambda-function.ts';
+import type { Observability } from './observability.ts';
+import type { Secrets } from './secrets.ts';
+
+export interface HttpApiProps {
+  readonly data: Data;
+  readonly secrets: Secrets;
+  readonly auth: Auth;
+  readonly observability: Observability;
+  readonly provisioningStateMachine: IStateMachine;
+}
+
+/**
+ * JSON access log line. Deliberately without the path or query string: the WebSocket token rides in query strings,
+ * and the route key says which endpoint was hit.
+ */
+export const HTTP_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTime',
+    sourceIp: '$context.identity.sourceIp',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    protocol: '$context.protocol',
+    responseLength: '$context.responseLength',
+    integrationLatency: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+  }),
+);
+
+/**
+ * The public HTTP API. Webhook and callback routes have no authorizer because their handlers verify signatures over
+ * the raw body; every `/agents` route requires a Cognito access token of the dashboard client.
+ */
+export class HttpApi extends Construct {
+  public readonly api: HttpApiResource;
+  /** Invoke URL of the `$default` stage, with a trailing slash. */
+  public readonly url: string;
+  /** Public URL of `POST /callbacks/github`. */
+  public readonly callbackUrl: string;
+  public readonly stripeWebhook: PipelineFunction;
+  public readonly githubCallback: PipelineFunction;
+  public readonly agentsApi: PipelineFunction;
+
+  constructor(scope: Construct, id: string, props: HttpApiProps) {
+    super(scope, id);
+    const { data, secrets, auth, observability, provisioningStateMachine } = props;
+
+    this.api = new HttpApiResource(this, 'Api', {
+      description: 'Stripe webhooks, workflow callbacks and the dashboard API',
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
+    const stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: 50, burstLimit: 100 },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: HTTP_ACCESS_LOG_FORMAT },
+    });
+    this.url = stage.url;
+    this.callbackUrl = `${stage.url}callbacks/github`;
+
+    this.stripeWebhook = new PipelineFunction(this, 'StripeWebhook', {
+      name: 'stripe-webhook',
+      description: 'Verifies Stripe webhooks and starts provisioning',
+      observability,
+    })
+      .useTable(data.table, 'readWrite')
+      .useSecret('STRIPE_WEBHOOK_SECRET_ID', secrets.stripeWebhookSecret)
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
+      .useProvisioning(provisioningStateMachine);
+
+    this.githubCallback = new PipelineFunction(this, 'GitHubCallback', {
+      name: 'github-callback',
+      description: 'Verifies signed workflow callbacks and records job events',
+      observability,
+    })
+      .useTable(data.table, 'readWrite')
+      .useSecret('CALLBACK_SECRET_ID', secrets.callbackSecret);
+    provisioningStateMachine.grantTaskResponse(this.githubCallback);
+
+    this.agentsApi = new PipelineFunction(this, 'AgentsApi', {
+      name: 'agents-api',
+      description: 'Dashboard API: agents, checkout and lifecycle actions',
+      observability,
+    })
+      .useTable(data.table, 'readWrite')
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
+      .useProvisioning(provisioningStateMachine);
+
+    const signedRoutes = [
+      ...this.api.addRoutes({
+        path: '/webhooks/stripe',
+        methods: [HttpMethod.POST],
+        integration: new HttpLambdaIntegration('StripeWebhookIntegration', this.stripeWebhook),
+      }),
+      ...this.api.addRoutes({
+        path: '/callbacks/github',
+        methods: [HttpMethod.POST],
+        integration: new HttpLambdaIntegration('GitHubCallbackIntegration', this.githubCallback),
+      }),
+    ];
+    for (const route of signedRoutes) {
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason: 'Called by Stripe and by the provisioning workflow, which hold no user token: the handler verifies the Stripe signature or the HMAC over the raw body before anything else.',
+      });
+    }
+
+    const authorizer = new HttpUserPoolAuthorizer('CognitoAuthorizer', auth.userPool, {
+      userPoolClients: [auth.client],
+    });
+    const agentsIntegration = new HttpLambdaIntegration('AgentsApiIntegration', this.agentsApi);
+    const agentsRoutes: ReadonlyArray<[path: string, methods: HttpMethod[]]> = [
+      ['/agents', [HttpMethod.GET, HttpMethod.POST]],
+      ['/agents/{agentId}', [HttpMethod.GET]],
+      ['/agents/{agentId}/checkout', [HttpMethod.POST]],
+      ['/agents/{agentId}/actions', [HttpMethod.POST]],
+    ];
+    for (const [path, methods] of agentsRoutes) {
+      this.api.addRoutes({ path, methods, integration: agentsIntegration, authorizer });
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type { CfnTable, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { nagReference } from '../nag.ts';
+import { fromRepoRoot, repoRoot } from '../paths.ts';
+import type { Observability } from './observability.ts';
+
+/** Template metadata key that maps a function resource to its handler file (read by the local runtime). */
+export const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
+
+/** CloudWatch namespace of the pipeline's own metrics (Powertools Metrics, e.g. `RollbackFailed`). */
+export const METRICS_NAMESPACE = 'AgentPipeline';
+
+export interface PipelineFunctionProps {
+  /** Folder under `lambdas/` that holds `handler.ts`, e.g. `stripe-webhook`; also the Powertools service name. */
+  readonly name: string;
+  /** Receives the function's error alarm. */
+  readonly observability: Observability;
+  readonly description?: string;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** @default Duration.seconds(10) */
+  readonly timeout?: Duration;
+  readonly environment?: Record<string, string>;
+}
+
+/**
+ * A pipeline Lambda function: Node.js 24 on arm64, bundled to minified ESM with source maps by the local esbuild,
+ * X-Ray tracing, its own log group (1 month) and a role that may write to that log group and nothing else until a
+ * `use*` helper or a grant adds exactly what the handler needs. Every function alarms on errors.
+ */
+export class PipelineFunction extends NodejsFunction {
+  /** The function's own role (also {@link role}), typed as created: the place for grants' nag acknowledgments. */
+  public readonly executionRole: Role;
+
+  constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
+    const entry = `lambdas/${props.name}/handler.ts`;
+    // Created beside the function because `logGroup` and `role` are needed before `this` exists.
+    const logGroup = new LogGroup(scope, `${id}LogGroup`, { retention: RetentionDays.ONE_MONTH });
+    // Our own role instead of the AWSLambdaBasicExecutionRole managed policy, which may write to every log group.
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.name}`,
+    });
+
+    super(scope, id, {
+      entry: fromRepoRoot(entry),
+      handler: 'handler',
+      projectRoot: repoRoot,
+      depsLockFilePath: fromRepoRoot('package-lock.json'),
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      description: props.description,
+      tracing: Tracing.ACTIVE,
+      logGroup,
+      role,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.name,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        // Prefer the ESM builds of dependencies; CommonJS ones still need `require`, which ESM output lacks.
+        mainFields: ['module', 'main'],
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+      },
+    });
+
+    this.executionRole = role;
+    logGroup.grantWrite(this);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+    });
+    (this.node.defaultChild as CfnFunction).addMetadata(ENTRY_METADATA_KEY, entry);
+    props.observability.addAlarm(this, 'ErrorsAlarm', {
+      metric: this.metricErrors(),
+      description: `${props.name} threw errors`,
+    });
+  }
+
+  /** Sets `TABLE_NAME` and grants read or read-write access to the table's items and indexes. */
+  useTable(table: Table, access: 'read' | 'readWrite'): this {
+    this.addEnvironment('TABLE_NAME', table.tableName);
+    if (access === 'read') table.grantReadData(this);
+    else table.grantReadWriteData(this);
+    Validations.of(this.executionRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagReference(table.node.defaultChild as CfnTable, 'Arn')}/index/*]`,
+      reason: 'Queries the indexes (GSI1, GSI2) of the one table; the wildcard covers only that table\'s indexes.',
+    });
+    return this;
+  }
+
+  /** Sets `envName` to the secret's ARN (read with Powertools `getSecret`) and grants reading its value. */
+  useSecret(envName: `${string}_ID`, secret: ISecret): this {
+    this.addEnvironment(envName, secret.secretArn);
+    secret.grantRead(this);
+    return this;
+  }
+
+  /** Sets `PROVISION_STATE_MACHINE_ARN` and grants starting executions of it. */
+  useProvisioning(stateMachine: IStateMachine): this {
+    this.addEnvironment('PROVISION_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+    stateMachine.grantStartExecution(this);
+    return this;
+  }
+}

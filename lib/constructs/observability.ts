@@ -1,0 +1,63 @@
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData, type Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+
+export interface ObservabilityProps {
+  /**
+   * Address subscribed to every alarm.
+   * @default - no subscription; subscribe to the topic out of band
+   */
+  readonly alarmEmail?: string;
+}
+
+/** What {@link Observability.addAlarm} watches: any metric that must stay below a threshold. */
+export interface PipelineAlarmProps {
+  readonly metric: Metric;
+  /** Alarm when the metric reaches this value. @default 1 */
+  readonly threshold?: number;
+  readonly description: string;
+}
+
+/** The one alarm topic of the pipeline and the helper every construct uses to alarm on it. */
+export class Observability extends Construct {
+  /** Every alarm of the stack notifies this topic. */
+  public readonly alarmTopic: Topic;
+  private readonly alarmAction: SnsAction;
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps = {}) {
+    super(scope, id);
+
+    // CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, so the topic has its own key.
+    const key = new Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the pipeline alarm topic',
+      enableKeyRotation: true,
+    });
+    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+
+    this.alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
+    this.alarmAction = new SnsAction(this.alarmTopic);
+  }
+
+  /**
+   * Creates an alarm in `scope` that notifies the alarm topic when `metric` reaches `threshold` in one 5-minute
+   * period. Missing data is healthy: most of these metrics only exist when something goes wrong.
+   */
+  addAlarm(scope: Construct, id: string, props: PipelineAlarmProps): Alarm {
+    const alarm = new Alarm(scope, id, {
+      metric: props.metric.with({ period: Duration.minutes(5) }),
+      threshold: props.threshold ?? 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: props.description,
+    });
+    alarm.addAlarmAction(this.alarmAction);
+    return alarm;
+  }
+}

@@ -1,0 +1,195 @@
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type CfnStateMachine, DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { nagReference } from '../nag.ts';
+import { fromRepoRoot } from '../paths.ts';
+import type { Data } from './data.ts';
+import { FailureQueue } from './failure-queue.ts';
+import { METRICS_NAMESPACE, PipelineFunction } from './lambda-function.ts';
+import type { Observability } from './observability.ts';
+import type { Secrets } from './secrets.ts';
+
+/** Which workflow is dispatched, and where. */
+export interface GitHubWorkflowTarget {
+  /** `owner/repo` holding the workflow. */
+  readonly repository: string;
+  /** Branch or tag the workflow runs on. */
+  readonly ref: string;
+  /** @default 'provision-agent.yml' */
+  readonly workflowFile?: string;
+}
+
+export interface ProvisioningProps {
+  readonly data: Data;
+  readonly secrets: Secrets;
+  readonly observability: Observability;
+  readonly github: GitHubWorkflowTarget;
+}
+
+/** Path of the provisioning ASL, relative to the repository root. */
+export const PROVISION_ASL_PATH = 'state-machines/provision.asl.json';
+
+/**
+ * The provisioning state machine (`state-machines/provision.asl.json`) with the four functions its Task states call,
+ * and the sweeper that finds what a lost execution left behind. Alarms on failed and timed-out executions and on
+ * rollbacks that gave up (`RollbackFailed`, emitted by finish-job).
+ */
+export class Provisioning extends Construct {
+  public readonly stateMachine: StateMachine;
+  public readonly dispatchWorkflow: PipelineFunction;
+  public readonly storeTaskToken: PipelineFunction;
+  public readonly finishJob: PipelineFunction;
+  public readonly rollback: PipelineFunction;
+  public readonly sweeper: PipelineFunction;
+
+  constructor(scope: Construct, id: string, props: ProvisioningProps) {
+    super(scope, id);
+    const { data, secrets, observability } = props;
+    const workflow = {
+      GITHUB_REPOSITORY: props.github.repository,
+      GITHUB_REF: props.github.ref,
+      GITHUB_WORKFLOW_FILE: props.github.workflowFile ?? 'provision-agent.yml',
+    };
+
+    this.dispatchWorkflow = new PipelineFunction(this, 'DispatchWorkflow', {
+      name: 'dispatch-workflow',
+      description: 'Dispatches the provisioning workflow and stores the start task token',
+      timeout: Duration.seconds(30),
+      environment: workflow,
+      observability,
+    })
+      .useTable(data.table, 'readWrite')
+      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken);
+
+    this.storeTaskToken = new PipelineFunction(this, 'StoreTaskToken', {
+      name: 'store-task-token',
+      description: 'Stores the completion task token on the job',
+      observability,
+    }).useTable(data.table, 'readWrite');
+
+    this.finishJob = new PipelineFunction(this, 'FinishJob', {
+      name: 'finish-job',
+      description: 'Records the outcome of a provisioning execution',
+      observability,
+    }).useTable(data.table, 'readWrite');
+
+    this.rollback = new PipelineFunction(this, 'Rollback', {
+      name: 'rollback',
+      description: 'Deletes the cloud resources of a failed provisioning job',
+      timeout: Duration.minutes(1),
+      environment: workflow,
+      observability,
+    })
+      .useTable(data.table, 'read')
+      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
+      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
+      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+
+    const logGroup = new LogGroup(this, 'StateMachineLogs', { retention: RetentionDays.ONE_MONTH });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromFile(fromRepoRoot(PROVISION_ASL_PATH)),
+      definitionSubstitutions: {
+        DispatchWorkflowFunctionArn: this.dispatchWorkflow.functionArn,
+        StoreTaskTokenFunctionArn: this.storeTaskToken.functionArn,
+        FinishJobFunctionArn: this.finishJob.functionArn,
+        RollbackFunctionArn: this.rollback.functionArn,
+      },
+      tracingEnabled: true,
+      // Execution data holds task tokens and customer data: keep it out of the logs.
+      logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    // The unqualified ARNs the ASL names, and nothing else (grantInvoke would add every version and alias).
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback].map((fn) => fn.functionArn),
+      }),
+    );
+
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Execution logging (logs:*LogDelivery*, logs:Describe*) and X-Ray (xray:Put*, xray:GetSampling*) support no resource-level permissions.',
+    });
+
+    this.sweeper = this.createSweeper(props);
+
+    observability.addAlarm(this, 'ExecutionsFailedAlarm', {
+      metric: this.stateMachine.metricFailed(),
+      description: 'Provisioning executions failed',
+    });
+    observability.addAlarm(this, 'ExecutionsTimedOutAlarm', {
+      metric: this.stateMachine.metricTimedOut(),
+      description: 'Provisioning executions timed out',
+    });
+    observability.addAlarm(this, 'RollbackFailedAlarm', {
+      // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of finish-job).
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'RollbackFailed',
+        dimensionsMap: { service: 'finish-job' },
+        statistic: 'Sum',
+      }),
+      description: 'A rollback gave up: cloud resources of a failed job may still exist and cost money',
+    });
+  }
+
+  /** Tells dispatch-workflow the public URL the workflow posts its signed callbacks to. */
+  sendCallbacksTo(callbackUrl: string): void {
+    this.dispatchWorkflow.addEnvironment('CALLBACK_URL', callbackUrl);
+  }
+
+  /** Every 15 minutes, finds jobs whose execution ended without cleaning up and servers no live job owns. */
+  private createSweeper({ data, secrets, observability }: ProvisioningProps): PipelineFunction {
+    const sweeper = new PipelineFunction(this, 'Sweeper', {
+      name: 'sweeper',
+      description: 'Reconciles stuck jobs and orphaned servers',
+      timeout: Duration.minutes(2),
+      observability,
+    })
+      .useTable(data.table, 'readWrite')
+      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
+      .useProvisioning(this.stateMachine);
+    // Executions of this state machine only; built from its name so the resource stays readable.
+    const executionArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${this.stateMachine.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    sweeper.addToRolePolicy(new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArn] }));
+    Validations.of(sweeper.executionRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${nagReference(this.stateMachine.node.defaultChild as CfnStateMachine, 'Name')}:*]`,
+      reason: 'Execution names are chosen at run time; the grant covers executions of the provisioning state machine only.',
+    });
+
+    const failures = new FailureQueue(this, 'SweeperFailures', {
+      observability,
+      description: 'Sweeper runs failed after their retries',
+    });
+    // A run that fails is retried twice; the next scheduled run starts fresh, so older events are worthless.
+    sweeper.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.minutes(15),
+      onFailure: new SqsDestination(failures.queue),
+    });
+    new Rule(this, 'SweeperSchedule', {
+      description: 'Runs the provisioning sweeper',
+      schedule: Schedule.rate(Duration.minutes(15)),
+      targets: [
+        new LambdaFunction(sweeper, {
+          retryAttempts: 2,
+          maxEventAge: Duration.minutes(15),
+          deadLetterQueue: failures.queue,
+        }),
+      ],
+    });
+    return sweeper;
+  }
+}

@@ -1,0 +1,51 @@
+import { Validations } from 'aws-cdk-lib';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+
+/**
+ * The pipeline's secrets. Only the callback HMAC secret is ours to invent; the others are issued by Stripe, GitHub,
+ * Hetzner and Tailscale and are set after deploy (`aws secretsmanager put-secret-value`). Until then they hold a
+ * random value, so every call that needs them fails closed.
+ */
+export class Secrets extends Construct {
+  /** Stripe webhook signing secret (`whsec_...`). */
+  public readonly stripeWebhookSecret: Secret;
+  /** Stripe secret API key (`sk_...`). */
+  public readonly stripeSecretKey: Secret;
+  /** HMAC key for workflow callbacks; may hold two comma-separated keys during rotation. */
+  public readonly callbackSecret: Secret;
+  /** GitHub token allowed to dispatch the provisioning workflow. */
+  public readonly githubToken: Secret;
+  /** Hetzner Cloud API token. */
+  public readonly hetznerToken: Secret;
+  /** Tailscale API token. */
+  public readonly tailscaleToken: Secret;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+
+    const external = (secretId: string, description: string) => {
+      const secret = new Secret(this, secretId, { description });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'Issued by a third party, which has no rotation API Secrets Manager can call; rotated at the issuer, then put here.',
+      });
+      return secret;
+    };
+
+    this.stripeWebhookSecret = external('StripeWebhookSecret', 'Stripe webhook signing secret (set after deploy)');
+    this.stripeSecretKey = external('StripeSecretKey', 'Stripe secret API key (set after deploy)');
+    this.githubToken = external('GitHubToken', 'GitHub token that dispatches the provisioning workflow (set after deploy)');
+    this.hetznerToken = external('HetznerToken', 'Hetzner Cloud API token (set after deploy)');
+    this.tailscaleToken = external('TailscaleToken', 'Tailscale API token (set after deploy)');
+    this.callbackSecret = new Secret(this, 'CallbackSecret', {
+      description: 'HMAC key the provisioning workflow signs its callbacks with',
+      // No punctuation: a comma separates the old and new key during rotation.
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    Validations.of(this.callbackSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Shared with the workflow repository, so rotation is a two-sided manual procedure: put "new,old", update the workflow secret, then put "new". Handlers accept both keys meanwhile.',
+    });
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The local stand-in for API Gateway: the template's HTTP API and WebSocket API, the `@connections` management API,
+ * the dev issuer's endpoints and the built dashboard, all on one port. Handlers run in-process through `invoke`, with
+ * the events, authorizers and limits API Gateway would apply, so they cannot tell where they run.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import type { DevAuth } from './dev-auth.ts';
+import { newApiGatewayId } from './gateway/api-gateway-ids.ts';
+import {
+  fromLambdaResult,
+  gatewayMessage,
+  toHttpApiEvent,
+  type GatewayHttpResponse,
+  type HttpEventContext,
+} from './gateway/http-events.ts';
+import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './gateway/invocation.ts';
+import { createJwtAuthorizer, type JwtAuthorizer, type JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
+import { createLambdaContext, type LocalAccount } from './gateway/lambda-context.ts';
+import { handleManagementRequest, managementConnectionId } from './gateway/management-api.ts';
+import { createHttpRouteMatcher, type HttpRouteMatch } from './gateway/route-matcher.ts';
+import type { GatewayRoutes } from './gateway/routes.ts';
+import { serveStatic } from './gateway/static-files.ts';
+import { createWebSocketGateway, type WebSocketConnections, type WebSocketGateway, type WebSocketLimits } from './gateway/websocket.ts';
+
+export { routesFromTemplate, type GatewayRoutes } from './gateway/routes.ts';
+export type { ConnectionInfo, WebSocketConnections } from './gateway/websocket.ts';
+export type { GatewayLogger } from './gateway/invocation.ts';
+export type { JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
+
+/** Runs the function with this logical id (the caller maps it to a handler module) and returns its result. */
+export type InvokeFunction = (functionLogicalId: string, event: unknown, context: Context) => Promise<unknown>;
+
+/** The gateway's addresses, known once it listens. */
+export interface GatewayUrls {
+  /** HTTP API base URL, e.g. `http://127.0.0.1:3000` (the HTTP API uses the `$default` stage: no prefix). */
+  readonly url: string;
+  /** WebSocket API URL including the stage, e.g. `ws://127.0.0.1:3000/live`. */
+  readonly wsUrl: string;
+  /** Management API endpoint for `ApiGatewayManagementApiClient` (`WS_MANAGEMENT_ENDPOINT`). */
+  readonly managementEndpoint: string;
+}
+
+/** API Gateway quotas the gateway enforces; shorter values let tests see them. */
+export interface GatewayLimits extends WebSocketLimits {
+  /** Larger request bodies get 413 (API Gateway: 10 MB). */
+  readonly maxRequestBodyBytes: number;
+}
+
+/** A value, or a function of the gateway's URLs for values that depend on the port it got (port 0). */
+export type UrlDependent<T> = T | ((urls: GatewayUrls) => T);
+
+export interface GatewayOptions {
+  /** Port to listen on; 0 picks a free one. */
+  readonly port: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** From `routesFromTemplate(template)`. */
+  readonly routes: GatewayRoutes;
+  readonly invoke: InvokeFunction;
+  /** Built dashboard to serve for GETs outside the APIs, with SPA fallback to `index.html`. */
+  readonly staticDir?: string;
+  /** Served at `GET /config.json`. */
+  readonly publicConfig: UrlDependent<Record<string, unknown>>;
+  /** Dev issuer: enables `POST /dev/token` and `GET /.well-known/jwks.json`; absent, those paths are 404. */
+  readonly devAuth?: UrlDependent<DevAuth>;
+  /**
+   * Which tokens JWT routes accept. Default: the dev issuer when present, else the template's issuer/audience
+   * (which must then be literals).
+   */
+  readonly jwtIssuer?: JwtIssuerConfig;
+  /** WebSocket API stage name. @default 'live' */
+  readonly stage?: string;
+  /** @default { region: AWS_REGION or 'us-east-1', accountId: '000000000000' } */
+  readonly account?: LocalAccount;
+  readonly limits?: Partial<GatewayLimits>;
+  /** @default a Powertools logger, service `local-gateway` */
+  readonly logger?: GatewayLogger;
+}
+
+/** A running gateway. */
+export interface Gateway extends GatewayUrls {
+  readonly port: number;
+  readonly connections: WebSocketConnections;
+  readonly devAuth: DevAuth | undefined;
+  /** Closes every WebSocket (running `$disconnect`), waits for running handlers and stops listening. */
+  stop(): Promise<void>;
+}
+
+/** API Gateway's defaults. */
+export const API_GATEWAY_LIMITS: GatewayLimits = {
+  idleTimeoutMs: 10 * 60 * 1000,
+  maxConnectionDurationMs: 2 * 60 * 60 * 1000,
+  maxMessageBytes: 128 * 1024,
+  maxRequestBodyBytes: 10 * 1024 * 1024,
+};
+
+const devTokenRequestSchema = z.object({ userId: z.string().trim().min(1).max(128) });
+
+/** Starts the gateway; rejects with a clear message when the port is taken. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const host = options.host ?? '127.0.0.1';
+  const stage = options.stage ?? 'live';
+  const limits: GatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
+  const account: LocalAccount = options.account ?? { region: process.env.AWS_REGION ?? 'us-east-1', accountId: '000000000000' };
+  const logger = options.logger ?? new Logger({ serviceName: 'local-gateway' });
+  const httpApiId = newApiId();
+  const matchRoute = createHttpRouteMatcher(options.routes.http);
+
+  const invokeTarget: InvokeTarget = (target, event) =>
+    options.invoke(target.functionLogicalId, event, createLambdaContext(target.functionLogicalId, randomUUID(), account));
+
+  const webSocket: WebSocketGateway | undefined =
+    options.routes.webSocket &&
+    createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: newApiId(), account, limits, invoke: invokeTarget, logger });
+
+  /** What depends on the bound port; requests arriving before it is set get 503. */
+  let ready: { devAuth: DevAuth | undefined; publicConfig: Record<string, unknown>; jwtAuthorizer: JwtAuthorizer | undefined } | undefined;
+
+  const server = createServer((request, response) => {
+    handleRequest(request)
+      .catch((error: unknown) => {
+        logger.error('Gateway request failed', { error: describeError(error) });
+        return gatewayMessage(500, 'Internal Server Error');
+      })
+      .then((answer) => writeResponse(response, answer));
+  });
+
+  async function handleRequest(request: IncomingMessage): Promise<GatewayHttpResponse & { requestId?: string }> {
+    if (!ready) return gatewayMessage(503, 'Service Unavailable');
+    const receivedAt = new Date();
+    const requestId = newApiGatewayId();
+    const method = request.method ?? 'GET';
+    const rawUrl = request.url ?? '/';
+    const path = rawUrl.split('?')[0] ?? '/';
+    const body = await readBody(request, limits.maxRequestBodyBytes);
+    if (body === undefined) return gatewayMessage(413, 'Request Entity Too Large');
+
+    const connectionId = managementConnectionId(path);
+    if (connectionId !== undefined && webSocket) {
+      return handleManagementRequest(method, connectionId, body, webSocket.connections, limits.maxMessageBytes);
+    }
+    const match = matchRoute(method, path);
+    if (match) {
+      const raw = { method, rawUrl, rawHeaders: request.rawHeaders, body, sourceIp: sourceIpOf(request), serverPort: addressOf().port, protocol: `HTTP/${request.httpVersion}` };
+      return { ...(await invokeHttpRoute(match, raw, { requestId, receivedAt })), requestId };
+    }
+    return (await serveLocalPath(method, path, body)) ?? gatewayMessage(404, 'Not Found');
+  }
+
+  async function invokeHttpRoute(
+    { route, pathParameters }: HttpRouteMatch,
+    raw: Parameters<typeof toHttpApiEvent>[0],
+    { requestId, receivedAt }: { requestId: string; receivedAt: Date },
+  ): Promise<GatewayHttpResponse> {
+    let jwt: HttpEventContext['jwt'];
+    if (route.authorizer.kind === 'JWT') {
+      const authorization = await ready?.jwtAuthorizer?.authorize(headerValue(raw.rawHeaders, 'authorization'), route.authorizer.scopes);
+      if (authorization?.outcome === 'forbidden') return gatewayMessage(403, 'Forbidden');
+      if (authorization?.outcome !== 'allow') {
+        return gatewayMessage(401, 'Unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' });
+      }
+      jwt = { claims: authorization.claims, scopes: authorization.scopes };
+    }
+    const event = toHttpApiEvent(raw, {
+      apiId: httpApiId,
+      accountId: account.accountId,
+      requestId,
+      routeKey: route.routeKey,
+      pathParameters,
+      receivedAt,
+      ...(jwt && { jwt }),
+    });
+    try {
+      return fromLambdaResult(await invokeTarget(route.target, event));
+    } catch (error) {
+      logger.error('HTTP route handler failed', { routeKey: route.routeKey, requestId, error: describeError(error) });
+      return gatewayMessage(500, 'Internal Server Error');
+    }
+  }
+
+  /** Paths that exist only locally: public config, the dev issuer and the dashboard. */
+  async function serveLocalPath(method: string, path: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
+    const devAuth = ready?.devAuth;
+    if (method === 'GET' && path === '/config.json') return json(200, ready?.publicConfig);
+    if (devAuth && method === 'GET' && path === '/.well-known/jwks.json') return json(200, devAuth.jwks());
+    if (devAuth && method === 'POST' && path === '/dev/token') {
+      const parsed = devTokenRequestSchema.safeParse(parseJson(body));
+      if (!parsed.success) {
+        return json(400, { error: { code: 'invalid_request', message: 'Body must be JSON {"userId": "<1-128 characters>"}' } });
+      }
+      return json(200, { token: devAuth.issueAccessToken(parsed.data.userId) });
+    }
+    if (options.staticDir && (method === 'GET' || method === 'HEAD')) return serveStatic(options.staticDir, path);
+    return undefined;
+  }
+
+  if (webSocket) server.on('upgrade', (request, socket, head) => webSocket.handleUpgrade(request, socket, head));
+  else server.on('upgrade', (_request, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'));
+
+  await listen(server, options.port, host);
+  const addressOf = (): AddressInfo => server.address() as AddressInfo;
+  const { port } = addressOf();
+  const url = `http://${host}:${port}`;
+  const urls: GatewayUrls = { url, wsUrl: `ws://${host}:${port}/${stage}`, managementEndpoint: `${url}/${stage}` };
+  const devAuth = resolveUrlDependent(options.devAuth, urls);
+  ready = {
+    devAuth,
+    publicConfig: resolveUrlDependent(options.publicConfig, urls),
+    jwtAuthorizer: options.routes.http.some((route) => route.authorizer.kind === 'JWT')
+      ? createJwtAuthorizer(jwtIssuerConfig(options, devAuth))
+      : undefined,
+  };
+  logger.info('Local gateway listening', { ...urls });
+
+  return {
+    ...urls,
+    port,
+    connections: webSocket?.connections ?? noConnections,
+    devAuth,
+    async stop() {
+      await webSocket?.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+/** Which issuer JWT routes trust: explicit config, else the dev issuer, else the template's literal configuration. */
+function jwtIssuerConfig(options: GatewayOptions, devAuth: DevAuth | undefined): JwtIssuerConfig {
+  if (options.jwtIssuer) return options.jwtIssuer;
+  if (devAuth) return { issuer: devAuth.issuer, audience: [devAuth.clientId], jwks: devAuth.jwks() };
+  const authorizers = options.routes.http.flatMap((route) => (route.authorizer.kind === 'JWT' ? [route.authorizer] : []));
+  const [first] = authorizers;
+  const sameEverywhere = authorizers.every(
+    (authorizer) => authorizer.issuer === first?.issuer && authorizer.audience.join() === first?.audience.join(),
+  );
+  if (!first?.issuer || !sameEverywhere) {
+    throw new Error('JWT routes need an issuer: the template computes it, so pass options.jwtIssuer or options.devAuth');
+  }
+  return { issuer: first.issuer, audience: first.audience };
+}
+
+function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`Local gateway cannot listen on ${host}:${port}: the port is already in use (EADDRINUSE)`, { cause: error })
+          : error,
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Reads the body, or `undefined` once it exceeds `maxBytes` (the rest is not buffered). */
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  if (Number(request.headers['content-length'] ?? 0) > maxBytes) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > maxBytes) return undefined;
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function writeResponse(response: ServerResponse, answer: GatewayHttpResponse & { requestId?: string }): void {
+  if (answer.requestId) response.setHeader('apigw-requestid', answer.requestId);
+  // A 413 leaves the request unread: close the connection rather than drain megabytes.
+  if (answer.statusCode === 413) response.setHeader('connection', 'close');
+  response.writeHead(answer.statusCode, answer.headers);
+  response.end(answer.body);
+}
+
+function json(statusCode: number, payload: unknown): GatewayHttpResponse {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(payload)) };
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function headerValue(rawHeaders: readonly string[], name: string): string | undefined {
+  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
+    if (rawHeaders[index]?.toLowerCase() === name) return rawHeaders[index + 1];
+  }
+  return undefined;
+}
+
+function resolveUrlDependent<T>(value: UrlDependent<T>, urls: GatewayUrls): T;
+function resolveUrlDependent<T>(value: UrlDependent<T> | undefined, urls: GatewayUrls): T | undefined;
+function resolveUrlDependent<T>(value: UrlDependent<T> | undefined, urls: GatewayUrls): T | undefined {
+  return typeof value === 'function' ? (value as (urls: GatewayUrls) => T)(urls) : value;
+}
+
+/** An API id in API Gateway's format (10 lowercase alphanumerics). */
+function newApiId(): string {
+  return [...randomBytes(10)].map((byte) => (byte % 36).toString(36)).join('');
+}
+
+const noConnections: WebSocketConnections = {
+  ids: () => [],
+  get: () => undefined,
+  send: () => false,
+  disconnect: () => false,
+};

@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A new id in API Gateway's format for connection ids and request ids: 11 random bytes in base64, e.g.
+ * `Fh3jKcE9IAMCJkA=`. Like the real ones they may contain `+` and `/`, so code that puts them in URLs must encode them.
+ */
+export function newApiGatewayId(): string {
+  return randomBytes(11).toString('base64');
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
+
+/** API Gateway's request time format (CLF), always UTC: `12/Mar/2020:19:03:58 +0000`. */
+export function formatRequestTime(date: Date): string {
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  const day = pad(date.getUTCDate());
+  const month = MONTHS[date.getUTCMonth()];
+  const time = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
+  return `${day}/${month}/${date.getUTCFullYear()}:${time} +0000`;
+}
+
+/** An X-Ray trace header like the one API Gateway adds to every request: `Root=1-<epoch hex>-<24 hex>`. */
+export function newTraceId(date: Date): string {
+  const epochSeconds = Math.floor(date.getTime() / 1000).toString(16);
+  return `Root=1-${epochSeconds}-${randomBytes(12).toString('hex')}`;
+}

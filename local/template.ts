@@ -1,0 +1,214 @@
+/**
+ * The synthesized CloudFormation template of `AgentPipelineStack`, for the local runtime: the tables it creates on
+ * DynamoDB Local and the functions it runs in-process come from the same definition that is deployed to AWS.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { App, Stack } from 'aws-cdk-lib';
+import { z } from 'zod';
+
+/** Metadata key on `AWS::Lambda::Function` resources naming the handler's source file (repository-relative). */
+export const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
+
+/** The parts of a CloudFormation template the local runtime reads; everything else is kept as is. */
+export interface CloudFormationTemplate {
+  readonly Resources: Record<string, CloudFormationResource>;
+  readonly [section: string]: unknown;
+}
+
+export interface CloudFormationResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
+  readonly [attribute: string]: unknown;
+}
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CACHE_FILE = join(PROJECT_ROOT, '.data', 'template.json');
+/** Sources whose content decides the template; a change in any of them invalidates the cache. */
+const TEMPLATE_SOURCE_DIRS = ['lib', 'state-machines'];
+
+/**
+ * Synthesizes `AgentPipelineStack` in-process with bundling skipped and returns its template. The result is cached in
+ * `.data/template.json`, keyed by a hash of `lib/**`, `state-machines/**` and the aws-cdk-lib version, so a second
+ * `npm start` (or test run) does not synthesize again.
+ */
+export async function synthesizeTemplate(): Promise<CloudFormationTemplate> {
+  const key = await templateSourceHash();
+  const cached = await readCache(key);
+  if (cached !== undefined) return cached;
+
+  const { AgentPipelineStack } = await import('../lib/agent-pipeline-stack.ts');
+  const template = await synthesizeStack((app) => new AgentPipelineStack(app, 'AgentPipeline', {}));
+  await writeCache(key, template);
+  return template;
+}
+
+/**
+ * Synthesizes the stack built by `defineStack` into a temporary directory, with the context of `cdk.json` (so
+ * feature flags match `cdk synth`) and asset bundling skipped for every stack, and returns its template.
+ */
+export async function synthesizeStack(defineStack: (app: App) => Stack): Promise<CloudFormationTemplate> {
+  const [{ App }, { BUNDLING_STACKS }] = await Promise.all([import('aws-cdk-lib'), import('aws-cdk-lib/cx-api')]);
+  const outdir = await mkdtemp(join(tmpdir(), 'agent-pipeline-synth-'));
+  try {
+    const app = new App({ outdir, context: { ...(await cdkJsonContext()), [BUNDLING_STACKS]: [] } });
+    const stack = defineStack(app);
+    return app.synth().getStackArtifact(stack.artifactId).template as CloudFormationTemplate;
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
+}
+
+async function cdkJsonContext(): Promise<Record<string, unknown>> {
+  const cdkJson = JSON.parse(await readFile(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  return cdkJson.context ?? {};
+}
+
+async function templateSourceHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const cdkLib = JSON.parse(await readFile(join(PROJECT_ROOT, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8')) as { version: string };
+  hash.update(`aws-cdk-lib@${cdkLib.version}\0`);
+  for (const dir of TEMPLATE_SOURCE_DIRS) {
+    const files = await listFiles(join(PROJECT_ROOT, dir));
+    for (const file of files) {
+      hash.update(`${relative(PROJECT_ROOT, file)}\0`);
+      hash.update(await readFile(file));
+      hash.update('\0');
+    }
+  }
+  return hash.digest('hex');
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name))
+      .sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+const templateCacheSchema = z.object({
+  key: z.string(),
+  template: z.looseObject({ Resources: z.record(z.string(), z.looseObject({ Type: z.string() })) }),
+});
+
+async function readCache(key: string): Promise<CloudFormationTemplate | undefined> {
+  try {
+    const cache = templateCacheSchema.safeParse(JSON.parse(await readFile(CACHE_FILE, 'utf8')));
+    return cache.success && cache.data.key === key ? (cache.data.template as CloudFormationTemplate) : undefined;
+  } catch {
+    return undefined; // missing or unreadable cache: synthesize again
+  }
+}
+
+/** Writes through a temporary file and a rename, so a concurrent reader never sees half a file. */
+async function writeCache(key: string, template: CloudFormationTemplate): Promise<void> {
+  await mkdir(dirname(CACHE_FILE), { recursive: true });
+  const partial = `${CACHE_FILE}.${process.pid}.tmp`;
+  await writeFile(partial, JSON.stringify({ key, template }));
+  await rename(partial, CACHE_FILE);
+}
+
+const keySchemaSchema = z.array(z.object({ AttributeName: z.string(), KeyType: z.enum(['HASH', 'RANGE']) })).min(1);
+
+const tablePropertiesSchema = z.object({
+  KeySchema: keySchemaSchema,
+  AttributeDefinitions: z.array(z.object({ AttributeName: z.string(), AttributeType: z.enum(['S', 'N', 'B']) })),
+  GlobalSecondaryIndexes: z
+    .array(
+      z.object({
+        IndexName: z.string(),
+        KeySchema: keySchemaSchema,
+        Projection: z.object({
+          ProjectionType: z.enum(['ALL', 'KEYS_ONLY', 'INCLUDE']).optional(),
+          NonKeyAttributes: z.array(z.string()).optional(),
+        }),
+      }),
+    )
+    .optional(),
+  StreamSpecification: z.object({ StreamViewType: z.enum(['KEYS_ONLY', 'NEW_IMAGE', 'OLD_IMAGE', 'NEW_AND_OLD_IMAGES']) }).optional(),
+  TimeToLiveSpecification: z.object({ AttributeName: z.string().optional(), Enabled: z.boolean() }).optional(),
+});
+
+/** One DynamoDB table of the template, ready for `CreateTable` once a `TableName` is added. */
+export interface TableDefinition {
+  readonly logicalId: string;
+  /** Keys, attribute definitions, GSIs and stream as in the template. Billing is on-demand: capacity means nothing locally. */
+  readonly createTableInput: Omit<CreateTableCommandInput, 'TableName'>;
+  /** The TTL attribute when the template enables TTL. */
+  readonly timeToLiveAttribute?: string;
+}
+
+/**
+ * The `AWS::DynamoDB::Table` (and `AWS::DynamoDB::GlobalTable`, CDK's `TableV2`) resources of `template` as
+ * `CreateTable` inputs. Throws when a table's properties are not the literal values this reader understands.
+ */
+export function tableDefinitions(template: CloudFormationTemplate): TableDefinition[] {
+  return Object.entries(template.Resources)
+    .filter(([, resource]) => resource.Type === 'AWS::DynamoDB::Table' || resource.Type === 'AWS::DynamoDB::GlobalTable')
+    .map(([logicalId, resource]) => {
+      const parsed = tablePropertiesSchema.safeParse(resource.Properties);
+      if (!parsed.success) throw new Error(`Table ${logicalId} in the template: ${z.prettifyError(parsed.error)}`);
+      const { KeySchema, AttributeDefinitions, GlobalSecondaryIndexes, StreamSpecification, TimeToLiveSpecification } = parsed.data;
+      const timeToLiveAttribute = TimeToLiveSpecification?.Enabled ? TimeToLiveSpecification.AttributeName : undefined;
+      return {
+        logicalId,
+        createTableInput: {
+          KeySchema,
+          AttributeDefinitions,
+          BillingMode: 'PAY_PER_REQUEST',
+          ...(GlobalSecondaryIndexes && { GlobalSecondaryIndexes }),
+          ...(StreamSpecification && { StreamSpecification: { StreamEnabled: true, StreamViewType: StreamSpecification.StreamViewType } }),
+        },
+        ...(timeToLiveAttribute !== undefined && { timeToLiveAttribute }),
+      };
+    });
+}
+
+/** A CloudFormation property value: a literal or an intrinsic function (`{ Ref }`, `{ 'Fn::GetAtt' }`, ...). */
+export type CloudFormationValue = string | number | boolean | null | CloudFormationValue[] | { [key: string]: CloudFormationValue };
+
+/** What the local runtime needs to run one Lambda function of the template in-process. */
+export interface FunctionEntry {
+  /** Absolute path of the handler's source file (from the `agent-pipeline:entry` metadata). */
+  readonly entry: string;
+  /** The exported handler's name (the part after the last `.` of `Handler`, e.g. `handler`). */
+  readonly exportName: string;
+  /** `Environment.Variables` as in the template: literals, or intrinsics the caller resolves to local values. */
+  readonly environment: Readonly<Record<string, CloudFormationValue>>;
+}
+
+const functionPropertiesSchema = z.object({
+  Handler: z.string().optional(),
+  Environment: z.object({ Variables: z.record(z.string(), z.json()).optional() }).optional(),
+});
+
+/**
+ * The `AWS::Lambda::Function` resources of `template` that carry the `agent-pipeline:entry` metadata (functions CDK
+ * adds for itself, such as custom-resource providers, do not), by logical id.
+ */
+export function functionEntries(template: CloudFormationTemplate): Record<string, FunctionEntry> {
+  const entries: Record<string, FunctionEntry> = {};
+  for (const [logicalId, resource] of Object.entries(template.Resources)) {
+    const entry = resource.Metadata?.[ENTRY_METADATA_KEY];
+    if (resource.Type !== 'AWS::Lambda::Function' || typeof entry !== 'string') continue;
+    const parsed = functionPropertiesSchema.safeParse(resource.Properties ?? {});
+    if (!parsed.success) throw new Error(`Function ${logicalId} in the template: ${z.prettifyError(parsed.error)}`);
+    entries[logicalId] = {
+      entry: resolve(PROJECT_ROOT, entry),
+      exportName: parsed.data.Handler?.split('.').pop() ?? 'handler',
+      environment: (parsed.data.Environment?.Variables ?? {}) as Record<string, CloudFormationValue>,
+    };
+  }
+  return entries;
+}

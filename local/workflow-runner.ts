@@ -1,0 +1,244 @@
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { postCallback } from '../.github/scripts/callback.mjs';
+import type { GithubFake, WorkflowRun } from './fakes/github.ts';
+import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
+import type { TailscaleDevice, TailscaleFake } from './fakes/tailscale.ts';
+
+/** The callback steps, in the order the workflow reaches them; `[fail:<step>]` may name any of them or `running`. */
+const WORKFLOW_STEPS = ['vm_created', 'network_configured', 'ansible_started', 'ansible_complete', 'running'] as const;
+type WorkflowStep = (typeof WORKFLOW_STEPS)[number];
+
+/** How often the runner asks the fake Hetzner whether an action is done. */
+const ACTION_POLL_MS = 25;
+
+export interface WorkflowRunnerOptions {
+  github: GithubFake;
+  hetzner: HetznerFake;
+  tailscale: TailscaleFake;
+  /** Callback HMAC secret (during a rotation: the new one). */
+  secret: string;
+  /** Pause before each step, so people can watch the dashboard move. @default RUNNER_STEP_MS, else 1500 */
+  stepMs?: number;
+  /** Heartbeat interval; the first heartbeat follows `status provisioning` at once. @default 5000 */
+  heartbeatMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Stands in for GitHub Actions in local mode: runs provision-agent.yml's sequence for every dispatch. */
+export interface WorkflowRunner {
+  /** Resolves once no run is in progress. A stalled `[no-heartbeat]` run stays in progress until cancelled. */
+  idle(): Promise<void>;
+  /** Ends every run (nothing is posted afterwards) and stops listening for dispatches. */
+  stop(): Promise<void>;
+}
+
+/** What an agent name asks the runner to do (docs/CONTRACT.md, local runtime). */
+interface Directives {
+  manual: boolean;
+  noHeartbeat: boolean;
+  failAt: WorkflowStep | undefined;
+}
+
+/**
+ * Subscribes to the fake GitHub's dispatches and, for each run, posts the workflow's callbacks (signed by the
+ * workflow's own `postCallback`), creating the server in the fake Hetzner and the device in the fake Tailscale so
+ * rollback finds them by job id. Honours `[fail:<step>]`, `[no-heartbeat]` and `[manual]` in the agent name, and
+ * cancellation through the fake GitHub's cancel endpoint.
+ */
+export function startWorkflowRunner({
+  github,
+  hetzner,
+  tailscale,
+  secret,
+  stepMs = Number(process.env.RUNNER_STEP_MS ?? 1500),
+  heartbeatMs = 5_000,
+  log = (line) => console.log(`[workflow-runner] ${line}`),
+}: WorkflowRunnerOptions): WorkflowRunner {
+  if (!Number.isFinite(stepMs) || stepMs < 0) throw new Error(`RUNNER_STEP_MS must be a number >= 0, got ${stepMs}`);
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs <= 0) throw new Error(`heartbeatMs must be > 0, got ${heartbeatMs}`);
+
+  const controllers = new Map<number, AbortController>();
+  const inProgress = new Set<Promise<void>>();
+
+  const hetznerApi = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const response = await fetch(`${hetzner.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`Hetzner ${method} ${path} answered HTTP ${response.status}`);
+    return (await response.json()) as T;
+  };
+
+  const tailscaleDevices = async (): Promise<TailscaleDevice[]> => {
+    const response = await fetch(`${tailscale.url}/tailnet/-/devices`, {
+      headers: { Authorization: `Bearer ${tailscale.token}` },
+    });
+    if (!response.ok) throw new Error(`Tailscale device list answered HTTP ${response.status}`);
+    return ((await response.json()) as { devices: TailscaleDevice[] }).devices;
+  };
+
+  const execute = async (run: WorkflowRun, signal: AbortSignal): Promise<void> => {
+    const { job_id: jobId = '', agent_id: agentId = '', agent_name: agentName = '', region = '' } = run.inputs;
+    const say = (line: string) => {
+      log(`run ${run.id} job ${jobId}: ${line}`);
+      github.appendLog(run.id, line);
+    };
+    const directives = readDirectives(agentName, say);
+    if (directives.manual) {
+      say('[manual]: dispatched, not run; post its callbacks by hand');
+      return;
+    }
+    github.updateRun(run.id, { status: 'in_progress' });
+    const post = serialPoster(run.inputs.callback_url ?? '', secret, signal, say);
+    const hostname = agentHostname(jobId);
+    let current: WorkflowStep | 'provisioning' = 'provisioning';
+
+    /**
+     * Waits `stepMs`, does the step's work, then reports it (as `type: step` unless `report` says otherwise), or
+     * fails there when the agent name asks for it: the work is done first, so rollback has something to clean up.
+     */
+    const step = async <Fields extends Record<string, unknown>>(
+      name: WorkflowStep,
+      work: () => Promise<Fields>,
+      report: (fields: Fields) => Record<string, unknown> = (fields) => ({ type: 'step', step: name, ...fields }),
+    ): Promise<Fields> => {
+      current = name;
+      await sleep(stepMs, undefined, { signal });
+      const fields = await work();
+      if (directives.failAt === name) {
+        throw new Error(`Injected failure at ${name} ([fail:${name}] in the agent name)`);
+      }
+      await post({ job_id: jobId, ...report(fields) });
+      say(`${name} reported`);
+      return fields;
+    };
+
+    let heartbeat: NodeJS.Timeout | undefined;
+    const stopHeartbeat = () => clearInterval(heartbeat);
+    signal.addEventListener('abort', stopHeartbeat);
+    try {
+      await post({
+        type: 'status',
+        job_id: jobId,
+        status: 'provisioning',
+        workflow_run_id: String(run.id),
+        workflow_run_url: run.htmlUrl,
+      });
+      const beat = () => void post({ type: 'heartbeat', job_id: jobId });
+      beat();
+      heartbeat = setInterval(beat, heartbeatMs);
+
+      const vm = await step('vm_created', async () => {
+        const { server, action } = await hetznerApi<{ server: HetznerServer; action: HetznerAction }>('POST', '/servers', {
+          name: hostname,
+          server_type: 'cx22',
+          image: 'ubuntu-24.04',
+          location: region,
+          labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },
+        });
+        while ((await hetznerApi<{ action: HetznerAction }>('GET', `/actions/${action.id}`)).action.status === 'running') {
+          await sleep(ACTION_POLL_MS, undefined, { signal });
+        }
+        if (directives.noHeartbeat) stopHeartbeat();
+        return { server_id: String(server.id), server_ip: server.public_net.ipv4.ip };
+      });
+      if (directives.noHeartbeat) {
+        say('[no-heartbeat]: heartbeats stopped; stalled until cancelled');
+        if (!signal.aborted) await once(signal, 'abort');
+        return;
+      }
+      const network = await step('network_configured', async () => {
+        tailscale.join({ hostname, tags: ['tag:agent'] });
+        const device = (await tailscaleDevices()).find((candidate) => candidate.hostname === hostname);
+        const ip = device?.addresses.find((address) => address.startsWith('100.'));
+        if (!device || !ip) throw new Error(`device ${hostname} did not appear in the tailnet`);
+        return { tailscale_ip: ip, tailscale_device_id: device.nodeId };
+      });
+      await step('ansible_started', async () => ({ metadata: { mode: 'local' } }));
+      await step('ansible_complete', async () => ({ metadata: { mode: 'local' } }));
+      await step(
+        'running',
+        async () => {
+          stopHeartbeat();
+          return { server_id: vm.server_id, server_ip: vm.server_ip, tailscale_ip: network.tailscale_ip };
+        },
+        (fields) => ({ type: 'status', status: 'running', ...fields }),
+      );
+      github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+    } catch (error) {
+      stopHeartbeat();
+      if (signal.aborted) {
+        say('cancelled: nothing more is posted');
+        return;
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      say(`failed at ${current}: ${message}`);
+      await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
+      github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
+    } finally {
+      signal.removeEventListener('abort', stopHeartbeat);
+    }
+  };
+
+  const unsubscribeDispatch = github.onDispatch((run) => {
+    const controller = new AbortController();
+    controllers.set(run.id, controller);
+    const done = execute(run, controller.signal)
+      .catch((error: unknown) => log(`run ${run.id} crashed: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => {
+        controllers.delete(run.id);
+        inProgress.delete(done);
+      });
+    inProgress.add(done);
+  });
+  const unsubscribeCancel = github.onCancel((run) => controllers.get(run.id)?.abort());
+
+  return {
+    idle: async () => {
+      while (inProgress.size > 0) await Promise.all(inProgress);
+    },
+    stop: async () => {
+      unsubscribeDispatch();
+      unsubscribeCancel();
+      for (const [runId, controller] of controllers) {
+        controller.abort();
+        github.updateRun(runId, { status: 'completed', conclusion: 'cancelled' });
+      }
+      await Promise.all(inProgress);
+    },
+  };
+}
+
+/**
+ * The VM's name and tailnet hostname for a job, as provision-agent.yml derives it: rollback and the sweeper find the
+ * device by it (servers by the `job_id` label).
+ */
+export function agentHostname(jobId: string): string {
+  return `agent-${jobId.toLowerCase().replaceAll('_', '-')}`;
+}
+
+function readDirectives(agentName: string, say: (line: string) => void): Directives {
+  const requested = /\[fail:([a-z_]+)\]/.exec(agentName)?.[1];
+  const failAt = WORKFLOW_STEPS.find((step) => step === requested);
+  if (requested && !failAt) say(`[fail:${requested}] names no step (${WORKFLOW_STEPS.join(', ')}); ignored`);
+  return { manual: agentName.includes('[manual]'), noHeartbeat: agentName.includes('[no-heartbeat]'), failAt };
+}
+
+/**
+ * Posts one run's callbacks one at a time, in order, like the workflow's sequential steps; once the run is cancelled
+ * nothing queued is sent.
+ */
+function serialPoster(url: string, secret: string, signal: AbortSignal, say: (line: string) => void) {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (payload: Record<string, unknown>): Promise<void> => {
+    const sent = tail.then(async () => {
+      if (signal.aborted) return;
+      const result = await postCallback({ url, secret, payload, log: say });
+      if (!result.ok) say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
+    });
+    tail = sent;
+    return sent;
+  };
+}

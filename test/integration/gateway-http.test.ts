@@ -1,0 +1,277 @@
+/**
+ * The local gateway's HTTP side over real HTTP: payload 2.0 events reach the handlers, results come back as API
+ * Gateway would send them, the JWT authorizer guards its routes, and the local-only paths (config, dev issuer,
+ * dashboard) are served. Handlers are small in-test functions behind `invoke`: the gateway is the unit under test.
+ */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDevAuth, type DevAuth } from '../../local/dev-auth.ts';
+import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../local/gateway.ts';
+import type { HttpApiEvent } from '../../local/gateway/http-events.ts';
+
+const CLIENT_ID = 'local-dashboard';
+const SECRET_IN_ERROR = 'db password is hunter2';
+
+const routes: GatewayRoutes = {
+  http: [
+    { routeKey: 'POST /webhooks/stripe', target: { functionLogicalId: 'Echo' }, authorizer: { kind: 'NONE' } },
+    { routeKey: 'GET /agents/{agentId}', target: { functionLogicalId: 'Echo' }, authorizer: { kind: 'JWT', issuer: undefined, audience: [], scopes: [] } },
+    { routeKey: 'GET /text', target: { functionLogicalId: 'Text' }, authorizer: { kind: 'NONE' } },
+    { routeKey: 'POST /binary', target: { functionLogicalId: 'Binary' }, authorizer: { kind: 'NONE' } },
+    { routeKey: 'GET /boom', target: { functionLogicalId: 'Boom' }, authorizer: { kind: 'NONE' } },
+  ],
+  webSocket: undefined,
+};
+
+/** The handlers behind the routes; each records the event it got. */
+const invocations: { functionLogicalId: string; event: HttpApiEvent; context: Context }[] = [];
+const handlers: Record<string, (event: HttpApiEvent) => unknown> = {
+  Echo: (event) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, cookies: ['seen=1; Path=/'], body: JSON.stringify(event) }),
+  Text: () => 'plain string result',
+  Binary: (event) => ({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' }, body: event.body, isBase64Encoded: event.isBase64Encoded }),
+  Boom: () => {
+    throw new Error(SECRET_IN_ERROR);
+  },
+};
+async function invoke(functionLogicalId: string, event: unknown, context: Context): Promise<unknown> {
+  invocations.push({ functionLogicalId, event: event as HttpApiEvent, context });
+  const handler = handlers[functionLogicalId];
+  if (!handler) throw new Error(`no handler ${functionLogicalId}`);
+  return handler(event as HttpApiEvent);
+}
+
+const logged: { message: string; attributes: Record<string, unknown> }[] = [];
+const logger: GatewayLogger = { info: () => undefined, error: (message, attributes) => logged.push({ message, attributes }) };
+
+let gateway: Gateway;
+let devAuth: DevAuth;
+let staticDir: string;
+
+beforeAll(async () => {
+  staticDir = await mkdtemp(join(tmpdir(), 'gateway-static-'));
+  await mkdir(join(staticDir, 'assets'));
+  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>dashboard</title>');
+  await writeFile(join(staticDir, 'assets', 'app-1234.js'), 'console.log("app")');
+  gateway = await startGateway({
+    port: 0,
+    routes,
+    invoke,
+    staticDir,
+    logger,
+    devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: CLIENT_ID }),
+    publicConfig: ({ url, wsUrl }) => ({ apiUrl: url, wsUrl, auth: { issuer: url, clientId: CLIENT_ID, domain: url } }),
+    limits: { maxRequestBodyBytes: 64 * 1024 },
+  });
+  devAuth = gateway.devAuth!;
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await rm(staticDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  invocations.length = 0;
+  logged.length = 0;
+});
+
+const tokenFor = async (userId: string): Promise<string> => {
+  const response = await fetch(`${gateway.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+};
+
+describe('HTTP API routes', () => {
+  it('delivers a payload 2.0 event built from the real request', async () => {
+    const response = await fetch(`${gateway.url}/webhooks/stripe?a=1&a=2&b=x%20y`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': 't=1,v1=abc', Cookie: 'c1=v1; c2=v2', 'User-Agent': 'Stripe/1.0' },
+      body: '{"id":"evt_1","name":"zoë"}',
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('apigw-requestid')).toMatch(/^[A-Za-z0-9+/]{15}=$/);
+    expect(response.headers.getSetCookie()).toEqual(['seen=1; Path=/']);
+    const event = (await response.json()) as HttpApiEvent;
+
+    expect(event).toMatchObject({
+      version: '2.0',
+      routeKey: 'POST /webhooks/stripe',
+      rawPath: '/webhooks/stripe',
+      rawQueryString: 'a=1&a=2&b=x%20y',
+      cookies: ['c1=v1', 'c2=v2'],
+      queryStringParameters: { a: '1,2', b: 'x y' },
+      body: '{"id":"evt_1","name":"zoë"}',
+      isBase64Encoded: false,
+    });
+    expect(event.headers).toMatchObject({ 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc', 'user-agent': 'Stripe/1.0' });
+    expect(event.headers).not.toHaveProperty('cookie');
+    expect(event).not.toHaveProperty('pathParameters');
+    expect(event.requestContext).toMatchObject({
+      accountId: '000000000000',
+      apiId: expect.stringMatching(/^[a-z0-9]{10}$/),
+      domainName: `127.0.0.1:${gateway.port}`,
+      http: { method: 'POST', path: '/webhooks/stripe', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'Stripe/1.0' },
+      requestId: response.headers.get('apigw-requestid'),
+      routeKey: 'POST /webhooks/stripe',
+      stage: '$default',
+    });
+    expect(event.requestContext.time).toMatch(/^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
+    expect(event.requestContext).not.toHaveProperty('authorizer');
+    expect(invocations[0]?.context).toMatchObject({ functionName: 'Echo', awsRequestId: expect.any(String) });
+  });
+
+  it('base64-encodes a binary request body and decodes a base64 response body', async () => {
+    const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f]);
+    const response = await fetch(`${gateway.url}/binary`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes });
+    expect(invocations[0]?.event).toMatchObject({ body: bytes.toString('base64'), isBase64Encoded: true });
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(bytes);
+  });
+
+  it('answers a string result as a 200 application/json response with the string as body', async () => {
+    const response = await fetch(`${gateway.url}/text`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.text()).toBe('plain string result');
+  });
+
+  it('answers 500 Internal Server Error when the handler throws, logging the error but never sending it', async () => {
+    const response = await fetch(`${gateway.url}/boom`);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toBe('{"message":"Internal Server Error"}');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.attributes).toMatchObject({ routeKey: 'GET /boom', error: { message: SECRET_IN_ERROR } });
+  });
+
+  it('answers 404 {"message":"Not Found"} for an unknown route, and for a known path with another method', async () => {
+    for (const [method, path] of [['POST', '/nowhere.json'], ['DELETE', '/webhooks/stripe']] as const) {
+      const response = await fetch(`${gateway.url}${path}`, { method });
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({ message: 'Not Found' });
+    }
+    expect(invocations).toEqual([]);
+  });
+
+  it('refuses a body over the size limit with 413 without invoking the handler', async () => {
+    const response = await fetch(`${gateway.url}/webhooks/stripe`, { method: 'POST', body: 'x'.repeat(64 * 1024 + 1) });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ message: 'Request Entity Too Large' });
+    expect(invocations).toEqual([]);
+  });
+});
+
+describe('JWT authorizer', () => {
+  const getAgent = (headers: Record<string, string> = {}) => fetch(`${gateway.url}/agents/agent%201`, { headers });
+
+  it('answers 401 {"message":"Unauthorized"} without a token, with a malformed one and with a foreign one, invoking nothing', async () => {
+    const foreign = createDevAuth({ issuer: gateway.url, clientId: CLIENT_ID }).issueAccessToken('user-1');
+    for (const headers of [{}, { Authorization: 'Bearer not-a-jwt' }, { Authorization: `Bearer ${foreign}` }]) {
+      const response = await getAgent(headers);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ message: 'Unauthorized' });
+    }
+    expect(invocations).toEqual([]);
+  });
+
+  it('answers 401 for an expired token', async () => {
+    const expired = devAuth.issueAccessToken('user-1', { expiresInSeconds: -60 });
+    expect((await getAgent({ Authorization: `Bearer ${expired}` })).status).toBe(401);
+  });
+
+  it('passes the verified claims, as strings, and the decoded path parameters', async () => {
+    const token = await tokenFor('user-1');
+    const response = await getAgent({ Authorization: `Bearer ${token}` });
+    expect(response.status).toBe(200);
+    const event = (await response.json()) as HttpApiEvent;
+    expect(event.pathParameters).toEqual({ agentId: 'agent 1' });
+    expect(event.requestContext.authorizer?.jwt.scopes).toBeNull();
+    const claims = event.requestContext.authorizer?.jwt.claims ?? {};
+    expect(claims).toMatchObject({ sub: 'user-1', client_id: CLIENT_ID, token_use: 'access', iss: gateway.url });
+    expect(Object.values(claims).every((value) => typeof value === 'string')).toBe(true);
+    expect(claims.exp).toMatch(/^\d+$/);
+  });
+
+  it('accepts the token without the Bearer prefix, as API Gateway does', async () => {
+    expect((await getAgent({ Authorization: await tokenFor('user-1') })).status).toBe(200);
+  });
+
+  it('fetches the JWKS over HTTP from the issuer when not given one, and checks client_id against the audience', async () => {
+    const verifierGateway = (audience: string[]) =>
+      startGateway({ port: 0, routes, invoke, logger, publicConfig: {}, jwtIssuer: { issuer: gateway.url, audience } });
+    const [accepting, otherAudience] = await Promise.all([verifierGateway([CLIENT_ID]), verifierGateway(['another-client'])]);
+    try {
+      const headers = { Authorization: `Bearer ${await tokenFor('user-2')}` };
+      expect((await fetch(`${accepting.url}/agents/a1`, { headers })).status).toBe(200);
+      expect((await fetch(`${otherAudience.url}/agents/a1`, { headers })).status).toBe(401);
+    } finally {
+      await Promise.all([accepting.stop(), otherAudience.stop()]);
+    }
+  });
+});
+
+describe('local-only paths', () => {
+  it('serves the public config', async () => {
+    const response = await fetch(`${gateway.url}/config.json`);
+    expect(await response.json()).toEqual({
+      apiUrl: gateway.url,
+      wsUrl: gateway.wsUrl,
+      auth: { issuer: gateway.url, clientId: CLIENT_ID, domain: gateway.url },
+    });
+  });
+
+  it('serves the dev issuer JWKS and refuses a token request without a valid userId with a 400 error', async () => {
+    expect(await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json()).toEqual(devAuth.jwks());
+    for (const body of ['not json', '{}', '{"userId":""}', '{"userId":42}']) {
+      const response = await fetch(`${gateway.url}/dev/token`, { method: 'POST', body });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: { code: 'invalid_request', message: expect.any(String) } });
+    }
+  });
+
+  it('has no dev issuer paths when devAuth is absent', async () => {
+    const plain = await startGateway({ port: 0, routes: { http: [], webSocket: undefined }, invoke, logger, publicConfig: {} });
+    try {
+      expect((await fetch(`${plain.url}/dev/token`, { method: 'POST', body: '{"userId":"u"}' })).status).toBe(404);
+      expect((await fetch(`${plain.url}/.well-known/jwks.json`)).status).toBe(404);
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('serves dashboard files with their content type, index.html uncached, and index.html for client-side routes', async () => {
+    const index = await fetch(`${gateway.url}/`);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(index.headers.get('cache-control')).toBe('no-store');
+    expect(await index.text()).toContain('dashboard');
+
+    const script = await fetch(`${gateway.url}/assets/app-1234.js`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await script.text()).toBe('console.log("app")');
+
+    const clientRoute = await fetch(`${gateway.url}/agents/abc/details`);
+    expect(await clientRoute.text()).toContain('dashboard');
+
+    expect((await fetch(`${gateway.url}/assets/missing.js`)).status).toBe(404);
+  });
+
+  it('never serves files outside the static directory', async () => {
+    for (const path of ['/..%2f..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/assets/..%2f..%2fpackage.json']) {
+      const body = await (await fetch(`${gateway.url}${path}`)).text();
+      expect(body).not.toMatch(/root:|"name"/);
+    }
+  });
+});
+
+describe('start-up', () => {
+  it('fails with a clear message naming the port when it is already in use', async () => {
+    await expect(startGateway({ port: gateway.port, routes, invoke, publicConfig: {}, logger })).rejects.toThrow(
+      new RegExp(`127\\.0\\.0\\.1:${gateway.port}.*already in use`),
+    );
+  });
+
+  it('refuses JWT routes when neither the template nor the options name an issuer', async () => {
+    await expect(startGateway({ port: 0, routes, invoke, publicConfig: {}, logger })).rejects.toThrow(/issuer/);
+  });
+});

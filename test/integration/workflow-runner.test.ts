@@ -1,0 +1,424 @@
+import { execFile } from 'node:child_process';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as githubFake from '../../local/fakes/github.ts';
+import * as hetznerFake from '../../local/fakes/hetzner.ts';
+import * as tailscaleFake from '../../local/fakes/tailscale.ts';
+import { agentHostname, startWorkflowRunner, type WorkflowRunner } from '../../local/workflow-runner.ts';
+
+const SECRET = 'runner-test-callback-secret';
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The callbacks of a successful run, heartbeats left out: the workflow and the local runner must both post these. */
+const HAPPY_SEQUENCE = [
+  'status:provisioning',
+  'step:vm_created',
+  'step:network_configured',
+  'step:ansible_started',
+  'step:ansible_complete',
+  'status:running',
+];
+
+type Callback = Record<string, string | undefined> & { type: string; job_id: string };
+
+/**
+ * Stands in for `POST /callbacks/github`: checks every signature with its own HMAC code (not callback.mjs) and the
+ * 300 s window, records what it accepts, and lets a test act before a callback is answered.
+ */
+async function startCallbackReceiver() {
+  const accepted: Callback[] = [];
+  let rejected = 0;
+  const waiters = new Set<() => void>();
+  let beforeAnswer: (callback: Callback) => Promise<void> = async () => {};
+
+  const verify = (timestamp: string, signature: string, rawBody: string) => {
+    const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${rawBody}`).digest('hex')}`);
+    const given = Buffer.from(signature);
+    const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
+    return fresh && given.length === expected.length && timingSafeEqual(given, expected);
+  };
+
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', async () => {
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      const timestamp = String(request.headers['x-callback-timestamp']);
+      if (!verify(timestamp, String(request.headers['x-callback-signature']), rawBody)) {
+        rejected++;
+        response.writeHead(401).end();
+        return;
+      }
+      const callback = JSON.parse(rawBody) as Callback;
+      accepted.push(callback);
+      for (const wake of waiters) wake();
+      await beforeAnswer(callback);
+      response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"received":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  const label = (callback: Callback) => (callback.type === 'heartbeat' ? 'heartbeat' : `${callback.type}:${callback.step ?? callback.status}`);
+  const forJob = (jobId: string) => accepted.filter((callback) => callback.job_id === jobId);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callbacks/github`,
+    get rejected() {
+      return rejected;
+    },
+    forJob,
+    /** The job's callbacks as `type:step|status`, heartbeats included. */
+    labels: (jobId: string) => forJob(jobId).map(label),
+    /** The job's callbacks without heartbeats. */
+    sequence: (jobId: string) => forJob(jobId).map(label).filter((name) => name !== 'heartbeat'),
+    find: (jobId: string, name: string) => forJob(jobId).find((callback) => label(callback) === name),
+    onCallback(hook: (callback: Callback) => Promise<void>) {
+      beforeAnswer = hook;
+    },
+    /** Resolves when the job has posted `name`; fails after 15 s with what it did post. */
+    waitFor(jobId: string, name: string): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!forJob(jobId).some((callback) => label(callback) === name)) return;
+          cleanup();
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${jobId} never posted ${name}; got ${JSON.stringify(forJob(jobId).map(label))}`));
+        }, 15_000);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+type Receiver = Awaited<ReturnType<typeof startCallbackReceiver>>;
+
+describe('local workflow runner', () => {
+  let github: githubFake.GithubFake;
+  let hetzner: hetznerFake.HetznerFake;
+  let tailscale: tailscaleFake.TailscaleFake;
+  let receiver: Receiver;
+  let runner: WorkflowRunner;
+  let jobCount = 0;
+
+  beforeAll(async () => {
+    [github, hetzner, tailscale, receiver] = await Promise.all([
+      githubFake.start({ repository: 'acme/agents' }),
+      hetznerFake.start({ actionDelayMs: 5 }),
+      tailscaleFake.start(),
+      startCallbackReceiver(),
+    ]);
+    // Heartbeats come faster than steps, so a run that should be silent has every chance to post one.
+    runner = startWorkflowRunner({ github, hetzner, tailscale, secret: SECRET, stepMs: 20, heartbeatMs: 10, log: () => {} });
+  });
+  afterAll(async () => {
+    await runner.stop();
+    await Promise.all([github.stop(), hetzner.stop(), tailscale.stop(), receiver.stop()]);
+  });
+
+  /** Dispatches through the fake GitHub's HTTP API, as the dispatch-workflow Lambda does. */
+  async function dispatch(agentName: string) {
+    const jobId = `job-${++jobCount}-${Date.now()}`;
+    const response = await fetch(`${github.url}/repos/acme/agents/actions/workflows/provision-agent.yml/dispatches`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        ref: 'main',
+        inputs: { job_id: jobId, agent_id: `agent-${jobCount}`, agent_name: agentName, region: 'fsn1', callback_url: receiver.url },
+        return_run_details: true,
+      }),
+    });
+    expect(response.status).toBe(200);
+    const { workflow_run_id: runId } = (await response.json()) as { workflow_run_id: number };
+    return { jobId, runId };
+  }
+
+  const runState = (runId: number) => github.state.runs.get(runId);
+  const serversOf = (jobId: string) => [...hetzner.state.servers.values()].filter((server) => server.labels.job_id === jobId);
+  const devicesOf = (jobId: string) =>
+    [...tailscale.state.devices.values()].filter((device) => device.hostname === agentHostname(jobId));
+
+  it('posts the workflow sequence with valid signatures and leaves a labelled server and device', async () => {
+    const { jobId, runId } = await dispatch('Scout');
+    await receiver.waitFor(jobId, 'status:running');
+
+    expect(receiver.sequence(jobId)).toEqual(HAPPY_SEQUENCE);
+    expect(receiver.labels(jobId)).toContain('heartbeat');
+    expect(receiver.labels(jobId).at(-1)).toBe('status:running');
+    expect(receiver.rejected).toBe(0);
+
+    const started = receiver.find(jobId, 'status:provisioning');
+    expect(started).toMatchObject({ workflow_run_id: String(runId), workflow_run_url: runState(runId)?.htmlUrl });
+    const [server] = serversOf(jobId);
+    const [device] = devicesOf(jobId);
+    expect(receiver.find(jobId, 'step:vm_created')).toMatchObject({ server_id: String(server?.id), server_ip: server?.public_net.ipv4.ip });
+    expect(receiver.find(jobId, 'step:network_configured')).toMatchObject({
+      tailscale_device_id: device?.nodeId,
+      tailscale_ip: device?.addresses[0],
+    });
+    expect(receiver.find(jobId, 'status:running')).toMatchObject({
+      server_id: String(server?.id),
+      server_ip: server?.public_net.ipv4.ip,
+      tailscale_ip: device?.addresses[0],
+    });
+    await runner.idle();
+    expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+  });
+
+  it('[fail:network_configured] fails there after joining, so rollback has a server and a device to find', async () => {
+    const { jobId, runId } = await dispatch('Broken [fail:network_configured]');
+    await receiver.waitFor(jobId, 'status:failed');
+
+    expect(receiver.sequence(jobId)).toEqual(['status:provisioning', 'step:vm_created', 'status:failed']);
+    expect(receiver.find(jobId, 'status:failed')).toMatchObject({
+      failed_step: 'network_configured',
+      error: expect.stringContaining('[fail:network_configured]'),
+    });
+    expect(serversOf(jobId)).toHaveLength(1);
+    expect(devicesOf(jobId)).toHaveLength(1);
+    await runner.idle();
+    expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'failure' });
+  });
+
+  it('reports a real API failure as status failed at the step it hit', async () => {
+    hetzner.inject({ route: 'POST /servers', status: 503 });
+    const { jobId } = await dispatch('Unlucky');
+    await receiver.waitFor(jobId, 'status:failed');
+
+    expect(receiver.sequence(jobId)).toEqual(['status:provisioning', 'status:failed']);
+    expect(receiver.find(jobId, 'status:failed')).toMatchObject({ failed_step: 'vm_created', error: expect.stringContaining('503') });
+  });
+
+  it('[manual] dispatches but posts nothing', async () => {
+    const manual = await dispatch('By hand [manual]');
+    const normal = await dispatch('Alongside');
+    await receiver.waitFor(normal.jobId, 'status:running');
+    await runner.idle();
+
+    expect(receiver.forJob(manual.jobId)).toEqual([]);
+    expect(runState(manual.runId)?.status).toBe('queued');
+    expect(serversOf(manual.jobId)).toEqual([]);
+  });
+
+  it('[no-heartbeat] goes silent after vm_created and stalls until cancelled', async () => {
+    const stalled = await dispatch('Quiet [no-heartbeat]');
+    await receiver.waitFor(stalled.jobId, 'step:vm_created');
+    const postedSoFar = receiver.labels(stalled.jobId);
+    // A whole run alongside lasts many heartbeat intervals: long enough for a stray heartbeat or step to show up.
+    const normal = await dispatch('Alongside');
+    await receiver.waitFor(normal.jobId, 'status:running');
+
+    expect(postedSoFar.at(-1)).toBe('step:vm_created');
+    expect(receiver.labels(stalled.jobId)).toEqual(postedSoFar);
+    expect(runState(stalled.runId)?.status).toBe('in_progress');
+
+    const cancel = await fetch(`${github.url}/repos/acme/agents/actions/runs/${stalled.runId}/cancel`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${github.token}` },
+    });
+    expect(cancel.status).toBe(202);
+    await runner.idle();
+    expect(receiver.labels(stalled.jobId)).toEqual(postedSoFar);
+  });
+
+  it('stops posting once the run is cancelled through the GitHub API', async () => {
+    let cancelled = false;
+    receiver.onCallback(async (callback) => {
+      if (callback.step !== 'vm_created' || cancelled) return;
+      cancelled = true;
+      const run = [...github.state.runs.values()].find((candidate) => candidate.inputs.job_id === callback.job_id);
+      const response = await fetch(`${github.url}/repos/acme/agents/actions/runs/${run?.id}/cancel`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${github.token}` },
+      });
+      expect(response.status).toBe(202);
+    });
+    const { jobId, runId } = await dispatch('Cancelled midway');
+    await receiver.waitFor(jobId, 'step:vm_created');
+    await runner.idle();
+    receiver.onCallback(async () => {});
+
+    expect(receiver.sequence(jobId)).toEqual(['status:provisioning', 'step:vm_created']);
+    expect(receiver.labels(jobId).at(-1)).toBe('step:vm_created');
+    expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+  });
+
+  it('stop() ends stalled runs and stops taking dispatches', async () => {
+    const own = {
+      github: await githubFake.start(),
+      hetzner: await hetznerFake.start({ actionDelayMs: 0 }),
+      tailscale: await tailscaleFake.start(),
+    };
+    const ownRunner = startWorkflowRunner({ ...own, secret: SECRET, stepMs: 1, heartbeatMs: 10, log: () => {} });
+    const ownDispatch = async (jobId: string) => {
+      const response = await fetch(`${own.github.url}/repos/a/b/actions/workflows/provision-agent.yml/dispatches`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${own.github.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          ref: 'main',
+          inputs: { job_id: jobId, agent_id: 'a', agent_name: 'Quiet [no-heartbeat]', region: 'fsn1', callback_url: receiver.url },
+          return_run_details: true,
+        }),
+      });
+      return ((await response.json()) as { workflow_run_id: number }).workflow_run_id;
+    };
+    try {
+      const stalledRun = await ownDispatch('job-stop-1');
+      await receiver.waitFor('job-stop-1', 'step:vm_created');
+      await ownRunner.stop();
+      expect(own.github.state.runs.get(stalledRun)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+
+      const afterStop = await ownDispatch('job-stop-2');
+      expect(own.github.state.runs.get(afterStop)?.status).toBe('queued');
+    } finally {
+      await Promise.all([own.github.stop(), own.hetzner.stop(), own.tailscale.stop()]);
+    }
+  });
+});
+
+describe('provision-agent.yml in dry run, executed step by step', () => {
+  let receiver: Receiver;
+  let scratch: string;
+  beforeAll(async () => {
+    receiver = await startCallbackReceiver();
+    scratch = await mkdtemp(join(tmpdir(), 'workflow-dry-run-'));
+  });
+  afterAll(async () => {
+    await receiver.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  interface Step {
+    name: string;
+    uses?: string;
+    run?: string;
+    if?: string;
+    env?: Record<string, string>;
+  }
+  interface Job {
+    env: Record<string, string | number>;
+    defaults: { run: { shell: string } };
+    steps: Step[];
+  }
+
+  /**
+   * Executes the workflow's job the way the Actions runner does: `${{ }}` expressions, job and step env, `if:`
+   * conditions, GITHUB_ENV between steps, RUNNER_TEMP, and the job's default shell. `uses:` steps are skipped (the
+   * checkout is the working tree; Node is this process's Node 24).
+   */
+  async function runWorkflow(inputs: Record<string, string>, runId: number) {
+    const job = (parseYaml(await readFile(join(REPO_ROOT, '.github/workflows/provision-agent.yml'), 'utf8')) as {
+      jobs: { provision: Job };
+    }).jobs.provision;
+    const runnerTemp = await mkdtemp(join(scratch, 'run-'));
+    const githubEnvFile = join(runnerTemp, 'github-env');
+    let failed = false;
+    const context: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`inputs.${name}`, value])),
+      'secrets.CALLBACK_SECRET': SECRET,
+      'github.run_id': String(runId),
+      'github.server_url': 'https://github.com',
+      'github.repository': 'acme/agents',
+    };
+    const evaluate = (expression: string): string => {
+      for (const alternative of expression.split('||').map((part) => part.trim())) {
+        const value = /^'(.*)'$/.exec(alternative)?.[1] ?? context[alternative] ?? '';
+        if (value !== '') return value;
+      }
+      return '';
+    };
+    const substitute = (text: string) => text.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expression: string) => evaluate(expression));
+    const conditionHolds = (condition = 'success()') => {
+      if (condition === 'always()') return true;
+      if (condition.includes('failure()')) return failed;
+      return !failed;
+    };
+
+    const exported: Record<string, string> = {};
+    const [shell = 'bash', ...shellArgs] = job.defaults.run.shell.split(' ');
+    for (const [index, step] of job.steps.entries()) {
+      if (!step.run || !conditionHolds(step.if)) continue;
+      context['job.status'] = failed ? 'failure' : 'success';
+      const env = {
+        PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+        HOME: runnerTemp,
+        RUNNER_TEMP: runnerTemp,
+        GITHUB_ENV: githubEnvFile,
+        ...Object.fromEntries(Object.entries({ ...job.env, ...step.env }).map(([name, value]) => [name, substitute(String(value))])),
+        ...exported,
+      };
+      const script = join(runnerTemp, `step-${index}.sh`);
+      await writeFile(script, substitute(step.run));
+      await writeFile(githubEnvFile, '');
+      try {
+        await promisify(execFile)(shell, shellArgs.map((arg) => (arg === '{0}' ? script : arg)), { cwd: REPO_ROOT, env });
+      } catch {
+        failed = true;
+      }
+      for (const line of (await readFile(githubEnvFile, 'utf8')).split('\n')) {
+        const at = line.indexOf('=');
+        if (at > 0) exported[line.slice(0, at)] = line.slice(at + 1);
+      }
+    }
+    return { failed };
+  }
+
+  const inputsFor = (jobId: string, agentName = 'Scout') => ({
+    job_id: jobId,
+    agent_id: 'agent-1',
+    agent_name: agentName,
+    region: 'fsn1',
+    callback_url: receiver.url,
+    dry_run: 'true',
+  });
+
+  it('posts the same sequence as the local runner, with fake resources, and stops its heartbeat', async () => {
+    const marker = join(scratch, 'injected');
+    const { failed } = await runWorkflow(inputsFor('job-dry-1', `$(touch ${marker}) \`touch ${marker}\``), 4242);
+
+    expect(failed).toBe(false);
+    expect(receiver.sequence('job-dry-1')).toEqual(HAPPY_SEQUENCE);
+    expect(receiver.labels('job-dry-1')).toContain('heartbeat');
+    expect(receiver.rejected).toBe(0);
+    expect(receiver.find('job-dry-1', 'status:provisioning')).toMatchObject({
+      workflow_run_id: '4242',
+      workflow_run_url: 'https://github.com/acme/agents/actions/runs/4242',
+    });
+    expect(receiver.find('job-dry-1', 'step:ansible_complete')).toMatchObject({ metadata: { mode: 'dry_run' } });
+    expect(receiver.find('job-dry-1', 'status:running')).toMatchObject({
+      server_id: '0',
+      server_ip: '192.0.2.10',
+      tailscale_ip: '100.64.0.10',
+    });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('reports an invalid input as status failed naming the step, and runs nothing else', async () => {
+    const marker = join(scratch, 'injected-job-id');
+    const jobId = `job;touch ${marker}`;
+    const { failed } = await runWorkflow(inputsFor(jobId), 4243);
+
+    expect(failed).toBe(true);
+    expect(receiver.sequence(jobId)).toEqual(['status:failed']);
+    expect(receiver.find(jobId, 'status:failed')).toMatchObject({
+      failed_step: 'validate_inputs',
+      error: expect.stringContaining('job_id must match'),
+    });
+    expect(existsSync(marker)).toBe(false);
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentView } from '../../lambdas/domain/schemas.ts';
+import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
+import { advanceSteps, initialSteps } from '../../lambdas/domain/steps.ts';
+import {
+  agentStatusBadge,
+  formatDuration,
+  heartbeatAgeMs,
+  isStale,
+  STALE_AFTER_MS,
+  stepStatusBadge,
+} from '../../frontend/src/presentation.ts';
+
+const STARTED = '2026-11-20T10:00:00.000Z';
+const at = (ms: number) => new Date(Date.parse(STARTED) + ms);
+
+function provisioning(overrides: Partial<AgentView> = {}): AgentView {
+  return {
+    agentId: 'agent_1',
+    name: 'Helper',
+    region: 'fsn1',
+    agentStatus: 'provisioning',
+    jobId: 'job_1',
+    seq: 2,
+    status: 'provisioning',
+    currentStep: 'creating',
+    steps: advanceSteps(initialSteps(), 'creating', STARTED),
+    updatedAt: STARTED,
+    ...overrides,
+  };
+}
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0.0 s'],
+    [420, '0.4 s'],
+    [9_949, '9.9 s'],
+    [12_300, '12 s'],
+    [185_000, '3 min 05 s'],
+    [3_720_000, '1 h 02 min'],
+  ])('%i ms reads %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+});
+
+describe('badges', () => {
+  it('gives every agent and step status a text label and an icon', () => {
+    for (const status of AGENT_STATUSES) {
+      expect(agentStatusBadge(status).label).not.toBe('');
+      expect(agentStatusBadge(status).icon).not.toBe('');
+    }
+    expect(stepStatusBadge('error').label).toBe('Failed');
+    expect(agentStatusBadge('active').label).toBe('Running');
+  });
+});
+
+describe('heartbeat and staleness', () => {
+  it('measures the age of the last heartbeat', () => {
+    const view = provisioning({ lastHeartbeatAt: at(10_000).toISOString() });
+    expect(heartbeatAgeMs(view, at(25_000))).toBe(15_000);
+    expect(heartbeatAgeMs(provisioning(), at(25_000))).toBeUndefined();
+  });
+
+  it('flags a provisioning agent silent for more than 90 s since its last heartbeat', () => {
+    const view = provisioning({ lastHeartbeatAt: at(60_000).toISOString() });
+    expect(isStale(view, at(60_000 + STALE_AFTER_MS))).toBe(false);
+    expect(isStale(view, at(60_000 + STALE_AFTER_MS + 1))).toBe(true);
+  });
+
+  it('counts from the start of the job before the first heartbeat', () => {
+    expect(isStale(provisioning(), at(STALE_AFTER_MS - 1))).toBe(false);
+    expect(isStale(provisioning(), at(STALE_AFTER_MS + 1))).toBe(true);
+  });
+
+  it('never flags an agent that is not provisioning', () => {
+    expect(isStale(provisioning({ agentStatus: 'active' }), at(10 * STALE_AFTER_MS))).toBe(false);
+  });
+});

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { createHttpRouteMatcher } from '../../local/gateway/route-matcher.ts';
+import { routesFromTemplate, type HttpRoute } from '../../local/gateway/routes.ts';
+import type { CloudFormationTemplate } from '../../local/template.ts';
+
+/** Integration URIs, route targets and authorizers exactly as `cdk synth` writes them (aws-cdk-lib 2.276). */
+const lambdaInvocationUri = (functionId: string) => ({
+  'Fn::Join': [
+    '',
+    [
+      'arn:',
+      { Ref: 'AWS::Partition' },
+      ':apigateway:',
+      { Ref: 'AWS::Region' },
+      ':lambda:path/2015-03-31/functions/',
+      { 'Fn::GetAtt': [functionId, 'Arn'] },
+      '/invocations',
+    ],
+  ],
+});
+const target = (integrationId: string) => ({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
+const lambdaFunction = (name: string) => ({
+  Type: 'AWS::Lambda::Function',
+  Properties: { Handler: 'index.handler', Runtime: 'nodejs24.x' },
+  Metadata: { 'agent-pipeline:entry': `lambdas/${name}/handler.ts` },
+});
+
+const template: CloudFormationTemplate = {
+  Resources: {
+    AgentsApiFn1A2B3C4D: lambdaFunction('agents-api'),
+    StripeWebhookFn5E6F7A8B: lambdaFunction('stripe-webhook'),
+    WsAuthorizerFn00F643E6: lambdaFunction('ws-authorizer'),
+    WsHandlerFnDE36F5F7: lambdaFunction('ws-handler'),
+    HttpApiF5A9A8A7: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'HttpApi', ProtocolType: 'HTTP' } },
+    HttpApiJwt21C2E32E: {
+      Type: 'AWS::ApiGatewayV2::Authorizer',
+      Properties: {
+        ApiId: { Ref: 'HttpApiF5A9A8A7' },
+        AuthorizerType: 'JWT',
+        IdentitySource: ['$request.header.Authorization'],
+        JwtConfiguration: {
+          Audience: [{ Ref: 'PoolClient8A3E5EB7' }],
+          Issuer: { 'Fn::Join': ['', ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: 'PoolD3F588B8' }]] },
+        },
+        Name: 'Jwt',
+      },
+    },
+    HttpApiCheckoutIntegration: {
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: {
+        ApiId: { Ref: 'HttpApiF5A9A8A7' },
+        IntegrationType: 'AWS_PROXY',
+        IntegrationUri: { 'Fn::GetAtt': ['AgentsApiFn1A2B3C4D', 'Arn'] },
+        PayloadFormatVersion: '2.0',
+      },
+    },
+    HttpApiCheckoutRoute: {
+      Type: 'AWS::ApiGatewayV2::Route',
+      Properties: {
+        ApiId: { Ref: 'HttpApiF5A9A8A7' },
+        AuthorizationType: 'JWT',
+        AuthorizerId: { Ref: 'HttpApiJwt21C2E32E' },
+        RouteKey: 'POST /agents/{agentId}/checkout',
+        Target: target('HttpApiCheckoutIntegration'),
+      },
+    },
+    HttpApiStripeIntegration: {
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: {
+        ApiId: { Ref: 'HttpApiF5A9A8A7' },
+        IntegrationType: 'AWS_PROXY',
+        IntegrationUri: { 'Fn::GetAtt': ['StripeWebhookFn5E6F7A8B', 'Arn'] },
+        PayloadFormatVersion: '2.0',
+      },
+    },
+    HttpApiStripeRoute: {
+      Type: 'AWS::ApiGatewayV2::Route',
+      Properties: {
+        ApiId: { Ref: 'HttpApiF5A9A8A7' },
+        AuthorizationType: 'NONE',
+        RouteKey: 'POST /webhooks/stripe',
+        Target: target('HttpApiStripeIntegration'),
+      },
+    },
+    WsApi88D84716: {
+      Type: 'AWS::ApiGatewayV2::Api',
+      Properties: { Name: 'WsApi', ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' },
+    },
+    WsApiAuthorizer: {
+      Type: 'AWS::ApiGatewayV2::Authorizer',
+      Properties: {
+        ApiId: { Ref: 'WsApi88D84716' },
+        AuthorizerType: 'REQUEST',
+        AuthorizerUri: lambdaInvocationUri('WsAuthorizerFn00F643E6'),
+        IdentitySource: ['route.request.querystring.token'],
+        Name: 'TokenAuthorizer',
+      },
+    },
+    WsApiIntegration: {
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: { ApiId: { Ref: 'WsApi88D84716' }, IntegrationType: 'AWS_PROXY', IntegrationUri: lambdaInvocationUri('WsHandlerFnDE36F5F7') },
+    },
+    WsApiConnectRoute: {
+      Type: 'AWS::ApiGatewayV2::Route',
+      Properties: {
+        ApiId: { Ref: 'WsApi88D84716' },
+        AuthorizationType: 'CUSTOM',
+        AuthorizerId: { Ref: 'WsApiAuthorizer' },
+        RouteKey: '$connect',
+        Target: target('WsApiIntegration'),
+      },
+    },
+    WsApiSubscribeRoute: {
+      Type: 'AWS::ApiGatewayV2::Route',
+      Properties: { ApiId: { Ref: 'WsApi88D84716' }, AuthorizationType: 'NONE', RouteKey: 'subscribe', Target: target('WsApiIntegration') },
+    },
+    LiveStage: { Type: 'AWS::ApiGatewayV2::Stage', Properties: { ApiId: { Ref: 'WsApi88D84716' }, StageName: 'live' } },
+  },
+};
+
+describe('routesFromTemplate', () => {
+  const routes = routesFromTemplate(template);
+
+  it('resolves each HTTP route to its function through Fn::Join targets and Fn::GetAtt integration URIs', () => {
+    expect(routes.http.map((route) => [route.routeKey, route.target.functionLogicalId])).toEqual([
+      ['POST /agents/{agentId}/checkout', 'AgentsApiFn1A2B3C4D'],
+      ['POST /webhooks/stripe', 'StripeWebhookFn5E6F7A8B'],
+    ]);
+  });
+
+  it('reports a JWT authorizer whose issuer and audience are intrinsics as unresolved, not guessed', () => {
+    const checkout = routes.http.find((route) => route.routeKey.startsWith('POST /agents'));
+    expect(checkout?.authorizer).toEqual({ kind: 'JWT', issuer: undefined, audience: [], scopes: [] });
+    expect(routes.http.find((route) => route.routeKey === 'POST /webhooks/stripe')?.authorizer).toEqual({ kind: 'NONE' });
+  });
+
+  it('resolves literal issuer, audience and route scopes', () => {
+    const literal = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    literal.Resources.HttpApiJwt21C2E32E!.Properties.JwtConfiguration = {
+      Issuer: { 'Fn::Join': ['', ['https://issuer.example', '/pool']] },
+      Audience: ['client-a', { Ref: 'Unresolvable' }],
+    };
+    literal.Resources.HttpApiCheckoutRoute!.Properties.AuthorizationScopes = ['agents/write'];
+    const checkout = routesFromTemplate(literal as CloudFormationTemplate).http[0];
+    expect(checkout?.authorizer).toEqual({ kind: 'JWT', issuer: 'https://issuer.example/pool', audience: ['client-a'], scopes: ['agents/write'] });
+  });
+
+  it('resolves the WebSocket routes, the REQUEST authorizer function inside the invocation ARN and its identity source', () => {
+    expect(routes.webSocket?.routeSelectionExpression).toBe('$request.body.action');
+    expect(routes.webSocket?.routes).toEqual([
+      {
+        routeKey: '$connect',
+        target: { functionLogicalId: 'WsHandlerFnDE36F5F7' },
+        authorizer: {
+          kind: 'REQUEST',
+          target: { functionLogicalId: 'WsAuthorizerFn00F643E6' },
+          identitySource: ['route.request.querystring.token'],
+        },
+      },
+      { routeKey: 'subscribe', target: { functionLogicalId: 'WsHandlerFnDE36F5F7' }, authorizer: { kind: 'NONE' } },
+    ]);
+  });
+
+  it('follows a Lambda alias to its function and accepts the string form of Fn::GetAtt', () => {
+    const aliased = structuredClone(template) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    aliased.Resources.LiveAlias = { Type: 'AWS::Lambda::Alias', Properties: { FunctionName: { Ref: 'StripeWebhookFn5E6F7A8B' } } };
+    aliased.Resources.HttpApiStripeIntegration!.Properties.IntegrationUri = { Ref: 'LiveAlias' };
+    aliased.Resources.HttpApiCheckoutIntegration!.Properties.IntegrationUri = { 'Fn::GetAtt': 'AgentsApiFn1A2B3C4D.Arn' };
+    const http = routesFromTemplate(aliased as CloudFormationTemplate).http;
+    expect(http.map((route) => route.target.functionLogicalId)).toEqual(['AgentsApiFn1A2B3C4D', 'StripeWebhookFn5E6F7A8B']);
+  });
+
+  it('refuses a template it cannot serve faithfully, naming the resource', () => {
+    const httpProxy = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    httpProxy.Resources.HttpApiStripeIntegration!.Properties.IntegrationType = 'HTTP_PROXY';
+    expect(() => routesFromTemplate(httpProxy as CloudFormationTemplate)).toThrow(/HttpApiStripeIntegration.*AWS_PROXY/);
+
+    const dangling = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    dangling.Resources.HttpApiStripeRoute!.Properties.Target = target('Missing');
+    expect(() => routesFromTemplate(dangling as CloudFormationTemplate)).toThrow(/HttpApiStripeRoute\.Target/);
+  });
+
+  it('answers no WebSocket API for a template without one', () => {
+    const { Resources } = template;
+    const httpOnly = Object.fromEntries(Object.entries(Resources).filter(([id]) => !id.startsWith('Ws')));
+    expect(routesFromTemplate({ Resources: httpOnly }).webSocket).toBeUndefined();
+  });
+});
+
+describe('HTTP route matching', () => {
+  const route = (routeKey: string): HttpRoute => ({ routeKey, target: { functionLogicalId: routeKey }, authorizer: { kind: 'NONE' } });
+  const match = createHttpRouteMatcher(
+    ['GET /agents', 'GET /agents/{agentId}', 'GET /agents/mine', 'POST /agents/{agentId}/checkout', 'ANY /files/{path+}', 'GET /files/{path+}'].map(route),
+  );
+
+  it('extracts decoded path parameters', () => {
+    expect(match('POST', '/agents/a%20b/checkout')).toMatchObject({
+      route: { routeKey: 'POST /agents/{agentId}/checkout' },
+      pathParameters: { agentId: 'a b' },
+    });
+  });
+
+  it('prefers a literal segment over a parameter and an exact method over ANY', () => {
+    expect(match('GET', '/agents/mine')?.route.routeKey).toBe('GET /agents/mine');
+    expect(match('GET', '/files/a/b.txt')).toMatchObject({ route: { routeKey: 'GET /files/{path+}' }, pathParameters: { path: 'a/b.txt' } });
+    expect(match('DELETE', '/files/a')?.route.routeKey).toBe('ANY /files/{path+}');
+  });
+
+  it('omits pathParameters for routes without any, and matches nothing on another method or depth', () => {
+    expect(match('GET', '/agents')).toEqual({ route: route('GET /agents'), pathParameters: undefined });
+    expect(match('PUT', '/agents')).toBeUndefined();
+    expect(match('GET', '/agents/a/b')).toBeUndefined();
+    expect(match('GET', '/agents/')).toBeUndefined();
+  });
+
+  it('sends what nothing else matches to a $default route when there is one', () => {
+    const withDefault = createHttpRouteMatcher([route('GET /agents'), route('$default')]);
+    expect(withDefault('PATCH', '/anything')?.route.routeKey).toBe('$default');
+  });
+});

@@ -1,0 +1,129 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const WORKFLOW_FILE = join(REPO_ROOT, '.github/workflows/provision-agent.yml');
+const ACTION_VALIDATOR = join(REPO_ROOT, 'node_modules/.bin/action-validator');
+const SECRETS = ['CALLBACK_SECRET', 'HCLOUD_TOKEN', 'TAILSCALE_API_KEY', 'TAILSCALE_AUTHKEY', 'SSH_PRIVATE_KEY'];
+const run = promisify(execFile);
+
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  env?: Record<string, string>;
+}
+
+interface Workflow {
+  on: { workflow_dispatch: { inputs: Record<string, { type: string; required?: boolean; default?: unknown }> } };
+  permissions: Record<string, string>;
+  concurrency: { group: string };
+  jobs: { provision: { 'timeout-minutes': number; defaults: { run: { shell: string } }; steps: Step[] } };
+}
+
+const source = await readFile(WORKFLOW_FILE, 'utf8');
+const workflow = parseYaml(source) as Workflow;
+const steps = workflow.jobs.provision.steps;
+const scriptSteps = steps.filter((step): step is Step & { run: string } => step.run !== undefined);
+const stepNamed = (name: string) => steps.find((step) => step.name === name);
+
+/** Runs a command; resolves with its exit code and output instead of rejecting on a non-zero exit. */
+async function exitOf(command: string, args: string[], cwd = REPO_ROOT) {
+  try {
+    const { stdout, stderr } = await run(command, args, { cwd });
+    return { code: 0, output: `${stdout}${stderr}` };
+  } catch (error) {
+    const failed = error as { code?: number | string; stdout?: string; stderr?: string };
+    if (failed.code === 'ENOENT') throw new Error(`${command} is not installed (apt-get install -y ${command})`);
+    return { code: Number(failed.code), output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
+}
+
+describe('provision-agent.yml', () => {
+  let scratch: string;
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'workflow-test-'));
+  });
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('passes action-validator, which rejects a broken workflow', async () => {
+    expect(await exitOf(ACTION_VALIDATOR, [WORKFLOW_FILE])).toEqual({ code: 0, output: '' });
+    const broken = join(scratch, 'broken.yml');
+    await writeFile(broken, source.replace('runs-on: ubuntu-24.04', 'runs-on: [ubuntu-24.04\n'));
+    expect((await exitOf(ACTION_VALIDATOR, [broken])).code).not.toBe(0);
+  });
+
+  it('has shell that shellcheck finds nothing to say about, in every run block and the sourced helpers', async () => {
+    const findings: string[] = [];
+    for (const [index, step] of scriptSteps.entries()) {
+      // `${{ }}` is not shell: shellcheck sees a variable in its place, as the runner would after substitution.
+      const script = `#!/usr/bin/env bash\n${step.run.replace(/\$\{\{[^}]*\}\}/g, '${GITHUB_EXPRESSION}')}`;
+      const file = join(scratch, `step-${index}.sh`);
+      await writeFile(file, script);
+      // -x follows `source .github/scripts/provision-lib.sh`, resolved from the repository root like on the runner.
+      const { code, output } = await exitOf('shellcheck', ['--external-sources', '--severity=style', file]);
+      if (code !== 0 || output !== '') findings.push(`${step.name}:\n${output}`);
+    }
+    const lib = await exitOf('shellcheck', ['--severity=style', '.github/scripts/provision-lib.sh']);
+    if (lib.code !== 0 || lib.output !== '') findings.push(`provision-lib.sh:\n${lib.output}`);
+    expect(findings).toEqual([]);
+    expect(scriptSteps.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('runs bash with -euo pipefail for every run block', () => {
+    expect(workflow.jobs.provision.defaults.run.shell).toBe('bash --noprofile --norc -euo pipefail {0}');
+    expect(scriptSteps.filter((step) => 'shell' in step)).toEqual([]);
+  });
+
+  it('takes the dispatch inputs the dispatcher sends', () => {
+    const inputs = workflow.on.workflow_dispatch.inputs;
+    expect(Object.keys(inputs).sort()).toEqual(['agent_id', 'agent_name', 'callback_url', 'dry_run', 'job_id', 'region']);
+    for (const name of ['job_id', 'agent_id', 'agent_name', 'region', 'callback_url']) {
+      expect(inputs[name]).toMatchObject({ type: 'string', required: true });
+    }
+    expect(inputs.dry_run).toMatchObject({ type: 'boolean', default: false });
+  });
+
+  it('reads only the repository, serializes runs per job and ends before the server-side completion timeout', () => {
+    expect(workflow.permissions).toEqual({ contents: 'read' });
+    expect(workflow.concurrency.group).toContain('${{ inputs.job_id }}');
+    expect(workflow.jobs.provision['timeout-minutes']).toBeGreaterThan(0);
+    expect(workflow.jobs.provision['timeout-minutes'] * 60).toBeLessThan(2700);
+  });
+
+  it('never expands untrusted input inside a script (inputs reach scripts through env only)', () => {
+    const untrusted = /\$\{\{[^}]*\b(inputs|github\.event|github\.head_ref)\b/;
+    expect(scriptSteps.filter((step) => untrusted.test(step.run)).map((step) => step.name)).toEqual([]);
+  });
+
+  it('uses exactly the documented secrets, each only in the steps that need it', () => {
+    const used = new Set([...source.matchAll(/\$\{\{\s*secrets\.([A-Z_]+)\s*\}\}/g)].map((match) => match[1]));
+    expect([...used].sort()).toEqual([...SECRETS].sort());
+    const stepsWith = (secret: string) =>
+      steps.filter((step) => Object.values(step.env ?? {}).some((value) => value.includes(`secrets.${secret}`)));
+    expect(stepsWith('HCLOUD_TOKEN').map((step) => step.name)).toEqual(['Create server']);
+    expect(stepsWith('TAILSCALE_AUTHKEY').map((step) => step.name)).toEqual(['Join tailnet']);
+  });
+
+  it('pins third-party actions to a commit', () => {
+    const actions = steps.flatMap((step) => (step.uses ? [step.uses] : []));
+    expect(actions.length).toBeGreaterThan(0);
+    for (const action of actions) expect(action).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+  });
+
+  it('always stops the heartbeat and reports failures last', () => {
+    expect(stepNamed('Stop heartbeat')?.if).toBe('always()');
+    const last = steps.at(-1);
+    expect(last?.name).toBe('Report failure');
+    expect(last?.if).toContain('failure()');
+  });
+});
