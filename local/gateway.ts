@@ -146,7 +146,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const match = matchRoute(method, path);
     if (match) {
-      const raw = { method, rawUrl, rawHeaders: request.rawHeaders, body, sourceIp: sourceIpOf(request), serverPort: addressOf().port, protocol: `HTTP/${request.httpVersion}` };
+      const raw = {
+        method,
+        rawUrl,
+        rawHeaders: request.rawHeaders,
+        body,
+        sourceIp: sourceIpOf(request),
+        serverPort: request.socket.localPort ?? 0,
+        protocol: `HTTP/${request.httpVersion}`,
+      };
       return { ...(await invokeHttpRoute(match, raw, { requestId, receivedAt })), requestId };
     }
     return (await serveLocalPath(method, path, body)) ?? gatewayMessage(404, 'Not Found');
@@ -203,8 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   else server.on('upgrade', (_request, socket) => socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n'));
 
   await listen(server, options.port, host);
-  const addressOf = (): AddressInfo => server.address() as AddressInfo;
-  const { port } = addressOf();
+  const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
   const urls: GatewayUrls = { url, wsUrl: `ws://${host}:${port}/${stage}`, managementEndpoint: `${url}/${stage}` };
   const devAuth = resolveUrlDependent(options.devAuth, urls);

@@ -188,10 +188,11 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
       input: inputText,
       startDate: new Date(),
     };
+    const waitingTokens = new Set<string>();
     const overrides = Object.fromEntries(
       [...stateMachine.tasks].map(([stateName, spec]) => [
         stateName,
-        (invocation: unknown) => this.runTask(executionArn, spec, invocation as TaskInvocation),
+        (invocation: unknown) => this.runTask(executionArn, waitingTokens, spec, invocation as TaskInvocation),
       ]),
     ) as TaskHandlers;
     const run = stateMachine.machine.run(input as Parameters<StateMachine['run']>[0], {
@@ -210,7 +211,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     const execution: Execution = {
       description,
       abort: run.abort,
-      waitingTokens: new Set(),
+      waitingTokens,
       settled: run.result.then(
         (output) => this.close(execution, { status: 'SUCCEEDED', output: JSON.stringify(output) }),
         (error: unknown) => this.close(execution, closingOf(error)),
@@ -342,7 +343,12 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   }
 
   /** Runs one Task state: the library calls this with the rewritten Parameters resolved. */
-  private async runTask(executionArn: string, spec: TaskSpec, invocation: TaskInvocation): Promise<unknown> {
+  private async runTask(
+    executionArn: string,
+    waitingTokens: Set<string>,
+    spec: TaskSpec,
+    invocation: TaskInvocation,
+  ): Promise<unknown> {
     const timeoutSeconds = secondsOf(invocation.TimeoutSeconds, 'TimeoutSecondsPath') ?? spec.timeoutSeconds;
     const heartbeatSeconds = secondsOf(invocation.HeartbeatSeconds, 'HeartbeatSecondsPath') ?? spec.heartbeatSeconds;
     const functionName = invocation.Input.FunctionName;
@@ -354,7 +360,6 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
       return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
     }
 
-    const execution = this.execution(executionArn);
     const task: WaitingTask = {
       token: `${TOKEN_PREFIX}${randomBytes(48).toString('base64url')}`,
       executionArn,
@@ -362,7 +367,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
       result: Promise.withResolvers<unknown>(),
     };
     this.waitingTasks.set(task.token, task);
-    execution.waitingTokens.add(task.token);
+    waitingTokens.add(task.token);
     if (timeoutSeconds !== undefined) {
       task.timeoutTimer = setTimeout(
         () => this.finishTask(task, { ok: false, error: taskError('States.Timeout', `Task timed out after ${timeoutSeconds} s`) }),

@@ -51,11 +51,9 @@ export interface StreamPollerOptions {
 }
 
 interface ShardState {
-  readonly shardId: string;
   readonly parentShardId: string | undefined;
-  /** The next position to read; undefined once the shard is closed and read to its end (or was skipped). */
+  /** The next position to read; undefined once the shard is finished: closed and read to its end, or skipped. */
   iterator: string | undefined;
-  finished: boolean;
 }
 
 interface DrainWaiter {
@@ -127,6 +125,7 @@ export class StreamPoller {
 
   /** Stops polling after the batch in flight (with its retries) is done. Pending `drain()` calls reject. */
   async stop(): Promise<void> {
+    if (this.stopSignal.signal.aborted) return;
     this.stopSignal.abort();
     await this.loop;
     for (const waiter of this.drainWaiters.splice(0)) waiter.reject(new Error('StreamPoller stopped before it was drained'));
@@ -177,14 +176,18 @@ export class StreamPoller {
       this.shardEnded = false;
       await this.refreshShards('TRIM_HORIZON');
     }
-    const readable = [...this.shards.values()].filter((shard) => !shard.finished && this.parentFinished(shard));
-    const progress = await Promise.all(readable.map((shard) => this.pollShard(shard)));
-    return progress.some(Boolean);
+    const readable = [...this.shards.values()].filter((shard) => shard.iterator !== undefined && this.parentFinished(shard));
+    // allSettled, not all: a failed shard must not start the next pass while another shard's batch is in flight.
+    const results = await Promise.allSettled(readable.map((shard) => this.pollShard(shard)));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return results.some((result) => result.status === 'fulfilled' && result.value);
   }
 
   /** A child shard is read only after its parent has been read to its end, so per-key order holds across splits. */
   private parentFinished(shard: ShardState): boolean {
-    return shard.parentShardId === undefined || (this.shards.get(shard.parentShardId)?.finished ?? true);
+    // A parent no longer listed has expired from the stream: nothing left to wait for.
+    return shard.parentShardId === undefined || this.shards.get(shard.parentShardId)?.iterator === undefined;
   }
 
   private async pollShard(shard: ShardState): Promise<boolean> {
@@ -195,7 +198,6 @@ export class StreamPoller {
     // Advance only after delivery: a failed poll or a crash mid-batch leaves the iterator on the same records.
     shard.iterator = NextShardIterator;
     if (NextShardIterator === undefined) {
-      shard.finished = true;
       this.shardEnded = true;
       return true;
     }
@@ -210,7 +212,7 @@ export class StreamPoller {
     const listed = await this.describeShards();
     const listedIds = new Set(listed.map((shard) => shard.ShardId));
     // Forget finished shards that expired from the stream, so the map does not grow forever.
-    for (const [shardId, state] of this.shards) if (state.finished && !listedIds.has(shardId)) this.shards.delete(shardId);
+    for (const [shardId, state] of this.shards) if (state.iterator === undefined && !listedIds.has(shardId)) this.shards.delete(shardId);
 
     const added = listed.filter((shard) => shard.ShardId !== undefined && !this.shards.has(shard.ShardId));
     await Promise.all(
@@ -218,7 +220,7 @@ export class StreamPoller {
         const closed = SequenceNumberRange?.EndingSequenceNumber !== undefined;
         const skip = newShardPosition === 'LATEST' && closed;
         const iterator = skip ? undefined : await this.shardIterator(shardId!, newShardPosition);
-        this.shards.set(shardId!, { shardId: shardId!, parentShardId, iterator, finished: skip });
+        this.shards.set(shardId!, { parentShardId, iterator });
       }),
     );
     this.shardsRefreshedAt = Date.now();

@@ -11,8 +11,11 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { App, Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
 
-/** Metadata key on `AWS::Lambda::Function` resources naming the handler's source file (repository-relative). */
-export const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
+/**
+ * Metadata key on `AWS::Lambda::Function` resources naming the handler's source file (repository-relative). The same
+ * key as `lib/constructs/lambda-function.ts`, repeated so that reading a cached template does not load aws-cdk-lib.
+ */
+const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
 
 /** The parts of a CloudFormation template the local runtime reads; everything else is kept as is. */
 export interface CloudFormationTemplate {

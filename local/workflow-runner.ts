@@ -1,13 +1,16 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postCallback } from '../.github/scripts/callback.mjs';
+import { WORKFLOW_STEPS } from '../lambdas/domain/steps.ts';
 import type { GithubFake, WorkflowRun } from './fakes/github.ts';
 import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
 import type { TailscaleDevice, TailscaleFake } from './fakes/tailscale.ts';
 
-/** The callback steps, in the order the workflow reaches them; `[fail:<step>]` may name any of them or `running`. */
-const WORKFLOW_STEPS = ['vm_created', 'network_configured', 'ansible_started', 'ansible_complete', 'running'] as const;
-type WorkflowStep = (typeof WORKFLOW_STEPS)[number];
+/** The steps in the order the workflow reaches them; `[fail:<step>]` may name any of them. */
+const RUNNER_STEPS = [...WORKFLOW_STEPS, 'running'] as const;
+type RunnerStep = (typeof RUNNER_STEPS)[number];
+/** The contract caps `error` at 2000 characters. */
+const MAX_ERROR_LENGTH = 1_000;
 
 /** How often the runner asks the fake Hetzner whether an action is done. */
 const ACTION_POLL_MS = 25;
@@ -37,7 +40,7 @@ export interface WorkflowRunner {
 interface Directives {
   manual: boolean;
   noHeartbeat: boolean;
-  failAt: WorkflowStep | undefined;
+  failAt: RunnerStep | undefined;
 }
 
 /**
@@ -93,14 +96,14 @@ export function startWorkflowRunner({
     github.updateRun(run.id, { status: 'in_progress' });
     const post = serialPoster(run.inputs.callback_url ?? '', secret, signal, say);
     const hostname = agentHostname(jobId);
-    let current: WorkflowStep | 'provisioning' = 'provisioning';
+    let current: RunnerStep | 'provisioning' = 'provisioning';
 
     /**
      * Waits `stepMs`, does the step's work, then reports it (as `type: step` unless `report` says otherwise), or
      * fails there when the agent name asks for it: the work is done first, so rollback has something to clean up.
      */
     const step = async <Fields extends Record<string, unknown>>(
-      name: WorkflowStep,
+      name: RunnerStep,
       work: () => Promise<Fields>,
       report: (fields: Fields) => Record<string, unknown> = (fields) => ({ type: 'step', step: name, ...fields }),
     ): Promise<Fields> => {
@@ -173,7 +176,7 @@ export function startWorkflowRunner({
         say('cancelled: nothing more is posted');
         return;
       }
-      const message = error instanceof Error ? error.message : String(error);
+      const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
       say(`failed at ${current}: ${message}`);
       await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
       github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
@@ -221,8 +224,8 @@ export function agentHostname(jobId: string): string {
 
 function readDirectives(agentName: string, say: (line: string) => void): Directives {
   const requested = /\[fail:([a-z_]+)\]/.exec(agentName)?.[1];
-  const failAt = WORKFLOW_STEPS.find((step) => step === requested);
-  if (requested && !failAt) say(`[fail:${requested}] names no step (${WORKFLOW_STEPS.join(', ')}); ignored`);
+  const failAt = RUNNER_STEPS.find((step) => step === requested);
+  if (requested && !failAt) say(`[fail:${requested}] names no step (${RUNNER_STEPS.join(', ')}); ignored`);
   return { manual: agentName.includes('[manual]'), noHeartbeat: agentName.includes('[no-heartbeat]'), failAt };
 }
 

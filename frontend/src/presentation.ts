@@ -4,7 +4,7 @@
  */
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
-import type { UiStepStatus } from '../../lambdas/domain/steps.ts';
+import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
 
 /** A label with an icon, so a status never relies on colour alone. `tone` only picks the colour. */
 export interface Badge {
@@ -48,6 +48,28 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes} min ${String(seconds % 60).padStart(2, '0')} s`;
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+/** How long ago something happened, to the second: `just now`, `12 s ago`, `3 min 05 s ago`. */
+export function formatAge(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'just now';
+  return `${seconds < 60 ? `${seconds} s` : formatDuration(ms)} ago`;
+}
+
+/**
+ * The time shown next to a step: how long it took (or, while active, has taken so far); nothing while pending.
+ * Reaching the last step ("Running") takes no time of its own, so it shows how long provisioning took in total.
+ */
+export function stepTimeLabel(step: UiStep, steps: readonly UiStep[], now: Date): string {
+  if (step.status === 'pending') return '';
+  if (step.key === steps.at(-1)?.key && step.status === 'completed') {
+    const started = steps[0]?.startedAt;
+    if (started === undefined || step.completedAt === undefined) return '';
+    return `${formatDuration(Date.parse(step.completedAt) - Date.parse(started))} total`;
+  }
+  const ms = stepDurationMs(step, now);
+  return ms === undefined ? '' : formatDuration(ms);
 }
 
 /** With no heartbeat for this long while provisioning, the page flags the agent as stale. */

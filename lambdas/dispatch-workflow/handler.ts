@@ -1,4 +1,64 @@
-// Placeholder until the dispatch-workflow handler lands; replaced by its owner.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
+/**
+ * AwaitStart's task (`lambda:invoke.waitForTaskToken`): stores the task token on the job (phase `start`) before
+ * anything can call back, then dispatches the provisioning workflow. The workflow's first `provisioning` callback ends
+ * the wait. A dispatch GitHub refuses for good fails as `DispatchRefused`, which the state machine shows to the owner.
+ */
+import { z } from 'zod';
+import { agentId, jobId, region } from '../domain/schemas.ts';
+import { loadConfig } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { getAgent, storeTaskToken } from '../shared/repository.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { DispatchRefusedError, dispatchWorkflow } from '../rollback/github.ts';
+import { storeWorkflowRun } from './workflow-run.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  GITHUB_TOKEN_SECRET_ID: z.string().min(1),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  GITHUB_REPOSITORY: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
+  GITHUB_WORKFLOW_FILE: z.string().min(1).default('provision-agent.yml'),
+  GITHUB_REF: z.string().min(1).default('main'),
+  CALLBACK_URL: z.url(),
+});
+
+const dispatchInput = z.object({ taskToken: z.string().min(1), jobId, agentId, region });
+
+export interface DispatchResult {
+  /** False when an earlier attempt of this state already dispatched the run (the state was retried). */
+  dispatched: boolean;
+  workflowRunId?: string;
+}
+
+export const handler = async (event: unknown): Promise<DispatchResult> => {
+  const input = dispatchInput.parse(event);
+  logger.appendKeys({ jobId: input.jobId });
+
+  const job = await storeTaskToken(input.jobId, 'start', input.taskToken);
+  if (job.workflowRunId !== undefined) {
+    logger.info('Workflow already dispatched; the new token is stored', { workflowRunId: job.workflowRunId });
+    return { dispatched: false, workflowRunId: job.workflowRunId };
+  }
+  const agent = await getAgent(input.agentId);
+  if (agent === undefined) throw new DispatchRefusedError(`Agent ${input.agentId} does not exist`);
+
+  const run = await dispatchWorkflow(
+    { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) },
+    {
+      workflowFile: config.GITHUB_WORKFLOW_FILE,
+      ref: config.GITHUB_REF,
+      inputs: {
+        job_id: input.jobId,
+        agent_id: input.agentId,
+        agent_name: agent.name,
+        region: input.region,
+        callback_url: config.CALLBACK_URL,
+      },
+    },
+  );
+  if (run.workflowRunId !== undefined) {
+    await storeWorkflowRun(input.jobId, { workflowRunId: run.workflowRunId, ...(run.workflowRunUrl === undefined ? {} : { workflowRunUrl: run.workflowRunUrl }) });
+  }
+  logger.info('Workflow dispatched', { ...run });
+  return { dispatched: true, ...(run.workflowRunId === undefined ? {} : { workflowRunId: run.workflowRunId }) };
 };

@@ -1,7 +1,8 @@
 /**
  * HMAC signing of the workflow's callbacks (docs/CONTRACT.md, "Callback signing"):
  * `X-Callback-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`, `X-Callback-Timestamp: <unix s>`.
- * Pure: no clock, no I/O; the caller passes `now` and the secrets.
+ * Pure: no clock, no I/O; the caller passes `now` and the secrets. The signing side is the workflow's own
+ * `.github/scripts/callback.mjs`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -40,11 +41,6 @@ export function callbackSecrets(secretString: string): string[] {
 
 function hmac(secret: string, timestamp: string, body: string | Uint8Array): Buffer {
   return createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest();
-}
-
-/** The `X-Callback-Signature` value for `body` signed at `timestamp` (unix seconds as a string). */
-export function signCallback(secret: string, timestamp: string, body: string | Uint8Array): string {
-  return `${SIGNATURE_PREFIX}${hmac(secret, timestamp, body).toString('hex')}`;
 }
 
 /**

@@ -6,8 +6,8 @@
  * - a subscriber that answers 410 has disconnected: its connection and subscriptions are deleted and the message
  *   counts as delivered;
  * - any other failure fails the record, so the event source retries it (delivery is at least once);
- * - records are handled in order, and once a record of an item fails, later records of the same item in the batch
- *   fail too without being sent, so a client never receives seq N+1 before seq N.
+ * - records are handled in order, and once a message for an agent fails, later messages for the same agent in the
+ *   batch fail too without being sent, so a client never receives seq N+1 before seq N.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -29,15 +29,15 @@ const processor = new BatchProcessor(EventType.DynamoDBStreams);
 const DELIVERY_CONCURRENCY = 25;
 
 async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
-  const failedItems = new Set<string>();
+  const failedAgents = new Set<string>();
   const handleRecord = async (record: DynamoDBRecord): Promise<void> => {
-    const itemKey = record.dynamodb?.Keys?.PK?.S ?? '';
-    if (failedItems.has(itemKey)) throw new Error('An earlier record of the same item failed in this batch');
+    const found = messageOf(record);
+    if (found === undefined) return;
+    if (failedAgents.has(found.agentId)) throw new Error('An earlier message for this agent failed in this batch');
     try {
-      const found = messageOf(record);
-      if (found !== undefined) await deliver(found);
+      await deliver(found);
     } catch (error) {
-      failedItems.add(itemKey); console.error('DEBUG', JSON.stringify(record.dynamodb?.NewImage));
+      failedAgents.add(found.agentId);
       throw error;
     }
   };

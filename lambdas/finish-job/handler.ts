@@ -1,4 +1,70 @@
-// Placeholder until the finish-job handler lands; replaced by its owner.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
+/**
+ * ActivateAgent, MarkFailed and RecordRollbackFailure (state machine tasks): records how a provisioning execution
+ * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
+import { loadConfig } from '../shared/config.ts';
+import { recordJobEvent } from '../shared/job-writer.ts';
+import { logger, metrics } from '../shared/logger.ts';
+import { getJob } from '../shared/repository.ts';
+import { describeFailure } from './failure.ts';
+
+loadConfig({ TABLE_NAME: z.string().min(1) });
+
+const caughtError = z.object({ Error: z.string().nullish(), Cause: z.string().nullish() });
+const finishInput = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('activate'), jobId, result: vmDetails }),
+  z.object({ action: z.literal('fail'), jobId, failure: caughtError, timeouts: provisionTimeouts }),
+  z.object({ action: z.literal('rollback-failed'), jobId, failure: caughtError.optional() }),
+]);
+
+const ACTOR = 'state-machine';
+
+/** How the job took it: `changed`, or why nothing changed. */
+export interface FinishResult {
+  jobId: string;
+  outcome: 'changed' | 'duplicate' | 'stale' | 'terminal' | 'not-found' | 'recorded';
+}
+
+/** The job could not be activated: it is missing or already failed, so the state machine must roll back. */
+export class JobNotActivatedError extends Error {
+  override readonly name = 'JobNotActivated';
+}
+
+export const handler = async (event: unknown): Promise<FinishResult> => {
+  const input = finishInput.parse(event);
+  logger.appendKeys({ jobId: input.jobId, action: input.action });
+  switch (input.action) {
+    case 'activate': {
+      let outcome = await recordJobEvent(input.jobId, { kind: 'activated', vm: input.result }, ACTOR);
+      if (outcome.kind === 'ignored' && outcome.reason === 'stale') {
+        // Every progress callback was lost, so the job still looks queued: the workflow did start.
+        await recordJobEvent(input.jobId, { kind: 'provisioning' }, ACTOR);
+        outcome = await recordJobEvent(input.jobId, { kind: 'activated', vm: input.result }, ACTOR);
+      }
+      const result = resultOf(input.jobId, outcome);
+      if (result.outcome !== 'changed' && result.outcome !== 'duplicate') {
+        throw new JobNotActivatedError(`Job ${input.jobId} could not be activated (${result.outcome})`);
+      }
+      return result;
+    }
+    case 'fail': {
+      const job = await getJob(input.jobId);
+      const detail = describeFailure(input.failure, input.timeouts, job?.taskPhase);
+      logger.info('Provisioning failed', { failure: input.failure.Error, ...detail });
+      return resultOf(input.jobId, await recordJobEvent(input.jobId, { kind: 'failed', ...detail }, ACTOR));
+    }
+    case 'rollback-failed': {
+      logger.error('Rollback gave up: cloud resources of this job may still exist', { failure: input.failure?.Error, cause: input.failure?.Cause });
+      metrics.addMetric('RollbackFailed', MetricUnit.Count, 1);
+      metrics.publishStoredMetrics();
+      return { jobId: input.jobId, outcome: 'recorded' };
+    }
+  }
 };
+
+function resultOf(id: string, outcome: Awaited<ReturnType<typeof recordJobEvent>>): FinishResult {
+  return { jobId: id, outcome: outcome.kind === 'ignored' ? outcome.reason : outcome.kind };
+}

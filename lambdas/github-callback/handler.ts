@@ -4,6 +4,7 @@
  * Nothing is written for a request that fails any check. The signature, the secret and the body are never logged.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
@@ -79,7 +80,12 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
-  .handler(handleGithubCallback)
+  .handler(async (event) => {
+    const response = await handleGithubCallback(event);
+    // Refusals are counted apart: a burst of them means a wrong or rotated-away secret, or someone probing.
+    metrics.addMetric(response.statusCode === 200 ? 'CallbacksReceived' : 'CallbacksRefused', MetricUnit.Count, 1);
+    return response;
+  })
   .onError((request) => {
     // DynamoDB or Step Functions failed after retries: 5xx makes the workflow retry, and every step is repeatable.
     logger.error('Callback failed; the workflow will retry', { error: request.error });

@@ -1,4 +1,105 @@
-// Placeholder until the rollback handler lands; replaced by its owner.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
+/**
+ * Rollback (state machine task): removes what a failed provisioning job may have left, found by the job id even when
+ * callbacks were lost: cancels the GitHub run if it is still going, deletes the Hetzner servers labelled
+ * `job_id=<jobId>` (and the one the job recorded) and the Tailscale devices of the job. Anything already gone is
+ * fine; anything that could not be removed makes the invocation fail, so the state machine retries and then alarms.
+ */
+import { z } from 'zod';
+import { jobId } from '../domain/schemas.ts';
+import { loadConfig } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { getJob } from '../shared/repository.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { cancelWorkflowRun } from './github.ts';
+import { deleteServer, serversOfJob } from './hetzner.ts';
+import { deleteDevice, devicesOfJob } from './tailscale.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  GITHUB_TOKEN_SECRET_ID: z.string().min(1),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  GITHUB_REPOSITORY: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
+  HETZNER_TOKEN_SECRET_ID: z.string().min(1),
+  HETZNER_API_URL: z.url().default('https://api.hetzner.cloud/v1'),
+  TAILSCALE_TOKEN_SECRET_ID: z.string().min(1),
+  TAILSCALE_API_URL: z.url().default('https://api.tailscale.com/api/v2'),
+  TAILSCALE_TAILNET: z.string().min(1).default('-'),
+});
+
+const rollbackInput = z.object({ jobId });
+
+/** What was removed (ids); the state machine keeps it in its history. */
+export interface RollbackResult {
+  deleted: { workflowRun?: string; servers: string[]; devices: string[] };
+}
+
+/** One or more resources could not be removed; the message lists which (no secrets). */
+export class RollbackIncompleteError extends Error {
+  override readonly name = 'RollbackIncomplete';
+}
+
+export const handler = async (event: unknown): Promise<RollbackResult> => {
+  const { jobId: id } = rollbackInput.parse(event);
+  const job = await getJob(id);
+  logger.appendKeys({ jobId: id });
+
+  const [workflowRun, servers, devices] = await Promise.allSettled([
+    cancelRun(job?.workflowRunId),
+    deleteServers(id, job?.vm.serverId),
+    deleteDevices(id, job?.vm.tailscaleDeviceId),
+  ]);
+  const failures = [workflowRun, servers, devices].flatMap((settled) =>
+    settled.status === 'rejected' ? [settled.reason instanceof Error ? settled.reason.message : String(settled.reason)] : [],
+  );
+  if (failures.length > 0) {
+    logger.error('Rollback incomplete', { failures });
+    throw new RollbackIncompleteError(`Rollback of job ${id} incomplete: ${failures.join('; ')}`);
+  }
+  const result: RollbackResult = {
+    deleted: {
+      ...(workflowRun.status === 'fulfilled' && workflowRun.value !== undefined ? { workflowRun: workflowRun.value } : {}),
+      servers: servers.status === 'fulfilled' ? servers.value : [],
+      devices: devices.status === 'fulfilled' ? devices.value : [],
+    },
+  };
+  logger.info('Rolled back', { ...result });
+  return result;
 };
+
+/** @returns the run id when a cancellation was requested */
+async function cancelRun(runId: string | undefined): Promise<string | undefined> {
+  if (runId === undefined) return undefined;
+  const target = { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) };
+  return (await cancelWorkflowRun(target, runId)) ? runId : undefined;
+}
+
+/** @returns ids of the servers deleted now */
+async function deleteServers(id: string, recordedServerId: string | undefined): Promise<string[]> {
+  const target = { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) };
+  const labelled = (await serversOfJob(target, id)).map((server) => server.id);
+  return deleteAll([...labelled, ...(recordedServerId === undefined ? [] : [recordedServerId])], (serverId) =>
+    deleteServer(target, serverId),
+  );
+}
+
+/** @returns ids of the devices deleted now */
+async function deleteDevices(id: string, recordedDeviceId: string | undefined): Promise<string[]> {
+  const target = {
+    apiUrl: config.TAILSCALE_API_URL,
+    tailnet: config.TAILSCALE_TAILNET,
+    token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
+  };
+  const found = await devicesOfJob(target, id);
+  return deleteAll([...(recordedDeviceId === undefined ? [] : [recordedDeviceId]), ...found], (deviceId) =>
+    deleteDevice(target, deviceId),
+  );
+}
+
+/** Deletes each id once, one after the other (404s are fine); returns the ids actually deleted. */
+async function deleteAll(ids: string[], remove: (id: string) => Promise<boolean>): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const id of new Set(ids)) {
+    if (await remove(id)) deleted.push(id);
+  }
+  return deleted;
+}

@@ -4,6 +4,7 @@
  * Stripe redelivers; a signed event the pipeline has no use for is acknowledged and ignored.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
@@ -90,7 +91,12 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredRe
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
-  .handler(handleWebhook)
+  .handler(async (event) => {
+    const response = await handleWebhook(event);
+    // Refusals are counted apart: a burst of them means a wrong secret or someone probing the endpoint.
+    metrics.addMetric(response.statusCode === 200 ? 'StripeEventsReceived' : 'StripeEventsRefused', MetricUnit.Count, 1);
+    return response;
+  })
   .onError((request) => {
     // A failed write or StartExecution: 500 makes Stripe redeliver, and the redelivery completes what is missing.
     logger.error('Stripe webhook failed; Stripe will redeliver', { error: request.error });

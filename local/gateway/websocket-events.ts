@@ -27,8 +27,8 @@ export interface WebSocketConnectionContext {
   readonly userAgent: string;
 }
 
-/** The authorizer's verdict as API Gateway stores it for the connection: `principalId` plus the `context` values. */
-export type AuthorizerContext = Record<string, string | number | boolean>;
+/** The authorizer's output as API Gateway hands it on: `principalId` plus the `context` values, as strings. */
+export type AuthorizerContext = Record<string, string>;
 
 /** Common request context fields; `requestId` is new for every event. */
 interface EventTiming {
@@ -241,8 +241,9 @@ export type AuthorizerVerdict =
 
 /**
  * Evaluates an IAM policy returned by a REQUEST authorizer for `methodArn`, as API Gateway does: an explicit Deny
- * wins, otherwise an Allow matching the ARN (with `*` / `?` wildcards) is needed. A malformed answer (e.g. nested
- * objects in `context`) is `invalid`, which API Gateway turns into a 500.
+ * wins, otherwise an Allow matching the ARN (with `*` / `?` wildcards) is needed. Context values (string, number or
+ * boolean) are handed on as strings. A malformed answer (e.g. nested objects in `context`) is `invalid`, which API
+ * Gateway turns into a 500.
  */
 export function evaluateAuthorizerResult(result: unknown, methodArn: string): AuthorizerVerdict {
   const parsed = authorizerResultSchema.safeParse(result);
@@ -252,7 +253,8 @@ export function evaluateAuthorizerResult(result: unknown, methodArn: string): Au
   );
   const effects = matching.map((statement) => statement.Effect.toLowerCase());
   if (effects.includes('deny') || !effects.includes('allow')) return { outcome: 'deny' };
-  const authorizer: AuthorizerContext = { ...parsed.data.context };
+  const context = Object.entries(parsed.data.context ?? {}).map(([key, value]) => [key, String(value)]);
+  const authorizer: AuthorizerContext = Object.fromEntries(context);
   if (parsed.data.principalId !== undefined) authorizer.principalId = parsed.data.principalId;
   return { outcome: 'allow', authorizer };
 }

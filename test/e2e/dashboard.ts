@@ -21,45 +21,37 @@ export async function buyAgent(page: Page, name: string, region = 'hel1'): Promi
   await page.getByLabel('Name').fill(name);
   await page.getByLabel('Region').selectOption(region);
   await page.getByRole('button', { name: 'Continue to payment' }).click();
-  await page.waitForURL((url) => !url.pathname.startsWith('/agents') && url.pathname !== '/');
+  await page.waitForURL((url) => url.searchParams.has('agentId'));
   await page.getByRole('button').first().click();
-  await page.waitForURL(/\/agents\/[^/]+$/);
+  await page.waitForURL(/#\/agents\/[^/]+$/);
   await page.getByTestId('agent').waitFor();
-  return decodeURIComponent(new URL(page.url()).pathname.split('/').at(-1) ?? '');
+  return decodeURIComponent(new URL(page.url()).hash.split('/').at(-1) ?? '');
 }
 
 /**
  * Records, in the page, every step status change from now on (and the current ones), so a test can check the
- * order steps completed in without racing the page.
+ * order steps completed in without racing the page. A plain script: functions handed to `page.evaluate` would be
+ * rewritten by the test transform (`__name` helpers) that the page does not have.
  */
 export async function recordStepChanges(page: Page): Promise<void> {
-  await page.evaluate((keys) => {
-    const seen: string[] = [];
-    (window as unknown as { __stepChanges: string[] }).__stepChanges = seen;
-    const record = (): void => {
+  await page.evaluate(`(() => {
+    const keys = ${JSON.stringify(UI_STEP_KEYS)};
+    const seen = [];
+    window.__stepChanges = seen;
+    const record = () => {
       for (const key of keys) {
-        const status = document.querySelector(`[data-testid="step-${key}"]`)?.getAttribute('data-status');
-        const entry = `${key}:${status}`;
-        if (status && !seen.filter((e) => e.startsWith(`${key}:`)).includes(entry)) seen.push(entry);
+        const status = document.querySelector('[data-testid="step-' + key + '"]')?.getAttribute('data-status');
+        if (status && !seen.includes(key + ':' + status)) seen.push(key + ':' + status);
       }
     };
     record();
     new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true });
-  }, UI_STEP_KEYS);
+  })()`);
 }
 
 /** The step changes recorded since `recordStepChanges`, e.g. `['queued:active', 'queued:completed', ...]`. */
 export function stepChanges(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __stepChanges: string[] }).__stepChanges);
-}
-
-/** The status of every step, in UI order. */
-export function stepStatuses(page: Page): Promise<Record<string, string | null>> {
-  return page.evaluate((keys) => {
-    return Object.fromEntries(
-      keys.map((key) => [key, document.querySelector(`[data-testid="step-${key}"]`)?.getAttribute('data-status') ?? null]),
-    );
-  }, UI_STEP_KEYS);
+  return page.evaluate('window.__stepChanges') as Promise<string[]>;
 }
 
 /** Saves a full-page screenshot to .artifacts/screenshots/<name>.png (git-ignored). */

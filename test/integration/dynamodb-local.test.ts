@@ -81,7 +81,10 @@ describe('createTables', () => {
 });
 
 describe('startDynamoDbLocal', () => {
-  it('keeps data in a dataDir across a restart', async () => {
+  // Each of these starts its own Java process: seconds on an idle machine, much more on a busy one.
+  const ownProcessTimeout = { timeout: 180_000 };
+
+  it('keeps data in a dataDir across a restart', ownProcessTimeout, async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'dynamodb-local-'));
     const item = { PK: { S: 'JOB#survivor' }, SK: { S: 'JOB' }, entity: { S: 'job' } };
     try {
@@ -130,7 +133,7 @@ describe('startDynamoDbLocal', () => {
     }
   });
 
-  it('stops with its parent process: the Java process dies when the parent gets SIGTERM', async () => {
+  it('stops with its parent process: the Java process dies when the parent gets SIGTERM', ownProcessTimeout, async () => {
     const parent = spawn(process.execPath, ['--import', 'tsx', fixture('run-dynamodb-local.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const [line] = (await once(createInterface({ input: parent.stdout! }), 'line')) as [string];

@@ -167,7 +167,7 @@ describe('JWT authorizer', () => {
 
   it('answers 401 {"message":"Unauthorized"} without a token, with a malformed one and with a foreign one, invoking nothing', async () => {
     const foreign = createDevAuth({ issuer: gateway.url, clientId: CLIENT_ID }).issueAccessToken('user-1');
-    for (const headers of [{}, { Authorization: 'Bearer not-a-jwt' }, { Authorization: `Bearer ${foreign}` }]) {
+    for (const headers of [{}, { Authorization: 'Bearer not-a-jwt' }, { Authorization: `Bearer ${foreign}` }] as Record<string, string>[]) {
       const response = await getAgent(headers);
       expect(response.status).toBe(401);
       expect(await response.json()).toEqual({ message: 'Unauthorized' });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callbackMessage } from '../../lambdas/domain/schemas.ts';
 import * as githubFake from '../../local/fakes/github.ts';
 import * as hetznerFake from '../../local/fakes/hetzner.ts';
 import * as tailscaleFake from '../../local/fakes/tailscale.ts';
@@ -31,11 +32,13 @@ type Callback = Record<string, string | undefined> & { type: string; job_id: str
 
 /**
  * Stands in for `POST /callbacks/github`: checks every signature with its own HMAC code (not callback.mjs) and the
- * 300 s window, records what it accepts, and lets a test act before a callback is answered.
+ * 300 s window, every body against the contract's zod schema, records what it accepts, and lets a test act before a
+ * callback is answered.
  */
 async function startCallbackReceiver() {
   const accepted: Callback[] = [];
   let rejected = 0;
+  let invalid = 0;
   const waiters = new Set<() => void>();
   let beforeAnswer: (callback: Callback) => Promise<void> = async () => {};
 
@@ -58,6 +61,11 @@ async function startCallbackReceiver() {
         return;
       }
       const callback = JSON.parse(rawBody) as Callback;
+      if (!callbackMessage.safeParse(callback).success) {
+        invalid++;
+        response.writeHead(400).end();
+        return;
+      }
       accepted.push(callback);
       for (const wake of waiters) wake();
       await beforeAnswer(callback);
@@ -70,8 +78,9 @@ async function startCallbackReceiver() {
   const forJob = (jobId: string) => accepted.filter((callback) => callback.job_id === jobId);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callbacks/github`,
-    get rejected() {
-      return rejected;
+    /** Callbacks refused for their signature or for their body. */
+    get refused() {
+      return rejected + invalid;
     },
     forJob,
     /** The job's callbacks as `type:step|status`, heartbeats included. */
@@ -160,7 +169,7 @@ describe('local workflow runner', () => {
     expect(receiver.sequence(jobId)).toEqual(HAPPY_SEQUENCE);
     expect(receiver.labels(jobId)).toContain('heartbeat');
     expect(receiver.labels(jobId).at(-1)).toBe('status:running');
-    expect(receiver.rejected).toBe(0);
+    expect(receiver.refused).toBe(0);
 
     const started = receiver.find(jobId, 'status:provisioning');
     expect(started).toMatchObject({ workflow_run_id: String(runId), workflow_run_url: runState(runId)?.htmlUrl });
@@ -375,10 +384,10 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
         if (at > 0) exported[line.slice(0, at)] = line.slice(at + 1);
       }
     }
-    return { failed };
+    return { failed, exported };
   }
 
-  const inputsFor = (jobId: string, agentName = 'Scout') => ({
+  const inputsFor = (jobId: string, agentName = 'Scout'): Record<string, string> => ({
     job_id: jobId,
     agent_id: 'agent-1',
     agent_name: agentName,
@@ -389,18 +398,19 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
 
   it('posts the same sequence as the local runner, with fake resources, and stops its heartbeat', async () => {
     const marker = join(scratch, 'injected');
-    const { failed } = await runWorkflow(inputsFor('job-dry-1', `$(touch ${marker}) \`touch ${marker}\``), 4242);
+    const { failed, exported } = await runWorkflow(inputsFor('Job_Dry-1', `$(touch ${marker}) \`touch ${marker}\``), 4242);
 
     expect(failed).toBe(false);
-    expect(receiver.sequence('job-dry-1')).toEqual(HAPPY_SEQUENCE);
-    expect(receiver.labels('job-dry-1')).toContain('heartbeat');
-    expect(receiver.rejected).toBe(0);
-    expect(receiver.find('job-dry-1', 'status:provisioning')).toMatchObject({
+    expect(exported.AGENT_HOSTNAME).toBe(agentHostname('Job_Dry-1'));
+    expect(receiver.sequence('Job_Dry-1')).toEqual(HAPPY_SEQUENCE);
+    expect(receiver.labels('Job_Dry-1')).toContain('heartbeat');
+    expect(receiver.refused).toBe(0);
+    expect(receiver.find('Job_Dry-1', 'status:provisioning')).toMatchObject({
       workflow_run_id: '4242',
       workflow_run_url: 'https://github.com/acme/agents/actions/runs/4242',
     });
-    expect(receiver.find('job-dry-1', 'step:ansible_complete')).toMatchObject({ metadata: { mode: 'dry_run' } });
-    expect(receiver.find('job-dry-1', 'status:running')).toMatchObject({
+    expect(receiver.find('Job_Dry-1', 'step:ansible_complete')).toMatchObject({ metadata: { mode: 'dry_run' } });
+    expect(receiver.find('Job_Dry-1', 'status:running')).toMatchObject({
       server_id: '0',
       server_ip: '192.0.2.10',
       tailscale_ip: '100.64.0.10',
@@ -409,16 +419,16 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
   });
 
   it('reports an invalid input as status failed naming the step, and runs nothing else', async () => {
-    const marker = join(scratch, 'injected-job-id');
-    const jobId = `job;touch ${marker}`;
-    const { failed } = await runWorkflow(inputsFor(jobId), 4243);
+    const marker = join(scratch, 'injected-region');
+    const { failed } = await runWorkflow({ ...inputsFor('job_dry_2'), region: `fsn1$(touch ${marker})` }, 4243);
 
     expect(failed).toBe(true);
-    expect(receiver.sequence(jobId)).toEqual(['status:failed']);
-    expect(receiver.find(jobId, 'status:failed')).toMatchObject({
+    expect(receiver.sequence('job_dry_2')).toEqual(['status:failed']);
+    expect(receiver.find('job_dry_2', 'status:failed')).toMatchObject({
       failed_step: 'validate_inputs',
-      error: expect.stringContaining('job_id must match'),
+      error: expect.stringContaining('region must be'),
     });
+    expect(receiver.refused).toBe(0);
     expect(existsSync(marker)).toBe(false);
   });
 });

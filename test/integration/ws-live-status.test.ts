@@ -252,9 +252,9 @@ describe('messages (ws-handler)', () => {
     const { userId, agentId } = await provisioningAgent();
     const client = await connectAs(userId);
     client.send({ action: 'subscribe', agentId, since: 1 });
+    await vi.waitFor(async () => expect(await subscriptionItems(agentId)).toHaveLength(1));
     client.send({ action: 'ping' });
     expect(await client.received(1)).toEqual([{ type: 'pong' }]);
-    expect(await subscriptionItems(agentId)).toHaveLength(1);
   });
 
   it('stops updates after unsubscribe', async () => {
@@ -326,7 +326,7 @@ describe('fan-out', () => {
     expect(Items).toEqual([]);
   });
 
-  it('fails only the broken record, and later records of the same item, in a partial batch response', async () => {
+  it('fails only an undeliverable update, and later updates of the same agent, in a partial batch response', async () => {
     const broken = await provisioningAgent();
     const healthy = await provisioningAgent();
     const client = await connectAs(healthy.userId);
@@ -337,8 +337,9 @@ describe('fan-out', () => {
     onStreamBatch = async (event) => {
       collected.push(...event.Records);
     };
-    // A history item that is not a valid update (a writer bug), then a valid update of the same agent after it.
-    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.history(broken.agentId, 99), entity: 'history', type: 'update', agentId: broken.agentId, seq: 'ninety-nine' } }));
+    // An update too large for a WebSocket frame (it can never be delivered), then a valid update of the same agent.
+    const oversized = { type: 'update', agentId: broken.agentId, seq: 99, name: 'x'.repeat(130 * 1024) };
+    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.history(broken.agentId, 99), entity: 'history', ...oversized } }));
     await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
     await recordJobEvent(broken.jobId, { kind: 'provisioning' }, 'test');
     await poller.drain();

@@ -35,7 +35,7 @@ describe('createDevAuth', () => {
       jti: expect.any(String),
     });
     expect(payload).not.toHaveProperty('aud');
-    expect(payload.exp - payload.iat).toBe(600);
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(600);
     expect(payload.auth_time).toBe(payload.iat);
   });
 

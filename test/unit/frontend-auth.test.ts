@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readTokenClaims, REFRESH_MARGIN_MS, refreshDelayMs } from '../../frontend/src/auth/jwt.ts';
-import { routeOf } from '../../frontend/src/router.ts';
+import { checkoutReturnOf, routeOf } from '../../frontend/src/router.ts';
 
 function unsignedJwt(claims: object): string {
   const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -32,10 +32,20 @@ describe('refreshDelayMs', () => {
 });
 
 describe('routeOf', () => {
-  it('maps paths to pages', () => {
-    expect(routeOf('/')).toEqual({ page: 'agents' });
-    expect(routeOf('/agents/agent_1')).toEqual({ page: 'agent', agentId: 'agent_1' });
-    expect(routeOf('/agents/agent_1/')).toEqual({ page: 'agent', agentId: 'agent_1' });
-    expect(routeOf('/somewhere/else')).toEqual({ page: 'agents' });
+  it('maps location hashes to pages', () => {
+    expect(routeOf('')).toEqual({ page: 'agents' });
+    expect(routeOf('#/')).toEqual({ page: 'agents' });
+    expect(routeOf('#/agents/agent_1')).toEqual({ page: 'agent', agentId: 'agent_1' });
+    expect(routeOf('#/agents/agent_1/')).toEqual({ page: 'agent', agentId: 'agent_1' });
+    expect(routeOf('#/somewhere/else')).toEqual({ page: 'agents' });
+  });
+});
+
+describe('checkoutReturnOf', () => {
+  it('reads the agent and the outcome of the URL a checkout returns to', () => {
+    expect(checkoutReturnOf('?agentId=agent_1&checkout=success')).toEqual({ agentId: 'agent_1', outcome: 'success' });
+    expect(checkoutReturnOf('?agentId=agent_1&checkout=cancelled')).toEqual({ agentId: 'agent_1', outcome: 'cancelled' });
+    expect(checkoutReturnOf('?checkout=success')).toBeUndefined();
+    expect(checkoutReturnOf('')).toBeUndefined();
   });
 });

@@ -4,11 +4,13 @@ import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
 import { advanceSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 import {
   agentStatusBadge,
+  formatAge,
   formatDuration,
   heartbeatAgeMs,
   isStale,
   STALE_AFTER_MS,
   stepStatusBadge,
+  stepTimeLabel,
 } from '../../frontend/src/presentation.ts';
 
 const STARTED = '2026-11-20T10:00:00.000Z';
@@ -74,5 +76,31 @@ describe('heartbeat and staleness', () => {
 
   it('never flags an agent that is not provisioning', () => {
     expect(isStale(provisioning({ agentStatus: 'active' }), at(10 * STALE_AFTER_MS))).toBe(false);
+  });
+});
+
+describe('stepTimeLabel', () => {
+  const steps = advanceSteps(advanceSteps(initialSteps(), 'queued', STARTED), 'creating', at(1_500).toISOString());
+
+  it('shows how long a completed step took, and the active one so far', () => {
+    expect(stepTimeLabel(steps[0]!, steps, at(5_000))).toBe('1.5 s');
+    expect(stepTimeLabel(steps[1]!, steps, at(4_000))).toBe('2.5 s');
+  });
+
+  it('shows nothing for a pending step', () => {
+    expect(stepTimeLabel(steps[3]!, steps, at(4_000))).toBe('');
+  });
+
+  it('shows the total provisioning time on the last step once the agent is running', () => {
+    const done = advanceSteps(steps, null, at(42_000).toISOString());
+    expect(stepTimeLabel(done.at(-1)!, done, at(60_000))).toBe('42 s total');
+  });
+});
+
+describe('formatAge', () => {
+  it('reads whole seconds, and "just now" under one', () => {
+    expect(formatAge(400)).toBe('just now');
+    expect(formatAge(12_900)).toBe('12 s ago');
+    expect(formatAge(185_000)).toBe('3 min 05 s ago');
   });
 });

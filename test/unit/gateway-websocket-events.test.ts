@@ -99,10 +99,10 @@ describe('evaluateAuthorizerResult', () => {
   const policy = (...statements: object[]) => ({ principalId: 'user-1', policyDocument: { Version: '2012-10-17', Statement: statements }, context: { userId: 'user-1', admin: false } });
   const allow = (Resource: string | string[]) => ({ Action: 'execute-api:Invoke', Effect: 'Allow', Resource });
 
-  it('allows on an Allow for the method ARN and hands on principalId plus context', () => {
-    expect(evaluateAuthorizerResult(policy(allow(methodArn)), methodArn)).toEqual({
+  it('allows on an Allow for the method ARN and hands on principalId plus context, values as strings', () => {
+    expect(evaluateAuthorizerResult({ ...policy(allow(methodArn)), context: { userId: 'user-1', admin: false, tokenExpiresAt: 1700000000 } }, methodArn)).toEqual({
       outcome: 'allow',
-      authorizer: { principalId: 'user-1', userId: 'user-1', admin: false },
+      authorizer: { principalId: 'user-1', userId: 'user-1', admin: 'false', tokenExpiresAt: '1700000000' },
     });
   });
 

@@ -63,19 +63,24 @@ describe('provision-agent.yml', () => {
   });
 
   it('has shell that shellcheck finds nothing to say about, in every run block and the sourced helpers', async () => {
-    const findings: string[] = [];
-    for (const [index, step] of scriptSteps.entries()) {
-      // `${{ }}` is not shell: shellcheck sees a variable in its place, as the runner would after substitution.
-      const script = `#!/usr/bin/env bash\n${step.run.replace(/\$\{\{[^}]*\}\}/g, '${GITHUB_EXPRESSION}')}`;
-      const file = join(scratch, `step-${index}.sh`);
-      await writeFile(file, script);
-      // -x follows `source .github/scripts/provision-lib.sh`, resolved from the repository root like on the runner.
-      const { code, output } = await exitOf('shellcheck', ['--external-sources', '--severity=style', file]);
-      if (code !== 0 || output !== '') findings.push(`${step.name}:\n${output}`);
-    }
-    const lib = await exitOf('shellcheck', ['--severity=style', '.github/scripts/provision-lib.sh']);
-    if (lib.code !== 0 || lib.output !== '') findings.push(`provision-lib.sh:\n${lib.output}`);
-    expect(findings).toEqual([]);
+    const files = await Promise.all(
+      scriptSteps.map(async (step) => {
+        // `${{ }}` is not shell: shellcheck sees a variable in its place, as the runner would after substitution.
+        const script = `#!/usr/bin/env bash\n${step.run.replace(/\$\{\{[^}]*\}\}/g, '${GITHUB_EXPRESSION}')}`;
+        const file = join(scratch, `${(step.name ?? 'unnamed').toLowerCase().replaceAll(' ', '-')}.sh`);
+        await writeFile(file, script);
+        return file;
+      }),
+    );
+    // --external-sources follows `source .github/scripts/provision-lib.sh`, resolved from the repository root as on
+    // the runner; the helpers are checked on their own too.
+    const result = await exitOf('shellcheck', [
+      '--external-sources',
+      '--severity=style',
+      ...files,
+      '.github/scripts/provision-lib.sh',
+    ]);
+    expect(result).toEqual({ code: 0, output: '' });
     expect(scriptSteps.length).toBeGreaterThanOrEqual(8);
   });
 
@@ -118,6 +123,23 @@ describe('provision-agent.yml', () => {
     const actions = steps.flatMap((step) => (step.uses ? [step.uses] : []));
     expect(actions.length).toBeGreaterThan(0);
     for (const action of actions) expect(action).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+  });
+
+  it('runs a playbook that targets the generated inventory group with ansible-core modules only', async () => {
+    const script = stepNamed('Configure agent')?.run ?? '';
+    expect(script).toContain('ansible/agent.yml');
+    expect(script).toContain('all.children.agent.hosts');
+    const [play] = parseYaml(await readFile(join(REPO_ROOT, 'ansible/agent.yml'), 'utf8')) as {
+      hosts: string;
+      tasks: Record<string, unknown>[];
+      handlers: Record<string, unknown>[];
+    }[];
+    expect(play?.hosts).toBe('agent');
+    const modules = [...(play?.tasks ?? []), ...(play?.handlers ?? [])].flatMap((task) =>
+      Object.keys(task).filter((key) => !['name', 'notify', 'when', 'become'].includes(key)),
+    );
+    expect(modules.length).toBeGreaterThan(3);
+    expect(modules.filter((module) => !module.startsWith('ansible.builtin.'))).toEqual([]);
   });
 
   it('always stops the heartbeat and reports failures last', () => {

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
-import { stepDurationMs, type UiStep } from '../../../lambdas/domain/steps.ts';
+import type { UiStep } from '../../../lambdas/domain/steps.ts';
 import { ApiError } from '../api.ts';
 import {
   agentStatusBadge,
-  formatDuration,
+  formatAge,
   heartbeatAgeMs,
   isStale,
   stepStatusBadge,
+  stepTimeLabel,
 } from '../presentation.ts';
 import type { CheckoutReturn } from '../router.ts';
 import { useLiveState, useNow, useServices } from '../services.ts';
@@ -25,13 +26,19 @@ export function AgentPage({ agentId, checkout }: { agentId: string; checkout?: C
   useEffect(() => live.watch(agentId), [live, agentId]);
 
   const view = agents.get(agentId);
+  // The checkout notice matters until provisioning is over; then the steps tell the story.
+  const settingUp = view === undefined || view.agentStatus === 'draft' || view.agentStatus === 'provisioning';
   return (
     <main class="page">
       <p>
         <a href="#/">← All agents</a>
       </p>
-      {checkout === undefined ? null : (
-        <p class={`notice ${checkout === 'success' ? 'notice--good' : ''}`} role="status" data-testid="checkout-outcome">
+      {checkout === undefined || !settingUp ? null : (
+        <p
+          class={`notice notice--${checkout === 'success' ? 'good' : 'neutral'}`}
+          role="status"
+          data-testid="checkout-outcome"
+        >
           {CHECKOUT_OUTCOMES[checkout]}
         </p>
       )}
@@ -74,6 +81,8 @@ function AgentDetails({ view }: { view: AgentView }) {
         </p>
       ) : null}
 
+      {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
+
       {failedStep !== undefined && view.agentStatus === 'failed' ? (
         <FailurePanel agentId={view.agentId} step={failedStep} />
       ) : null}
@@ -111,7 +120,6 @@ function StepList({ steps, now }: { steps: readonly UiStep[]; now: Date }) {
     <ol class="steps" data-testid="steps">
       {steps.map((step) => {
         const badge = stepStatusBadge(step.status);
-        const durationMs = stepDurationMs(step, now);
         return (
           <li
             key={step.key}
@@ -126,7 +134,7 @@ function StepList({ steps, now }: { steps: readonly UiStep[]; now: Date }) {
             <span class="step__label">{step.label}</span>
             <span class="step__status">{badge.label}</span>
             <span class="step__duration" data-testid={`duration-${step.key}`}>
-              {durationMs === undefined || step.status === 'pending' ? '' : formatDuration(durationMs)}
+              {stepTimeLabel(step, steps, now)}
             </span>
           </li>
         );
@@ -139,8 +147,39 @@ function HeartbeatAge({ view, now }: { view: AgentView; now: Date }) {
   const ageMs = heartbeatAgeMs(view, now);
   return (
     <p class="muted" data-testid="heartbeat">
-      {ageMs === undefined ? 'No heartbeat yet' : `Last heartbeat ${formatDuration(ageMs)} ago`}
+      {ageMs === undefined ? 'No heartbeat yet' : `Last heartbeat ${formatAge(ageMs)}`}
     </p>
+  );
+}
+
+/** A draft agent (checkout cancelled or abandoned) can still be paid for. */
+function PayButton({ agentId }: { agentId: string }) {
+  const { api } = useServices();
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+
+  const pay = async (): Promise<void> => {
+    setBusy(true);
+    try {
+      location.assign(await api.checkout(agentId));
+    } catch (error) {
+      setProblem(error instanceof Error ? error.message : 'Could not open the checkout');
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="card">
+      <p>This agent is not paid for yet. It starts as soon as the payment goes through.</p>
+      <button type="button" class="button button--primary" onClick={() => void pay()} disabled={busy}>
+        {busy ? 'Opening checkout…' : 'Continue to payment'}
+      </button>
+      {problem === undefined ? null : (
+        <p class="form__error" role="alert">
+          {problem}
+        </p>
+      )}
+    </section>
   );
 }
 

@@ -1,0 +1,50 @@
+/** Tailscale devices of provisioning jobs: found by id or by the job's hostname, deleted (404 = already gone). */
+import { apiMessage, callApi } from './api-client.ts';
+
+export interface TailscaleTarget {
+  /** e.g. `https://api.tailscale.com/api/v2` */
+  readonly apiUrl: string;
+  /** `-` is the token's own tailnet. */
+  readonly tailnet: string;
+  readonly token: string;
+}
+
+/**
+ * The hostname fragment the provisioning workflow gives a job's machine (`agent-<job id, lowercase, "_" as "-">`),
+ * so a device is found even when the callback that carried its id was lost.
+ */
+export function hostnameFragmentOf(jobId: string): string {
+  return jobId.toLowerCase().replaceAll('_', '-');
+}
+
+/** Ids of the tailnet's devices whose hostname carries the job id. */
+export async function devicesOfJob(target: TailscaleTarget, jobId: string): Promise<string[]> {
+  const response = await callApi({
+    method: 'GET',
+    url: `${target.apiUrl.replace(/\/$/, '')}/tailnet/${encodeURIComponent(target.tailnet)}/devices`,
+    token: target.token,
+  });
+  if (response.status !== 200) {
+    throw new Error(`Listing Tailscale devices failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+  }
+  const fragment = hostnameFragmentOf(jobId);
+  const { devices = [] } = response.body as { devices?: { id: string; hostname?: string }[] };
+  return devices.filter((device) => device.hostname?.toLowerCase().includes(fragment)).map((device) => device.id);
+}
+
+/**
+ * Deletes a device.
+ * @returns false when it was already gone
+ */
+export async function deleteDevice(target: TailscaleTarget, deviceId: string): Promise<boolean> {
+  const response = await callApi({
+    method: 'DELETE',
+    url: `${target.apiUrl.replace(/\/$/, '')}/device/${encodeURIComponent(deviceId)}`,
+    token: target.token,
+  });
+  if (response.status === 404) return false;
+  if (response.status >= 400) {
+    throw new Error(`Deleting Tailscale device ${deviceId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+  }
+  return true;
+}

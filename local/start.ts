@@ -1,0 +1,383 @@
+/**
+ * `npm start`: the whole pipeline on one machine. The same handlers, the same ASL and the same table definition as in
+ * AWS (all read from the synthesized template); only endpoints and secrets differ, set through the environment the
+ * handlers already read.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
+import { startAwsServices, type AwsServices } from './aws-services.ts';
+import { createDevAuth } from './dev-auth.ts';
+import { createTables, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
+import { eventSourceFilter } from './event-filter.ts';
+import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
+import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
+import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
+import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
+import { createLambdaContext } from './gateway/lambda-context.ts';
+import { simulatedCheckout } from './simulated-checkout.ts';
+import { LocalStepFunctions } from './stepfunctions.ts';
+import { StreamPoller } from './stream-poller.ts';
+import {
+  functionEntries,
+  synthesizeTemplate,
+  type CloudFormationTemplate,
+  type CloudFormationValue,
+  type FunctionEntry,
+} from './template.ts';
+import { startWorkflowRunner, type WorkflowRunner } from './workflow-runner.ts';
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '..');
+const ACCOUNT_ID = '000000000000';
+const DEV_CLIENT_ID = 'local-dashboard';
+const GITHUB_REPOSITORY = 'local/agent-infra';
+
+export interface LocalStackOptions {
+  /** Gateway port (HTTP API, WebSocket, dashboard). 0 picks a free one. @default PORT or 3000 */
+  readonly port?: number;
+  /** Where DynamoDB Local keeps its data and the generated secrets; null keeps everything in memory. @default DATA_DIR or .data */
+  readonly dataDir?: string | null;
+  /** Use this running DynamoDB Local instead of starting one (test suites share one per run). */
+  readonly dynamoEndpoint?: string;
+  /** Prefix of the physical table names (suites sharing a DynamoDB Local use one each). @default 'local-' */
+  readonly tablePrefix?: string;
+  /** Pause of the local workflow runner before each step. @default RUNNER_STEP_MS or 1500 */
+  readonly runnerStepMs?: number;
+  /** Heartbeat interval of the local workflow runner. @default 5000 */
+  readonly runnerHeartbeatMs?: number;
+  /** State machine timeouts written into each execution's input. @default the handlers' own defaults */
+  readonly timeouts?: { startSeconds?: number; heartbeatSeconds?: number; completionSeconds?: number };
+  /** Gateway limits, e.g. a short idle timeout for tests. */
+  readonly gatewayLimits?: Parameters<typeof startGateway>[0]['limits'];
+  /** Log what happens (URLs, executions, runner steps). @default true */
+  readonly verbose?: boolean;
+}
+
+export interface LocalStack {
+  /** The dashboard and HTTP API origin. */
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly tableName: string;
+  readonly dataDir: string | null;
+  readonly secrets: LocalSecrets;
+  readonly gateway: Gateway;
+  readonly stepFunctions: LocalStepFunctions;
+  readonly fakes: { readonly github: GithubFake; readonly hetzner: HetznerFake; readonly tailscale: TailscaleFake };
+  readonly stateMachineArn: string;
+  /** A ready sign-in link for a dev user. */
+  signInUrl(userId: string): string;
+  /** Stops everything this stack started (the Java process too). Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export interface LocalSecrets {
+  readonly stripeWebhookSecret: string;
+  readonly callbackSecret: string;
+}
+
+/** Secrets from the environment, else generated once and kept beside the data so a restart keeps signatures valid. */
+function loadSecrets(dataDir: string | null): LocalSecrets {
+  const file = dataDir === null ? undefined : resolve(dataDir, 'secrets.json');
+  const stored: Partial<LocalSecrets> = file !== undefined && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const secrets: LocalSecrets = {
+    stripeWebhookSecret:
+      process.env.STRIPE_WEBHOOK_SECRET ?? stored.stripeWebhookSecret ?? `whsec_${randomBytes(24).toString('hex')}`,
+    callbackSecret: process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? randomBytes(32).toString('hex'),
+  };
+  if (file !== undefined) writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+const localFunctionArn = (logicalId: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:${logicalId}`;
+const localStateMachineArn = (logicalId: string) => `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:${logicalId}`;
+
+/** The logical id an intrinsic refers to (`{ Ref }` or `{ Fn::GetAtt }`), if it is one. */
+function referencedLogicalId(value: CloudFormationValue): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (typeof value.Ref === 'string') return value.Ref;
+  const getAtt = value['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') return getAtt[0];
+  return undefined;
+}
+
+/**
+ * The local value of each environment variable of the template's functions: literals as they are, references to the
+ * table, secrets and state machine resolved to their local names, and endpoints pointed at the local parts.
+ */
+function localEnvironment(
+  template: CloudFormationTemplate,
+  functions: Record<string, FunctionEntry>,
+  localByName: Record<string, string>,
+  localByResource: (logicalId: string, type: string) => string | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [functionId, { environment }] of Object.entries(functions)) {
+    for (const [name, value] of Object.entries(environment)) {
+      const referenced = referencedLogicalId(value);
+      const resolved =
+        localByName[name] ??
+        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined) ??
+        (referenced === undefined
+          ? undefined
+          : localByResource(referenced, template.Resources[referenced]?.Type ?? 'unknown'));
+      if (resolved === undefined) {
+        throw new Error(`No local value for ${name} of ${functionId} (${JSON.stringify(value)})`);
+      }
+      if (env[name] !== undefined && env[name] !== resolved) {
+        throw new Error(`Functions disagree on ${name}: the local runtime runs them in one process`);
+      }
+      env[name] = resolved;
+    }
+  }
+  return env;
+}
+
+/** The one state machine of the template, with the local ARN of each function its definition substitutes. */
+function stateMachineOf(template: CloudFormationTemplate): { logicalId: string; definition: string } {
+  const machines = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
+  const [machine, ...others] = machines;
+  if (machine === undefined || others.length > 0) throw new Error(`Expected one state machine, found ${machines.length}`);
+  const [logicalId, resource] = machine;
+  const definitionFile = resource.Metadata?.['agent-pipeline:definition'];
+  if (typeof definitionFile !== 'string') throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
+  const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
+  let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
+  for (const [key, value] of Object.entries(substitutions)) {
+    const referenced = referencedLogicalId(value);
+    if (referenced === undefined) throw new Error(`Substitution ${key} is not a function reference`);
+    definition = definition.replaceAll(`\${${key}}`, localFunctionArn(referenced));
+  }
+  return { logicalId, definition };
+}
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+/** Starts every part of the local stack and returns once it serves requests. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const verbose = options.verbose ?? true;
+  const log = (line: string) => {
+    if (verbose) console.log(line);
+  };
+  const dataDir =
+    options.dataDir === null ? null : resolve(PROJECT_ROOT, options.dataDir ?? process.env.DATA_DIR ?? '.data');
+  if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => console.error(error));
+  };
+
+  try {
+    const template = await synthesizeTemplate();
+    const functions = functionEntries(template);
+    const functionIdOf = (name: string): string => {
+      const found = Object.entries(functions).find(([, entry]) => entry.entry.includes(`/lambdas/${name}/`));
+      if (found === undefined) throw new Error(`The template has no ${name} function`);
+      return found[0];
+    };
+
+    let dynamoEndpoint = options.dynamoEndpoint;
+    if (dynamoEndpoint === undefined) {
+      const dynamo: DynamoDbLocal = await startDynamoDbLocal(dataDir === null ? {} : { dataDir: resolve(dataDir, 'dynamodb') });
+      stops.push(() => dynamo.stop());
+      dynamoEndpoint = dynamo.endpoint;
+    }
+    const tables = await createTables(dynamoEndpoint, template, { prefix: options.tablePrefix ?? 'local-' });
+    const [tableName, ...otherTables] = Object.values(tables);
+    if (tableName === undefined || otherTables.length > 0) throw new Error('Expected exactly one table in the template');
+
+    const secrets = loadSecrets(dataDir);
+    const [github, hetzner, tailscale] = await Promise.all([
+      startGithubFake({ repository: GITHUB_REPOSITORY }),
+      startHetznerFake(),
+      startTailscaleFake(),
+    ]);
+    stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop());
+
+    // Handlers are imported once the environment is set (they read config at load); until then nothing calls them.
+    const handlers = new Map<string, Handler>();
+    const invoke = async (logicalId: string, event: unknown, context?: Context): Promise<unknown> => {
+      const handler = handlers.get(logicalId);
+      if (handler === undefined) throw new Error(`Function ${logicalId} is not loaded`);
+      return handler(event, context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID }));
+    };
+
+    const machine = stateMachineOf(template);
+    const stateMachineArn = localStateMachineArn(machine.logicalId);
+    const stepFunctions = new LocalStepFunctions({
+      definitions: { [stateMachineArn]: machine.definition },
+      functions: Object.fromEntries(
+        Object.keys(functions).map((logicalId) => [localFunctionArn(logicalId), (payload: unknown) => invoke(logicalId, payload)]),
+      ),
+    });
+    stops.push(async () => stepFunctions.stopAll());
+    stepFunctions.on('execution', ({ type, execution }) => {
+      const why = execution.error === undefined ? '' : ` (${execution.error}${execution.cause ? `: ${execution.cause}` : ''})`;
+      log(`[stepfunctions] ${execution.name} ${type}${why}`);
+    });
+
+    const secretIds = {
+      stripeWebhook: 'local/stripe-webhook-secret',
+      stripeKey: 'local/stripe-secret-key',
+      callback: 'local/callback-secret',
+      github: 'local/github-token',
+      hetzner: 'local/hetzner-token',
+      tailscale: 'local/tailscale-token',
+    };
+    const awsServices: AwsServices = await startAwsServices({
+      stepFunctions,
+      secrets: {
+        [secretIds.stripeWebhook]: secrets.stripeWebhookSecret,
+        // No Stripe key locally: checkout answers the simulated checkout instead (SIMULATED_CHECKOUT_URL).
+        [secretIds.stripeKey]: '',
+        [secretIds.callback]: secrets.callbackSecret,
+        [secretIds.github]: github.token,
+        [secretIds.hetzner]: hetzner.token,
+        [secretIds.tailscale]: tailscale.token,
+      },
+    });
+    stops.push(() => awsServices.stop());
+
+    const port = options.port ?? Number(process.env.PORT ?? 3000);
+    const staticDir = resolve(PROJECT_ROOT, 'frontend/dist');
+    const gateway = await startGateway({
+      port,
+      routes: routesFromTemplate(template),
+      invoke,
+      ...(existsSync(staticDir) ? { staticDir } : {}),
+      devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: DEV_CLIENT_ID }),
+      publicConfig: (urls) => ({
+        apiUrl: urls.url,
+        wsUrl: urls.wsUrl,
+        auth: { issuer: urls.url, clientId: DEV_CLIENT_ID, domain: '', dev: true },
+      }),
+      localRoutes: (urls) =>
+        simulatedCheckout({ webhookUrl: `${urls.url}/webhooks/stripe`, webhookSecret: secrets.stripeWebhookSecret }),
+      ...(options.gatewayLimits ? { limits: options.gatewayLimits } : {}),
+      ...(verbose ? {} : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
+    });
+    stops.push(() => gateway.stop());
+
+    const byName: Record<string, string> = {
+      TABLE_NAME: tableName,
+      CALLBACK_URL: `${gateway.url}/callbacks/github`,
+      WS_MANAGEMENT_ENDPOINT: gateway.managementEndpoint,
+      JWT_ISSUER: gateway.url,
+      JWT_CLIENT_ID: DEV_CLIENT_ID,
+      GITHUB_API_URL: github.url,
+      GITHUB_REPOSITORY,
+      HETZNER_API_URL: hetzner.url,
+      TAILSCALE_API_URL: tailscale.url,
+      STRIPE_WEBHOOK_SECRET_ID: secretIds.stripeWebhook,
+      STRIPE_SECRET_KEY_ID: secretIds.stripeKey,
+      CALLBACK_SECRET_ID: secretIds.callback,
+      GITHUB_TOKEN_SECRET_ID: secretIds.github,
+      HETZNER_TOKEN_SECRET_ID: secretIds.hetzner,
+      TAILSCALE_TOKEN_SECRET_ID: secretIds.tailscale,
+      DASHBOARD_URL: gateway.url,
+      SIMULATED_CHECKOUT_URL: `${gateway.url}/dev/checkout`,
+      ...(options.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(options.timeouts.startSeconds) } : {}),
+      ...(options.timeouts?.heartbeatSeconds ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) } : {}),
+      ...(options.timeouts?.completionSeconds ? { COMPLETION_TIMEOUT_SECONDS: String(options.timeouts.completionSeconds) } : {}),
+    };
+    const env = localEnvironment(template, functions, byName, (logicalId, type) => {
+      if (type === 'AWS::StepFunctions::StateMachine') return localStateMachineArn(logicalId);
+      return undefined;
+    });
+    Object.assign(process.env, env, byName, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamoEndpoint,
+      AWS_ENDPOINT_URL_SFN: awsServices.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
+      POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? (verbose ? 'INFO' : 'ERROR'),
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    for (const [logicalId, entry] of Object.entries(functions)) {
+      const module = (await import(pathToFileURL(entry.entry).href)) as Record<string, unknown>;
+      const handler = module[entry.exportName];
+      if (typeof handler !== 'function') throw new Error(`${entry.entry} exports no ${entry.exportName}`);
+      handlers.set(logicalId, handler as Handler);
+    }
+
+    const fanoutId = functionIdOf('fanout');
+    const poller = new StreamPoller({
+      tableName,
+      endpoint: dynamoEndpoint,
+      startingPosition: 'LATEST',
+      handler: (event: DynamoDBStreamEvent) => invoke(fanoutId, event) as ReturnType<ConstructorParameters<typeof StreamPoller>[0]['handler']>,
+      ...(eventSourceFilter(template, fanoutId) ? { filter: eventSourceFilter(template, fanoutId) } : {}),
+      onFailure: (records, error) => console.error(`[stream-poller] ${records.length} record(s) given up on`, error),
+    });
+    await poller.start();
+    stops.push(() => poller.stop());
+
+    const { failInterruptedJobs } = await import('./interrupted-jobs.ts');
+    const interrupted = await failInterruptedJobs();
+    if (interrupted > 0) log(`[local] ${interrupted} job(s) were in flight when the runtime stopped: marked failed`);
+
+    const runner: WorkflowRunner = startWorkflowRunner({
+      github,
+      hetzner,
+      tailscale,
+      secret: secrets.callbackSecret,
+      ...(options.runnerStepMs === undefined ? {} : { stepMs: options.runnerStepMs }),
+      ...(options.runnerHeartbeatMs === undefined ? {} : { heartbeatMs: options.runnerHeartbeatMs }),
+      log: (line) => log(`[workflow-runner] ${line}`),
+    });
+    stops.push(() => runner.stop());
+
+    return {
+      url: gateway.url,
+      wsUrl: gateway.wsUrl,
+      tableName,
+      dataDir,
+      secrets,
+      gateway,
+      stepFunctions,
+      fakes: { github, hetzner, tailscale },
+      stateMachineArn,
+      signInUrl: (userId) => `${gateway.url}/?devUser=${encodeURIComponent(userId)}`,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const stack = await startLocalStack();
+  const stop = async () => {
+    console.log('\nStopping the local stack...');
+    await stack.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  console.log(
+    [
+      '',
+      `Local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `  Dashboard:      ${stack.url}`,
+      `  Sign in (dev):  ${stack.signInUrl('demo-user')}`,
+      `  HTTP API:       ${stack.url}  (POST /webhooks/stripe, POST /callbacks/github, /agents...)`,
+      `  WebSocket:      ${stack.wsUrl}`,
+      `  Data:           ${stack.dataDir ?? 'in memory'}`,
+      `  Secrets:        ${stack.dataDir === null ? 'generated, in memory' : resolve(stack.dataDir, 'secrets.json')}`,
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,258 @@
+import { existsSync } from 'node:fs';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { Auth } from '../../lib/constructs/auth.ts';
+import { fromRepoRoot } from '../../lib/paths.ts';
+import { type FunctionName, functionLogicalId, functionProperties, synthesizePipeline } from './support.ts';
+
+const { template } = synthesizePipeline();
+
+type Resource = { Properties: Record<string, any> };
+const resourcesOf = (type: string) => template.findResources(type) as Record<string, Resource>;
+const idOf = (type: string, predicate: (properties: Record<string, any>) => boolean): string => {
+  const ids = Object.entries(resourcesOf(type))
+    .filter(([, resource]) => predicate(resource.Properties))
+    .map(([id]) => id);
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+};
+const apiId = (protocol: 'HTTP' | 'WEBSOCKET') => idOf('AWS::ApiGatewayV2::Api', (p) => p.ProtocolType === protocol);
+const routesOf = (api: string) =>
+  Object.values(resourcesOf('AWS::ApiGatewayV2::Route'))
+    .map((route) => route.Properties)
+    .filter((route) => route.ApiId.Ref === api);
+/** Function a route's Lambda integration invokes. */
+const routeFunctionId = (route: Record<string, any>): string => {
+  const integrationId = route.Target['Fn::Join'][1][1].Ref as string;
+  const uri = JSON.stringify(resourcesOf('AWS::ApiGatewayV2::Integration')[integrationId]!.Properties.IntegrationUri);
+  // HTTP integrations name the function ARN directly, WebSocket ones inside the invocation URI.
+  return /\{"Fn::GetAtt":\["(\w+)","Arn"\]\}/.exec(uri)![1]!;
+};
+const accessLogVariables = (format: string): string[] => Object.values(JSON.parse(format) as Record<string, string>);
+const userPoolId = () => idOf('AWS::Cognito::UserPool', () => true);
+const clientId = () => idOf('AWS::Cognito::UserPoolClient', () => true);
+const cognitoIssuer = () => ({
+  'Fn::Join': ['', ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: userPoolId() }]],
+});
+
+describe('HTTP API', () => {
+  const routes = () => routesOf(apiId('HTTP'));
+  const routeByKey = (key: string) => routes().find((route) => route.RouteKey === key)!;
+  const routeTargets: Array<[string, FunctionName, 'NONE' | 'JWT']> = [
+    ['POST /webhooks/stripe', 'stripe-webhook', 'NONE'],
+    ['POST /callbacks/github', 'github-callback', 'NONE'],
+    ['GET /agents', 'agents-api', 'JWT'],
+    ['POST /agents', 'agents-api', 'JWT'],
+    ['GET /agents/{agentId}', 'agents-api', 'JWT'],
+    ['POST /agents/{agentId}/checkout', 'agents-api', 'JWT'],
+    ['POST /agents/{agentId}/actions', 'agents-api', 'JWT'],
+  ];
+
+  it('has exactly the contract routes', () => {
+    expect(routes().map((route) => route.RouteKey).sort()).toEqual(routeTargets.map(([key]) => key).sort());
+  });
+
+  it.each(routeTargets)('%s -> %s, authorization %s', (key, name, authorization) => {
+    const route = routeByKey(key);
+    expect(routeFunctionId(route)).toBe(functionLogicalId(template, name));
+    expect(route.AuthorizationType).toBe(authorization);
+    if (authorization === 'JWT') expect(route.AuthorizerId).toEqual({ Ref: expect.stringMatching(/^HttpApiCognitoAuthorizer/) });
+    else expect(route.AuthorizerId).toBeUndefined();
+  });
+
+  it('checks Cognito access tokens of the dashboard client', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      ApiId: { Ref: apiId('HTTP') },
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: cognitoIssuer(), Audience: [{ Ref: clientId() }] },
+    });
+  });
+
+  it('throttles and access-logs its stage without paths or query strings', () => {
+    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find((s) => s.Properties.ApiId.Ref === apiId('HTTP'))!;
+    expect(stage.Properties).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: expect.any(Number), ThrottlingBurstLimit: expect.any(Number) },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [expect.stringMatching(/^HttpApiAccessLogs/), 'Arn'] } },
+    });
+    const variables = accessLogVariables(stage.Properties.AccessLogSettings.Format);
+    expect(variables).toContain('$context.requestId');
+    expect(variables).toContain('$context.routeKey');
+    expect(variables.filter((variable) => /path|query|\$input|\$request/i.test(variable))).toEqual([]);
+  });
+});
+
+describe('WebSocket API', () => {
+  const routes = () => routesOf(apiId('WEBSOCKET'));
+
+  it('selects routes by the action field', () => {
+    expect(resourcesOf('AWS::ApiGatewayV2::Api')[apiId('WEBSOCKET')]!.Properties.RouteSelectionExpression).toBe('$request.body.action');
+  });
+
+  it('routes every message to ws-handler and authorizes only $connect, with the token authorizer', () => {
+    expect(routes().map((route) => route.RouteKey).sort()).toEqual(
+      ['$connect', '$default', '$disconnect', 'ping', 'subscribe', 'unsubscribe'].sort(),
+    );
+    for (const route of routes()) {
+      expect(routeFunctionId(route), route.RouteKey).toBe(functionLogicalId(template, 'ws-handler'));
+      if (route.RouteKey === '$connect') {
+        expect(route).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: expect.stringMatching(/TokenAuthorizer/) } });
+      } else {
+        expect(route.AuthorizationType, route.RouteKey).toBe('NONE');
+      }
+    }
+  });
+
+  it('authorizes connects with ws-authorizer reading the token query parameter', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      ApiId: { Ref: apiId('WEBSOCKET') },
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.querystring.token'],
+      AuthorizerUri: Match.objectLike({
+        'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [functionLogicalId(template, 'ws-authorizer'), 'Arn'] }])],
+      }),
+    });
+    expect(functionProperties(template, 'ws-authorizer').Environment.Variables).toMatchObject({
+      JWT_ISSUER: { 'Fn::GetAtt': [userPoolId(), 'ProviderURL'] },
+      JWT_CLIENT_ID: { Ref: clientId() },
+    });
+  });
+
+  it('serves the live stage, throttled and access-logged without the token', () => {
+    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find((s) => s.Properties.ApiId.Ref === apiId('WEBSOCKET'))!;
+    expect(stage.Properties).toMatchObject({
+      StageName: 'live',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: expect.any(Number), ThrottlingBurstLimit: expect.any(Number) },
+    });
+    const variables = accessLogVariables(stage.Properties.AccessLogSettings.Format);
+    expect(variables).toContain('$context.connectionId');
+    expect(variables.filter((variable) => /query|token|\$request/i.test(variable))).toEqual([]);
+  });
+
+  it.each(['ws-handler', 'fanout'] as const)('tells %s the management endpoint of the live stage', (name) => {
+    expect(functionProperties(template, name).Environment.Variables.WS_MANAGEMENT_ENDPOINT).toEqual({
+      'Fn::Join': [
+        '',
+        ['https://', { Ref: apiId('WEBSOCKET') }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live'],
+      ],
+    });
+  });
+});
+
+describe('auth', () => {
+  it('requires strong passwords and TOTP, with threat protection enforced', () => {
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      MfaConfiguration: 'ON',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+      UserPoolTier: 'PLUS',
+      UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
+      Policies: {
+        PasswordPolicy: { MinimumLength: 12, RequireLowercase: true, RequireUppercase: true, RequireNumbers: true, RequireSymbols: true },
+      },
+    });
+  });
+
+  it('has a public dashboard client using the code flow, redirecting only to the dashboard', () => {
+    const dashboardUrl = { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [expect.stringMatching(/^DashboardDistribution/), 'DomainName'] }]] };
+    expect(resourcesOf('AWS::Cognito::UserPoolClient')[clientId()]!.Properties).toMatchObject({
+      GenerateSecret: false,
+      AllowedOAuthFlows: ['code'],
+      AllowedOAuthFlowsUserPoolClient: true,
+      CallbackURLs: [dashboardUrl],
+      LogoutURLs: [dashboardUrl],
+      PreventUserExistenceErrors: 'ENABLED',
+    });
+    expect(resourcesOf('AWS::Cognito::UserPoolClient')[clientId()]!.Properties.ExplicitAuthFlows).toBeUndefined();
+  });
+
+  it('names the hosted UI domain after the account unless a prefix is given', () => {
+    template.hasResourceProperties('AWS::Cognito::UserPoolDomain', {
+      Domain: { 'Fn::Join': ['', ['agent-pipeline-', { Ref: 'AWS::AccountId' }]] },
+    });
+    const stack = new Stack(new App(), 'AuthOnly');
+    new Auth(stack, 'Auth', { dashboardUrl: 'https://dashboard.example.com', domainPrefix: 'acme-agents' });
+    Template.fromStack(stack).hasResourceProperties('AWS::Cognito::UserPoolDomain', { Domain: 'acme-agents' });
+  });
+});
+
+describe('dashboard hosting', () => {
+  const distribution = () => Object.values(resourcesOf('AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
+  const siteBucketId = () => idOf('AWS::S3::Bucket', (p) => p.LoggingConfiguration !== undefined);
+
+  it('keeps the site bucket private, encrypted, TLS-only and access-logged', () => {
+    expect(resourcesOf('AWS::S3::Bucket')[siteBucketId()]!.Properties).toMatchObject({
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      LoggingConfiguration: { DestinationBucketName: { Ref: expect.stringMatching(/^DashboardAccessLogs/) } },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: siteBucketId() },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+  });
+
+  it('serves the bucket through origin access control with index.html as root, and logs', () => {
+    const config = distribution();
+    expect(config).toMatchObject({ DefaultRootObject: 'index.html', Logging: { Bucket: expect.anything() } });
+    const s3Origin = config.Origins.find((origin: Record<string, any>) => origin.S3OriginConfig);
+    expect(s3Origin).toMatchObject({ OriginAccessControlId: { 'Fn::GetAtt': [expect.any(String), 'Id'] } });
+    expect(config.DefaultCacheBehavior).toMatchObject({ TargetOriginId: s3Origin.Id, ViewerProtocolPolicy: 'redirect-to-https' });
+  });
+
+  it('answers client-side routes with the app shell but leaves files and API errors alone', () => {
+    expect(distribution().CustomErrorResponses).toBeUndefined();
+    const [cloudFrontFunction] = Object.values(resourcesOf('AWS::CloudFront::Function'));
+    const handler = new Function(`${cloudFrontFunction!.Properties.FunctionCode}; return handler;`)() as (event: unknown) => { uri: string };
+    const rewrite = (uri: string) => handler({ request: { uri } }).uri;
+    expect(rewrite('/')).toBe('/index.html');
+    expect(rewrite('/agents-view/abc')).toBe('/index.html');
+    expect(rewrite('/assets/index-3f2a.js')).toBe('/assets/index-3f2a.js');
+    expect(rewrite('/config.json')).toBe('/config.json');
+    expect(distribution().DefaultCacheBehavior.FunctionAssociations).toEqual([
+      { EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [expect.any(String), 'FunctionARN'] } },
+    ]);
+  });
+
+  it.each(['/agents*', '/webhooks/*', '/callbacks/*'])('forwards %s to the HTTP API uncached, with every header but Host', (pattern) => {
+    const config = distribution();
+    const behavior = config.CacheBehaviors.find((b: { PathPattern: string }) => b.PathPattern === pattern);
+    expect(behavior).toMatchObject({
+      CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
+      OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
+      ViewerProtocolPolicy: 'https-only',
+      AllowedMethods: expect.arrayContaining(['POST', 'GET']),
+    });
+    const origin = config.Origins.find((o: { Id: string }) => o.Id === behavior.TargetOriginId);
+    expect(origin).toMatchObject({
+      DomainName: { 'Fn::Join': ['', [{ Ref: apiId('HTTP') }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] },
+      CustomOriginConfig: { OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] },
+    });
+  });
+
+  it('deploys config.json pointing at the APIs and the user pool, and the build only when it exists', () => {
+    const [deployment] = Object.values(resourcesOf('Custom::CDKBucketDeployment'));
+    const properties = deployment!.Properties;
+    expect(properties).toMatchObject({
+      DestinationBucketName: { Ref: siteBucketId() },
+      Prune: true,
+      DistributionPaths: ['/*'],
+    });
+    expect(properties.SourceObjectKeys).toHaveLength(existsSync(fromRepoRoot('frontend/dist')) ? 2 : 1);
+    const markerValues = (properties.SourceMarkers as Array<Record<string, unknown>>).flatMap((markers) => Object.values(markers));
+    for (const reference of [
+      { 'Fn::GetAtt': [expect.any(String), 'DomainName'] },
+      { Ref: apiId('WEBSOCKET') },
+      { 'Fn::GetAtt': [userPoolId(), 'ProviderURL'] },
+      { Ref: clientId() },
+    ]) {
+      expect(markerValues).toContainEqual(reference);
+    }
+    expect(markerValues).toContainEqual({ Ref: expect.stringMatching(/HostedUi/) });
+  });
+});

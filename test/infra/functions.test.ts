@@ -1,0 +1,179 @@
+import { existsSync } from 'node:fs';
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
+import { fromRepoRoot } from '../../lib/paths.ts';
+import {
+  actionsOf,
+  allIamStatements,
+  FUNCTION_NAMES,
+  type FunctionName,
+  functionLogicalId,
+  functionProperties,
+  functionStatements,
+  type PolicyStatementJson,
+  roleStatements,
+  synthesizePipeline,
+} from './support.ts';
+
+const { template } = synthesizePipeline();
+
+const COMMON_ENVIRONMENT = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'];
+const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLOW_FILE'];
+
+/** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
+const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
+  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
+  'agents-api': ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
+  'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
+  fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
+  'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', ...WORKFLOW_ENVIRONMENT],
+  'store-task-token': ['TABLE_NAME'],
+  'finish-job': ['TABLE_NAME'],
+  rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
+  sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
+};
+
+const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+const TASK_RESPONSE_ACTIONS = ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'];
+
+const environmentOf = (name: FunctionName): Record<string, unknown> => functionProperties(template, name).Environment.Variables;
+const actionsOfFunction = (name: FunctionName): string[] => actionsOf(functionStatements(template, name));
+const resourcesOf = (statements: PolicyStatementJson[], action: string): unknown[] =>
+  statements.filter((statement) => [statement.Action].flat().includes(action)).flatMap((statement) => [statement.Resource].flat());
+
+describe.each(FUNCTION_NAMES)('function %s', (name) => {
+  const properties = () => functionProperties(template, name);
+
+  it('runs Node.js 24 on arm64 with active tracing', () => {
+    expect(properties()).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+    });
+  });
+
+  it('records an entry file that exists, for the local runtime', () => {
+    const entry = template.findResources('AWS::Lambda::Function')[functionLogicalId(template, name)]!.Metadata[ENTRY_METADATA_KEY];
+    expect(entry).toBe(`lambdas/${name}/handler.ts`);
+    expect(existsSync(fromRepoRoot(entry))).toBe(true);
+  });
+
+  it('has exactly the configuration its handler reads', () => {
+    expect(Object.keys(environmentOf(name)).sort()).toEqual([...COMMON_ENVIRONMENT, ...EXPECTED_ENVIRONMENT[name]].sort());
+    expect(environmentOf(name)).toMatchObject({
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: name,
+      POWERTOOLS_METRICS_NAMESPACE: 'AgentPipeline',
+    });
+  });
+
+  it('logs to its own log group kept one month, writable by its role only there', () => {
+    const logGroupRef = properties().LoggingConfig.LogGroup as { Ref: string };
+    expect(template.findResources('AWS::Logs::LogGroup')[logGroupRef.Ref]?.Properties).toEqual({ RetentionInDays: 30 });
+    const logWrites = functionStatements(template, name).filter((statement) => actionsOf([statement]).includes('logs:PutLogEvents'));
+    expect(logWrites).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logGroupRef.Ref, 'Arn'] } })]);
+  });
+
+  it('uses no AWS managed policy', () => {
+    const roleId = (properties().Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    expect(template.findResources('AWS::IAM::Role')[roleId]?.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it('reads exactly the secrets its configuration names', () => {
+    const secretRefs = Object.entries(environmentOf(name))
+      .filter(([key]) => key.endsWith('_SECRET_ID') || key === 'STRIPE_SECRET_KEY_ID')
+      .map(([, value]) => value);
+    expect(resourcesOf(functionStatements(template, name), 'secretsmanager:GetSecretValue')).toEqual(
+      expect.arrayContaining(secretRefs),
+    );
+    expect(resourcesOf(functionStatements(template, name), 'secretsmanager:GetSecretValue')).toHaveLength(secretRefs.length);
+  });
+
+  it('alarms on its errors through the alarm topic', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionLogicalId(template, name) } }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^ObservabilityAlarmTopic') }],
+    });
+  });
+});
+
+describe('least privilege', () => {
+  it('grants no wildcard action in any IAM policy', () => {
+    const wildcards = allIamStatements(template).flatMap(({ resource, statement }) =>
+      actionsOf([statement])
+        .filter((action) => action === '*' || action.endsWith(':*'))
+        .map((action) => `${resource}: ${action}`),
+    );
+    expect(wildcards).toEqual([]);
+  });
+
+  it('grants pipeline functions and the state machine only fully named actions', () => {
+    const [stateMachine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const stateMachineRoleId = stateMachine!.Properties.RoleArn['Fn::GetAtt'][0] as string;
+    const statements = [...FUNCTION_NAMES.flatMap((name) => functionStatements(template, name)), ...roleStatements(template, stateMachineRoleId)];
+    expect(actionsOf(statements).filter((action) => action.includes('*'))).toEqual([]);
+  });
+
+  it('writes to the table only from functions that own a write path', () => {
+    const writers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)));
+    expect(writers.sort()).toEqual(
+      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper'].sort(),
+    );
+    for (const reader of ['fanout', 'rollback'] as const) {
+      expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
+    }
+  });
+
+  it('gives the WebSocket authorizer no table, secret or state machine access', () => {
+    const services = new Set(actionsOfFunction('ws-authorizer').map((action) => action.split(':')[0]));
+    expect([...services].sort()).toEqual(['logs', 'xray']);
+  });
+
+  it('lets only github-callback answer task tokens', () => {
+    for (const name of FUNCTION_NAMES) {
+      const answers = actionsOfFunction(name).filter((action) => TASK_RESPONSE_ACTIONS.includes(action));
+      expect(answers.sort(), name).toEqual(name === 'github-callback' ? [...TASK_RESPONSE_ACTIONS].sort() : []);
+    }
+    const tokenResources = resourcesOf(functionStatements(template, 'github-callback'), 'states:SendTaskSuccess');
+    expect(tokenResources).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
+  });
+
+  it('lets only stripe-webhook, agents-api and the sweeper start executions, of the provisioning state machine', () => {
+    const starters = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:StartExecution'));
+    expect(starters.sort()).toEqual(['agents-api', 'stripe-webhook', 'sweeper']);
+    for (const name of starters) {
+      expect(resourcesOf(functionStatements(template, name), 'states:StartExecution')).toEqual([
+        { Ref: expect.stringMatching(/^ProvisioningStateMachine/) },
+      ]);
+      expect(environmentOf(name).PROVISION_STATE_MACHINE_ARN).toEqual({ Ref: expect.stringMatching(/^ProvisioningStateMachine/) });
+    }
+  });
+
+  it('lets ws-handler and fanout send to and close connections of the live stage only', () => {
+    for (const name of FUNCTION_NAMES) {
+      const resources = resourcesOf(functionStatements(template, name), 'execute-api:ManageConnections');
+      if (name !== 'ws-handler' && name !== 'fanout') {
+        expect(resources, name).toEqual([]);
+        continue;
+      }
+      const arns = resources.map((resource) => JSON.stringify(resource));
+      expect(arns).toHaveLength(2);
+      expect(arns[0]).toContain('/live/POST/@connections/*');
+      expect(arns[1]).toContain('/live/DELETE/@connections/*');
+    }
+  });
+
+  it('lets only the sweeper describe executions, of the provisioning state machine', () => {
+    const describers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:DescribeExecution'));
+    expect(describers).toEqual(['sweeper']);
+    const [executionArn] = resourcesOf(functionStatements(template, 'sweeper'), 'states:DescribeExecution');
+    expect(JSON.stringify(executionArn)).toMatch(/:execution:",\{"Fn::GetAtt":\["ProvisioningStateMachine\w+","Name"\]\},":\*"/);
+  });
+});

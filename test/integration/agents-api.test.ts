@@ -1,0 +1,193 @@
+/**
+ * The dashboard REST API over real HTTP: the template's HTTP API on the local gateway (with its JWT authorizer fed by
+ * the dev issuer), the agents-api function in-process, DynamoDB Local. Stripe is not configured here, so checkout
+ * must refuse with 503 rather than hand out a free agent.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createJob } from '../../lambdas/shared/job-writer.ts';
+import { createDevAuth } from '../../local/dev-auth.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
+import { functionEntries } from '../../local/template.ts';
+import { createTestTables, type TestTables } from '../support/tables.ts';
+
+const template = inject('template');
+const functions = functionEntries(template);
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+async function handlerOf(logicalId: string): Promise<Handler> {
+  const entry = functions[logicalId];
+  if (entry === undefined) throw new Error(`No function ${logicalId} in the template`);
+  const module = (await import(entry.entry)) as Record<string, Handler>;
+  const handler = module[entry.exportName];
+  if (handler === undefined) throw new Error(`${entry.entry} exports no ${entry.exportName}`);
+  return handler;
+}
+
+let tables: TestTables;
+let gateway: Gateway;
+
+beforeAll(async () => {
+  tables = await createTestTables();
+  gateway = await startGateway({
+    port: 0,
+    routes: routesFromTemplate(template),
+    invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
+    publicConfig: {},
+    devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
+    logger: { info: () => undefined, warn: () => undefined, error: console.error },
+  });
+  // Read by the handler when first imported, on the first request.
+  Object.assign(process.env, { TABLE_NAME: tables.tableName, POWERTOOLS_LOG_LEVEL: 'ERROR' });
+  delete process.env.STRIPE_SECRET_KEY_ID;
+  delete process.env.SIMULATED_CHECKOUT_URL;
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await tables?.delete();
+});
+
+interface ApiResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: any;
+}
+
+/** Calls the API as `userId` (a fresh dev token each time). */
+async function api(userId: string, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`,
+      ...(options.body !== undefined && { 'content-type': 'application/json' }),
+      ...options.headers,
+    },
+    ...(options.body !== undefined && { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+const newUser = (): string => `user-${randomUUID()}`;
+
+async function draftAgent(userId: string, name = 'Helper'): Promise<string> {
+  const created = await api(userId, 'POST', '/agents', { body: { name, region: 'fsn1' } });
+  expect(created.status).toBe(201);
+  return created.body.agentId as string;
+}
+
+describe('POST /agents and GET /agents', () => {
+  it('creates a draft agent and lists only the caller’s agents', async () => {
+    const owner = newUser();
+    const created = await api(owner, 'POST', '/agents', { body: { name: '  Research bot ', region: 'hel1' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'Research bot', region: 'hel1', agentStatus: 'draft', jobId: null, seq: 0, status: null });
+    expect(created.headers.get('location')).toBe(`/agents/${created.body.agentId}`);
+    await draftAgent(newUser()); // someone else's
+
+    const listed = await api(owner, 'GET', '/agents');
+    expect(listed.status).toBe(200);
+    expect(listed.body.agents).toEqual([created.body]);
+  });
+
+  it.each([
+    ['a body that is not JSON', '{"name":', 'invalid_json'],
+    ['a missing name', { region: 'fsn1' }, 'invalid_request'],
+    ['an unknown region', { name: 'x', region: 'mars' }, 'invalid_request'],
+  ])('refuses %s with 400 and writes nothing', async (_name, body, code) => {
+    const userId = newUser();
+    const refused = await api(userId, 'POST', '/agents', { body });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toEqual({ code, message: expect.any(String) });
+    expect((await api(userId, 'GET', '/agents')).body.agents).toEqual([]);
+  });
+
+  it('needs a token', async () => {
+    const response = await fetch(`${gateway.url}/agents`);
+    expect(response.status).toBe(401);
+  });
+});
+
+describe('GET /agents/{agentId}', () => {
+  it('answers the owner with the view and a strong ETag, 304 while it is unchanged, 200 once it changed', async () => {
+    const owner = newUser();
+    const agentId = await draftAgent(owner);
+
+    const first = await api(owner, 'GET', `/agents/${agentId}`);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ agentId, agentStatus: 'draft' });
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^"[^"]+"$/);
+
+    const unchanged = await api(owner, 'GET', `/agents/${agentId}`, { headers: { 'if-none-match': etag! } });
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.body).toBeUndefined();
+    expect(unchanged.headers.get('etag')).toBe(etag);
+
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
+    const changed = await api(owner, 'GET', `/agents/${agentId}`, { headers: { 'if-none-match': etag! } });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ agentStatus: 'provisioning', status: 'queued', seq: 1 });
+    expect(changed.headers.get('etag')).not.toBe(etag);
+  });
+
+  it('answers 404, never 403, for someone else’s agent and for an unknown one', async () => {
+    const agentId = await draftAgent(newUser());
+    const stranger = newUser();
+    for (const path of [`/agents/${agentId}`, '/agents/agent_unknown']) {
+      const response = await api(stranger, 'GET', path);
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('agent_not_found');
+    }
+  });
+});
+
+describe('POST /agents/{agentId}/checkout', () => {
+  it('refuses an agent that is not a draft with 409, so nobody pays twice', async () => {
+    const owner = newUser();
+    const agentId = await draftAgent(owner);
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
+
+    const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
+    expect(response.status).toBe(409);
+    expect(response.body.error.code).toBe('agent_not_draft');
+  });
+
+  it('answers 503 when Stripe is not configured, never a free agent', async () => {
+    const owner = newUser();
+    const agentId = await draftAgent(owner);
+
+    const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
+    expect(response.status).toBe(503);
+    expect(response.body.error.code).toBe('checkout_unavailable');
+    expect((await api(owner, 'GET', `/agents/${agentId}`)).body.agentStatus).toBe('draft');
+  });
+
+  it('answers 404 for someone else’s agent', async () => {
+    const agentId = await draftAgent(newUser());
+    expect((await api(newUser(), 'POST', `/agents/${agentId}/checkout`)).status).toBe(404);
+  });
+});
+
+describe('POST /agents/{agentId}/actions', () => {
+  it('validates the Idempotency-Key header and the body before anything else', async () => {
+    const owner = newUser();
+    const agentId = await draftAgent(owner);
+    const path = `/agents/${agentId}/actions`;
+
+    const noKey = await api(owner, 'POST', path, { body: { action: 'retry' } });
+    expect([noKey.status, noKey.body.error.code]).toEqual([400, 'invalid_idempotency_key']);
+
+    const badAction = await api(owner, 'POST', path, { body: { action: 'explode' }, headers: { 'idempotency-key': randomUUID() } });
+    expect([badAction.status, badAction.body.error.code]).toEqual([400, 'invalid_request']);
+
+    const stranger = await api(newUser(), 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
+    expect(stranger.status).toBe(404);
+
+    const valid = await api(owner, 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
+    expect([valid.status, valid.body.error.code]).toEqual([501, 'not_implemented']);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The routes of the real synthesized `AgentPipeline` stack, as the local gateway reads them: every route of the
+ * contract resolves to the function whose source file implements it, with the authorizer AWS would apply.
+ */
+import { basename, dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDevAuth } from '../../local/dev-auth.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
+import { functionEntries } from '../../local/template.ts';
+
+const template = inject('template');
+const routes = routesFromTemplate(template);
+const entries = functionEntries(template);
+/** `lambdas/<name>/handler.ts` -> `<name>`. */
+const handlerNameOf = (functionLogicalId: string) => basename(dirname(entries[functionLogicalId]?.entry ?? 'missing/x'));
+
+describe('routes of the synthesized stack', () => {
+  it('serves every HTTP route of the contract with its handler and authorization', () => {
+    const table = routes.http.map((route) => [route.routeKey, handlerNameOf(route.target.functionLogicalId), route.authorizer.kind]);
+    expect(table).toEqual(
+      expect.arrayContaining([
+        ['POST /webhooks/stripe', 'stripe-webhook', 'NONE'],
+        ['POST /callbacks/github', 'github-callback', 'NONE'],
+        ['GET /agents', 'agents-api', 'JWT'],
+        ['POST /agents', 'agents-api', 'JWT'],
+        ['GET /agents/{agentId}', 'agents-api', 'JWT'],
+        ['POST /agents/{agentId}/checkout', 'agents-api', 'JWT'],
+        ['POST /agents/{agentId}/actions', 'agents-api', 'JWT'],
+      ]),
+    );
+    expect(table).toHaveLength(7);
+  });
+
+  it('serves the WebSocket routes of the contract, $connect behind the token authorizer', () => {
+    const webSocket = routes.webSocket;
+    expect(webSocket?.routeSelectionExpression).toBe('$request.body.action');
+    const table = webSocket?.routes.map((route) => [route.routeKey, handlerNameOf(route.target.functionLogicalId)]);
+    expect(table).toEqual(
+      expect.arrayContaining(['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'].map((key) => [key, 'ws-handler'])),
+    );
+    const connect = webSocket?.routes.find((route) => route.routeKey === '$connect');
+    expect(connect?.authorizer.kind).toBe('REQUEST');
+    if (connect?.authorizer.kind !== 'REQUEST') return;
+    expect(handlerNameOf(connect.authorizer.target.functionLogicalId)).toBe('ws-authorizer');
+    expect(connect.authorizer.identitySource).toEqual(['route.request.querystring.token']);
+  });
+});
+
+describe('gateway on the synthesized routes', () => {
+  let gateway: Gateway;
+  const invoked: string[] = [];
+
+  beforeAll(async () => {
+    gateway = await startGateway({
+      port: 0,
+      routes,
+      invoke: async (functionLogicalId) => {
+        invoked.push(handlerNameOf(functionLogicalId));
+        return { statusCode: 200, body: '{}' };
+      },
+      devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: 'local-dashboard' }),
+      publicConfig: {},
+      logger: { info: () => undefined, error: () => undefined },
+    });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it('guards the dashboard routes with the dev issuer and leaves the webhooks open', async () => {
+    expect((await fetch(`${gateway.url}/agents`)).status).toBe(401);
+    const token = gateway.devAuth!.issueAccessToken('user-1');
+    expect((await fetch(`${gateway.url}/agents`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await fetch(`${gateway.url}/webhooks/stripe`, { method: 'POST', body: '{}' })).status).toBe(200);
+    expect(invoked).toEqual(['agents-api', 'stripe-webhook']);
+  });
+});
