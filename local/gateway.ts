@@ -29,6 +29,7 @@ import { createWebSocketGateway, type WebSocketConnections, type WebSocketGatewa
 
 export { routesFromTemplate, type GatewayRoutes } from './gateway/routes.ts';
 export type { ConnectionInfo, WebSocketConnections } from './gateway/websocket.ts';
+export type { GatewayHttpResponse } from './gateway/http-events.ts';
 export type { GatewayLogger } from './gateway/invocation.ts';
 export type { JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
 
@@ -51,6 +52,14 @@ export interface GatewayLimits extends WebSocketLimits {
   readonly maxRequestBodyBytes: number;
 }
 
+/** A path served only by the local gateway (e.g. the simulated checkout); API routes take precedence. */
+export interface LocalRoute {
+  readonly method: string;
+  /** Exact path, e.g. `/dev/checkout`. */
+  readonly path: string;
+  handle(request: { readonly query: URLSearchParams; readonly body: Buffer }): Promise<GatewayHttpResponse>;
+}
+
 /** A value, or a function of the gateway's URLs for values that depend on the port it got (port 0). */
 export type UrlDependent<T> = T | ((urls: GatewayUrls) => T);
 
@@ -66,6 +75,8 @@ export interface GatewayOptions {
   readonly staticDir?: string;
   /** Served at `GET /config.json`. */
   readonly publicConfig: UrlDependent<Record<string, unknown>>;
+  /** Local-only paths served after the API routes and before the dashboard. */
+  readonly localRoutes?: UrlDependent<readonly LocalRoute[]>;
   /** Dev issuer: enables `POST /dev/token` and `GET /.well-known/jwks.json`; absent, those paths are 404. */
   readonly devAuth?: UrlDependent<DevAuth>;
   /**
@@ -119,7 +130,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: newApiId(), account, limits, invoke: invokeTarget, logger });
 
   /** What depends on the bound port; requests arriving before it is set get 503. */
-  let ready: { devAuth: DevAuth | undefined; publicConfig: Record<string, unknown>; jwtAuthorizer: JwtAuthorizer | undefined } | undefined;
+  let ready:
+    | {
+        devAuth: DevAuth | undefined;
+        publicConfig: Record<string, unknown>;
+        localRoutes: readonly LocalRoute[];
+        jwtAuthorizer: JwtAuthorizer | undefined;
+      }
+    | undefined;
 
   const server = createServer((request, response) => {
     handleRequest(request)
@@ -157,7 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       };
       return { ...(await invokeHttpRoute(match, raw, { requestId, receivedAt })), requestId };
     }
-    return (await serveLocalPath(method, path, body)) ?? gatewayMessage(404, 'Not Found');
+    return (await serveLocalPath(method, rawUrl, body)) ?? gatewayMessage(404, 'Not Found');
   }
 
   async function invokeHttpRoute(
@@ -191,8 +209,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  /** Paths that exist only locally: public config, the dev issuer and the dashboard. */
-  async function serveLocalPath(method: string, path: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
+  /** Paths that exist only locally: public config, the dev issuer, the caller's local routes and the dashboard. */
+  async function serveLocalPath(method: string, rawUrl: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
+    const { pathname: path, searchParams } = new URL(rawUrl, 'http://gateway');
     const devAuth = ready?.devAuth;
     if (method === 'GET' && path === '/config.json') return json(200, ready?.publicConfig);
     if (devAuth && method === 'GET' && path === '/.well-known/jwks.json') return json(200, devAuth.jwks());
@@ -203,6 +222,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       return json(200, { token: devAuth.issueAccessToken(parsed.data.userId) });
     }
+    const localRoute = ready?.localRoutes.find((route) => route.method === method && route.path === path);
+    if (localRoute) return localRoute.handle({ query: searchParams, body });
     if (options.staticDir && (method === 'GET' || method === 'HEAD')) return serveStatic(options.staticDir, path);
     return undefined;
   }
@@ -218,6 +239,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ready = {
     devAuth,
     publicConfig: resolveUrlDependent(options.publicConfig, urls),
+    localRoutes: resolveUrlDependent(options.localRoutes, urls) ?? [],
     jwtAuthorizer: options.routes.http.some((route) => route.authorizer.kind === 'JWT')
       ? createJwtAuthorizer(jwtIssuerConfig(options, devAuth))
       : undefined,

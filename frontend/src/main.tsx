@@ -4,10 +4,10 @@
 import { render } from 'preact';
 import { ApiClient } from './api.ts';
 import { cognitoTokenSource, completeCognitoSignIn } from './auth/cognito.ts';
-import { devTokenSource } from './auth/dev.ts';
-import { SessionStore } from './auth/session.ts';
+import { devSignIn, devTokenSource } from './auth/dev.ts';
+import { SessionStore, type Session } from './auth/session.ts';
 import { App } from './components/app.tsx';
-import { loadConfig } from './config.ts';
+import { loadConfig, type DashboardConfig } from './config.ts';
 import { LiveConnection } from './live/connection.ts';
 import { takeCheckoutReturn } from './router.ts';
 import { ServicesContext, type Services } from './services.ts';
@@ -20,29 +20,43 @@ declare global {
   }
 }
 
-/** A token must never linger in the address bar (history, screenshots, Referer): drop any that arrived there. */
-function stripTokenFromUrl(): void {
+/**
+ * Removes a sign-in parameter from the address bar and returns its value. A token must never linger there (history,
+ * screenshots, Referer), and a used sign-in link should not sign in again on reload.
+ */
+function takeUrlParam(name: string): string | undefined {
   const url = new URL(location.href);
-  if (!url.searchParams.has('token')) return;
-  url.searchParams.delete('token');
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  url.searchParams.delete(name);
   history.replaceState(history.state, '', url);
+  return value;
+}
+
+/**
+ * A sign-in carried by the URL: locally `?devUser=<id>` (the link `npm start` prints), in AWS the hosted UI's
+ * `?code=` redirect. Undefined when this page load carries none.
+ */
+async function signInFromUrl(config: DashboardConfig): Promise<Session | undefined> {
+  if (config.auth.dev !== true) return completeCognitoSignIn(config.auth);
+  const devUser = takeUrlParam('devUser');
+  return devUser === undefined ? undefined : devSignIn(config.apiUrl, devUser);
 }
 
 async function start(root: HTMLElement): Promise<void> {
   const config = await loadConfig();
-  const cognito = { domain: config.auth.domain, clientId: config.auth.clientId };
-  const session = new SessionStore(config.auth.dev === true ? devTokenSource(config.apiUrl) : cognitoTokenSource(cognito));
+  const session = new SessionStore(
+    config.auth.dev === true ? devTokenSource(config.apiUrl) : cognitoTokenSource(config.auth),
+  );
 
   let signInError: string | undefined;
-  if (config.auth.dev !== true) {
-    try {
-      const completed = await completeCognitoSignIn(cognito);
-      if (completed !== undefined) session.signIn(completed);
-    } catch (error) {
-      signInError = error instanceof Error ? error.message : 'Sign-in failed';
-    }
+  takeUrlParam('token');
+  try {
+    const completed = await signInFromUrl(config);
+    if (completed !== undefined) session.signIn(completed);
+  } catch (error) {
+    signInError = error instanceof Error ? error.message : 'Sign-in failed';
   }
-  stripTokenFromUrl();
   const checkout = takeCheckoutReturn();
 
   const token = (): string | undefined => session.current?.accessToken;

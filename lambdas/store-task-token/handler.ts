@@ -1,4 +1,41 @@
-// Placeholder until the store-task-token handler lands; replaced by its owner.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
+/**
+ * AwaitCompletion's task (`lambda:invoke.waitForTaskToken`): stores the task token on the job (phase `completion`),
+ * where the callback handler finds it for the workflow's heartbeats and final report. When that report arrived
+ * before the token was stored (a fast workflow), it is on the job already, and this task ends the wait itself.
+ */
+import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { jobId } from '../domain/schemas.ts';
+import { WORKFLOW_FAILED_ERROR } from '../github-callback/callbacks.ts';
+import { sfn } from '../shared/clients.ts';
+import { loadConfig } from '../shared/config.ts';
+import { logger } from '../shared/logger.ts';
+import { storeTaskToken, type WorkflowOutcome } from '../shared/repository.ts';
+
+loadConfig({ TABLE_NAME: z.string().min(1) });
+
+const storeInput = z.object({ taskToken: z.string().min(1), jobId });
+
+export interface StoreTaskTokenResult {
+  /** The workflow's report was already on the job and has been handed to the wait. */
+  resolvedWith?: WorkflowOutcome['status'];
+}
+
+export const handler = async (event: unknown): Promise<StoreTaskTokenResult> => {
+  const { taskToken, jobId: id } = storeInput.parse(event);
+  logger.appendKeys({ jobId: id });
+  const { outcome } = await storeTaskToken(id, 'completion', taskToken);
+  if (outcome === undefined) return {};
+
+  logger.info('The workflow finished before its wait began; resolving it now', { outcome: outcome.status });
+  await sfn.send(
+    outcome.status === 'running'
+      ? new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.vm) })
+      : new SendTaskFailureCommand({
+          taskToken,
+          error: WORKFLOW_FAILED_ERROR,
+          cause: JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep }),
+        }),
+  );
+  return { resolvedWith: outcome.status };
 };

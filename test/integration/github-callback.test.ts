@@ -148,8 +148,13 @@ async function snapshot(job: ProvisioningJob) {
 
 // ---------------------------------------------------------------------------------------------------------------------
 
-describe('POST /callbacks/github: refused requests write nothing', () => {
+describe('POST /callbacks/github: signature and body checks', () => {
   const now = () => Math.floor(Date.now() / 1000);
+  // Refused requests change nothing, so the tests share one job (each compares it before and after).
+  let job: ProvisioningJob;
+  beforeAll(async () => {
+    job = await provisioningJob();
+  });
 
   it.each([
     ['missing signature', 'invalid_signature', (body: string) => ({ 'X-Callback-Timestamp': String(now()) })],
@@ -164,7 +169,6 @@ describe('POST /callbacks/github: refused requests write nothing', () => {
     ['timestamp 301 s in the past', 'stale_timestamp', (body: string) => signCallback(SECRET, body, now() - 301)],
     ['timestamp 301 s in the future', 'stale_timestamp', (body: string) => signCallback(SECRET, body, now() + 301)],
   ])('%s: 401 %s', async (_name, code, headersFor) => {
-    const job = await provisioningJob();
     const before = await snapshot(job);
     const body = JSON.stringify(job.m.provisioning);
 
@@ -173,7 +177,6 @@ describe('POST /callbacks/github: refused requests write nothing', () => {
   });
 
   it('accepts both secrets of a rotation and nothing else', async () => {
-    const job = await provisioningJob();
     expect(await callback(job.m.heartbeat, SECRET)).toEqual(RECEIVED);
     expect(await callback(job.m.heartbeat, PREVIOUS_SECRET)).toEqual(RECEIVED);
     expect((await callback(job.m.heartbeat, 'retired-secret')).statusCode).toBe(401);
@@ -193,7 +196,6 @@ describe('POST /callbacks/github: refused requests write nothing', () => {
     ['a step without its fields', (jobId: string) => ({ type: 'step', job_id: jobId, step: 'vm_created' })],
     ['an invalid IP address', (jobId: string) => ({ type: 'step', job_id: jobId, step: 'vm_created', server_id: '1', server_ip: '<script>' })],
   ])('a signed body with %s: 400 invalid_body, naming fields but echoing no values', async (_name, messageFor) => {
-    const job = await provisioningJob();
     const before = await snapshot(job);
     const delivery = await callback(messageFor(job.jobId));
     expect(delivery).toEqual({ statusCode: 400, body: { error: { code: 'invalid_body', message: expect.stringMatching(/^Invalid callback fields: /) } } });
