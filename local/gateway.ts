@@ -17,6 +17,7 @@ import {
   toHttpApiEvent,
   type GatewayHttpResponse,
   type HttpEventContext,
+  type RawHttpRequest,
 } from './gateway/http-events.ts';
 import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './gateway/invocation.ts';
 import { createJwtAuthorizer, type JwtAuthorizer, type JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
@@ -102,6 +103,14 @@ export interface Gateway extends GatewayUrls {
   stop(): Promise<void>;
 }
 
+/** The parts of the gateway that depend on its URLs, set once it listens. */
+interface ReadyState {
+  readonly devAuth: DevAuth | undefined;
+  readonly publicConfig: Record<string, unknown>;
+  readonly localRoutes: readonly LocalRoute[];
+  readonly jwtAuthorizer: JwtAuthorizer | undefined;
+}
+
 /** API Gateway's defaults. */
 export const API_GATEWAY_LIMITS: GatewayLimits = {
   idleTimeoutMs: 10 * 60 * 1000,
@@ -130,28 +139,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: newApiId(), account, limits, invoke: invokeTarget, logger });
 
   /** What depends on the bound port; requests arriving before it is set get 503. */
-  let ready:
-    | {
-        devAuth: DevAuth | undefined;
-        publicConfig: Record<string, unknown>;
-        localRoutes: readonly LocalRoute[];
-        jwtAuthorizer: JwtAuthorizer | undefined;
-      }
-    | undefined;
+  let ready: ReadyState | undefined;
 
   const server = createServer((request, response) => {
-    handleRequest(request)
+    const requestId = newApiGatewayId();
+    handleRequest(request, requestId)
       .catch((error: unknown) => {
-        logger.error('Gateway request failed', { error: describeError(error) });
+        logger.error('Gateway request failed', { requestId, error: describeError(error) });
         return gatewayMessage(500, 'Internal Server Error');
       })
-      .then((answer) => writeResponse(response, answer));
+      .then((answer) => writeResponse(response, requestId, answer));
   });
 
-  async function handleRequest(request: IncomingMessage): Promise<GatewayHttpResponse & { requestId?: string }> {
-    if (!ready) return gatewayMessage(503, 'Service Unavailable');
+  async function handleRequest(request: IncomingMessage, requestId: string): Promise<GatewayHttpResponse> {
+    const state = ready;
+    if (!state) return gatewayMessage(503, 'Service Unavailable');
     const receivedAt = new Date();
-    const requestId = newApiGatewayId();
     const method = request.method ?? 'GET';
     const rawUrl = request.url ?? '/';
     const path = rawUrl.split('?')[0] ?? '/';
@@ -164,7 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const match = matchRoute(method, path);
     if (match) {
-      const raw = {
+      const raw: RawHttpRequest = {
         method,
         rawUrl,
         rawHeaders: request.rawHeaders,
@@ -173,19 +176,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         serverPort: request.socket.localPort ?? 0,
         protocol: `HTTP/${request.httpVersion}`,
       };
-      return { ...(await invokeHttpRoute(match, raw, { requestId, receivedAt })), requestId };
+      return invokeHttpRoute(state, match, raw, { requestId, receivedAt });
     }
-    return (await serveLocalPath(method, rawUrl, body)) ?? gatewayMessage(404, 'Not Found');
+    return (await serveLocalPath(state, method, rawUrl, body)) ?? gatewayMessage(404, 'Not Found');
   }
 
   async function invokeHttpRoute(
+    state: ReadyState,
     { route, pathParameters }: HttpRouteMatch,
-    raw: Parameters<typeof toHttpApiEvent>[0],
+    raw: RawHttpRequest,
     { requestId, receivedAt }: { requestId: string; receivedAt: Date },
   ): Promise<GatewayHttpResponse> {
     let jwt: HttpEventContext['jwt'];
     if (route.authorizer.kind === 'JWT') {
-      const authorization = await ready?.jwtAuthorizer?.authorize(headerValue(raw.rawHeaders, 'authorization'), route.authorizer.scopes);
+      const authorization = await state.jwtAuthorizer?.authorize(headerValue(raw.rawHeaders, 'authorization'), route.authorizer.scopes);
       if (authorization?.outcome === 'forbidden') return gatewayMessage(403, 'Forbidden');
       if (authorization?.outcome !== 'allow') {
         return gatewayMessage(401, 'Unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' });
@@ -210,10 +214,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** Paths that exist only locally: public config, the dev issuer, the caller's local routes and the dashboard. */
-  async function serveLocalPath(method: string, rawUrl: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
+  async function serveLocalPath(state: ReadyState, method: string, rawUrl: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
     const { pathname: path, searchParams } = new URL(rawUrl, 'http://gateway');
-    const devAuth = ready?.devAuth;
-    if (method === 'GET' && path === '/config.json') return json(200, ready?.publicConfig);
+    const { devAuth } = state;
+    if (method === 'GET' && path === '/config.json') return json(200, state.publicConfig);
     if (devAuth && method === 'GET' && path === '/.well-known/jwks.json') return json(200, devAuth.jwks());
     if (devAuth && method === 'POST' && path === '/dev/token') {
       const parsed = devTokenRequestSchema.safeParse(parseJson(body));
@@ -222,7 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       return json(200, { token: devAuth.issueAccessToken(parsed.data.userId) });
     }
-    const localRoute = ready?.localRoutes.find((route) => route.method === method && route.path === path);
+    const localRoute = state.localRoutes.find((route) => route.method === method && route.path === path);
     if (localRoute) return localRoute.handle({ query: searchParams, body });
     if (options.staticDir && (method === 'GET' || method === 'HEAD')) return serveStatic(options.staticDir, path);
     return undefined;
@@ -305,8 +309,8 @@ async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-function writeResponse(response: ServerResponse, answer: GatewayHttpResponse & { requestId?: string }): void {
-  if (answer.requestId) response.setHeader('apigw-requestid', answer.requestId);
+function writeResponse(response: ServerResponse, requestId: string, answer: GatewayHttpResponse): void {
+  response.setHeader('apigw-requestid', requestId);
   // A 413 leaves the request unread: close the connection rather than drain megabytes.
   if (answer.statusCode === 413) response.setHeader('connection', 'close');
   response.writeHead(answer.statusCode, answer.headers);

@@ -4,8 +4,8 @@
  * to in-process functions, per-task tokens with SendTaskSuccess/Failure/Heartbeat, `HeartbeatSeconds(Path)` and
  * `TimeoutSeconds(Path)`, execution names and their idempotency, DescribeExecution and StopExecution.
  *
- * Executions live in memory: they do not survive a restart. The runtime resolves jobs left in flight by running the
- * sweeper once at start (see `lambdas/sweeper/sweep.ts`, `sweep({ minAgeSeconds: 0 })`).
+ * Executions live in memory: they do not survive a restart (`local/interrupted-jobs.ts` fails the jobs left in flight
+ * when the runtime starts).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -122,13 +122,16 @@ interface WaitingTask {
 }
 
 interface Execution {
-  description: ExecutionDescription;
-  abort: () => void;
+  readonly description: ExecutionDescription;
+  readonly abort: () => void;
   readonly settled: Promise<ExecutionDescription>;
   readonly waitingTokens: Set<string>;
 }
 
-/** Step Functions (Standard workflows) in this process. */
+/**
+ * Step Functions (Standard workflows) in this process. Known difference from AWS: `States.TaskFailed` in a Retry or
+ * Catch also matches the `States.Timeout` this class raises for a task (AWS excludes it); our ASL catches `States.ALL`.
+ */
 export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   private readonly stateMachines = new Map<string, PreparedStateMachine>();
   private readonly functions: Readonly<Record<string, LocalFunction>>;

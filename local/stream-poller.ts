@@ -19,12 +19,15 @@ import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStr
 
 export type StartingPosition = 'LATEST' | 'TRIM_HORIZON';
 
+/** A stream-triggered Lambda handler, as the poller invokes it. */
+export type StreamBatchHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+
 export interface StreamPollerOptions {
   /** The table whose stream is read (its latest stream, unless `streamArn` is given). */
   readonly tableName: string;
   readonly streamArn?: string;
   /** The function the records are delivered to, as Lambda would invoke it. */
-  readonly handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+  readonly handler: StreamBatchHandler;
   /** Where reading starts in the shards open at `start()`; shards created later are always read from their start. */
   readonly startingPosition: StartingPosition;
   /** @default 100 */
@@ -73,11 +76,11 @@ const SHARD_REFRESH_MS = 1_000;
 const ERROR_BACKOFF_MS = 500;
 
 /**
- * Reads a DynamoDB stream and invokes a handler like a Lambda event source mapping. Single use: `start()` once,
- * `stop()` once.
+ * Reads a DynamoDB stream and invokes a handler like a Lambda event source mapping. Single use: a stopped poller
+ * cannot be started again.
  */
 export class StreamPoller {
-  private readonly handler: StreamPollerOptions['handler'];
+  private readonly handler: StreamBatchHandler;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   private readonly maxRetryAttempts: number;

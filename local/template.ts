@@ -3,13 +3,14 @@
  * DynamoDB Local and the functions it runs in-process come from the same definition that is deployed to AWS.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { App, Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
+import type { StreamPollerOptions } from './stream-poller.ts';
 
 /**
  * Metadata key on `AWS::Lambda::Function` resources naming the handler's source file (repository-relative). The same
@@ -32,13 +33,13 @@ export interface CloudFormationResource {
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE_FILE = join(PROJECT_ROOT, '.data', 'template.json');
-/** Sources whose content decides the template; a change in any of them invalidates the cache. */
-const TEMPLATE_SOURCE_DIRS = ['lib', 'state-machines'];
+/** Sources whose content decides the template (cdk.json for its context); a change in any invalidates the cache. */
+const TEMPLATE_SOURCES = ['lib', 'state-machines', 'cdk.json'];
 
 /**
  * Synthesizes `AgentPipelineStack` in-process with bundling skipped and returns its template. The result is cached in
- * `.data/template.json`, keyed by a hash of `lib/**`, `state-machines/**` and the aws-cdk-lib version, so a second
- * `npm start` (or test run) does not synthesize again.
+ * `.data/template.json`, keyed by a hash of `lib/**`, `state-machines/**`, `cdk.json` and the aws-cdk-lib version,
+ * so a second `npm start` (or test run) does not synthesize again.
  */
 export async function synthesizeTemplate(): Promise<CloudFormationTemplate> {
   const key = await templateSourceHash();
@@ -55,7 +56,7 @@ export async function synthesizeTemplate(): Promise<CloudFormationTemplate> {
  * Synthesizes the stack built by `defineStack` into a temporary directory, with the context of `cdk.json` (so
  * feature flags match `cdk synth`) and asset bundling skipped for every stack, and returns its template.
  */
-export async function synthesizeStack(defineStack: (app: App) => Stack): Promise<CloudFormationTemplate> {
+async function synthesizeStack(defineStack: (app: App) => Stack): Promise<CloudFormationTemplate> {
   const [{ App }, { BUNDLING_STACKS }] = await Promise.all([import('aws-cdk-lib'), import('aws-cdk-lib/cx-api')]);
   const outdir = await mkdtemp(join(tmpdir(), 'agent-pipeline-synth-'));
   try {
@@ -76,9 +77,8 @@ async function templateSourceHash(): Promise<string> {
   const hash = createHash('sha256');
   const cdkLib = JSON.parse(await readFile(join(PROJECT_ROOT, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8')) as { version: string };
   hash.update(`aws-cdk-lib@${cdkLib.version}\0`);
-  for (const dir of TEMPLATE_SOURCE_DIRS) {
-    const files = await listFiles(join(PROJECT_ROOT, dir));
-    for (const file of files) {
+  for (const source of TEMPLATE_SOURCES) {
+    for (const file of await listFiles(join(PROJECT_ROOT, source))) {
       hash.update(`${relative(PROJECT_ROOT, file)}\0`);
       hash.update(await readFile(file));
       hash.update('\0');
@@ -87,9 +87,11 @@ async function templateSourceHash(): Promise<string> {
   return hash.digest('hex');
 }
 
-async function listFiles(dir: string): Promise<string[]> {
+/** The files under `path` (or `path` itself when it is a file), sorted; none when it does not exist. */
+async function listFiles(path: string): Promise<string[]> {
   try {
-    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    if ((await stat(path)).isFile()) return [path];
+    const entries = await readdir(path, { recursive: true, withFileTypes: true });
     return entries
       .filter((entry) => entry.isFile())
       .map((entry) => join(entry.parentPath, entry.name))
@@ -214,4 +216,48 @@ export function functionEntries(template: CloudFormationTemplate): Record<string
     };
   }
   return entries;
+}
+
+const eventSourceMappingSchema = z.object({
+  FunctionName: z.object({ Ref: z.string() }),
+  EventSourceArn: z.object({ 'Fn::GetAtt': z.tuple([z.string(), z.literal('StreamArn')]) }),
+  StartingPosition: z.enum(['LATEST', 'TRIM_HORIZON']),
+  BatchSize: z.number().int().positive().optional(),
+  BisectBatchOnFunctionError: z.boolean().optional(),
+  MaximumRetryAttempts: z.number().int().min(-1).optional(),
+  MaximumRecordAgeInSeconds: z.number().int().min(-1).optional(),
+});
+
+/** The settings of a DynamoDB stream event source mapping, named as `StreamPollerOptions` names them. */
+export interface StreamEventSourceSettings
+  extends Required<Pick<StreamPollerOptions, 'startingPosition' | 'batchSize' | 'bisectBatchOnError' | 'maxRetryAttempts'>>,
+    Pick<StreamPollerOptions, 'maxRecordAgeSeconds'> {
+  /** The table whose stream feeds the function. */
+  readonly tableLogicalId: string;
+}
+
+/**
+ * The DynamoDB stream event source mapping of the function `functionLogicalId`, so the local poller runs with the
+ * settings deployed to AWS (`-1`, "unlimited" in CloudFormation, becomes `Infinity` / no limit). The filter is read
+ * by `event-filter.ts`. Undefined when the function has no stream mapping.
+ */
+export function streamEventSourceSettings(template: CloudFormationTemplate, functionLogicalId: string): StreamEventSourceSettings | undefined {
+  for (const resource of Object.values(template.Resources)) {
+    if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+    const parsed = eventSourceMappingSchema.safeParse(resource.Properties);
+    if (!parsed.success || parsed.data.FunctionName.Ref !== functionLogicalId) continue;
+    const { EventSourceArn, StartingPosition, BatchSize, BisectBatchOnFunctionError, MaximumRetryAttempts, MaximumRecordAgeInSeconds } = parsed.data;
+    // CloudFormation defaults of a DynamoDB stream mapping.
+    const maxRetryAttempts = MaximumRetryAttempts ?? -1;
+    const maxRecordAgeSeconds = MaximumRecordAgeInSeconds ?? -1;
+    return {
+      tableLogicalId: EventSourceArn['Fn::GetAtt'][0],
+      startingPosition: StartingPosition,
+      batchSize: BatchSize ?? 100,
+      bisectBatchOnError: BisectBatchOnFunctionError ?? false,
+      maxRetryAttempts: maxRetryAttempts === -1 ? Infinity : maxRetryAttempts,
+      ...(maxRecordAgeSeconds !== -1 && { maxRecordAgeSeconds }),
+    };
+  }
+  return undefined;
 }

@@ -52,6 +52,21 @@ async function resolveStartTask(job: JobRecord): Promise<void> {
 }
 
 /**
+ * Ends a wait with the workflow's final report: success with the VM details as output (for `AwaitCompletion`), or
+ * the `WorkflowFailed` error with `{ error, failed_step }` as cause (any wait). A wait that has already ended is left
+ * alone. Shared with store-task-token, which ends the wait itself when the report arrived before its token.
+ */
+export async function settleCompletionWait(jobId: string, taskToken: string, outcome: WorkflowOutcome): Promise<void> {
+  if (outcome.status === 'failed') {
+    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
+    await sendToTask(jobId, () => sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })));
+  } else {
+    const output = JSON.stringify(outcome.vm);
+    await sendToTask(jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
+  }
+}
+
+/**
  * Hands the workflow's final report to the state machine: a failure ends whichever wait is current; success ends
  * `AwaitCompletion`, or first `AwaitStart` when the start was never confirmed (store-task-token then finds the stored
  * outcome when `AwaitCompletion` begins).
@@ -59,14 +74,8 @@ async function resolveStartTask(job: JobRecord): Promise<void> {
 async function resolveOutcome(job: JobRecord, outcome: WorkflowOutcome): Promise<void> {
   const { taskToken } = job;
   if (taskToken === undefined) return;
-  if (outcome.status === 'failed') {
-    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
-    await sendToTask(job.jobId, () =>
-      sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })),
-    );
-  } else if (job.taskPhase === 'completion') {
-    const output = JSON.stringify(outcome.vm);
-    await sendToTask(job.jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
+  if (outcome.status === 'failed' || job.taskPhase === 'completion') {
+    await settleCompletionWait(job.jobId, taskToken, outcome);
   } else {
     await resolveStartTask(job);
   }

@@ -28,14 +28,11 @@ export const handler = async (event: unknown): Promise<StoreTaskTokenResult> => 
   if (outcome === undefined) return {};
 
   logger.info('The workflow finished before its wait began; resolving it now', { outcome: outcome.status });
-  await sfn.send(
-    outcome.status === 'running'
-      ? new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.vm) })
-      : new SendTaskFailureCommand({
-          taskToken,
-          error: WORKFLOW_FAILED_ERROR,
-          cause: JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep }),
-        }),
-  );
+  if (outcome.status === 'running') {
+    await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.vm) }));
+  } else {
+    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
+    await sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause }));
+  }
   return { resolvedWith: outcome.status };
 };

@@ -1,4 +1,26 @@
-// Placeholder until the sweeper handler lands; replaced by its owner.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+/** Sweeper (scheduled every 15 minutes): settles what lost executions left behind; see sweep.ts. */
+import { z } from 'zod';
+import { loadConfig, seconds } from '../shared/config.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { sweep, type SweepResult } from './sweep.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  PROVISION_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
+  HETZNER_TOKEN_SECRET_ID: z.string().min(1),
+  HETZNER_API_URL: z.url().default('https://api.hetzner.cloud/v1'),
+  START_TIMEOUT_SECONDS: seconds(900),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
+  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+});
+
+export const handler = async (): Promise<SweepResult> =>
+  sweep({
+    stateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
+    hetzner: { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) },
+    timeouts: {
+      startSeconds: config.START_TIMEOUT_SECONDS,
+      heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+      completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+    },
+  });

@@ -3,6 +3,8 @@
  * rides in `?token=`; a valid one yields an Allow policy whose context tells the `$connect` handler who connected and
  * until when the token is good.
  */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { verifyAccessToken } from '../shared/auth.ts';
 import { logger } from '../shared/logger.ts';
@@ -17,7 +19,7 @@ export interface ConnectAuthorizerContext {
 /** API Gateway turns exactly this error message into a 401 and refuses the connection. */
 const UNAUTHORIZED = 'Unauthorized';
 
-export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+async function authorize(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const token = event.queryStringParameters?.token;
   if (token === undefined || token === '') throw new Error(UNAUTHORIZED);
 
@@ -25,8 +27,8 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
   try {
     identity = await verifyAccessToken(token);
   } catch (error) {
-    // The error class says why (expired, wrong issuer, bad signature...); the token itself is never logged.
-    logger.info('Refused WebSocket connection', { reason: error instanceof Error ? error.name : 'unknown' });
+    // aws-jwt-verify says why (expired, wrong issuer, bad signature...) without the token, which is never logged.
+    logger.info('Refused WebSocket connection', { reason: error instanceof Error ? error.message : 'unknown' });
     throw new Error(UNAUTHORIZED);
   }
 
@@ -39,4 +41,8 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
     },
     context: { ...context },
   };
-};
+}
+
+export const handler = middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>()
+  .use(injectLambdaContext(logger))
+  .handler(authorize);

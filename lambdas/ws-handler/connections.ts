@@ -158,14 +158,11 @@ export async function unsubscribe(connectionId: string, agentId: string): Promis
   ]);
 }
 
-/**
- * Deletes a connection and every subscription it holds. Idempotent.
- * @param agentIds the connection's subscriptions, when the caller already has them (read otherwise)
- */
-export async function removeConnection(connectionId: string, agentIds?: Iterable<string>): Promise<void> {
-  const subscribedTo = agentIds ?? (await readAgentIds(connectionId));
+/** Deletes a connection and every subscription it holds. Idempotent. */
+export async function removeConnection(connectionId: string): Promise<void> {
+  const agentIds = await readAgentIds(connectionId);
   await deleteItems([
-    ...Array.from(subscribedTo, (agentId) => keys.subscription(agentId, connectionId)),
+    ...Array.from(agentIds, (agentId) => keys.subscription(agentId, connectionId)),
     keys.connection(connectionId),
   ]);
 }

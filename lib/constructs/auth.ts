@@ -61,7 +61,6 @@ export class Auth extends Construct {
 
     this.client = this.userPool.addClient('DashboardClient', {
       generateSecret: false,
-      authFlows: {},
       oAuth: {
         flows: { authorizationCodeGrant: true },
         scopes: [OAuthScope.OPENID, OAuthScope.EMAIL],

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { type CfnResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AllowedMethods,
@@ -75,7 +75,6 @@ export class FrontendHosting extends Construct {
       enforceSSL: true,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
       lifecycleRules: [{ expiration: Duration.days(90) }],
-      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.bucket = new Bucket(this, 'Site', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
@@ -84,8 +83,6 @@ export class FrontendHosting extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: logBucket,
       serverAccessLogsPrefix: 'site/',
-      // Rebuilt from source on every deploy.
-      removalPolicy: RemovalPolicy.DESTROY,
     });
 
     const spaRouting = new CloudFrontFunction(this, 'SpaRouting', {

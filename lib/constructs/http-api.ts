@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi as HttpApiResource, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -58,6 +58,7 @@ export class HttpApi extends Construct {
     const { data, secrets, auth, observability, provisioningStateMachine } = props;
 
     this.api = new HttpApiResource(this, 'Api', {
+      apiName: `${Stack.of(this).stackName}-http`,
       description: 'Stripe webhooks, workflow callbacks and the dashboard API',
       createDefaultStage: false,
     });

@@ -115,7 +115,8 @@ export class Provisioning extends Construct {
 
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Execution logging (logs:*LogDelivery*, logs:Describe*) and X-Ray (xray:Put*, xray:GetSampling*) support no resource-level permissions.',
+      reason:
+        'Execution logging (logs:*LogDelivery*, logs:PutResourcePolicy, logs:Describe*) and X-Ray (xray:Put*, xray:GetSampling*) support no resource-level permissions.',
     });
 
     this.sweeper = this.createSweeper(props);

@@ -68,6 +68,7 @@ export class WebSocketApi extends Construct {
 
     const integration = new WebSocketLambdaIntegration('HandlerIntegration', this.handlerFunction);
     this.api = new WebSocketApiResource(this, 'Api', {
+      apiName: `${Stack.of(this).stackName}-live`,
       description: 'Live provisioning status for the dashboard',
       routeSelectionExpression: '$request.body.action',
       connectRouteOptions: {

@@ -102,7 +102,12 @@ function collectHeaders(request: RawHttpRequest, receivedAt: Date): { headers: R
     const name = (request.rawHeaders[index] ?? '').toLowerCase();
     const value = request.rawHeaders[index + 1] ?? '';
     if (name === 'cookie') {
-      cookies.push(...value.split(';').map((cookie) => cookie.trim()).filter((cookie) => cookie !== ''));
+      cookies.push(
+        ...value
+          .split(';')
+          .map((cookie) => cookie.trim())
+          .filter((cookie) => cookie !== ''),
+      );
     } else {
       headers[name] = name in headers ? `${headers[name]},${value}` : value;
     }

@@ -7,6 +7,7 @@ export type InvokeTarget = (target: LambdaTarget, event: unknown) => Promise<unk
 /** Where the gateway reports handler failures and its own life cycle. Never given request bodies or tokens. */
 export interface GatewayLogger {
   info(message: string, attributes: Record<string, unknown>): void;
+  warn(message: string, attributes: Record<string, unknown>): void;
   error(message: string, attributes: Record<string, unknown>): void;
 }
 

@@ -273,7 +273,10 @@ function matchesInvoke(action: string): boolean {
 }
 
 function arnMatches(pattern: string, value: string): boolean {
-  const expression = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const expression = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${expression}$`).test(value);
 }
 
@@ -287,10 +290,12 @@ export function selectRouteKey(expression: string, data: Buffer, isBinary: boole
   if (path === undefined || isBinary) return fallback;
   let selected: unknown;
   try {
-    selected = path.split('.').reduce<unknown>(
-      (value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined),
-      JSON.parse(data.toString('utf8')),
-    );
+    selected = path
+      .split('.')
+      .reduce<unknown>(
+        (value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined),
+        JSON.parse(data.toString('utf8')),
+      );
   } catch {
     return fallback;
   }

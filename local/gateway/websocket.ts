@@ -133,9 +133,7 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
 
     const connectRoute = routes.get('$connect');
     const authorizer =
-      connectRoute?.authorizer.kind === 'REQUEST'
-        ? await authorize(connectRoute.authorizer, request, url, handshake, context)
-        : undefined;
+      connectRoute?.authorizer.kind === 'REQUEST' ? await authorize(connectRoute.authorizer, request, url, handshake, context) : undefined;
     if (connectRoute) {
       const event = toConnectEvent(handshake, context, { requestId: newApiGatewayId(), receivedAt: new Date() }, authorizer);
       const result = await invokeOrRefuse(connectRoute, event);
@@ -199,7 +197,7 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     live.set(context.connectionId, connection);
     socket.on('message', (data, isBinary) => void track(onMessage(connection, toBuffer(data), isBinary)));
     socket.on('close', (code, reason) => void track(onClose(connection, code, reason.toString('utf8'))));
-    socket.on('error', (error) => logger.info('WebSocket connection error', { connectionId: context.connectionId, error: error.message }));
+    socket.on('error', (error) => logger.warn('WebSocket connection error', { connectionId: context.connectionId, error: error.message }));
   }
 
   async function onMessage(connection: LiveConnection, data: Buffer, isBinary: boolean): Promise<void> {
@@ -235,7 +233,12 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     const disconnectRoute = routes.get('$disconnect');
     if (!disconnectRoute) return;
     const close = connection.serverClose ?? { statusCode: code, reason: reason || defaultCloseReason(code) };
-    const event = toDisconnectEvent(connection.context, { requestId: newApiGatewayId(), receivedAt: new Date() }, close, connection.authorizer);
+    const event = toDisconnectEvent(
+      connection.context,
+      { requestId: newApiGatewayId(), receivedAt: new Date() },
+      close,
+      connection.authorizer,
+    );
     try {
       await invoke(disconnectRoute.target, event);
     } catch (error) {

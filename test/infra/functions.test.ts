@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { AgentPipelineStack } from '../../lib/agent-pipeline-stack.ts';
 import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 import {
@@ -101,6 +103,20 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionLogicalId(template, name) } }],
       AlarmActions: [{ Ref: Match.stringLikeRegexp('^ObservabilityAlarmTopic') }],
     });
+  });
+});
+
+describe('workflow target', () => {
+  it.each(['dispatch-workflow', 'rollback'] as const)('%s dispatches the default workflow of example-org/agent-infra on main', (name) => {
+    expect(environmentOf(name)).toMatchObject({
+      GITHUB_REPOSITORY: 'example-org/agent-infra',
+      GITHUB_REF: 'main',
+      GITHUB_WORKFLOW_FILE: 'provision-agent.yml',
+    });
+  });
+
+  it('refuses a repository that is not owner/repo', () => {
+    expect(() => new AgentPipelineStack(new App(), 'Invalid', { githubRepository: 'agent-infra' })).toThrow(/owner\/repo/);
   });
 });
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
@@ -66,7 +67,7 @@ beforeAll(async () => {
     invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
     publicConfig: {},
     devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
-    logger: { info: () => undefined, warn: () => undefined, error: console.error },
+    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });
   Object.assign(process.env, {
     TABLE_NAME: tables.tableName,

@@ -4,6 +4,7 @@
  * must refuse with 503 rather than hand out a free agent.
  */
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createJob } from '../../lambdas/shared/job-writer.ts';
@@ -37,7 +38,7 @@ beforeAll(async () => {
     invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
     publicConfig: {},
     devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
-    logger: { info: () => undefined, warn: () => undefined, error: console.error },
+    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });
   // Read by the handler when first imported, on the first request.
   Object.assign(process.env, { TABLE_NAME: tables.tableName, POWERTOOLS_LOG_LEVEL: 'ERROR' });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createTables, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb.ts';
-import { functionEntries, tableDefinitions } from '../../local/template.ts';
+import { functionEntries, streamEventSourceSettings, tableDefinitions } from '../../local/template.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
@@ -40,6 +40,19 @@ describe('template readers', () => {
       expect(exportName).toBe('handler');
       expect(environment).toHaveProperty('POWERTOOLS_SERVICE_NAME');
     }
+  });
+
+  it('reads the fan-out stream mapping as poller settings, and nothing for a function without one', () => {
+    const functions = Object.entries(functionEntries(template));
+    const idOf = (name: string): string => functions.find(([, { entry }]) => entry.endsWith(`/lambdas/${name}/handler.ts`))![0];
+    const [table] = tableDefinitions(template);
+
+    const fanout = streamEventSourceSettings(template, idOf('fanout'));
+
+    expect(fanout).toMatchObject({ tableLogicalId: table?.logicalId, startingPosition: 'LATEST', bisectBatchOnError: true });
+    expect(fanout?.maxRetryAttempts).toBeGreaterThanOrEqual(0);
+    expect(fanout?.maxRetryAttempts).toBeLessThan(Infinity); // bounded: poison records must not block the stream
+    expect(streamEventSourceSettings(template, idOf('stripe-webhook'))).toBeUndefined();
   });
 });
 

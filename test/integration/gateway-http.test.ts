@@ -18,7 +18,11 @@ const SECRET_IN_ERROR = 'db password is hunter2';
 const routes: GatewayRoutes = {
   http: [
     { routeKey: 'POST /webhooks/stripe', target: { functionLogicalId: 'Echo' }, authorizer: { kind: 'NONE' } },
-    { routeKey: 'GET /agents/{agentId}', target: { functionLogicalId: 'Echo' }, authorizer: { kind: 'JWT', issuer: undefined, audience: [], scopes: [] } },
+    {
+      routeKey: 'GET /agents/{agentId}',
+      target: { functionLogicalId: 'Echo' },
+      authorizer: { kind: 'JWT', issuer: undefined, audience: [], scopes: [] },
+    },
     { routeKey: 'GET /text', target: { functionLogicalId: 'Text' }, authorizer: { kind: 'NONE' } },
     { routeKey: 'POST /binary', target: { functionLogicalId: 'Binary' }, authorizer: { kind: 'NONE' } },
     { routeKey: 'GET /boom', target: { functionLogicalId: 'Boom' }, authorizer: { kind: 'NONE' } },
@@ -29,9 +33,19 @@ const routes: GatewayRoutes = {
 /** The handlers behind the routes; each records the event it got. */
 const invocations: { functionLogicalId: string; event: HttpApiEvent; context: Context }[] = [];
 const handlers: Record<string, (event: HttpApiEvent) => unknown> = {
-  Echo: (event) => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, cookies: ['seen=1; Path=/'], body: JSON.stringify(event) }),
+  Echo: (event) => ({
+    statusCode: 200,
+    headers: { 'content-type': 'application/json' },
+    cookies: ['seen=1; Path=/'],
+    body: JSON.stringify(event),
+  }),
   Text: () => 'plain string result',
-  Binary: (event) => ({ statusCode: 200, headers: { 'content-type': 'application/octet-stream' }, body: event.body, isBase64Encoded: event.isBase64Encoded }),
+  Binary: (event) => ({
+    statusCode: 200,
+    headers: { 'content-type': 'application/octet-stream' },
+    body: event.body,
+    isBase64Encoded: event.isBase64Encoded,
+  }),
   Boom: () => {
     throw new Error(SECRET_IN_ERROR);
   },
@@ -44,7 +58,11 @@ async function invoke(functionLogicalId: string, event: unknown, context: Contex
 }
 
 const logged: { message: string; attributes: Record<string, unknown> }[] = [];
-const logger: GatewayLogger = { info: () => undefined, error: (message, attributes) => logged.push({ message, attributes }) };
+const logger: GatewayLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message, attributes) => logged.push({ message, attributes }),
+};
 
 let gateway: Gateway;
 let devAuth: DevAuth;
@@ -63,6 +81,17 @@ beforeAll(async () => {
     logger,
     devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: CLIENT_ID }),
     publicConfig: ({ url, wsUrl }) => ({ apiUrl: url, wsUrl, auth: { issuer: url, clientId: CLIENT_ID, domain: url } }),
+    localRoutes: ({ url }) => [
+      {
+        method: 'GET',
+        path: '/dev/hello',
+        handle: async ({ query }) => ({
+          statusCode: 200,
+          headers: { 'content-type': 'text/plain' },
+          body: Buffer.from(`hello ${query.get('name')} from ${url}`),
+        }),
+      },
+    ],
     limits: { maxRequestBodyBytes: 64 * 1024 },
   });
   devAuth = gateway.devAuth!;
@@ -106,7 +135,11 @@ describe('HTTP API routes', () => {
       body: '{"id":"evt_1","name":"zoë"}',
       isBase64Encoded: false,
     });
-    expect(event.headers).toMatchObject({ 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc', 'user-agent': 'Stripe/1.0' });
+    expect(event.headers).toMatchObject({
+      'content-type': 'application/json',
+      'stripe-signature': 't=1,v1=abc',
+      'user-agent': 'Stripe/1.0',
+    });
     expect(event.headers).not.toHaveProperty('cookie');
     expect(event).not.toHaveProperty('pathParameters');
     expect(event.requestContext).toMatchObject({
@@ -125,7 +158,11 @@ describe('HTTP API routes', () => {
 
   it('base64-encodes a binary request body and decodes a base64 response body', async () => {
     const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f]);
-    const response = await fetch(`${gateway.url}/binary`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: bytes });
+    const response = await fetch(`${gateway.url}/binary`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: bytes,
+    });
     expect(invocations[0]?.event).toMatchObject({ body: bytes.toString('base64'), isBase64Encoded: true });
     expect(Buffer.from(await response.arrayBuffer())).toEqual(bytes);
   });
@@ -146,7 +183,10 @@ describe('HTTP API routes', () => {
   });
 
   it('answers 404 {"message":"Not Found"} for an unknown route, and for a known path with another method', async () => {
-    for (const [method, path] of [['POST', '/nowhere.json'], ['DELETE', '/webhooks/stripe']] as const) {
+    for (const [method, path] of [
+      ['POST', '/nowhere.json'],
+      ['DELETE', '/webhooks/stripe'],
+    ] as const) {
       const response = await fetch(`${gateway.url}${path}`, { method });
       expect(response.status).toBe(404);
       expect(await response.json()).toEqual({ message: 'Not Found' });
@@ -238,6 +278,11 @@ describe('local-only paths', () => {
     } finally {
       await plain.stop();
     }
+  });
+
+  it("serves the caller's local routes by method and path, with the query", async () => {
+    expect(await (await fetch(`${gateway.url}/dev/hello?name=zoe`)).text()).toBe(`hello zoe from ${gateway.url}`);
+    expect((await fetch(`${gateway.url}/dev/hello`, { method: 'POST' })).status).toBe(404);
   });
 
   it('serves dashboard files with their content type, index.html uncached, and index.html for client-side routes', async () => {

@@ -60,7 +60,7 @@ describe('gateway on the synthesized routes', () => {
       },
       devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: 'local-dashboard' }),
       publicConfig: {},
-      logger: { info: () => undefined, error: () => undefined },
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
     });
   });
 

@@ -54,7 +54,10 @@ function authorizer(event: WebSocketAuthorizerEvent): unknown {
   const [verdict, userId = ''] = token.split(':');
   return {
     principalId: userId || 'nobody',
-    policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: verdict === 'allow' ? 'Allow' : 'Deny', Resource: event.methodArn }] },
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: verdict === 'allow' ? 'Allow' : 'Deny', Resource: event.methodArn }],
+    },
     context: { userId },
   };
 }
@@ -65,7 +68,8 @@ function wsHandler(event: AnyWebSocketEvent): unknown {
   if (eventType === 'CONNECT') return { statusCode: 'queryStringParameters' in event && event.queryStringParameters?.refuse ? 403 : 200 };
   if (eventType === 'DISCONNECT') return { statusCode: 200 };
   const body = (event as WebSocketMessageEvent).body;
-  if (routeKey === 'subscribe') return { statusCode: 200, body: JSON.stringify({ type: 'subscribed', connectionId, authorizer: event.requestContext.authorizer }) };
+  if (routeKey === 'subscribe')
+    return { statusCode: 200, body: JSON.stringify({ type: 'subscribed', connectionId, authorizer: event.requestContext.authorizer }) };
   if (body === 'throw') throw new Error('handler bug');
   if (body === 'silent') return { statusCode: 200 };
   return { statusCode: 200, body: JSON.stringify({ echo: body }) };
@@ -76,7 +80,7 @@ async function invoke(functionLogicalId: string, event: unknown, _context: Conte
   return wsHandler(event as AnyWebSocketEvent);
 }
 
-const logger: GatewayLogger = { info: () => undefined, error: () => undefined };
+const logger: GatewayLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Waits (bounded) until `find` returns something. */
 async function eventually<T>(find: () => T | undefined, what: string): Promise<T> {
@@ -90,7 +94,11 @@ async function eventually<T>(find: () => T | undefined, what: string): Promise<T
 
 const disconnectOf = (connectionId: string) =>
   eventually(
-    () => handlerEvents.find((event): event is WebSocketDisconnectEvent => event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId),
+    () =>
+      handlerEvents.find(
+        (event): event is WebSocketDisconnectEvent =>
+          event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId,
+      ),
     `$disconnect of ${connectionId}`,
   );
 
@@ -174,7 +182,12 @@ describe('WebSocket API', () => {
         type: 'REQUEST',
         methodArn: expect.stringMatching(/^arn:aws:execute-api:us-east-1:000000000000:[a-z0-9]{10}\/live\/\$connect$/),
         queryStringParameters: { token: 'allow:user-1' },
-        requestContext: { routeKey: '$connect', eventType: 'CONNECT', stage: 'live', connectionId: expect.stringMatching(/^[A-Za-z0-9+/]{15}=$/) },
+        requestContext: {
+          routeKey: '$connect',
+          eventType: 'CONNECT',
+          stage: 'live',
+          connectionId: expect.stringMatching(/^[A-Za-z0-9+/]{15}=$/),
+        },
       });
     });
 
@@ -214,10 +227,14 @@ describe('WebSocket API', () => {
 
       const messages = handlerEvents.filter((event): event is WebSocketMessageEvent => event.requestContext.eventType === 'MESSAGE');
       expect(messages.map((event) => event.requestContext.routeKey)).toEqual(['subscribe', '$default', '$default']);
-      expect(messages[0]).toMatchObject({ body: '{"action":"subscribe","agentId":"a1"}', isBase64Encoded: false, requestContext: { messageId: expect.any(String) } });
+      expect(messages[0]).toMatchObject({
+        body: '{"action":"subscribe","agentId":"a1"}',
+        isBase64Encoded: false,
+        requestContext: { messageId: expect.any(String) },
+      });
     });
 
-    it('answers API Gateway\'s error message when the handler fails, and nothing when it returns no body', async () => {
+    it("answers API Gateway's error message when the handler fails, and nothing when it returns no body", async () => {
       const socket = await connect(`${gateway.wsUrl}?token=allow:user-1`);
       const connectionId = await connectionIdOf(socket);
       socket.send('silent');
@@ -227,7 +244,7 @@ describe('WebSocket API', () => {
   });
 
   describe('$disconnect', () => {
-    it('runs with the client\'s close code and reason', async () => {
+    it("runs with the client's close code and reason", async () => {
       const socket = await connect(`${gateway.wsUrl}?token=allow:user-1`);
       const connectionId = await connectionIdOf(socket);
       socket.close(4000, 'bye');
@@ -280,7 +297,9 @@ describe('WebSocket API', () => {
     });
 
     it('throws GoneException for a connection that never existed, even one whose id needs URL encoding', async () => {
-      await expect(management.send(new PostToConnectionCommand({ ConnectionId: 'Ab+/cdEFgh12345=', Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
+      await expect(
+        management.send(new PostToConnectionCommand({ ConnectionId: 'Ab+/cdEFgh12345=', Data: Buffer.from('x') })),
+      ).rejects.toBeInstanceOf(GoneException);
     });
   });
 });
@@ -348,6 +367,8 @@ describe('WebSocket limits', () => {
     const closed = once(socket, 'close');
     await stopping.stop();
     expect(((await closed) as [number])[0]).toBe(1001);
-    expect(handlerEvents.some((event) => event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId)).toBe(true);
+    expect(
+      handlerEvents.some((event) => event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId),
+    ).toBe(true);
   });
 });

@@ -37,7 +37,6 @@ let handler: typeof import('../../lambdas/stripe-webhook/handler.ts').handler;
 let repository: typeof import('../../lambdas/shared/repository.ts');
 let dynamo: typeof import('../../lambdas/shared/clients.ts').dynamo;
 let keys: typeof import('../../lambdas/shared/keys.ts').keys;
-let logger: typeof import('../../lambdas/shared/logger.ts').logger;
 
 async function startServices(port = 0): Promise<void> {
   services = await startAwsServices({ port, secrets: { [WEBHOOK_SECRET_ID]: WEBHOOK_SECRET }, stepFunctions });
@@ -61,13 +60,11 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SFN: services.url,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: services.url,
     POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_LOG_LEVEL: 'WARN',
   });
   ({ handler } = await import('../../lambdas/stripe-webhook/handler.ts'));
   repository = await import('../../lambdas/shared/repository.ts');
   ({ dynamo } = await import('../../lambdas/shared/clients.ts'));
   ({ keys } = await import('../../lambdas/shared/keys.ts'));
-  ({ logger } = await import('../../lambdas/shared/logger.ts'));
 });
 
 afterAll(async () => {
@@ -374,7 +371,6 @@ describe('POST /webhooks/stripe: refused deliveries write nothing', () => {
     const agent = await draftAgent();
     const payload = stripeEventBody(agent, { session: { customer: 'cus_secretive_marker' } });
     const forged = signatureOf(payload, { secret: 'whsec_forged' });
-    logger.setLogLevel('DEBUG');
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
     try {
@@ -383,7 +379,6 @@ describe('POST /webhooks/stripe: refused deliveries write nothing', () => {
     } finally {
       stdout.mockRestore();
       stderr.mockRestore();
-      logger.setLogLevel('WARN');
     }
     const logs = output.join('');
     expect(logs).toContain('Refused Stripe webhook');

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -61,7 +62,7 @@ beforeAll(async () => {
     invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
     publicConfig: {},
     devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: CLIENT_ID }),
-    logger: { info: () => undefined, warn: () => undefined, error: console.error },
+    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });
   devAuth = gateway.devAuth!;
   // Handlers read their configuration when first imported, which happens on the first invocation, after this.
@@ -146,12 +147,14 @@ async function subscriptionItems(agentId: string): Promise<Record<string, unknow
   return Items;
 }
 
-/** A user with a paid agent whose job is queued (history seq 1). */
+/** A user with a paid agent whose job is queued (history seq 1, already through the stream). */
 async function provisioningAgent(): Promise<{ userId: string; agentId: string; jobId: string }> {
   const userId = `user-${randomUUID()}`;
   const agent = await createAgent({ userId, name: 'Helper', region: 'fsn1' });
   const created = await createJob({ agentId: agent.agentId, userId, region: 'fsn1', actor: 'test' });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
+  // Let the stream deliver seq 1 (to nobody) now: a late delivery would be a legitimate, but here confusing, duplicate.
+  await poller.drain();
   return { userId, agentId: agent.agentId, jobId: created.job.jobId };
 }
 
@@ -197,13 +200,9 @@ describe('messages (ws-handler)', () => {
     client.send({ action: 'subscribe' });
     client.send('{not json');
     client.send({ action: 'ping' });
-    const messages = await client.received(4);
-    expect(messages.slice(0, 3).map((message) => message.type === 'error' && message.code)).toEqual([
-      'bad_request',
-      'bad_request',
-      'bad_request',
-    ]);
-    expect(messages[3]).toEqual({ type: 'pong' });
+    // Messages are handled concurrently, as in API Gateway: answers may come in any order.
+    const answers = (await client.received(4)).map((message) => (message.type === 'error' ? message.code : message.type));
+    expect(answers.sort()).toEqual(['bad_request', 'bad_request', 'bad_request', 'pong']);
   });
 
   it("refuses a subscription to someone else's agent and stores none", async () => {

@@ -7,7 +7,11 @@ const clientId = 'local-dashboard';
 
 /** Verifies like the ws-authorizer does against Cognito: issuer, access token, client id, against the JWKS. */
 function verifierFor(jwks: ReturnType<ReturnType<typeof createDevAuth>['jwks']>) {
-  const verifier = JwtVerifier.create({ issuer, audience: null, customJwtCheck: ({ payload }) => expect(payload.client_id).toBe(clientId) });
+  const verifier = JwtVerifier.create({
+    issuer,
+    audience: null,
+    customJwtCheck: ({ payload }) => expect(payload.client_id).toBe(clientId),
+  });
   verifier.cacheJwks(jwks);
   return verifier;
 }

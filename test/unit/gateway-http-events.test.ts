@@ -36,14 +36,14 @@ const exampleRequest: RawHttpRequest = {
   method: 'POST',
   rawUrl: `/my/path?${documentedExample.rawQueryString}`,
   rawHeaders: [
-    'Host', 'id.execute-api.us-east-1.amazonaws.com',
-    'User-Agent', 'agent',
-    'header1', 'value1',
-    'Header2', 'value1',
-    'header2', 'value2',
-    'Cookie', 'cookie1; cookie2',
-    'Content-Type', 'text/plain',
-  ],
+    ['Host', 'id.execute-api.us-east-1.amazonaws.com'],
+    ['User-Agent', 'agent'],
+    ['header1', 'value1'],
+    ['Header2', 'value1'],
+    ['header2', 'value2'],
+    ['Cookie', 'cookie1; cookie2'],
+    ['Content-Type', 'text/plain'],
+  ].flat(),
   body: Buffer.from('Hello from Lambda'),
   sourceIp: '192.0.2.1',
   serverPort: 443,
@@ -82,20 +82,32 @@ describe('toHttpApiEvent (payload format 2.0)', () => {
   });
 
   it('omits cookies, queryStringParameters, pathParameters, body and authorizer when there are none', () => {
-    const bare = toHttpApiEvent(request({ method: 'GET', rawUrl: '/agents', rawHeaders: ['Host', 'localhost:3000'], body: Buffer.alloc(0) }), {
-      ...exampleContext,
-      pathParameters: undefined,
-      jwt: undefined,
-    });
+    const bare = toHttpApiEvent(
+      request({ method: 'GET', rawUrl: '/agents', rawHeaders: ['Host', 'localhost:3000'], body: Buffer.alloc(0) }),
+      {
+        ...exampleContext,
+        pathParameters: undefined,
+        jwt: undefined,
+      },
+    );
     expect(bare.rawQueryString).toBe('');
     expect(bare.isBase64Encoded).toBe(false);
-    for (const absent of ['cookies', 'queryStringParameters', 'pathParameters', 'body'] as const) expect(bare, absent).not.toHaveProperty(absent);
+    for (const absent of ['cookies', 'queryStringParameters', 'pathParameters', 'body'] as const)
+      expect(bare, absent).not.toHaveProperty(absent);
     expect(bare.requestContext).not.toHaveProperty('authorizer');
   });
 
   it('passes JSON, text and form bodies as UTF-8 strings', () => {
-    for (const contentType of ['application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/problem+json']) {
-      const text = toHttpApiEvent(request({ rawHeaders: ['Content-Type', contentType], body: Buffer.from('{"name":"zoë"}') }), exampleContext);
+    for (const contentType of [
+      'application/json; charset=utf-8',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'application/problem+json',
+    ]) {
+      const text = toHttpApiEvent(
+        request({ rawHeaders: ['Content-Type', contentType], body: Buffer.from('{"name":"zoë"}') }),
+        exampleContext,
+      );
       expect({ contentType, body: text.body, isBase64Encoded: text.isBase64Encoded }).toEqual({
         contentType,
         body: '{"name":"zoë"}',

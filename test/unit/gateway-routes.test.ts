@@ -98,7 +98,11 @@ const template: CloudFormationTemplate = {
     },
     WsApiIntegration: {
       Type: 'AWS::ApiGatewayV2::Integration',
-      Properties: { ApiId: { Ref: 'WsApi88D84716' }, IntegrationType: 'AWS_PROXY', IntegrationUri: lambdaInvocationUri('WsHandlerFnDE36F5F7') },
+      Properties: {
+        ApiId: { Ref: 'WsApi88D84716' },
+        IntegrationType: 'AWS_PROXY',
+        IntegrationUri: lambdaInvocationUri('WsHandlerFnDE36F5F7'),
+      },
     },
     WsApiConnectRoute: {
       Type: 'AWS::ApiGatewayV2::Route',
@@ -142,7 +146,12 @@ describe('routesFromTemplate', () => {
     };
     literal.Resources.HttpApiCheckoutRoute!.Properties.AuthorizationScopes = ['agents/write'];
     const checkout = routesFromTemplate(literal as CloudFormationTemplate).http[0];
-    expect(checkout?.authorizer).toEqual({ kind: 'JWT', issuer: 'https://issuer.example/pool', audience: ['client-a'], scopes: ['agents/write'] });
+    expect(checkout?.authorizer).toEqual({
+      kind: 'JWT',
+      issuer: 'https://issuer.example/pool',
+      audience: ['client-a'],
+      scopes: ['agents/write'],
+    });
   });
 
   it('resolves the WebSocket routes, the REQUEST authorizer function inside the invocation ARN and its identity source', () => {
@@ -190,7 +199,14 @@ describe('routesFromTemplate', () => {
 describe('HTTP route matching', () => {
   const route = (routeKey: string): HttpRoute => ({ routeKey, target: { functionLogicalId: routeKey }, authorizer: { kind: 'NONE' } });
   const match = createHttpRouteMatcher(
-    ['GET /agents', 'GET /agents/{agentId}', 'GET /agents/mine', 'POST /agents/{agentId}/checkout', 'ANY /files/{path+}', 'GET /files/{path+}'].map(route),
+    [
+      'GET /agents',
+      'GET /agents/{agentId}',
+      'GET /agents/mine',
+      'POST /agents/{agentId}/checkout',
+      'ANY /files/{path+}',
+      'GET /files/{path+}',
+    ].map(route),
   );
 
   it('extracts decoded path parameters', () => {
@@ -202,7 +218,10 @@ describe('HTTP route matching', () => {
 
   it('prefers a literal segment over a parameter and an exact method over ANY', () => {
     expect(match('GET', '/agents/mine')?.route.routeKey).toBe('GET /agents/mine');
-    expect(match('GET', '/files/a/b.txt')).toMatchObject({ route: { routeKey: 'GET /files/{path+}' }, pathParameters: { path: 'a/b.txt' } });
+    expect(match('GET', '/files/a/b.txt')).toMatchObject({
+      route: { routeKey: 'GET /files/{path+}' },
+      pathParameters: { path: 'a/b.txt' },
+    });
     expect(match('DELETE', '/files/a')?.route.routeKey).toBe('ANY /files/{path+}');
   });
 

@@ -72,12 +72,27 @@ describe('WebSocket events', () => {
   });
 
   it('builds message events with routeKey, messageId and the body as text, or base64 for binary frames', () => {
-    const text = toMessageEvent(connection, timing, { routeKey: 'subscribe', messageId: 'Fh3jLdnoIAMCJcg=', data: Buffer.from('{"action":"subscribe"}'), isBinary: false }, undefined);
-    expectContext(text.requestContext, { ...documentedRequestContext, routeKey: 'subscribe', eventType: 'MESSAGE', messageId: 'Fh3jLdnoIAMCJcg=' });
+    const text = toMessageEvent(
+      connection,
+      timing,
+      { routeKey: 'subscribe', messageId: 'Fh3jLdnoIAMCJcg=', data: Buffer.from('{"action":"subscribe"}'), isBinary: false },
+      undefined,
+    );
+    expectContext(text.requestContext, {
+      ...documentedRequestContext,
+      routeKey: 'subscribe',
+      eventType: 'MESSAGE',
+      messageId: 'Fh3jLdnoIAMCJcg=',
+    });
     expect(text.requestContext).not.toHaveProperty('authorizer');
     expect({ body: text.body, isBase64Encoded: text.isBase64Encoded }).toEqual({ body: '{"action":"subscribe"}', isBase64Encoded: false });
 
-    const binary = toMessageEvent(connection, timing, { routeKey: '$default', messageId: 'm', data: Buffer.from([0xff, 0]), isBinary: true }, undefined);
+    const binary = toMessageEvent(
+      connection,
+      timing,
+      { routeKey: '$default', messageId: 'm', data: Buffer.from([0xff, 0]), isBinary: true },
+      undefined,
+    );
     expect({ body: binary.body, isBase64Encoded: binary.isBase64Encoded }).toEqual({ body: '/wA=', isBase64Encoded: true });
   });
 
@@ -96,18 +111,29 @@ describe('WebSocket events', () => {
 
 describe('evaluateAuthorizerResult', () => {
   const methodArn = connectMethodArn(connection);
-  const policy = (...statements: object[]) => ({ principalId: 'user-1', policyDocument: { Version: '2012-10-17', Statement: statements }, context: { userId: 'user-1', admin: false } });
+  const policy = (...statements: object[]) => ({
+    principalId: 'user-1',
+    policyDocument: { Version: '2012-10-17', Statement: statements },
+    context: { userId: 'user-1', admin: false },
+  });
   const allow = (Resource: string | string[]) => ({ Action: 'execute-api:Invoke', Effect: 'Allow', Resource });
 
   it('allows on an Allow for the method ARN and hands on principalId plus context, values as strings', () => {
-    expect(evaluateAuthorizerResult({ ...policy(allow(methodArn)), context: { userId: 'user-1', admin: false, tokenExpiresAt: 1700000000 } }, methodArn)).toEqual({
+    expect(
+      evaluateAuthorizerResult(
+        { ...policy(allow(methodArn)), context: { userId: 'user-1', admin: false, tokenExpiresAt: 1700000000 } },
+        methodArn,
+      ),
+    ).toEqual({
       outcome: 'allow',
       authorizer: { principalId: 'user-1', userId: 'user-1', admin: 'false', tokenExpiresAt: '1700000000' },
     });
   });
 
   it('matches wildcards in resources', () => {
-    expect(evaluateAuthorizerResult(policy(allow('arn:aws:execute-api:us-east-1:123456789012:abcd1234/*')), methodArn).outcome).toBe('allow');
+    expect(evaluateAuthorizerResult(policy(allow('arn:aws:execute-api:us-east-1:123456789012:abcd1234/*')), methodArn).outcome).toBe(
+      'allow',
+    );
     expect(evaluateAuthorizerResult(policy(allow(['arn:aws:execute-api:*:*:other/*'])), methodArn).outcome).toBe('deny');
   });
 
@@ -124,7 +150,8 @@ describe('evaluateAuthorizerResult', () => {
 
 describe('selectRouteKey ($request.body.action)', () => {
   const routeKeys = new Set(['subscribe', 'ping', '$default']);
-  const select = (body: string, keys: ReadonlySet<string> = routeKeys) => selectRouteKey('$request.body.action', Buffer.from(body), false, keys);
+  const select = (body: string, keys: ReadonlySet<string> = routeKeys) =>
+    selectRouteKey('$request.body.action', Buffer.from(body), false, keys);
 
   it('selects the route named by the action', () => {
     expect(select('{"action":"subscribe","agentId":"a"}')).toBe('subscribe');

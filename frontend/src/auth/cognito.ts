@@ -20,9 +20,12 @@ function baseUrl(domain: string): string {
   return (/^https?:\/\//.test(domain) ? domain : `https://${domain}`).replace(/\/+$/, '');
 }
 
-/** Where Cognito sends people back to: the app client's callback and sign-out URL. */
+/**
+ * Where Cognito sends people back to: the app client's callback and sign-out URL, which the stack registers as the
+ * bare origin (Cognito compares it exactly, so no trailing slash).
+ */
 function redirectUri(): string {
-  return `${location.origin}/`;
+  return location.origin;
 }
 
 function randomString(bytes: number): string {

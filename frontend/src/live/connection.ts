@@ -3,6 +3,7 @@
  * `seq`, reconnects with backoff and resubscribes with `since`, keeps the connection alive (ping, rotation before
  * API Gateway's 2 h cut-off) and, while the socket cannot be held, polls the REST API instead.
  */
+import { z } from 'zod';
 import { serverMessage, type AgentView, type ClientMessage } from '../../../lambdas/domain/schemas.ts';
 import { ApiError, type ApiClient } from '../api.ts';
 import { applyHeartbeat, mergeAgentView, resubscribeMessages } from './agent-state.ts';
@@ -74,7 +75,7 @@ export class LiveConnection {
     this.open();
   }
 
-  /** Closes everything; `start` opens again. */
+  /** Closes everything and forgets every agent (the next user of this tab must not see them); `start` opens again. */
   stop(): void {
     this.stopped = true;
     removeEventListener('online', this.connectNow);
@@ -85,6 +86,9 @@ export class LiveConnection {
     this.stopTimersOfOpenSocket();
     this.stopPolling();
     this.reconnect = INITIAL_RECONNECT_STATE;
+    this.views.clear();
+    this.problems.clear();
+    this.etags.clear();
     this.emit();
   }
 
@@ -199,7 +203,11 @@ export class LiveConnection {
       return;
     }
     const parsed = serverMessage.safeParse(json);
-    if (!parsed.success) return;
+    if (!parsed.success) {
+      // Dropped, not guessed at: a message outside the contract is a bug to see in the console, not to render.
+      console.warn(`Ignored a WebSocket message outside the contract: ${z.prettifyError(parsed.error)}`);
+      return;
+    }
     const message = parsed.data;
     switch (message.type) {
       case 'snapshot':
@@ -240,7 +248,9 @@ export class LiveConnection {
         this.problems.set(agentId, error.status === 403 ? 'forbidden' : 'not_found');
         this.emit();
       }
-      // Anything else (network down, 5xx) is retried by the next poll or healed by the socket.
+      // Anything else (network down, 5xx, a body outside the contract) is retried by the next poll or healed by the
+      // socket; it is logged so that a contract mismatch does not go unnoticed.
+      else console.warn(`Reading agent ${agentId} failed: ${error instanceof z.ZodError ? z.prettifyError(error) : String(error)}`);
     }
   }
 

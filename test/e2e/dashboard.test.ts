@@ -1,0 +1,157 @@
+/**
+ * The dashboard in headless Chromium against the whole local runtime (gateway, handlers, Step Functions, workflow
+ * runner, DynamoDB Local): what a buyer sees from checkout to a running agent, a failure, a dropped socket, and
+ * another user's agent.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { agentView } from '../../lambdas/domain/schemas.ts';
+import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
+import { startLocalStack, type LocalStack } from '../../local/start.ts';
+import { launchBrowser, type Browser } from './browser.ts';
+import { buyAgent, recordStepChanges, saveScreenshot, signIn, stepChanges } from './dashboard.ts';
+
+const RUN = randomBytes(4).toString('hex');
+const RUNNING_TIMEOUT_MS = 60_000;
+
+let stack: LocalStack;
+let browser: Browser;
+const pages: Page[] = [];
+
+async function newPage(): Promise<Page> {
+  const page = await browser.context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'warning' || message.type() === 'error') console.warn(`[page] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.warn(`[page] ${error.message}`));
+  pages.push(page);
+  return page;
+}
+
+/** The agent as the API sees it, read with the owner's token. */
+async function serverView(userId: string, agentId: string) {
+  const { token } = (await (
+    await fetch(`${stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
+  ).json()) as { token: string };
+  const response = await fetch(`${stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
+  return agentView.parse(await response.json());
+}
+
+const completedInOrder = (changes: string[]) =>
+  changes.filter((change) => change.endsWith(':completed')).map((change) => change.split(':')[0]);
+
+beforeAll(async () => {
+  // Always test the current sources, never a stale bundle.
+  await build({ configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  stack = await startLocalStack({
+    port: 0,
+    dataDir: null,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    tablePrefix: `e2e-${RUN}-`,
+    runnerStepMs: 600,
+    runnerHeartbeatMs: 300,
+    verbose: false,
+  });
+  browser = await launchBrowser();
+});
+
+afterEach(async ({ task }) => {
+  const open = pages.splice(0);
+  // What the pages showed when a test failed, for whoever reads the CI artifacts.
+  if (task.result?.state === 'fail') {
+    const name = task.name.replace(/\W+/g, '-');
+    await Promise.all(open.map((page, index) => saveScreenshot(page, `failed-${name}-${index}`)));
+  }
+  await Promise.all(open.map((page) => page.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe('dashboard', () => {
+  it('follows a bought agent through every step to Running, with durations and the VM details', async () => {
+    const userId = `ada-${RUN}`;
+    const page = await newPage();
+    await signIn(page, stack.url, userId);
+    const agentId = await buyAgent(page, 'Research helper');
+    await recordStepChanges(page);
+
+    await page.locator('[data-testid="step-installing"][data-status="active"]').waitFor();
+    await saveScreenshot(page, 'agent-mid-run');
+
+    await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    expect(completedInOrder(await stepChanges(page))).toEqual(UI_STEP_KEYS);
+    for (const key of UI_STEP_KEYS) {
+      await expect.poll(() => page.getByTestId(`step-${key}`).getAttribute('data-status')).toBe('completed');
+      expect(await page.getByTestId(`duration-${key}`).textContent()).toMatch(/\d s/);
+    }
+    const server = await serverView(userId, agentId);
+    expect(await page.getByTestId('server-ip').textContent()).toBe(server.vm?.serverIp);
+    expect(await page.getByTestId('tailscale-ip').textContent()).toBe(server.vm?.tailscaleIp);
+    expect(server.vm?.serverIp).toMatch(/^[\d.:a-f]+$/);
+    await saveScreenshot(page, 'agent-running');
+
+    await page.getByRole('link', { name: 'All agents' }).click();
+    await expect
+      .poll(() => page.getByTestId(`agent-${agentId}`).textContent())
+      .toMatch(/Research helper.*Running/);
+  });
+
+  it('marks the step that failed as the error, with its message and a Retry button', async () => {
+    const page = await newPage();
+    await signIn(page, stack.url, `grace-${RUN}`);
+    await buyAgent(page, 'Flaky [fail:network_configured]');
+
+    await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    expect(await page.getByTestId('agent-status').textContent()).toContain('Failed');
+    expect(await page.getByTestId('step-networking').getAttribute('data-status')).toBe('error');
+    expect(await page.getByTestId('step-networking').textContent()).toContain('Failed');
+    expect(await page.getByTestId('step-creating').getAttribute('data-status')).toBe('completed');
+    expect(await page.getByTestId('step-installing').getAttribute('data-status')).toBe('pending');
+    expect(await page.getByTestId('failure').textContent()).toContain('Configuring Network');
+    expect((await page.getByTestId('failure-error').textContent())?.length).toBeGreaterThan(0);
+    await saveScreenshot(page, 'agent-failed');
+
+    await page.getByTestId('retry').click();
+    await page.getByTestId('retry-outcome').waitFor();
+    expect(await page.getByTestId('retry-outcome').textContent()).not.toBe('');
+  });
+
+  it('catches up after the socket drops mid-run, missing nothing', async () => {
+    const userId = `linus-${RUN}`;
+    const page = await newPage();
+    await signIn(page, stack.url, userId);
+    const agentId = await buyAgent(page, 'Resilient');
+    await recordStepChanges(page);
+    await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
+    await page.locator('[data-testid="step-creating"]:not([data-status="pending"])').waitFor();
+
+    await page.evaluate('window.__dashboard.dropSocket()');
+    await page.locator('[data-testid="connection"]:not([data-state="live"])').waitFor();
+    await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
+
+    await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    expect(completedInOrder(await stepChanges(page))).toEqual(UI_STEP_KEYS);
+    const server = await serverView(userId, agentId);
+    await expect.poll(() => page.getByTestId('agent').getAttribute('data-seq')).toBe(String(server.seq));
+  });
+
+  it("does not show one user's agent to another user", async () => {
+    const owner = await newPage();
+    await signIn(owner, stack.url, `owner-${RUN}`);
+    const agentId = await buyAgent(owner, 'Private');
+
+    const other = await newPage();
+    await signIn(other, stack.url, `other-${RUN}`);
+    await other.getByTestId('no-agents').waitFor();
+    await other.goto(`${stack.url}/#/agents/${agentId}`);
+    await other.getByTestId('agent-missing').waitFor();
+    expect(await other.getByTestId('agent').count()).toBe(0);
+    expect(await other.getByText('Private').count()).toBe(0);
+  });
+});

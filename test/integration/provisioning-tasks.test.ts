@@ -1,0 +1,351 @@
+/**
+ * The provisioning ASL end to end on LocalStepFunctions with the real task Lambdas, DynamoDB Local, the local AWS
+ * endpoint (callbacks reach Step Functions through the real SFN client) and the GitHub/Hetzner/Tailscale fakes.
+ * Timeouts are shortened through the execution input; retry waits through the runtime's overrides.
+ */
+import { readFileSync } from 'node:fs';
+import { SendTaskSuccessCommand, SFNClient, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
+import { start as startGithub, type GithubFake, type WorkflowRun } from '../../local/fakes/github.ts';
+import { start as startHetzner, type HetznerFake } from '../../local/fakes/hetzner.ts';
+import { start as startTailscale, type TailscaleFake } from '../../local/fakes/tailscale.ts';
+import { LocalStepFunctions, type ExecutionDescription } from '../../local/stepfunctions.ts';
+import type { CallbackMessage, ProvisionInput } from '../../lambdas/domain/schemas.ts';
+import { createTestTables, type TestTables } from '../support/tables.ts';
+
+const REPOSITORY = 'acme/agent-infra';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
+const FUNCTIONS = {
+  DispatchWorkflowFunctionArn: 'dispatch-workflow',
+  StoreTaskTokenFunctionArn: 'store-task-token',
+  FinishJobFunctionArn: 'finish-job',
+  RollbackFunctionArn: 'rollback',
+} as const;
+const functionArn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
+const LONG = { startSeconds: 60, heartbeatSeconds: 60, completionSeconds: 120 };
+
+let tables: TestTables;
+let github: GithubFake;
+let hetzner: HetznerFake;
+let tailscale: TailscaleFake;
+let services: AwsServices;
+let stepFunctions: LocalStepFunctions;
+let sfn: SFNClient;
+let repository: typeof import('../../lambdas/shared/repository.ts');
+let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
+let handleCallback: typeof import('../../lambdas/github-callback/callbacks.ts').handleCallback;
+let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
+
+beforeAll(async () => {
+  tables = await createTestTables();
+  [github, hetzner, tailscale] = await Promise.all([startGithub({ repository: REPOSITORY }), startHetzner(), startTailscale()]);
+
+  // The runtime needs the functions, the functions need the endpoint's URL: they are bound once both exist.
+  const handlers = new Map<string, (payload: unknown) => Promise<unknown>>();
+  const asl = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8').replace(
+    /\$\{(\w+)\}/g,
+    (_, name: keyof typeof FUNCTIONS) => functionArn(FUNCTIONS[name]),
+  );
+  stepFunctions = new LocalStepFunctions({
+    definitions: { [STATE_MACHINE_ARN]: asl },
+    functions: Object.fromEntries(
+      Object.values(FUNCTIONS).map((name) => [functionArn(name), (payload: unknown) => handlers.get(name)!(payload)]),
+    ),
+    retryIntervalOverrides: { AwaitStart: 10, AwaitCompletion: 10, ActivateAgent: 10, MarkFailed: 10, Rollback: 10, RecordRollbackFailure: 10 },
+  });
+  services = await startAwsServices({
+    secrets: { 'github-token': github.token, 'hetzner-token': hetzner.token, 'tailscale-token': tailscale.token },
+    stepFunctions,
+  });
+
+  Object.assign(process.env, {
+    TABLE_NAME: tables.tableName,
+    AWS_ENDPOINT_URL_SFN: services.url,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: services.url,
+    GITHUB_TOKEN_SECRET_ID: 'github-token',
+    HETZNER_TOKEN_SECRET_ID: 'hetzner-token',
+    TAILSCALE_TOKEN_SECRET_ID: 'tailscale-token',
+    GITHUB_API_URL: github.url,
+    GITHUB_REPOSITORY: REPOSITORY,
+    HETZNER_API_URL: hetzner.url,
+    TAILSCALE_API_URL: tailscale.url,
+    CALLBACK_URL: 'http://127.0.0.1:9/callbacks/github',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+  for (const name of Object.values(FUNCTIONS)) {
+    const module = (await import(`../../lambdas/${name}/handler.ts`)) as { handler: (payload: unknown) => Promise<unknown> };
+    handlers.set(name, module.handler);
+  }
+  repository = await import('../../lambdas/shared/repository.ts');
+  jobWriter = await import('../../lambdas/shared/job-writer.ts');
+  ({ handleCallback } = await import('../../lambdas/github-callback/callbacks.ts'));
+  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
+  sfn = new SFNClient({ endpoint: services.url, maxAttempts: 1 });
+
+  return async () => {
+    stepFunctions.stopAll();
+    sfn.destroy();
+    await Promise.all([services.stop(), github.stop(), hetzner.stop(), tailscale.stop()]);
+    await tables.delete();
+  };
+});
+
+/** A paid agent with a queued job, and its execution started like the Stripe webhook starts it. */
+async function startProvisioning(timeouts = LONG, agentName = 'Research assistant') {
+  const agent = await repository.createAgent({ userId: 'user-1', name: agentName, region: 'fsn1' });
+  const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-1', region: 'fsn1', actor: 'test' });
+  if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
+  const jobId = created.job.jobId;
+  const dispatched = nextDispatch(jobId);
+  const input: ProvisionInput = { jobId, agentId: agent.agentId, userId: 'user-1', region: 'fsn1', timeouts };
+  const { executionArn } = stepFunctions.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: jobId, input: JSON.stringify(input) });
+  return { jobId, agentId: agent.agentId, executionArn, dispatched };
+}
+
+function nextDispatch(jobId: string): Promise<WorkflowRun> {
+  return new Promise((resolve) => {
+    const unsubscribe = github.onDispatch((run) => {
+      if (run.inputs.job_id !== jobId) return;
+      unsubscribe();
+      resolve(run);
+    });
+  });
+}
+
+/** Polls until `check` returns a value (bounded): for effects that have no event to wait on. */
+async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+const callback = (message: CallbackMessage) => handleCallback(message);
+
+async function waitForPhase(jobId: string, phase: 'start' | 'completion') {
+  return eventually(async () => {
+    const job = await repository.getJob(jobId);
+    return job?.taskPhase === phase ? job : undefined;
+  }, `job ${jobId} to wait in phase ${phase}`);
+}
+
+/** What the workflow creates: a labelled server and a tailnet device, reported through the step callbacks. */
+async function createCloudResources(jobId: string) {
+  const response = await fetch(`${hetzner.url}/servers`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: `agent-${jobId.toLowerCase().replaceAll('_', '-')}`, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+  });
+  const { server } = (await response.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
+  const device = tailscale.join({ hostname: `agent-${jobId.toLowerCase().replaceAll('_', '-')}` });
+  await callback({ type: 'step', job_id: jobId, step: 'vm_created', server_id: String(server.id), server_ip: server.public_net.ipv4.ip });
+  await callback({ type: 'step', job_id: jobId, step: 'network_configured', tailscale_ip: device.addresses[0]!, tailscale_device_id: device.id });
+  return { serverId: server.id, serverIp: server.public_net.ipv4.ip, deviceId: device.id, tailscaleIp: device.addresses[0]! };
+}
+
+function expectFailedExecution(execution: ExecutionDescription) {
+  expect(execution).toMatchObject({ status: 'FAILED', error: 'ProvisioningFailed' });
+}
+
+describe('provisioning state machine', () => {
+  it('provisions: dispatch, start, steps, heartbeats, running -> agent active; a used token answers TaskTimedOut', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+    expect(run.inputs).toMatchObject({ job_id: jobId, agent_id: agentId, agent_name: 'Research assistant', region: 'fsn1' });
+    const startToken = (await waitForPhase(jobId, 'start')).taskToken!;
+
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: startToken, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
+
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'heartbeat', job_id: jobId });
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!).activation).toEqual({ outcome: 'changed' });
+    const { agent, job } = (await repository.agentView(agentId))!;
+    expect(agent.agentStatus).toBe('active');
+    expect(job).toMatchObject({ status: 'running', workflowRunId: String(run.id), vm: { serverId: String(vm.serverId), tailscaleDeviceId: vm.deviceId } });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+  });
+
+  it('fails on a missing heartbeat, marks the job, cancels the run and deletes the server and the device', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning({ ...LONG, heartbeatSeconds: 1 });
+    const run = await dispatched;
+    await waitForPhase(jobId, 'start');
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    const vm = await createCloudResources(jobId);
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    const { agent, job } = (await repository.agentView(agentId))!;
+    expect(agent.agentStatus).toBe('failed');
+    expect(job).toMatchObject({ status: 'failed', error: 'no heartbeat for 1 s', currentStep: 'installing' });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(false);
+    expect(tailscale.state.devices.has(vm.deviceId)).toBe(false);
+    expect(github.state.runs.get(run.id)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+  });
+
+  it('fails when the workflow does not start in time', async () => {
+    const { jobId, executionArn, dispatched } = await startProvisioning({ ...LONG, startSeconds: 1 });
+    const run = await dispatched;
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'timed out waiting for the workflow to start (1 s)' });
+    expect(github.state.runs.get(run.id)).toMatchObject({ conclusion: 'cancelled' });
+  });
+
+  it('does not time out a run that starts late but within startSeconds', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning({ ...LONG, startSeconds: 2 });
+    const run = await dispatched;
+    await waitForPhase(jobId, 'start');
+    await sleep(1_000);
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    await sleep(1_500); // past the start timeout: the start wait is over, nothing may fire any more
+    expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
+
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+  });
+
+  it('retries a dispatch GitHub answers 503 to, and dispatches once', async () => {
+    github.failNext(2, 503);
+    const before = github.state.runs.size;
+    const { jobId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+    const job = await eventually(async () => {
+      const current = await repository.getJob(jobId);
+      return current?.workflowRunId === undefined ? undefined : current;
+    }, 'the run id on the job');
+    expect(job.workflowRunId).toBe(String(run.id));
+    expect(github.state.runs.size).toBe(before + 1);
+    stepFunctions.stopExecution({ executionArn });
+  });
+
+  it('fails fast with DispatchRefused when GitHub answers 422, and shows why', async () => {
+    github.failNext(1, 422);
+    const before = github.state.runs.size;
+    const { jobId, agentId, executionArn } = await startProvisioning();
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    const job = await repository.getJob(jobId);
+    expect(job).toMatchObject({ status: 'failed', failedStep: 'dispatch' });
+    expect(job?.error).toContain('GitHub refused to start the provisioning workflow (HTTP 422)');
+    expect(job?.error).not.toContain(github.token);
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
+    expect(github.state.runs.size).toBe(before);
+  });
+
+  it('fails with the workflow reason and step when the workflow reports a failure', async () => {
+    const { jobId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+    await waitForPhase(jobId, 'start');
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'status', job_id: jobId, status: 'failed', error: 'ansible: unreachable host', failed_step: 'ansible_started' });
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'ansible: unreachable host', failedStep: 'ansible_started' });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(false);
+  });
+
+  it('records a rollback that gives up after its retries (RollbackFailed) and still fails the execution', async () => {
+    const { jobId, executionArn, dispatched } = await startProvisioning({ ...LONG, heartbeatSeconds: 1 });
+    const run = await dispatched;
+    await waitForPhase(jobId, 'start');
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    const vm = await createCloudResources(jobId);
+    // The first attempt and its three retries are refused.
+    hetzner.inject({ route: 'DELETE /servers/:id', status: 403, times: 4 });
+    const entered: string[] = [];
+    const onState = ({ executionArn: arn, event }: { executionArn: string; event: { type: string; state?: { name: string } } }) => {
+      if (arn === executionArn && event.type === 'StateEntered' && event.state) entered.push(event.state.name);
+    };
+    stepFunctions.on('state', onState);
+    try {
+      expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    } finally {
+      stepFunctions.off('state', onState);
+    }
+    expect(entered.filter((name) => name === 'RecordRollbackFailure')).toHaveLength(1);
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'no heartbeat for 1 s' });
+  });
+});
+
+describe('sweeper', () => {
+  const settings = () => ({
+    stateMachineArn: STATE_MACHINE_ARN,
+    hetzner: { apiUrl: hetzner.url, token: hetzner.token },
+    timeouts: LONG,
+    minAgeSeconds: 0,
+  });
+
+  async function queuedJob() {
+    const agent = await repository.createAgent({ userId: 'user-2', name: 'Swept', region: 'fsn1' });
+    const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-2', region: 'fsn1', actor: 'test' });
+    if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
+    return created.job;
+  }
+
+  async function labelledServer(jobId: string): Promise<number> {
+    const response = await fetch(`${hetzner.url}/servers`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: `swept-${Math.random().toString(36).slice(2, 10)}`, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+    });
+    return ((await response.json()) as { server: { id: number } }).server.id;
+  }
+
+  it('starts the execution a queued job never got, named after the job', async () => {
+    const job = await queuedJob();
+    const dispatched = nextDispatch(job.jobId);
+    const result = await sweep(settings());
+    expect(result.startedJobs).toContain(job.jobId);
+    expect((await dispatched).inputs.job_id).toBe(job.jobId);
+    const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${job.jobId}`;
+    expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
+    // A second sweep leaves the running execution alone.
+    expect((await sweep(settings())).startedJobs).not.toContain(job.jobId);
+    stepFunctions.stopExecution({ executionArn });
+  });
+
+  it('fails a provisioning job whose execution is gone, then deletes its servers, and keeps servers of live or unknown jobs', async () => {
+    const lost = await queuedJob();
+    await jobWriter.recordJobEvent(lost.jobId, { kind: 'provisioning' }, 'test');
+    const live = await queuedJob();
+    const liveArn = stepFunctions.startExecution({
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: live.jobId,
+      input: JSON.stringify({ jobId: live.jobId, agentId: live.agentId, userId: live.userId, region: 'fsn1', timeouts: LONG }),
+    }).executionArn;
+    const [lostServer, liveServer, foreignServer] = await Promise.all([
+      labelledServer(lost.jobId),
+      labelledServer(live.jobId),
+      labelledServer('job_from_another_stack'),
+    ]);
+
+    const result = await sweep(settings());
+    expect(result.failedJobs).toContain(lost.jobId);
+    expect(result.deletedServers).toContain(String(lostServer));
+    expect(await repository.getJob(lost.jobId)).toMatchObject({ status: 'failed' });
+    expect((await repository.getAgent(lost.agentId))?.agentStatus).toBe('failed');
+    expect(hetzner.state.servers.has(lostServer)).toBe(false);
+    expect(hetzner.state.servers.has(liveServer)).toBe(true);
+    expect(hetzner.state.servers.has(foreignServer)).toBe(true);
+    stepFunctions.stopExecution({ executionArn: liveArn });
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * LocalStepFunctions behaves like the Lambda service integration of Step Functions where our ASL depends on it:
+ * payload in, `{ Payload }` out, a thrown error named by its `name` for Retry/Catch with AWS's JSON cause, timeouts
+ * read from the state input, definitions it cannot run refused up front.
+ */
+import { describe, expect, it } from 'vitest';
+import { LocalStepFunctions, StepFunctionsError } from '../../local/stepfunctions.ts';
+
+const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Test';
+const FN = 'arn:aws:lambda:us-east-1:000000000000:function:Fn';
+
+class Throttled extends Error {
+  override readonly name = 'Throttled';
+}
+
+function task(extra: Record<string, unknown> = {}) {
+  return {
+    Type: 'Task',
+    Resource: 'arn:aws:states:::lambda:invoke',
+    Parameters: { FunctionName: FN, 'Payload.$': '$.payload' },
+    ResultSelector: { 'answer.$': '$.Payload' },
+    ResultPath: '$.result',
+    End: true,
+    ...extra,
+  };
+}
+
+function run(definition: object, fn: (payload: unknown) => Promise<unknown>, input: object) {
+  const stepFunctions = new LocalStepFunctions({
+    definitions: { [ARN]: definition },
+    functions: { [FN]: fn },
+    retryIntervalOverrides: { Call: 1 },
+  });
+  const { executionArn } = stepFunctions.startExecution({ stateMachineArn: ARN, input: JSON.stringify(input) });
+  return stepFunctions.waitForExecution(executionArn);
+}
+
+describe('LocalStepFunctions', () => {
+  it('invokes the function with the resolved payload and returns its answer as Payload', async () => {
+    const received: unknown[] = [];
+    const execution = await run(
+      { StartAt: 'Call', States: { Call: task() } },
+      async (payload) => {
+        received.push(payload);
+        return { ok: true };
+      },
+      { payload: { jobId: 'job_1' } },
+    );
+    expect(received).toEqual([{ jobId: 'job_1' }]);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!)).toEqual({ payload: { jobId: 'job_1' }, result: { answer: { ok: true } } });
+  });
+
+  it('names a thrown error by its name for Retry and Catch, with the AWS cause', async () => {
+    let calls = 0;
+    const execution = await run(
+      {
+        StartAt: 'Call',
+        States: {
+          Call: task({
+            Retry: [{ ErrorEquals: ['Throttled'], MaxAttempts: 2 }],
+            Catch: [{ ErrorEquals: ['Throttled'], ResultPath: '$.failure', Next: 'Caught' }],
+          }),
+          Caught: { Type: 'Pass', End: true },
+        },
+      },
+      async () => {
+        calls++;
+        throw new Throttled('slow down');
+      },
+      { payload: {} },
+    );
+    expect(calls).toBe(3);
+    expect(JSON.parse(execution.output!).failure).toEqual({
+      Error: 'Throttled',
+      Cause: JSON.stringify({ errorType: 'Throttled', errorMessage: 'slow down' }),
+    });
+  });
+
+  it('reads TimeoutSecondsPath from the state input and fails the task with States.Timeout', async () => {
+    const execution = await run(
+      { StartAt: 'Call', States: { Call: task({ TimeoutSecondsPath: '$.timeoutSeconds' }) } },
+      () => new Promise(() => undefined),
+      { payload: {}, timeoutSeconds: 1 },
+    );
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
+  });
+
+  it('refuses definitions it cannot run: other resources, unknown functions, bad state machine ARNs', () => {
+    const refused = (definition: object) => () =>
+      new LocalStepFunctions({ definitions: { [ARN]: definition }, functions: { [FN]: async () => null } });
+    expect(refused({ StartAt: 'Call', States: { Call: task({ Resource: 'arn:aws:states:::sqs:sendMessage' }) } })).toThrow(/only/);
+    expect(
+      refused({ StartAt: 'Call', States: { Call: task({ Parameters: { FunctionName: `${FN}Missing`, Payload: {} } }) } }),
+    ).toThrow(/no local function/);
+    expect(() => new LocalStepFunctions({ definitions: { 'not-an-arn': {} }, functions: {} })).toThrow(/ARN/);
+  });
+
+  it('refuses an invalid execution name and input like the API', () => {
+    const stepFunctions = new LocalStepFunctions({
+      definitions: { [ARN]: { StartAt: 'Call', States: { Call: task() } } },
+      functions: { [FN]: async () => null },
+    });
+    expect(() => stepFunctions.startExecution({ stateMachineArn: ARN, name: 'has space' })).toThrow(
+      expect.objectContaining({ code: 'InvalidName' }) as StepFunctionsError,
+    );
+    expect(() => stepFunctions.startExecution({ stateMachineArn: ARN, input: '{' })).toThrow(
+      expect.objectContaining({ code: 'InvalidExecutionInput' }) as StepFunctionsError,
+    );
+  });
+});
