@@ -6,14 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { getAgent } from '../lambdas/shared/repository.ts';
-import type { GatewayHttpResponse } from './gateway/http-events.ts';
-
-/** A path served by the gateway in local mode only. */
-export interface LocalRoute {
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  handle(request: { query: URLSearchParams; body: Buffer }): Promise<GatewayHttpResponse>;
-}
+import type { GatewayHttpResponse, LocalRoute } from './gateway.ts';
 
 export interface SimulatedCheckoutOptions {
   /** The gateway's own `POST /webhooks/stripe`. */

@@ -33,6 +33,7 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const ACCOUNT_ID = '000000000000';
 const DEV_CLIENT_ID = 'local-dashboard';
 const GITHUB_REPOSITORY = 'local/agent-infra';
+const PER_FUNCTION_VARIABLES = new Set(['POWERTOOLS_SERVICE_NAME']);
 
 export interface LocalStackOptions {
   /** Gateway port (HTTP API, WebSocket, dashboard). 0 picks a free one. @default PORT or 3000 */
@@ -125,6 +126,8 @@ function localEnvironment(
       if (resolved === undefined) {
         throw new Error(`No local value for ${name} of ${functionId} (${JSON.stringify(value)})`);
       }
+      // Each function names its own service in logs; in one process the runtime names them all `local`.
+      if (PER_FUNCTION_VARIABLES.has(name)) continue;
       if (env[name] !== undefined && env[name] !== resolved) {
         throw new Error(`Functions disagree on ${name}: the local runtime runs them in one process`);
       }
@@ -295,6 +298,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? (verbose ? 'INFO' : 'ERROR'),
       POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_SERVICE_NAME: 'local',
     });
     for (const [logicalId, entry] of Object.entries(functions)) {
       const module = (await import(pathToFileURL(entry.entry).href)) as Record<string, unknown>;

@@ -159,6 +159,39 @@ async function jobOfStripeEvent(eventId: string): Promise<CreateJobResult | unde
   return Item === undefined ? undefined : { kind: 'duplicate-event', jobId: Item.jobId as string };
 }
 
+/** Optional job fields a job event may set; absent ones are removed, so views never carry nulls. */
+const OPTIONAL_JOB_FIELDS = ['workflowRunId', 'workflowRunUrl', 'failedStep', 'error'] as const;
+
+/** The conditional update that moves `job` to `next`: it applies only if nobody moved the job since it was read. */
+function jobUpdate(job: JobState, next: JobState, at: string) {
+  const present = OPTIONAL_JOB_FIELDS.filter((name) => next[name] !== undefined);
+  const absent = OPTIONAL_JOB_FIELDS.filter((name) => next[name] === undefined);
+  return {
+    TableName: tableName(),
+    Key: keys.job(job.jobId),
+    UpdateExpression: [
+      `SET #status = :status, progress = :progress, steps = :steps, currentStep = :currentStep, vm = :vm, updatedAt = :at${present.map((name) => `, #${name} = :${name}`).join('')}`,
+      ...(absent.length > 0 ? [`REMOVE ${absent.map((name) => `#${name}`).join(', ')}`] : []),
+    ].join(' '),
+    ConditionExpression: '#status = :expectedStatus AND progress = :expectedProgress',
+    ExpressionAttributeNames: {
+      '#status': 'status',
+      ...Object.fromEntries(OPTIONAL_JOB_FIELDS.map((name) => [`#${name}`, name])),
+    },
+    ExpressionAttributeValues: {
+      ':status': next.status,
+      ':progress': next.progress,
+      ':steps': next.steps,
+      ':currentStep': next.currentStep,
+      ':vm': next.vm,
+      ':at': at,
+      ':expectedStatus': job.status,
+      ':expectedProgress': job.progress,
+      ...Object.fromEntries(present.map((name) => [`:${name}`, next[name]])),
+    },
+  };
+}
+
 /**
  * Applies a job event (workflow step, activation, failure) and, when the domain accepts it, writes the job, the agent
  * and the next history item in one transaction. Duplicates, stale and late events change nothing and say why.
@@ -184,31 +217,7 @@ export async function recordJobEvent(
     const seq = agent.seq + 1;
     const vm = agentStatus === 'active' ? { vm: next.vm } : {};
     const result = await transact([
-      {
-        Update: {
-          TableName: tableName(),
-          Key: keys.job(jobId),
-          UpdateExpression:
-            'SET #status = :status, progress = :progress, steps = :steps, currentStep = :currentStep, vm = :vm, ' +
-            'updatedAt = :at, workflowRunId = :runId, workflowRunUrl = :runUrl, failedStep = :failedStep, #error = :error',
-          ConditionExpression: '#status = :expectedStatus AND progress = :expectedProgress',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':status': next.status,
-            ':progress': next.progress,
-            ':steps': next.steps,
-            ':currentStep': next.currentStep,
-            ':vm': next.vm,
-            ':at': at,
-            ':runId': next.workflowRunId ?? null,
-            ':runUrl': next.workflowRunUrl ?? null,
-            ':failedStep': next.failedStep ?? null,
-            ':error': next.error ?? null,
-            ':expectedStatus': job.status,
-            ':expectedProgress': job.progress,
-          },
-        },
-      },
+      { Update: jobUpdate(job, next, at) },
       {
         Update: {
           TableName: tableName(),

@@ -35,6 +35,9 @@ export interface ProvisioningProps {
 /** Path of the provisioning ASL, relative to the repository root. */
 export const PROVISION_ASL_PATH = 'state-machines/provision.asl.json';
 
+/** Metadata key on the state machine resource naming its ASL file (repository-relative), read by the local runtime. */
+export const DEFINITION_METADATA_KEY = 'agent-pipeline:definition';
+
 /**
  * The provisioning state machine (`state-machines/provision.asl.json`) with the four functions its Task states call,
  * and the sweeper that finds what a lost execution left behind. Alarms on failed and timed-out executions and on
@@ -105,6 +108,8 @@ export class Provisioning extends Construct {
       // Execution data holds task tokens and customer data: keep it out of the logs.
       logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
     });
+    // The definition is an S3 asset in the template: name its file so the local runtime runs the same ASL.
+    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(DEFINITION_METADATA_KEY, PROVISION_ASL_PATH);
     // The unqualified ARNs the ASL names, and nothing else (grantInvoke would add every version and alias).
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
