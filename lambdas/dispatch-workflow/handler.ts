@@ -7,10 +7,9 @@ import { z } from 'zod';
 import { agentId, jobId, region } from '../domain/schemas.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { getAgent, storeTaskToken } from '../shared/repository.ts';
+import { getAgent, storeTaskToken, storeWorkflowRun } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { DispatchRefusedError, dispatchWorkflow } from '../rollback/github.ts';
-import { storeWorkflowRun } from './workflow-run.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().min(1),

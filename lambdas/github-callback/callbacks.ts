@@ -3,19 +3,13 @@
  * machine's waiting task about it. Every step is safe to repeat, because the workflow retries a callback until it gets
  * a 2xx: a duplicate changes nothing in the table but still reaches the task, so a lost Step Functions call heals.
  */
-import {
-  InvalidToken,
-  SendTaskFailureCommand,
-  SendTaskHeartbeatCommand,
-  SendTaskSuccessCommand,
-  TaskDoesNotExist,
-  TaskTimedOut,
-} from '@aws-sdk/client-sfn';
+import { SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import type { JobEvent } from '../domain/job-events.ts';
 import type { CallbackIgnoredReason, CallbackMessage, StatusCallback, StepCallback } from '../domain/schemas.ts';
 import { sfn } from '../shared/clients.ts';
 import { recordHeartbeat, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
+import { sendToTask, settleCompletionWait } from '../shared/task-tokens.ts';
 import { getJob, recordWorkflowOutcome, type JobRecord, type WorkflowOutcome } from '../shared/repository.ts';
 
 export type CallbackResult =
@@ -23,25 +17,9 @@ export type CallbackResult =
   | { kind: 'ignored'; reason: CallbackIgnoredReason }
   | { kind: 'job-not-found' };
 
-/** The error a failed workflow ends the state machine's wait with (the ASL's Catch routes it to rollback). */
-export const WORKFLOW_FAILED_ERROR = 'WorkflowFailed';
-
 const ACTOR = 'workflow';
 const ACCEPTED: CallbackResult = { kind: 'accepted' };
 const ignored = (reason: CallbackIgnoredReason): CallbackResult => ({ kind: 'ignored', reason });
-
-/** Step Functions answers these when the waiting task has already ended (timed out, resolved, execution gone). */
-const ENDED_TASK_ERRORS = [TaskTimedOut, TaskDoesNotExist, InvalidToken];
-
-/** Sends to a waiting task; a task that has already ended is a no-op, not a failure (the callback was late). */
-async function sendToTask(jobId: string, send: () => Promise<unknown>): Promise<void> {
-  try {
-    await send();
-  } catch (error) {
-    if (!ENDED_TASK_ERRORS.some((ended) => error instanceof ended)) throw error;
-    logger.info('Task already ended; nothing to tell it', { jobId, reason: (error as Error).name });
-  }
-}
 
 /** Ends the `AwaitStart` wait: the workflow has started. */
 async function resolveStartTask(job: JobRecord): Promise<void> {
@@ -49,21 +27,6 @@ async function resolveStartTask(job: JobRecord): Promise<void> {
   if (job.taskPhase !== 'start' || taskToken === undefined) return;
   const output = JSON.stringify({ workflowRunId: job.workflowRunId, workflowRunUrl: job.workflowRunUrl });
   await sendToTask(job.jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
-}
-
-/**
- * Ends a wait with the workflow's final report: success with the VM details as output (for `AwaitCompletion`), or
- * the `WorkflowFailed` error with `{ error, failed_step }` as cause (any wait). A wait that has already ended is left
- * alone. Shared with store-task-token, which ends the wait itself when the report arrived before its token.
- */
-export async function settleCompletionWait(jobId: string, taskToken: string, outcome: WorkflowOutcome): Promise<void> {
-  if (outcome.status === 'failed') {
-    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
-    await sendToTask(jobId, () => sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })));
-  } else {
-    const output = JSON.stringify(outcome.vm);
-    await sendToTask(jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
-  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
 import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
-import { agentStatusesLeadingTo } from '../domain/statuses.ts';
+import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients.ts';
 import { agentBySubscriptionKey, keys } from './keys.ts';
 import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
@@ -21,7 +21,7 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 /** Who caused a change, as kept in the history: `stripe`, `workflow`, `state-machine`, `user:<id>`. */
 export type Actor = string;
 
-function historyPut(agent: AgentRecord, job: JobState, seq: number, event: string, actor: Actor, at: string): TransactItem {
+function historyPut(agent: AgentRecord, job: JobState | undefined, seq: number, event: string, actor: Actor, at: string): TransactItem {
   const message = { type: 'update' as const, ...agentViewOf({ ...agent, seq, updatedAt: at }, job, seq) };
   return {
     Put: {
@@ -262,4 +262,80 @@ export async function recordHeartbeat(jobId: string, at: string): Promise<'recor
     if (!(error instanceof ConditionalCheckFailedException)) throw error;
     return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
   }
+}
+
+/** A change of the agent alone (lifecycle actions, billing flags), with the statuses it may start from. */
+export interface AgentTransition {
+  /** The agent must be in one of these; otherwise nothing is written and the change is refused. */
+  readonly from: readonly AgentStatus[];
+  /** The new status; absent keeps the current one. */
+  readonly to?: AgentStatus;
+  /** What caused it, kept in the history item (`stop-requested`, `stopped`, `payment-issue`, ...). */
+  readonly event: string;
+  readonly actor: Actor;
+  /** Agent fields set with the change (`undefined` removes one), e.g. `{ paymentIssue: true }`. */
+  readonly fields?: Readonly<Record<string, string | number | boolean | undefined>>;
+}
+
+export type AgentTransitionResult =
+  | { kind: 'changed'; agent: AgentRecord; seq: number }
+  /** Nothing to write: the agent already is what the change asks for (same status and fields). */
+  | { kind: 'unchanged'; agent: AgentRecord }
+  | { kind: 'refused'; agentStatus: AgentStatus }
+  | { kind: 'not-found' };
+
+/**
+ * Moves an agent (status and/or fields) when it is in one of `change.from`, with the history item of the next seq,
+ * in one transaction conditioned on the agent's seq and status: of two concurrent changes from the same status only
+ * one is written; the other is decided again on fresh data (and usually refused).
+ */
+export async function recordAgentTransition(
+  agentId: string,
+  change: AgentTransition,
+  now: () => Date = () => new Date(),
+): Promise<AgentTransitionResult> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const agent = await getAgent(agentId);
+    if (agent === undefined) return { kind: 'not-found' };
+    if (!change.from.includes(agent.agentStatus)) return { kind: 'refused', agentStatus: agent.agentStatus };
+    const agentStatus = change.to ?? agent.agentStatus;
+    const fields = Object.entries(change.fields ?? {});
+    const current = agent as unknown as Record<string, unknown>;
+    if (agentStatus === agent.agentStatus && fields.every(([name, value]) => current[name] === value)) {
+      return { kind: 'unchanged', agent };
+    }
+
+    const at = now().toISOString();
+    const seq = agent.seq + 1;
+    const set = fields.filter(([, value]) => value !== undefined);
+    const removed = fields.filter(([, value]) => value === undefined);
+    const next: AgentRecord = { ...agent, ...Object.fromEntries(set), agentStatus, seq, updatedAt: at };
+    for (const [name] of removed) delete (next as unknown as Record<string, unknown>)[name];
+    const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
+    const result = await transact([
+      {
+        Update: {
+          TableName: tableName(),
+          Key: keys.agent(agentId),
+          UpdateExpression: [
+            `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${set.map(([name]) => `, #${name} = :${name}`).join('')}`,
+            ...(removed.length > 0 ? [`REMOVE ${removed.map(([name]) => `#${name}`).join(', ')}`] : []),
+          ].join(' '),
+          ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
+          ...(fields.length > 0 ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) } : {}),
+          ExpressionAttributeValues: {
+            ':agentStatus': agentStatus,
+            ':seq': seq,
+            ':at': at,
+            ':expectedSeq': agent.seq,
+            ':expectedAgentStatus': agent.agentStatus,
+            ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
+          },
+        },
+      },
+      historyPut(next, job, seq, change.event, change.actor, at),
+    ]);
+    if (result === 'written') return { kind: 'changed', agent: next, seq };
+  }
+  throw new Error(`recordAgentTransition: agent ${agentId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
 }

@@ -3,14 +3,12 @@
  * where the callback handler finds it for the workflow's heartbeats and final report. When that report arrived
  * before the token was stored (a fast workflow), it is on the job already, and this task ends the wait itself.
  */
-import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { jobId } from '../domain/schemas.ts';
-import { WORKFLOW_FAILED_ERROR } from '../github-callback/callbacks.ts';
-import { sfn } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { storeTaskToken, type WorkflowOutcome } from '../shared/repository.ts';
+import { settleCompletionWait } from '../shared/task-tokens.ts';
 
 loadConfig({ TABLE_NAME: z.string().min(1) });
 
@@ -28,11 +26,6 @@ export const handler = async (event: unknown): Promise<StoreTaskTokenResult> => 
   if (outcome === undefined) return {};
 
   logger.info('The workflow finished before its wait began; resolving it now', { outcome: outcome.status });
-  if (outcome.status === 'running') {
-    await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(outcome.vm) }));
-  } else {
-    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
-    await sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause }));
-  }
+  await settleCompletionWait(id, taskToken, outcome);
   return { resolvedWith: outcome.status };
 };

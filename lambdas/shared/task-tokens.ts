@@ -1,0 +1,40 @@
+/**
+ * Telling a waiting Step Functions task what happened. A task that has already ended (timed out, resolved, execution
+ * gone) makes a late message a no-op, never a failure.
+ */
+import { InvalidToken, SendTaskFailureCommand, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { sfn } from './clients.ts';
+import { logger } from './logger.ts';
+import type { WorkflowOutcome } from './repository.ts';
+
+/** The error a failed workflow ends the state machine's wait with (the ASL's Catch routes it to rollback). */
+export const WORKFLOW_FAILED_ERROR = 'WorkflowFailed';
+
+/** Step Functions answers these when the waiting task has already ended (timed out, resolved, execution gone). */
+const ENDED_TASK_ERRORS = [TaskTimedOut, TaskDoesNotExist, InvalidToken];
+
+/** Sends to a waiting task; a task that has already ended is a no-op, not a failure (the message was late). */
+export async function sendToTask(jobId: string, send: () => Promise<unknown>): Promise<void> {
+  try {
+    await send();
+  } catch (error) {
+    if (!ENDED_TASK_ERRORS.some((ended) => error instanceof ended)) throw error;
+    logger.info('Task already ended; nothing to tell it', { jobId, reason: (error as Error).name });
+  }
+}
+
+/**
+ * Ends a wait with the workflow's final report: success with the VM details as output (for `AwaitCompletion`), or
+ * the `WorkflowFailed` error with `{ error, failed_step }` as cause (any wait). A wait that has already ended is left
+ * alone. Used by the callback handler and by store-task-token, which ends the wait itself when the report arrived first.
+ */
+export async function settleCompletionWait(jobId: string, taskToken: string, outcome: WorkflowOutcome): Promise<void> {
+  if (outcome.status === 'failed') {
+    const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
+    await sendToTask(jobId, () => sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })));
+  } else {
+    const output = JSON.stringify(outcome.vm);
+    await sendToTask(jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
+  }
+}
+
