@@ -22,7 +22,9 @@ import { LocalStepFunctions } from './stepfunctions.ts';
 import { StreamPoller } from './stream-poller.ts';
 import {
   functionEntries,
+  importHandler,
   synthesizeTemplate,
+  type LambdaHandler,
   type CloudFormationTemplate,
   type CloudFormationValue,
   type FunctionEntry,
@@ -155,8 +157,6 @@ function stateMachineOf(template: CloudFormationTemplate): { logicalId: string; 
   return { logicalId, definition };
 }
 
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
 /** Starts every part of the local stack and returns once it serves requests. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const verbose = options.verbose ?? true;
@@ -199,7 +199,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop());
 
     // Handlers are imported once the environment is set (they read config at load); until then nothing calls them.
-    const handlers = new Map<string, Handler>();
+    const handlers = new Map<string, LambdaHandler>();
     const invoke = async (logicalId: string, event: unknown, context?: Context): Promise<unknown> => {
       const handler = handlers.get(logicalId);
       if (handler === undefined) throw new Error(`Function ${logicalId} is not loaded`);
@@ -300,12 +300,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_SERVICE_NAME: 'local',
     });
-    for (const [logicalId, entry] of Object.entries(functions)) {
-      const module = (await import(pathToFileURL(entry.entry).href)) as Record<string, unknown>;
-      const handler = module[entry.exportName];
-      if (typeof handler !== 'function') throw new Error(`${entry.entry} exports no ${entry.exportName}`);
-      handlers.set(logicalId, handler as Handler);
-    }
+    for (const [logicalId, entry] of Object.entries(functions)) handlers.set(logicalId, await importHandler(entry));
 
     const fanoutId = functionIdOf('fanout');
     const poller = new StreamPoller({

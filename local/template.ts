@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
 import type { App, Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
 import type { StreamPollerOptions } from './stream-poller.ts';
@@ -260,4 +261,25 @@ export function streamEventSourceSettings(template: CloudFormationTemplate, func
     };
   }
   return undefined;
+}
+
+/** A Lambda handler as the local runtime calls it. */
+export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+/** Imports the handler of one template function, the way Lambda loads `Handler` from the bundle. */
+export async function importHandler(entry: FunctionEntry): Promise<LambdaHandler> {
+  const module = (await import(pathToFileURL(entry.entry).href)) as Record<string, unknown>;
+  const handler = module[entry.exportName];
+  if (typeof handler !== 'function') throw new Error(`${entry.entry} exports no ${entry.exportName}`);
+  return handler as LambdaHandler;
+}
+
+/** Loads handlers by function logical id (each module is imported once, on first use). */
+export function handlerLoader(template: CloudFormationTemplate): (logicalId: string) => Promise<LambdaHandler> {
+  const functions = functionEntries(template);
+  return (logicalId) => {
+    const entry = functions[logicalId];
+    if (entry === undefined) return Promise.reject(new Error(`No function ${logicalId} in the template`));
+    return importHandler(entry);
+  };
 }

@@ -13,7 +13,7 @@ import { startAwsServices, type AwsServices } from '../../local/aws-services.ts'
 import { createDevAuth } from '../../local/dev-auth.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
-import { functionEntries } from '../../local/template.ts';
+import { functionEntries, handlerLoader } from '../../local/template.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
@@ -21,16 +21,7 @@ const functions = functionEntries(template);
 const STRIPE_KEY = 'sk_test_fake_key';
 const SESSION_URL = 'https://checkout.stripe.test/c/pay/cs_test_1';
 
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
-async function handlerOf(logicalId: string): Promise<Handler> {
-  const entry = functions[logicalId];
-  if (entry === undefined) throw new Error(`No function ${logicalId} in the template`);
-  const module = (await import(entry.entry)) as Record<string, Handler>;
-  const handler = module[entry.exportName];
-  if (handler === undefined) throw new Error(`${entry.entry} exports no ${entry.exportName}`);
-  return handler;
-}
+const handlerOf = handlerLoader(template);
 
 /** What the fake Stripe API received: method, path, bearer key and the form-encoded parameters. */
 interface StripeRequest {

@@ -10,22 +10,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createJob } from '../../lambdas/shared/job-writer.ts';
 import { createDevAuth } from '../../local/dev-auth.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
-import { functionEntries } from '../../local/template.ts';
+import { functionEntries, handlerLoader } from '../../local/template.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
 const functions = functionEntries(template);
 
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
-async function handlerOf(logicalId: string): Promise<Handler> {
-  const entry = functions[logicalId];
-  if (entry === undefined) throw new Error(`No function ${logicalId} in the template`);
-  const module = (await import(entry.entry)) as Record<string, Handler>;
-  const handler = module[entry.exportName];
-  if (handler === undefined) throw new Error(`${entry.entry} exports no ${entry.exportName}`);
-  return handler;
-}
+const handlerOf = handlerLoader(template);
 
 let tables: TestTables;
 let gateway: Gateway;

@@ -19,24 +19,15 @@ import { createDevAuth, type DevAuth } from '../../local/dev-auth.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
 import { createLambdaContext } from '../../local/gateway/lambda-context.ts';
 import { StreamPoller } from '../../local/stream-poller.ts';
-import { functionEntries } from '../../local/template.ts';
+import { functionEntries, handlerLoader } from '../../local/template.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const CLIENT_ID = 'dashboard-test-client';
 const template = inject('template');
 const functions = functionEntries(template);
 
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
 /** The handler of a template function, imported on first use (after the environment below is set). */
-async function handlerOf(logicalId: string): Promise<Handler> {
-  const entry = functions[logicalId];
-  if (entry === undefined) throw new Error(`No function ${logicalId} in the template`);
-  const module = (await import(entry.entry)) as Record<string, Handler>;
-  const handler = module[entry.exportName];
-  if (handler === undefined) throw new Error(`${entry.entry} exports no ${entry.exportName}`);
-  return handler;
-}
+const handlerOf = handlerLoader(template);
 
 const fanoutLogicalId = Object.entries(functions).find(([, entry]) => entry.entry.endsWith('/lambdas/fanout/handler.ts'))?.[0];
 
