@@ -17,10 +17,11 @@ import {
   createAgentRequest,
   type AgentView,
 } from '../domain/schemas.ts';
-import { loadConfig } from '../shared/config.ts';
-import { errorResponse, header, json, rawBody } from '../shared/http.ts';
+import { loadConfig, seconds } from '../shared/config.ts';
+import { errorResponse, header, json, utf8Body } from '../shared/http.ts';
 import { logger, tracer } from '../shared/logger.ts';
 import { agentView, createAgent, getAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
+import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 import { CheckoutUnavailableError, createCheckoutSession, type CheckoutSettings } from './checkout.ts';
 
 /** An unset or empty variable both mean "not configured" (CloudFormation cannot omit a variable conditionally). */
@@ -34,6 +35,11 @@ const config = loadConfig({
   STRIPE_API_URL: optional(z.url()),
   DASHBOARD_URL: optional(z.url()),
   SIMULATED_CHECKOUT_URL: optional(z.url()),
+  PROVISION_STATE_MACHINE_ARN: optional(z.string()),
+  LIFECYCLE_STATE_MACHINE_ARN: optional(z.string()),
+  START_TIMEOUT_SECONDS: seconds(900),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
+  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
 });
 
 const checkoutSettings: CheckoutSettings = {
@@ -42,6 +48,20 @@ const checkoutSettings: CheckoutSettings = {
   dashboardUrl: config.DASHBOARD_URL,
   apiUrl: config.STRIPE_API_URL,
 };
+
+/** Both state machines are set by the stack; without them (a test of the other routes) actions answer 503. */
+const actionSettings: ActionSettings | undefined =
+  config.PROVISION_STATE_MACHINE_ARN === undefined || config.LIFECYCLE_STATE_MACHINE_ARN === undefined
+    ? undefined
+    : {
+        provisionStateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
+        lifecycleStateMachineArn: config.LIFECYCLE_STATE_MACHINE_ARN,
+        timeouts: {
+          startSeconds: config.START_TIMEOUT_SECONDS,
+          heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+          completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+        },
+      };
 
 type Request = APIGatewayProxyEventV2WithJWTAuthorizer;
 type Response = APIGatewayProxyStructuredResultV2;
@@ -108,15 +128,25 @@ async function startCheckout(request: Request): Promise<Response> {
   }
 }
 
-/** POST /agents/{agentId}/actions: validated now; carried out by the lifecycle work (issue "Lifecycle"). */
+/**
+ * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 409 for a
+ * transition the agent's status refuses, 422 for a reused key with another body, 429 over the rate limit.
+ */
 async function requestAction(request: Request): Promise<Response> {
   const idempotencyKey = header(request, 'idempotency-key');
   if (idempotencyKey === undefined || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new HttpError(400, 'invalid_idempotency_key', 'An Idempotency-Key header of 8-128 letters, digits or _.:- is required');
   }
-  parseBody(request, agentActionRequest);
-  await ownedAgent(request);
-  throw new HttpError(501, 'not_implemented', 'Lifecycle actions are not available yet');
+  const { action } = parseBody(request, agentActionRequest);
+  const agent = await ownedAgent(request);
+  if (actionSettings === undefined) {
+    throw new HttpError(503, 'actions_unavailable', 'Lifecycle actions are not configured');
+  }
+  const { statusCode, body, headers } = await requestLifecycleAction(
+    { userId: callerOf(request), agent, action, idempotencyKey },
+    actionSettings,
+  );
+  return json(statusCode, body, headers);
 }
 
 const routes: Readonly<Record<string, (request: Request) => Promise<Response>>> = {
@@ -169,9 +199,9 @@ function agentNotFound(): HttpError {
 function parseBody<T extends z.ZodType>(request: Request, schema: T): z.infer<T> {
   let body: unknown;
   try {
-    body = JSON.parse(rawBody(request).toString('utf8'));
+    body = JSON.parse(utf8Body(request));
   } catch {
-    throw new HttpError(400, 'invalid_json', 'The body must be a JSON object');
+    throw new HttpError(400, 'invalid_json', 'The body must be a UTF-8 JSON object');
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw new HttpError(400, 'invalid_request', z.prettifyError(parsed.error));

@@ -3,19 +3,15 @@
  * (docs/CONTRACT.md, "Callback signing"), validates the message with zod and hands it to `handleCallback`.
  * Nothing is written for a request that fails any check. The signature, the secret and the body are never logged.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { callbackSecrets, verifyCallbackSignature } from '../domain/callback-signature.ts';
 import { callbackMessage, type CallbackResponse } from '../domain/schemas.ts';
 import { loadConfig } from '../shared/config.ts';
-import { errorResponse, header, json, rawBody } from '../shared/http.ts';
-import { logger, metrics, tracer } from '../shared/logger.ts';
+import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
+import { logger } from '../shared/logger.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
 
 const config = loadConfig({
@@ -33,7 +29,7 @@ const SIGNATURE_FAILURE_MESSAGES = {
 
 function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
   try {
-    return { ok: true, value: JSON.parse(body.toString('utf8')) };
+    return { ok: true, value: JSON.parse(strictUtf8(body)) };
   } catch {
     return { ok: false };
   }
@@ -57,7 +53,7 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   }
 
   const parsed = parseJson(body);
-  if (!parsed.ok) return errorResponse(400, 'invalid_json', 'The body is not valid JSON');
+  if (!parsed.ok) return errorResponse(400, 'invalid_json', 'The body is not valid UTF-8 JSON');
   const message = callbackMessage.safeParse(parsed.value);
   if (!message.success) {
     // Paths only: the values may be anything the sender put there.
@@ -76,18 +72,9 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   return json(200, response);
 }
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(captureLambdaHandler(tracer))
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .handler(async (event) => {
-    const response = await handleGithubCallback(event);
-    // Refusals are counted apart: a burst of them means a wrong or rotated-away secret, or someone probing.
-    metrics.addMetric(response.statusCode === 200 ? 'CallbacksReceived' : 'CallbacksRefused', MetricUnit.Count, 1);
-    return response;
-  })
-  .onError((request) => {
-    // DynamoDB or Step Functions failed after retries: 5xx makes the workflow retry, and every step is repeatable.
-    logger.error('Callback failed; the workflow will retry', { error: request.error });
-    request.response = errorResponse(500, 'internal_error', 'The callback could not be processed; retry it');
-  });
+// A failure after verification (DynamoDB, Step Functions) answers 500: the sender retries and every step is repeatable.
+export const handler = webhookHandler(handleGithubCallback, {
+  metrics: { accepted: 'CallbacksReceived', refused: 'CallbacksRefused' },
+  failureLog: 'Callback failed; the workflow will retry',
+  retryMessage: 'The callback could not be processed; retry it',
+});

@@ -29,6 +29,21 @@ export function rawBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64En
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Bytes as UTF-8 text. Throws a TypeError when they are not UTF-8: a lenient decode would replace them with U+FFFD and
+ * store text the sender never wrote, so callers refuse such a body like invalid JSON.
+ */
+export function strictUtf8(bytes: Uint8Array): string {
+  return STRICT_UTF8.decode(bytes);
+}
+
+/** The request body as text; throws when it is not UTF-8 (see `strictUtf8`). */
+export function utf8Body(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>): string {
+  return strictUtf8(rawBody(event));
+}
+
 /** A request header, case-insensitively (API Gateway lowercases them, tests and proxies may not). */
 export function header(event: Pick<APIGatewayProxyEventV2, 'headers'>, name: string): string | undefined {
   const wanted = name.toLowerCase();

@@ -3,19 +3,15 @@
  * (lambdas/domain/stripe-events.ts) and carries it out. Answers 5xx only when something must be retried, so that
  * Stripe redelivers; a signed event the pipeline has no use for is acknowledged and ignored.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { z } from 'zod';
 import { stripeEventAction, stripeEventEnvelope } from '../domain/stripe-events.ts';
 import { loadConfig, seconds } from '../shared/config.ts';
 import { errorResponse, header, json, rawBody } from '../shared/http.ts';
-import { logger, metrics, tracer } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleStripeEvent, type ProvisioningSettings } from './stripe-actions.ts';
 
 const config = loadConfig({
@@ -87,18 +83,9 @@ async function handleWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayP
   return json(200, outcome.kind === 'ignored' ? { received: true, ignored: true } : { received: true });
 }
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-  .use(captureLambdaHandler(tracer))
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .handler(async (event) => {
-    const response = await handleWebhook(event);
-    // Refusals are counted apart: a burst of them means a wrong secret or someone probing the endpoint.
-    metrics.addMetric(response.statusCode === 200 ? 'StripeEventsReceived' : 'StripeEventsRefused', MetricUnit.Count, 1);
-    return response;
-  })
-  .onError((request) => {
-    // A failed write or StartExecution: 500 makes Stripe redeliver, and the redelivery completes what is missing.
-    logger.error('Stripe webhook failed; Stripe will redeliver', { error: request.error });
-    request.response = errorResponse(500, 'internal_error', 'The event could not be processed; it will be retried');
-  });
+// A failure after verification (DynamoDB, Step Functions) answers 500: the sender retries and every step is repeatable.
+export const handler = webhookHandler(handleWebhook, {
+  metrics: { accepted: 'StripeEventsReceived', refused: 'StripeEventsRefused' },
+  failureLog: 'Stripe webhook failed; Stripe will redeliver',
+  retryMessage: 'The event could not be processed; it will be retried',
+});

@@ -3,39 +3,33 @@
  * job write and StartExecution happen here, so Stripe gets its answer fast; everything slow runs in the state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { ProvisionInput } from '../domain/schemas.ts';
+import { z } from 'zod';
+import { planOf } from '../domain/lifecycle.ts';
+import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
-import { sfn } from '../shared/clients.ts';
-import { createJob } from '../shared/job-writer.ts';
+import { loadConfig } from '../shared/config.ts';
+import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
+import {
+  lifecycleExecutionName,
+  startLifecycle,
+  startProvisioning,
+  type ProvisioningSettings,
+} from '../shared/provisioning.ts';
+import { findAgentBySubscription } from '../shared/repository.ts';
 
-/** Where provisioning executions run and how long their waits may take. */
-export interface ProvisioningSettings {
-  stateMachineArn: string;
-  timeouts: ProvisionInput['timeouts'];
-}
+export type { ProvisioningSettings };
 
 export type StripeEventOutcome =
   /** A job exists for the event and its execution has been started (now or by an earlier delivery). */
   | { kind: 'provisioning'; jobId: string }
+  /** A cancelled subscription's agent is being destroyed (now or by an earlier delivery). */
+  | { kind: 'destroying'; agentId: string }
+  | { kind: 'payment-issue'; agentId: string; paymentIssue: boolean }
   | { kind: 'ignored'; reason: string };
 
 /** Counted (and alarmed on) because a customer paid and got nothing: a person has to sort it out. */
 const NEEDS_ATTENTION_METRIC = 'PaidCheckoutNotProvisioned';
-
-/**
- * Starts the provisioning execution of a job, named after the job. Starting it again with the same name and input is
- * a no-op in Step Functions (and `ExecutionAlreadyExists` once it has finished), so a redelivered event can always
- * call this to make sure the execution exists.
- */
-export async function startProvisioning(input: ProvisionInput, stateMachineArn: string): Promise<void> {
-  try {
-    await sfn.send(new StartExecutionCommand({ stateMachineArn, name: input.jobId, input: JSON.stringify(input) }));
-  } catch (error) {
-    if (!(error instanceof ExecutionAlreadyExists)) throw error;
-  }
-}
 
 function needsAttention(reason: string, details: Record<string, unknown>): StripeEventOutcome {
   logger.error('Paid checkout not provisioned: needs a person', { reason, ...details });
@@ -81,13 +75,44 @@ export async function handleStripeEvent(
   }
 }
 
+const lifecycleConfig = loadConfig({ LIFECYCLE_STATE_MACHINE_ARN: z.string().min(1).optional() });
+
 /**
- * Subscription lifecycle (destroy on `customer.subscription.deleted`, payment issue flag on invoices) belongs to the
- * Lifecycle work and is not carried out yet: the event is acknowledged and logged so it can be replayed from Stripe.
+ * Subscription lifecycle: a deleted subscription destroys its agent (through the same transition and state machine as
+ * the owner's `destroy`); an invoice sets or clears the agent's `paymentIssue` flag. A redelivered event finds the
+ * change already made: the destroy only makes sure its execution exists, the flag is left as it is.
  */
-function subscriptionLifecycle(
+async function subscriptionLifecycle(
   action: Extract<StripeEventAction, { kind: 'end-subscription' | 'set-payment-issue' }>,
-): StripeEventOutcome {
-  logger.warn('Subscription lifecycle event not handled yet', { action: action.kind, subscriptionId: action.subscriptionId });
-  return { kind: 'ignored', reason: 'not-implemented' };
+): Promise<StripeEventOutcome> {
+  const agent = await findAgentBySubscription(action.subscriptionId);
+  if (agent === undefined) {
+    logger.warn('No agent for the subscription', { action: action.kind, subscriptionId: action.subscriptionId });
+    return { kind: 'ignored', reason: 'unknown-subscription' };
+  }
+  const { agentId } = agent;
+  if (action.kind === 'set-payment-issue') {
+    const result = await recordAgentTransition(agentId, {
+      from: AGENT_STATUSES,
+      event: action.paymentIssue ? 'payment-failed' : 'payment-succeeded',
+      actor: 'stripe',
+      fields: { paymentIssue: action.paymentIssue ? true : undefined },
+    });
+    logger.info('Payment issue flag', { agentId, paymentIssue: action.paymentIssue, outcome: result.kind });
+    return { kind: 'payment-issue', agentId, paymentIssue: action.paymentIssue };
+  }
+
+  const plan = planOf('destroy');
+  const result = await recordAgentTransition(agentId, { from: plan.from, to: plan.pending, event: 'destroy-requested', actor: 'stripe' });
+  if (result.kind === 'changed' || (result.kind === 'refused' && result.agentStatus === plan.pending)) {
+    const arn = lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN;
+    if (arn === undefined) throw new Error('LIFECYCLE_STATE_MACHINE_ARN is not set: cannot destroy the agent');
+    const input = { action: 'destroy' as const, agentId, actor: 'stripe' };
+    // One destroy per agent ever: a redelivery starts the same execution name, which is a no-op.
+    await startLifecycle(input, lifecycleExecutionName(input, 0), arn);
+    logger.info('Destroying the agent of an ended subscription', { agentId, subscriptionId: action.subscriptionId });
+    return { kind: 'destroying', agentId };
+  }
+  logger.warn('Ended subscription: agent not destroyed', { agentId, outcome: result.kind });
+  return { kind: 'ignored', reason: result.kind === 'refused' ? `agent-${result.agentStatus}` : result.kind };
 }

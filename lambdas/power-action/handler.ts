@@ -1,0 +1,93 @@
+/**
+ * Lifecycle task (state-machines/lifecycle.asl.json): carries out an accepted `stop`, `start` or `destroy` of an agent
+ * (the agents API or the Stripe webhook already moved it to `stopping` / `starting` / `destroying`) and records the
+ * outcome. Stop and start run Hetzner's power off / on and poll the action; destroy deletes the VM and the Tailscale
+ * device (found by the recorded ids and by the job-id label, like rollback). A failure throws, so the state machine
+ * retries it; every step is safe to repeat.
+ */
+import { z } from 'zod';
+import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
+import { agentId } from '../domain/schemas.ts';
+import { loadConfig } from '../shared/config.ts';
+import { recordAgentTransition } from '../shared/job-writer.ts';
+import { logger } from '../shared/logger.ts';
+import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
+import { secretValue } from '../shared/secrets.ts';
+import { deleteServer, serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
+import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
+import { runPowerCommand } from './hetzner-power.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().min(1),
+  HETZNER_TOKEN_SECRET_ID: z.string().min(1),
+  HETZNER_API_URL: z.url().default('https://api.hetzner.cloud/v1'),
+  TAILSCALE_TOKEN_SECRET_ID: z.string().min(1),
+  TAILSCALE_API_URL: z.url().default('https://api.tailscale.com/api/v2'),
+  TAILSCALE_TAILNET: z.string().min(1).default('-'),
+});
+
+const lifecycleInput = z.object({
+  action: z.enum(['stop', 'start', 'destroy']),
+  agentId,
+  actor: z.string().min(1),
+}) satisfies z.ZodType<LifecycleInput>;
+
+export interface LifecycleTaskResult {
+  agentStatus: string;
+  /** `recorded` when this invocation wrote the outcome; `already` when an earlier attempt did. */
+  outcome: 'recorded' | 'already';
+}
+
+export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
+  const input = lifecycleInput.parse(event);
+  logger.appendKeys({ agentId: input.agentId, action: input.action });
+  const plan = planOf(input.action);
+  const agent = await getAgent(input.agentId);
+  if (agent === undefined) throw new Error(`Agent ${input.agentId} not found`);
+  // A retried invocation after the outcome was written: nothing left to do.
+  if (agent.agentStatus === plan.done) return { agentStatus: agent.agentStatus, outcome: 'already' };
+  if (agent.agentStatus !== plan.pending) {
+    throw new Error(`Agent ${input.agentId} is ${agent.agentStatus}, expected ${plan.pending} for ${input.action}`);
+  }
+
+  const hetzner: HetznerTarget = { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) };
+  if (input.action === 'destroy') {
+    const deleted = await destroyResources(agent, hetzner);
+    logger.info('Agent resources deleted', deleted);
+  } else {
+    const serverId = agent.vm?.serverId;
+    const found = serverId !== undefined && (await runPowerCommand(hetzner, serverId, input.action === 'stop' ? 'poweroff' : 'poweron'));
+    if (!found) throw new Error(`Agent ${input.agentId} has no server to ${input.action}`);
+  }
+
+  const result = await recordAgentTransition(input.agentId, {
+    from: [plan.pending],
+    to: plan.done,
+    event: `${input.action}-completed`,
+    actor: input.actor,
+  });
+  if (result.kind === 'changed') return { agentStatus: plan.done, outcome: 'recorded' };
+  if (result.kind === 'refused' && result.agentStatus === plan.done) return { agentStatus: plan.done, outcome: 'already' };
+  throw new Error(`Recording ${input.action} of agent ${input.agentId} failed: ${result.kind}`);
+};
+
+/** Deletes the agent's servers and Tailscale devices (recorded ids and those labelled with its current job). */
+async function destroyResources(agent: AgentRecord, hetzner: HetznerTarget): Promise<{ servers: string[]; devices: string[] }> {
+  const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
+  const serverIds = new Set([agent.vm?.serverId, job?.vm.serverId].filter((id): id is string => id !== undefined));
+  const deviceIds = new Set([agent.vm?.tailscaleDeviceId, job?.vm.tailscaleDeviceId].filter((id): id is string => id !== undefined));
+  const tailscale = {
+    apiUrl: config.TAILSCALE_API_URL,
+    tailnet: config.TAILSCALE_TAILNET,
+    token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
+  };
+  if (job !== undefined) {
+    for (const server of await serversOfJob(hetzner, job.jobId)) serverIds.add(server.id);
+    for (const device of await devicesOfJob(tailscale, job.jobId)) deviceIds.add(device);
+  }
+  const servers: string[] = [];
+  for (const id of serverIds) if (await deleteServer(hetzner, id)) servers.push(id);
+  const devices: string[] = [];
+  for (const id of deviceIds) if (await deleteDevice(tailscale, id)) devices.push(id);
+  return { servers, devices };
+}

@@ -1,0 +1,41 @@
+/**
+ * The middy stack shared by the endpoints outside parties call (Stripe, the workflow): tracing, the logger's Lambda
+ * context, metrics, a count of accepted and refused requests, and a JSON 500 that asks the sender to retry when
+ * something failed after the request was verified (every step is safe to repeat).
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { errorResponse } from './http.ts';
+import { logger, metrics, tracer } from './logger.ts';
+
+export interface WebhookHandlerOptions {
+  /** Metric counted for each 200 answer (a burst of the refused one means a wrong secret or someone probing). */
+  readonly metrics: { readonly accepted: string; readonly refused: string };
+  /** Logged, with the error, when the request failed after verification. */
+  readonly failureLog: string;
+  /** Told to the sender in the 500, which it answers by retrying. */
+  readonly retryMessage: string;
+}
+
+export function webhookHandler(
+  handle: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>,
+  options: WebhookHandlerOptions,
+) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .handler(async (event) => {
+      const response = await handle(event);
+      metrics.addMetric(response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused, MetricUnit.Count, 1);
+      return response;
+    })
+    .onError((request) => {
+      logger.error(options.failureLog, { error: request.error });
+      request.response = errorResponse(500, 'internal_error', options.retryMessage);
+    });
+}
