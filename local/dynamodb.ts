@@ -47,6 +47,10 @@ const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
 const OUTPUT_TAIL_CHARS = 4_000;
 const STOP_GRACE_MS = 5_000;
+/** What DynamoDB Local prints just before it binds its port. */
+const STARTUP_BANNER = 'Initializing DynamoDB Local';
+/** A failed bind ends the process within milliseconds of the banner; wait this long before trusting the port. */
+const BIND_SETTLE_MS = 500;
 /** An auto-picked port can be taken between probing and binding; retry with another one. */
 const AUTO_PORT_ATTEMPTS = 3;
 
@@ -113,6 +117,9 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
 
   const startup = new AbortController();
   try {
+    // Another DynamoDB Local may hold the port (an auto-picked port taken meanwhile) and answer for us: only ask once
+    // ours has printed its configuration and has not died binding the port right after.
+    await Promise.race([output.banner.then(() => sleep(BIND_SETTLE_MS)), failure]);
     await Promise.race([waitUntilAnswering(endpoint, startup.signal), failure]);
   } catch (error) {
     await stop();
@@ -161,15 +168,18 @@ async function waitUntilAnswering(endpoint: string, signal: AbortSignal): Promis
   }
 }
 
-/** Keeps the last few kilobytes of the process output for error messages (and drains the pipes so Java never blocks). */
-function captureOutputTail(child: ChildProcess): () => string {
+/** Keeps the last few kilobytes of the process output for error messages (and drains the pipes so Java never blocks); `banner` resolves once DynamoDB Local announces its configuration. */
+function captureOutputTail(child: ChildProcess): (() => string) & { banner: Promise<void> } {
   let tail = '';
+  let announced: () => void = () => undefined;
+  const banner = new Promise<void>((resolve) => (announced = resolve));
   const append = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+    if (tail.includes(STARTUP_BANNER)) announced();
   };
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
-  return () => tail;
+  return Object.assign(() => tail, { banner });
 }
 
 const TERMINATING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
