@@ -5,6 +5,7 @@ import { Data } from './constructs/data.ts';
 import { Fanout } from './constructs/fanout.ts';
 import { FrontendHosting } from './constructs/frontend-hosting.ts';
 import { HttpApi } from './constructs/http-api.ts';
+import { Lifecycle } from './constructs/lifecycle.ts';
 import { Observability } from './constructs/observability.ts';
 import { Provisioning } from './constructs/provisioning.ts';
 import { Secrets } from './constructs/secrets.ts';
@@ -63,12 +64,14 @@ export class AgentPipelineStack extends Stack {
       observability,
       github: { repository: githubRepository, ref: props.githubRef ?? 'main' },
     });
+    const lifecycle = new Lifecycle(this, 'Lifecycle', { data, secrets, observability });
     const httpApi = new HttpApi(this, 'HttpApi', {
       data,
       secrets,
       auth,
       observability,
       provisioningStateMachine: provisioning.stateMachine,
+      lifecycle,
     });
     provisioning.sendCallbacksTo(httpApi.callbackUrl);
 

@@ -5,7 +5,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
-import { getAgent } from '../lambdas/shared/repository.ts';
 import type { GatewayHttpResponse, LocalRoute } from './gateway.ts';
 
 export interface SimulatedCheckoutOptions {
@@ -25,6 +24,16 @@ a{color:#0969da}.note{color:#59636e;font-size:.9rem}</style></head><body>${body}
 
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+
+/**
+ * The agent, read through the handlers' repository. Imported on first use, not at load: the shared modules read their
+ * configuration (table, log level, service name) once, when first imported, and the stack sets it only after this
+ * module is loaded.
+ */
+async function getAgent(agentId: string) {
+  const repository = await import('../lambdas/shared/repository.ts');
+  return repository.getAgent(agentId);
+}
 
 const redirect = (location: string): GatewayHttpResponse => ({ statusCode: 303, headers: { location }, body: Buffer.alloc(0) });
 

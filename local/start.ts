@@ -35,6 +35,7 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const ACCOUNT_ID = '000000000000';
 const DEV_CLIENT_ID = 'local-dashboard';
 const GITHUB_REPOSITORY = 'local/agent-infra';
+const PROVISION_DEFINITION = 'state-machines/provision.asl.json';
 const PER_FUNCTION_VARIABLES = new Set(['POWERTOOLS_SERVICE_NAME']);
 
 export interface LocalStackOptions {
@@ -54,6 +55,8 @@ export interface LocalStackOptions {
   readonly timeouts?: { startSeconds?: number; heartbeatSeconds?: number; completionSeconds?: number };
   /** Gateway limits, e.g. a short idle timeout for tests. */
   readonly gatewayLimits?: Parameters<typeof startGateway>[0]['limits'];
+  /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
+  readonly template?: CloudFormationTemplate;
   /** Log what happens (URLs, executions, runner steps). @default true */
   readonly verbose?: boolean;
 }
@@ -68,7 +71,10 @@ export interface LocalStack {
   readonly gateway: Gateway;
   readonly stepFunctions: LocalStepFunctions;
   readonly fakes: { readonly github: GithubFake; readonly hetzner: HetznerFake; readonly tailscale: TailscaleFake };
+  /** The provisioning state machine. */
   readonly stateMachineArn: string;
+  /** Every state machine, by its repository-relative ASL file (`state-machines/lifecycle.asl.json`, ...). */
+  readonly stateMachineArns: Readonly<Record<string, string>>;
   /** A ready sign-in link for a dev user. */
   signInUrl(userId: string): string;
   /** Stops everything this stack started (the Java process too). Safe to call more than once. */
@@ -139,22 +145,30 @@ function localEnvironment(
   return env;
 }
 
-/** The one state machine of the template, with the local ARN of each function its definition substitutes. */
-function stateMachineOf(template: CloudFormationTemplate): { logicalId: string; definition: string } {
+/** A state machine of the template: its ASL file and its definition with the local ARN of each function it invokes. */
+interface LocalStateMachine {
+  readonly logicalId: string;
+  /** Repository-relative ASL path (the `agent-pipeline:definition` metadata). */
+  readonly definitionFile: string;
+  readonly definition: string;
+}
+
+/** Every state machine of the template (each names its ASL file in its metadata), substituted for local use. */
+function stateMachinesOf(template: CloudFormationTemplate): LocalStateMachine[] {
   const machines = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
-  const [machine, ...others] = machines;
-  if (machine === undefined || others.length > 0) throw new Error(`Expected one state machine, found ${machines.length}`);
-  const [logicalId, resource] = machine;
-  const definitionFile = resource.Metadata?.['agent-pipeline:definition'];
-  if (typeof definitionFile !== 'string') throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
-  const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
-  let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
-  for (const [key, value] of Object.entries(substitutions)) {
-    const referenced = referencedLogicalId(value);
-    if (referenced === undefined) throw new Error(`Substitution ${key} is not a function reference`);
-    definition = definition.replaceAll(`\${${key}}`, localFunctionArn(referenced));
-  }
-  return { logicalId, definition };
+  if (machines.length === 0) throw new Error('The template has no state machine');
+  return machines.map(([logicalId, resource]) => {
+    const definitionFile = resource.Metadata?.['agent-pipeline:definition'];
+    if (typeof definitionFile !== 'string') throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
+    const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
+    let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
+    for (const [key, value] of Object.entries(substitutions)) {
+      const referenced = referencedLogicalId(value);
+      if (referenced === undefined) throw new Error(`Substitution ${key} is not a function reference`);
+      definition = definition.replaceAll(`\${${key}}`, localFunctionArn(referenced));
+    }
+    return { logicalId, definitionFile, definition };
+  });
 }
 
 /** Starts every part of the local stack and returns once it serves requests. */
@@ -172,7 +186,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    const template = await synthesizeTemplate();
+    const template = options.template ?? (await synthesizeTemplate());
     const functions = functionEntries(template);
     const functionIdOf = (name: string): string => {
       const found = Object.entries(functions).find(([, entry]) => entry.entry.includes(`/lambdas/${name}/`));
@@ -206,10 +220,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return handler(event, context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID }));
     };
 
-    const machine = stateMachineOf(template);
-    const stateMachineArn = localStateMachineArn(machine.logicalId);
+    // Each function's `*_STATE_MACHINE_ARN` variable references its machine, resolved by localEnvironment below.
+    const machines = stateMachinesOf(template);
+    const stateMachineArns = Object.fromEntries(
+      machines.map((machine) => [machine.definitionFile, localStateMachineArn(machine.logicalId)]),
+    );
+    const stateMachineArn = stateMachineArns[PROVISION_DEFINITION];
+    if (stateMachineArn === undefined) throw new Error(`No state machine runs ${PROVISION_DEFINITION}`);
     const stepFunctions = new LocalStepFunctions({
-      definitions: { [stateMachineArn]: machine.definition },
+      definitions: Object.fromEntries(machines.map((machine) => [localStateMachineArn(machine.logicalId), machine.definition])),
       functions: Object.fromEntries(
         Object.keys(functions).map((logicalId) => [localFunctionArn(logicalId), (payload: unknown) => invoke(logicalId, payload)]),
       ),
@@ -339,6 +358,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stepFunctions,
       fakes: { github, hetzner, tailscale },
       stateMachineArn,
+      stateMachineArns,
       signInUrl: (userId) => `${gateway.url}/?devUser=${encodeURIComponent(userId)}`,
       stop: stopAll,
     };

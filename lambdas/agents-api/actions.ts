@@ -11,7 +11,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
-import { planOf, RATE_LIMIT, rateWindowOf, requestFingerprint, type LifecycleAction } from '../domain/lifecycle.ts';
+import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, requestFingerprint, type LifecycleAction } from '../domain/lifecycle.ts';
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
@@ -99,6 +99,9 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     error(409, 'action_refused', `Cannot ${action} an agent that is ${agentStatus}`);
 
   if (action === 'retry') {
+    // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
+    // draft, so this read cannot go stale in a way that matters.
+    if (!isActionAllowed('retry', agent.agentStatus)) return refused(agent.agentStatus);
     const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor }, now);
     if (result.kind === 'agent-busy') return refused(result.agentStatus);
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');

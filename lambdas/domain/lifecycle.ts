@@ -36,7 +36,9 @@ const DONE: Readonly<Record<LifecycleAction, AgentStatus>> = {
 /** The plan of `action`, with the statuses it may start from taken from the contract's status machine. */
 export function planOf(action: LifecycleAction): ActionPlan {
   const pending = PENDING[action];
-  return { action, from: agentStatusesLeadingTo(pending), pending, done: DONE[action] };
+  // A draft reaches provisioning by being paid for, never by a retry.
+  const from = agentStatusesLeadingTo(pending).filter((status) => action !== 'retry' || status !== 'draft');
+  return { action, from, pending, done: DONE[action] };
 }
 
 /** True when `action` may start while the agent is `status`; anything else is refused (409) and changes nothing. */

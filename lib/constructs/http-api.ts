@@ -8,6 +8,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Auth } from './auth.ts';
 import type { Data } from './data.ts';
+import type { Lifecycle } from './lifecycle.ts';
 import { PipelineFunction } from './lambda-function.ts';
 import type { Observability } from './observability.ts';
 import type { Secrets } from './secrets.ts';
@@ -18,6 +19,8 @@ export interface HttpApiProps {
   readonly auth: Auth;
   readonly observability: Observability;
   readonly provisioningStateMachine: IStateMachine;
+  /** Lifecycle actions (stop, start, destroy): started by the agents API and by a cancelled subscription. */
+  readonly lifecycle: Lifecycle;
 }
 
 /**
@@ -55,7 +58,7 @@ export class HttpApi extends Construct {
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
-    const { data, secrets, auth, observability, provisioningStateMachine } = props;
+    const { data, secrets, auth, observability, provisioningStateMachine, lifecycle } = props;
 
     this.api = new HttpApiResource(this, 'Api', {
       apiName: `${Stack.of(this).stackName}-http`,
@@ -82,6 +85,7 @@ export class HttpApi extends Construct {
       .useSecret('STRIPE_WEBHOOK_SECRET_ID', secrets.stripeWebhookSecret)
       .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
       .useProvisioning(provisioningStateMachine);
+    lifecycle.grantStart(this.stripeWebhook);
 
     this.githubCallback = new PipelineFunction(this, 'GitHubCallback', {
       name: 'github-callback',
@@ -100,6 +104,7 @@ export class HttpApi extends Construct {
       .useTable(data.table, 'readWrite')
       .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
       .useProvisioning(provisioningStateMachine);
+    lifecycle.grantStart(this.agentsApi);
 
     const signedRoutes = [
       ...this.api.addRoutes({

@@ -25,9 +25,9 @@ const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLO
 
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
-  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
-  'agents-api': ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  'agents-api': ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -36,6 +36,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'finish-job': ['TABLE_NAME'],
   rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
   sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID'],
 };
 
 const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
@@ -131,16 +132,20 @@ describe('least privilege', () => {
   });
 
   it('grants pipeline functions and the state machine only fully named actions', () => {
-    const [stateMachine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
-    const stateMachineRoleId = stateMachine!.Properties.RoleArn['Fn::GetAtt'][0] as string;
-    const statements = [...FUNCTION_NAMES.flatMap((name) => functionStatements(template, name)), ...roleStatements(template, stateMachineRoleId)];
+    const stateMachineRoleIds = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).map(
+      (stateMachine) => stateMachine.Properties.RoleArn['Fn::GetAtt'][0] as string,
+    );
+    const statements = [
+      ...FUNCTION_NAMES.flatMap((name) => functionStatements(template, name)),
+      ...stateMachineRoleIds.flatMap((roleId) => roleStatements(template, roleId)),
+    ];
     expect(actionsOf(statements).filter((action) => action.includes('*'))).toEqual([]);
   });
 
   it('writes to the table only from functions that own a write path', () => {
     const writers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)));
     expect(writers.sort()).toEqual(
-      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper'].sort(),
+      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action'].sort(),
     );
     for (const reader of ['fanout', 'rollback'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
@@ -165,8 +170,11 @@ describe('least privilege', () => {
     const starters = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:StartExecution'));
     expect(starters.sort()).toEqual(['agents-api', 'stripe-webhook', 'sweeper']);
     for (const name of starters) {
+      // agents-api and stripe-webhook also start lifecycle executions (test/infra/lifecycle.test.ts pins who may).
+      const lifecycle = name === 'sweeper' ? [] : [{ Ref: expect.stringMatching(/^LifecycleStateMachine/) }];
       expect(resourcesOf(functionStatements(template, name), 'states:StartExecution')).toEqual([
         { Ref: expect.stringMatching(/^ProvisioningStateMachine/) },
+        ...lifecycle,
       ]);
       expect(environmentOf(name).PROVISION_STATE_MACHINE_ARN).toEqual({ Ref: expect.stringMatching(/^ProvisioningStateMachine/) });
     }

@@ -16,7 +16,15 @@ const onlyResource = (type: string): { id: string; resource: Record<string, any>
   return { id, resource };
 };
 const table = onlyResource('AWS::DynamoDB::Table');
-const stateMachine = onlyResource('AWS::StepFunctions::StateMachine');
+/** The provisioning state machine (the lifecycle one has its own tests in lifecycle.test.ts). */
+const stateMachine = ((): { id: string; resource: Record<string, any> } => {
+  const entries = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).filter(
+    ([, resource]) => resource.Metadata?.['agent-pipeline:definition'] === PROVISION_ASL_PATH,
+  );
+  expect(entries).toHaveLength(1);
+  const [id, resource] = entries[0]!;
+  return { id, resource };
+})();
 const getAttArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const queueId = (prefix: string): string => {
   const ids = Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith(prefix));
@@ -186,8 +194,8 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 11 function error alarms, 2 failure queues, failed + timed-out executions, RollbackFailed.
-    expect(alarms).toHaveLength(16);
+    // 12 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed.
+    expect(alarms).toHaveLength(19);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 

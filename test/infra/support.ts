@@ -16,6 +16,7 @@ export const FUNCTION_NAMES = [
   'finish-job',
   'rollback',
   'sweeper',
+  'power-action',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -179,7 +179,9 @@ describe('POST /agents/{agentId}/actions', () => {
     const stranger = await api(newUser(), 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
     expect(stranger.status).toBe(404);
 
+    // What a valid request does is covered on the whole local runtime (test/integration/lifecycle.test.ts); this
+    // suite runs no state machine, so the handler says actions are unavailable.
     const valid = await api(owner, 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
-    expect([valid.status, valid.body.error.code]).toEqual([501, 'not_implemented']);
+    expect([valid.status, valid.body.error.code]).toEqual([503, 'actions_unavailable']);
   });
 });

@@ -60,6 +60,8 @@ function AgentDetails({ view }: { view: AgentView }) {
   const provisioning = view.agentStatus === 'provisioning';
   const now = useNow(provisioning);
   const failedStep = view.steps.find((step) => step.status === 'error');
+  // Kept here, not in the failure panel: an accepted retry moves the agent to provisioning, which removes the panel.
+  const [retryOutcome, setRetryOutcome] = useState<RetryOutcome>();
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
@@ -84,7 +86,12 @@ function AgentDetails({ view }: { view: AgentView }) {
       {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
 
       {failedStep !== undefined && view.agentStatus === 'failed' ? (
-        <FailurePanel agentId={view.agentId} step={failedStep} />
+        <FailurePanel agentId={view.agentId} step={failedStep} onOutcome={setRetryOutcome} />
+      ) : null}
+      {retryOutcome !== undefined && (view.agentStatus === 'failed' || view.agentStatus === 'provisioning') ? (
+        <p class={`notice notice--${retryOutcome.ok ? 'neutral' : 'bad'}`} role="status" data-testid="retry-outcome">
+          {retryOutcome.message}
+        </p>
       ) : null}
 
       <section aria-labelledby="steps-heading" class="card">
@@ -185,13 +192,25 @@ function PayButton({ agentId }: { agentId: string }) {
 
 const RETRY_REFUSALS: Readonly<Record<number, string>> = {
   409: 'This agent cannot be retried right now: it may already be retrying.',
-  501: 'Retrying is not available yet. Please contact support.',
+  429: 'Too many actions on this agent: wait a minute and try again.',
 };
 
-function FailurePanel({ agentId, step }: { agentId: string; step: UiStep }) {
+interface RetryOutcome {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+function FailurePanel({
+  agentId,
+  step,
+  onOutcome: setOutcome,
+}: {
+  agentId: string;
+  step: UiStep;
+  onOutcome: (outcome: RetryOutcome) => void;
+}) {
   const { api } = useServices();
   const [busy, setBusy] = useState(false);
-  const [outcome, setOutcome] = useState<{ ok: boolean; message: string }>();
 
   const retry = async (): Promise<void> => {
     setBusy(true);
@@ -218,11 +237,6 @@ function FailurePanel({ agentId, step }: { agentId: string; step: UiStep }) {
       <button type="button" class="button" onClick={() => void retry()} disabled={busy} data-testid="retry">
         {busy ? 'Retrying…' : 'Retry'}
       </button>
-      {outcome === undefined ? null : (
-        <p role="status" data-testid="retry-outcome">
-          {outcome.message}
-        </p>
-      )}
     </section>
   );
 }

@@ -1,0 +1,185 @@
+/**
+ * `npm run bench [-- --quick]`: benchmarks of the local runtime (docs/BENCHMARKS.md). Prints a table and writes the
+ * full results as JSON to bench/results/ (git-ignored). Timings are measurements, never assertions.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalStack } from '../local/start.ts';
+import { Fleet } from './lib/fleet.ts';
+import { paidAgent } from './lib/pipeline.ts';
+import { kb, markdownTable, mb, ms, perSecond, type ResultRow } from './lib/stats.ts';
+import { IMPORT_TARGET_MS, measureColdStarts } from './suites/cold-start.ts';
+import { CallbackScript, growFleet, measureFanout, measureLatency, memory, type FanoutResult, type LatencyResult } from './suites/live-status.ts';
+import { measurePolling, measurePush } from './suites/polling.ts';
+import { countProvisioning } from './suites/provisioning-counts.ts';
+import { measureWebhookAck } from './suites/webhook.ts';
+
+interface Plan {
+  readonly importRepetitions: number;
+  readonly webhook: { senders: number; perSender: number };
+  readonly watch: { dashboards: number; windowSeconds: number };
+  readonly latency: readonly { clients: number; updates: number }[];
+  readonly fanout: readonly { connections: number; messages: number }[];
+}
+
+const FULL: Plan = {
+  importRepetitions: 5,
+  webhook: { senders: 50, perSender: 10 },
+  watch: { dashboards: 1_000, windowSeconds: 20 },
+  latency: [
+    { clients: 1, updates: 1_000 },
+    { clients: 100, updates: 100 },
+    { clients: 1_000, updates: 20 },
+  ],
+  fanout: [
+    { connections: 1_000, messages: 10 },
+    { connections: 5_000, messages: 3 },
+  ],
+};
+
+const QUICK: Plan = {
+  importRepetitions: 1,
+  webhook: { senders: 50, perSender: 2 },
+  watch: { dashboards: 200, windowSeconds: 6 },
+  latency: [
+    { clients: 1, updates: 100 },
+    { clients: 100, updates: 10 },
+  ],
+  fanout: [{ connections: 200, messages: 5 }],
+};
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '..');
+const RESULTS_DIR = resolve(PROJECT_ROOT, 'bench/results');
+
+function machine() {
+  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  return { nproc: availableParallelism(), memoryBytes: totalmem(), cpuModel, node: process.version, platform: `${process.platform} ${process.arch}` };
+}
+
+const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  const plan = values.quick ? QUICK : FULL;
+  const run = randomBytes(4).toString('hex');
+  const started = performance.now();
+  const loadBefore = loadavg();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const rows: ResultRow[] = [];
+
+  log('cold-start proxies: bundling each function, timing import() in fresh processes');
+  const coldStarts = await measureColdStarts(RESULTS_DIR, plan.importRepetitions);
+  for (const result of coldStarts) {
+    rows.push({ benchmark: 'cold start', metric: `${result.name} bundle`, value: kb(result.bytes), target: `< ${kb(result.sizeTarget)}`, ok: result.bytes < result.sizeTarget });
+    rows.push({ benchmark: 'cold start', metric: `${result.name} import() median`, value: ms(result.importMedianMs), target: `< ${IMPORT_TARGET_MS} ms`, ok: result.importMedianMs < IMPORT_TARGET_MS });
+  }
+
+  log('starting the local stack');
+  const stack = await startLocalStack({ dataDir: null, port: 0, verbose: false, runnerStepMs: 200, runnerHeartbeatMs: 1_000 });
+  const fleet = await Fleet.start();
+  const results: Record<string, unknown> = { coldStarts };
+  try {
+    log('provisioning counts: one agent through the local workflow runner');
+    const counts = await countProvisioning(stack, fleet, run);
+    results.provisioningCounts = counts;
+    rows.push({ benchmark: 'provisioning', metric: 'state transitions', value: String(counts.stateTransitions) });
+    rows.push({
+      benchmark: 'provisioning',
+      metric: 'Lambda invocations (webhook + callbacks + tasks + fan-out at most)',
+      value: String(counts.lambdaInvocations.stripeWebhook + counts.lambdaInvocations.githubCallback + counts.lambdaInvocations.stepFunctionsTasks + counts.lambdaInvocations.fanoutAtMost),
+    });
+    rows.push({ benchmark: 'provisioning', metric: 'DynamoDB item writes', value: String(counts.itemWritesTotal) });
+    rows.push({ benchmark: 'provisioning', metric: 'WebSocket messages per dashboard', value: String(counts.webSocketMessages) });
+
+    log(`Stripe webhook: ${plan.webhook.senders} concurrent senders x ${plan.webhook.perSender}`);
+    const webhook = await measureWebhookAck(stack, plan.webhook.senders, plan.webhook.perSender, run);
+    results.webhook = webhook;
+    rows.push({ benchmark: 'webhook ack', metric: `p50 / p99, ${webhook.senders} senders, ${webhook.webhooks} webhooks`, value: `${ms(webhook.ack.p50)} / ${ms(webhook.ack.p99)}` });
+    rows.push({ benchmark: 'webhook ack', metric: 'throughput (failures)', value: `${perSecond(webhook.webhooksPerSecond)} (${webhook.failures})` });
+
+    const agent = await paidAgent(stack, `bench-live-${run}`, 'Live status [manual]');
+    const script = new CallbackScript(agent);
+
+    log(`polling baseline: ${plan.watch.dashboards} dashboards polling every 1 s for ${plan.watch.windowSeconds} s`);
+    const polling = await measurePolling(stack, fleet, agent, plan.watch.dashboards, plan.watch.windowSeconds, script.nextStep());
+
+    const memoryBefore = memory();
+    const latency: LatencyResult[] = [];
+    const fanout: FanoutResult[] = [];
+    let open = 0;
+    for (const { clients, updates } of plan.latency) {
+      log(`callback -> browser: ${updates} updates to ${clients} client(s)`);
+      open = await growFleet(stack, fleet, agent, clients, open);
+      // One step is kept for the push window, so both windows show the same kind of change.
+      latency.push(await measureLatency(stack, fleet, script, clients, updates, 1));
+    }
+    log(`push: ${plan.watch.dashboards} subscribed dashboards for ${plan.watch.windowSeconds} s`);
+    open = await growFleet(stack, fleet, agent, plan.watch.dashboards, open);
+    const push = await measurePush(stack, fleet, open, plan.watch.windowSeconds, script.nextStep());
+    for (const { connections, messages } of plan.fanout) {
+      log(`fan-out: ${messages} messages to ${connections} connections`);
+      open = await growFleet(stack, fleet, agent, connections, open);
+      fanout.push(await measureFanout(stack, fleet, agent, connections, messages, memoryBefore));
+    }
+    await fleet.request({ cmd: 'close' }, 'closed');
+    results.latency = latency;
+    results.watch = { polling, push };
+    results.fanout = fanout;
+
+    for (const result of latency) {
+      const { acceptedToClient: all, acceptedToLastClient: last } = result;
+      rows.push({
+        benchmark: 'callback -> browser',
+        metric: `${result.clients} client(s): p50 / p95 / p99 (${all.count} deliveries of ${result.updates} updates${result.lost > 0 ? `, ${result.lost} lost` : ''})`,
+        value: `${ms(all.p50)} / ${ms(all.p95)} / ${ms(all.p99)}`,
+      });
+      if (result.clients > 1) rows.push({ benchmark: 'callback -> browser', metric: `${result.clients} clients: last client p50 / p99`, value: `${ms(last.p50)} / ${ms(last.p99)}` });
+    }
+    for (const result of fanout) {
+      rows.push({ benchmark: 'fan-out', metric: `${result.connections} connections: messages delivered/s`, value: perSecond(result.messagesPerSecond) });
+      rows.push({
+        benchmark: 'fan-out',
+        metric: `${result.connections} connections: stack RSS / heap (idle -> connected -> peak)`,
+        value: `${mb(result.memoryBefore.rss)} -> ${mb(result.memoryConnected.rss)} -> ${mb(result.memoryPeak.rss)} / ${mb(result.memoryBefore.heapUsed)} -> ${mb(result.memoryConnected.heapUsed)} -> ${mb(result.memoryPeak.heapUsed)}`,
+      });
+    }
+    for (const watch of [polling, push]) {
+      rows.push({ benchmark: `${watch.mode} (${watch.dashboards} dashboards)`, metric: 'requests/min', value: Math.round(watch.requestsPerMinute).toLocaleString('en-US') });
+      rows.push({ benchmark: `${watch.mode} (${watch.dashboards} dashboards)`, metric: 'server CPU (cores busy)', value: watch.serverCpuCores.toFixed(2) });
+      rows.push({
+        benchmark: `${watch.mode} (${watch.dashboards} dashboards)`,
+        metric: `time to see a change p50 / p99${watch.failures > 0 ? ` (${watch.failures} missed or failed)` : ''}`,
+        value: `${ms(watch.timeToSeeChange.p50)} / ${ms(watch.timeToSeeChange.p99)}`,
+      });
+    }
+  } finally {
+    await fleet.stop();
+    await stack.stop();
+  }
+
+  const output = {
+    run,
+    mode: values.quick ? 'quick' : 'full',
+    finishedAt: new Date().toISOString(),
+    seconds: (performance.now() - started) / 1000,
+    machine: { ...machine(), loadAverageBefore: loadBefore, loadAverageAfter: loadavg() },
+    plan,
+    results,
+    table: rows,
+  };
+  const file = resolve(RESULTS_DIR, `bench-${output.finishedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(output, null, 2));
+  writeFileSync(resolve(RESULTS_DIR, 'latest.json'), JSON.stringify(output, null, 2));
+  const { nproc, memoryBytes, cpuModel } = output.machine;
+  console.log(`\n${markdownTable(rows)}\n`);
+  console.log(`Machine: ${nproc} CPUs (${cpuModel}), ${mb(memoryBytes)} RAM, Node ${process.version}, load ${loadBefore.map((value) => value.toFixed(1)).join(' ')}`);
+  console.log(`Run ${run} (${output.mode}) took ${output.seconds.toFixed(0)} s; results: ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,320 @@
+/**
+ * Lifecycle actions on the whole local runtime (gateway, agents-api, Stripe webhook, both state machines, the
+ * power-action function, the workflow runner and the fake Hetzner / Tailscale APIs, DynamoDB Local): every action's
+ * happy path, idempotent replays and reused keys, the rate limit, refused transitions, what Stripe's subscription and
+ * invoice events do, and a race between stop and destroy.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import Stripe from 'stripe';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RATE_LIMIT, rateWindowOf } from '../../lambdas/domain/lifecycle.ts';
+import { agentView, type AgentView } from '../../lambdas/domain/schemas.ts';
+import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { startLocalStack, type LocalStack } from '../../local/start.ts';
+
+const RUN = randomBytes(4).toString('hex');
+const SETTLE_TIMEOUT_MS = 20_000;
+
+let stack: LocalStack;
+let documents: DynamoDBDocumentClient;
+
+beforeAll(async () => {
+  stack = await startLocalStack({
+    port: 0,
+    dataDir: null,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    tablePrefix: `lifecycle-${RUN}-`,
+    runnerStepMs: 30,
+    runnerHeartbeatMs: 200,
+    verbose: false,
+  });
+  documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+interface ApiResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: any;
+}
+
+async function api(userId: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  const response = await fetch(`${stack.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${stack.gateway.devAuth!.issueAccessToken(userId)}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+const act = (userId: string, agentId: string, action: string, key: string = randomUUID()) =>
+  api(userId, 'POST', `/agents/${agentId}/actions`, { action }, { 'idempotency-key': key });
+
+async function view(userId: string, agentId: string): Promise<AgentView> {
+  const response = await api(userId, 'GET', `/agents/${agentId}`);
+  expect(response.status).toBe(200);
+  return agentView.parse(response.body);
+}
+
+/** Polls the agent until `done` holds (bounded). */
+async function waitForView(userId: string, agentId: string, done: (view: AgentView) => boolean): Promise<AgentView> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    const current = await view(userId, agentId);
+    if (done(current)) return current;
+    if (Date.now() > deadline) throw new Error(`Agent ${agentId} did not settle: ${JSON.stringify(current)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+const waitForStatus = (userId: string, agentId: string, status: string) =>
+  waitForView(userId, agentId, (current) => current.agentStatus === status);
+
+async function sendStripeEvent(event: Record<string, unknown>): Promise<ApiResponse> {
+  const payload = JSON.stringify(event);
+  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
+  const response = await fetch(`${stack.url}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    body: payload,
+  });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+const stripeEvent = (type: string, object: Record<string, unknown>) => ({
+  id: `evt_${randomBytes(12).toString('hex')}`,
+  object: 'event',
+  api_version: '2025-10-29.clover',
+  created: Math.floor(Date.now() / 1000),
+  livemode: false,
+  pending_webhooks: 1,
+  request: { id: null, idempotency_key: null },
+  type,
+  data: { object },
+});
+
+/** A draft agent of a new user. */
+async function draftAgent(name = 'Helper'): Promise<{ userId: string; agentId: string }> {
+  const userId = `user-${randomUUID()}`;
+  const created = await api(userId, 'POST', '/agents', { name, region: 'fsn1' });
+  expect(created.status).toBe(201);
+  return { userId, agentId: created.body.agentId as string };
+}
+
+/** A paid agent, provisioned to `active` by the local workflow runner; returns its subscription id too. */
+async function activeAgent(name = 'Helper') {
+  const { userId, agentId } = await draftAgent(name);
+  const paid = checkoutCompletedEvent({ agentId, userId, region: 'fsn1' });
+  expect((await sendStripeEvent(paid)).status).toBe(200);
+  const active = await waitForStatus(userId, agentId, 'active');
+  const subscriptionId = (paid.data as { object: { subscription: string } }).object.subscription;
+  return { userId, agentId, subscriptionId, serverId: active.vm!.serverId!, deviceId: active.vm!.tailscaleDeviceId };
+}
+
+/** The agent's history items (event, actor, status, seq) in seq order. */
+async function history(agentId: string) {
+  const { Items = [] } = await documents.send(
+    new QueryCommand({
+      TableName: stack.tableName,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :seq)',
+      ExpressionAttributeValues: { ':pk': `AGENT#${agentId}`, ':seq': 'SEQ#' },
+      ConsistentRead: true,
+    }),
+  );
+  return Items.map((item) => ({ seq: item.seq as number, event: item.event as string, actor: item.actor as string, agentStatus: item.agentStatus as string, updatedAt: item.updatedAt as string }));
+}
+
+/**
+ * Subscribes to the agent over the WebSocket and collects the `agentStatus` of every new update it pushes (after the
+ * snapshot, each seq once: delivery is at least once, and clients drop a seq they already have).
+ */
+async function watchStatuses(userId: string, agentId: string): Promise<{ statuses: string[]; close: () => void }> {
+  const socket = new WebSocket(`${stack.wsUrl}?token=${stack.gateway.devAuth!.issueAccessToken(userId)}`);
+  const statuses: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  let lastSeq: number | undefined;
+  const subscribed = new Promise<void>((resolve) => {
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type: string; seq?: number; agentStatus?: string };
+      if (message.type === 'snapshot') {
+        lastSeq = message.seq;
+        resolve();
+      }
+      if (message.type !== 'update' || lastSeq === undefined || message.seq === undefined || message.seq <= lastSeq) return;
+      lastSeq = message.seq;
+      statuses.push(message.agentStatus ?? '');
+    });
+  });
+  socket.send(JSON.stringify({ action: 'subscribe', agentId }));
+  await subscribed;
+  return { statuses, close: () => socket.close() };
+}
+
+const serverStatus = (serverId: string) => stack.fakes.hetzner.state.servers.get(Number(serverId))?.status;
+
+describe('stop, start and destroy', () => {
+  it('powers the VM off and on through Hetzner, then deletes it and its Tailscale device; the history says who and when', async () => {
+    const { userId, agentId, serverId, deviceId } = await activeAgent();
+    const live = await watchStatuses(userId, agentId);
+
+    const stop = await act(userId, agentId, 'stop');
+    expect(stop.status).toBe(202);
+    expect(stop.body).toMatchObject({ action: 'stop', agentId, status: 'accepted', agentStatus: 'stopping', requestedBy: userId });
+    await waitForStatus(userId, agentId, 'stopped');
+    expect(serverStatus(serverId)).toBe('off');
+    // Progress reaches the browser like provisioning does: each history item is pushed over the WebSocket.
+    await expect.poll(() => live.statuses).toEqual(['stopping', 'stopped']);
+    live.close();
+
+    const refused = await act(userId, agentId, 'stop');
+    expect([refused.status, refused.body.error.code]).toEqual([409, 'action_refused']);
+
+    expect((await act(userId, agentId, 'start')).status).toBe(202);
+    await waitForStatus(userId, agentId, 'active');
+    expect(serverStatus(serverId)).toBe('running');
+
+    expect((await act(userId, agentId, 'destroy')).status).toBe(202);
+    await waitForStatus(userId, agentId, 'destroyed');
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
+    if (deviceId !== undefined) expect(stack.fakes.tailscale.state.devices.has(deviceId)).toBe(false);
+
+    // Five actions so far: the rate limit allows exactly this refused one.
+    const seqBefore = (await view(userId, agentId)).seq;
+    const again = await act(userId, agentId, 'destroy');
+    expect([again.status, again.body.error.code]).toEqual([409, 'action_refused']);
+    expect((await view(userId, agentId)).seq).toBe(seqBefore);
+
+    const items = await history(agentId);
+    expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
+    const lifecycle = items.filter((item) => /^(stop|start|destroy)-/.test(item.event));
+    expect(lifecycle.map((item) => [item.event, item.agentStatus, item.actor])).toEqual([
+      ['stop-requested', 'stopping', `user:${userId}`],
+      ['stop-completed', 'stopped', `user:${userId}`],
+      ['start-requested', 'starting', `user:${userId}`],
+      ['start-completed', 'active', `user:${userId}`],
+      ['destroy-requested', 'destroying', `user:${userId}`],
+      ['destroy-completed', 'destroyed', `user:${userId}`],
+    ]);
+    for (const item of lifecycle) expect(Number.isNaN(Date.parse(item.updatedAt))).toBe(false);
+  });
+
+  it('resolves a concurrent stop and destroy to one accepted action and one consistent end state', async () => {
+    const { userId, agentId } = await activeAgent();
+    const answers = await Promise.all([act(userId, agentId, 'stop'), act(userId, agentId, 'destroy')]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([202, 409]);
+    const winner = answers.find((answer) => answer.status === 202)!.body.action as 'stop' | 'destroy';
+    const end = winner === 'stop' ? 'stopped' : 'destroyed';
+    await waitForStatus(userId, agentId, end);
+
+    // Refused transitions from the end state change nothing.
+    const seqBefore = (await view(userId, agentId)).seq;
+    const refused = winner === 'stop' ? ['stop', 'retry'] : ['destroy', 'start', 'stop'];
+    for (const action of refused) expect((await act(userId, agentId, action)).status, action).toBe(409);
+    expect((await view(userId, agentId)).seq).toBe(seqBefore);
+
+    const items = await history(agentId);
+    expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
+    expect(items.filter((item) => item.event.endsWith('-requested')).map((item) => item.event)).toEqual([`${winner}-requested`]);
+    expect(items.at(-1)).toMatchObject({ event: `${winner}-completed`, agentStatus: end });
+  });
+});
+
+describe('retry', () => {
+  it('provisions a failed agent again with a new job (the failed VM was rolled back)', async () => {
+    const { userId, agentId } = await draftAgent();
+    // The first run cannot create its server; the retry's run can.
+    stack.fakes.hetzner.inject({ route: 'POST /servers', status: 503, times: 1 });
+    expect((await sendStripeEvent(checkoutCompletedEvent({ agentId, userId, region: 'fsn1' }))).status).toBe(200);
+    const failed = await waitForStatus(userId, agentId, 'failed');
+
+    const retry = await act(userId, agentId, 'retry');
+    expect(retry.status).toBe(202);
+    expect(retry.body).toMatchObject({ action: 'retry', agentStatus: 'provisioning' });
+    expect(retry.body.jobId).not.toBe(failed.jobId);
+    const active = await waitForStatus(userId, agentId, 'active');
+    expect(active.jobId).toBe(retry.body.jobId);
+    expect((await history(agentId)).find((item) => item.event === 'created' && item.actor === `user:${userId}`)).toBeDefined();
+  });
+});
+
+describe('Idempotency-Key and rate limit', () => {
+  it('replays the first answer for the same key and body, and refuses the key with another body (422)', async () => {
+    const { userId, agentId } = await activeAgent();
+    const key = randomUUID();
+    const first = await act(userId, agentId, 'stop', key);
+    expect(first.status).toBe(202);
+    const replay = await act(userId, agentId, 'stop', key);
+    expect(replay.status).toBe(202);
+    expect(replay.body).toEqual(first.body);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+
+    const conflicting = await act(userId, agentId, 'destroy', key);
+    expect([conflicting.status, conflicting.body.error.code]).toEqual([422, 'idempotency_key_reused']);
+    await waitForStatus(userId, agentId, 'stopped');
+    expect((await history(agentId)).filter((item) => item.event === 'stop-requested')).toHaveLength(1);
+    expect((await history(agentId)).some((item) => item.event.startsWith('destroy'))).toBe(false);
+  });
+
+  it(`answers 429 with Retry-After after ${RATE_LIMIT.limit} actions in a minute per user and agent`, async () => {
+    const { userId, agentId } = await draftAgent();
+    // A burst must fall in one window: start it at the beginning of one if the current one is about to end.
+    const { retryAfter } = rateWindowOf(new Date());
+    if (retryAfter < 10) await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000 + 100));
+
+    for (let i = 0; i < RATE_LIMIT.limit; i++) expect((await act(userId, agentId, 'stop')).status).toBe(409);
+    const limited = await act(userId, agentId, 'stop');
+    expect([limited.status, limited.body.error.code]).toEqual([429, 'rate_limited']);
+    const wait = Number(limited.headers.get('retry-after'));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(RATE_LIMIT.windowSeconds);
+
+    // Per user and agent: another agent of the same user is not limited.
+    const other = await api(userId, 'POST', '/agents', { name: 'Other', region: 'fsn1' });
+    expect((await act(userId, other.body.agentId as string, 'stop')).status).toBe(409);
+  });
+});
+
+describe('Stripe subscription and invoice events', () => {
+  it('flags and clears a payment issue without destroying anything, and destroys the agent when the subscription is deleted', async () => {
+    const { userId, agentId, subscriptionId, serverId } = await activeAgent();
+    const invoice = { id: `in_${RUN}`, object: 'invoice', parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId } } };
+
+    expect((await sendStripeEvent(stripeEvent('invoice.payment_failed', invoice))).status).toBe(200);
+    expect(await view(userId, agentId)).toMatchObject({ agentStatus: 'active', paymentIssue: true });
+    expect(serverStatus(serverId)).toBe('running');
+
+    expect((await sendStripeEvent(stripeEvent('invoice.paid', invoice))).status).toBe(200);
+    const cleared = await view(userId, agentId);
+    expect(cleared.agentStatus).toBe('active');
+    expect(cleared.paymentIssue).toBeUndefined();
+
+    const deleted = stripeEvent('customer.subscription.deleted', { id: subscriptionId, object: 'subscription', status: 'canceled' });
+    expect((await sendStripeEvent(deleted)).status).toBe(200);
+    await waitForStatus(userId, agentId, 'destroyed');
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
+    // A redelivery changes nothing.
+    expect((await sendStripeEvent(deleted)).status).toBe(200);
+
+    const items = await history(agentId);
+    expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
+    expect(items.filter((item) => item.actor === 'stripe' && item.event !== 'created').map((item) => item.event)).toEqual([
+      'payment-failed',
+      'payment-succeeded',
+      'destroy-requested',
+      'destroy-completed',
+    ]);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * The whole local runtime (`startLocalStack`) driven from the outside: real HTTP to the gateway, a Stripe-signed
+ * webhook, the local workflow runner posting HMAC-signed callbacks, the ASL on the local Step Functions runtime,
+ * DynamoDB Local with its stream, and real WebSocket clients. One stack for the file; every test has its own user.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
+import type { ExecutionDescription } from '../../local/stepfunctions.ts';
+import type { LocalStack } from '../../local/start.ts';
+import { agentHostname } from '../../local/workflow-runner.ts';
+import { ApiClient, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
+
+const RUN = randomBytes(4).toString('hex');
+/** Short enough for a test to wait for, long enough for the runner's 200 ms heartbeats on a busy 2-core machine. */
+const HEARTBEAT_TIMEOUT_SECONDS = 3;
+
+let stack: LocalStack;
+const clients: LiveClient[] = [];
+/** The last state of each execution, by name (the job id). */
+const executions = new Map<string, ExecutionDescription>();
+
+beforeAll(async () => {
+  stack = await startTestStack({ timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS } });
+  stack.stepFunctions.on('execution', ({ execution }) => executions.set(execution.name, execution));
+});
+
+afterAll(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await stack?.stop();
+});
+
+async function signIn(name: string): Promise<ApiClient> {
+  return ApiClient.signIn(stack.url, `${name}-${RUN}`);
+}
+
+async function live(api: ApiClient): Promise<LiveClient> {
+  const client = await api.live(stack.wsUrl);
+  clients.push(client);
+  return client;
+}
+
+/** Creates an agent and pays for it with a signed `checkout.session.completed`. */
+async function buy(api: ApiClient, name: string) {
+  const agent = await api.createAgent(name);
+  const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
+  expect(paid.status).toBe(200);
+  return agent;
+}
+
+/** The final state of the execution of `jobId`. */
+async function executionOf(jobId: string): Promise<ExecutionDescription> {
+  const started = executions.get(jobId);
+  if (started === undefined) throw new Error(`No execution named ${jobId}`);
+  return stack.stepFunctions.waitForExecution(started.executionArn);
+}
+
+const seqs = (views: { seq: number }[]) => views.map((view) => view.seq);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
+
+describe('provisioning through the local runtime', () => {
+  it('takes a paid agent to active, every update reaching the subscriber in seq order', async () => {
+    const api = await signIn('ada');
+    const agent = await api.createAgent('Research helper');
+    const client = await live(api);
+    await client.subscribe(agent.agentId);
+
+    const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
+    expect(paid.status).toBe(200);
+    const view = await api.settled(agent.agentId);
+
+    expect(view).toMatchObject({ agentStatus: 'active', status: 'running', currentStep: null });
+    expect(view.steps.map((step) => [step.key, step.status])).toEqual(UI_STEP_KEYS.map((key) => [key, 'completed']));
+    const server = [...stack.fakes.hetzner.state.servers.values()].find((candidate) => candidate.labels.job_id === view.jobId);
+    const device = [...stack.fakes.tailscale.state.devices.values()].find(
+      (candidate) => candidate.hostname === agentHostname(view.jobId!),
+    );
+    expect(view.vm).toMatchObject({ serverId: String(server?.id), serverIp: server?.public_net.ipv4.ip });
+    expect(view.vm?.tailscaleIp).toBe(device?.addresses.find((address) => address.startsWith('100.')));
+    expect(view.vm?.tailscaleIp).toMatch(/^100\./);
+
+    // Imported once the stack has set the handlers' configuration (they read it when first imported).
+    const { historySince } = await import('../../lambdas/shared/repository.ts');
+    const history = await historySince(agent.agentId, 0);
+    expect(seqs(history)).toEqual(range(1, view.seq));
+    expect(view.seq).toBeGreaterThanOrEqual(UI_STEP_KEYS.length);
+
+    await client.reached(view.seq);
+    const [snapshot, ...updates] = client.views();
+    expect(snapshot).toMatchObject({ type: 'snapshot', agentId: agent.agentId, agentStatus: 'draft', seq: 0 });
+    expect(updates.every((update) => update.type === 'update' && update.agentId === agent.agentId)).toBe(true);
+    expect(seqs(updates)).toEqual(range(1, view.seq));
+    expect(updates.at(-1)?.steps.every((step) => step.status === 'completed')).toBe(true);
+    expect(updates.at(-1)).toMatchObject({ agentStatus: 'active', status: 'running' });
+    expect((await executionOf(view.jobId!)).status).toBe('SUCCEEDED');
+  });
+
+  it('answers GET /agents/{agentId} with an ETag, and 304 while nothing changed', async () => {
+    const api = await signIn('etag');
+    const agent = await buy(api, 'Cached');
+    await api.settled(agent.agentId);
+
+    const first = await api.fetch(`/agents/${agent.agentId}`);
+    const etag = first.headers.get('etag');
+    expect(first.status).toBe(200);
+    expect(etag).toBeTruthy();
+    const unchanged = await api.fetch(`/agents/${agent.agentId}`, { headers: { 'if-none-match': etag! } });
+    expect(unchanged.status).toBe(304);
+    expect(await unchanged.text()).toBe('');
+    const stale = await api.fetch(`/agents/${agent.agentId}`, { headers: { 'if-none-match': '"stale"' } });
+    expect(stale.status).toBe(200);
+  });
+
+  it('fails at [fail:network_configured]: networking shown as the error, VM and device rolled back', async () => {
+    const api = await signIn('grace');
+    const agent = await buy(api, 'Flaky [fail:network_configured]');
+    const view = await api.settled(agent.agentId);
+
+    expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed', failedStep: 'network_configured' });
+    const byKey = Object.fromEntries(view.steps.map((step) => [step.key, step]));
+    expect(byKey.networking).toMatchObject({ status: 'error', failedStep: 'network_configured' });
+    expect(byKey.networking?.error).toContain('Injected failure at network_configured');
+    expect(byKey.creating?.status).toBe('completed');
+    expect(byKey.installing?.status).toBe('pending');
+    // The server existed (vm_created reported it); rollback deleted it and the device joined before the failure.
+    expect(view.vm?.serverId).toMatch(/^\d+$/);
+    expect((await executionOf(view.jobId!)).status).toBe('FAILED');
+    const servers = [...stack.fakes.hetzner.state.servers.values()];
+    expect(servers.filter((server) => server.labels.job_id === view.jobId)).toEqual([]);
+    expect(servers.map((server) => String(server.id))).not.toContain(view.vm?.serverId);
+    const hostname = agentHostname(view.jobId!);
+    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
+  });
+
+  it('fails a run whose heartbeats stop ([no-heartbeat]) with "no heartbeat for N s", and rolls it back', async () => {
+    const api = await signIn('hopper');
+    const agent = await buy(api, 'Silent [no-heartbeat]');
+    const view = await api.settled(agent.agentId, 20_000);
+
+    expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed' });
+    expect(view.error).toContain(`no heartbeat for ${HEARTBEAT_TIMEOUT_SECONDS} s`);
+    expect(view.steps.find((step) => step.status === 'error')?.key).toBe('networking');
+    expect((await executionOf(view.jobId!)).status).toBe('FAILED');
+    expect([...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === view.jobId)).toEqual([]);
+  });
+});
+
+describe('reconnecting', () => {
+  it('replays every update missed while disconnected exactly once, with `since`', async () => {
+    const api = await signIn('linus');
+    const agent = await api.createAgent('Resilient [manual]');
+    const dropping = await live(api);
+    // Stays connected throughout: once it has an update, the stream has fanned it out (no late live copy follows).
+    const watcher = await live(api);
+    await Promise.all([dropping.subscribe(agent.agentId), watcher.subscribe(agent.agentId)]);
+    const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
+    expect(paid.status).toBe(200);
+    await dropping.reached(1);
+    const lastSeen = Math.max(...seqs(dropping.views()));
+    await dropping.close();
+
+    const { jobId } = await api.agent(agent.agentId);
+    // [manual]: the callbacks come from us; the job moves on while the dropped client is away.
+    await manualCallbacks(jobId!);
+    const missedUntil = (await api.agent(agent.agentId)).seq;
+    expect(missedUntil).toBeGreaterThan(lastSeen + 1);
+    await watcher.reached(missedUntil);
+
+    const back = await live(api);
+    await back.resume(agent.agentId, lastSeen, missedUntil);
+    expect(back.views().map((view) => [view.type, view.seq])).toEqual(
+      range(lastSeen + 1, missedUntil).map((seq) => ['update', seq]),
+    );
+  });
+});
+
+/** Posts `status provisioning`, a heartbeat and `vm_created` for a `[manual]` job, signed like the workflow signs them. */
+async function manualCallbacks(jobId: string): Promise<void> {
+  const { postCallback } = await import('../../.github/scripts/callback.mjs');
+  const url = `${stack.url}/callbacks/github`;
+  for (const payload of [
+    { type: 'status', job_id: jobId, status: 'provisioning' },
+    { type: 'heartbeat', job_id: jobId },
+    { type: 'step', job_id: jobId, step: 'vm_created', server_id: '42', server_ip: '203.0.113.7' },
+  ]) {
+    const result = await postCallback({ url, secret: stack.secrets.callbackSecret, payload, log: () => {} });
+    expect(result.ok).toBe(true);
+  }
+}

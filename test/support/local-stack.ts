@@ -1,0 +1,268 @@
+/**
+ * Helpers for suites that drive the whole local runtime (`local/start.ts`) from the outside, the way the dashboard,
+ * Stripe and people do: real HTTP, real WebSocket clients, signed webhooks. Two ways to run the stack:
+ *
+ * - in the test process (`startTestStack`): on the run's shared DynamoDB Local, with a table prefix of its own;
+ * - as `npm start` would (`spawnLocalStack`): a child `tsx local/start.ts` with its own data directory and Java process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import Stripe from 'stripe';
+import { expect, inject, vi } from 'vitest';
+import WebSocket from 'ws';
+import { agentView, type AgentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
+import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/start.ts';
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+
+/** Starts the local stack in this process on the run's DynamoDB Local: random port, in memory, quiet, fast runner. */
+export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  return startLocalStack({
+    port: 0,
+    dataDir: null,
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    template: inject('template'),
+    tablePrefix: `stack-${randomBytes(4).toString('hex')}-`,
+    runnerStepMs: 50,
+    runnerHeartbeatMs: 200,
+    verbose: false,
+    ...options,
+  });
+}
+
+/** An HTTP client of one origin acting as one dev user (token from `POST /dev/token`). */
+export class ApiClient {
+  private constructor(
+    readonly url: string,
+    readonly userId: string,
+    readonly token: string,
+  ) {}
+
+  static async signIn(url: string, userId: string): Promise<ApiClient> {
+    const response = await fetch(`${url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
+    if (response.status !== 200) throw new Error(`POST /dev/token answered ${response.status}`);
+    const { token } = (await response.json()) as { token: string };
+    return new ApiClient(url, userId, token);
+  }
+
+  fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`${this.url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json', ...init.headers },
+    });
+  }
+
+  /** `POST /agents`: a draft agent. */
+  async createAgent(name: string, region = 'fsn1'): Promise<AgentView> {
+    const response = await this.fetch('/agents', { method: 'POST', body: JSON.stringify({ name, region }) });
+    if (response.status !== 201) throw new Error(`POST /agents answered ${response.status}: ${await response.text()}`);
+    return agentView.parse(await response.json());
+  }
+
+  /** `GET /agents/{agentId}`. */
+  async agent(agentId: string): Promise<AgentView> {
+    const response = await this.fetch(`/agents/${agentId}`);
+    if (response.status !== 200) throw new Error(`GET /agents/${agentId} answered ${response.status}`);
+    return agentView.parse(await response.json());
+  }
+
+  /**
+   * Polls `GET /agents/{agentId}` until provisioning is over: the job `running` or `failed` and the agent moved on
+   * from `provisioning` (the state machine activates the agent after the job reached `running`).
+   */
+  async settled(agentId: string, timeoutMs = 30_000): Promise<AgentView> {
+    let view: AgentView | undefined;
+    try {
+      await vi.waitFor(
+        async () => {
+          view = await this.agent(agentId);
+          expect(['running', 'failed']).toContain(view.status);
+          expect(view.agentStatus).not.toBe('provisioning');
+        },
+        { timeout: timeoutMs, interval: 100 },
+      );
+    } catch (error) {
+      const { agentStatus, status, currentStep, seq, jobId, error: failure } = view ?? {};
+      const last = JSON.stringify({ agentStatus, status, currentStep, seq, jobId, failure });
+      throw new Error(`Agent ${agentId} did not settle within ${timeoutMs} ms; last seen ${last}`, { cause: error });
+    }
+    return view!;
+  }
+
+  /** Connects a WebSocket client as this user. */
+  live(wsUrl: string): Promise<LiveClient> {
+    return LiveClient.connect(wsUrl, this.token);
+  }
+}
+
+/**
+ * Pays for an agent the way Stripe reports it: `checkout.session.completed` signed with the webhook secret
+ * (`stripe.webhooks.generateTestHeaderString`) to the real `POST /webhooks/stripe`. Returns the webhook's answer.
+ */
+export async function payForAgent(
+  url: string,
+  webhookSecret: string,
+  agent: { agentId: string; userId: string; region: string },
+): Promise<Response> {
+  const payload = JSON.stringify(checkoutCompletedEvent(agent));
+  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
+  return fetch(`${url}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    body: payload,
+  });
+}
+
+/** A dashboard's WebSocket: every message it receives, parsed, in arrival order. */
+export class LiveClient {
+  readonly messages: ServerMessage[] = [];
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => this.messages.push(JSON.parse(data.toString()) as ServerMessage));
+  }
+
+  /** Connects with `?token=`; resolves once open, rejects when the handshake is refused. */
+  static async connect(wsUrl: string, token: string): Promise<LiveClient> {
+    const socket = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('unexpected-response', (_request, response) => reject(new Error(`refused: ${response.statusCode}`)));
+      socket.once('error', reject);
+    });
+    return new LiveClient(socket);
+  }
+
+  send(message: unknown): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  /** Subscribes and waits for the snapshot. */
+  async subscribe(agentId: string): Promise<void> {
+    this.send({ action: 'subscribe', agentId });
+    await vi.waitFor(
+      () => expect(this.messages.some((message) => message.type === 'snapshot' && message.agentId === agentId)).toBe(true),
+      { timeout: 15_000, interval: 20 },
+    );
+  }
+
+  /** Subscribes with `since` (a reconnecting dashboard) and waits until updates up to `untilSeq` have arrived. */
+  async resume(agentId: string, since: number, untilSeq: number): Promise<void> {
+    this.send({ action: 'subscribe', agentId, since });
+    await this.reached(untilSeq);
+  }
+
+  /** Snapshots and updates, in arrival order. */
+  views(): Extract<ServerMessage, { type: 'snapshot' | 'update' }>[] {
+    return this.messages.flatMap((message) => (message.type === 'snapshot' || message.type === 'update' ? [message] : []));
+  }
+
+  /** Waits until an update or snapshot with `seq` or higher has arrived. */
+  async reached(seq: number, timeoutMs = 15_000): Promise<void> {
+    await vi.waitFor(() => expect(Math.max(-1, ...this.views().map((view) => view.seq))).toBeGreaterThanOrEqual(seq), {
+      timeout: timeoutMs,
+      interval: 20,
+    });
+  }
+
+  /** Closes the socket and waits until it is closed. */
+  async close(): Promise<void> {
+    if (this.socket.readyState === WebSocket.CLOSED) return;
+    const closed = once(this.socket, 'close');
+    this.socket.close();
+    await closed;
+  }
+}
+
+/** The ids of every live descendant of `pid` (children, grandchildren...), read from /proc. */
+export function descendantPids(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so read after the last `)`.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Whether a process is alive (a zombie counts as gone: it runs nothing). */
+export function isAlive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** `npm start` without the frontend build: `npx tsx local/start.ts` as a child, in its own process group. */
+export interface SpawnedStack {
+  readonly child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the printed dashboard URL; rejects if the process exits first. */
+  readonly ready: Promise<string>;
+  /** Resolves once the process has exited: its code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Ctrl-C: SIGINT to the whole process group, as a terminal sends it. */
+  interrupt(): void;
+  /** Kills the whole group (clean-up after a failed test). */
+  kill(): void;
+}
+
+export function spawnLocalStack(env: Record<string, string>): SpawnedStack {
+  const child = spawn('npx', ['tsx', 'local/start.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'ERROR', RUNNER_STEP_MS: '50', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const url = /Dashboard:\s+(http:\/\/\S+)/.exec(output)?.[1];
+      if (url !== undefined) resolve(url);
+    };
+    child.stdout!.on('data', check);
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`local/start.ts exited (${code ?? signal}) before it was ready:\n${output}`)),
+    );
+  });
+  ready.catch(() => {});
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  return {
+    child,
+    output: () => output,
+    ready,
+    exited,
+    interrupt: () => signalGroup('SIGINT'),
+    kill: () => signalGroup('SIGKILL'),
+  };
+}

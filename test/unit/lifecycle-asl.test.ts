@@ -1,0 +1,49 @@
+/** The lifecycle ASL as CDK deploys it: one substitution, valid ASL, one branch per action, every task retried. */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+type AslValidator = (
+  definition: unknown,
+  options: { checkArn: boolean; checkPaths: boolean },
+) => { isValid: boolean; errorsText: (separator: string) => string };
+const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
+
+const FUNCTION_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:power-action';
+const template = readFileSync(new URL('../../state-machines/lifecycle.asl.json', import.meta.url), 'utf8');
+const substituted = template.replaceAll('${PowerActionFunctionArn}', FUNCTION_ARN);
+
+interface State {
+  Type: string;
+  Resource?: string;
+  Parameters?: { FunctionName?: string };
+  Choices?: { Variable: string; StringEquals: string; Next: string }[];
+  Default?: string;
+  Retry?: { ErrorEquals: string[]; MaxAttempts: number }[];
+  End?: boolean;
+}
+const definition = JSON.parse(substituted) as { StartAt: string; States: Record<string, State> };
+
+describe('state-machines/lifecycle.asl.json', () => {
+  it('has no placeholder left after its one substitution and is valid ASL', () => {
+    expect(template).toContain('${PowerActionFunctionArn}');
+    expect(substituted).not.toContain('${');
+    const { isValid, errorsText } = aslValidator(definition, { checkArn: true, checkPaths: true });
+    expect(errorsText('\n')).toBe('');
+    expect(isValid).toBe(true);
+  });
+
+  it('branches on the action to one power-action task each, retried, and fails on anything else', () => {
+    const choice = definition.States[definition.StartAt]!;
+    expect(choice.Type).toBe('Choice');
+    const branches = Object.fromEntries((choice.Choices ?? []).map((rule) => [rule.StringEquals, rule.Next]));
+    expect(Object.keys(branches).sort()).toEqual(['destroy', 'start', 'stop']);
+    for (const next of Object.values(branches)) {
+      const task = definition.States[next]!;
+      expect(task).toMatchObject({ Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', End: true });
+      expect(task.Parameters?.FunctionName).toBe(FUNCTION_ARN);
+      expect(task.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed') && retry.MaxAttempts > 0)).toBe(true);
+    }
+    expect(definition.States[choice.Default!]?.Type).toBe('Fail');
+  });
+});
