@@ -15,6 +15,7 @@ import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, requestFingerprint, 
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
+import { keys } from '../shared/keys.ts';
 import { lifecycleExecutionName, startLifecycle, startProvisioning } from '../shared/provisioning.ts';
 import { tableName, type AgentRecord } from '../shared/repository.ts';
 
@@ -42,14 +43,8 @@ export interface ActionRequest {
 /** How long a key is remembered: a client retrying after a day sends a new request. */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
-const idempotencyKeyOf = (request: ActionRequest) => ({
-  PK: `IDEMPOTENCY#${request.userId}#${request.agent.agentId}#${request.idempotencyKey}`,
-  SK: 'IDEMPOTENCY',
-});
-const rateKeyOf = (userId: string, agentId: string, windowStart: number) => ({
-  PK: `RATE#${userId}#${agentId}#${windowStart}`,
-  SK: 'RATE',
-});
+const idempotencyKeyOf = (request: ActionRequest) => keys.idempotency(request.userId, request.agent.agentId, request.idempotencyKey);
+const rateKeyOf = keys.rateWindow;
 
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>): ActionResponse => ({
   statusCode,

@@ -193,6 +193,33 @@ function jobUpdate(job: JobState, next: JobState, at: string) {
 }
 
 /**
+ * The conditional update that moves `agent` to `agentStatus` and `seq`, setting the given fields (undefined removes
+ * one): it applies only if nobody changed the agent since it was read.
+ */
+function agentUpdate(agent: AgentRecord, agentStatus: AgentStatus, seq: number, at: string, fields: [string, unknown][]) {
+  const set = fields.filter(([, value]) => value !== undefined);
+  const removed = fields.filter(([, value]) => value === undefined);
+  return {
+    TableName: tableName(),
+    Key: keys.agent(agent.agentId),
+    UpdateExpression: [
+      `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${set.map(([name]) => `, #${name} = :${name}`).join('')}`,
+      ...(removed.length > 0 ? [`REMOVE ${removed.map(([name]) => `#${name}`).join(', ')}`] : []),
+    ].join(' '),
+    ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
+    ...(fields.length > 0 ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) } : {}),
+    ExpressionAttributeValues: {
+      ':agentStatus': agentStatus,
+      ':seq': seq,
+      ':at': at,
+      ':expectedSeq': agent.seq,
+      ':expectedAgentStatus': agent.agentStatus,
+      ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
+    },
+  };
+}
+
+/**
  * Applies a job event (workflow step, activation, failure) and, when the domain accepts it, writes the job, the agent
  * and the next history item in one transaction. Duplicates, stale and late events change nothing and say why.
  */
@@ -218,22 +245,7 @@ export async function recordJobEvent(
     const vm = agentStatus === 'active' ? { vm: next.vm } : {};
     const result = await transact([
       { Update: jobUpdate(job, next, at) },
-      {
-        Update: {
-          TableName: tableName(),
-          Key: keys.agent(agent.agentId),
-          UpdateExpression: `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${vm.vm === undefined ? '' : ', vm = :vm'}`,
-          ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
-          ExpressionAttributeValues: {
-            ':agentStatus': agentStatus,
-            ':seq': seq,
-            ':at': at,
-            ':expectedSeq': agent.seq,
-            ':expectedAgentStatus': agent.agentStatus,
-            ...(vm.vm === undefined ? {} : { ':vm': vm.vm }),
-          },
-        },
-      },
+      { Update: agentUpdate(agent, agentStatus, seq, at, vm.vm === undefined ? [] : [['vm', vm.vm]]) },
       historyPut({ ...agent, agentStatus, ...vm }, next, seq, outcome.event, actor, at),
     ]);
     if (result === 'written') return outcome;
@@ -313,26 +325,7 @@ export async function recordAgentTransition(
     for (const [name] of removed) delete (next as unknown as Record<string, unknown>)[name];
     const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
     const result = await transact([
-      {
-        Update: {
-          TableName: tableName(),
-          Key: keys.agent(agentId),
-          UpdateExpression: [
-            `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${set.map(([name]) => `, #${name} = :${name}`).join('')}`,
-            ...(removed.length > 0 ? [`REMOVE ${removed.map(([name]) => `#${name}`).join(', ')}`] : []),
-          ].join(' '),
-          ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
-          ...(fields.length > 0 ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) } : {}),
-          ExpressionAttributeValues: {
-            ':agentStatus': agentStatus,
-            ':seq': seq,
-            ':at': at,
-            ':expectedSeq': agent.seq,
-            ':expectedAgentStatus': agent.agentStatus,
-            ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
-          },
-        },
-      },
+      { Update: agentUpdate(agent, agentStatus, seq, at, fields) },
       historyPut(next, job, seq, change.event, change.actor, at),
     ]);
     if (result === 'written') return { kind: 'changed', agent: next, seq };

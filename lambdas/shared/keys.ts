@@ -9,6 +9,10 @@ export const keys = {
   stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: 'STRIPE' }),
   connection: (connectionId: string) => ({ PK: `CONN#${connectionId}`, SK: 'CONN' }),
   subscription: (agentId: string, connectionId: string) => ({ PK: `AGENT#${agentId}`, SK: `SUB#${connectionId}` }),
+  /** An owner's lifecycle action request, by its Idempotency-Key (scoped to user and agent). */
+  idempotency: (userId: string, agentId: string, key: string) => ({ PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`, SK: 'IDEMPOTENCY' }),
+  /** Actions counted in one rate-limit window of a user and agent. */
+  rateWindow: (userId: string, agentId: string, windowStart: number) => ({ PK: `RATE#${userId}#${agentId}#${windowStart}`, SK: 'RATE' }),
 } as const;
 
 /** GSI1: agents by user, newest last. */
