@@ -4,9 +4,7 @@
  * another user's agent.
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
@@ -45,7 +43,6 @@ const completedInOrder = (changes: string[]) =>
 
 beforeAll(async () => {
   // Always test the current sources, never a stale bundle.
-  await build({ configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)), logLevel: 'warn' });
   stack = await startLocalStack({
     port: 0,
     dataDir: null,

@@ -4,9 +4,7 @@
  * agent again, live, to Running, as a new job.
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
@@ -27,7 +25,6 @@ async function serverView(userId: string, agentId: string) {
 }
 
 beforeAll(async () => {
-  await build({ configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)), logLevel: 'warn' });
   stack = await startLocalStack({
     port: 0,
     dataDir: null,

@@ -1,8 +1,10 @@
 /**
- * Vitest global setup of the integration and e2e projects: one in-memory DynamoDB Local and one synthesized template
- * for the whole run. Suites read them with `inject('dynamoEndpoint')` / `inject('template')`; AWS SDK clients created
+ * Vitest global setup of the integration and e2e projects: one in-memory DynamoDB Local, one synthesized template and
+ * one build of the dashboard (served by every local stack the suites start) for the whole run. Suites read them with `inject('dynamoEndpoint')` / `inject('template')`; AWS SDK clients created
  * without an endpoint reach DynamoDB Local through the standard `AWS_ENDPOINT_URL_*` variables set here.
  */
+import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
 import type { TestProject } from 'vitest/node';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb.ts';
 import { synthesizeTemplate, type CloudFormationTemplate } from '../../local/template.ts';
@@ -41,10 +43,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function startSharedResources(): Promise<Awaited<SharedResources['ready']>> {
-  const [started, synthesized] = await Promise.allSettled([startDynamoDbLocal(), synthesizeTemplate()]);
-  if (started.status === 'rejected' || synthesized.status === 'rejected') {
+  const [started, synthesized, built] = await Promise.allSettled([startDynamoDbLocal(), synthesizeTemplate(), buildDashboard()]);
+  if (started.status === 'rejected' || synthesized.status === 'rejected' || built.status === 'rejected') {
     if (started.status === 'fulfilled') await started.value.stop();
-    throw started.status === 'rejected' ? started.reason : (synthesized as PromiseRejectedResult).reason;
+    throw [started, synthesized, built].flatMap((result) => (result.status === 'rejected' ? [result.reason] : []))[0];
   }
   const [dynamoDb, template] = [started.value, synthesized.value];
   // Workers are forked after global setup and inherit these.
@@ -56,4 +58,9 @@ async function startSharedResources(): Promise<Awaited<SharedResources['ready']>
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   });
   return { dynamoDb, template };
+}
+
+/** Builds `frontend/dist` once, before any suite starts a stack that serves it. */
+async function buildDashboard(): Promise<void> {
+  await build({ configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)), logLevel: 'warn' });
 }
