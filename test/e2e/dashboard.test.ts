@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
-import { startLocalStack, type LocalStack } from '../../local/start.ts';
+import type { LocalStack } from '../../local/start.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { launchBrowser, type Browser } from './browser.ts';
 import { buyAgent, recordStepChanges, saveScreenshot, signIn, stepChanges } from './dashboard.ts';
 
@@ -42,16 +43,8 @@ const completedInOrder = (changes: string[]) =>
   changes.filter((change) => change.endsWith(':completed')).map((change) => change.split(':')[0]);
 
 beforeAll(async () => {
-  // Always test the current sources, never a stale bundle.
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: null,
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    tablePrefix: `e2e-${RUN}-`,
-    runnerStepMs: 600,
-    runnerHeartbeatMs: 300,
-    verbose: false,
-  });
+  // Slow enough steps that people (and screenshots) see each one active.
+  stack = await startTestStack({ runnerStepMs: 600, runnerHeartbeatMs: 300 });
   browser = await launchBrowser();
 });
 

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
-import { startLocalStack, type LocalStack } from '../../local/start.ts';
+import type { LocalStack } from '../../local/start.ts';
+import { startTestStack } from '../support/local-stack.ts';
 import { launchBrowser, type Browser } from './browser.ts';
 import { buyAgent, saveScreenshot, signIn } from './dashboard.ts';
 
@@ -25,15 +26,7 @@ async function serverView(userId: string, agentId: string) {
 }
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: null,
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    tablePrefix: `e2e-retry-${RUN}-`,
-    runnerStepMs: 300,
-    runnerHeartbeatMs: 300,
-    verbose: false,
-  });
+  stack = await startTestStack({ runnerStepMs: 300, runnerHeartbeatMs: 300 });
   browser = await launchBrowser();
 });
 
