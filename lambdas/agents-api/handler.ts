@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
@@ -19,7 +18,7 @@ import {
 } from '../domain/schemas.ts';
 import { loadConfig, seconds } from '../shared/config.ts';
 import { errorResponse, header, json, utf8Body } from '../shared/http.ts';
-import { logger, tracer } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
 import { agentView, createAgent, getAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
 import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 import { CheckoutUnavailableError, createCheckoutSession, type CheckoutSettings } from './checkout.ts';
@@ -229,5 +228,4 @@ function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
 
 export const handler = middy<Request, Response>()
   .use(injectLambdaContext(logger))
-  .use(captureLambdaHandler(tracer))
   .handler(route);

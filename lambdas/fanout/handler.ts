@@ -11,13 +11,12 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { managementApi } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
-import { logger, tracer } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
 import { encodeMessage, postMessage, removeConnection, subscribersOf } from '../ws-handler/connections.ts';
 import { messageOf, type AgentMessage } from './messages.ts';
 
@@ -93,5 +92,4 @@ async function settleWithConcurrency<T>(
 
 export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
   .use(injectLambdaContext(logger))
-  .use(captureLambdaHandler(tracer))
   .handler(fanOut);

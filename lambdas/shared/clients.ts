@@ -6,13 +6,12 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tracer } from './logger.ts';
 
-export const dynamo = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), {
+export const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
 });
 
-export const sfn = tracer.captureAWSv3Client(new SFNClient({}));
+export const sfn = new SFNClient({});
 
 const managementClients = new Map<string, ApiGatewayManagementApiClient>();
 
@@ -20,7 +19,7 @@ const managementClients = new Map<string, ApiGatewayManagementApiClient>();
 export function managementApi(endpoint: string): ApiGatewayManagementApiClient {
   let client = managementClients.get(endpoint);
   if (client === undefined) {
-    client = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint }));
+    client = new ApiGatewayManagementApiClient({ endpoint });
     managementClients.set(endpoint, client);
   }
   return client;

@@ -1,16 +1,15 @@
 /**
- * The middy stack shared by the endpoints outside parties call (Stripe, the workflow): tracing, the logger's Lambda
+ * The middy stack shared by the endpoints outside parties call (Stripe, the workflow): the logger's Lambda
  * context, metrics, a count of accepted and refused requests, and a JSON 500 that asks the sender to retry when
  * something failed after the request was verified (every step is safe to repeat).
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errorResponse } from './http.ts';
-import { logger, metrics, tracer } from './logger.ts';
+import { logger, metrics } from './logger.ts';
 
 export interface WebhookHandlerOptions {
   /** Metric counted for each 200 answer (a burst of the refused one means a wrong secret or someone probing). */
@@ -26,7 +25,6 @@ export function webhookHandler(
   options: WebhookHandlerOptions,
 ) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-    .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .handler(async (event) => {

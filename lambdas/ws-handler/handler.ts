@@ -6,7 +6,6 @@
  * (a snapshot is never overtaken by a route response) and works alike in AWS and on the local gateway.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type {
   APIGatewayEventWebsocketRequestContextV2,
@@ -17,7 +16,7 @@ import { z } from 'zod';
 import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
 import { managementApi } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
-import { logger, tracer } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
 import { connectionExpiry, encodeMessage, postMessage, putConnection, removeConnection } from './connections.ts';
 import { answer, badRequest } from './live-status.ts';
 
@@ -87,5 +86,4 @@ async function send(connectionId: string, messages: readonly ServerMessage[]): P
 
 export const handler = middy<WebSocketEvent, APIGatewayProxyResultV2>()
   .use(injectLambdaContext(logger))
-  .use(captureLambdaHandler(tracer))
   .handler(route);

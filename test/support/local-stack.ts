@@ -120,9 +120,14 @@ export async function payForAgent(
 /** A dashboard's WebSocket: every message it receives, parsed, in arrival order. */
 export class LiveClient {
   readonly messages: ServerMessage[] = [];
+  /** Conditions someone waits for, checked as each message arrives (not polled: a thousand clients poll slowly). */
+  private readonly waiters = new Set<() => void>();
 
   private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => this.messages.push(JSON.parse(data.toString()) as ServerMessage));
+    socket.on('message', (data) => {
+      this.messages.push(JSON.parse(data.toString()) as ServerMessage);
+      for (const check of this.waiters) check();
+    });
   }
 
   /** Connects with `?token=`; resolves once open, rejects when the handshake is refused. */
@@ -143,9 +148,10 @@ export class LiveClient {
   /** Subscribes and waits for the snapshot. */
   async subscribe(agentId: string): Promise<void> {
     this.send({ action: 'subscribe', agentId });
-    await vi.waitFor(
-      () => expect(this.messages.some((message) => message.type === 'snapshot' && message.agentId === agentId)).toBe(true),
-      { timeout: 15_000, interval: 20 },
+    await this.until(
+      () => this.messages.some((message) => message.type === 'snapshot' && message.agentId === agentId),
+      15_000,
+      () => `a snapshot of ${agentId}`,
     );
   }
 
@@ -160,11 +166,31 @@ export class LiveClient {
     return this.messages.flatMap((message) => (message.type === 'snapshot' || message.type === 'update' ? [message] : []));
   }
 
+  /** The highest seq of a snapshot or update received so far; -1 before any. */
+  lastSeq(): number {
+    return Math.max(-1, ...this.views().map((view) => view.seq));
+  }
+
   /** Waits until an update or snapshot with `seq` or higher has arrived. */
   async reached(seq: number, timeoutMs = 15_000): Promise<void> {
-    await vi.waitFor(() => expect(Math.max(-1, ...this.views().map((view) => view.seq))).toBeGreaterThanOrEqual(seq), {
-      timeout: timeoutMs,
-      interval: 20,
+    await this.until(() => this.lastSeq() >= seq, timeoutMs, () => `seq ${seq} (last seen ${this.lastSeq()})`);
+  }
+
+  /** Resolves once `condition` holds, checked now and after each message; rejects after `timeoutMs`. */
+  private until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!condition()) return;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`Waited ${timeoutMs} ms for ${what()}`));
+      }, timeoutMs);
+      this.waiters.add(check);
     });
   }
 
