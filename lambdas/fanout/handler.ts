@@ -2,54 +2,83 @@
  * DynamoDB Streams -> WebSocket fan-out. Each history insert (an `update`) and each job heartbeat is posted to every
  * live subscriber of the agent through the management API.
  *
+ * Ordering and concurrency: the records of a batch are delivered for all agents at once, but one after another for
+ * the same agent, so a client never receives seq N+1 before seq N; posts in flight are bounded for the whole
+ * invocation, whatever the mix of agents and followers.
+ *
  * Failure handling (partial batch response, ReportBatchItemFailures):
  * - a subscriber that answers 410 has disconnected: its connection and subscriptions are deleted and the message
  *   counts as delivered;
- * - any other failure fails the record, so the event source retries it (delivery is at least once);
- * - records are handled in order, and once a message for an agent fails, later messages for the same agent in the
- *   batch fail too without being sent, so a client never receives seq N+1 before seq N.
+ * - any other failure fails the record, so the event source retries it (delivery is at least once; clients skip a
+ *   seq they already have);
+ * - once a message for an agent fails, later messages for the same agent in the batch fail too without being sent.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { z } from 'zod';
+import pLimit from 'p-limit';
+import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { encodeMessage, postMessage, removeConnection, subscribersOf } from '../ws-handler/connections.ts';
 import { messageOf, type AgentMessage } from './messages.ts';
 
+/**
+ * Posts in flight at once per invocation: enough to keep a 100-record batch for many agents moving, few enough to stay
+ * gentle on the management API's rate limit. The client's socket pool is sized to match.
+ */
+const POSTS_IN_FLIGHT = 100;
+
 const config = loadConfig({ WS_MANAGEMENT_ENDPOINT: z.url() });
-const management = managementApi(config.WS_MANAGEMENT_ENDPOINT);
+const management = managementApi(config.WS_MANAGEMENT_ENDPOINT, { maxSockets: POSTS_IN_FLIGHT });
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
-/** Posts in flight at once per record: fast for many followers, gentle on the management API's rate limit. */
-const DELIVERY_CONCURRENCY = 25;
-
 async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
-  const failedAgents = new Set<string>();
-  const handleRecord = async (record: DynamoDBRecord): Promise<void> => {
+  const post = pLimit(POSTS_IN_FLIGHT);
+  /** The delivery of each agent's latest record so far: the next record of that agent waits for it. */
+  const latestDelivery = new Map<string, Promise<void>>();
+  const deliveryOf = (record: DynamoDBRecord): Promise<void> => {
     const found = messageOf(record);
-    if (found === undefined) return;
-    if (failedAgents.has(found.agentId)) throw new Error('An earlier message for this agent failed in this batch');
-    try {
-      await deliver(found);
-    } catch (error) {
-      failedAgents.add(found.agentId);
-      throw error;
-    }
+    if (found === undefined) return Promise.resolve();
+    const previous = latestDelivery.get(found.agentId) ?? Promise.resolve();
+    const delivery = previous.then(
+      () => deliver(found, post),
+      () => Promise.reject(new Error('An earlier message for this agent failed in this batch')),
+    );
+    latestDelivery.set(found.agentId, delivery);
+    return delivery;
   };
-  return processPartialResponse(event, handleRecord, processor, { context, processInParallel: false });
+  // Chained here, in stream order, before the processor runs the records in parallel and reports the failed ones.
+  const deliveries = new Map(event.Records.map((record) => [sequenceNumberOf(record), deliveryOf(record)]));
+  for (const delivery of deliveries.values()) delivery.catch(() => {});
+  const deliveryOfRecord = (record: DynamoDBRecord): Promise<void> => {
+    const delivery = deliveries.get(sequenceNumberOf(record));
+    if (delivery === undefined) throw new Error('A record that was not in the batch');
+    return delivery;
+  };
+  return processPartialResponse(event, deliveryOfRecord, processor, { context, processInParallel: true });
+}
+
+/** The record's position in its shard: unique in a batch, and what a partial batch response names. */
+function sequenceNumberOf(record: DynamoDBRecord): string {
+  const sequenceNumber = record.dynamodb?.SequenceNumber;
+  if (sequenceNumber === undefined) throw new Error('A stream record without a sequence number');
+  return sequenceNumber;
 }
 
 /** Sends one message to every live subscriber of its agent; throws when any delivery failed for a reason but 410. */
-async function deliver({ agentId, message }: AgentMessage): Promise<void> {
+async function deliver({ agentId, message }: AgentMessage, post: ReturnType<typeof pLimit>): Promise<void> {
   const data = encodeMessage(message);
   const subscribers = await subscribersOf(agentId);
-  const results = await settleWithConcurrency(subscribers, DELIVERY_CONCURRENCY, async ({ connectionId }) => {
-    if ((await postMessage(management, connectionId, data)) === 'gone') await forget(connectionId);
-  });
+  const results = await Promise.allSettled(
+    subscribers.map(({ connectionId }) =>
+      post(async () => {
+        if ((await postMessage(management, connectionId, data)) === 'gone') await forget(connectionId);
+      }),
+    ),
+  );
   const failures = results.filter((result) => result.status === 'rejected');
   if (failures.length > 0) {
     logger.warn('Delivery failed', { agentId, type: message.type, failed: failures.length, of: subscribers.length });
@@ -67,27 +96,6 @@ async function forget(connectionId: string): Promise<void> {
   } catch (error) {
     logger.warn('Could not remove a gone connection', { connectionId, error });
   }
-}
-
-/** `Promise.allSettled` over `items`, with at most `limit` calls of `task` running at once. */
-async function settleWithConcurrency<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<PromiseSettledResult<void>[]> {
-  const results: PromiseSettledResult<void>[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) {
-      try {
-        results[index] = { status: 'fulfilled', value: await task(items[index] as T) };
-      } catch (reason) {
-        results[index] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()

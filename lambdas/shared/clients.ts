@@ -13,14 +13,15 @@ export const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
 
 export const sfn = new SFNClient({});
 
-const managementClients = new Map<string, ApiGatewayManagementApiClient>();
-
-/** The API Gateway management API client for a WebSocket stage endpoint, one per endpoint. */
-export function managementApi(endpoint: string): ApiGatewayManagementApiClient {
-  let client = managementClients.get(endpoint);
-  if (client === undefined) {
-    client = new ApiGatewayManagementApiClient({ endpoint });
-    managementClients.set(endpoint, client);
-  }
-  return client;
+/**
+ * An API Gateway management API client for a WebSocket stage endpoint (known only from config, so each handler
+ * creates its own at load).
+ * @param maxSockets connections kept to the endpoint: as many as the caller has posts in flight (the SDK's default
+ *   pool of 50 queues the rest)
+ */
+export function managementApi(endpoint: string, { maxSockets = 50 } = {}): ApiGatewayManagementApiClient {
+  return new ApiGatewayManagementApiClient({
+    endpoint,
+    requestHandler: { httpAgent: { maxSockets }, httpsAgent: { maxSockets } },
+  });
 }
