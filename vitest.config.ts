@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Test tiers, kept apart. Each tier has its own time budget per test; the whole `npm test` run is bounded in `.ci/run`.
- * Integration and e2e suites share one DynamoDB Local per run (started by the global setup) and use a table prefix each.
+ * Integration, e2e and load suites share one DynamoDB Local per run (started by the global setup) and use a table
+ * prefix each; the load tier runs after all the others.
  */
 export default defineConfig({
   test: {
@@ -26,6 +27,18 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+        },
+      },
+      {
+        // Thousands of sockets and a hundred provisionings: run last, alone, so neither they nor the other tiers
+        // measure each other's CPU contention on a small machine.
+        test: {
+          name: 'load',
+          include: ['test/load/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
