@@ -20,6 +20,8 @@ const BANNER = "import { createRequire } from 'node:module'; const require = cre
 
 export const SIZE_TARGET_BYTES = 300 * 1024;
 export const STRIPE_SIZE_TARGET_BYTES = 1024 * 1024;
+/** The functions that carry the Stripe SDK (about 240 KB), held to the larger size target. */
+const STRIPE_FUNCTIONS: ReadonlySet<string> = new Set(['stripe-webhook', 'checkout']);
 export const IMPORT_TARGET_MS = 150;
 
 export interface ColdStartResult {
@@ -99,7 +101,7 @@ export async function measureColdStarts(outDir: string, repetitions: number): Pr
     results.push({
       name,
       bytes: statSync(outfile).size,
-      sizeTarget: name === 'stripe-webhook' ? STRIPE_SIZE_TARGET_BYTES : SIZE_TARGET_BYTES,
+      sizeTarget: STRIPE_FUNCTIONS.has(name) ? STRIPE_SIZE_TARGET_BYTES : SIZE_TARGET_BYTES,
       importMs: times,
       importMedianMs: median(times),
       largestInputs: bytesByPackage(metafile.outputs[relative(PROJECT_ROOT, outfile)]?.inputs ?? {}),

@@ -2,7 +2,6 @@
  * The dashboard's calls to the HTTP API (docs/CONTRACT.md). Every response is validated with the shared zod schemas;
  * every error answer becomes an ApiError carrying the contract's `{ error: { code, message } }`.
  */
-import { z } from 'zod';
 import {
   agentView,
   errorBody,
@@ -10,6 +9,7 @@ import {
   type AgentView,
   type CreateAgentRequest,
 } from '../../lambdas/domain/schemas.ts';
+import * as z from '../../lambdas/domain/zod-mini.ts';
 
 /** An error answer of the API. */
 export class ApiError extends Error {
@@ -24,7 +24,7 @@ export class ApiError extends Error {
 }
 
 /** What the agent list shows of each agent. */
-const agentSummary = agentView.pick({ agentId: true, name: true, region: true, agentStatus: true, paymentIssue: true });
+const agentSummary = z.pick(agentView, { agentId: true, name: true, region: true, agentStatus: true, paymentIssue: true });
 export type AgentSummary = z.infer<typeof agentSummary>;
 
 const agentList = z.object({ agents: z.array(agentSummary) });

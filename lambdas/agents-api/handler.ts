@@ -1,52 +1,34 @@
 /**
- * The dashboard's REST API (HTTP API, payload 2.0, JWT authorizer): the caller's agents, creating one, paying for it,
- * and lifecycle actions. API Gateway has verified the token; the caller is its `sub`. An agent that is not the
- * caller's answers 404 like one that does not exist, so ids reveal nothing.
+ * The dashboard's REST API (HTTP API, payload 2.0, JWT authorizer): the caller's agents, creating one and lifecycle
+ * actions. Paying for an agent (`POST /agents/{agentId}/checkout`) is the checkout function's: only it carries Stripe.
  */
 import { createHash } from 'node:crypto';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { z } from 'zod';
 import { agentViewOf } from '../domain/job-events.ts';
+import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
+import { loadConfig, optionalSetting, seconds } from '../shared/config.ts';
 import {
-  agentActionRequest,
-  agentId as agentIdSchema,
-  checkoutMetadata,
-  createAgentRequest,
-  type AgentView,
-} from '../domain/schemas.ts';
-import { loadConfig, seconds } from '../shared/config.ts';
-import { errorResponse, header, json, utf8Body } from '../shared/http.ts';
-import { logger } from '../shared/logger.ts';
-import { agentView, createAgent, getAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
+  agentIdOf,
+  agentNotFound,
+  callerOf,
+  dashboardApiHandler,
+  HttpError,
+  ownedAgent,
+  type DashboardRequest as Request,
+  type DashboardResponse as Response,
+} from '../shared/dashboard-api.ts';
+import { header, json, utf8Body } from '../shared/http.ts';
+import { agentView, createAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
 import { requestLifecycleAction, type ActionSettings } from './actions.ts';
-import { CheckoutUnavailableError, createCheckoutSession, type CheckoutSettings } from './checkout.ts';
-
-/** An unset or empty variable both mean "not configured" (CloudFormation cannot omit a variable conditionally). */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(3),
-  STRIPE_SECRET_KEY_ID: optional(z.string()),
-  STRIPE_PRICE_ID: optional(z.string()),
-  STRIPE_API_URL: optional(z.url()),
-  DASHBOARD_URL: optional(z.url()),
-  SIMULATED_CHECKOUT_URL: optional(z.url()),
-  PROVISION_STATE_MACHINE_ARN: optional(z.string()),
-  LIFECYCLE_STATE_MACHINE_ARN: optional(z.string()),
+  TABLE_NAME: z.string().check(z.minLength(3)),
+  PROVISION_STATE_MACHINE_ARN: optionalSetting(z.string()),
+  LIFECYCLE_STATE_MACHINE_ARN: optionalSetting(z.string()),
   START_TIMEOUT_SECONDS: seconds(900),
   HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
   COMPLETION_TIMEOUT_SECONDS: seconds(2700),
 });
-
-const checkoutSettings: CheckoutSettings = {
-  secretKeyId: config.STRIPE_SECRET_KEY_ID,
-  priceId: config.STRIPE_PRICE_ID,
-  dashboardUrl: config.DASHBOARD_URL,
-  apiUrl: config.STRIPE_API_URL,
-};
 
 /** Both state machines are set by the stack; without them (a test of the other routes) actions answer 503. */
 const actionSettings: ActionSettings | undefined =
@@ -61,20 +43,6 @@ const actionSettings: ActionSettings | undefined =
           completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
         },
       };
-
-type Request = APIGatewayProxyEventV2WithJWTAuthorizer;
-type Response = APIGatewayProxyStructuredResultV2;
-
-/** A refusal with the contract's error body; thrown by the helpers below, answered by the router. */
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{8,128}$/;
 
@@ -107,26 +75,6 @@ async function getAgentView(request: Request): Promise<Response> {
   return json(200, found.view, headers);
 }
 
-/** POST /agents/{agentId}/checkout: a Stripe Checkout URL, only for a draft (nobody pays twice). */
-async function startCheckout(request: Request): Promise<Response> {
-  const agent = await ownedAgent(request);
-  if (agent.agentStatus !== 'draft') {
-    throw new HttpError(409, 'agent_not_draft', `The agent is ${agent.agentStatus}: only a draft agent can be paid for`);
-  }
-  if (config.SIMULATED_CHECKOUT_URL !== undefined) {
-    const url = new URL(config.SIMULATED_CHECKOUT_URL);
-    url.searchParams.set('agentId', agent.agentId);
-    return json(200, { url: url.toString() });
-  }
-  try {
-    const metadata = checkoutMetadata.parse({ agentId: agent.agentId, userId: agent.userId, region: agent.region });
-    return json(200, { url: await createCheckoutSession(checkoutSettings, metadata) });
-  } catch (error) {
-    if (error instanceof CheckoutUnavailableError) throw new HttpError(503, 'checkout_unavailable', error.message);
-    throw error;
-  }
-}
-
 /**
  * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 409 for a
  * transition the agent's status refuses, 422 for a reused key with another body, 429 over the rate limit.
@@ -152,50 +100,19 @@ const routes: Readonly<Record<string, (request: Request) => Promise<Response>>> 
   'GET /agents': listAgents,
   'POST /agents': createDraftAgent,
   'GET /agents/{agentId}': getAgentView,
-  'POST /agents/{agentId}/checkout': startCheckout,
   'POST /agents/{agentId}/actions': requestAction,
 };
 
 async function route(request: Request): Promise<Response> {
   const handle = routes[request.routeKey];
-  try {
-    if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
-    return await handle(request);
-  } catch (error) {
-    if (error instanceof HttpError) return errorResponse(error.statusCode, error.code, error.message);
-    logger.error('Request failed', { routeKey: request.routeKey, error });
-    return errorResponse(500, 'internal', 'Something went wrong; try again');
-  }
+  if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
+  return handle(request);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Request helpers
 
-function callerOf(request: Request): string {
-  const sub = request.requestContext.authorizer?.jwt?.claims?.sub;
-  if (typeof sub !== 'string' || sub === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
-  return sub;
-}
-
-function agentIdOf(request: Request): string {
-  const agentId = agentIdSchema.safeParse(request.pathParameters?.agentId);
-  // A malformed id cannot name an agent: the same answer as an unknown one.
-  if (!agentId.success) throw agentNotFound();
-  return agentId.data;
-}
-
-/** The agent named in the path when the caller owns it; 404 otherwise. */
-async function ownedAgent(request: Request): Promise<AgentRecord> {
-  const agent = await getAgent(agentIdOf(request));
-  if (agent === undefined || agent.userId !== callerOf(request)) throw agentNotFound();
-  return agent;
-}
-
-function agentNotFound(): HttpError {
-  return new HttpError(404, 'agent_not_found', 'No such agent');
-}
-
-function parseBody<T extends z.ZodType>(request: Request, schema: T): z.infer<T> {
+function parseBody<T extends z.ZodMiniType>(request: Request, schema: T): z.infer<T> {
   let body: unknown;
   try {
     body = JSON.parse(utf8Body(request));
@@ -226,6 +143,4 @@ function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
     .some((candidate) => candidate === '*' || candidate === etag);
 }
 
-export const handler = middy<Request, Response>()
-  .use(injectLambdaContext(logger))
-  .handler(route);
+export const handler = dashboardApiHandler(route);

@@ -3,8 +3,8 @@
  * anything can call back, then dispatches the provisioning workflow. The workflow's first `provisioning` callback ends
  * the wait. A dispatch GitHub refuses for good fails as `DispatchRefused`, which the state machine shows to the owner.
  */
-import { z } from 'zod';
 import { agentId, jobId, region } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, storeTaskToken, storeWorkflowRun } from '../shared/repository.ts';
@@ -12,16 +12,16 @@ import { secretValue } from '../shared/secrets.ts';
 import { DispatchRefusedError, dispatchWorkflow } from '../rollback/github.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(1),
-  GITHUB_TOKEN_SECRET_ID: z.string().min(1),
-  GITHUB_API_URL: z.url().default('https://api.github.com'),
-  GITHUB_REPOSITORY: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
-  GITHUB_WORKFLOW_FILE: z.string().min(1).default('provision-agent.yml'),
-  GITHUB_REF: z.string().min(1).default('main'),
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
+  GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
+  GITHUB_WORKFLOW_FILE: z._default(z.string().check(z.minLength(1)), 'provision-agent.yml'),
+  GITHUB_REF: z._default(z.string().check(z.minLength(1)), 'main'),
   CALLBACK_URL: z.url(),
 });
 
-const dispatchInput = z.object({ taskToken: z.string().min(1), jobId, agentId, region });
+const dispatchInput = z.object({ taskToken: z.string().check(z.minLength(1)), jobId, agentId, region });
 
 export interface DispatchResult {
   /** False when an earlier attempt of this state already dispatched the run (the state was retried). */

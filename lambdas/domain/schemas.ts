@@ -1,13 +1,13 @@
 /**
  * zod schemas of every message in docs/CONTRACT.md: the single source for handlers, the local runtime and the dashboard.
  */
-import { z } from 'zod';
 import { AGENT_STATUSES, JOB_STATUSES } from './statuses.ts';
 import { UI_STEP_KEYS, WORKFLOW_STEPS, type UiStepKey } from './steps.ts';
+import * as z from './zod-mini.ts';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const id = z.string().regex(ID_PATTERN, 'must be 1-64 letters, digits, "_" or "-"');
-const shortText = (max: number) => z.string().min(1).max(max);
+const id = z.string().check(z.regex(ID_PATTERN, 'must be 1-64 letters, digits, "_" or "-"'));
+const shortText = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
 
 export const jobId = id;
 export const agentId = id;
@@ -22,8 +22,8 @@ export type Region = z.infer<typeof region>;
 
 /** `metadata` of a step: a small flat object of strings. */
 const stepMetadata = z
-  .record(z.string().regex(/^[a-z][a-z0-9_]{0,39}$/), z.string().max(200))
-  .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata entries');
+  .record(z.string().check(z.regex(/^[a-z][a-z0-9_]{0,39}$/)), z.string().check(z.maxLength(200)))
+  .check(z.refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata entries'));
 
 const ipAddress = z.union([z.ipv4(), z.ipv6()]);
 
@@ -31,8 +31,8 @@ const provisioningStatus = z.object({
   type: z.literal('status'),
   job_id: jobId,
   status: z.literal('provisioning'),
-  workflow_run_id: shortText(64).regex(/^[0-9A-Za-z_-]+$/).optional(),
-  workflow_run_url: z.url({ protocol: /^https?$/ }).max(500).optional(),
+  workflow_run_id: z.optional(shortText(64).check(z.regex(/^[0-9A-Za-z_-]+$/))),
+  workflow_run_url: z.optional(z.url({ protocol: /^https?$/ }).check(z.maxLength(500))),
 });
 const runningStatus = z.object({
   type: z.literal('status'),
@@ -65,7 +65,7 @@ const networkConfiguredStep = z.object({
   tailscale_device_id: shortText(64),
 });
 const ansibleStep = (step: 'ansible_started' | 'ansible_complete') =>
-  z.object({ type: z.literal('step'), job_id: jobId, step: z.literal(step), metadata: stepMetadata.optional() });
+  z.object({ type: z.literal('step'), job_id: jobId, step: z.literal(step), metadata: z.optional(stepMetadata) });
 
 export const callbackMessage = z.discriminatedUnion('type', [
   z.discriminatedUnion('status', [provisioningStatus, runningStatus, failedStatus]),
@@ -85,7 +85,7 @@ export const CALLBACK_IGNORED_REASONS = ['duplicate', 'stale', 'terminal'] as co
 export type CallbackIgnoredReason = (typeof CALLBACK_IGNORED_REASONS)[number];
 export const callbackResponse = z.object({
   received: z.literal(true),
-  ignored: z.enum(CALLBACK_IGNORED_REASONS).optional(),
+  ignored: z.optional(z.enum(CALLBACK_IGNORED_REASONS)),
 });
 export type CallbackResponse = z.infer<typeof callbackResponse>;
 
@@ -99,17 +99,17 @@ export const uiStep = z.object({
   key: z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]]),
   label: z.string(),
   status: z.enum(['pending', 'active', 'completed', 'error']),
-  startedAt: z.iso.datetime().optional(),
-  completedAt: z.iso.datetime().optional(),
-  error: z.string().optional(),
-  failedStep: z.string().optional(),
+  startedAt: z.optional(z.iso.datetime()),
+  completedAt: z.optional(z.iso.datetime()),
+  error: z.optional(z.string()),
+  failedStep: z.optional(z.string()),
 });
 
 export const vmDetails = z.object({
-  serverId: z.string().optional(),
-  serverIp: z.string().optional(),
-  tailscaleIp: z.string().optional(),
-  tailscaleDeviceId: z.string().optional(),
+  serverId: z.optional(z.string()),
+  serverIp: z.optional(z.string()),
+  tailscaleIp: z.optional(z.string()),
+  tailscaleDeviceId: z.optional(z.string()),
 });
 export type VmDetails = z.infer<typeof vmDetails>;
 
@@ -119,17 +119,17 @@ export const agentView = z.object({
   name: z.string(),
   region: z.string(),
   agentStatus: z.enum(AGENT_STATUSES),
-  jobId: jobId.nullable(),
-  seq: z.number().int().nonnegative(),
-  status: z.enum(JOB_STATUSES).nullable(),
-  currentStep: z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]]).nullable(),
+  jobId: z.nullable(jobId),
+  seq: z.number().check(z.int(), z.nonnegative()),
+  status: z.nullable(z.enum(JOB_STATUSES)),
+  currentStep: z.nullable(z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]])),
   steps: z.array(uiStep),
-  vm: vmDetails.optional(),
-  error: z.string().optional(),
-  failedStep: z.string().optional(),
-  workflowRunUrl: z.string().optional(),
-  lastHeartbeatAt: z.iso.datetime().optional(),
-  paymentIssue: z.boolean().optional(),
+  vm: z.optional(vmDetails),
+  error: z.optional(z.string()),
+  failedStep: z.optional(z.string()),
+  workflowRunUrl: z.optional(z.string()),
+  lastHeartbeatAt: z.optional(z.iso.datetime()),
+  paymentIssue: z.optional(z.boolean()),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;
@@ -138,22 +138,22 @@ export type AgentView = z.infer<typeof agentView>;
 // WebSocket messages
 
 export const clientMessage = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('subscribe'), agentId, since: z.number().int().nonnegative().optional() }),
+  z.object({ action: z.literal('subscribe'), agentId, since: z.optional(z.number().check(z.int(), z.nonnegative())) }),
   z.object({ action: z.literal('unsubscribe'), agentId }),
   z.object({ action: z.literal('ping') }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 
 export const serverMessage = z.discriminatedUnion('type', [
-  agentView.extend({ type: z.literal('snapshot') }),
-  agentView.extend({ type: z.literal('update') }),
+  z.extend(agentView, { type: z.literal('snapshot') }),
+  z.extend(agentView, { type: z.literal('update') }),
   z.object({ type: z.literal('heartbeat'), agentId, jobId, at: z.iso.datetime() }),
   z.object({ type: z.literal('pong') }),
   z.object({
     type: z.literal('error'),
     code: z.enum(['forbidden', 'not_found', 'bad_request', 'internal']),
-    message: z.string().optional(),
-    agentId: agentId.optional(),
+    message: z.optional(z.string()),
+    agentId: z.optional(agentId),
   }),
 ]);
 export type ServerMessage = z.infer<typeof serverMessage>;
@@ -163,7 +163,7 @@ export type UpdateMessage = Extract<ServerMessage, { type: 'update' }>;
 // REST bodies
 
 export const createAgentRequest = z.object({
-  name: z.string().trim().min(1).max(80),
+  name: z.string().check(z.trim(), z.minLength(1), z.maxLength(80)),
   region,
 });
 export type CreateAgentRequest = z.infer<typeof createAgentRequest>;
@@ -185,9 +185,9 @@ export type CheckoutMetadata = z.infer<typeof checkoutMetadata>;
 // Step Functions: the provisioning execution's input
 
 export const provisionTimeouts = z.object({
-  startSeconds: z.number().int().positive(),
-  heartbeatSeconds: z.number().int().positive(),
-  completionSeconds: z.number().int().positive(),
+  startSeconds: z.number().check(z.int(), z.positive()),
+  heartbeatSeconds: z.number().check(z.int(), z.positive()),
+  completionSeconds: z.number().check(z.int(), z.positive()),
 });
 export const provisionInput = z.object({
   jobId,

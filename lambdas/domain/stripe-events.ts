@@ -3,20 +3,21 @@
  * verified event. The webhook handler carries the resulting action out.
  */
 import type Stripe from 'stripe';
-import { z } from 'zod';
 import { checkoutMetadata, type CheckoutMetadata } from './schemas.ts';
+import * as z from './zod-mini.ts';
 
 /**
  * The fields of a (signature-verified) event that the dispatch reads; the rest is Stripe's to define, so it is kept
  * as sent and typed as the SDK's event.
  */
-export const stripeEventEnvelope = z
-  .looseObject({
-    id: z.string().min(1),
-    type: z.string().min(1),
+export const stripeEventEnvelope = z.pipe(
+  z.looseObject({
+    id: z.string().check(z.minLength(1)),
+    type: z.string().check(z.minLength(1)),
     data: z.looseObject({ object: z.looseObject({}) }),
-  })
-  .transform((event) => event as unknown as Stripe.Event);
+  }),
+  z.transform((event) => event as unknown as Stripe.Event),
+);
 
 /** What a paid checkout asks for: one job for the agent in the metadata. */
 export interface ProvisionRequest extends CheckoutMetadata {

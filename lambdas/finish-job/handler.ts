@@ -3,21 +3,21 @@
  * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
 import { getJob } from '../shared/repository.ts';
 import { describeFailure } from './failure.ts';
 
-loadConfig({ TABLE_NAME: z.string().min(1) });
+loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
 
-const caughtError = z.object({ Error: z.string().nullish(), Cause: z.string().nullish() });
+const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.string()) });
 const finishInput = z.discriminatedUnion('action', [
   z.object({ action: z.literal('activate'), jobId, result: vmDetails }),
   z.object({ action: z.literal('fail'), jobId, failure: caughtError, timeouts: provisionTimeouts }),
-  z.object({ action: z.literal('rollback-failed'), jobId, failure: caughtError.optional() }),
+  z.object({ action: z.literal('rollback-failed'), jobId, failure: z.optional(caughtError) }),
 ]);
 
 const ACTOR = 'state-machine';

@@ -4,9 +4,9 @@
  * Nothing is written for a request that fails any check. The signature, the secret and the body are never logged.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { z } from 'zod';
 import { callbackSecrets, verifyCallbackSignature } from '../domain/callback-signature.ts';
 import { callbackMessage, type CallbackResponse } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
@@ -15,8 +15,8 @@ import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(1),
-  CALLBACK_SECRET_ID: z.string().min(1),
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  CALLBACK_SECRET_ID: z.string().check(z.minLength(1)),
 });
 
 /** Far above any contract message (the largest is a failure with a 2,000-character error); stops abuse early. */

@@ -5,9 +5,9 @@
  * device (found by the recorded ids and by the job-id label, like rollback). A failure throws, so the state machine
  * retries it; every step is safe to repeat.
  */
-import { z } from 'zod';
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
@@ -18,19 +18,19 @@ import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
 import { runPowerCommand } from './hetzner-power.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(1),
-  HETZNER_TOKEN_SECRET_ID: z.string().min(1),
-  HETZNER_API_URL: z.url().default('https://api.hetzner.cloud/v1'),
-  TAILSCALE_TOKEN_SECRET_ID: z.string().min(1),
-  TAILSCALE_API_URL: z.url().default('https://api.tailscale.com/api/v2'),
-  TAILSCALE_TAILNET: z.string().min(1).default('-'),
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
+  TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
+  TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
 });
 
 const lifecycleInput = z.object({
   action: z.enum(['stop', 'start', 'destroy']),
   agentId,
-  actor: z.string().min(1),
-}) satisfies z.ZodType<LifecycleInput>;
+  actor: z.string().check(z.minLength(1)),
+}) satisfies z.ZodMiniType<LifecycleInput>;
 
 export interface LifecycleTaskResult {
   agentStatus: string;

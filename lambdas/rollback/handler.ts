@@ -4,8 +4,8 @@
  * `job_id=<jobId>` (and the one the job recorded) and the Tailscale devices of the job. Anything already gone is
  * fine; anything that could not be removed makes the invocation fail, so the state machine retries and then alarms.
  */
-import { z } from 'zod';
 import { jobId } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob } from '../shared/repository.ts';
@@ -15,15 +15,15 @@ import { deleteServer, serversOfJob } from './hetzner.ts';
 import { deleteDevice, devicesOfJob } from './tailscale.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(1),
-  GITHUB_TOKEN_SECRET_ID: z.string().min(1),
-  GITHUB_API_URL: z.url().default('https://api.github.com'),
-  GITHUB_REPOSITORY: z.string().regex(/^[\w.-]+\/[\w.-]+$/),
-  HETZNER_TOKEN_SECRET_ID: z.string().min(1),
-  HETZNER_API_URL: z.url().default('https://api.hetzner.cloud/v1'),
-  TAILSCALE_TOKEN_SECRET_ID: z.string().min(1),
-  TAILSCALE_API_URL: z.url().default('https://api.tailscale.com/api/v2'),
-  TAILSCALE_TAILNET: z.string().min(1).default('-'),
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
+  GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
+  HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
+  TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
+  TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
 });
 
 const rollbackInput = z.object({ jobId });

@@ -6,13 +6,13 @@
 import { JwtVerifier } from 'aws-jwt-verify';
 import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
-import { z } from 'zod';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from './config.ts';
 
 const config = loadConfig({
   JWT_ISSUER: z.url(),
-  JWT_CLIENT_ID: z.string().min(1),
-  JWT_JWKS_URI: z.url().optional(),
+  JWT_CLIENT_ID: z.string().check(z.minLength(1)),
+  JWT_JWKS_URI: z.optional(z.url()),
 });
 
 const JWKS_TIMEOUT_MS = 3_000;

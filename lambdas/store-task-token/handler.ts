@@ -3,16 +3,16 @@
  * where the callback handler finds it for the workflow's heartbeats and final report. When that report arrived
  * before the token was stored (a fast workflow), it is on the job already, and this task ends the wait itself.
  */
-import { z } from 'zod';
+import * as z from '../domain/zod-mini.ts';
 import { jobId } from '../domain/schemas.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { storeTaskToken, type WorkflowOutcome } from '../shared/repository.ts';
 import { settleCompletionWait } from '../shared/task-tokens.ts';
 
-loadConfig({ TABLE_NAME: z.string().min(1) });
+loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
 
-const storeInput = z.object({ taskToken: z.string().min(1), jobId });
+const storeInput = z.object({ taskToken: z.string().check(z.minLength(1)), jobId });
 
 export interface StoreTaskTokenResult {
   /** The workflow's report was already on the job and has been handed to the wait. */

@@ -5,8 +5,8 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
-import { z } from 'zod';
 import { stripeEventAction, stripeEventEnvelope } from '../domain/stripe-events.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig, seconds } from '../shared/config.ts';
 import { errorResponse, header, json, rawBody } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
@@ -15,9 +15,9 @@ import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleStripeEvent, type ProvisioningSettings } from './stripe-actions.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().min(1),
-  PROVISION_STATE_MACHINE_ARN: z.string().min(1),
-  STRIPE_WEBHOOK_SECRET_ID: z.string().min(1),
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  PROVISION_STATE_MACHINE_ARN: z.string().check(z.minLength(1)),
+  STRIPE_WEBHOOK_SECRET_ID: z.string().check(z.minLength(1)),
   START_TIMEOUT_SECONDS: seconds(900),
   HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
   COMPLETION_TIMEOUT_SECONDS: seconds(2700),

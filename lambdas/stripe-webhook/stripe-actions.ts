@@ -3,10 +3,10 @@
  * job write and StartExecution happen here, so Stripe gets its answer fast; everything slow runs in the state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
 import { planOf } from '../domain/lifecycle.ts';
 import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
+import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
@@ -75,7 +75,7 @@ export async function handleStripeEvent(
   }
 }
 
-const lifecycleConfig = loadConfig({ LIFECYCLE_STATE_MACHINE_ARN: z.string().min(1).optional() });
+const lifecycleConfig = loadConfig({ LIFECYCLE_STATE_MACHINE_ARN: z.optional(z.string().check(z.minLength(1))) });
 
 /**
  * Subscription lifecycle: a deleted subscription destroys its agent (through the same transition and state machine as

@@ -22,13 +22,13 @@ import {
   UpdateCommand,
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
 import type { ServerMessage } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { dynamo } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
 import { keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
 
-const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().min(3) });
+const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().check(z.minLength(3)) });
 
 /** API Gateway closes every WebSocket after two hours; nothing about a connection needs to outlive that. */
 export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
@@ -80,7 +80,7 @@ export async function putConnection(connection: Omit<Connection, 'agentIds'>): P
 const storedConnection = z.object({
   connectionId: z.string(),
   userId: z.string(),
-  agentIds: z.set(z.string()).optional(),
+  agentIds: z.optional(z.set(z.string())),
   connectedAt: z.string(),
   expiresAt: z.number(),
 });

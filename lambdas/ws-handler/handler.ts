@@ -12,8 +12,8 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayProxyWebsocketEventV2WithRequestContext,
 } from 'aws-lambda';
-import { z } from 'zod';
 import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
+import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
@@ -29,8 +29,8 @@ type WebSocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
 >;
 
 const authorizerContext = z.object({
-  userId: z.string().min(1),
-  tokenExpiresAt: z.coerce.number().int().positive(),
+  userId: z.string().check(z.minLength(1)),
+  tokenExpiresAt: z.coerce.number().check(z.int(), z.positive()),
 });
 
 const OK: APIGatewayProxyResultV2 = { statusCode: 200 };

@@ -55,6 +55,8 @@ export class HttpApi extends Construct {
   public readonly stripeWebhook: PipelineFunction;
   public readonly githubCallback: PipelineFunction;
   public readonly agentsApi: PipelineFunction;
+  /** `POST /agents/{agentId}/checkout`: the only function that loads the Stripe SDK and may read the Stripe key. */
+  public readonly checkout: PipelineFunction;
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
@@ -83,7 +85,6 @@ export class HttpApi extends Construct {
     })
       .useTable(data.table, 'readWrite')
       .useSecret('STRIPE_WEBHOOK_SECRET_ID', secrets.stripeWebhookSecret)
-      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
       .useProvisioning(provisioningStateMachine);
     lifecycle.grantStart(this.stripeWebhook);
 
@@ -98,13 +99,20 @@ export class HttpApi extends Construct {
 
     this.agentsApi = new PipelineFunction(this, 'AgentsApi', {
       name: 'agents-api',
-      description: 'Dashboard API: agents, checkout and lifecycle actions',
+      description: 'Dashboard API: agents and lifecycle actions',
       observability,
     })
       .useTable(data.table, 'readWrite')
-      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
       .useProvisioning(provisioningStateMachine);
     lifecycle.grantStart(this.agentsApi);
+
+    this.checkout = new PipelineFunction(this, 'Checkout', {
+      name: 'checkout',
+      description: 'Dashboard API: Stripe Checkout for a draft agent',
+      observability,
+    })
+      .useTable(data.table, 'read')
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey);
 
     const signedRoutes = [
       ...this.api.addRoutes({
@@ -132,11 +140,16 @@ export class HttpApi extends Construct {
     const agentsRoutes: ReadonlyArray<[path: string, methods: HttpMethod[]]> = [
       ['/agents', [HttpMethod.GET, HttpMethod.POST]],
       ['/agents/{agentId}', [HttpMethod.GET]],
-      ['/agents/{agentId}/checkout', [HttpMethod.POST]],
       ['/agents/{agentId}/actions', [HttpMethod.POST]],
     ];
     for (const [path, methods] of agentsRoutes) {
       this.api.addRoutes({ path, methods, integration: agentsIntegration, authorizer });
     }
+    this.api.addRoutes({
+      path: '/agents/{agentId}/checkout',
+      methods: [HttpMethod.POST],
+      integration: new HttpLambdaIntegration('CheckoutIntegration', this.checkout),
+      authorizer,
+    });
   }
 }

@@ -25,9 +25,10 @@ const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLO
 
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
-  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
-  'agents-api': ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -147,9 +148,17 @@ describe('least privilege', () => {
     expect(writers.sort()).toEqual(
       ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action'].sort(),
     );
-    for (const reader of ['fanout', 'rollback'] as const) {
+    for (const reader of ['fanout', 'rollback', 'checkout'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
     }
+  });
+
+  it('lets only checkout read the Stripe secret key', () => {
+    const stripeKey = functionProperties(template, 'checkout').Environment.Variables.STRIPE_SECRET_KEY_ID;
+    const readers = allIamStatements(template)
+      .filter(({ statement }) => resourcesOf([statement], 'secretsmanager:GetSecretValue').some((resource) => JSON.stringify(resource) === JSON.stringify(stripeKey)))
+      .map(({ resource }) => resource);
+    expect(readers).toEqual([expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/)]);
   });
 
   it('gives the WebSocket authorizer no table, secret or state machine access', () => {

@@ -8,6 +8,7 @@ export const FUNCTION_NAMES = [
   'stripe-webhook',
   'github-callback',
   'agents-api',
+  'checkout',
   'ws-authorizer',
   'ws-handler',
   'fanout',

@@ -1,7 +1,7 @@
 /**
  * The dashboard REST API over real HTTP: the template's HTTP API on the local gateway (with its JWT authorizer fed by
- * the dev issuer), the agents-api function in-process, DynamoDB Local. Stripe is not configured here, so checkout
- * must refuse with 503 rather than hand out a free agent.
+ * the dev issuer), the agents-api and checkout functions in-process, DynamoDB Local. Stripe is not configured here, so
+ * checkout must refuse with 503 rather than hand out a free agent.
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';

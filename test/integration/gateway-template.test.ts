@@ -24,7 +24,7 @@ describe('routes of the synthesized stack', () => {
         ['GET /agents', 'agents-api', 'JWT'],
         ['POST /agents', 'agents-api', 'JWT'],
         ['GET /agents/{agentId}', 'agents-api', 'JWT'],
-        ['POST /agents/{agentId}/checkout', 'agents-api', 'JWT'],
+        ['POST /agents/{agentId}/checkout', 'checkout', 'JWT'],
         ['POST /agents/{agentId}/actions', 'agents-api', 'JWT'],
       ]),
     );

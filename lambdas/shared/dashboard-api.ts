@@ -1,0 +1,66 @@
+/**
+ * What the dashboard's REST functions share (agents-api and checkout, behind the HTTP API's JWT authorizer): the
+ * caller, the agent named in the path when the caller owns it, refusals with the contract's error body, and the middy
+ * stack. API Gateway has verified the token; the caller is its `sub`. An agent that is not the caller's answers 404
+ * like one that does not exist, so ids reveal nothing.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { agentId as agentIdSchema } from '../domain/schemas.ts';
+import { errorResponse } from './http.ts';
+import { logger } from './logger.ts';
+import { getAgent, type AgentRecord } from './repository.ts';
+
+export type DashboardRequest = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type DashboardResponse = APIGatewayProxyStructuredResultV2;
+
+/** A refusal with the contract's error body; thrown by route code, answered by {@link dashboardApiHandler}. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function callerOf(request: DashboardRequest): string {
+  const sub = request.requestContext.authorizer?.jwt?.claims?.sub;
+  if (typeof sub !== 'string' || sub === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
+  return sub;
+}
+
+export function agentIdOf(request: DashboardRequest): string {
+  const agentId = agentIdSchema.safeParse(request.pathParameters?.agentId);
+  // A malformed id cannot name an agent: the same answer as an unknown one.
+  if (!agentId.success) throw agentNotFound();
+  return agentId.data;
+}
+
+/** The agent named in the path when the caller owns it; 404 otherwise. */
+export async function ownedAgent(request: DashboardRequest): Promise<AgentRecord> {
+  const agent = await getAgent(agentIdOf(request));
+  if (agent === undefined || agent.userId !== callerOf(request)) throw agentNotFound();
+  return agent;
+}
+
+export function agentNotFound(): HttpError {
+  return new HttpError(404, 'agent_not_found', 'No such agent');
+}
+
+/** The Lambda handler of a dashboard function: an {@link HttpError} is answered as such, anything else as a logged 500. */
+export function dashboardApiHandler(handle: (request: DashboardRequest) => Promise<DashboardResponse>) {
+  return middy<DashboardRequest, DashboardResponse>()
+    .use(injectLambdaContext(logger))
+    .handler(async (request) => {
+      try {
+        return await handle(request);
+      } catch (error) {
+        if (error instanceof HttpError) return errorResponse(error.statusCode, error.code, error.message);
+        logger.error('Request failed', { routeKey: request.routeKey, error });
+        return errorResponse(500, 'internal', 'Something went wrong; try again');
+      }
+    });
+}
