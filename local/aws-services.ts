@@ -44,6 +44,17 @@ type Operation = (body: unknown) => unknown;
 const token = z.string().min(1).max(2048);
 const executionArn = z.string().min(1).max(256);
 
+// Built once: zod compiles an object schema on its first parse, so a schema built per request pays that on every call.
+const requests = {
+  StartExecution: z.object({ stateMachineArn: z.string().min(1), name: z.string().optional(), input: z.string().optional() }),
+  DescribeExecution: z.object({ executionArn }),
+  StopExecution: z.object({ executionArn, error: z.string().optional(), cause: z.string().optional() }),
+  SendTaskSuccess: z.object({ taskToken: token, output: z.string() }),
+  SendTaskFailure: z.object({ taskToken: token, error: z.string().optional(), cause: z.string().optional() }),
+  SendTaskHeartbeat: z.object({ taskToken: token }),
+  GetSecretValue: z.object({ SecretId: z.string().min(1) }),
+};
+
 /** Parses a request body like the service's own validation, answering `ValidationException` on a mismatch. */
 function parse<Schema extends z.ZodType>(schema: Schema, body: unknown): z.infer<Schema> {
   const result = schema.safeParse(body);
@@ -62,31 +73,28 @@ function stepFunctionsOperations(stepFunctions: LocalStepFunctions): Record<stri
   });
   return {
     StartExecution: (body) => {
-      const request = parse(
-        z.object({ stateMachineArn: z.string().min(1), name: z.string().optional(), input: z.string().optional() }),
-        body,
-      );
+      const request = parse(requests.StartExecution, body);
       const { executionArn: arn, startDate } = stepFunctions.startExecution(request);
       return { executionArn: arn, startDate: epochSeconds(startDate) };
     },
     DescribeExecution: (body) =>
-      describe(stepFunctions.describeExecution(parse(z.object({ executionArn }), body).executionArn)),
+      describe(stepFunctions.describeExecution(parse(requests.DescribeExecution, body).executionArn)),
     StopExecution: (body) => {
-      const request = parse(z.object({ executionArn, error: z.string().optional(), cause: z.string().optional() }), body);
+      const request = parse(requests.StopExecution, body);
       return { stopDate: epochSeconds(stepFunctions.stopExecution(request).stopDate) };
     },
     SendTaskSuccess: (body) => {
-      const request = parse(z.object({ taskToken: token, output: z.string() }), body);
+      const request = parse(requests.SendTaskSuccess, body);
       stepFunctions.sendTaskSuccess(request.taskToken, request.output);
       return {};
     },
     SendTaskFailure: (body) => {
-      const request = parse(z.object({ taskToken: token, error: z.string().optional(), cause: z.string().optional() }), body);
+      const request = parse(requests.SendTaskFailure, body);
       stepFunctions.sendTaskFailure(request.taskToken, request.error, request.cause);
       return {};
     },
     SendTaskHeartbeat: (body) => {
-      stepFunctions.sendTaskHeartbeat(parse(z.object({ taskToken: token }), body).taskToken);
+      stepFunctions.sendTaskHeartbeat(parse(requests.SendTaskHeartbeat, body).taskToken);
       return {};
     },
   };
@@ -96,7 +104,7 @@ function secretsManagerOperations(secrets: Readonly<Record<string, string>>): Re
   const created = epochSeconds(new Date());
   return {
     GetSecretValue: (body) => {
-      const { SecretId } = parse(z.object({ SecretId: z.string().min(1) }), body);
+      const { SecretId } = parse(requests.GetSecretValue, body);
       const secretString = Object.hasOwn(secrets, SecretId) ? secrets[SecretId] : undefined;
       if (secretString === undefined) {
         throw new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");

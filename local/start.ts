@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
 import { createTables, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
@@ -19,7 +19,7 @@ import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
 import { simulatedCheckout } from './simulated-checkout.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
-import { StreamPoller } from './stream-poller.ts';
+import { StreamPoller, type StreamBatchHandler } from './stream-poller.ts';
 import {
   functionEntries,
   importHandler,
@@ -55,6 +55,23 @@ export interface LocalStackOptions {
   readonly timeouts?: { startSeconds?: number; heartbeatSeconds?: number; completionSeconds?: number };
   /** Gateway limits, e.g. a short idle timeout for tests. */
   readonly gatewayLimits?: Parameters<typeof startGateway>[0]['limits'];
+  /**
+   * Limit of one DynamoDB attempt in the handlers (`DYNAMODB_ATTEMPT_TIMEOUT_SECONDS`; deployed: 1). Higher locally: every
+   * function shares this one process, which a busy machine stalls for seconds. @default 10
+   */
+  readonly dynamoAttemptTimeoutSeconds?: number;
+  /**
+   * The `@connections` endpoint handlers are given (`WS_MANAGEMENT_ENDPOINT`), from the gateway's own: tests put a
+   * fault-injecting proxy in front of it. @default the gateway's endpoint
+   */
+  readonly managementEndpoint?: (gatewayEndpoint: string) => string;
+  /**
+   * Wraps the stream poller's invocation of the fan-out, where the Lambda service runs it: tests make invocations fail
+   * there as a crash or a timeout would. @default invokes the function
+   */
+  readonly wrapFanoutInvocation?: (invoke: StreamBatchHandler) => StreamBatchHandler;
+  /** The fan-out's on-failure destination: stream records given up on after their retries. @default logged to stderr */
+  readonly onStreamFailure?: (records: DynamoDBRecord[], error: unknown) => void;
   /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
   readonly template?: CloudFormationTemplate;
   /** Log what happens (URLs, executions, runner steps). @default true */
@@ -284,7 +301,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const byName: Record<string, string> = {
       TABLE_NAME: tableName,
       CALLBACK_URL: `${gateway.url}/callbacks/github`,
-      WS_MANAGEMENT_ENDPOINT: gateway.managementEndpoint,
+      WS_MANAGEMENT_ENDPOINT: options.managementEndpoint?.(gateway.managementEndpoint) ?? gateway.managementEndpoint,
       JWT_ISSUER: gateway.url,
       JWT_CLIENT_ID: DEV_CLIENT_ID,
       GITHUB_API_URL: github.url,
@@ -298,6 +315,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       HETZNER_TOKEN_SECRET_ID: secretIds.hetzner,
       TAILSCALE_TOKEN_SECRET_ID: secretIds.tailscale,
       DASHBOARD_URL: gateway.url,
+      DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
       SIMULATED_CHECKOUT_URL: `${gateway.url}/dev/checkout`,
       ...(options.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(options.timeouts.startSeconds) } : {}),
       ...(options.timeouts?.heartbeatSeconds ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) } : {}),
@@ -322,13 +340,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const [logicalId, entry] of Object.entries(functions)) handlers.set(logicalId, await importHandler(entry));
 
     const fanoutId = functionIdOf('fanout');
+    const invokeFanout: StreamBatchHandler = (event) => invoke(fanoutId, event) as ReturnType<StreamBatchHandler>;
     const poller = new StreamPoller({
       tableName,
       endpoint: dynamoEndpoint,
       startingPosition: 'LATEST',
-      handler: (event: DynamoDBStreamEvent) => invoke(fanoutId, event) as ReturnType<ConstructorParameters<typeof StreamPoller>[0]['handler']>,
+      handler: options.wrapFanoutInvocation?.(invokeFanout) ?? invokeFanout,
       ...(eventSourceFilter(template, fanoutId) ? { filter: eventSourceFilter(template, fanoutId) } : {}),
-      onFailure: (records, error) => console.error(`[stream-poller] ${records.length} record(s) given up on`, error),
+      onFailure:
+        options.onStreamFailure ?? ((records, error) => console.error(`[stream-poller] ${records.length} record(s) given up on`, error)),
     });
     await poller.start();
     stops.push(() => poller.stop());

@@ -1,11 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData, type Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from './lambda-function.ts';
 
 export interface ObservabilityProps {
   /**
@@ -23,7 +24,22 @@ export interface PipelineAlarmProps {
   readonly description: string;
 }
 
-/** The one alarm topic of the pipeline and the helper every construct uses to alarm on it. */
+/**
+ * What the endpoints outside parties call count as refused (`lambdas/shared/webhook-handler.ts`: any answer but 200,
+ * mostly a signature that does not verify), by the Powertools service name of the function that counts it.
+ */
+const REFUSED_REQUEST_METRICS = [
+  { id: 'StripeEventsRefusedAlarm', service: 'stripe-webhook', metricName: 'StripeEventsRefused', what: 'Stripe webhook events' },
+  { id: 'CallbacksRefusedAlarm', service: 'github-callback', metricName: 'CallbacksRefused', what: 'workflow callbacks' },
+] as const;
+
+/**
+ * Refused requests in one 5-minute period that make a burst: a single one is an internet scanner, a wrong or
+ * half-rotated secret refuses every request (and the senders retry each one).
+ */
+const REFUSED_REQUESTS_BURST = 5;
+
+/** The one alarm topic of the pipeline, the alarms on refused requests, and the helper every construct uses to alarm. */
 export class Observability extends Construct {
   /** Every alarm of the stack notifies this topic. */
   public readonly alarmTopic: Topic;
@@ -42,6 +58,15 @@ export class Observability extends Construct {
     this.alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));
     this.alarmAction = new SnsAction(this.alarmTopic);
+
+    for (const { id: alarmId, service, metricName, what } of REFUSED_REQUEST_METRICS) {
+      this.addAlarm(this, alarmId, {
+        // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of the function).
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, statistic: 'Sum' }),
+        threshold: REFUSED_REQUESTS_BURST,
+        description: `A burst of refused ${what}: a wrong or half-rotated secret, or someone probing the endpoint`,
+      });
+    }
   }
 
   /**

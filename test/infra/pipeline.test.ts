@@ -194,8 +194,9 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 12 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed.
-    expect(alarms).toHaveLength(19);
+    // 13 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed,
+    // refused Stripe events and callbacks.
+    expect(alarms).toHaveLength(22);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 
@@ -214,6 +215,23 @@ describe('alarms', () => {
       Dimensions: [{ Name: 'service', Value: 'finish-job' }],
       Statistic: 'Sum',
       Threshold: 1,
+    });
+  });
+
+  it.each([
+    ['StripeEventsRefused', 'stripe-webhook'],
+    ['CallbacksRefused', 'github-callback'],
+  ])('alarms on a burst of %s as %s counts it', (metricName, service) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AgentPipeline',
+      MetricName: metricName,
+      Dimensions: [{ Name: 'service', Value: service }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId() }],
     });
   });
 
