@@ -4,7 +4,7 @@
  * progress" forever. (In AWS, Step Functions executions survive and the sweeper covers lost ones.)
  */
 import { ScanCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { dynamo } from '../lambdas/shared/clients.ts';
+import { dynamo } from '../lambdas/shared/clients/dynamodb.ts';
 import { recordJobEvent } from '../lambdas/shared/job-writer.ts';
 import { LIVE_JOB_STATUSES, tableName } from '../lambdas/shared/repository.ts';
 

@@ -13,7 +13,7 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import { newId } from '../domain/ids.ts';
 import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, requestFingerprint, type LifecycleAction } from '../domain/lifecycle.ts';
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
-import { dynamo } from '../shared/clients.ts';
+import { dynamo } from '../shared/clients/dynamodb.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { keys } from '../shared/keys.ts';
 import { lifecycleExecutionName, startLifecycle, startProvisioning } from '../shared/provisioning.ts';

@@ -19,7 +19,7 @@ import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
 import * as z from '../domain/zod-mini.ts';
-import { managementApi } from '../shared/clients.ts';
+import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { encodeMessage, postMessage, removeConnection, subscribersOf } from '../ws-handler/connections.ts';

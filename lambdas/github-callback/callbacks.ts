@@ -6,7 +6,7 @@
 import { SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import type { JobEvent } from '../domain/job-events.ts';
 import type { CallbackIgnoredReason, CallbackMessage, StatusCallback, StepCallback } from '../domain/schemas.ts';
-import { sfn } from '../shared/clients.ts';
+import { sfn } from '../shared/clients/sfn.ts';
 import { recordHeartbeat, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { sendToTask, settleCompletionWait } from '../shared/task-tokens.ts';

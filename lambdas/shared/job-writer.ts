@@ -9,7 +9,7 @@ import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteComm
 import { newId } from '../domain/ids.ts';
 import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
-import { dynamo } from './clients.ts';
+import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, keys } from './keys.ts';
 import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
 

@@ -5,7 +5,7 @@
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
 import type { ProvisionInput } from '../domain/schemas.ts';
-import { sfn } from './clients.ts';
+import { sfn } from './clients/sfn.ts';
 
 /** Where provisioning executions run and how long their waits may take. */
 export interface ProvisioningSettings {

@@ -7,7 +7,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } fr
 import { agentViewOf, type AgentState, type JobState } from '../domain/job-events.ts';
 import { newId } from '../domain/ids.ts';
 import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
-import { dynamo } from './clients.ts';
+import { dynamo } from './clients/dynamodb.ts';
 import { agentsByUserKey, agentBySubscriptionKey, historySortKey, keys, withoutKeys } from './keys.ts';
 
 /** Set by the handler's config at load; every function that touches data has TABLE_NAME. */

@@ -3,7 +3,7 @@
  * gone) makes a late message a no-op, never a failure.
  */
 import { InvalidToken, SendTaskFailureCommand, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
-import { sfn } from './clients.ts';
+import { sfn } from './clients/sfn.ts';
 import { logger } from './logger.ts';
 import type { WorkflowOutcome } from './repository.ts';
 

@@ -8,7 +8,8 @@
 import { DescribeExecutionCommand, ExecutionAlreadyExists, ExecutionDoesNotExist, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { ProvisionInput } from '../domain/schemas.ts';
-import { dynamo, sfn } from '../shared/clients.ts';
+import { dynamo } from '../shared/clients/dynamodb.ts';
+import { sfn } from '../shared/clients/sfn.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type JobRecord } from '../shared/repository.ts';

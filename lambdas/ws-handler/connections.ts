@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { dynamo } from '../shared/clients.ts';
+import { dynamo } from '../shared/clients/dynamodb.ts';
 import { loadConfig } from '../shared/config.ts';
 import { keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
 

@@ -14,7 +14,7 @@ import type {
 } from 'aws-lambda';
 import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { managementApi } from '../shared/clients.ts';
+import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { connectionExpiry, encodeMessage, postMessage, putConnection, removeConnection } from './connections.ts';

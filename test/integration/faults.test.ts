@@ -460,7 +460,7 @@ describe('the fan-out failing mid-stream', () => {
   });
 
   it('its DynamoDB reads refused: the failed records are retried, every dashboard gets every update', async () => {
-    const { dynamo } = await import('../../lambdas/shared/clients.ts');
+    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
     // A record is given up after failing POLLER_RETRY_ATTEMPTS + 1 invocations, and each failed invocation failed at
     // least one delivery, i.e. one read with all its SDK attempts. That many failed reads minus one invocation's worth
     // cannot give anything up.
@@ -474,7 +474,7 @@ describe('the fan-out failing mid-stream', () => {
   });
 
   it('gives a record it can never deliver to the on-failure destination and delivers its neighbours', async () => {
-    const { dynamo } = await import('../../lambdas/shared/clients.ts');
+    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
     const client = await ApiClient.signIn(stack.url, `poison-${RUN}`);
     const broken = await client.createAgent('poison');
     const { agentId, jobId } = await dispatchedManualAgent(client);

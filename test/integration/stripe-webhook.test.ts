@@ -35,7 +35,7 @@ let services: AwsServices;
 let started: ExecutionDescription[];
 let handler: typeof import('../../lambdas/stripe-webhook/handler.ts').handler;
 let repository: typeof import('../../lambdas/shared/repository.ts');
-let dynamo: typeof import('../../lambdas/shared/clients.ts').dynamo;
+let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
 let keys: typeof import('../../lambdas/shared/keys.ts').keys;
 
 async function startServices(port = 0): Promise<void> {
@@ -63,7 +63,7 @@ beforeAll(async () => {
   });
   ({ handler } = await import('../../lambdas/stripe-webhook/handler.ts'));
   repository = await import('../../lambdas/shared/repository.ts');
-  ({ dynamo } = await import('../../lambdas/shared/clients.ts'));
+  ({ dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts'));
   ({ keys } = await import('../../lambdas/shared/keys.ts'));
 });
 

@@ -11,7 +11,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEven
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ServerMessage } from '../../lambdas/domain/schemas.ts';
-import { dynamo } from '../../lambdas/shared/clients.ts';
+import { dynamo } from '../../lambdas/shared/clients/dynamodb.ts';
 import { createJob, recordHeartbeat, recordJobEvent } from '../../lambdas/shared/job-writer.ts';
 import { keys } from '../../lambdas/shared/keys.ts';
 import { agentView, createAgent } from '../../lambdas/shared/repository.ts';

@@ -124,7 +124,7 @@ async function expectNothingLeftAfterClosing({ userIds, watching }: Watched): Pr
   for (let index = 0; index < clients.length; index += CONNECT_BATCH) {
     await Promise.all(clients.slice(index, index + CONNECT_BATCH).map((client) => client.close()));
   }
-  const { dynamo } = await import('../../lambdas/shared/clients.ts');
+  const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
   const users = new Set(userIds);
   const leftOver = async () => {
     const found: Record<string, unknown>[] = [];

@@ -1,12 +1,11 @@
 /**
- * AWS clients, created once per container. No endpoint is passed: the SDK reads AWS_ENDPOINT_URL_* where the local
- * runtime sets them, so the same code talks to AWS or to the local stack.
+ * The DynamoDB document client, created once per container. AWS clients live one per module (this folder) so that a
+ * function loads only the SDK clients it uses. No endpoint is passed: the SDK reads AWS_ENDPOINT_URL_DYNAMODB where the
+ * local runtime sets it, so the same code talks to AWS or to the local stack.
  */
-import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { loadConfig, seconds } from './config.ts';
+import { loadConfig, seconds } from '../config.ts';
 
 /**
  * Limit of one DynamoDB attempt, connecting and answering each: DynamoDB answers in milliseconds, so an attempt that
@@ -26,18 +25,3 @@ export const dynamo = DynamoDBDocumentClient.from(
   }),
   { marshallOptions: { removeUndefinedValues: true } },
 );
-
-export const sfn = new SFNClient({});
-
-/**
- * An API Gateway management API client for a WebSocket stage endpoint (known only from config, so each handler
- * creates its own at load).
- * @param maxSockets connections kept to the endpoint: as many as the caller has posts in flight (the SDK's default
- *   pool of 50 queues the rest)
- */
-export function managementApi(endpoint: string, { maxSockets = 50 } = {}): ApiGatewayManagementApiClient {
-  return new ApiGatewayManagementApiClient({
-    endpoint,
-    requestHandler: { httpAgent: { maxSockets }, httpsAgent: { maxSockets } },
-  });
-}
