@@ -15,6 +15,10 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
+          // The local runtime's DynamoDB attempt limit (local/start.ts) for suites that load handlers themselves: many
+          // invocations share one client and one DynamoDB Local, which runs writes one at a time, so an attempt can
+          // wait in line far longer than the deployed 1 s. The fault suite sets the deployed value on its own stack.
+          env: { DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: '10' },
           testTimeout: 60_000,
           hookTimeout: 90_000,
         },
