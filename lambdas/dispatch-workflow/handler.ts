@@ -2,6 +2,8 @@
  * AwaitStart's task (`lambda:invoke.waitForTaskToken`): stores the task token on the job (phase `start`) before
  * anything can call back, then dispatches the provisioning workflow. The workflow's first `provisioning` callback ends
  * the wait. A dispatch GitHub refuses for good fails as `DispatchRefused`, which the state machine shows to the owner.
+ * The state retries transient AWS errors, so this function fails only before it dispatches: once GitHub has accepted
+ * the dispatch, nothing it does after may throw, or the retry would dispatch a second run.
  */
 import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -55,9 +57,20 @@ export const handler = async (event: unknown): Promise<DispatchResult> => {
       },
     },
   );
-  if (run.workflowRunId !== undefined) {
-    await storeWorkflowRun(input.jobId, { workflowRunId: run.workflowRunId, ...(run.workflowRunUrl === undefined ? {} : { workflowRunUrl: run.workflowRunUrl }) });
-  }
+  if (run.workflowRunId !== undefined) await keepWorkflowRun(input.jobId, { ...run, workflowRunId: run.workflowRunId });
   logger.info('Workflow dispatched', { ...run });
   return { dispatched: true, ...(run.workflowRunId === undefined ? {} : { workflowRunId: run.workflowRunId }) };
 };
+
+/**
+ * Stores the run GitHub created on the job, or logs why not: it never throws (see above). Losing this write costs
+ * little, because the workflow's first `provisioning` callback reports its run id too, and that one is recorded with
+ * the callback's retries behind it.
+ */
+async function keepWorkflowRun(id: string, run: { workflowRunId: string; workflowRunUrl?: string }): Promise<void> {
+  try {
+    await storeWorkflowRun(id, run);
+  } catch (error) {
+    logger.warn('Could not store the dispatched run; the workflow reports it in its first callback', { error, ...run });
+  }
+}

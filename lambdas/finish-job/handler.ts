@@ -1,6 +1,8 @@
 /**
  * ActivateAgent, MarkFailed and RecordRollbackFailure (state machine tasks): records how a provisioning execution
  * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person.
+ * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
+ * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';

@@ -2,6 +2,8 @@
  * AwaitCompletion's task (`lambda:invoke.waitForTaskToken`): stores the task token on the job (phase `completion`),
  * where the callback handler finds it for the workflow's heartbeats and final report. When that report arrived
  * before the token was stored (a fast workflow), it is on the job already, and this task ends the wait itself.
+ * Safe to repeat, so the state retries it on transient AWS errors: the conditional write (job still live) stores each
+ * attempt's own token over the last one, and ending a wait that has already ended is a no-op.
  */
 import * as z from '../domain/zod-mini.ts';
 import { jobId } from '../domain/schemas.ts';

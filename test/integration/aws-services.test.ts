@@ -165,4 +165,12 @@ describe('Secrets Manager API', () => {
       ResourceNotFoundException,
     );
   });
+
+  it("reaches the functions' secretValue as the SDK's own error, which the state machine's Retry matches by name", async () => {
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = services.url;
+    const { secretValue } = await import('../../lambdas/shared/secrets.ts');
+    expect(await secretValue('github-token')).toBe('ghp_local');
+    // Not Powertools' GetParameterError around it.
+    await expect(secretValue('missing')).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
 });

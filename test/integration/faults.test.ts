@@ -20,7 +20,9 @@ import { postCallback } from '../../.github/scripts/callback.mjs';
 import { errorBody } from '../../lambdas/domain/schemas.ts';
 import { keys } from '../../lambdas/shared/keys.ts';
 import { managementConnectionId } from '../../local/gateway/management-api.ts';
+import type { WorkflowRun } from '../../local/fakes/github.ts';
 import type { LocalStack } from '../../local/start.ts';
+import type { LocalStepFunctionsEvents } from '../../local/stepfunctions.ts';
 import { ApiClient, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
 
 /** How DynamoDB fails: connections cut, `ThrottlingException` answers, or requests accepted and never answered. */
@@ -341,6 +343,63 @@ describe('GitHub refusing dispatches', () => {
     // The job runs first; the state machine activates the agent right after.
     await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
     recordInjected('GitHub dispatch 503', 1);
+  });
+});
+
+describe('DynamoDB failing while dispatch-workflow runs', () => {
+  it.each([
+    ['hanging while the start token is stored, before the dispatch', 'hang', 'payment'],
+    ['throttling while the run id is stored, after GitHub accepted the dispatch', 'throttle', 'dispatch'],
+  ] as const)('%s: one run is dispatched and the agent ends running', async (_, fault, at) => {
+    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { getJob } = await import('../../lambdas/shared/repository.ts');
+    // Every SDK attempt of one UpdateItem call fails, so the call itself fails (TimeoutError / ThrottlingException).
+    const failedAttempts = await dynamo.config.maxAttempts();
+    const failOneCall = () => proxy.fail(fault, { operation: 'UpdateItem', requests: failedAttempts });
+    const client = await ApiClient.signIn(stack.url, `dispatch-${fault}-${RUN}`);
+    const agent = await client.createAgent(`dispatch ${fault} [manual]`);
+    const runs: WorkflowRun[] = [];
+    // Called before GitHub answers the dispatch: the next UpdateItem is dispatch-workflow's record of the run.
+    const stopListening = stack.fakes.github.onDispatch((run) => {
+      if (run.inputs.agent_id !== agent.agentId) return;
+      runs.push(run);
+      if (at === 'dispatch' && runs.length === 1) failOneCall();
+    });
+    const retried: { executionArn: string; state: string }[] = [];
+    const onState = ({ executionArn, event }: LocalStepFunctionsEvents['state'][0]) => {
+      if (event.type === 'StateRetried') retried.push({ executionArn, state: event.state.name });
+    };
+    stack.stepFunctions.on('state', onState);
+    const injectedBefore = proxy.injected();
+    try {
+      // Nothing on the way from the Stripe webhook to the dispatch updates an item before dispatch-workflow does.
+      if (at === 'payment') failOneCall();
+      expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+      await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), { timeout: 20_000, interval: 50 });
+      await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 20_000, interval: 50 });
+      const [run] = runs;
+      const { jobId } = await client.agent(agent.agentId);
+      if (jobId === null) throw new Error('The paid agent has no job');
+      // The workflow's first report carries its run id: the job has it even when dispatch-workflow could not store it.
+      const [started, ...steps] = progressReports(jobId);
+      await report({ ...started, workflow_run_id: String(run!.id), workflow_run_url: run!.htmlUrl });
+      for (const payload of steps) await report(payload);
+      await report({ type: 'status', job_id: jobId, status: 'running', server_id: '4711', server_ip: '203.0.113.7', tailscale_ip: '100.64.0.7' });
+
+      expect((await client.settled(agent.agentId, 20_000)).status).toBe('running');
+      const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
+      expect((await stack.stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+      expect((await client.agent(agent.agentId)).agentStatus).toBe('active');
+      expect(runs).toHaveLength(1);
+      expect(await getJob(jobId)).toMatchObject({ workflowRunId: String(run!.id) });
+      // Before the dispatch the state retried the failed function; after it, the function absorbed the failure.
+      expect(retried.filter((retry) => retry.executionArn === executionArn).map(({ state }) => state)).toEqual(at === 'payment' ? ['AwaitStart'] : []);
+      recordInjected(`DynamoDB UpdateItem ${fault} (dispatch-workflow, ${at === 'payment' ? 'before' : 'after'} the dispatch)`, failedAttempts);
+    } finally {
+      stack.stepFunctions.off('state', onState);
+      stopListening();
+      proxy.pass();
+    }
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * The provisioning ASL end to end on LocalStepFunctions with the real task Lambdas, DynamoDB Local, the local AWS
  * endpoint (callbacks reach Step Functions through the real SFN client) and the GitHub/Hetzner/Tailscale fakes.
- * Timeouts are shortened through the execution input; retry waits through the runtime's overrides.
+ * Timeouts are shortened through the execution input; retry waits through the runtime's overrides. Transient AWS
+ * failures of a task function are injected at its Lambda boundary (`startProvisioning`'s `failures`).
  */
 import { readFileSync } from 'node:fs';
+import { ProvisionedThroughputExceededException, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, SFNClient, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,12 +40,39 @@ let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
 let handleCallback: typeof import('../../lambdas/github-callback/callbacks.ts').handleCallback;
 let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
 
+type TaskFunction = (typeof FUNCTIONS)[keyof typeof FUNCTIONS];
+/**
+ * An error a task function ends with on its next invocation for one job, as a Lambda failing on a transient AWS error
+ * looks to the state machine: `before` it does anything, or after it has done its work (its writes are made).
+ */
+interface InjectedFailure {
+  readonly error: Error;
+  readonly when: 'before' | 'after';
+}
+const injectedFailures = new Map<string, InjectedFailure[]>();
+const failureKey = (fn: TaskFunction, jobId: unknown) => `${fn}:${String(jobId)}`;
+/** Every task function invocation, in order: which function, for which job. */
+const invocations: { fn: TaskFunction; jobId: unknown }[] = [];
+const invocationsOf = (jobId: string) => invocations.filter((invocation) => invocation.jobId === jobId).map(({ fn }) => fn);
+
+/** An error named like the SDK's attempt timeout (`@smithy/node-http-handler` names it `TimeoutError`). */
+const sdkTimeout = () => Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' });
+
 beforeAll(async () => {
   tables = await createTestTables();
   [github, hetzner, tailscale] = await Promise.all([startGithub({ repository: REPOSITORY }), startHetzner(), startTailscale()]);
 
   // The runtime needs the functions, the functions need the endpoint's URL: they are bound once both exist.
   const handlers = new Map<string, (payload: unknown) => Promise<unknown>>();
+  const invokeTask = async (fn: TaskFunction, payload: unknown): Promise<unknown> => {
+    const { jobId } = payload as { jobId?: unknown };
+    invocations.push({ fn, jobId });
+    const failure = injectedFailures.get(failureKey(fn, jobId))?.shift();
+    if (failure?.when === 'before') throw failure.error;
+    const result = await handlers.get(fn)!(payload);
+    if (failure?.when === 'after') throw failure.error;
+    return result;
+  };
   const asl = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8').replace(
     /\$\{(\w+)\}/g,
     (_, name: keyof typeof FUNCTIONS) => functionArn(FUNCTIONS[name]),
@@ -51,7 +80,7 @@ beforeAll(async () => {
   stepFunctions = new LocalStepFunctions({
     definitions: { [STATE_MACHINE_ARN]: asl },
     functions: Object.fromEntries(
-      Object.values(FUNCTIONS).map((name) => [functionArn(name), (payload: unknown) => handlers.get(name)!(payload)]),
+      Object.values(FUNCTIONS).map((name) => [functionArn(name), (payload: unknown) => invokeTask(name, payload)]),
     ),
     retryIntervalOverrides: { AwaitStart: 10, AwaitCompletion: 10, ActivateAgent: 10, MarkFailed: 10, Rollback: 10, RecordRollbackFailure: 10 },
   });
@@ -93,12 +122,16 @@ beforeAll(async () => {
   };
 });
 
-/** A paid agent with a queued job, and its execution started like the Stripe webhook starts it. */
-async function startProvisioning(timeouts = LONG, agentName = 'Research assistant') {
+/**
+ * A paid agent with a queued job, and its execution started like the Stripe webhook starts it; `failures` are the
+ * errors its task functions end with, in order, per function.
+ */
+async function startProvisioning(timeouts = LONG, agentName = 'Research assistant', failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {}) {
   const agent = await repository.createAgent({ userId: 'user-1', name: agentName, region: 'fsn1' });
   const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-1', region: 'fsn1', actor: 'test' });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   const jobId = created.job.jobId;
+  for (const [fn, list] of Object.entries(failures)) injectedFailures.set(failureKey(fn as TaskFunction, jobId), [...list]);
   const dispatched = nextDispatch(jobId);
   const input: ProvisionInput = { jobId, agentId: agent.agentId, userId: 'user-1', region: 'fsn1', timeouts };
   const { executionArn } = stepFunctions.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: jobId, input: JSON.stringify(input) });
@@ -243,6 +276,46 @@ describe('provisioning state machine', () => {
     expect(job).toMatchObject({ status: 'failed', failedStep: 'dispatch' });
     expect(job?.error).toContain('GitHub refused to start the provisioning workflow (HTTP 422)');
     expect(job?.error).not.toContain(github.token);
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
+    expect(github.state.runs.size).toBe(before);
+    // Not retried: straight to MarkFailed and Rollback.
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'finish-job', 'rollback']);
+  });
+
+  it('retries each task that failed on a transient AWS error, dispatches once and activates the agent', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning(LONG, 'Research assistant', {
+      // DynamoDB timed out before anything was dispatched.
+      'dispatch-workflow': [{ when: 'before', error: sdkTimeout() }],
+      // The token was stored, then the function failed: the retry stores its own token.
+      'store-task-token': [{ when: 'after', error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) }],
+      // The agent was activated, then the function failed: the retry finds it done.
+      'finish-job': [{ when: 'after', error: new ProvisionedThroughputExceededException({ message: 'Throughput exceeded', $metadata: {} }) }],
+    });
+    await waitForPhase(jobId, 'start');
+    const run = await dispatched;
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    await waitForPhase(jobId, 'completion');
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!).activation).toEqual({ outcome: 'duplicate' });
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'store-task-token', 'store-task-token', 'finish-job', 'finish-job']);
+    expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'running', workflowRunId: String(run.id) });
+  });
+
+  it('gives up on a transient error that outlasts the retries: the job fails unexpectedly, nothing was dispatched', async () => {
+    const before = github.state.runs.size;
+    const timeouts = Array.from({ length: 4 }, () => ({ when: 'before' as const, error: sdkTimeout() }));
+    const { jobId, agentId, executionArn } = await startProvisioning(LONG, 'Research assistant', { 'dispatch-workflow': timeouts });
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    // The first attempt and three retries.
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'finish-job', 'rollback']);
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'provisioning failed unexpectedly (TimeoutError)' });
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
     expect(github.state.runs.size).toBe(before);
   });

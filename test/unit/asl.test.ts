@@ -4,6 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import {
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+  ThrottlingException,
+  TransactionCanceledException,
+  TransactionConflictException,
+} from '@aws-sdk/client-dynamodb';
+import { InternalServiceError } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 
 /** asl-validator (the validator aws-local-stepfunctions runs) ships no types. */
@@ -21,12 +30,21 @@ const substituted = template.replace(/\$\{(\w+)\}/g, (placeholder, name: string)
   SUBSTITUTIONS.includes(name) ? arnOf(name) : placeholder,
 );
 
+interface Retrier {
+  ErrorEquals: string[];
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+  MaxDelaySeconds?: number;
+  JitterStrategy?: string;
+}
 interface State {
   Type: string;
   Resource?: string;
   Parameters?: { FunctionName?: string };
   Next?: string;
   End?: boolean;
+  Retry?: Retrier[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
 }
 const definition = JSON.parse(substituted) as { StartAt: string; States: Record<string, State> };
@@ -60,6 +78,48 @@ describe('state-machines/provision.asl.json', () => {
     expect(states.ActivateAgent?.End).toBe(true);
     expect(states.AwaitStart?.Resource).toMatch(/waitForTaskToken$/);
     expect(states.AwaitCompletion?.Resource).toMatch(/waitForTaskToken$/);
+  });
+
+  it('retries transient AWS errors of the happy-path functions, by the names the SDK gives them, with bounded jittered backoff', () => {
+    // One list for the three states (JSON cannot share it): a function failing after its SDK's own retries.
+    const transient = [
+      'TimeoutError', // an attempt timed out or its connection was reset (@smithy/node-http-handler)
+      'ThrottlingException',
+      'ProvisionedThroughputExceededException',
+      'RequestLimitExceeded',
+      'TransactionConflictException', // an update raced a transaction on the same item
+      'TransactionCanceledException', // job-writer handles condition failures itself: what is left is conflicts and throttling
+      'InternalServerError', // DynamoDB 500
+      'InternalServiceError', // Secrets Manager 500
+      'InternalFailure', // Step Functions (and AWS's common) 500
+      'ServiceUnavailable',
+    ];
+    const metadata = { message: '', $metadata: {} };
+    const modelled = [
+      new ThrottlingException(metadata),
+      new ProvisionedThroughputExceededException(metadata),
+      new RequestLimitExceeded(metadata),
+      new TransactionConflictException(metadata),
+      new TransactionCanceledException(metadata),
+      new InternalServerError(metadata),
+      new InternalServiceError(metadata),
+    ];
+    expect(transient).toEqual(expect.arrayContaining(modelled.map((error) => error.name)));
+    for (const name of ['AwaitStart', 'AwaitCompletion', 'ActivateAgent']) {
+      const retriers = states[name]?.Retry ?? [];
+      expect(retriers.find((retrier) => retrier.ErrorEquals.includes('TimeoutError')), name).toEqual({
+        ErrorEquals: transient,
+        IntervalSeconds: 2,
+        MaxAttempts: 3,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
+      });
+      // What must reach MarkFailed at once: refusals, a failed workflow, a finished job, and the waits' own timeouts.
+      const retried = retriers.flatMap((retrier) => retrier.ErrorEquals);
+      for (const error of ['States.ALL', 'States.TaskFailed', 'States.Timeout', 'States.HeartbeatTimeout', 'DispatchRefused', 'WorkflowFailed', 'JobNotLive', 'JobNotActivated']) {
+        expect(retried, name).not.toContain(error);
+      }
+    }
   });
 
   it('sends every error of the happy path to MarkFailed, and every failure path through Rollback to a Fail state', () => {
