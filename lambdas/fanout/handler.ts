@@ -40,7 +40,12 @@ async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<Dyn
   /** The delivery of each agent's latest record so far: the next record of that agent waits for it. */
   const latestDelivery = new Map<string, Promise<void>>();
   const deliveryOf = (record: DynamoDBRecord): Promise<void> => {
-    const found = messageOf(record);
+    let found: AgentMessage | undefined;
+    try {
+      found = messageOf(record);
+    } catch (error) {
+      return Promise.reject(error); // this record fails alone; its agent is unknown
+    }
     if (found === undefined) return Promise.resolve();
     const previous = latestDelivery.get(found.agentId) ?? Promise.resolve();
     const delivery = previous.then(

@@ -316,6 +316,34 @@ describe('fan-out', () => {
     expect(Items).toEqual([]);
   });
 
+  it('fails a record it cannot read on its own, and still delivers the rest of the batch', async () => {
+    const healthy = await provisioningAgent();
+    const client = await connectAs(healthy.userId);
+    client.send({ action: 'subscribe', agentId: healthy.agentId });
+    await client.received(1);
+
+    const collected: DynamoDBRecord[] = [];
+    onStreamBatch = async (event) => {
+      collected.push(...event.Records);
+    };
+    // A job whose heartbeat moved but which names no agent: nobody can be told about it.
+    const orphanJob = keys.job(`job_${randomUUID()}`);
+    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job' } }));
+    await dynamo.send(
+      new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job', lastHeartbeatAt: new Date().toISOString() } }),
+    );
+    await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
+    await poller.drain();
+    onStreamBatch = fanout;
+
+    const unreadableRecord = collected.find((record) => record.eventName === 'MODIFY' && record.dynamodb?.Keys?.PK?.S === orphanJob.PK);
+    expect(unreadableRecord).toBeDefined();
+    const response = await fanout({ Records: collected });
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: unreadableRecord?.dynamodb?.SequenceNumber }]);
+    expect((await client.received(2))[1]).toMatchObject({ type: 'update', agentId: healthy.agentId, seq: 2 });
+  });
+
   it('fails only an undeliverable update, and later updates of the same agent, in a partial batch response', async () => {
     const broken = await provisioningAgent();
     const healthy = await provisioningAgent();
