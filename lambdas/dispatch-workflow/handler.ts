@@ -3,7 +3,11 @@
  * anything can call back, then dispatches the provisioning workflow. The workflow's first `provisioning` callback ends
  * the wait. A dispatch GitHub refuses for good fails as `DispatchRefused`, which the state machine shows to the owner.
  * The state retries transient AWS errors, so this function fails only before it dispatches: once GitHub has accepted
- * the dispatch, nothing it does after may throw, or the retry would dispatch a second run.
+ * the dispatch, nothing it does after may throw, or the retry would dispatch a second run. A dispatch whose answer was
+ * lost is retried inside `dispatchWorkflow`, which first looks the job's run up. This function does not look up before
+ * its own first dispatch: the state runs it again only after a transient AWS error, and those come before the dispatch;
+ * an error of the Lambda service after a dispatch whose run id could not be stored is the one way to a second run, and
+ * the workflow's concurrency group (one run per job id at a time) keeps even that from racing the first.
  */
 import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -48,8 +52,8 @@ export const handler = async (event: unknown): Promise<DispatchResult> => {
     {
       workflowFile: config.GITHUB_WORKFLOW_FILE,
       ref: config.GITHUB_REF,
+      jobId: input.jobId,
       inputs: {
-        job_id: input.jobId,
         agent_id: input.agentId,
         agent_name: agent.name,
         region: input.region,

@@ -1,6 +1,7 @@
 /**
  * Rollback (state machine task): removes what a failed provisioning job may have left, found by the job id even when
- * callbacks were lost: cancels the GitHub run if it is still going, deletes the Hetzner servers labelled
+ * callbacks were lost: cancels the GitHub run if it is still going (looked up by the job id when the job has none: a
+ * dispatch whose answer was lost may have started one), deletes the Hetzner servers labelled
  * `job_id=<jobId>` (and the one the job recorded) and the Tailscale devices of the job. Anything already gone is
  * fine; anything that could not be removed makes the invocation fail, so the state machine retries and then alarms.
  */
@@ -8,9 +9,9 @@ import { jobId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { getJob } from '../shared/repository.ts';
+import { getJob, type JobRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
-import { cancelWorkflowRun } from './github.ts';
+import { cancelWorkflowRun, findWorkflowRunOfJob } from './github.ts';
 import { deleteServer, serversOfJob } from './hetzner.ts';
 import { deleteDevice, devicesOfJob } from './tailscale.ts';
 
@@ -19,6 +20,7 @@ const config = loadConfig({
   GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
   GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
   GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
+  GITHUB_WORKFLOW_FILE: z._default(z.string().check(z.minLength(1)), 'provision-agent.yml'),
   HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
   HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
   TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
@@ -44,7 +46,7 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
   logger.appendKeys({ jobId: id });
 
   const [workflowRun, servers, devices] = await Promise.allSettled([
-    cancelRun(job?.workflowRunId),
+    cancelRun(id, job),
     deleteServers(id, job?.vm.serverId),
     deleteDevices(id, job?.vm.tailscaleDeviceId),
   ]);
@@ -67,9 +69,15 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
 };
 
 /** @returns the run id when a cancellation was requested */
-async function cancelRun(runId: string | undefined): Promise<string | undefined> {
-  if (runId === undefined) return undefined;
+async function cancelRun(id: string, job: JobRecord | undefined): Promise<string | undefined> {
+  if (job === undefined) return undefined;
   const target = { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) };
+  // No run can be older than its job; a minute covers clock skew with GitHub.
+  const createdSince = new Date(Date.parse(job.createdAt) - 60_000).toISOString();
+  const runId =
+    job.workflowRunId ??
+    (await findWorkflowRunOfJob(target, { workflowFile: config.GITHUB_WORKFLOW_FILE, jobId: id, createdSince }))?.workflowRunId;
+  if (runId === undefined) return undefined;
   return (await cancelWorkflowRun(target, runId)) ? runId : undefined;
 }
 

@@ -33,14 +33,17 @@ describe('fake GitHub', () => {
   });
   afterAll(() => github.stop());
 
-  it('reads the dispatch inputs from the real workflow file', () => {
-    expect(githubFake.readWorkflowInputs(new URL('../../.github/workflows/provision-agent.yml', import.meta.url))).toEqual({
-      job_id: { type: 'string', required: true },
-      agent_id: { type: 'string', required: true },
-      agent_name: { type: 'string', required: true },
-      region: { type: 'string', required: true },
-      callback_url: { type: 'string', required: true },
-      dry_run: { type: 'boolean', required: false, default: 'false' },
+  it('reads the dispatch inputs and the run name from the real workflow file', () => {
+    expect(githubFake.readWorkflow(new URL('../../.github/workflows/provision-agent.yml', import.meta.url))).toEqual({
+      inputs: {
+        job_id: { type: 'string', required: true },
+        agent_id: { type: 'string', required: true },
+        agent_name: { type: 'string', required: true },
+        region: { type: 'string', required: true },
+        callback_url: { type: 'string', required: true },
+        dry_run: { type: 'boolean', required: false, default: 'false' },
+      },
+      runName: 'Provision job ${{ inputs.job_id }}',
     });
   });
 
@@ -107,6 +110,34 @@ describe('fake GitHub', () => {
     }
     expect(statuses).toEqual([503, 503, 204]);
     expect(dispatched).toHaveLength(before + 1);
+  });
+
+  it('creates the run but answers 502 on request: the ambiguous dispatch', async () => {
+    const before = dispatched.length;
+    github.loseNextAnswers(1);
+    const lost = await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: dispatchInputs, return_run_details: true });
+    expect(lost.status).toBe(502);
+    expect(dispatched).toHaveLength(before + 1);
+    expect((await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: dispatchInputs })).status).toBe(204);
+  });
+
+  it('lists a workflow\'s runs newest first, titled by its run-name, filtered by event and creation time', async () => {
+    const runsUrl = `${github.url}/repos/acme/agents/actions/workflows/provision-agent.yml/runs`;
+    await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: { ...dispatchInputs, job_id: 'job-listed' } });
+    const newest = dispatched.at(-1)!;
+    const since = new URLSearchParams({ event: 'workflow_dispatch', created: `>=${newest.createdAt}` });
+    const { status, body } = await call(`${runsUrl}?${since}`, github.token);
+    expect(status).toBe(200);
+    expect(body?.workflow_runs[0]).toMatchObject({ id: newest.id, display_title: 'Provision job job-listed', html_url: newest.htmlUrl });
+    expect(body?.workflow_runs.every((run: { created_at: string }) => run.created_at >= newest.createdAt)).toBe(true);
+
+    const all = await call(`${runsUrl}?per_page=2&page=1`, github.token);
+    expect(all.body?.total_count).toBe(dispatched.length);
+    expect(all.body?.workflow_runs.map((run: { id: number }) => run.id)).toEqual([newest.id, dispatched.at(-2)!.id]);
+    expect((await call(`${runsUrl}?event=push`, github.token)).body?.workflow_runs).toEqual([]);
+    expect((await call(`${runsUrl}?created=${encodeURIComponent(`>${new Date(Date.now() + 60_000).toISOString()}`)}`, github.token)).body?.total_count).toBe(0);
+    expect((await call(`${runsUrl}?created=yesterday`, github.token)).status).toBe(422);
+    expect((await call(runsUrl.replace('acme/agents', 'acme/other'), github.token)).status).toBe(404);
   });
 
   it('cancels a live run once (202, then 409) and tells the listener', async () => {

@@ -344,6 +344,25 @@ describe('GitHub refusing dispatches', () => {
     await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
     recordInjected('GitHub dispatch 503', 1);
   });
+
+  it('takes the run of a dispatch GitHub accepted but answered 502 to, dispatches no second one, and provisions to running', async () => {
+    const client = await ApiClient.signIn(stack.url, `github-lost-${RUN}`);
+    const agent = await client.createAgent('dispatch answer lost');
+    const runs: WorkflowRun[] = [];
+    const stopListening = stack.fakes.github.onDispatch((run) => {
+      if (run.inputs.agent_id === agent.agentId) runs.push(run);
+    });
+    try {
+      stack.fakes.github.loseNextAnswers(1, 502);
+      expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+      expect((await client.settled(agent.agentId, 40_000)).status).toBe('running');
+      await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
+      expect(runs).toHaveLength(1);
+      recordInjected('GitHub dispatch accepted, answered 502', 1);
+    } finally {
+      stopListening();
+    }
+  });
 });
 
 describe('DynamoDB failing while dispatch-workflow runs', () => {

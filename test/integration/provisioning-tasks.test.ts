@@ -266,6 +266,34 @@ describe('provisioning state machine', () => {
     stepFunctions.stopExecution({ executionArn });
   });
 
+  it('keeps the run GitHub created for a dispatch whose answer was lost, and starts no second one', async () => {
+    github.loseNextAnswers(1, 502);
+    const { jobId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+    const job = await eventually(async () => {
+      const current = await repository.getJob(jobId);
+      return current?.workflowRunId === undefined ? undefined : current;
+    }, 'the run id on the job');
+    expect(job.workflowRunId).toBe(String(run.id));
+    expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
+    stepFunctions.stopExecution({ executionArn });
+  });
+
+  it('fails without dispatching again when the answer was lost and GitHub cannot list runs; rollback finds the run and cancels it', async () => {
+    github.loseNextAnswers(1, 502);
+    // Every attempt of the one lookup dispatch-workflow makes (api-client's default of 4).
+    github.inject({ route: 'GET /repos/:owner/:repo/actions/workflows/:workflow/runs', status: 503, times: 4 });
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed' });
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
+    expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
+    expect(github.state.runs.get(run.id)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'finish-job', 'rollback']);
+  });
+
   it('fails fast with DispatchRefused when GitHub answers 422, and shows why', async () => {
     github.failNext(1, 422);
     const before = github.state.runs.size;
