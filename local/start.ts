@@ -74,6 +74,8 @@ export interface LocalStackOptions {
   readonly onStreamFailure?: (records: DynamoDBRecord[], error: unknown) => void;
   /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
   readonly template?: CloudFormationTemplate;
+  /** Milliseconds before each retry, by state name, instead of the ASL's intervals (tests keep them short). @default the ASL's */
+  readonly retryIntervalOverrides?: Readonly<Record<string, number>>;
   /** Log what happens (URLs, executions, runner steps). @default true */
   readonly verbose?: boolean;
 }
@@ -249,6 +251,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       functions: Object.fromEntries(
         Object.keys(functions).map((logicalId) => [localFunctionArn(logicalId), (payload: unknown) => invoke(logicalId, payload)]),
       ),
+      ...(options.retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides: options.retryIntervalOverrides }),
     });
     stops.push(async () => stepFunctions.stopAll());
     stepFunctions.on('execution', ({ type, execution }) => {

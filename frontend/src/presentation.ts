@@ -2,7 +2,7 @@
  * How agent state reads on the page: labels, icons, durations, heartbeat staleness. Pure, so it is unit-tested
  * without a browser; components only lay these out.
  */
-import type { AgentView } from '../../lambdas/domain/schemas.ts';
+import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
 
@@ -27,6 +27,17 @@ const AGENT_STATUS_BADGES: Readonly<Record<AgentStatus, Badge>> = {
 
 export function agentStatusBadge(status: AgentStatus): Badge {
   return AGENT_STATUS_BADGES[status];
+}
+
+const FAILED_ACTION_TITLES: Readonly<Record<ActionError['action'], string>> = {
+  stop: 'Stop failed',
+  start: 'Start failed',
+  destroy: 'Destroy failed',
+};
+
+/** How the failure of the agent's last action reads: `Stop failed: <reason>`. */
+export function actionFailureText(error: ActionError): string {
+  return `${FAILED_ACTION_TITLES[error.action]}: ${error.message}`;
 }
 
 const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {

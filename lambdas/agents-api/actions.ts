@@ -96,7 +96,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
   if (action === 'retry') {
     // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
     // draft, so this read cannot go stale in a way that matters.
-    if (!isActionAllowed('retry', agent.agentStatus)) return refused(agent.agentStatus);
+    if (!isActionAllowed('retry', agent)) return refused(agent.agentStatus);
     const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor }, now);
     if (result.kind === 'agent-busy') return refused(result.agentStatus);
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');
@@ -111,7 +111,14 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
   const plan = planOf(action);
   const result = await recordAgentTransition(
     agent.agentId,
-    { from: plan.from, to: plan.pending, event: `${action}-requested`, actor },
+    {
+      from: (current) => isActionAllowed(action, current),
+      to: plan.pending,
+      event: `${action}-requested`,
+      actor,
+      // Accepted: the failure of the previous action is history now.
+      fields: { actionError: undefined },
+    },
     () => now,
   );
   if (result.kind === 'refused') return refused(result.agentStatus);

@@ -2,7 +2,7 @@
  * What a job event does to a job, as a pure function: the one place that decides whether an update is accepted,
  * a duplicate, stale, or too late. The domain writer (lambdas/shared/job-writer.ts) persists the outcome.
  */
-import type { AgentView, VmDetails } from './schemas.ts';
+import type { ActionError, AgentView, VmDetails } from './schemas.ts';
 import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 import {
   activeStepAfter,
@@ -27,6 +27,8 @@ export interface AgentState {
   seq: number;
   currentJobId?: string;
   paymentIssue?: boolean;
+  /** The last stop, start or destroy failed for good (cleared by the next accepted action). */
+  actionError?: ActionError;
   vm?: VmDetails;
   createdAt: string;
   updatedAt: string;
@@ -172,5 +174,6 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (job?.workflowRunUrl !== undefined) view.workflowRunUrl = job.workflowRunUrl;
   if (job?.lastHeartbeatAt !== undefined) view.lastHeartbeatAt = job.lastHeartbeatAt;
   if (agent.paymentIssue) view.paymentIssue = true;
+  if (agent.actionError !== undefined) view.actionError = agent.actionError;
   return view;
 }

@@ -4,7 +4,7 @@
  * and the fingerprint of a request body. Pure: the writers turn these into conditional writes.
  */
 import { createHash } from 'node:crypto';
-import type { LIFECYCLE_ACTIONS } from './schemas.ts';
+import type { ActionError, LIFECYCLE_ACTIONS } from './schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from './statuses.ts';
 
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
@@ -41,9 +41,73 @@ export function planOf(action: LifecycleAction): ActionPlan {
   return { action, from, pending, done: DONE[action] };
 }
 
-/** True when `action` may start while the agent is `status`; anything else is refused (409) and changes nothing. */
-export function isActionAllowed(action: LifecycleAction, status: AgentStatus): boolean {
-  return planOf(action).from.includes(status);
+/** What decides whether an action may start: the agent's status and the failure of its last action, if any. */
+export interface ActionSubject {
+  readonly agentStatus: AgentStatus;
+  readonly actionError?: ActionError;
+}
+
+/**
+ * True when `action` may start on `agent`; anything else is refused (409) and changes nothing. A destroy that failed for
+ * good (the agent stays `destroying` with its `actionError`) may be asked for again.
+ */
+export function isActionAllowed(action: LifecycleAction, agent: ActionSubject): boolean {
+  if (planOf(action).from.includes(agent.agentStatus)) return true;
+  return action === 'destroy' && agent.agentStatus === 'destroying' && agent.actionError?.action === 'destroy';
+}
+
+/** Where an action that failed for good leaves the agent, from the status it was accepted into. */
+export interface FailurePlan {
+  readonly pending: AgentStatus;
+  readonly failed: AgentStatus;
+}
+
+const FAILED: Readonly<Record<LifecycleInput['action'], AgentStatus>> = {
+  // Power off did not happen as far as we know: the VM still runs.
+  stop: 'active',
+  // Power on did not happen: the VM is still off.
+  start: 'stopped',
+  // Some resources may be gone, others may still run (and, after a cancelled subscription, unbilled). Going back to
+  // active/stopped would show a half-deleted VM as usable and drop it from anything that watches destroys; `destroying`
+  // with the error keeps the paid-for agent visible, says what is left to do, and accepts a new destroy only.
+  destroy: 'destroying',
+};
+
+/** The failure plan of `action` (state-machines/lifecycle.asl.json, RecordFailure). */
+export function failurePlanOf(action: LifecycleInput['action']): FailurePlan {
+  return { pending: PENDING[action], failed: FAILED[action] };
+}
+
+/**
+ * True when the failure of `action` may be recorded on `agent`: it is still in the action's pending status and carries
+ * no failure yet. A late or repeated failure (the agent moved on, or a destroy's failure is already kept) changes
+ * nothing.
+ */
+export function isFailureRecordable(action: LifecycleInput['action'], agent: ActionSubject): boolean {
+  return agent.agentStatus === PENDING[action] && agent.actionError === undefined;
+}
+
+/** Longest failure reason kept on the agent: enough for a person, never a dump. */
+export const ACTION_ERROR_MAX_LENGTH = 200;
+
+/**
+ * The failure kept on the agent from a task's error: its message only (the Lambda `errorMessage`), cut to a short
+ * sentence, with anything that looks like a credential (bearer tokens, long opaque strings) masked.
+ */
+export function actionErrorOf(action: LifecycleInput['action'], cause: string | undefined, at: string): ActionError {
+  let message = 'no reason given';
+  try {
+    const parsed = cause === undefined ? undefined : (JSON.parse(cause) as { errorMessage?: unknown });
+    if (typeof parsed?.errorMessage === 'string' && parsed.errorMessage.trim() !== '') message = parsed.errorMessage.trim();
+  } catch {
+    if (cause !== undefined && cause.trim() !== '') message = cause.trim();
+  }
+  const masked = message
+    .replace(/bearer\s+\S+/gi, 'Bearer ***')
+    .replace(/[A-Za-z0-9_\-]{32,}/g, '***')
+    .replace(/\s+/g, ' ');
+  const short = masked.length > ACTION_ERROR_MAX_LENGTH ? `${masked.slice(0, ACTION_ERROR_MAX_LENGTH - 1)}…` : masked;
+  return { action, message: short, at };
 }
 
 /** Actions each user may request per agent in one window. */

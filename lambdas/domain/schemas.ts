@@ -113,6 +113,15 @@ export const vmDetails = z.object({
 });
 export type VmDetails = z.infer<typeof vmDetails>;
 
+/** A stop, start or destroy that failed for good: kept on the agent until the next accepted action. */
+export const actionError = z.object({
+  action: z.enum(['stop', 'start', 'destroy']),
+  /** Short and secret-free: shown to the owner as is. */
+  message: z.string(),
+  at: z.iso.datetime(),
+});
+export type ActionError = z.infer<typeof actionError>;
+
 /** The state of one agent as people see it: the fields shared by snapshot, update and the REST view. */
 export const agentView = z.object({
   agentId,
@@ -130,6 +139,7 @@ export const agentView = z.object({
   workflowRunUrl: z.optional(z.string()),
   lastHeartbeatAt: z.optional(z.iso.datetime()),
   paymentIssue: z.optional(z.boolean()),
+  actionError: z.optional(actionError),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;

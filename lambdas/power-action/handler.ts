@@ -3,7 +3,7 @@
  * (the agents API or the Stripe webhook already moved it to `stopping` / `starting` / `destroying`) and records the
  * outcome. Stop and start run Hetzner's power off / on and poll the action; destroy deletes the VM and the Tailscale
  * device (found by the recorded ids and by the job-id label, like rollback). A failure throws, so the state machine
- * retries it; every step is safe to repeat.
+ * retries it; every step is safe to repeat. `recordFailure` records an action that failed after its retries.
  */
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
@@ -16,6 +16,7 @@ import { secretValue } from '../shared/secrets.ts';
 import { deleteServer, serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
 import { runPowerCommand } from './hetzner-power.ts';
+import { recordActionFailure } from './record-failure.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
@@ -32,6 +33,17 @@ const lifecycleInput = z.object({
   actor: z.string().check(z.minLength(1)),
 }) satisfies z.ZodMiniType<LifecycleInput>;
 
+const failureInput = z.object({
+  action: z.literal('recordFailure'),
+  failedAction: lifecycleInput.shape.action,
+  agentId,
+  actor: z.string().check(z.minLength(1)),
+  // What the Catch caught: `{ Error, Cause }` (Cause may be absent, so the whole object is passed).
+  failure: z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) }),
+});
+
+const taskInput = z.discriminatedUnion('action', [lifecycleInput, failureInput]);
+
 export interface LifecycleTaskResult {
   agentStatus: string;
   /** `recorded` when this invocation wrote the outcome; `already` when an earlier attempt did. */
@@ -39,8 +51,13 @@ export interface LifecycleTaskResult {
 }
 
 export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
-  const input = lifecycleInput.parse(event);
+  const input = taskInput.parse(event);
   logger.appendKeys({ agentId: input.agentId, action: input.action });
+  if (input.action === 'recordFailure') return recordActionFailure({ ...input, cause: input.failure.Cause ?? input.failure.Error });
+  return carryOut(input);
+};
+
+async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
   const plan = planOf(input.action);
   const agent = await getAgent(input.agentId);
   if (agent === undefined) throw new Error(`Agent ${input.agentId} not found`);
@@ -69,7 +86,7 @@ export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
   if (result.kind === 'changed') return { agentStatus: plan.done, outcome: 'recorded' };
   if (result.kind === 'refused' && result.agentStatus === plan.done) return { agentStatus: plan.done, outcome: 'already' };
   throw new Error(`Recording ${input.action} of agent ${input.agentId} failed: ${result.kind}`);
-};
+}
 
 /** Deletes the agent's servers and Tailscale devices (recorded ids and those labelled with its current job). */
 async function destroyResources(agent: AgentRecord, hetzner: HetznerTarget): Promise<{ servers: string[]; devices: string[] }> {

@@ -8,6 +8,7 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
 import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
+import type { ActionError } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, keys } from './keys.ts';
@@ -278,15 +279,18 @@ export async function recordHeartbeat(jobId: string, at: string): Promise<'recor
 
 /** A change of the agent alone (lifecycle actions, billing flags), with the statuses it may start from. */
 export interface AgentTransition {
-  /** The agent must be in one of these; otherwise nothing is written and the change is refused. */
-  readonly from: readonly AgentStatus[];
+  /**
+   * The agent must be in one of these statuses, or pass this test (read, then held by the write's seq condition);
+   * otherwise nothing is written and the change is refused.
+   */
+  readonly from: readonly AgentStatus[] | ((agent: AgentRecord) => boolean);
   /** The new status; absent keeps the current one. */
   readonly to?: AgentStatus;
   /** What caused it, kept in the history item (`stop-requested`, `stopped`, `payment-issue`, ...). */
   readonly event: string;
   readonly actor: Actor;
   /** Agent fields set with the change (`undefined` removes one), e.g. `{ paymentIssue: true }`. */
-  readonly fields?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly fields?: Readonly<Record<string, string | number | boolean | ActionError | undefined>>;
 }
 
 export type AgentTransitionResult =
@@ -309,7 +313,8 @@ export async function recordAgentTransition(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const agent = await getAgent(agentId);
     if (agent === undefined) return { kind: 'not-found' };
-    if (!change.from.includes(agent.agentStatus)) return { kind: 'refused', agentStatus: agent.agentStatus };
+    const allowed = typeof change.from === 'function' ? change.from(agent) : change.from.includes(agent.agentStatus);
+    if (!allowed) return { kind: 'refused', agentStatus: agent.agentStatus };
     const agentStatus = change.to ?? agent.agentStatus;
     const fields = Object.entries(change.fields ?? {});
     const current = agent as unknown as Record<string, unknown>;

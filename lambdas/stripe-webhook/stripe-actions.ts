@@ -103,7 +103,14 @@ async function subscriptionLifecycle(
   }
 
   const plan = planOf('destroy');
-  const result = await recordAgentTransition(agentId, { from: plan.from, to: plan.pending, event: 'destroy-requested', actor: 'stripe' });
+  // A failed destroy (destroying with its actionError) is left to the owner's retry: this execution name is taken.
+  const result = await recordAgentTransition(agentId, {
+    from: plan.from,
+    to: plan.pending,
+    event: 'destroy-requested',
+    actor: 'stripe',
+    fields: { actionError: undefined },
+  });
   if (result.kind === 'changed' || (result.kind === 'refused' && result.agentStatus === plan.pending)) {
     const arn = lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN;
     if (arn === undefined) throw new Error('LIFECYCLE_STATE_MACHINE_ARN is not set: cannot destroy the agent');

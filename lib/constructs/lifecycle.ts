@@ -21,8 +21,9 @@ export const LIFECYCLE_ASL_PATH = 'state-machines/lifecycle.asl.json';
 
 /**
  * The lifecycle state machine (`state-machines/lifecycle.asl.json`): stop, start and destroy of an agent, each a
- * branch that runs the power-action function. Alarms on failed and timed-out executions (an agent left stopping,
- * starting or destroying needs a person).
+ * branch that runs the power-action function, which also records an action that failed for good on the agent (its
+ * table access covers that: no extra function or permission). Alarms on failed and timed-out executions (a failed
+ * action's reason is on the agent; a VM a failed destroy left behind needs a person).
  */
 export class Lifecycle extends Construct {
   public readonly stateMachine: StateMachine;
@@ -34,7 +35,7 @@ export class Lifecycle extends Construct {
 
     this.powerAction = new PipelineFunction(this, 'PowerAction', {
       name: 'power-action',
-      description: 'Powers an agent VM off or on, or deletes it and its Tailscale device',
+      description: 'Powers an agent VM off or on, or deletes it and its Tailscale device; records an action that failed for good',
       // Power actions are polled to completion within one invocation.
       timeout: Duration.minutes(2),
       observability,
@@ -65,7 +66,7 @@ export class Lifecycle extends Construct {
 
     observability.addAlarm(this, 'ExecutionsFailedAlarm', {
       metric: this.stateMachine.metricFailed(),
-      description: 'Lifecycle executions failed: an agent may be stuck stopping, starting or destroying',
+      description: 'Lifecycle executions failed: a stop, start or destroy failed after its retries (reason recorded on the agent)',
     });
     observability.addAlarm(this, 'ExecutionsTimedOutAlarm', {
       metric: this.stateMachine.metricTimedOut(),

@@ -2,7 +2,7 @@
  * Lifecycle actions on the whole local runtime (gateway, agents-api, Stripe webhook, both state machines, the
  * power-action function, the workflow runner and the fake Hetzner / Tailscale APIs, DynamoDB Local): every action's
  * happy path, idempotent replays and reused keys, the rate limit, refused transitions, what Stripe's subscription and
- * invoice events do, and a race between stop and destroy.
+ * invoice events do, a race between stop and destroy, and actions that fail for good (recorded, then tried again).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -29,6 +29,8 @@ beforeAll(async () => {
     tablePrefix: `lifecycle-${RUN}-`,
     runnerStepMs: 30,
     runnerHeartbeatMs: 200,
+    // A lifecycle task that keeps failing goes through all its retries at once.
+    retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 },
     verbose: false,
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
@@ -229,6 +231,73 @@ describe('stop, start and destroy', () => {
     expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
     expect(items.filter((item) => item.event.endsWith('-requested')).map((item) => item.event)).toEqual([`${winner}-requested`]);
     expect(items.at(-1)).toMatchObject({ event: `${winner}-completed`, agentStatus: end });
+  });
+});
+
+describe('an action that fails for good', () => {
+  /**
+   * Every attempt of the lifecycle task (the first and its three retries) meets the fault: a 401, as with a revoked
+   * token, which the API client does not retry within an attempt.
+   */
+  const ATTEMPTS = 4;
+  const LIFECYCLE_ASL = 'state-machines/lifecycle.asl.json';
+
+  /** The lifecycle execution started by the `event` history item (named after its seq). */
+  async function executionOf(agentId: string, action: string, event: string) {
+    const requested = (await history(agentId)).filter((item) => item.event === event).at(-1)!;
+    const arn = stack.stateMachineArns[LIFECYCLE_ASL]!.replace(':stateMachine:', ':execution:');
+    return () => stack.stepFunctions.describeExecution(`${arn}:${agentId}-${action}-${requested.seq}`);
+  }
+
+  it('returns a stop that Hetzner keeps refusing to active with the reason; a stop after Hetzner recovers succeeds and clears it', async () => {
+    const { userId, agentId, serverId } = await activeAgent();
+    stack.fakes.hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 401, times: ATTEMPTS });
+
+    expect((await act(userId, agentId, 'stop')).status).toBe(202);
+    const failed = await waitForView(userId, agentId, (current) => current.actionError !== undefined);
+    expect(failed.agentStatus).toBe('active');
+    expect(failed.actionError).toMatchObject({ action: 'stop' });
+    expect(failed.actionError!.message).toContain('HTTP 401');
+    expect(failed.actionError!.message).not.toContain(stack.fakes.hetzner.token);
+    expect(serverStatus(serverId)).toBe('running');
+    // The execution still fails, so the alarm fires.
+    const execution = await executionOf(agentId, 'stop', 'stop-requested');
+    await expect.poll(() => execution().status).toBe('FAILED');
+    expect(execution().error).toBe('ActionFailed');
+
+    expect((await act(userId, agentId, 'stop')).status).toBe(202);
+    const stopped = await waitForStatus(userId, agentId, 'stopped');
+    expect(stopped.actionError).toBeUndefined();
+    expect(serverStatus(serverId)).toBe('off');
+
+    const items = await history(agentId);
+    expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
+    expect(items.filter((item) => item.event.startsWith('stop-')).map((item) => [item.event, item.agentStatus])).toEqual([
+      ['stop-requested', 'stopping'],
+      ['stop-failed', 'active'],
+      ['stop-requested', 'stopping'],
+      ['stop-completed', 'stopped'],
+    ]);
+  });
+
+  it('keeps a destroy that Hetzner keeps refusing destroying with the reason, refuses anything but destroy, and destroys on the next try', async () => {
+    const { userId, agentId, serverId } = await activeAgent();
+    stack.fakes.hetzner.inject({ route: 'DELETE /servers/:id', status: 401, times: ATTEMPTS });
+
+    expect((await act(userId, agentId, 'destroy')).status).toBe(202);
+    const failed = await waitForView(userId, agentId, (current) => current.actionError !== undefined);
+    expect(failed).toMatchObject({ agentStatus: 'destroying', actionError: { action: 'destroy' } });
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(true);
+    const execution = await executionOf(agentId, 'destroy', 'destroy-requested');
+    await expect.poll(() => execution().status).toBe('FAILED');
+
+    for (const action of ['stop', 'start', 'retry']) expect((await act(userId, agentId, action)).status, action).toBe(409);
+    expect((await view(userId, agentId)).seq).toBe(failed.seq);
+
+    expect((await act(userId, agentId, 'destroy')).status).toBe(202);
+    const destroyed = await waitForStatus(userId, agentId, 'destroyed');
+    expect(destroyed.actionError).toBeUndefined();
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
   });
 });
 

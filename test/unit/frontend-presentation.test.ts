@@ -3,6 +3,7 @@ import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
 import { advanceSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 import {
+  actionFailureText,
   agentStatusBadge,
   formatAge,
   formatDuration,
@@ -94,6 +95,15 @@ describe('stepTimeLabel', () => {
   it('shows the total provisioning time on the last step once the agent is running', () => {
     const done = advanceSteps(steps, null, at(42_000).toISOString());
     expect(stepTimeLabel(done.at(-1)!, done, at(60_000))).toBe('42 s total');
+  });
+});
+
+describe('actionFailureText', () => {
+  it('names the failed action and gives its reason', () => {
+    const at = '2026-12-01T10:00:00.000Z';
+    expect(actionFailureText({ action: 'stop', message: 'Hetzner refused (HTTP 401)', at })).toBe('Stop failed: Hetzner refused (HTTP 401)');
+    expect(actionFailureText({ action: 'start', message: 'x', at })).toBe('Start failed: x');
+    expect(actionFailureText({ action: 'destroy', message: 'y', at })).toBe('Destroy failed: y');
   });
 });
 

@@ -93,4 +93,10 @@ describe('agentViewOf', () => {
     expect(view).toMatchObject({ jobId: null, status: null, currentStep: null });
     expect(view.steps.map((step) => step.status)).toEqual(Array(6).fill('pending'));
   });
+
+  it("carries the failure of the agent's last action, and nothing when there is none", () => {
+    const actionError = { action: 'stop', message: 'Hetzner is down', at: T0 } as const;
+    expect(agentViewOf({ ...agent, agentStatus: 'active', actionError }, undefined).actionError).toEqual(actionError);
+    expect(agentViewOf({ ...agent, agentStatus: 'active' }, undefined)).not.toHaveProperty('actionError');
+  });
 });

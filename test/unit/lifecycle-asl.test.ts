@@ -20,6 +20,8 @@ interface State {
   Choices?: { Variable: string; StringEquals: string; Next: string }[];
   Default?: string;
   Retry?: { ErrorEquals: string[]; MaxAttempts: number }[];
+  Catch?: { ErrorEquals: string[]; ResultPath?: string; Next: string }[];
+  Next?: string;
   End?: boolean;
 }
 const definition = JSON.parse(substituted) as { StartAt: string; States: Record<string, State> };
@@ -45,5 +47,24 @@ describe('state-machines/lifecycle.asl.json', () => {
       expect(task.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed') && retry.MaxAttempts > 0)).toBe(true);
     }
     expect(definition.States[choice.Default!]?.Type).toBe('Fail');
+  });
+
+  it('records an action that fails after its retries on the agent, then fails the execution (which alarms)', () => {
+    const choice = definition.States[definition.StartAt]!;
+    for (const rule of choice.Choices ?? []) {
+      const task = definition.States[rule.Next]!;
+      expect(task.Catch, rule.Next).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }]);
+    }
+    const record = definition.States.RecordFailure!;
+    expect(record).toMatchObject({
+      Type: 'Task',
+      Parameters: {
+        FunctionName: FUNCTION_ARN,
+        Payload: { action: 'recordFailure', 'failedAction.$': '$.action', 'agentId.$': '$.agentId', 'failure.$': '$.failure' },
+      },
+    });
+    expect(record.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed'))).toBe(true);
+    expect(record.Catch).toBeUndefined();
+    expect(definition.States[record.Next!]?.Type).toBe('Fail');
   });
 });

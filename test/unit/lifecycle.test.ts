@@ -1,7 +1,16 @@
 /** The lifecycle rules: which status each action starts from, goes through and ends in; rate windows; fingerprints. */
 import { describe, expect, it } from 'vitest';
-import { isActionAllowed, planOf, rateWindowOf, requestFingerprint } from '../../lambdas/domain/lifecycle.ts';
-import { LIFECYCLE_ACTIONS } from '../../lambdas/domain/schemas.ts';
+import {
+  ACTION_ERROR_MAX_LENGTH,
+  actionErrorOf,
+  failurePlanOf,
+  isActionAllowed,
+  isFailureRecordable,
+  planOf,
+  rateWindowOf,
+  requestFingerprint,
+} from '../../lambdas/domain/lifecycle.ts';
+import { actionError, LIFECYCLE_ACTIONS } from '../../lambdas/domain/schemas.ts';
 import { AGENT_STATUSES, canTransitionAgent } from '../../lambdas/domain/statuses.ts';
 
 describe('planOf', () => {
@@ -21,13 +30,62 @@ describe('planOf', () => {
   });
 
   it('refuses stopping a stopped agent, destroying a destroying or destroyed one, and retrying a live one', () => {
-    expect(isActionAllowed('stop', 'stopped')).toBe(false);
-    expect(isActionAllowed('destroy', 'destroying')).toBe(false);
-    expect(isActionAllowed('destroy', 'destroyed')).toBe(false);
+    expect(isActionAllowed('stop', { agentStatus: 'stopped' })).toBe(false);
+    expect(isActionAllowed('destroy', { agentStatus: 'destroying' })).toBe(false);
+    expect(isActionAllowed('destroy', { agentStatus: 'destroyed' })).toBe(false);
     for (const status of AGENT_STATUSES.filter((status) => status !== 'failed')) {
-      expect(isActionAllowed('retry', status), status).toBe(false);
+      expect(isActionAllowed('retry', { agentStatus: status }), status).toBe(false);
     }
-    expect(AGENT_STATUSES.filter((status) => isActionAllowed('start', status))).toEqual(['stopped']);
+    expect(AGENT_STATUSES.filter((status) => isActionAllowed('start', { agentStatus: status }))).toEqual(['stopped']);
+  });
+});
+
+describe('an action that failed for good', () => {
+  const at = '2026-12-01T10:00:00.000Z';
+  const failedBy = (action: 'stop' | 'start' | 'destroy') => ({ action, message: 'Hetzner is down', at });
+
+  it('returns a failed stop to active and a failed start to stopped (the VM did not change), and keeps a failed destroy destroying', () => {
+    expect(failurePlanOf('stop')).toEqual({ pending: 'stopping', failed: 'active' });
+    expect(failurePlanOf('start')).toEqual({ pending: 'starting', failed: 'stopped' });
+    expect(failurePlanOf('destroy')).toEqual({ pending: 'destroying', failed: 'destroying' });
+  });
+
+  it('is recorded only while the agent waits for that action and carries no failure yet', () => {
+    expect(isFailureRecordable('stop', { agentStatus: 'stopping' })).toBe(true);
+    expect(isFailureRecordable('destroy', { agentStatus: 'destroying' })).toBe(true);
+    // Late or repeated: the agent moved on, or the failure is kept already.
+    expect(isFailureRecordable('stop', { agentStatus: 'active', actionError: failedBy('stop') })).toBe(false);
+    expect(isFailureRecordable('stop', { agentStatus: 'stopped' })).toBe(false);
+    expect(isFailureRecordable('start', { agentStatus: 'stopping' })).toBe(false);
+    expect(isFailureRecordable('destroy', { agentStatus: 'destroying', actionError: failedBy('destroy') })).toBe(false);
+  });
+
+  it('lets the owner act again: stop after a failed stop, start after a failed start, destroy again after a failed destroy', () => {
+    expect(isActionAllowed('stop', { agentStatus: 'active', actionError: failedBy('stop') })).toBe(true);
+    expect(isActionAllowed('start', { agentStatus: 'stopped', actionError: failedBy('start') })).toBe(true);
+    const failedDestroy = { agentStatus: 'destroying', actionError: failedBy('destroy') } as const;
+    expect(isActionAllowed('destroy', failedDestroy)).toBe(true);
+    // A failed destroy is not usable again: no stop, start or retry.
+    for (const action of ['stop', 'start', 'retry'] as const) expect(isActionAllowed(action, failedDestroy), action).toBe(false);
+  });
+
+  it('keeps the Lambda error message only, short and with credentials masked', () => {
+    const cause = JSON.stringify({
+      errorType: 'PowerActionFailed',
+      errorMessage: 'Hetzner poweroff of server 40000001 refused (HTTP 503): service unavailable',
+      trace: ['PowerActionFailed: at runPowerCommand (/var/task/index.mjs:1:2)'],
+    });
+    const error = actionErrorOf('stop', cause, at);
+    expect(error).toEqual({ action: 'stop', message: 'Hetzner poweroff of server 40000001 refused (HTTP 503): service unavailable', at });
+    expect(actionError.parse(error)).toEqual(error);
+
+    const leaky = actionErrorOf('start', JSON.stringify({ errorMessage: `Unauthorized: Bearer abc.def token=${'x'.repeat(64)} ${'y'.repeat(500)}` }), at);
+    expect(leaky.message).not.toContain('abc.def');
+    expect(leaky.message).not.toContain('x'.repeat(32));
+    expect(leaky.message.length).toBeLessThanOrEqual(ACTION_ERROR_MAX_LENGTH);
+
+    expect(actionErrorOf('destroy', 'States.Timeout', at).message).toBe('States.Timeout');
+    expect(actionErrorOf('destroy', undefined, at).message).toBe('no reason given');
   });
 });
 

@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import type { ActionError, AgentActionRequest, AgentView } from '../../../lambdas/domain/schemas.ts';
 import type { UiStep } from '../../../lambdas/domain/steps.ts';
 import { ApiError } from '../api.ts';
 import {
+  actionFailureText,
   agentStatusBadge,
   formatAge,
   heartbeatAgeMs,
@@ -60,8 +61,9 @@ function AgentDetails({ view }: { view: AgentView }) {
   const provisioning = view.agentStatus === 'provisioning';
   const now = useNow(provisioning);
   const failedStep = view.steps.find((step) => step.status === 'error');
-  // Kept here, not in the failure panel: an accepted retry moves the agent to provisioning, which removes the panel.
-  const [retryOutcome, setRetryOutcome] = useState<RetryOutcome>();
+  // Kept here, not in the failure panels: an accepted request moves the agent on, which removes its panel.
+  const [retryOutcome, setRetryOutcome] = useState<ActionOutcome>();
+  const [tryAgainOutcome, setTryAgainOutcome] = useState<ActionOutcome>();
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
@@ -84,6 +86,16 @@ function AgentDetails({ view }: { view: AgentView }) {
       ) : null}
 
       {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
+
+      {view.actionError === undefined ? null : (
+        <ActionFailurePanel agentId={view.agentId} error={view.actionError} onOutcome={setTryAgainOutcome} />
+      )}
+      {/* An accepted request clears the failure and the status badge shows the progress: only a refusal needs words. */}
+      {tryAgainOutcome?.ok === false && view.actionError !== undefined ? (
+        <p class="notice notice--bad" role="status" data-testid="try-again-outcome">
+          {tryAgainOutcome.message}
+        </p>
+      ) : null}
 
       {failedStep !== undefined && view.agentStatus === 'failed' ? (
         <FailurePanel agentId={view.agentId} step={failedStep} onOutcome={setRetryOutcome} />
@@ -190,43 +202,51 @@ function PayButton({ agentId }: { agentId: string }) {
   );
 }
 
-const RETRY_REFUSALS: Readonly<Record<number, string>> = {
-  409: 'This agent cannot be retried right now: it may already be retrying.',
+const REFUSALS: Readonly<Record<number, string>> = {
+  409: 'This agent cannot do that right now: it may already be busy with another action.',
   429: 'Too many actions on this agent: wait a minute and try again.',
 };
 
-interface RetryOutcome {
+interface ActionOutcome {
   readonly ok: boolean;
   readonly message: string;
 }
 
-function FailurePanel({
-  agentId,
-  step,
-  onOutcome: setOutcome,
-}: {
-  agentId: string;
-  step: UiStep;
-  onOutcome: (outcome: RetryOutcome) => void;
-}) {
+/** Sends `action` once per click (a fresh key each time) and reports what the server answered. */
+function useActionRequest(
+  agentId: string,
+  action: AgentActionRequest['action'],
+  accepted: string,
+  setOutcome: (outcome: ActionOutcome) => void,
+): { busy: boolean; request: () => Promise<void> } {
   const { api } = useServices();
   const [busy, setBusy] = useState(false);
-
-  const retry = async (): Promise<void> => {
+  const request = async (): Promise<void> => {
     setBusy(true);
     try {
       // A fresh key per click: the server acts once per key, however often the request itself is resent.
-      await api.requestAction(agentId, 'retry', crypto.randomUUID());
-      setOutcome({ ok: true, message: 'Retry requested: the new attempt shows up here.' });
+      await api.requestAction(agentId, action, crypto.randomUUID());
+      setOutcome({ ok: true, message: accepted });
     } catch (error) {
-      const message =
-        error instanceof ApiError ? (RETRY_REFUSALS[error.status] ?? error.message) : 'The retry could not be sent.';
+      const message = error instanceof ApiError ? (REFUSALS[error.status] ?? error.message) : 'The request could not be sent.';
       setOutcome({ ok: false, message });
     } finally {
       setBusy(false);
     }
   };
+  return { busy, request };
+}
 
+function FailurePanel({
+  agentId,
+  step,
+  onOutcome,
+}: {
+  agentId: string;
+  step: UiStep;
+  onOutcome: (outcome: ActionOutcome) => void;
+}) {
+  const { busy, request } = useActionRequest(agentId, 'retry', 'Retry requested: the new attempt shows up here.', onOutcome);
   return (
     <section class="notice notice--bad" role="alert" data-testid="failure">
       <h2>
@@ -234,8 +254,32 @@ function FailurePanel({
       </h2>
       {step.error === undefined ? null : <p data-testid="failure-error">{step.error}</p>}
       {step.failedStep === undefined ? null : <p class="muted">Workflow step: {step.failedStep}</p>}
-      <button type="button" class="button" onClick={() => void retry()} disabled={busy} data-testid="retry">
+      <button type="button" class="button" onClick={() => void request()} disabled={busy} data-testid="retry">
         {busy ? 'Retrying…' : 'Retry'}
+      </button>
+    </section>
+  );
+}
+
+/** The agent's last stop, start or destroy failed for good: why, and the same action again. */
+function ActionFailurePanel({
+  agentId,
+  error,
+  onOutcome,
+}: {
+  agentId: string;
+  error: ActionError;
+  onOutcome: (outcome: ActionOutcome) => void;
+}) {
+  const { busy, request } = useActionRequest(agentId, error.action, 'Requested again: progress shows up here.', onOutcome);
+  return (
+    <section class="notice notice--bad" role="alert" data-testid="action-failure">
+      <p>
+        <span aria-hidden="true">✕ </span>
+        <span data-testid="action-failure-text">{actionFailureText(error)}</span> — try again.
+      </p>
+      <button type="button" class="button" onClick={() => void request()} disabled={busy} data-testid="try-again">
+        {busy ? 'Sending…' : 'Try again'}
       </button>
     </section>
   );
