@@ -159,6 +159,14 @@ async function eventually<T>(check: () => Promise<T | undefined>, what: string, 
   }
 }
 
+/** The job once dispatch-workflow stored the run GitHub created on it. */
+function jobWithRunId(jobId: string) {
+  return eventually(async () => {
+    const current = await repository.getJob(jobId);
+    return current?.workflowRunId === undefined ? undefined : current;
+  }, 'the run id on the job');
+}
+
 const callback = (message: CallbackMessage) => handleCallback(message);
 
 async function waitForPhase(jobId: string, phase: 'start' | 'completion') {
@@ -257,10 +265,7 @@ describe('provisioning state machine', () => {
     const before = github.state.runs.size;
     const { jobId, executionArn, dispatched } = await startProvisioning();
     const run = await dispatched;
-    const job = await eventually(async () => {
-      const current = await repository.getJob(jobId);
-      return current?.workflowRunId === undefined ? undefined : current;
-    }, 'the run id on the job');
+    const job = await jobWithRunId(jobId);
     expect(job.workflowRunId).toBe(String(run.id));
     expect(github.state.runs.size).toBe(before + 1);
     stepFunctions.stopExecution({ executionArn });
@@ -270,10 +275,7 @@ describe('provisioning state machine', () => {
     github.loseNextAnswers(1, 502);
     const { jobId, executionArn, dispatched } = await startProvisioning();
     const run = await dispatched;
-    const job = await eventually(async () => {
-      const current = await repository.getJob(jobId);
-      return current?.workflowRunId === undefined ? undefined : current;
-    }, 'the run id on the job');
+    const job = await jobWithRunId(jobId);
     expect(job.workflowRunId).toBe(String(run.id));
     expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
     stepFunctions.stopExecution({ executionArn });

@@ -153,6 +153,18 @@ async function connectAs(userId: string): Promise<LiveClient> {
   return LiveClient.connect(devAuth.issueAccessToken(userId));
 }
 
+/** The stream records that `write` causes, collected instead of delivered (the fan-out is called by the test). */
+async function recordsOf(write: () => Promise<void>): Promise<DynamoDBRecord[]> {
+  const collected: DynamoDBRecord[] = [];
+  onStreamBatch = async (event) => {
+    collected.push(...event.Records);
+  };
+  await write();
+  await poller.drain();
+  onStreamBatch = fanout;
+  return collected;
+}
+
 describe('connect (ws-authorizer)', () => {
   it('accepts a valid access token and stores the connection for its user until the token expires', async () => {
     const token = devAuth.issueAccessToken('user-connect', { expiresInSeconds: 600 });
@@ -322,19 +334,15 @@ describe('fan-out', () => {
     client.send({ action: 'subscribe', agentId: healthy.agentId });
     await client.received(1);
 
-    const collected: DynamoDBRecord[] = [];
-    onStreamBatch = async (event) => {
-      collected.push(...event.Records);
-    };
     // A job whose heartbeat moved but which names no agent: nobody can be told about it.
     const orphanJob = keys.job(`job_${randomUUID()}`);
-    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job' } }));
-    await dynamo.send(
-      new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job', lastHeartbeatAt: new Date().toISOString() } }),
-    );
-    await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
-    await poller.drain();
-    onStreamBatch = fanout;
+    const collected = await recordsOf(async () => {
+      await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job' } }));
+      await dynamo.send(
+        new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job', lastHeartbeatAt: new Date().toISOString() } }),
+      );
+      await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
+    });
 
     const unreadableRecord = collected.find((record) => record.eventName === 'MODIFY' && record.dynamodb?.Keys?.PK?.S === orphanJob.PK);
     expect(unreadableRecord).toBeDefined();
@@ -351,17 +359,13 @@ describe('fan-out', () => {
     client.send({ action: 'subscribe', agentId: healthy.agentId });
     await client.received(1);
 
-    const collected: DynamoDBRecord[] = [];
-    onStreamBatch = async (event) => {
-      collected.push(...event.Records);
-    };
     // An update too large for a WebSocket frame (it can never be delivered), then a valid update of the same agent.
     const oversized = { type: 'update', agentId: broken.agentId, seq: 99, name: 'x'.repeat(130 * 1024) };
-    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.history(broken.agentId, 99), entity: 'history', ...oversized } }));
-    await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
-    await recordJobEvent(broken.jobId, { kind: 'provisioning' }, 'test');
-    await poller.drain();
-    onStreamBatch = fanout;
+    const collected = await recordsOf(async () => {
+      await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.history(broken.agentId, 99), entity: 'history', ...oversized } }));
+      await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
+      await recordJobEvent(broken.jobId, { kind: 'provisioning' }, 'test');
+    });
 
     const sequenceOf = (predicate: (record: DynamoDBRecord) => boolean): string[] =>
       collected.filter(predicate).map((record) => record.dynamodb?.SequenceNumber ?? '');
