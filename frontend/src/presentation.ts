@@ -2,6 +2,7 @@
  * How agent state reads on the page: labels, icons, durations, heartbeat staleness. Pure, so it is unit-tested
  * without a browser; components only lay these out.
  */
+import { isActionAllowed } from '../../lambdas/domain/lifecycle.ts';
 import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
@@ -38,6 +39,18 @@ const FAILED_ACTION_TITLES: Readonly<Record<ActionError['action'], string>> = {
 /** How the failure of the agent's last action reads: `Stop failed: <reason>`. */
 export function actionFailureText(error: ActionError): string {
   return `${FAILED_ACTION_TITLES[error.action]}: ${error.message}`;
+}
+
+/** The lifecycle actions the agent page offers as buttons, in the order they show. */
+export const AGENT_CONTROLS = ['stop', 'start', 'destroy'] as const;
+export type AgentControl = (typeof AGENT_CONTROLS)[number];
+
+/**
+ * The controls the agent's status allows, by the API's own rule. The action whose failure the page shows is left out:
+ * its Try again button already offers it, and one action should not have two buttons.
+ */
+export function availableControls(view: Pick<AgentView, 'agentStatus' | 'actionError'>): AgentControl[] {
+  return AGENT_CONTROLS.filter((action) => isActionAllowed(action, view) && action !== view.actionError?.action);
 }
 
 const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {

@@ -11,7 +11,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
-import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, requestFingerprint, type LifecycleAction } from '../domain/lifecycle.ts';
+import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, type LifecycleAction } from '../domain/lifecycle.ts';
+import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';

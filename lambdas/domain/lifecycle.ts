@@ -1,9 +1,8 @@
 /**
  * Lifecycle actions on an agent (docs/CONTRACT.md, `POST /agents/{agentId}/actions` and "Statuses"): which statuses
- * each action may start from, the status it moves the agent to at once and the one it ends in, the rate limit window
- * and the fingerprint of a request body. Pure: the writers turn these into conditional writes.
+ * each action may start from, the status it moves the agent to at once and the one it ends in, where a failure leaves
+ * it, and the rate limit window. Pure: the writers turn these into conditional writes.
  */
-import { createHash } from 'node:crypto';
 import type { ActionError, LIFECYCLE_ACTIONS } from './schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from './statuses.ts';
 
@@ -118,12 +117,6 @@ export function rateWindowOf(now: Date, windowSeconds: number = RATE_LIMIT.windo
   const epoch = Math.floor(now.getTime() / 1000);
   const start = epoch - (epoch % windowSeconds);
   return { start, retryAfter: Math.max(1, start + windowSeconds - epoch) };
-}
-
-/** Fingerprint of a request body, insensitive to key order and whitespace: "same key, same body" compares these. */
-export function requestFingerprint(body: Readonly<Record<string, unknown>>): string {
-  const canonical = JSON.stringify(Object.fromEntries(Object.entries(body).sort(([a], [b]) => a.localeCompare(b))));
-  return createHash('sha256').update(canonical).digest('hex');
 }
 
 /** The lifecycle execution's input (`state-machines/lifecycle.asl.json`). */

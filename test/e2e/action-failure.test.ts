@@ -46,7 +46,7 @@ describe('an action that fails for good', () => {
     const agentId = await buyAgent(page, 'Stubborn');
     await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
 
-    // The dashboard has no Stop button yet: the stop is asked for through the API, as another client would.
+    // Asked for through the API, as another client (another tab, a script) would: the page learns of it live.
     stack.fakes.hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 401, times: 4 });
     const stop = await fetch(`${stack.url}/agents/${agentId}/actions`, {
       method: 'POST',

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
-import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
+import { AGENT_STATUSES, type AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { advanceSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 import {
   actionFailureText,
   agentStatusBadge,
+  availableControls,
   formatAge,
   formatDuration,
   heartbeatAgeMs,
@@ -104,6 +105,33 @@ describe('actionFailureText', () => {
     expect(actionFailureText({ action: 'stop', message: 'Hetzner refused (HTTP 401)', at })).toBe('Stop failed: Hetzner refused (HTTP 401)');
     expect(actionFailureText({ action: 'start', message: 'x', at })).toBe('Start failed: x');
     expect(actionFailureText({ action: 'destroy', message: 'y', at })).toBe('Destroy failed: y');
+  });
+});
+
+describe('availableControls', () => {
+  const expected: Readonly<Record<AgentStatus, readonly string[]>> = {
+    draft: [],
+    provisioning: [],
+    active: ['stop', 'destroy'],
+    // Retry has its own button in the failure panel.
+    failed: ['destroy'],
+    stopping: [],
+    stopped: ['start', 'destroy'],
+    starting: [],
+    destroying: [],
+    destroyed: [],
+  };
+
+  it.each(AGENT_STATUSES)('offers what the API accepts from %s', (agentStatus) => {
+    expect(availableControls({ agentStatus })).toEqual(expected[agentStatus]);
+  });
+
+  it('leaves out the failed action, which Try again offers, and keeps the others', () => {
+    const at = '2026-12-01T10:00:00.000Z';
+    expect(availableControls({ agentStatus: 'active', actionError: { action: 'stop', message: 'x', at } })).toEqual(['destroy']);
+    expect(availableControls({ agentStatus: 'stopped', actionError: { action: 'start', message: 'x', at } })).toEqual(['destroy']);
+    // A destroy that failed for good may only be destroyed again, and Try again is that button.
+    expect(availableControls({ agentStatus: 'destroying', actionError: { action: 'destroy', message: 'x', at } })).toEqual([]);
   });
 });
 

@@ -8,8 +8,8 @@ import {
   isFailureRecordable,
   planOf,
   rateWindowOf,
-  requestFingerprint,
 } from '../../lambdas/domain/lifecycle.ts';
+import { requestFingerprint } from '../../lambdas/domain/request-fingerprint.ts';
 import { actionError, LIFECYCLE_ACTIONS } from '../../lambdas/domain/schemas.ts';
 import { AGENT_STATUSES, canTransitionAgent } from '../../lambdas/domain/statuses.ts';
 

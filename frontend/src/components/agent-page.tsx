@@ -4,7 +4,9 @@ import type { UiStep } from '../../../lambdas/domain/steps.ts';
 import { ApiError } from '../api.ts';
 import {
   actionFailureText,
+  type AgentControl,
   agentStatusBadge,
+  availableControls,
   formatAge,
   heartbeatAgeMs,
   isStale,
@@ -86,6 +88,7 @@ function AgentDetails({ view }: { view: AgentView }) {
       ) : null}
 
       {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
+      <AgentControls view={view} />
 
       {view.actionError === undefined ? null : (
         <ActionFailurePanel agentId={view.agentId} error={view.actionError} onOutcome={setTryAgainOutcome} />
@@ -202,39 +205,82 @@ function PayButton({ agentId }: { agentId: string }) {
   );
 }
 
-const REFUSALS: Readonly<Record<number, string>> = {
-  409: 'This agent cannot do that right now: it may already be busy with another action.',
-  429: 'Too many actions on this agent: wait a minute and try again.',
-};
+type Action = AgentActionRequest['action'];
 
 interface ActionOutcome {
   readonly ok: boolean;
   readonly message: string;
 }
 
-/** Sends `action` once per click (a fresh key each time) and reports what the server answered. */
+/**
+ * Sends an action once per click (a fresh key each time) and reports what the server answered; a refusal (409, 429)
+ * reads as the server's own message. `pending` is the action in flight, so one hook can serve several buttons.
+ */
 function useActionRequest(
   agentId: string,
-  action: AgentActionRequest['action'],
-  accepted: string,
   setOutcome: (outcome: ActionOutcome) => void,
-): { busy: boolean; request: () => Promise<void> } {
+): { pending: Action | undefined; request: (action: Action, accepted: string) => Promise<void> } {
   const { api } = useServices();
-  const [busy, setBusy] = useState(false);
-  const request = async (): Promise<void> => {
-    setBusy(true);
+  const [pending, setPending] = useState<Action>();
+  const request = async (action: Action, accepted: string): Promise<void> => {
+    setPending(action);
     try {
       // A fresh key per click: the server acts once per key, however often the request itself is resent.
       await api.requestAction(agentId, action, crypto.randomUUID());
       setOutcome({ ok: true, message: accepted });
     } catch (error) {
-      const message = error instanceof ApiError ? (REFUSALS[error.status] ?? error.message) : 'The request could not be sent.';
-      setOutcome({ ok: false, message });
+      setOutcome({ ok: false, message: error instanceof ApiError ? error.message : 'The request could not be sent.' });
     } finally {
-      setBusy(false);
+      setPending(undefined);
     }
   };
-  return { busy, request };
+  return { pending, request };
+}
+
+const CONTROL_LABELS: Readonly<Record<AgentControl, string>> = {
+  stop: 'Stop',
+  start: 'Start',
+  destroy: 'Destroy',
+};
+
+/**
+ * Stop, Start and Destroy, as far as the agent's status allows. An accepted request shows as the status badge moving
+ * on (live, over the socket); only a refusal needs words. Destroy cannot be undone, so it asks first.
+ */
+function AgentControls({ view }: { view: AgentView }) {
+  const [outcome, setOutcome] = useState<ActionOutcome>();
+  const { pending, request } = useActionRequest(view.agentId, setOutcome);
+  const controls = availableControls(view);
+  if (controls.length === 0) return null;
+
+  const click = (action: AgentControl): void => {
+    if (action === 'destroy' && !confirm(`Destroy ${view.name}? Its server is deleted and this cannot be undone.`)) return;
+    void request(action, `${CONTROL_LABELS[action]} requested.`);
+  };
+
+  return (
+    <section class="card" aria-label="Agent controls">
+      <div class="controls">
+        {controls.map((action) => (
+          <button
+            key={action}
+            type="button"
+            class={`button${action === 'destroy' ? ' button--danger' : ''}`}
+            onClick={() => click(action)}
+            disabled={pending !== undefined}
+            data-testid={`control-${action}`}
+          >
+            {pending === action ? 'Sending…' : CONTROL_LABELS[action]}
+          </button>
+        ))}
+      </div>
+      {outcome?.ok === false ? (
+        <p class="form__error" role="status" data-testid="control-outcome">
+          {outcome.message}
+        </p>
+      ) : null}
+    </section>
+  );
 }
 
 function FailurePanel({
@@ -246,7 +292,7 @@ function FailurePanel({
   step: UiStep;
   onOutcome: (outcome: ActionOutcome) => void;
 }) {
-  const { busy, request } = useActionRequest(agentId, 'retry', 'Retry requested: the new attempt shows up here.', onOutcome);
+  const { pending, request } = useActionRequest(agentId, onOutcome);
   return (
     <section class="notice notice--bad" role="alert" data-testid="failure">
       <h2>
@@ -254,8 +300,14 @@ function FailurePanel({
       </h2>
       {step.error === undefined ? null : <p data-testid="failure-error">{step.error}</p>}
       {step.failedStep === undefined ? null : <p class="muted">Workflow step: {step.failedStep}</p>}
-      <button type="button" class="button" onClick={() => void request()} disabled={busy} data-testid="retry">
-        {busy ? 'Retrying…' : 'Retry'}
+      <button
+        type="button"
+        class="button"
+        onClick={() => void request('retry', 'Retry requested: the new attempt shows up here.')}
+        disabled={pending !== undefined}
+        data-testid="retry"
+      >
+        {pending === undefined ? 'Retry' : 'Retrying…'}
       </button>
     </section>
   );
@@ -271,15 +323,21 @@ function ActionFailurePanel({
   error: ActionError;
   onOutcome: (outcome: ActionOutcome) => void;
 }) {
-  const { busy, request } = useActionRequest(agentId, error.action, 'Requested again: progress shows up here.', onOutcome);
+  const { pending, request } = useActionRequest(agentId, onOutcome);
   return (
     <section class="notice notice--bad" role="alert" data-testid="action-failure">
       <p>
         <span aria-hidden="true">✕ </span>
         <span data-testid="action-failure-text">{actionFailureText(error)}</span> — try again.
       </p>
-      <button type="button" class="button" onClick={() => void request()} disabled={busy} data-testid="try-again">
-        {busy ? 'Sending…' : 'Try again'}
+      <button
+        type="button"
+        class="button"
+        onClick={() => void request(error.action, 'Requested again: progress shows up here.')}
+        disabled={pending !== undefined}
+        data-testid="try-again"
+      >
+        {pending === undefined ? 'Try again' : 'Sending…'}
       </button>
     </section>
   );
