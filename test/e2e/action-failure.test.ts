@@ -5,53 +5,30 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalStack } from '../../local/start.ts';
-import { startTestStack } from '../support/local-stack.ts';
-import { launchBrowser, type Browser } from './browser.ts';
+import { describe, expect, it } from 'vitest';
 import { buyAgent, saveScreenshot, signIn } from './dashboard.ts';
+import { dashboardSuite } from './suite.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 60_000;
 
-let stack: LocalStack;
-let browser: Browser;
-const pages: Page[] = [];
-
-beforeAll(async () => {
-  // A task that keeps failing goes through all its retries at once.
-  stack = await startTestStack({ runnerStepMs: 300, runnerHeartbeatMs: 300, retryIntervalOverrides: { Stop: 0, RecordFailure: 0 } });
-  browser = await launchBrowser();
-});
-
-afterEach(async ({ task }) => {
-  const open = pages.splice(0);
-  if (task.result?.state === 'fail') {
-    await Promise.all(open.map((page, index) => saveScreenshot(page, `failed-action-failure-${index}`)));
-  }
-  await Promise.all(open.map((page) => page.close()));
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+// A task that keeps failing goes through all its retries at once.
+const suite = dashboardSuite('action-failure', { retryIntervalOverrides: { Stop: 0, RecordFailure: 0 } });
 
 describe('an action that fails for good', () => {
   it('shows "Stop failed: <reason>" on a Running agent, and Try again stops it once Hetzner recovers', async () => {
     const userId = `action-failure-${RUN}`;
-    const page = await browser.context.newPage();
-    pages.push(page);
-    await signIn(page, stack.url, userId);
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Stubborn');
     await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
 
     // Asked for through the API, as another client (another tab, a script) would: the page learns of it live.
-    stack.fakes.hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 401, times: 4 });
-    const stop = await fetch(`${stack.url}/agents/${agentId}/actions`, {
+    suite.stack.fakes.hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 401, times: 4 });
+    const stop = await fetch(`${suite.stack.url}/agents/${agentId}/actions`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${stack.gateway.devAuth!.issueAccessToken(userId)}`,
+        authorization: `Bearer ${suite.stack.gateway.devAuth!.issueAccessToken(userId)}`,
         'content-type': 'application/json',
         'idempotency-key': randomUUID(),
       },

@@ -5,69 +5,35 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { startTestStack } from '../support/local-stack.ts';
-import { launchBrowser, type Browser } from './browser.ts';
 import { buyAgent, recordStepChanges, saveScreenshot, signIn, stepChanges } from './dashboard.ts';
+import { dashboardSuite } from './suite.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const RUNNING_TIMEOUT_MS = 60_000;
 
-let stack: LocalStack;
-let browser: Browser;
-const pages: Page[] = [];
-
-async function newPage(): Promise<Page> {
-  const page = await browser.context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'warning' || message.type() === 'error') console.warn(`[page] ${message.text()}`);
-  });
-  page.on('pageerror', (error) => console.warn(`[page] ${error.message}`));
-  pages.push(page);
-  return page;
-}
+// Slow enough steps that people (and screenshots) see each one active.
+const suite = dashboardSuite('dashboard', { runnerStepMs: 600 });
 
 /** The agent as the API sees it, read with the owner's token. */
 async function serverView(userId: string, agentId: string) {
   const { token } = (await (
-    await fetch(`${stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
+    await fetch(`${suite.stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
   ).json()) as { token: string };
-  const response = await fetch(`${stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${suite.stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
   return agentView.parse(await response.json());
 }
 
 const completedInOrder = (changes: string[]) =>
   changes.filter((change) => change.endsWith(':completed')).map((change) => change.split(':')[0]);
 
-beforeAll(async () => {
-  // Slow enough steps that people (and screenshots) see each one active.
-  stack = await startTestStack({ runnerStepMs: 600, runnerHeartbeatMs: 300 });
-  browser = await launchBrowser();
-});
-
-afterEach(async ({ task }) => {
-  const open = pages.splice(0);
-  // What the pages showed when a test failed, for whoever reads the CI artifacts.
-  if (task.result?.state === 'fail') {
-    const name = task.name.replace(/\W+/g, '-');
-    await Promise.all(open.map((page, index) => saveScreenshot(page, `failed-${name}-${index}`)));
-  }
-  await Promise.all(open.map((page) => page.close()));
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
-
 describe('dashboard', () => {
   it('follows a bought agent through every step to Running, with durations and the VM details', async () => {
     const userId = `ada-${RUN}`;
-    const page = await newPage();
-    await signIn(page, stack.url, userId);
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Research helper');
     await recordStepChanges(page);
 
@@ -93,8 +59,8 @@ describe('dashboard', () => {
   });
 
   it('marks the step that failed as the error, with its message and a Retry button', async () => {
-    const page = await newPage();
-    await signIn(page, stack.url, `grace-${RUN}`);
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, `grace-${RUN}`);
     await buyAgent(page, 'Flaky [fail:network_configured]');
 
     await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
@@ -114,8 +80,8 @@ describe('dashboard', () => {
 
   it('catches up after the socket drops mid-run, missing nothing', async () => {
     const userId = `linus-${RUN}`;
-    const page = await newPage();
-    await signIn(page, stack.url, userId);
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Resilient');
     await recordStepChanges(page);
     await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
@@ -132,14 +98,14 @@ describe('dashboard', () => {
   });
 
   it("does not show one user's agent to another user", async () => {
-    const owner = await newPage();
-    await signIn(owner, stack.url, `owner-${RUN}`);
+    const owner = await suite.newPage();
+    await signIn(owner, suite.stack.url, `owner-${RUN}`);
     const agentId = await buyAgent(owner, 'Private');
 
-    const other = await newPage();
-    await signIn(other, stack.url, `other-${RUN}`);
+    const other = await suite.newPage();
+    await signIn(other, suite.stack.url, `other-${RUN}`);
     await other.getByTestId('no-agents').waitFor();
-    await other.goto(`${stack.url}/#/agents/${agentId}`);
+    await other.goto(`${suite.stack.url}/#/agents/${agentId}`);
     await other.getByTestId('agent-missing').waitFor();
     expect(await other.getByTestId('agent').count()).toBe(0);
     expect(await other.getByText('Private').count()).toBe(0);

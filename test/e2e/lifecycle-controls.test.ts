@@ -5,42 +5,19 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RATE_LIMIT, rateWindowOf } from '../../lambdas/domain/lifecycle.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { startTestStack } from '../support/local-stack.ts';
-import { launchBrowser, type Browser } from './browser.ts';
 import { buyAgent, saveScreenshot, signIn } from './dashboard.ts';
+import { dashboardSuite } from './suite.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 60_000;
 
-let stack: LocalStack;
-let browser: Browser;
-const pages: Page[] = [];
-
-beforeAll(async () => {
-  stack = await startTestStack({ runnerStepMs: 300, runnerHeartbeatMs: 300 });
-  browser = await launchBrowser();
-});
-
-afterEach(async ({ task }) => {
-  const open = pages.splice(0);
-  if (task.result?.state === 'fail') {
-    await Promise.all(open.map((page, index) => saveScreenshot(page, `failed-lifecycle-controls-${index}`)));
-  }
-  await Promise.all(open.map((page) => page.close()));
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const suite = dashboardSuite('lifecycle-controls');
 
 async function runningAgentPage(userId: string, name: string): Promise<{ page: Page; agentId: string }> {
-  const page = await browser.context.newPage();
-  pages.push(page);
-  await signIn(page, stack.url, userId);
+  const page = await suite.newPage();
+  await signIn(page, suite.stack.url, userId);
   const agentId = await buyAgent(page, name);
   await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
   return { page, agentId };
@@ -117,9 +94,9 @@ describe('agent controls', () => {
     // window's end, so the click lands in the same window.
     const { retryAfter } = rateWindowOf(new Date());
     if (retryAfter < 15) await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
-    const token = stack.gateway.devAuth!.issueAccessToken(userId);
+    const token = suite.stack.gateway.devAuth!.issueAccessToken(userId);
     for (let sent = 0; sent < RATE_LIMIT.limit; sent += 1) {
-      const answer = await fetch(`${stack.url}/agents/${agentId}/actions`, {
+      const answer = await fetch(`${suite.stack.url}/agents/${agentId}/actions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: JSON.stringify({ action: 'start' }),
