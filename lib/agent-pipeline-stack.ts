@@ -65,6 +65,8 @@ export class AgentPipelineStack extends Stack {
       github: { repository: githubRepository, ref: props.githubRef ?? 'main' },
     });
     const lifecycle = new Lifecycle(this, 'Lifecycle', { data, secrets, observability });
+    // An agent activated after its subscription ended is destroyed by finish-job.
+    lifecycle.grantStart(provisioning.finishJob);
     const httpApi = new HttpApi(this, 'HttpApi', {
       data,
       secrets,

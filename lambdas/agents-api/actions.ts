@@ -11,7 +11,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
-import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, type LifecycleAction } from '../domain/lifecycle.ts';
+import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, refusalMessageOf, type LifecycleAction } from '../domain/lifecycle.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
@@ -97,7 +97,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
   if (action === 'retry') {
     // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
     // draft, so this read cannot go stale in a way that matters.
-    if (!isActionAllowed('retry', agent)) return refused(agent.agentStatus);
+    if (!isActionAllowed('retry', agent)) return error(409, 'action_refused', refusalMessageOf('retry', agent));
     const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor }, now);
     if (result.kind === 'agent-busy') return refused(result.agentStatus);
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');

@@ -29,6 +29,8 @@ export interface AgentState {
   paymentIssue?: boolean;
   /** The last stop, start or destroy failed for good (cleared by the next accepted action). */
   actionError?: ActionError;
+  /** The subscription ended before the agent could be destroyed: destroyed once it is active, never provisioned again. */
+  subscriptionEndedAt?: string;
   vm?: VmDetails;
   createdAt: string;
   updatedAt: string;
@@ -175,5 +177,6 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (job?.lastHeartbeatAt !== undefined) view.lastHeartbeatAt = job.lastHeartbeatAt;
   if (agent.paymentIssue) view.paymentIssue = true;
   if (agent.actionError !== undefined) view.actionError = agent.actionError;
+  if (agent.subscriptionEndedAt !== undefined) view.subscriptionEndedAt = agent.subscriptionEndedAt;
   return view;
 }

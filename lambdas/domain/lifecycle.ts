@@ -40,19 +40,49 @@ export function planOf(action: LifecycleAction): ActionPlan {
   return { action, from, pending, done: DONE[action] };
 }
 
-/** What decides whether an action may start: the agent's status and the failure of its last action, if any. */
+/**
+ * What decides whether an action may start: the agent's status, the failure of its last action, if any, and when its
+ * subscription ended, if it ended before the agent could be destroyed.
+ */
 export interface ActionSubject {
   readonly agentStatus: AgentStatus;
   readonly actionError?: ActionError;
+  readonly subscriptionEndedAt?: string;
 }
 
 /**
  * True when `action` may start on `agent`; anything else is refused (409) and changes nothing. A destroy that failed for
- * good (the agent stays `destroying` with its `actionError`) may be asked for again.
+ * good (the agent stays `destroying` with its `actionError`) may be asked for again. An agent whose subscription
+ * ended is never provisioned again: nobody would pay for the VM.
  */
 export function isActionAllowed(action: LifecycleAction, agent: ActionSubject): boolean {
+  if (action === 'retry' && agent.subscriptionEndedAt !== undefined) return false;
   if (planOf(action).from.includes(agent.agentStatus)) return true;
   return action === 'destroy' && agent.agentStatus === 'destroying' && agent.actionError?.action === 'destroy';
+}
+
+/** The message of the 409 that refuses `action` on `agent` (for which {@link isActionAllowed} is false). */
+export function refusalMessageOf(action: LifecycleAction, agent: ActionSubject): string {
+  if (action === 'retry' && agent.subscriptionEndedAt !== undefined) {
+    return 'Cannot retry: the subscription of this agent has ended';
+  }
+  return `Cannot ${action} an agent that is ${agent.agentStatus}`;
+}
+
+/**
+ * True when a subscription that ended must be kept on the agent to act on later, because its destroy cannot start
+ * now: the agent is being provisioned, stopped or started. A destroying or destroyed agent needs nothing more.
+ */
+export function awaitsDestroyForEndedSubscription(agent: ActionSubject): boolean {
+  return !planOf('destroy').from.includes(agent.agentStatus) && agent.agentStatus !== 'destroying' && agent.agentStatus !== 'destroyed';
+}
+
+/**
+ * True when an agent that has just become active must be destroyed at once: its subscription ended while it was being
+ * provisioned (the mark {@link awaitsDestroyForEndedSubscription} led to).
+ */
+export function isActivatedAfterSubscriptionEnded(agent: ActionSubject): boolean {
+  return agent.agentStatus === 'active' && agent.subscriptionEndedAt !== undefined;
 }
 
 /** Where an action that failed for good leaves the agent, from the status it was accepted into. */

@@ -140,6 +140,8 @@ export const agentView = z.object({
   lastHeartbeatAt: z.optional(z.iso.datetime()),
   paymentIssue: z.optional(z.boolean()),
   actionError: z.optional(actionError),
+  /** The subscription ended before the agent could be destroyed: it will be removed, and is never provisioned again. */
+  subscriptionEndedAt: z.optional(z.iso.datetime()),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;

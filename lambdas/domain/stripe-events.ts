@@ -29,8 +29,11 @@ export interface ProvisionRequest extends CheckoutMetadata {
 
 export type StripeEventAction =
   | { kind: 'provision'; request: ProvisionRequest }
-  /** The subscription ended: the agent it paid for is destroyed. */
-  | { kind: 'end-subscription'; subscriptionId: string }
+  /**
+   * The subscription ended: the agent it paid for is destroyed. `endedAt` (Stripe's `ended_at`, else the event's time)
+   * is the same in every delivery of the event, so recording it twice changes nothing.
+   */
+  | { kind: 'end-subscription'; subscriptionId: string; endedAt: string }
   /** An invoice of the subscription failed (true) or was paid (false): the owner is shown a payment issue. */
   | { kind: 'set-payment-issue'; subscriptionId: string; paymentIssue: boolean }
   /** A paid checkout that cannot be provisioned as sent: a person has to look at it. `issues` are field paths only. */
@@ -83,7 +86,11 @@ type EventOfType<T extends Stripe.Event['type']> = Extract<Stripe.Event, { type:
 const ACTIONS: { readonly [T in Stripe.Event['type']]?: (event: EventOfType<T>) => StripeEventAction } = {
   'checkout.session.completed': (event) => provisionIfPaid(event, event.data.object),
   'checkout.session.async_payment_succeeded': (event) => provisionIfPaid(event, event.data.object),
-  'customer.subscription.deleted': (event) => ({ kind: 'end-subscription', subscriptionId: event.data.object.id }),
+  'customer.subscription.deleted': (event) => ({
+    kind: 'end-subscription',
+    subscriptionId: event.data.object.id,
+    endedAt: new Date((event.data.object.ended_at ?? event.created) * 1000).toISOString(),
+  }),
   'invoice.payment_failed': (event) => paymentIssue(event.data.object, true),
   'invoice.paid': (event) => paymentIssue(event.data.object, false),
 };

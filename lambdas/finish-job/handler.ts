@@ -1,19 +1,25 @@
 /**
  * ActivateAgent, MarkFailed and RecordRollbackFailure (state machine tasks): records how a provisioning execution
- * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person.
+ * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person. An agent
+ * whose subscription ended while it was provisioned goes from active straight to destroying.
  * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { isActivatedAfterSubscriptionEnded } from '../domain/lifecycle.ts';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
+import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
-import { getJob } from '../shared/repository.ts';
+import { getAgent, getJob } from '../shared/repository.ts';
 import { describeFailure } from './failure.ts';
 
-loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
+const config = loadConfig({
+  TABLE_NAME: z.string().check(z.minLength(1)),
+  LIFECYCLE_STATE_MACHINE_ARN: z.optional(z.string().check(z.minLength(1))),
+});
 
 const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.string()) });
 const finishInput = z.discriminatedUnion('action', [
@@ -50,6 +56,7 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
       if (result.outcome !== 'changed' && result.outcome !== 'duplicate') {
         throw new JobNotActivatedError(`Job ${input.jobId} could not be activated (${result.outcome})`);
       }
+      await destroyIfSubscriptionEnded(input.jobId);
       return result;
     }
     case 'fail': {
@@ -66,6 +73,22 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
     }
   }
 };
+
+/**
+ * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is
+ * destroyed instead of running unpaid. Repeated with the task, it only makes sure the one destroy execution exists.
+ */
+async function destroyIfSubscriptionEnded(id: string): Promise<void> {
+  const job = await getJob(id);
+  const agent = job === undefined ? undefined : await getAgent(job.agentId);
+  if (agent?.subscriptionEndedAt === undefined || agent.currentJobId !== id) return;
+  const { destroying, result } = await destroyForEndedSubscription(
+    agent.agentId,
+    (current) => current.currentJobId === id && isActivatedAfterSubscriptionEnded(current),
+    config.LIFECYCLE_STATE_MACHINE_ARN,
+  );
+  logger.info('Activated after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
+}
 
 function resultOf(id: string, outcome: Awaited<ReturnType<typeof recordJobEvent>>): FinishResult {
   return { jobId: id, outcome: outcome.kind === 'ignored' ? outcome.reason : outcome.kind };

@@ -3,19 +3,15 @@
  * job write and StartExecution happen here, so Stripe gets its answer fast; everything slow runs in the state machine.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { planOf } from '../domain/lifecycle.ts';
+import { awaitsDestroyForEndedSubscription, planOf } from '../domain/lifecycle.ts';
 import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
+import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
-import {
-  lifecycleExecutionName,
-  startLifecycle,
-  startProvisioning,
-  type ProvisioningSettings,
-} from '../shared/provisioning.ts';
+import { startProvisioning, type ProvisioningSettings } from '../shared/provisioning.ts';
 import { findAgentBySubscription } from '../shared/repository.ts';
 
 export type { ProvisioningSettings };
@@ -25,6 +21,8 @@ export type StripeEventOutcome =
   | { kind: 'provisioning'; jobId: string }
   /** A cancelled subscription's agent is being destroyed (now or by an earlier delivery). */
   | { kind: 'destroying'; agentId: string }
+  /** A cancelled subscription's agent cannot be destroyed yet (it is being provisioned): the end is kept on it. */
+  | { kind: 'subscription-ended'; agentId: string }
   | { kind: 'payment-issue'; agentId: string; paymentIssue: boolean }
   | { kind: 'ignored'; reason: string };
 
@@ -77,6 +75,9 @@ export async function handleStripeEvent(
 
 const lifecycleConfig = loadConfig({ LIFECYCLE_STATE_MACHINE_ARN: z.optional(z.string().check(z.minLength(1))) });
 
+/** Rounds of "destroy, else mark" when the agent keeps changing status under the two writes (each write re-reads). */
+const END_SUBSCRIPTION_ATTEMPTS = 3;
+
 /**
  * Subscription lifecycle: a deleted subscription destroys its agent (through the same transition and state machine as
  * the owner's `destroy`); an invoice sets or clears the agent's `paymentIssue` flag. A redelivered event finds the
@@ -102,24 +103,33 @@ async function subscriptionLifecycle(
     return { kind: 'payment-issue', agentId, paymentIssue: action.paymentIssue };
   }
 
-  const plan = planOf('destroy');
-  // A failed destroy (destroying with its actionError) is left to the owner's retry: this execution name is taken.
-  const result = await recordAgentTransition(agentId, {
-    from: plan.from,
-    to: plan.pending,
-    event: 'destroy-requested',
-    actor: 'stripe',
-    fields: { actionError: undefined },
-  });
-  if (result.kind === 'changed' || (result.kind === 'refused' && result.agentStatus === plan.pending)) {
-    const arn = lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN;
-    if (arn === undefined) throw new Error('LIFECYCLE_STATE_MACHINE_ARN is not set: cannot destroy the agent');
-    const input = { action: 'destroy' as const, agentId, actor: 'stripe' };
-    // One destroy per agent ever: a redelivery starts the same execution name, which is a no-op.
-    await startLifecycle(input, lifecycleExecutionName(input, 0), arn);
-    logger.info('Destroying the agent of an ended subscription', { agentId, subscriptionId: action.subscriptionId });
-    return { kind: 'destroying', agentId };
+  const destroyable = planOf('destroy').from;
+  for (let attempt = 0; attempt < END_SUBSCRIPTION_ATTEMPTS; attempt++) {
+    const { destroying, result } = await destroyForEndedSubscription(
+      agentId,
+      (current) => destroyable.includes(current.agentStatus),
+      lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN,
+    );
+    if (destroying) {
+      logger.info('Destroying the agent of an ended subscription', { agentId, subscriptionId: action.subscriptionId });
+      return { kind: 'destroying', agentId };
+    }
+    if (result.kind !== 'refused') return { kind: 'ignored', reason: result.kind };
+    if (result.agentStatus === 'destroyed') return { kind: 'ignored', reason: 'agent-destroyed' };
+
+    // Not destroyable yet (provisioning, stopping, starting): Stripe sends this event once, so it is kept on the agent;
+    // finish-job destroys an agent that becomes active with it. Refused when the agent moved on meanwhile: try again.
+    const marked = await recordAgentTransition(agentId, {
+      from: awaitsDestroyForEndedSubscription,
+      event: 'subscription-ended',
+      actor: 'stripe',
+      fields: { subscriptionEndedAt: action.endedAt },
+    });
+    if (marked.kind === 'changed' || marked.kind === 'unchanged') {
+      logger.info('Ended subscription kept on the agent until it can be destroyed', { agentId, agentStatus: result.agentStatus, outcome: marked.kind });
+      return { kind: 'subscription-ended', agentId };
+    }
+    if (marked.kind === 'not-found') return { kind: 'ignored', reason: marked.kind };
   }
-  logger.warn('Ended subscription: agent not destroyed', { agentId, outcome: result.kind });
-  return { kind: 'ignored', reason: result.kind === 'refused' ? `agent-${result.agentStatus}` : result.kind };
+  throw new Error(`Agent ${agentId} kept changing status: its ended subscription was neither destroyed nor recorded`);
 }

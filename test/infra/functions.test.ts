@@ -34,7 +34,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', ...WORKFLOW_ENVIRONMENT],
   'store-task-token': ['TABLE_NAME'],
-  'finish-job': ['TABLE_NAME'],
+  'finish-job': ['TABLE_NAME', 'LIFECYCLE_STATE_MACHINE_ARN'],
   rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
   sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
   'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID'],
@@ -175,10 +175,13 @@ describe('least privilege', () => {
     expect(tokenResources).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
   });
 
-  it('lets only stripe-webhook, agents-api and the sweeper start executions, of the provisioning state machine', () => {
+  it('lets only stripe-webhook, agents-api and the sweeper start executions of the provisioning state machine, and finish-job of the lifecycle one only', () => {
     const starters = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:StartExecution'));
-    expect(starters.sort()).toEqual(['agents-api', 'stripe-webhook', 'sweeper']);
-    for (const name of starters) {
+    expect(starters.sort()).toEqual(['agents-api', 'finish-job', 'stripe-webhook', 'sweeper']);
+    expect(resourcesOf(functionStatements(template, 'finish-job'), 'states:StartExecution')).toEqual([
+      { Ref: expect.stringMatching(/^LifecycleStateMachine/) },
+    ]);
+    for (const name of starters.filter((starter) => starter !== 'finish-job')) {
       // agents-api and stripe-webhook also start lifecycle executions (test/infra/lifecycle.test.ts pins who may).
       const lifecycle = name === 'sweeper' ? [] : [{ Ref: expect.stringMatching(/^LifecycleStateMachine/) }];
       expect(resourcesOf(functionStatements(template, name), 'states:StartExecution')).toEqual([

@@ -8,12 +8,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
+import { postCallback } from '../../.github/scripts/callback.mjs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RATE_LIMIT, rateWindowOf } from '../../lambdas/domain/lifecycle.ts';
 import { agentView, type AgentView } from '../../lambdas/domain/schemas.ts';
 import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
+import { agentHostname } from '../../local/workflow-runner.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 20_000;
@@ -385,5 +387,100 @@ describe('Stripe subscription and invoice events', () => {
       'destroy-requested',
       'destroy-completed',
     ]);
+  });
+
+  /** A paid `[manual]` agent whose workflow was dispatched but posts nothing: the test reports for it. */
+  async function provisioningManualAgent() {
+    const { userId, agentId } = await draftAgent('Helper [manual]');
+    const dispatched = new Promise<void>((resolve) => {
+      const stop = stack.fakes.github.onDispatch((run) => {
+        if (run.inputs.agent_id !== agentId) return;
+        stop();
+        resolve();
+      });
+    });
+    const paid = checkoutCompletedEvent({ agentId, userId, region: 'fsn1' });
+    expect((await sendStripeEvent(paid)).status).toBe(200);
+    await dispatched;
+    const { jobId } = await view(userId, agentId);
+    if (jobId === null) throw new Error('The paid agent has no job');
+    const subscriptionId = (paid.data as { object: { subscription: string } }).object.subscription;
+    const report = async (payload: Record<string, unknown>) => {
+      const result = await postCallback({ url: `${stack.url}/callbacks/github`, secret: stack.secrets.callbackSecret, payload: { job_id: jobId, ...payload }, attempts: 1, log: () => {} });
+      expect(result).toMatchObject({ ok: true, status: 200 });
+    };
+    await report({ type: 'status', status: 'provisioning' });
+    const deleted = stripeEvent('customer.subscription.deleted', { id: subscriptionId, object: 'subscription', status: 'canceled', ended_at: Math.floor(Date.now() / 1000) });
+    return { userId, agentId, jobId, report, deleted };
+  }
+
+  /** Counts the destroy executions started for `agentId` from now on (a start of an existing name is not one). */
+  function countDestroyExecutions(agentId: string): { count: () => number; stop: () => void } {
+    let started = 0;
+    const onExecution = ({ type, execution }: { type: string; execution: { executionArn: string } }) => {
+      if (type === 'started' && execution.executionArn.endsWith(`:${agentId}-destroy-0`)) started++;
+    };
+    stack.stepFunctions.on('execution', onExecution);
+    return { count: () => started, stop: () => stack.stepFunctions.off('execution', onExecution) };
+  }
+
+  it('keeps a subscription that ends while the agent is provisioned, and destroys the agent (VM and device) once it is active, with one execution', async () => {
+    const { userId, agentId, jobId, report, deleted } = await provisioningManualAgent();
+    const destroys = countDestroyExecutions(agentId);
+    try {
+      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      const marked = await view(userId, agentId);
+      expect(marked.agentStatus).toBe('provisioning');
+      expect(marked.subscriptionEndedAt).toBe(new Date((deleted.data.object.ended_at as number) * 1000).toISOString());
+      // A redelivery while it still provisions changes nothing.
+      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      expect((await view(userId, agentId)).seq).toBe(marked.seq);
+
+      // The workflow goes on as the real one does: a server in Hetzner, a device in the tailnet, then running.
+      const hetzner = await fetch(`${stack.fakes.hetzner.url}/servers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.fakes.hetzner.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' } }),
+      });
+      const { server } = (await hetzner.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
+      const device = stack.fakes.tailscale.join({ hostname: agentHostname(jobId), tags: ['tag:agent'] });
+      const tailscaleIp = device.addresses[0]!;
+      await report({ type: 'step', step: 'vm_created', server_id: String(server.id), server_ip: server.public_net.ipv4.ip });
+      await report({ type: 'step', step: 'network_configured', tailscale_ip: tailscaleIp, tailscale_device_id: device.nodeId });
+      await report({ type: 'step', step: 'ansible_started' });
+      await report({ type: 'step', step: 'ansible_complete' });
+      await report({ type: 'status', status: 'running', server_id: String(server.id), server_ip: server.public_net.ipv4.ip, tailscale_ip: tailscaleIp });
+
+      const destroyed = await waitForStatus(userId, agentId, 'destroyed');
+      expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(false);
+      expect(stack.fakes.tailscale.state.devices.has(device.id)).toBe(false);
+      // A redelivery after the end changes nothing either.
+      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      expect((await view(userId, agentId)).seq).toBe(destroyed.seq);
+      expect(destroys.count()).toBe(1);
+
+      const items = await history(agentId);
+      expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
+      expect(items.filter((item) => item.actor === 'stripe' && item.event !== 'created').map((item) => [item.event, item.agentStatus])).toEqual([
+        ['subscription-ended', 'provisioning'],
+        ['destroy-requested', 'destroying'],
+        ['destroy-completed', 'destroyed'],
+      ]);
+    } finally {
+      destroys.stop();
+    }
+  });
+
+  it('refuses to retry an agent whose provisioning failed after its subscription ended', async () => {
+    const { userId, agentId, report, deleted } = await provisioningManualAgent();
+    expect((await sendStripeEvent(deleted)).status).toBe(200);
+    await report({ type: 'status', status: 'failed', error: 'Hetzner is out of servers', failed_step: 'vm_created' });
+    const failed = await waitForStatus(userId, agentId, 'failed');
+    expect(failed.subscriptionEndedAt).toBeDefined();
+
+    const retry = await act(userId, agentId, 'retry');
+    expect(retry.status).toBe(409);
+    expect(retry.body).toEqual({ error: { code: 'action_refused', message: 'Cannot retry: the subscription of this agent has ended' } });
+    expect((await view(userId, agentId)).seq).toBe(failed.seq);
   });
 });

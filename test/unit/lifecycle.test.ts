@@ -4,10 +4,13 @@ import {
   ACTION_ERROR_MAX_LENGTH,
   actionErrorOf,
   failurePlanOf,
+  awaitsDestroyForEndedSubscription,
   isActionAllowed,
+  isActivatedAfterSubscriptionEnded,
   isFailureRecordable,
   planOf,
   rateWindowOf,
+  refusalMessageOf,
 } from '../../lambdas/domain/lifecycle.ts';
 import { requestFingerprint } from '../../lambdas/domain/request-fingerprint.ts';
 import { actionError, LIFECYCLE_ACTIONS } from '../../lambdas/domain/schemas.ts';
@@ -37,6 +40,36 @@ describe('planOf', () => {
       expect(isActionAllowed('retry', { agentStatus: status }), status).toBe(false);
     }
     expect(AGENT_STATUSES.filter((status) => isActionAllowed('start', { agentStatus: status }))).toEqual(['stopped']);
+  });
+});
+
+describe('a subscription that ended before its agent could be destroyed', () => {
+  const subscriptionEndedAt = '2026-12-01T10:00:00.000Z';
+
+  it('is kept on an agent in provisioning, stopping or starting only: the others are destroyed at once or already are', () => {
+    expect(AGENT_STATUSES.filter((agentStatus) => awaitsDestroyForEndedSubscription({ agentStatus }))).toEqual([
+      'draft',
+      'provisioning',
+      'stopping',
+      'starting',
+    ]);
+  });
+
+  it('refuses a retry of the failed agent with a message that says why, and leaves destroy allowed', () => {
+    const failed = { agentStatus: 'failed', subscriptionEndedAt } as const;
+    expect(isActionAllowed('retry', failed)).toBe(false);
+    expect(refusalMessageOf('retry', failed)).toBe('Cannot retry: the subscription of this agent has ended');
+    expect(isActionAllowed('destroy', failed)).toBe(true);
+    expect(isActionAllowed('retry', { agentStatus: 'failed' })).toBe(true);
+    expect(refusalMessageOf('retry', { agentStatus: 'active' })).toBe('Cannot retry an agent that is active');
+  });
+
+  it('destroys an agent that became active with the mark, and no other', () => {
+    expect(isActivatedAfterSubscriptionEnded({ agentStatus: 'active', subscriptionEndedAt })).toBe(true);
+    expect(isActivatedAfterSubscriptionEnded({ agentStatus: 'active' })).toBe(false);
+    for (const agentStatus of AGENT_STATUSES.filter((status) => status !== 'active')) {
+      expect(isActivatedAfterSubscriptionEnded({ agentStatus, subscriptionEndedAt }), agentStatus).toBe(false);
+    }
   });
 });
 

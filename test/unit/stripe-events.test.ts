@@ -71,11 +71,15 @@ describe('stripeEventAction', () => {
     expect(action).toMatchObject({ kind: 'invalid-checkout', issues: ['agentId', 'userId', 'region'] });
   });
 
-  it('ends the subscription of customer.subscription.deleted', () => {
-    expect(stripeEventAction(stripeEvent('customer.subscription.deleted', { object: 'subscription', id: 'sub_7' }))).toEqual({
+  it('ends the subscription of customer.subscription.deleted at its ended_at, else at the event time', () => {
+    const deleted = (fields: Record<string, unknown>) =>
+      ({ ...stripeEvent('customer.subscription.deleted', { object: 'subscription', id: 'sub_7', ...fields }), created: 1_700_000_100 }) as Stripe.Event;
+    expect(stripeEventAction(deleted({ ended_at: 1_700_000_000 }))).toEqual({
       kind: 'end-subscription',
       subscriptionId: 'sub_7',
+      endedAt: '2023-11-14T22:13:20.000Z',
     });
+    expect(stripeEventAction(deleted({ ended_at: null }))).toMatchObject({ endedAt: '2023-11-14T22:15:00.000Z' });
   });
 
   it.each([

@@ -87,6 +87,14 @@ function AgentDetails({ view }: { view: AgentView }) {
         </p>
       ) : null}
 
+      {view.subscriptionEndedAt !== undefined && view.agentStatus !== 'destroyed' ? (
+        <p class="notice notice--bad" role="status" data-testid="subscription-ended">
+          {view.agentStatus === 'failed'
+            ? 'Subscription ended: this agent cannot be provisioned again.'
+            : 'Subscription ended: this agent will be removed.'}
+        </p>
+      ) : null}
+
       {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
       <AgentControls view={view} />
 
