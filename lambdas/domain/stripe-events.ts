@@ -82,15 +82,21 @@ function paymentIssue(invoice: Stripe.Invoice, flag: boolean): StripeEventAction
 
 type EventOfType<T extends Stripe.Event['type']> = Extract<Stripe.Event, { type: T }>;
 
+/** A deleted subscription, with when it ended; an event without an id or a time (Stripe sends both) is ignored. */
+function subscriptionEnded(event: EventOfType<'customer.subscription.deleted'>): StripeEventAction {
+  const subscriptionId = idOf(event.data.object.id);
+  const endedSeconds = event.data.object.ended_at ?? event.created;
+  if (typeof subscriptionId !== 'string' || subscriptionId === '' || !Number.isFinite(endedSeconds)) {
+    return { kind: 'ignore', reason: 'no-subscription' };
+  }
+  return { kind: 'end-subscription', subscriptionId, endedAt: new Date(endedSeconds * 1000).toISOString() };
+}
+
 /** The dispatch table: every Stripe event type the pipeline acts on, and what it does. */
 const ACTIONS: { readonly [T in Stripe.Event['type']]?: (event: EventOfType<T>) => StripeEventAction } = {
   'checkout.session.completed': (event) => provisionIfPaid(event, event.data.object),
   'checkout.session.async_payment_succeeded': (event) => provisionIfPaid(event, event.data.object),
-  'customer.subscription.deleted': (event) => ({
-    kind: 'end-subscription',
-    subscriptionId: event.data.object.id,
-    endedAt: new Date((event.data.object.ended_at ?? event.created) * 1000).toISOString(),
-  }),
+  'customer.subscription.deleted': (event) => subscriptionEnded(event),
   'invoice.payment_failed': (event) => paymentIssue(event.data.object, true),
   'invoice.paid': (event) => paymentIssue(event.data.object, false),
 };

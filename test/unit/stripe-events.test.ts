@@ -82,6 +82,13 @@ describe('stripeEventAction', () => {
     expect(stripeEventAction(deleted({ ended_at: null }))).toMatchObject({ endedAt: '2023-11-14T22:15:00.000Z' });
   });
 
+  it('ignores a customer.subscription.deleted without a subscription id or any time, and never throws', () => {
+    const junk = { id: 'evt_junk', type: 'customer.subscription.deleted', data: { object: {} } } as unknown as Stripe.Event;
+    expect(stripeEventAction(junk)).toEqual({ kind: 'ignore', reason: 'no-subscription' });
+    const timeless = { ...junk, data: { object: { id: 'sub_7' } } } as unknown as Stripe.Event;
+    expect(stripeEventAction(timeless)).toEqual({ kind: 'ignore', reason: 'no-subscription' });
+  });
+
   it.each([
     ['invoice.payment_failed', true],
     ['invoice.paid', false],
