@@ -11,7 +11,15 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
-import { isActionAllowed, planOf, RATE_LIMIT, rateWindowOf, refusalMessageOf, type LifecycleAction } from '../domain/lifecycle.ts';
+import {
+  isActionAllowed,
+  planOf,
+  RATE_LIMIT,
+  rateWindowOf,
+  refusalMessageOf,
+  type ActionSubject,
+  type LifecycleAction,
+} from '../domain/lifecycle.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
@@ -91,15 +99,14 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     requestedBy: userId,
     requestedAt: now.toISOString(),
   };
-  const refused = (agentStatus: string) =>
-    error(409, 'action_refused', `Cannot ${action} an agent that is ${agentStatus}`);
+  const refused = (current: ActionSubject) => error(409, 'action_refused', refusalMessageOf(action, current));
 
   if (action === 'retry') {
     // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
     // draft, so this read cannot go stale in a way that matters.
-    if (!isActionAllowed('retry', agent)) return error(409, 'action_refused', refusalMessageOf('retry', agent));
+    if (!isActionAllowed('retry', agent)) return refused(agent);
     const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor }, now);
-    if (result.kind === 'agent-busy') return refused(result.agentStatus);
+    if (result.kind === 'agent-busy') return refused({ agentStatus: result.agentStatus });
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');
     const { jobId } = result.job;
     await startProvisioning(
@@ -122,7 +129,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     },
     () => now,
   );
-  if (result.kind === 'refused') return refused(result.agentStatus);
+  if (result.kind === 'refused') return refused({ agentStatus: result.agentStatus });
   if (result.kind !== 'changed') return error(404, 'agent_not_found', 'No such agent');
   const input = { action, agentId: agent.agentId, actor };
   await startLifecycle(input, lifecycleExecutionName(input, result.seq), settings.lifecycleStateMachineArn);

@@ -37,8 +37,13 @@ const GITHUB_HEADERS = { Accept: 'application/vnd.github+json', 'X-GitHub-Api-Ve
  * nobody knowing whether the run exists.
  */
 const DISPATCH = { attempts: 4, timeoutMs: 8_000, budgetMs: 15_000, baseDelayMs: 500 } as const;
-/** A run created for a lost answer is no older than the first attempt; the margin covers clock skew with GitHub. */
+/** Margin for clock skew between us and GitHub when searching runs by their creation time. */
 const CLOCK_SKEW_MS = 60_000;
+
+/** The `createdSince` of a run search for a run that cannot have been created before `notBeforeMs` (epoch ms). */
+export function runSearchStart(notBeforeMs: number): string {
+  return new Date(notBeforeMs - CLOCK_SKEW_MS).toISOString();
+}
 const RUNS_PER_PAGE = 100;
 
 const repositoryUrl = (target: GithubTarget) => `${target.apiUrl.replace(/\/$/, '')}/repos/${target.repository}`;
@@ -53,7 +58,8 @@ const repositoryUrl = (target: GithubTarget) => `${target.apiUrl.replace(/\/$/, 
  */
 export async function dispatchWorkflow(target: GithubTarget, request: DispatchRequest): Promise<DispatchedRun> {
   const started = Date.now();
-  const createdSince = new Date(started - CLOCK_SKEW_MS).toISOString();
+  // A run created for a lost answer is no older than the first attempt.
+  const createdSince = runSearchStart(started);
   const remainingMs = () => DISPATCH.budgetMs - (Date.now() - started);
   for (let attempt = 1; ; attempt++) {
     try {

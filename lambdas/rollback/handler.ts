@@ -11,7 +11,7 @@ import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob, type JobRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
-import { cancelWorkflowRun, findWorkflowRunOfJob } from './github.ts';
+import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from './github.ts';
 import { deleteServer, serversOfJob } from './hetzner.ts';
 import { deleteDevice, devicesOfJob } from './tailscale.ts';
 
@@ -72,8 +72,8 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
 async function cancelRun(id: string, job: JobRecord | undefined): Promise<string | undefined> {
   if (job === undefined) return undefined;
   const target = { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) };
-  // No run can be older than its job; a minute covers clock skew with GitHub.
-  const createdSince = new Date(Date.parse(job.createdAt) - 60_000).toISOString();
+  // No run can be older than its job.
+  const createdSince = runSearchStart(Date.parse(job.createdAt));
   const runId =
     job.workflowRunId ??
     (await findWorkflowRunOfJob(target, { workflowFile: config.GITHUB_WORKFLOW_FILE, jobId: id, createdSince }))?.workflowRunId;

@@ -52,7 +52,7 @@ async function transact(items: TransactItem[]): Promise<'written' | (string | un
 export type CreateJobResult =
   | { kind: 'created'; job: JobRecord }
   | { kind: 'duplicate-event'; jobId: string | undefined }
-  | { kind: 'agent-busy'; agentStatus: string }
+  | { kind: 'agent-busy'; agentStatus: AgentStatus }
   | { kind: 'agent-not-found' };
 
 export interface CreateJobInput {

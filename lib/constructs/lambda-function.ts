@@ -33,8 +33,9 @@ export interface PipelineFunctionProps {
 /**
  * A pipeline Lambda function: Node.js 24 on arm64, bundled to minified ESM with source maps by the local esbuild,
  * X-Ray tracing by Lambda (the handlers do not load the X-Ray SDK: its async-hook context made every promise about 20
- * times slower, measured, which the fan-out's thousands of posts felt most), its own log group (1 month) and a role that may write to that log group and nothing else until a
- * `use*` helper or a grant adds exactly what the handler needs. Every function alarms on errors.
+ * times slower, measured, which the fan-out's thousands of posts felt most), its own log group (1 month) and a role
+ * that may write to that log group and nothing else until a `use*` helper or a grant adds exactly what the handler
+ * needs. Every function alarms on errors.
  */
 export class PipelineFunction extends NodejsFunction {
   /** The function's own role (also {@link role}), typed as created: the place for grants' nag acknowledgments. */
