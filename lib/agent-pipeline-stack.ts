@@ -32,7 +32,11 @@ export interface AgentPipelineStackProps extends StackProps {
    * @default 'agent-pipeline-<account id>'
    */
   readonly domainPrefix?: string;
+  /** The Stripe recurring price (`price_...`) of one agent: what checkout charges. Required (context `stripePriceId`). */
+  readonly stripePriceId: string;
 }
+
+const STRIPE_PRICE_PATTERN = /^price_\w+$/;
 
 const GITHUB_REPOSITORY_PATTERN = /^[\w.-]+\/[\w.-]+$/;
 
@@ -41,8 +45,12 @@ const GITHUB_REPOSITORY_PATTERN = /^[\w.-]+\/[\w.-]+$/;
  * -> DynamoDB Streams -> WebSocket dashboard. Composes the constructs of `lib/constructs`; holds no resources itself.
  */
 export class AgentPipelineStack extends Stack {
-  constructor(scope: Construct, id: string, props: AgentPipelineStackProps = {}) {
+  constructor(scope: Construct, id: string, props: AgentPipelineStackProps) {
     super(scope, id, props);
+
+    if (!STRIPE_PRICE_PATTERN.test(props.stripePriceId)) {
+      throw new Error(`stripePriceId must be a Stripe price id ("price_..."), got "${props.stripePriceId}"`);
+    }
 
     const githubRepository = props.githubRepository ?? 'example-org/agent-infra';
     if (!GITHUB_REPOSITORY_PATTERN.test(githubRepository)) {
@@ -74,6 +82,8 @@ export class AgentPipelineStack extends Stack {
       observability,
       provisioningStateMachine: provisioning.stateMachine,
       lifecycle,
+      dashboardUrl: dashboard.url,
+      stripePriceId: props.stripePriceId,
     });
     provisioning.sendCallbacksTo(httpApi.callbackUrl);
 

@@ -53,12 +53,22 @@ export interface GatewayLimits extends WebSocketLimits {
   readonly maxRequestBodyBytes: number;
 }
 
-/** A path served only by the local gateway (e.g. the simulated checkout); API routes take precedence. */
+/** A path served only by the local gateway (e.g. the Stripe fake's API under `/stripe/`); API routes take precedence. */
 export interface LocalRoute {
+  /** A method, or `*` for any. */
   readonly method: string;
-  /** Exact path, e.g. `/dev/checkout`. */
+  /** Exact path, e.g. `/dev/checkout`; or, ending with `/`, every path under it, e.g. `/stripe/`. */
   readonly path: string;
-  handle(request: { readonly query: URLSearchParams; readonly body: Buffer }): Promise<GatewayHttpResponse>;
+  handle(request: LocalRouteRequest): Promise<GatewayHttpResponse>;
+}
+
+/** What a local route sees of a request. */
+export interface LocalRouteRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Buffer;
 }
 
 /** A value, or a function of the gateway's URLs for values that depend on the port it got (port 0). */
@@ -178,7 +188,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       };
       return invokeHttpRoute(state, match, raw, { requestId, receivedAt });
     }
-    return (await serveLocalPath(state, method, rawUrl, body)) ?? gatewayMessage(404, 'Not Found');
+    return (await serveLocalPath(state, method, rawUrl, body, request.headers)) ?? gatewayMessage(404, 'Not Found');
   }
 
   async function invokeHttpRoute(
@@ -214,7 +224,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   /** Paths that exist only locally: public config, the dev issuer, the caller's local routes and the dashboard. */
-  async function serveLocalPath(state: ReadyState, method: string, rawUrl: string, body: Buffer): Promise<GatewayHttpResponse | undefined> {
+  async function serveLocalPath(
+    state: ReadyState,
+    method: string,
+    rawUrl: string,
+    body: Buffer,
+    headers: IncomingMessage['headers'],
+  ): Promise<GatewayHttpResponse | undefined> {
     const { pathname: path, searchParams } = new URL(rawUrl, 'http://gateway');
     const { devAuth } = state;
     if (method === 'GET' && path === '/config.json') return json(200, state.publicConfig);
@@ -226,8 +242,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       return json(200, { token: devAuth.issueAccessToken(parsed.data.userId) });
     }
-    const localRoute = state.localRoutes.find((route) => route.method === method && route.path === path);
-    if (localRoute) return localRoute.handle({ query: searchParams, body });
+    const localRoute = state.localRoutes.find(
+      (route) =>
+        (route.method === '*' || route.method === method) &&
+        (route.path === path || (route.path.endsWith('/') && path.startsWith(route.path))),
+    );
+    if (localRoute) return localRoute.handle({ method, path, query: searchParams, headers, body });
     if (options.staticDir && (method === 'GET' || method === 'HEAD')) return serveStatic(options.staticDir, path);
     return undefined;
   }

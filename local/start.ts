@@ -14,10 +14,10 @@ import { createTables, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS
 import { eventSourceFilter } from './event-filter.ts';
 import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
+import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
 import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
-import { simulatedCheckout } from './simulated-checkout.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
 import { StreamPoller, type StreamBatchHandler } from './stream-poller.ts';
 import {
@@ -89,7 +89,13 @@ export interface LocalStack {
   readonly secrets: LocalSecrets;
   readonly gateway: Gateway;
   readonly stepFunctions: LocalStepFunctions;
-  readonly fakes: { readonly github: GithubFake; readonly hetzner: HetznerFake; readonly tailscale: TailscaleFake };
+  readonly fakes: {
+    readonly github: GithubFake;
+    readonly hetzner: HetznerFake;
+    readonly tailscale: TailscaleFake;
+    /** The Stripe API checkout reaches (`STRIPE_API_URL`); also under `/stripe/` on the gateway's port. */
+    readonly stripe: StripeFake;
+  };
   /** The provisioning state machine. */
   readonly stateMachineArn: string;
   /** Every state machine, by its repository-relative ASL file (`state-machines/lifecycle.asl.json`, ...). */
@@ -224,12 +230,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (tableName === undefined || otherTables.length > 0) throw new Error('Expected exactly one table in the template');
 
     const secrets = loadSecrets(dataDir);
-    const [github, hetzner, tailscale] = await Promise.all([
+    const [github, hetzner, tailscale, stripe] = await Promise.all([
       startGithubFake({ repository: GITHUB_REPOSITORY }),
       startHetznerFake(),
       startTailscaleFake(),
+      startStripeFake(),
     ]);
-    stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop());
+    stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop(), () => stripe.stop());
 
     // Handlers are imported once the environment is set (they read config at load); until then nothing calls them.
     const handlers = new Map<string, LambdaHandler>();
@@ -271,8 +278,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stepFunctions,
       secrets: {
         [secretIds.stripeWebhook]: secrets.stripeWebhookSecret,
-        // No Stripe key locally: checkout answers the simulated checkout instead (SIMULATED_CHECKOUT_URL).
-        [secretIds.stripeKey]: '',
+        [secretIds.stripeKey]: stripe.secretKey,
         [secretIds.callback]: secrets.callbackSecret,
         [secretIds.github]: github.token,
         [secretIds.hetzner]: hetzner.token,
@@ -294,12 +300,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         wsUrl: urls.wsUrl,
         auth: { issuer: urls.url, clientId: DEV_CLIENT_ID, domain: '', dev: true },
       }),
-      localRoutes: (urls) =>
-        simulatedCheckout({ webhookUrl: `${urls.url}/webhooks/stripe`, webhookSecret: secrets.stripeWebhookSecret }),
+      localRoutes: [stripeGatewayRoute(stripe)],
       ...(options.gatewayLimits ? { limits: options.gatewayLimits } : {}),
       ...(verbose ? {} : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
     });
     stops.push(() => gateway.stop());
+    // The webhook endpoint an operator registers in Stripe (README, "Deploy"): the gateway's own route.
+    stripe.sendWebhooksTo({ url: `${gateway.url}/webhooks/stripe`, secret: secrets.stripeWebhookSecret });
 
     const byName: Record<string, string> = {
       TABLE_NAME: tableName,
@@ -317,9 +324,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       GITHUB_TOKEN_SECRET_ID: secretIds.github,
       HETZNER_TOKEN_SECRET_ID: secretIds.hetzner,
       TAILSCALE_TOKEN_SECRET_ID: secretIds.tailscale,
-      DASHBOARD_URL: gateway.url,
+      STRIPE_API_URL: stripe.url,
+      DASHBOARD_URL: `${gateway.url}/`,
       DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
-      SIMULATED_CHECKOUT_URL: `${gateway.url}/dev/checkout`,
       ...(options.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(options.timeouts.startSeconds) } : {}),
       ...(options.timeouts?.heartbeatSeconds ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) } : {}),
       ...(options.timeouts?.completionSeconds ? { COMPLETION_TIMEOUT_SECONDS: String(options.timeouts.completionSeconds) } : {}),
@@ -379,7 +386,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       secrets,
       gateway,
       stepFunctions,
-      fakes: { github, hetzner, tailscale },
+      fakes: { github, hetzner, tailscale, stripe },
       stateMachineArn,
       stateMachineArns,
       signInUrl: (userId) => `${gateway.url}/?devUser=${encodeURIComponent(userId)}`,
@@ -409,6 +416,7 @@ async function main(): Promise<void> {
       `  Sign in (dev):  ${stack.signInUrl('demo-user')}`,
       `  HTTP API:       ${stack.url}  (POST /webhooks/stripe, POST /callbacks/github, /agents...)`,
       `  WebSocket:      ${stack.wsUrl}`,
+      `  Stripe (fake):  ${stack.url}/stripe/v1/...  (curl -u ${stack.fakes.stripe.secretKey}: ${stack.url}/stripe/v1/subscriptions?status=all)`,
       `  Data:           ${stack.dataDir ?? 'in memory'}`,
       `  Secrets:        ${stack.dataDir === null ? 'generated, in memory' : resolve(stack.dataDir, 'secrets.json')}`,
       '  Ctrl-C stops everything.',

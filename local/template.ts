@@ -35,20 +35,24 @@ export interface CloudFormationResource {
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CACHE_FILE = join(PROJECT_ROOT, '.data', 'template.json');
 /** Sources whose content decides the template (cdk.json for its context); a change in any invalidates the cache. */
-const TEMPLATE_SOURCES = ['lib', 'state-machines', 'cdk.json'];
+const TEMPLATE_SOURCES = ['lib', 'state-machines', 'cdk.json', 'local/template.ts'];
+
+/** The Stripe price the local stack is synthesized with (deploy configuration, `-c stripePriceId=...` in AWS). */
+export const LOCAL_STRIPE_PRICE_ID = 'price_local_agent_monthly';
 
 /**
  * Synthesizes `AgentPipelineStack` in-process with bundling skipped and returns its template. The result is cached in
  * `.data/template.json`, keyed by a hash of `lib/**`, `state-machines/**`, `cdk.json` and the aws-cdk-lib version,
  * so a second `npm start` (or test run) does not synthesize again.
  */
+
 export async function synthesizeTemplate(): Promise<CloudFormationTemplate> {
   const key = await templateSourceHash();
   const cached = await readCache(key);
   if (cached !== undefined) return cached;
 
   const { AgentPipelineStack } = await import('../lib/agent-pipeline-stack.ts');
-  const template = await synthesizeStack((app) => new AgentPipelineStack(app, 'AgentPipeline', {}));
+  const template = await synthesizeStack((app) => new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: LOCAL_STRIPE_PRICE_ID }));
   await writeCache(key, template);
   return template;
 }

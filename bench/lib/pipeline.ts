@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { signCallback } from '../../.github/scripts/callback.mjs';
 import { agentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../local/start.ts';
-import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { checkoutCompletedEvent } from '../../test/support/stripe-events.ts';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across the processes of one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();

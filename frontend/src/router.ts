@@ -28,7 +28,7 @@ export function useRoute(): Route {
   return route;
 }
 
-/** How a checkout ended, as told by the URL Stripe (or the local simulated checkout) sends people back to. */
+/** How a checkout ended, as told by the URL Stripe (or the local Stripe fake) sends people back to. */
 export interface CheckoutReturn {
   readonly agentId: string;
   readonly outcome: 'success' | 'cancelled';

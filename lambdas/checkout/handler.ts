@@ -1,21 +1,23 @@
 /**
  * `POST /agents/{agentId}/checkout` (HTTP API, JWT authorizer): a Stripe Checkout URL for the caller's draft agent.
- * A function of its own, apart from agents-api, so that only it loads the Stripe SDK and may read the Stripe key.
+ * A function of its own, apart from agents-api, so that only it (and cancel-subscription) loads the Stripe SDK and may
+ * read the Stripe key. The agent keeps its open session, so asking again answers the same one (invariant I2).
  */
 import { checkoutMetadata } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig, optionalSetting } from '../shared/config.ts';
+import { loadConfig } from '../shared/config.ts';
 import { dashboardApiHandler, HttpError, ownedAgent, type DashboardRequest, type DashboardResponse } from '../shared/dashboard-api.ts';
 import { json } from '../shared/http.ts';
-import { CheckoutUnavailableError, createCheckoutSession, type CheckoutSettings } from './stripe-checkout.ts';
+import { STRIPE_API_URL, StripeKeyMissingError } from '../shared/stripe-client.ts';
+import { keepCheckoutSession } from './checkout-sessions.ts';
+import { openCheckoutSession, type CheckoutSettings } from './stripe-checkout.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(3)),
-  STRIPE_SECRET_KEY_ID: optionalSetting(z.string()),
-  STRIPE_PRICE_ID: optionalSetting(z.string()),
-  STRIPE_API_URL: optionalSetting(z.url()),
-  DASHBOARD_URL: optionalSetting(z.url()),
-  SIMULATED_CHECKOUT_URL: optionalSetting(z.url()),
+  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
+  STRIPE_PRICE_ID: z.string().check(z.startsWith('price_')),
+  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
+  DASHBOARD_URL: z.url(),
 });
 
 const settings: CheckoutSettings = {
@@ -25,24 +27,29 @@ const settings: CheckoutSettings = {
   apiUrl: config.STRIPE_API_URL,
 };
 
-/** Only a draft can be paid for (nobody pays twice); without Stripe's settings or key, 503, never a free agent. */
+/** Only a draft can be paid for (nobody pays twice); without the Stripe key, 503 naming it, never a free agent. */
 async function startCheckout(request: DashboardRequest): Promise<DashboardResponse> {
   const agent = await ownedAgent(request);
   if (agent.agentStatus !== 'draft') {
     throw new HttpError(409, 'agent_not_draft', `The agent is ${agent.agentStatus}: only a draft agent can be paid for`);
   }
-  if (config.SIMULATED_CHECKOUT_URL !== undefined) {
-    const url = new URL(config.SIMULATED_CHECKOUT_URL);
-    url.searchParams.set('agentId', agent.agentId);
-    return json(200, { url: url.toString() });
-  }
+  const metadata = checkoutMetadata.parse({ agentId: agent.agentId, userId: agent.userId, region: agent.region });
+  let outcome;
   try {
-    const metadata = checkoutMetadata.parse({ agentId: agent.agentId, userId: agent.userId, region: agent.region });
-    return json(200, { url: await createCheckoutSession(settings, metadata) });
+    outcome = await openCheckoutSession(settings, metadata, agent.checkoutSession, new Date());
   } catch (error) {
-    if (error instanceof CheckoutUnavailableError) throw new HttpError(503, 'checkout_unavailable', error.message);
+    if (error instanceof StripeKeyMissingError) throw new HttpError(503, 'checkout_unavailable', error.message);
     throw error;
   }
+  if (outcome.kind === 'paid') {
+    throw new HttpError(409, 'checkout_paid', 'This agent is paid for already: it is being provisioned');
+  }
+  if (outcome.created) {
+    const kept = await keepCheckoutSession(agent.agentId, agent.checkoutSession?.id, outcome.session);
+    // Another checkout stored its session first (same Idempotency-Key, so the same session) or the agent was paid.
+    if (!kept) throw new HttpError(409, 'checkout_conflict', 'The agent changed meanwhile: ask again');
+  }
+  return json(200, { url: outcome.session.url });
 }
 
 export const handler = dashboardApiHandler(startCheckout);

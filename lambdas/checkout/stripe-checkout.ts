@@ -1,82 +1,77 @@
 /**
  * Stripe Checkout for a draft agent: a subscription session whose metadata (and its subscription's) names the agent,
- * so the webhook can provision exactly that agent once paid (docs/CONTRACT.md, "Stripe events handled").
+ * so the webhook can provision exactly that agent once paid (docs/CONTRACT.md, "Stripe events handled"). At most one
+ * open session per agent (invariant I2, docs/ARCHITECTURE.md): the agent keeps its session while it is open, and a
+ * new one is created only once Stripe says the last one expired.
  */
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { checkoutSessionOf, type CheckoutSessionRef } from '../domain/checkout.ts';
 import type { CheckoutMetadata } from '../domain/schemas.ts';
-import { logger } from '../shared/logger.ts';
-import { secretValue } from '../shared/secrets.ts';
+import { stripeClient } from '../shared/stripe-client.ts';
 
-/** Where Checkout runs, from the function's configuration; every field is needed for a real session. */
+/** Where Checkout runs, from the function's configuration. */
 export interface CheckoutSettings {
   /** Secrets Manager id of the Stripe secret key. */
-  readonly secretKeyId: string | undefined;
+  readonly secretKeyId: string;
   /** The recurring price of one hosted agent. */
-  readonly priceId: string | undefined;
+  readonly priceId: string;
   /** The dashboard's base URL, where Checkout sends the buyer back. */
-  readonly dashboardUrl: string | undefined;
-  /** The Stripe API's base URL (a fake Stripe in tests). @default Stripe's own */
-  readonly apiUrl: string | undefined;
+  readonly dashboardUrl: string;
+  /** The Stripe API's base URL. */
+  readonly apiUrl: string;
 }
 
-/** Checkout cannot start: no Stripe key, price or return URL. Never answered with a free agent. */
-export class CheckoutUnavailableError extends Error {
-  override readonly name = 'CheckoutUnavailable';
-}
+/** What to answer: the session to pay on, and whether it is new (to be stored on the agent). */
+export type CheckoutOutcome =
+  | { kind: 'open'; session: CheckoutSessionRef; created: boolean }
+  /** The agent's session was paid: the webhook is (or was) provisioning it; nothing more to pay. */
+  | { kind: 'paid' };
 
-/** One Stripe client per secret key value, so a rotated key gets a new client and a warm container reuses its own. */
-let cachedClient: { secretKey: string; stripe: Stripe } | undefined;
-
-function stripeClient(secretKey: string, apiUrl: string | undefined): Stripe {
-  if (cachedClient?.secretKey !== secretKey) {
-    const api = apiUrl === undefined ? undefined : new URL(apiUrl);
-    const stripe = new Stripe(secretKey, {
-      maxNetworkRetries: 2,
-      timeout: 10_000,
-      ...(api && { host: api.hostname, port: api.port, protocol: api.protocol === 'http:' ? 'http' : 'https' }),
-    });
-    cachedClient = { secretKey, stripe };
-  }
-  return cachedClient.stripe;
-}
-
-async function secretKey(secretKeyId: string): Promise<string> {
-  try {
-    return (await secretValue(secretKeyId)).trim();
-  } catch (error) {
-    // A missing or unreadable secret means checkout is off, not that the request was bad; the value is never logged.
-    logger.error('Stripe secret key unavailable', { reason: error instanceof Error ? error.name : 'unknown' });
-    return '';
-  }
-}
+const returnUrl = (dashboardUrl: string, agentId: string, outcome: 'success' | 'cancelled'): string => {
+  const url = new URL(dashboardUrl);
+  url.searchParams.set('agentId', agentId);
+  url.searchParams.set('checkout', outcome);
+  return url.toString();
+};
 
 /**
- * Creates a Stripe Checkout Session (mode `subscription`) for `metadata.agentId` and returns its URL.
- * @throws CheckoutUnavailableError when the settings or the secret key are missing
+ * The agent's open session (`current`, still open at Stripe and not about to expire), else a new one. The new one is created with an
+ * Idempotency-Key derived from the agent and the session it replaces, so two concurrent checkouts of one agent get
+ * the same session from Stripe, never two.
+ * @throws StripeKeyMissingError without a secret key; Stripe's errors otherwise
  */
-export async function createCheckoutSession(settings: CheckoutSettings, metadata: CheckoutMetadata): Promise<string> {
-  const { secretKeyId, priceId, dashboardUrl } = settings;
-  if (secretKeyId === undefined || priceId === undefined || dashboardUrl === undefined) {
-    throw new CheckoutUnavailableError('Stripe Checkout is not configured');
+export async function openCheckoutSession(
+  settings: CheckoutSettings,
+  metadata: CheckoutMetadata,
+  current: CheckoutSessionRef | undefined,
+  now: Date,
+): Promise<CheckoutOutcome> {
+  const stripe = await stripeClient(settings.secretKeyId, settings.apiUrl);
+  if (current !== undefined) {
+    const known: Stripe.Checkout.Session = await stripe.checkout.sessions.retrieve(current.id);
+    if (known.status === 'complete') return { kind: 'paid' };
+    const open = checkoutSessionOf(known, now);
+    if (open !== undefined) return { kind: 'open', session: open, created: false };
+    // About to expire: expired now, so that the agent never has two sessions open at once.
+    if (known.status === 'open') {
+      const expired = await stripe.checkout.sessions.expire(current.id).catch(async () => stripe.checkout.sessions.retrieve(current.id));
+      if (expired.status === 'complete') return { kind: 'paid' };
+    }
   }
-  const key = await secretKey(secretKeyId);
-  if (key === '') throw new CheckoutUnavailableError('The Stripe secret key is missing');
-
-  const returnUrl = (outcome: 'success' | 'cancelled'): string => {
-    const url = new URL(dashboardUrl);
-    url.searchParams.set('agentId', metadata.agentId);
-    url.searchParams.set('checkout', outcome);
-    return url.toString();
-  };
-  const session = await stripeClient(key, settings.apiUrl).checkout.sessions.create({
-    mode: 'subscription',
-    line_items: [{ price: priceId, quantity: 1 }],
-    client_reference_id: metadata.userId,
-    metadata: { ...metadata },
-    subscription_data: { metadata: { ...metadata } },
-    success_url: returnUrl('success'),
-    cancel_url: returnUrl('cancelled'),
-  });
-  if (session.url === null) throw new Error('Stripe returned a Checkout Session without a URL');
-  return session.url;
+  const session = await stripe.checkout.sessions.create(
+    {
+      mode: 'subscription',
+      line_items: [{ price: settings.priceId, quantity: 1 }],
+      client_reference_id: metadata.userId,
+      metadata: { ...metadata },
+      subscription_data: { metadata: { ...metadata } },
+      success_url: returnUrl(settings.dashboardUrl, metadata.agentId, 'success'),
+      cancel_url: returnUrl(settings.dashboardUrl, metadata.agentId, 'cancelled'),
+    },
+    { idempotencyKey: `checkout-${metadata.agentId}-after-${current?.id ?? 'none'}` },
+  );
+  if (session.status === 'complete') return { kind: 'paid' };
+  const created = checkoutSessionOf(session, now);
+  if (created === undefined) throw new Error('Stripe returned a Checkout Session that is not open or has no URL');
+  return { kind: 'open', session: created, created: true };
 }

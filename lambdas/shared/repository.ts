@@ -4,6 +4,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import type { CheckoutSessionRef } from '../domain/checkout.ts';
 import { agentViewOf, type AgentState, type JobState } from '../domain/job-events.ts';
 import { newId } from '../domain/ids.ts';
 import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
@@ -34,6 +35,8 @@ export interface JobRecord extends JobState {
 export interface AgentRecord extends AgentState {
   customerId?: string;
   subscriptionId?: string;
+  /** The open Stripe Checkout Session of a draft agent (lambdas/checkout): reused while open, never a second one. */
+  checkoutSession?: CheckoutSessionRef;
 }
 
 /** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */

@@ -21,6 +21,10 @@ export interface HttpApiProps {
   readonly provisioningStateMachine: IStateMachine;
   /** Lifecycle actions (stop, start, destroy): started by the agents API and by a cancelled subscription. */
   readonly lifecycle: Lifecycle;
+  /** The dashboard's URL (the frontend hosting's), where Stripe Checkout sends the buyer back. */
+  readonly dashboardUrl: string;
+  /** The Stripe recurring price of one agent (`price_...`): deploy configuration, required. */
+  readonly stripePriceId: string;
 }
 
 /**
@@ -60,7 +64,7 @@ export class HttpApi extends Construct {
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
-    const { data, secrets, auth, observability, provisioningStateMachine, lifecycle } = props;
+    const { data, secrets, auth, observability, provisioningStateMachine, lifecycle, dashboardUrl, stripePriceId } = props;
 
     this.api = new HttpApiResource(this, 'Api', {
       apiName: `${Stack.of(this).stackName}-http`,
@@ -110,9 +114,13 @@ export class HttpApi extends Construct {
       name: 'checkout',
       description: 'Dashboard API: Stripe Checkout for a draft agent',
       observability,
+      // STRIPE_API_URL is left to its default, Stripe's own (the local runtime points it at the Stripe fake).
+      environment: { STRIPE_PRICE_ID: stripePriceId, DASHBOARD_URL: dashboardUrl },
     })
       .useTable(data.table, 'read')
       .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey);
+    // It keeps the agent's open Checkout Session on the agent item (one UpdateItem), and writes nothing else.
+    data.table.grant(this.checkout, 'dynamodb:UpdateItem');
 
     const signedRoutes = [
       ...this.api.addRoutes({

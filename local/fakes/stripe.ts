@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
+import type { LocalRoute } from '../gateway.ts';
 
 /** API version the fake answers as (the SDK's pinned one). */
 export const STRIPE_FAKE_API_VERSION = '2025-10-29.clover';
@@ -118,7 +119,9 @@ export type StripeRoute =
   | 'DELETE /v1/subscriptions/:id'
   | 'GET /v1/invoices/:id'
   | 'POST /v1/refunds'
-  | 'GET /v1/refunds';
+  | 'GET /v1/refunds'
+  | 'GET /v1/events'
+  | 'GET /v1/events/:id';
 
 /** Makes the next `times` requests to `route` answer `status` with Stripe's `api_error` body. */
 export interface StripeFault {
@@ -135,7 +138,7 @@ export interface WebhookEndpoint {
 }
 
 export interface StripeFakeOptions {
-  /** The secret key every API call must present (Bearer or Basic, as Stripe accepts). @default 'sk_test_local_fake' */
+  /** The secret key every API call must present (Bearer or Basic, as Stripe accepts). @default STRIPE_FAKE_SECRET_KEY */
   secretKey?: string;
   /** Where events go; also settable later with `sendWebhooksTo`. Without one, events are only recorded. */
   webhook?: WebhookEndpoint;
@@ -187,6 +190,9 @@ export interface StripeFake {
   stop(): Promise<void>;
 }
 
+/** The secret key the fake accepts unless told otherwise (the local stack's `local/stripe-secret-key`). */
+export const STRIPE_FAKE_SECRET_KEY = 'sk_test_local_fake';
+
 /** Stripe's statuses of a subscription that bills the customer. */
 export const BILLED_SUBSCRIPTION_STATUSES: readonly FakeSubscriptionStatus[] = ['active', 'past_due'];
 
@@ -210,7 +216,7 @@ const missing = (kind: string, id: string, param = 'id') =>
 
 /** Starts the fake Stripe API and hosted checkout page on a random local port. */
 export async function start(options: StripeFakeOptions = {}): Promise<StripeFake> {
-  const secretKey = options.secretKey ?? 'sk_test_local_fake';
+  const secretKey = options.secretKey ?? STRIPE_FAKE_SECRET_KEY;
   const unitAmount = options.unitAmount ?? 2900;
   const clock = options.now ?? Date.now;
   const seconds = () => Math.floor(clock() / 1000);
@@ -277,6 +283,8 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     }
     const delivery = { eventId: sent.id, type: sent.type, status };
     deliveries.push(delivery);
+    // As in Stripe, an event counts the endpoints it still has to reach: 0 once one answered 2xx.
+    if (status >= 200 && status < 300) sent.pending_webhooks = 0;
     return delivery;
   };
   /** Sends in the background (an API call never waits for webhooks); `settled()` waits for it. */
@@ -403,7 +411,8 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
 
   const list = <T extends { created: number; id: string }>(items: T[], query: Record<string, unknown>, path: string) => {
     const limit = Math.min(100, Math.max(1, Number(query.limit ?? 10)));
-    const sorted = items.sort((a, b) => b.created - a.created);
+    // Newest first, as Stripe lists; within one second, the later one first.
+    const sorted = [...items].reverse().sort((a, b) => b.created - a.created);
     const after = typeof query.starting_after === 'string' ? sorted.findIndex((item) => item.id === query.starting_after) + 1 : 0;
     const page = sorted.slice(after, after + limit);
     return { object: 'list', data: page, has_more: after + limit < sorted.length, url: path };
@@ -473,6 +482,12 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       return found;
     },
     'POST /v1/refunds': ({ body }) => createRefund(body),
+    'GET /v1/events': ({ query }) => list(events.filter((each) => query.type === undefined || each.type === query.type), query, '/v1/events'),
+    'GET /v1/events/:id': ({ params }) => {
+      const found = events.find((each) => each.id === params.id);
+      if (found === undefined) throw missing('event', params.id ?? '');
+      return found;
+    },
     'GET /v1/refunds': ({ query }) =>
       list([...refunds.values()].filter((each) => query.payment_intent === undefined || each.payment_intent === query.payment_intent), query, '/v1/refunds'),
   };
@@ -717,5 +732,33 @@ function page(status: number, body: string) {
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1f2328}
 .card{border:1px solid #d0d7de;border-radius:12px;padding:1.5rem}button{font:inherit;padding:.6rem 1.2rem;border-radius:8px;border:0;background:#635bff;color:#fff;cursor:pointer}
 a{color:#0969da}.note{color:#59636e;font-size:.9rem}</style></head><body>${body}</body></html>`,
+  };
+}
+
+/**
+ * The local gateway's `/stripe/...` route: forwards to the fake as it is (`/stripe/v1/subscriptions?status=all` is the
+ * fake's `/v1/subscriptions?status=all`), so people and tests see what a customer is billed for on the gateway's port.
+ * The secret key is still required, as Stripe requires it (`curl -u <key>: ...`).
+ */
+export function gatewayRoute(fake: Pick<StripeFake, 'url'>, prefix = '/stripe/'): LocalRoute {
+  const forwarded = ['authorization', 'content-type', 'idempotency-key', 'stripe-version'];
+  return {
+    method: '*',
+    path: prefix,
+    async handle({ method, path, query, headers, body }) {
+      const target = `${fake.url}/${path.slice(prefix.length)}${query.size > 0 ? `?${query}` : ''}`;
+      const response = await fetch(target, {
+        method,
+        redirect: 'manual',
+        headers: Object.fromEntries(forwarded.flatMap((name) => (typeof headers[name] === 'string' ? [[name, headers[name]]] : []))),
+        ...(method === 'GET' || method === 'HEAD' ? {} : { body: new Uint8Array(body) }),
+      });
+      const answerHeaders: Record<string, string> = {};
+      for (const name of ['content-type', 'location', 'idempotent-replayed', 'request-id', 'stripe-version']) {
+        const value = response.headers.get(name);
+        if (value !== null) answerHeaders[name] = value;
+      }
+      return { statusCode: response.status, headers: answerHeaders, body: Buffer.from(await response.arrayBuffer()) };
+    },
   };
 }

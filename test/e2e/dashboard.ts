@@ -16,12 +16,16 @@ export async function signIn(page: Page, baseUrl: string, userId: string): Promi
   await page.getByTestId('user').filter({ hasText: userId }).waitFor();
 }
 
-/** Creates an agent, pays on the (simulated) checkout page and lands back on the agent page; returns the agent id. */
+/**
+ * Creates an agent, goes through the real checkout Lambda to the Stripe fake's hosted page, clicks "Pay" there and
+ * lands back on the agent page (the session's success_url); returns the agent id.
+ */
 export async function buyAgent(page: Page, name: string, region = 'hel1'): Promise<string> {
   await page.getByLabel('Name').fill(name);
   await page.getByLabel('Region').selectOption(region);
   await page.getByRole('button', { name: 'Continue to payment' }).click();
-  await page.getByTestId('simulated-pay').click();
+  await page.waitForURL(/\/c\/pay\/cs_/);
+  await page.getByRole('button', { name: 'Pay' }).click();
   await page.waitForURL(/#\/agents\/[^/]+$/);
   await page.getByTestId('agent').waitFor();
   return decodeURIComponent(new URL(page.url()).hash.split('/').at(-1) ?? '');

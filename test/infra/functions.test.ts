@@ -16,6 +16,7 @@ import {
   type PolicyStatementJson,
   roleStatements,
   synthesizePipeline,
+  TEST_STRIPE_PRICE_ID,
 } from './support.ts';
 
 const { template } = synthesizePipeline();
@@ -28,7 +29,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
   'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
-  checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID'],
+  checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -118,7 +119,7 @@ describe('workflow target', () => {
   });
 
   it('refuses a repository that is not owner/repo', () => {
-    expect(() => new AgentPipelineStack(new App(), 'Invalid', { githubRepository: 'agent-infra' })).toThrow(/owner\/repo/);
+    expect(() => new AgentPipelineStack(new App(), 'Invalid', { githubRepository: 'agent-infra', stripePriceId: TEST_STRIPE_PRICE_ID })).toThrow(/owner\/repo/);
   });
 });
 
@@ -146,11 +147,16 @@ describe('least privilege', () => {
   it('writes to the table only from functions that own a write path', () => {
     const writers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)));
     expect(writers.sort()).toEqual(
-      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action'].sort(),
+      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout'].sort(),
     );
     for (const reader of ['fanout', 'rollback', 'checkout'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
     }
+  });
+
+  it('lets checkout update items only (its agent\'s open Checkout Session), never put or delete', () => {
+    const writes = actionsOfFunction('checkout').filter((action) => TABLE_WRITE_ACTIONS.includes(action));
+    expect(writes).toEqual(['dynamodb:UpdateItem']);
   });
 
   it('lets only checkout read the Stripe secret key', () => {

@@ -30,10 +30,13 @@ export interface SynthesizedPipeline {
   readonly template: Template;
 }
 
+/** The Stripe price the infra tests deploy with (required deploy configuration). */
+export const TEST_STRIPE_PRICE_ID = 'price_test_agent_monthly';
+
 /** Synthesizes the stack in-process without bundling (fast); call once per test file. */
-export function synthesizePipeline(props?: AgentPipelineStackProps): SynthesizedPipeline {
+export function synthesizePipeline(props: Partial<AgentPipelineStackProps> = {}): SynthesizedPipeline {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new AgentPipelineStack(app, 'AgentPipeline', props);
+  const stack = new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: TEST_STRIPE_PRICE_ID, ...props });
   return { app, stack, template: Template.fromStack(stack) };
 }
 

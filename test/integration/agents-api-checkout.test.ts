@@ -1,56 +1,34 @@
 /**
- * Checkout of a draft agent over real HTTP: with Stripe configured, a Checkout Session is created on a fake Stripe API
- * (the secret key comes from the local Secrets Manager endpoint); in local mode, the simulated checkout page instead.
+ * `POST /agents/{agentId}/checkout` over real HTTP: the template's route on the local gateway, the real checkout
+ * Lambda, its secret key from the local Secrets Manager endpoint, the session created on the local Stripe fake through
+ * the SDK's host/port/protocol options. One open session per agent (I2): asking again answers the same one.
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { createJob } from '../../lambdas/shared/job-writer.ts';
+import { getAgent } from '../../lambdas/shared/repository.ts';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
 import { createDevAuth } from '../../local/dev-auth.ts';
+import { start as startStripeFake, type StripeFake } from '../../local/fakes/stripe.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
-import { functionEntries, handlerLoader } from '../../local/template.ts';
+import { handlerLoader, LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
-const functions = functionEntries(template);
-const STRIPE_KEY = 'sk_test_fake_key';
-const SESSION_URL = 'https://checkout.stripe.test/c/pay/cs_test_1';
-
 const handlerOf = handlerLoader(template);
+const secrets: Record<string, string> = {};
 
-/** What the fake Stripe API received: method, path, bearer key and the form-encoded parameters. */
-interface StripeRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly authorization: string | undefined;
-  readonly form: URLSearchParams;
-}
-
-const stripeRequests: StripeRequest[] = [];
-let stripe: Server;
+let stripe: StripeFake;
 let awsServices: AwsServices;
 let tables: TestTables;
 let gateway: Gateway;
 
 beforeAll(async () => {
-  stripe = createServer(async (request, response) => {
-    let body = '';
-    for await (const chunk of request) body += String(chunk);
-    stripeRequests.push({ method: request.method ?? '', path: request.url ?? '', authorization: request.headers.authorization, form: new URLSearchParams(body) });
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ id: 'cs_test_1', object: 'checkout.session', url: SESSION_URL }));
-  });
-  stripe.listen(0, '127.0.0.1');
-  await once(stripe, 'listening');
-  awsServices = await startAwsServices({
-    secrets: { 'stripe-secret-key': STRIPE_KEY },
-    stepFunctions: new LocalStepFunctions({ definitions: {}, functions: {} }),
-  });
+  stripe = await startStripeFake();
+  secrets['stripe-secret-key'] = stripe.secretKey;
+  awsServices = await startAwsServices({ secrets, stepFunctions: new LocalStepFunctions({ definitions: {}, functions: {} }) });
   tables = await createTestTables();
   gateway = await startGateway({
     port: 0,
@@ -64,81 +42,140 @@ beforeAll(async () => {
     TABLE_NAME: tables.tableName,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
     STRIPE_SECRET_KEY_ID: 'stripe-secret-key',
-    STRIPE_PRICE_ID: 'price_agent_monthly',
-    STRIPE_API_URL: `http://127.0.0.1:${(stripe.address() as AddressInfo).port}`,
+    // As the template sets them (the price is deploy configuration; the dashboard URL is the frontend's).
+    STRIPE_PRICE_ID: LOCAL_STRIPE_PRICE_ID,
+    STRIPE_API_URL: stripe.url,
     DASHBOARD_URL: 'https://dashboard.example/',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
-  delete process.env.SIMULATED_CHECKOUT_URL;
 });
 
 afterAll(async () => {
   await gateway?.stop();
   await tables?.delete();
   await awsServices?.stop();
-  stripe?.close();
+  await stripe?.stop();
 });
 
-async function api(userId: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(userId: string, method: string, path: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${gateway.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`, 'content-type': 'application/json' },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: await response.json() };
 }
 
 async function draftAgent(userId: string): Promise<string> {
-  const created = await api(userId, 'POST', '/agents', { name: 'Helper', region: 'nbg1' });
-  expect(created.status).toBe(201);
-  return created.body.agentId as string;
+  const response = await fetch(`${gateway.url}/agents`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Helper', region: 'nbg1' }),
+  });
+  expect(response.status).toBe(201);
+  return ((await response.json()) as { agentId: string }).agentId;
 }
 
-describe('with Stripe configured', () => {
-  it('creates a subscription Checkout Session that names the agent, and answers its URL', async () => {
+const sessionsOf = (agentId: string) => [...stripe.state.sessions.values()].filter((session) => session.metadata.agentId === agentId);
+
+describe('POST /agents/{agentId}/checkout', () => {
+  it('creates a subscription Checkout Session on Stripe that names the agent, and answers its URL', async () => {
     const userId = `user-${randomUUID()}`;
     const agentId = await draftAgent(userId);
 
     const response = await api(userId, 'POST', `/agents/${agentId}/checkout`);
 
-    expect(response).toEqual({ status: 200, body: { url: SESSION_URL } });
-    expect(stripeRequests).toHaveLength(1);
-    const [request] = stripeRequests;
-    expect([request?.method, request?.path, request?.authorization]).toEqual(['POST', '/v1/checkout/sessions', `Bearer ${STRIPE_KEY}`]);
-    const form = Object.fromEntries(request?.form ?? []);
-    expect(form).toMatchObject({
+    expect(response.status).toBe(200);
+    const [session, ...others] = sessionsOf(agentId);
+    expect(others).toHaveLength(0);
+    expect(response.body).toEqual({ url: session!.url });
+    expect(session).toMatchObject({
       mode: 'subscription',
-      'line_items[0][price]': 'price_agent_monthly',
-      'line_items[0][quantity]': '1',
+      status: 'open',
+      line_items: [{ price: LOCAL_STRIPE_PRICE_ID, quantity: 1 }],
       client_reference_id: userId,
-      'metadata[agentId]': agentId,
-      'metadata[userId]': userId,
-      'metadata[region]': 'nbg1',
-      'subscription_data[metadata][agentId]': agentId,
-      'subscription_data[metadata][userId]': userId,
-      'subscription_data[metadata][region]': 'nbg1',
+      metadata: { agentId, userId, region: 'nbg1' },
+      subscription_data: { metadata: { agentId, userId, region: 'nbg1' } },
     });
-    expect(new URL(form.success_url ?? '').searchParams.get('agentId')).toBe(agentId);
-    expect(form.success_url).toMatch(/^https:\/\/dashboard\.example\//);
-    expect(form.cancel_url).toMatch(/checkout=cancelled/);
-  });
-});
-
-describe('in local mode (SIMULATED_CHECKOUT_URL)', () => {
-  beforeAll(() => {
-    process.env.SIMULATED_CHECKOUT_URL = `${gateway.url}/dev/checkout`;
-    // The handler reads its configuration once at load: load it again with the simulated checkout set.
-    vi.resetModules();
+    expect(new URL(session!.success_url!).searchParams.get('agentId')).toBe(agentId);
+    expect(session!.success_url).toMatch(/^https:\/\/dashboard\.example\/\?.*checkout=success/);
+    expect(session!.cancel_url).toMatch(/checkout=cancelled/);
+    expect((await getAgent(agentId))?.checkoutSession).toEqual({
+      id: session!.id,
+      url: session!.url,
+      expiresAt: new Date(session!.expires_at * 1000).toISOString(),
+    });
   });
 
-  it('answers the simulated checkout page for the agent and never calls Stripe', async () => {
+  it('answers the same open session when asked again, at once or concurrently: never a second one (I2)', async () => {
     const userId = `user-${randomUUID()}`;
     const agentId = await draftAgent(userId);
-    const before = stripeRequests.length;
+
+    const concurrent = await Promise.all([1, 2, 3].map(() => api(userId, 'POST', `/agents/${agentId}/checkout`)));
+    const again = await api(userId, 'POST', `/agents/${agentId}/checkout`);
+
+    const urls = new Set([...concurrent, again].filter((answer) => answer.status === 200).map((answer) => answer.body.url));
+    expect(urls.size).toBe(1);
+    expect(again.status).toBe(200);
+    expect(sessionsOf(agentId)).toHaveLength(1);
+  });
+
+  it('creates a new session only once Stripe expired the last one, and then keeps the new one', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+    const first = await api(userId, 'POST', `/agents/${agentId}/checkout`);
+    const [expired] = sessionsOf(agentId);
+    await fetch(`${stripe.url}/v1/checkout/sessions/${expired!.id}/expire`, { method: 'POST', headers: { authorization: `Bearer ${stripe.secretKey}` } });
+
+    const second = await api(userId, 'POST', `/agents/${agentId}/checkout`);
+
+    expect(second.status).toBe(200);
+    expect(second.body.url).not.toBe(first.body.url);
+    expect(sessionsOf(agentId).map((session) => session.status).sort()).toEqual(['expired', 'open']);
+    expect((await getAgent(agentId))?.checkoutSession?.url).toBe(second.body.url);
+  });
+
+  it('refuses with 409 once the session is paid, so nobody pays twice', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+    await api(userId, 'POST', `/agents/${agentId}/checkout`);
+    await stripe.pay(sessionsOf(agentId)[0]!.id);
 
     const response = await api(userId, 'POST', `/agents/${agentId}/checkout`);
 
-    expect(response).toEqual({ status: 200, body: { url: `${gateway.url}/dev/checkout?agentId=${agentId}` } });
-    expect(stripeRequests).toHaveLength(before);
+    expect([response.status, response.body.error.code]).toEqual([409, 'checkout_paid']);
+    expect(sessionsOf(agentId)).toHaveLength(1);
+  });
+
+  it('refuses an agent that is not a draft with 409', async () => {
+    const owner = `user-${randomUUID()}`;
+    const agentId = await draftAgent(owner);
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
+
+    const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
+    expect([response.status, response.body.error.code]).toEqual([409, 'agent_not_draft']);
+    expect(sessionsOf(agentId)).toHaveLength(0);
+  });
+
+  it('answers 404 for someone else’s agent', async () => {
+    const agentId = await draftAgent(`user-${randomUUID()}`);
+    expect((await api(`user-${randomUUID()}`, 'POST', `/agents/${agentId}/checkout`)).status).toBe(404);
+  });
+
+  it('answers 503 naming the Stripe secret key until it is pasted in after deploy, never a free agent', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+    // A fresh container (config is read at load) whose secret still holds what CloudFormation generated.
+    secrets['stripe-secret-key-unset'] = 'Qm9uZ2VuZXJhdGVkUGFzc3dvcmQ0Mg';
+    process.env.STRIPE_SECRET_KEY_ID = 'stripe-secret-key-unset';
+    vi.resetModules();
+    try {
+      const response = await api(userId, 'POST', `/agents/${agentId}/checkout`);
+      expect([response.status, response.body.error?.code], JSON.stringify(response.body)).toEqual([503, 'checkout_unavailable']);
+      expect(response.body.error.message).toMatch(/Stripe secret key/);
+      expect(sessionsOf(agentId)).toHaveLength(0);
+    } finally {
+      process.env.STRIPE_SECRET_KEY_ID = 'stripe-secret-key';
+      vi.resetModules();
+    }
   });
 });

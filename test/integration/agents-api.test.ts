@@ -1,7 +1,7 @@
 /**
  * The dashboard REST API over real HTTP: the template's HTTP API on the local gateway (with its JWT authorizer fed by
- * the dev issuer), the agents-api and checkout functions in-process, DynamoDB Local. Stripe is not configured here, so
- * checkout must refuse with 503 rather than hand out a free agent.
+ * the dev issuer), the agents-api function in-process, DynamoDB Local. Checkout has its own suite
+ * (agents-api-checkout.test.ts, on the Stripe fake).
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -33,8 +33,6 @@ beforeAll(async () => {
   });
   // Read by the handler when first imported, on the first request.
   Object.assign(process.env, { TABLE_NAME: tables.tableName, POWERTOOLS_LOG_LEVEL: 'ERROR' });
-  delete process.env.STRIPE_SECRET_KEY_ID;
-  delete process.env.SIMULATED_CHECKOUT_URL;
 });
 
 afterAll(async () => {
@@ -134,33 +132,6 @@ describe('GET /agents/{agentId}', () => {
       expect(response.status).toBe(404);
       expect(response.body.error.code).toBe('agent_not_found');
     }
-  });
-});
-
-describe('POST /agents/{agentId}/checkout', () => {
-  it('refuses an agent that is not a draft with 409, so nobody pays twice', async () => {
-    const owner = newUser();
-    const agentId = await draftAgent(owner);
-    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
-
-    const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
-    expect(response.status).toBe(409);
-    expect(response.body.error.code).toBe('agent_not_draft');
-  });
-
-  it('answers 503 when Stripe is not configured, never a free agent', async () => {
-    const owner = newUser();
-    const agentId = await draftAgent(owner);
-
-    const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
-    expect(response.status).toBe(503);
-    expect(response.body.error.code).toBe('checkout_unavailable');
-    expect((await api(owner, 'GET', `/agents/${agentId}`)).body.agentStatus).toBe('draft');
-  });
-
-  it('answers 404 for someone else’s agent', async () => {
-    const agentId = await draftAgent(newUser());
-    expect((await api(newUser(), 'POST', `/agents/${agentId}/checkout`)).status).toBe(404);
   });
 });
 

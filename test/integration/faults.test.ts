@@ -235,7 +235,7 @@ async function dispatchedManualAgent(client: ApiClient): Promise<{ agentId: stri
       resolve();
     });
   });
-  expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+  expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
   await dispatched;
   const { jobId } = await client.agent(agent.agentId);
   if (jobId === null) throw new Error('The paid agent has no job');
@@ -338,7 +338,7 @@ describe('GitHub refusing dispatches', () => {
     const client = await ApiClient.signIn(stack.url, `github-${RUN}`);
     const agent = await client.createAgent('dispatch after a 503');
     stack.fakes.github.failNext(1, 503);
-    expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+    expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
     expect((await client.settled(agent.agentId, 40_000)).status).toBe('running');
     // The job runs first; the state machine activates the agent right after.
     await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
@@ -354,7 +354,7 @@ describe('GitHub refusing dispatches', () => {
     });
     try {
       stack.fakes.github.loseNextAnswers(1, 502);
-      expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+      expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
       expect((await client.settled(agent.agentId, 40_000)).status).toBe('running');
       await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
       expect(runs).toHaveLength(1);
@@ -393,7 +393,7 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
     try {
       // Nothing on the way from the Stripe webhook to the dispatch updates an item before dispatch-workflow does.
       if (at === 'payment') failOneCall();
-      expect((await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId: agent.agentId, userId: client.userId, region: 'fsn1' })).status).toBe(200);
+      expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
       await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), { timeout: 20_000, interval: 50 });
       await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 20_000, interval: 50 });
       const [run] = runs;
@@ -503,8 +503,8 @@ async function provisionWatched(name: string, fault: { inject(): void; spent(): 
     const givenUpBefore = givenUp.length;
     await Promise.all(
       agents.map(async ({ agentId }) => {
-        const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { agentId, userId: client.userId, region: 'fsn1' });
-        expect(paid.status).toBe(200);
+        const paid = await payForAgent(client, agentId);
+        expect(paid.delivered).toBe(true);
       }),
     );
     await Promise.all(dashboards.map((dashboard, index) => dashboard.reached(agents[index]!.seq + 1)));

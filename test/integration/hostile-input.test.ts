@@ -14,7 +14,7 @@ import { signCallback } from '../../.github/scripts/callback.mjs';
 import { errorBody, type ServerMessage } from '../../lambdas/domain/schemas.ts';
 import { createDevAuth } from '../../local/dev-auth.ts';
 import { localDynamoDbClient } from '../../local/dynamodb.ts';
-import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { checkoutCompletedEvent } from '../support/stripe-events.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { ApiClient, LiveClient, startTestStack } from '../support/local-stack.ts';
 

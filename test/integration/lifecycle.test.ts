@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RATE_LIMIT, rateWindowOf } from '../../lambdas/domain/lifecycle.ts';
 import { agentView, type AgentView } from '../../lambdas/domain/schemas.ts';
-import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { checkoutCompletedEvent } from '../support/stripe-events.ts';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
 import { agentHostname } from '../../local/workflow-runner.ts';
 

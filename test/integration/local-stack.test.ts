@@ -9,7 +9,7 @@ import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
 import type { ExecutionDescription } from '../../local/stepfunctions.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { agentHostname } from '../../local/workflow-runner.ts';
-import { ApiClient, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
+import { ApiClient, payForAgent, startTestStack, stripeApi, type LiveClient } from '../support/local-stack.ts';
 
 const RUN = randomBytes(4).toString('hex');
 /** Short enough for a test to wait for, long enough for the runner's 200 ms heartbeats on a busy 2-core machine. */
@@ -40,11 +40,11 @@ async function live(api: ApiClient): Promise<LiveClient> {
   return client;
 }
 
-/** Creates an agent and pays for it with a signed `checkout.session.completed`. */
+/** Creates an agent and pays for it on the Stripe fake's checkout page. */
 async function buy(api: ApiClient, name: string) {
   const agent = await api.createAgent(name);
-  const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
-  expect(paid.status).toBe(200);
+  const paid = await payForAgent(api, agent.agentId);
+  expect(paid.delivered).toBe(true);
   return agent;
 }
 
@@ -65,11 +65,17 @@ describe('provisioning through the local runtime', () => {
     const client = await live(api);
     await client.subscribe(agent.agentId);
 
-    const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
-    expect(paid.status).toBe(200);
+    const paid = await payForAgent(api, agent.agentId);
+    expect(paid.delivered).toBe(true);
     const view = await api.settled(agent.agentId);
 
     expect(view).toMatchObject({ agentStatus: 'active', status: 'running', currentStep: null });
+    // What the customer is billed for, as the Stripe API on the gateway's port says: one active subscription for it.
+    const billed = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as { data: { id: string; status: string; metadata: Record<string, string> }[] };
+    expect(billed.data.filter((subscription) => subscription.metadata.agentId === agent.agentId)).toEqual([
+      expect.objectContaining({ id: paid.subscriptionId, status: 'active', metadata: { agentId: agent.agentId, userId: api.userId, region: 'fsn1' } }),
+    ]);
+    expect((await fetch(`${stack.url}/stripe/v1/subscriptions?status=all`)).status).toBe(401);
     expect(view.steps.map((step) => [step.key, step.status])).toEqual(UI_STEP_KEYS.map((key) => [key, 'completed']));
     const server = [...stack.fakes.hetzner.state.servers.values()].find((candidate) => candidate.labels.job_id === view.jobId);
     const device = [...stack.fakes.tailscale.state.devices.values()].find(
@@ -153,8 +159,8 @@ describe('reconnecting', () => {
     // Stays connected throughout: once it has an update, the stream has fanned it out (no late live copy follows).
     const watcher = await live(api);
     await Promise.all([dropping.subscribe(agent.agentId), watcher.subscribe(agent.agentId)]);
-    const paid = await payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId });
-    expect(paid.status).toBe(200);
+    const paid = await payForAgent(api, agent.agentId);
+    expect(paid.delivered).toBe(true);
     await dropping.reached(1);
     const lastSeen = Math.max(...seqs(dropping.views()));
     await dropping.close();

@@ -80,9 +80,9 @@ async function provisionWhileWatched(fleet: Fleet, log: (phase: string) => void)
   log(`${watching.size} dashboards connected and subscribed`);
 
   const paid = await Promise.all(
-    agents.map(({ api, agent }) => payForAgent(stack.url, stack.secrets.stripeWebhookSecret, { ...agent, userId: api.userId })),
+    agents.map(({ api, agent }) => payForAgent(api, agent.agentId)),
   );
-  expect(paid.map((response) => response.status)).toEqual(agents.map(() => 200));
+  expect(paid.map((checkout) => checkout.delivered)).toEqual(agents.map(() => true));
   const finals = new Map<string, AgentView>(
     await Promise.all(agents.map(async ({ api, agent }) => [agent.agentId, await api.settled(agent.agentId, 90_000)] as const)),
   );

@@ -10,11 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Stripe from 'stripe';
 import { expect, inject, vi } from 'vitest';
 import WebSocket from 'ws';
 import { agentView, type AgentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
-import { checkoutCompletedEvent } from '../../local/simulated-checkout.ts';
+import { STRIPE_FAKE_SECRET_KEY } from '../../local/fakes/stripe.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/start.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -99,22 +98,41 @@ export class ApiClient {
   }
 }
 
+/** What paying through the Stripe fake did, as Stripe's API tells it. */
+export interface PaidCheckout {
+  readonly sessionId: string;
+  readonly subscriptionId: string;
+  /** True when the webhook endpoint acknowledged `checkout.session.completed` (2xx): the event's `pending_webhooks` is 0. */
+  readonly delivered: boolean;
+}
+
 /**
- * Pays for an agent the way Stripe reports it: `checkout.session.completed` signed with the webhook secret
- * (`stripe.webhooks.generateTestHeaderString`) to the real `POST /webhooks/stripe`. Returns the webhook's answer.
+ * Pays for a draft agent the way a customer does: the dashboard's `POST /agents/{agentId}/checkout` (the real checkout
+ * Lambda, which creates the session on the Stripe fake), then "Pay" on the session's hosted page, which sends the signed
+ * webhooks to the stack's `POST /webhooks/stripe` and redirects to the dashboard. The outcome is read back through the
+ * fake's API on the gateway (`/stripe/v1/...`), as anyone could.
  */
-export async function payForAgent(
-  url: string,
-  webhookSecret: string,
-  agent: { agentId: string; userId: string; region: string },
-): Promise<Response> {
-  const payload = JSON.stringify(checkoutCompletedEvent(agent));
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: webhookSecret });
-  return fetch(`${url}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-    body: payload,
-  });
+export async function payForAgent(client: ApiClient, agentId: string): Promise<PaidCheckout> {
+  const checkout = await client.fetch(`/agents/${agentId}/checkout`, { method: 'POST' });
+  if (checkout.status !== 200) throw new Error(`POST /agents/${agentId}/checkout answered ${checkout.status}: ${await checkout.text()}`);
+  const { url } = (await checkout.json()) as { url: string };
+  const paid = await fetch(url, { method: 'POST', redirect: 'manual' });
+  await paid.arrayBuffer();
+  if (paid.status !== 303) throw new Error(`Paying on ${url} answered ${paid.status}`);
+  const sessionId = new URL(url).pathname.split('/').at(-1) ?? '';
+  const session = (await stripeApi(client.url, `/v1/checkout/sessions/${sessionId}`)) as { subscription: string };
+  const events = (await stripeApi(client.url, '/v1/events?type=checkout.session.completed&limit=100')) as {
+    data: { pending_webhooks: number; data: { object: { id: string } } }[];
+  };
+  const completed = events.data.find((event) => event.data.object.id === sessionId);
+  return { sessionId, subscriptionId: session.subscription, delivered: completed?.pending_webhooks === 0 };
+}
+
+/** A GET on the local Stripe fake's API through the gateway (`/stripe/v1/...`), with the local secret key. */
+export async function stripeApi(url: string, path: string): Promise<unknown> {
+  const response = await fetch(`${url}/stripe${path}`, { headers: { authorization: `Bearer ${STRIPE_FAKE_SECRET_KEY}` } });
+  if (response.status !== 200) throw new Error(`GET /stripe${path} answered ${response.status}: ${await response.text()}`);
+  return response.json();
 }
 
 /** A dashboard's WebSocket: every message it receives, parsed, in arrival order. */

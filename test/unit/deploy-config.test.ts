@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { stackPropsFromContext } from '../../lib/deploy-config.ts';
+
+const contextOf = (values: Record<string, unknown>) => (key: string) => values[key];
+
+describe('deploy configuration from CDK context', () => {
+  it('fails naming stripePriceId when it is missing or empty', () => {
+    for (const values of [{}, { stripePriceId: '' }, { githubRepository: 'acme/agents' }]) {
+      expect(() => stackPropsFromContext(contextOf(values))).toThrow(/Missing required deploy configuration: context value "stripePriceId"/);
+    }
+  });
+
+  it('passes the price and the optional values through', () => {
+    expect(stackPropsFromContext(contextOf({ stripePriceId: 'price_123', githubRepository: 'acme/agents', alarmEmail: '' }))).toEqual({
+      stripePriceId: 'price_123',
+      githubRepository: 'acme/agents',
+      alarmEmail: undefined,
+      githubRef: undefined,
+      domainPrefix: undefined,
+    });
+  });
+});
