@@ -23,7 +23,7 @@ import { managementConnectionId } from '../../local/gateway/management-api.ts';
 import type { WorkflowRun } from '../../local/fakes/github.ts';
 import type { LocalStack } from '../../local/start.ts';
 import type { LocalStepFunctionsEvents } from '../../local/stepfunctions.ts';
-import { ApiClient, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
+import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
 
 /** How DynamoDB fails: connections cut, `ThrottlingException` answers, or requests accepted and never answered. */
 type DynamoFault = 'refuse' | 'throttle' | 'hang';
@@ -391,9 +391,11 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
     stack.stepFunctions.on('state', onState);
     const injectedBefore = proxy.injected();
     try {
-      // Nothing on the way from the Stripe webhook to the dispatch updates an item before dispatch-workflow does.
+      // Checkout stores its session on the agent first; from the Stripe webhook to the dispatch nothing updates an item
+      // before dispatch-workflow does.
+      const checkoutUrl = await openCheckout(client, agent.agentId);
       if (at === 'payment') failOneCall();
-      expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
+      expect((await payCheckout(client, checkoutUrl)).delivered).toBe(true);
       await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), { timeout: 20_000, interval: 50 });
       await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 20_000, interval: 50 });
       const [run] = runs;

@@ -108,14 +108,24 @@ export interface PaidCheckout {
 
 /**
  * Pays for a draft agent the way a customer does: the dashboard's `POST /agents/{agentId}/checkout` (the real checkout
- * Lambda, which creates the session on the Stripe fake), then "Pay" on the session's hosted page, which sends the signed
- * webhooks to the stack's `POST /webhooks/stripe` and redirects to the dashboard. The outcome is read back through the
- * fake's API on the gateway (`/stripe/v1/...`), as anyone could.
+ * Lambda, which creates the session on the Stripe fake), then "Pay" on the session's hosted page.
  */
 export async function payForAgent(client: ApiClient, agentId: string): Promise<PaidCheckout> {
+  return payCheckout(client, await openCheckout(client, agentId));
+}
+
+/** `POST /agents/{agentId}/checkout`: the URL of the agent's hosted checkout page on the Stripe fake. */
+export async function openCheckout(client: ApiClient, agentId: string): Promise<string> {
   const checkout = await client.fetch(`/agents/${agentId}/checkout`, { method: 'POST' });
   if (checkout.status !== 200) throw new Error(`POST /agents/${agentId}/checkout answered ${checkout.status}: ${await checkout.text()}`);
-  const { url } = (await checkout.json()) as { url: string };
+  return ((await checkout.json()) as { url: string }).url;
+}
+
+/**
+ * "Pay" on a hosted checkout page, which sends the signed webhooks to the stack's `POST /webhooks/stripe` and redirects
+ * to the dashboard. The outcome is read back through the fake's API on the gateway (`/stripe/v1/...`), as anyone could.
+ */
+export async function payCheckout(client: ApiClient, url: string): Promise<PaidCheckout> {
   const paid = await fetch(url, { method: 'POST', redirect: 'manual' });
   await paid.arrayBuffer();
   if (paid.status !== 303) throw new Error(`Paying on ${url} answered ${paid.status}`);
