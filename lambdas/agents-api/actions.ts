@@ -4,12 +4,12 @@
  * `retry`, the lifecycle state machine for `stop` / `start` / `destroy`. Progress reaches the dashboard through the
  * history items those writes add, like provisioning.
  *
- * Idempotency is a conditional-put record on the one table (`IDEMPOTENCY#<user>#<agent>#<key>` / `IDEMPOTENCY`):
- * Powertools' DynamoDB persistence layer writes its own key layout (`<function>#<hash>` partition keys), which does not
- * fit the table's `PK`/`SK` convention. Same key + same body replays the first answer; same key + another body is 422.
+ * Idempotency is a conditional-put record on the one table, with a lease (./idempotency.ts): Powertools' DynamoDB
+ * persistence layer writes its own key layout (`<function>#<hash>` partition keys), which does not fit the table's
+ * `PK`/`SK` convention. Same key + same body replays the first answer; same key + another body is 422.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
 import {
   isActionAllowed,
@@ -27,12 +27,15 @@ import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { keys } from '../shared/keys.ts';
 import { lifecycleExecutionName, startLifecycle, startProvisioning } from '../shared/provisioning.ts';
 import { tableName, type AgentRecord } from '../shared/repository.ts';
+import { claimKey, completeKey, releaseKey, type IdempotencyScope } from './idempotency.ts';
 
 /** Where the executions of accepted actions run. */
 export interface ActionSettings {
   provisionStateMachineArn: string;
   lifecycleStateMachineArn: string;
   timeouts: ProvisionInput['timeouts'];
+  /** The function's timeout: an idempotency claim older than this was left by a function that died. */
+  idempotencyLeaseSeconds: number;
 }
 
 /** What the route answers; replays answer the stored one. */
@@ -49,10 +52,11 @@ export interface ActionRequest {
   idempotencyKey: string;
 }
 
-/** How long a key is remembered: a client retrying after a day sends a new request. */
-const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
-
-const idempotencyKeyOf = (request: ActionRequest) => keys.idempotency(request.userId, request.agent.agentId, request.idempotencyKey);
+const scopeOf = (request: ActionRequest): IdempotencyScope => ({
+  userId: request.userId,
+  agentId: request.agent.agentId,
+  key: request.idempotencyKey,
+});
 const rateKeyOf = keys.rateWindow;
 
 const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>): ActionResponse => ({
@@ -67,24 +71,33 @@ export async function requestLifecycleAction(
   settings: ActionSettings,
   now: Date = new Date(),
 ): Promise<ActionResponse> {
-  const fingerprint = requestFingerprint({ action: request.action });
-  const claimed = await claimKey(request, fingerprint, now);
-  if (claimed !== 'claimed') return claimed;
+  const scope = scopeOf(request);
+  const claim = await claimKey<ActionResponse>(scope, requestFingerprint({ action: request.action }), settings.idempotencyLeaseSeconds, now);
+  switch (claim.kind) {
+    case 'reused-with-another-body':
+      return error(422, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body');
+    case 'in-progress':
+      return error(409, 'request_in_progress', 'A request with this Idempotency-Key is still being processed');
+    case 'completed':
+      return { ...claim.response, headers: { ...claim.response.headers, 'idempotent-replayed': 'true' } };
+    case 'claimed':
+      break;
+  }
 
   try {
     if (!(await withinRateLimit(request.userId, request.agent.agentId, now))) {
-      await releaseKey(request);
+      await releaseKey(scope);
       const { retryAfter } = rateWindowOf(now);
       return error(429, 'rate_limited', `At most ${RATE_LIMIT.limit} actions per minute per agent`, {
         'retry-after': String(retryAfter),
       });
     }
     const response = await carryOut(request, settings, now);
-    await completeKey(request, response);
+    await completeKey(scope, response);
     return response;
   } catch (failure) {
     // Nothing to replay: the client may send the same key again.
-    await releaseKey(request);
+    await releaseKey(scope);
     throw failure;
   }
 }
@@ -134,60 +147,6 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
   const input = { action, agentId: agent.agentId, actor };
   await startLifecycle(input, lifecycleExecutionName(input, result.seq), settings.lifecycleStateMachineArn);
   return { statusCode: 202, body: { ...record, status: 'accepted', agentStatus: plan.pending } };
-}
-
-/** Claims the key for this request, or answers what an earlier request with the same key decided. */
-async function claimKey(request: ActionRequest, fingerprint: string, now: Date): Promise<'claimed' | ActionResponse> {
-  const epoch = Math.floor(now.getTime() / 1000);
-  try {
-    await dynamo.send(
-      new PutCommand({
-        TableName: tableName(),
-        Item: {
-          ...idempotencyKeyOf(request),
-          entity: 'idempotency',
-          status: 'in-progress',
-          fingerprint,
-          createdAt: now.toISOString(),
-          expiresAt: epoch + IDEMPOTENCY_TTL_SECONDS,
-        },
-        // TTL deletion is lazy: an expired record counts as absent.
-        ConditionExpression: 'attribute_not_exists(PK) OR expiresAt < :now',
-        ExpressionAttributeValues: { ':now': epoch },
-      }),
-    );
-    return 'claimed';
-  } catch (failure) {
-    if (!(failure instanceof ConditionalCheckFailedException)) throw failure;
-  }
-  const { Item } = await dynamo.send(
-    new GetCommand({ TableName: tableName(), Key: idempotencyKeyOf(request), ConsistentRead: true }),
-  );
-  if (Item === undefined) return claimKey(request, fingerprint, now);
-  if (Item.fingerprint !== fingerprint) {
-    return error(422, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body');
-  }
-  if (Item.status !== 'completed') {
-    return error(409, 'request_in_progress', 'A request with this Idempotency-Key is still being processed');
-  }
-  const stored = Item.response as ActionResponse;
-  return { ...stored, headers: { ...stored.headers, 'idempotent-replayed': 'true' } };
-}
-
-async function completeKey(request: ActionRequest, response: ActionResponse): Promise<void> {
-  await dynamo.send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: idempotencyKeyOf(request),
-      UpdateExpression: 'SET #status = :completed, #response = :response',
-      ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
-      ExpressionAttributeValues: { ':completed': 'completed', ':response': response },
-    }),
-  );
-}
-
-async function releaseKey(request: ActionRequest): Promise<void> {
-  await dynamo.send(new DeleteCommand({ TableName: tableName(), Key: idempotencyKeyOf(request) }));
 }
 
 /** Counts this request in the current window (a conditional counter item that expires with it). */

@@ -28,6 +28,8 @@ const config = loadConfig({
   START_TIMEOUT_SECONDS: seconds(900),
   HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
   COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+  // The function's own timeout, set by the stack: the lease of an idempotency claim.
+  IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().check(z.int(), z.positive()),
 });
 
 /** Both state machines are set by the stack; without them (a test of the other routes) actions answer 503. */
@@ -42,6 +44,7 @@ const actionSettings: ActionSettings | undefined =
           heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
           completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
         },
+        idempotencyLeaseSeconds: config.IDEMPOTENCY_LEASE_SECONDS,
       };
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{8,128}$/;

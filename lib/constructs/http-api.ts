@@ -1,4 +1,4 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi as HttpApiResource, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -101,9 +101,13 @@ export class HttpApi extends Construct {
       .useSecret('CALLBACK_SECRET_ID', secrets.callbackSecret);
     provisioningStateMachine.grantTaskResponse(this.githubCallback);
 
+    const agentsApiTimeout = Duration.seconds(10);
     this.agentsApi = new PipelineFunction(this, 'AgentsApi', {
       name: 'agents-api',
       description: 'Dashboard API: agents and lifecycle actions',
+      timeout: agentsApiTimeout,
+      // An idempotency claim older than the timeout was left by an invocation that died: it may be taken over.
+      environment: { IDEMPOTENCY_LEASE_SECONDS: String(agentsApiTimeout.toSeconds()) },
       observability,
     })
       .useTable(data.table, 'readWrite')

@@ -28,7 +28,7 @@ const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLO
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
-  'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -106,6 +106,14 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionLogicalId(template, name) } }],
       AlarmActions: [{ Ref: Match.stringLikeRegexp('^ObservabilityAlarmTopic') }],
     });
+  });
+});
+
+describe('agents-api', () => {
+  it('leases an idempotency claim for exactly its own timeout', () => {
+    const { Timeout, Environment } = functionProperties(template, 'agents-api');
+    expect(Timeout).toBeGreaterThan(0);
+    expect(Environment.Variables.IDEMPOTENCY_LEASE_SECONDS).toBe(String(Timeout));
   });
 });
 

@@ -46,6 +46,7 @@ beforeAll(async () => {
     STRIPE_PRICE_ID: LOCAL_STRIPE_PRICE_ID,
     STRIPE_API_URL: stripe.url,
     DASHBOARD_URL: 'https://dashboard.example/',
+    IDEMPOTENCY_LEASE_SECONDS: '10',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
 });

@@ -32,7 +32,7 @@ beforeAll(async () => {
     logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });
   // Read by the handler when first imported, on the first request.
-  Object.assign(process.env, { TABLE_NAME: tables.tableName, POWERTOOLS_LOG_LEVEL: 'ERROR' });
+  Object.assign(process.env, { TABLE_NAME: tables.tableName, IDEMPOTENCY_LEASE_SECONDS: '10', POWERTOOLS_LOG_LEVEL: 'ERROR' });
 });
 
 afterAll(async () => {

@@ -6,12 +6,13 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { postCallback } from '../../.github/scripts/callback.mjs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RATE_LIMIT, rateWindowOf } from '../../lambdas/domain/lifecycle.ts';
+import { requestFingerprint } from '../../lambdas/domain/request-fingerprint.ts';
 import { agentView, type AgentView } from '../../lambdas/domain/schemas.ts';
 import { checkoutCompletedEvent } from '../support/stripe-events.ts';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
@@ -355,6 +356,42 @@ describe('Idempotency-Key and rate limit', () => {
     // Per user and agent: another agent of the same user is not limited.
     const other = await api(userId, 'POST', '/agents', { name: 'Other', region: 'fsn1' });
     expect((await act(userId, other.body.agentId as string, 'stop')).status).toBe(409);
+  });
+
+  it('takes over a key claimed by a function that died once the claim is older than its timeout; a live claim still answers 409', async () => {
+    const { userId, agentId } = await activeAgent();
+    // What a claim of agents-api left behind when the function died before it answered (never completed, never released).
+    const leftInProgress = async (key: string, claimedAt: Date) => {
+      await documents.send(
+        new PutCommand({
+          TableName: stack.tableName,
+          Item: {
+            PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`,
+            SK: 'IDEMPOTENCY',
+            entity: 'idempotency',
+            status: 'in-progress',
+            fingerprint: requestFingerprint({ action: 'stop' }),
+            createdAt: claimedAt.toISOString(),
+            expiresAt: Math.floor(claimedAt.getTime() / 1000) + 24 * 60 * 60,
+          },
+        }),
+      );
+    };
+    const live = randomUUID();
+    await leftInProgress(live, new Date());
+    const busy = await act(userId, agentId, 'stop', live);
+    expect([busy.status, busy.body.error.code]).toEqual([409, 'request_in_progress']);
+    expect(await view(userId, agentId)).toMatchObject({ agentStatus: 'active' });
+
+    // Older than the function's timeout (10 s): its claimant is gone, the request is carried out once.
+    const abandoned = randomUUID();
+    await leftInProgress(abandoned, new Date(Date.now() - 60_000));
+    const taken = await act(userId, agentId, 'stop', abandoned);
+    expect(taken.status).toBe(202);
+    const replay = await act(userId, agentId, 'stop', abandoned);
+    expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([202, 'true']);
+    await waitForStatus(userId, agentId, 'stopped');
+    expect((await history(agentId)).filter((item) => item.event === 'stop-requested')).toHaveLength(1);
   });
 });
 

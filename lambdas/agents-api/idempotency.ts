@@ -1,0 +1,96 @@
+/**
+ * The `Idempotency-Key` records of lifecycle actions: a conditional-put record on the one table
+ * (`IDEMPOTENCY#<user>#<agent>#<key>` / `IDEMPOTENCY`), `in-progress` while a request is carried out, then `completed`
+ * with its answer, or deleted when it failed so the client may send the key again.
+ *
+ * A claim is a lease as long as the function's timeout: a function that dies between claim and answer (timeout,
+ * crash) leaves its record `in-progress`, and a claim older than the timeout can only belong to a function that is
+ * gone, so the next request with that key takes it over by a conditional write instead of answering 409 for 24 hours.
+ * Two requests taking over at once: one write wins, the other sees a live claim (409).
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../shared/clients/dynamodb.ts';
+import { keys } from '../shared/keys.ts';
+import { tableName } from '../shared/repository.ts';
+
+/** How long a key is remembered: a client retrying after a day sends a new request. */
+const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+/** One key of one user for one agent. */
+export interface IdempotencyScope {
+  readonly userId: string;
+  readonly agentId: string;
+  readonly key: string;
+}
+
+/** What a claim found: the key is ours now, or an earlier request with the same key decides the answer. */
+export type ClaimOutcome<Response> =
+  | { kind: 'claimed' }
+  | { kind: 'completed'; response: Response }
+  | { kind: 'in-progress' }
+  | { kind: 'reused-with-another-body' };
+
+const recordKey = (scope: IdempotencyScope) => keys.idempotency(scope.userId, scope.agentId, scope.key);
+
+/**
+ * Claims the key for a request whose body has `fingerprint`, taking over a claim older than `leaseSeconds` (the
+ * claiming function's timeout) that was never completed.
+ */
+export async function claimKey<Response>(
+  scope: IdempotencyScope,
+  fingerprint: string,
+  leaseSeconds: number,
+  now: Date,
+): Promise<ClaimOutcome<Response>> {
+  const epoch = Math.floor(now.getTime() / 1000);
+  try {
+    await dynamo.send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: {
+          ...recordKey(scope),
+          entity: 'idempotency',
+          status: 'in-progress',
+          fingerprint,
+          createdAt: now.toISOString(),
+          expiresAt: epoch + IDEMPOTENCY_TTL_SECONDS,
+        },
+        // TTL deletion is lazy: an expired record counts as absent. ISO times of one format compare as strings.
+        ConditionExpression: 'attribute_not_exists(PK) OR expiresAt < :now OR (#status = :inProgress AND createdAt < :leaseStart)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':now': epoch,
+          ':inProgress': 'in-progress',
+          ':leaseStart': new Date(now.getTime() - leaseSeconds * 1000).toISOString(),
+        },
+      }),
+    );
+    return { kind: 'claimed' };
+  } catch (failure) {
+    if (!(failure instanceof ConditionalCheckFailedException)) throw failure;
+  }
+  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: recordKey(scope), ConsistentRead: true }));
+  if (Item === undefined) return claimKey(scope, fingerprint, leaseSeconds, now);
+  if (Item.fingerprint !== fingerprint) return { kind: 'reused-with-another-body' };
+  if (Item.status !== 'completed') return { kind: 'in-progress' };
+  return { kind: 'completed', response: Item.response as Response };
+}
+
+/** Keeps the answer of a claimed key, replayed to every later request with the same key and body. */
+export async function completeKey(scope: IdempotencyScope, response: unknown): Promise<void> {
+  await dynamo.send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: recordKey(scope),
+      UpdateExpression: 'SET #status = :completed, #response = :response',
+      ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
+      ExpressionAttributeValues: { ':completed': 'completed', ':response': response },
+    }),
+  );
+}
+
+/** Forgets a claimed key whose request was not carried out: the client may send it again. */
+export async function releaseKey(scope: IdempotencyScope): Promise<void> {
+  await dynamo.send(new DeleteCommand({ TableName: tableName(), Key: recordKey(scope) }));
+}
