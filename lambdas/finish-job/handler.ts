@@ -85,6 +85,7 @@ async function destroyIfSubscriptionEnded(id: string): Promise<void> {
   const { destroying, result } = await destroyForEndedSubscription(
     agent.agentId,
     (current) => current.currentJobId === id && isActivatedAfterSubscriptionEnded(current),
+    agent.subscriptionEndedAt,
     config.LIFECYCLE_STATE_MACHINE_ARN,
   );
   logger.info('Activated after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });

@@ -2,9 +2,11 @@
  * Lifecycle task (state-machines/lifecycle.asl.json): carries out an accepted `stop`, `start` or `destroy` of an agent
  * (the agents API or the Stripe webhook already moved it to `stopping` / `starting` / `destroying`) and records the
  * outcome. Stop and start run Hetzner's power off / on and poll the action; destroy deletes the VM and the Tailscale
- * device (found by the recorded ids and by the job-id label, like rollback). A failure throws, so the state machine
- * retries it; every step is safe to repeat. `recordFailure` records an action that failed after its retries.
+ * device (found by the recorded ids and by the job-id label, like rollback), after cancelling the agent's Stripe
+ * subscription (invariant I1). A failure throws, so the state machine retries it; every step is safe to repeat (the
+ * cancellation with its Idempotency-Key). `recordFailure` records an action that failed after its retries.
  */
+import { destroyCancellationKey } from '../domain/billing.ts';
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -13,6 +15,8 @@ import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { cancelSubscription } from '../shared/stripe-billing.ts';
+import { STRIPE_API_URL, stripeClient } from '../shared/stripe-client.ts';
 import { deleteServer, serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
 import { runPowerCommand } from './hetzner-power.ts';
@@ -25,6 +29,8 @@ const config = loadConfig({
   TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
   TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
   TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
+  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
+  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
 });
 
 const lifecycleInput = z.object({
@@ -69,6 +75,8 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
 
   const hetzner: HetznerTarget = { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) };
   if (input.action === 'destroy') {
+    // First, so that a destroy that then fails (the agent stays destroying) bills nobody for what is left.
+    await stopBilling(agent);
     const deleted = await destroyResources(agent, hetzner);
     logger.info('Agent resources deleted', deleted);
   } else {
@@ -86,6 +94,18 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
   if (result.kind === 'changed') return { agentStatus: plan.done, outcome: 'recorded' };
   if (result.kind === 'refused' && result.agentStatus === plan.done) return { agentStatus: plan.done, outcome: 'already' };
   throw new Error(`Recording ${input.action} of agent ${input.agentId} failed: ${result.kind}`);
+}
+
+/**
+ * Cancels the agent's subscription at once (docs/ARCHITECTURE.md, I1: immediately, not at the period's end). A
+ * subscription that ended already (Stripe told us, `subscriptionEndedAt`) needs no call.
+ */
+async function stopBilling(agent: AgentRecord): Promise<void> {
+  if (agent.subscriptionId === undefined || agent.subscriptionEndedAt !== undefined) return;
+  const stripe = await stripeClient(config.STRIPE_SECRET_KEY_ID, config.STRIPE_API_URL);
+  const outcome = await cancelSubscription(stripe, agent.subscriptionId, destroyCancellationKey(agent.agentId, agent.subscriptionId));
+  const log = outcome === 'unknown' ? logger.warn.bind(logger) : logger.info.bind(logger);
+  log('Subscription of the destroyed agent', { subscriptionId: agent.subscriptionId, outcome });
 }
 
 /** Deletes the agent's servers and Tailscale devices (recorded ids and those labelled with its current job). */

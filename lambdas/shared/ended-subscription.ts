@@ -15,10 +15,14 @@ export interface EndedSubscriptionDestroy {
   readonly result: AgentTransitionResult;
 }
 
-/** Moves the agent to `destroying` when `from` accepts it, and starts (or finds) the destroy execution. */
+/**
+ * Moves the agent to `destroying` when `from` accepts it, keeping when its subscription ended (`endedAt`), and starts
+ * (or finds) the destroy execution.
+ */
 export async function destroyForEndedSubscription(
   agentId: string,
   from: (agent: AgentRecord) => boolean,
+  endedAt: string,
   stateMachineArn: string | undefined,
 ): Promise<EndedSubscriptionDestroy> {
   const plan = planOf('destroy');
@@ -27,10 +31,14 @@ export async function destroyForEndedSubscription(
     to: plan.pending,
     event: 'destroy-requested',
     actor: 'stripe',
-    fields: { actionError: undefined },
+    fields: { actionError: undefined, subscriptionEndedAt: endedAt },
   });
-  // A failed destroy (destroying with its actionError) is left to the owner's retry: this execution name is taken.
-  const destroying = result.kind === 'changed' || (result.kind === 'refused' && result.agentStatus === plan.pending);
+  // Destroying for the end (it is kept on the agent): a redelivery makes sure the execution exists. A failed destroy
+  // (its actionError kept) is left to the owner's retry: this execution name is taken. A destroy the owner asked for
+  // (no end on the agent) runs its own execution, and its cancellation is what Stripe reports now: nothing to start.
+  const destroying =
+    result.kind === 'changed' ||
+    (result.kind === 'refused' && result.agentStatus === plan.pending && result.agent.subscriptionEndedAt !== undefined);
   if (destroying) {
     if (stateMachineArn === undefined) throw new Error('LIFECYCLE_STATE_MACHINE_ARN is not set: cannot destroy the agent');
     const input = { action: 'destroy' as const, agentId, actor: 'stripe' };

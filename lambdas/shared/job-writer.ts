@@ -297,7 +297,7 @@ export type AgentTransitionResult =
   | { kind: 'changed'; agent: AgentRecord; seq: number }
   /** Nothing to write: the agent already is what the change asks for (same status and fields). */
   | { kind: 'unchanged'; agent: AgentRecord }
-  | { kind: 'refused'; agentStatus: AgentStatus }
+  | { kind: 'refused'; agentStatus: AgentStatus; agent: AgentRecord }
   | { kind: 'not-found' };
 
 /**
@@ -314,7 +314,7 @@ export async function recordAgentTransition(
     const agent = await getAgent(agentId);
     if (agent === undefined) return { kind: 'not-found' };
     const allowed = typeof change.from === 'function' ? change.from(agent) : change.from.includes(agent.agentStatus);
-    if (!allowed) return { kind: 'refused', agentStatus: agent.agentStatus };
+    if (!allowed) return { kind: 'refused', agentStatus: agent.agentStatus, agent };
     const agentStatus = change.to ?? agent.agentStatus;
     const fields = Object.entries(change.fields ?? {});
     const current = agent as unknown as Record<string, unknown>;

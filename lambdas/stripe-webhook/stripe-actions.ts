@@ -108,6 +108,7 @@ async function subscriptionLifecycle(
     const { destroying, result } = await destroyForEndedSubscription(
       agentId,
       (current) => destroyable.includes(current.agentStatus),
+      action.endedAt,
       lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN,
     );
     if (destroying) {
@@ -115,7 +116,8 @@ async function subscriptionLifecycle(
       return { kind: 'destroying', agentId };
     }
     if (result.kind !== 'refused') return { kind: 'ignored', reason: result.kind };
-    if (result.agentStatus === 'destroyed') return { kind: 'ignored', reason: 'agent-destroyed' };
+    // Destroyed, or being destroyed by its owner: the end is that destroy's own cancellation (I1).
+    if (result.agentStatus === 'destroyed' || result.agentStatus === 'destroying') return { kind: 'ignored', reason: `agent-${result.agentStatus}` };
 
     // Not destroyable yet (provisioning, stopping, starting): Stripe sends this event once, so it is kept on the agent;
     // finish-job destroys an agent that becomes active with it. Refused when the agent moved on meanwhile: try again.

@@ -35,14 +35,16 @@ export class Lifecycle extends Construct {
 
     this.powerAction = new PipelineFunction(this, 'PowerAction', {
       name: 'power-action',
-      description: 'Powers an agent VM off or on, or deletes it and its Tailscale device; records an action that failed for good',
+      description: 'Powers an agent VM off or on, or cancels its subscription and deletes it and its Tailscale device; records an action that failed for good',
       // Power actions are polled to completion within one invocation.
       timeout: Duration.minutes(2),
       observability,
     })
       .useTable(data.table, 'readWrite')
       .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
-      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken)
+      // A destroy cancels the agent's subscription (I1). STRIPE_API_URL is left to its default, Stripe's own.
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey);
 
     const logGroup = new LogGroup(this, 'StateMachineLogs', { retention: RetentionDays.ONE_MONTH });
     this.stateMachine = new StateMachine(this, 'StateMachine', {

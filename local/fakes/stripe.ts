@@ -394,8 +394,11 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return { session: paid, subscription: created, invoice, deliveries: answers };
   };
 
-  /** Cancels now (Stripe's DELETE): idempotent by definition, so cancelling a cancelled subscription changes nothing. */
-  const cancel = (subscriptionId: string, reason: string): FakeSubscription => {
+  /**
+   * Cancels now (Stripe's DELETE): idempotent by definition, so cancelling a cancelled subscription changes nothing. The
+   * `customer.subscription.deleted` it sends names the request's Idempotency-Key, as Stripe's `request` does.
+   */
+  const cancel = (subscriptionId: string, reason: string, idempotencyKey: string | null = null): FakeSubscription => {
     const cancelled = subscription(subscriptionId);
     if (cancelled.status === 'canceled' || cancelled.status === 'incomplete_expired') return cancelled;
     const now = seconds();
@@ -405,7 +408,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       ended_at: now,
       cancellation_details: { ...cancelled.cancellation_details, reason },
     });
-    deliverLater(event('customer.subscription.deleted', cancelled));
+    deliverLater(event('customer.subscription.deleted', cancelled, idempotencyKey));
     return cancelled;
   };
 
@@ -445,7 +448,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return refund;
   };
 
-  const routes: Record<StripeRoute, (request: { params: Record<string, string>; query: Record<string, unknown>; body: Record<string, unknown> }) => unknown> = {
+  const routes: Record<
+    StripeRoute,
+    (request: { params: Record<string, string>; query: Record<string, unknown>; body: Record<string, unknown>; idempotencyKey?: string }) => unknown
+  > = {
     'POST /v1/checkout/sessions': ({ body }) => createSession(body),
     'GET /v1/checkout/sessions': ({ query }) =>
       list(
@@ -475,7 +481,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
         '/v1/subscriptions',
       ),
     'GET /v1/subscriptions/:id': ({ params }) => subscription(params.id ?? ''),
-    'DELETE /v1/subscriptions/:id': ({ params }) => cancel(params.id ?? '', 'cancellation_requested'),
+    'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) => cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null),
     'GET /v1/invoices/:id': ({ params }) => {
       const found = invoices.get(params.id ?? '');
       if (found === undefined) throw missing('invoice', params.id ?? '');
@@ -532,7 +538,9 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     let status = 200;
     let body: unknown;
     try {
-      body = structuredClone(match.route.handle({ params: match.params ?? {}, query: decodeForm(url.searchParams), body: decodeForm(new URLSearchParams(text)) }));
+      body = structuredClone(
+        match.route.handle({ params: match.params ?? {}, query: decodeForm(url.searchParams), body: decodeForm(new URLSearchParams(text)), ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }),
+      );
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
       status = error.status;

@@ -38,7 +38,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'finish-job': ['TABLE_NAME', 'LIFECYCLE_STATE_MACHINE_ARN'],
   rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
   sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
-  'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID'],
+  'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'],
 };
 
 const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
@@ -167,12 +167,12 @@ describe('least privilege', () => {
     expect(writes).toEqual(['dynamodb:UpdateItem']);
   });
 
-  it('lets only checkout read the Stripe secret key', () => {
+  it('lets only checkout and power-action (a destroy cancels the subscription) read the Stripe secret key', () => {
     const stripeKey = functionProperties(template, 'checkout').Environment.Variables.STRIPE_SECRET_KEY_ID;
     const readers = allIamStatements(template)
       .filter(({ statement }) => resourcesOf([statement], 'secretsmanager:GetSecretValue').some((resource) => JSON.stringify(resource) === JSON.stringify(stripeKey)))
       .map(({ resource }) => resource);
-    expect(readers).toEqual([expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/)]);
+    expect(readers.sort()).toEqual([expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/), expect.stringMatching(/^LifecyclePowerActionRoleDefaultPolicy/)]);
   });
 
   it('gives the WebSocket authorizer no table, secret or state machine access', () => {

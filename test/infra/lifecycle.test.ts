@@ -1,7 +1,7 @@
 /**
  * The lifecycle part of the stack: its state machine runs `state-machines/lifecycle.asl.json` (named in the metadata
  * the local runtime reads) and may invoke only power-action; power-action reads only the Hetzner and Tailscale
- * tokens; only the agents API and the Stripe webhook may start lifecycle executions; failures alarm.
+ * tokens and the Stripe key (a destroy cancels the subscription); only the agents API and the Stripe webhook may start lifecycle executions; failures alarm.
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
@@ -56,15 +56,13 @@ describe('lifecycle state machine', () => {
 });
 
 describe('power-action', () => {
-  it('reads the table and the Hetzner and Tailscale tokens only', () => {
+  it('reads the table, the Hetzner and Tailscale tokens and the Stripe key (to cancel a subscription) only', () => {
     const variables = powerAction.Properties.Environment.Variables as Record<string, unknown>;
-    expect(Object.keys(variables).sort()).toEqual(
-      ['NODE_OPTIONS', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID'].sort(),
-    );
+    const secrets = ['HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'];
+    expect(Object.keys(variables).sort()).toEqual(['NODE_OPTIONS', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'TABLE_NAME', ...secrets].sort());
     const statements = roleStatements(template, roleIdOf(powerAction));
-    expect(resourcesOf(statements, 'secretsmanager:GetSecretValue').sort()).toEqual(
-      [variables.HETZNER_TOKEN_SECRET_ID, variables.TAILSCALE_TOKEN_SECRET_ID].sort(),
-    );
+    const read = resourcesOf(statements, 'secretsmanager:GetSecretValue').map((resource) => JSON.stringify(resource));
+    expect(read.sort()).toEqual(secrets.map((name) => JSON.stringify(variables[name])).sort());
     expect(actionsOf(statements).filter((action) => action.startsWith('states:'))).toEqual([]);
   });
 

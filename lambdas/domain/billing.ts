@@ -1,0 +1,39 @@
+/**
+ * The money rules of an agent (docs/ARCHITECTURE.md, "Invariants" I1, I2, I5): which Stripe calls an agent's change
+ * asks for, and the Idempotency-Key of each, derived from what asks for it, so that a retried task or a redelivered
+ * event replays the first call at Stripe instead of making a second one. Pure.
+ */
+import { planOf, type ActionSubject } from './lifecycle.ts';
+
+/** The Idempotency-Key of the cancellation a destroy makes: one per agent and subscription, whoever destroys it. */
+export const destroyCancellationKey = (agentId: string, subscriptionId: string): string => `destroy-${agentId}-${subscriptionId}`;
+
+/**
+ * The Idempotency-Keys of what a second paid subscription of an agent gets: cancelled at once and its first payment
+ * refunded (I2). One per subscription: a redelivered event replays both.
+ */
+export const duplicatePaymentKeys = (agentId: string, subscriptionId: string): { cancel: string; refund: string } => ({
+  cancel: `duplicate-${agentId}-${subscriptionId}-cancel`,
+  refund: `duplicate-${agentId}-${subscriptionId}-refund`,
+});
+
+/** What decides whether a paid subscription is the agent's one or a second one. */
+export interface BilledAgent {
+  readonly subscriptionId?: string;
+}
+
+/**
+ * True when a paid checkout for `subscriptionId` arrives for an agent that already has another subscription: the new
+ * one is a second payment for the same agent, never linked to it (I2).
+ */
+export function isSecondSubscription(agent: BilledAgent, subscriptionId: string | undefined): boolean {
+  return subscriptionId !== undefined && agent.subscriptionId !== undefined && agent.subscriptionId !== subscriptionId;
+}
+
+/**
+ * True when the agent must be destroyed now because its subscription ended (I5): the end was kept on it while it could
+ * not be destroyed (provisioning, stopping, starting), and it now is in a status a destroy may start from.
+ */
+export function mustDestroyForEndedSubscription(agent: ActionSubject): boolean {
+  return agent.subscriptionEndedAt !== undefined && planOf('destroy').from.includes(agent.agentStatus);
+}

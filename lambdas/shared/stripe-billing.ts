@@ -1,0 +1,59 @@
+/**
+ * The Stripe calls that stop billing (invariants I1, I2): cancel a subscription now, refund its first payment. Each is
+ * made with the Idempotency-Key its caller derives (lambdas/domain/billing.ts), so a retry replays the first call.
+ */
+import Stripe from 'stripe';
+
+/** What a cancellation found: `cancelled` now, `already` ended, or `unknown` to Stripe (nothing there bills anyone). */
+export type CancellationOutcome = 'cancelled' | 'already' | 'unknown';
+
+/** Stripe's statuses of a subscription that has ended and bills nobody. */
+const ENDED_STATUSES = new Set(['canceled', 'incomplete_expired']);
+
+const isMissing = (error: unknown): boolean => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
+
+/**
+ * Cancels `subscriptionId` at once (no proration, no final invoice). A subscription that already ended is left as it
+ * is: Stripe refuses to cancel it again once the key's replay window (24 h) is over, so that refusal is read back.
+ */
+export async function cancelSubscription(stripe: Stripe, subscriptionId: string, idempotencyKey: string): Promise<CancellationOutcome> {
+  try {
+    await stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey });
+    return 'cancelled';
+  } catch (error) {
+    if (isMissing(error)) return 'unknown';
+    if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+    const current = await stripe.subscriptions.retrieve(subscriptionId);
+    if (ENDED_STATUSES.has(current.status)) return 'already';
+    throw error;
+  }
+}
+
+/** What refunding a subscription's first payment did. */
+export type RefundOutcome = { kind: 'refunded'; refundId: string; amount: number } | { kind: 'already-refunded' } | { kind: 'nothing-paid' };
+
+/**
+ * Refunds the payment of the subscription's latest invoice (for a subscription just paid, its first and only one) in
+ * full. An invoice without a paid payment intent has nothing to refund; one refunded already (a retry after the key's
+ * replay window) is said so.
+ */
+export async function refundLatestPayment(stripe: Stripe, subscriptionId: string, idempotencyKey: string): Promise<RefundOutcome> {
+  const subscription = await stripe.subscriptions.retrieve(subscriptionId);
+  const invoiceId = typeof subscription.latest_invoice === 'string' ? subscription.latest_invoice : subscription.latest_invoice?.id;
+  if (invoiceId === undefined) return { kind: 'nothing-paid' };
+  const invoice = await stripe.invoices.retrieve(invoiceId, { expand: ['payments'] });
+  const paid = invoice.payments?.data.find((payment) => payment.status === 'paid' && payment.payment.type === 'payment_intent');
+  const intent = paid?.payment.payment_intent;
+  const paymentIntent = typeof intent === 'string' ? intent : intent?.id;
+  if (paymentIntent === undefined) return { kind: 'nothing-paid' };
+  try {
+    const refund = await stripe.refunds.create(
+      { payment_intent: paymentIntent, reason: 'duplicate', metadata: { subscriptionId } },
+      { idempotencyKey },
+    );
+    return { kind: 'refunded', refundId: refund.id, amount: refund.amount };
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { kind: 'already-refunded' };
+    throw error;
+  }
+}

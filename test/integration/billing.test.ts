@@ -1,0 +1,139 @@
+/**
+ * The money invariants (docs/ARCHITECTURE.md, "Invariants" I1, I2, I5) on the whole local runtime, paid for through the
+ * Stripe fake the way a customer pays, and checked against what the fake's API says a customer is billed for:
+ * - I1: a destroy cancels the subscription (once, with an Idempotency-Key, replayed when the destroy is tried again);
+ * - I2: a second payment for an agent is cancelled and refunded, recorded on the agent, never kept;
+ * - I5: an ended subscription leads to the destroy of its agent from any status, also when the end came first.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { destroyCancellationKey } from '../../lambdas/domain/billing.ts';
+import type { AgentView } from '../../lambdas/domain/schemas.ts';
+import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeSubscription } from '../../local/fakes/stripe.ts';
+import type { LocalStack } from '../../local/start.ts';
+import { ApiClient, payForAgent, startTestStack, stripeApi } from '../support/local-stack.ts';
+
+/** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
+const ATTEMPTS = 4;
+const SETTLE_TIMEOUT_MS = 30_000;
+
+let stack: LocalStack;
+let documents: DynamoDBDocumentClient;
+
+beforeAll(async () => {
+  stack = await startTestStack({ retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 } });
+  documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const signIn = () => ApiClient.signIn(stack.url, `user-${randomUUID()}`);
+
+async function act(client: ApiClient, agentId: string, action: string): Promise<{ status: number; body: any }> {
+  const response = await client.fetch(`/agents/${agentId}/actions`, {
+    method: 'POST',
+    body: JSON.stringify({ action }),
+    headers: { 'idempotency-key': randomUUID() },
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function waitForView(client: ApiClient, agentId: string, done: (view: AgentView) => boolean): Promise<AgentView> {
+  let view: AgentView | undefined;
+  await vi.waitFor(
+    async () => {
+      view = await client.agent(agentId);
+      expect(done(view), JSON.stringify(view)).toBe(true);
+    },
+    { timeout: SETTLE_TIMEOUT_MS, interval: 100 },
+  );
+  return view!;
+}
+const waitForStatus = (client: ApiClient, agentId: string, status: string) =>
+  waitForView(client, agentId, (view) => view.agentStatus === status);
+
+/** A draft agent paid for through the Stripe fake and provisioned to `active`. */
+async function activeAgent(client: ApiClient, name = 'Billed') {
+  const { agentId } = await client.createAgent(name);
+  const paid = await payForAgent(client, agentId);
+  const active = await waitForStatus(client, agentId, 'active');
+  return { agentId, subscriptionId: paid.subscriptionId, serverId: active.vm!.serverId! };
+}
+
+const subscription = async (subscriptionId: string) => (await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as FakeSubscription;
+
+/** Every `customer.subscription.deleted` Stripe sent for the subscription. */
+async function deletedEvents(subscriptionId: string): Promise<FakeEvent[]> {
+  await stack.fakes.stripe.settled();
+  const { data } = (await stripeApi(stack.url, '/v1/events?type=customer.subscription.deleted&limit=100')) as { data: FakeEvent[] };
+  return data.filter((event) => event.data.object.id === subscriptionId);
+}
+
+async function agentItem(agentId: string): Promise<Record<string, any>> {
+  const { Item } = await documents.send(
+    new GetCommand({ TableName: stack.tableName, Key: { PK: `AGENT#${agentId}`, SK: 'AGENT' }, ConsistentRead: true }),
+  );
+  return Item ?? {};
+}
+
+async function historyEvents(agentId: string): Promise<{ event: string; actor: string; agentStatus: string }[]> {
+  const { Items = [] } = await documents.send(
+    new QueryCommand({
+      TableName: stack.tableName,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :seq)',
+      ExpressionAttributeValues: { ':pk': `AGENT#${agentId}`, ':seq': 'SEQ#' },
+      ConsistentRead: true,
+    }),
+  );
+  return Items.map((item) => ({ event: item.event as string, actor: item.actor as string, agentStatus: item.agentStatus as string }));
+}
+
+const LIVE_STATUSES = ['provisioning', 'active', 'stopping', 'stopped', 'starting', 'destroying'];
+
+/**
+ * I1 over the agents of a test: every subscription the Stripe fake still bills for them belongs to exactly one of them,
+ * and that agent is live and holds it.
+ */
+async function expectBillingFollowsAgents(agentIds: string[]): Promise<void> {
+  await stack.fakes.stripe.settled();
+  const { data } = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as { data: FakeSubscription[] };
+  const billed = data.filter((each) => agentIds.includes(each.metadata.agentId ?? '') && BILLED_SUBSCRIPTION_STATUSES.includes(each.status));
+  for (const each of billed) {
+    const agent = await agentItem(each.metadata.agentId!);
+    expect({ subscription: each.id, agentStatus: agent.agentStatus, subscriptionId: agent.subscriptionId }).toEqual({
+      subscription: each.id,
+      agentStatus: expect.toBeOneOf(LIVE_STATUSES),
+      subscriptionId: each.id,
+    });
+  }
+  expect(new Set(billed.map((each) => each.metadata.agentId)).size).toBe(billed.length);
+}
+
+describe('I1: billing follows the agent', () => {
+  it('cancels the subscription when the owner destroys the agent, once, with the destroy\'s Idempotency-Key, also when the destroy is tried again', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client);
+    expect((await subscription(subscriptionId)).status).toBe('active');
+
+    // The first destroy cancels, then fails on Hetzner for good; the owner tries again.
+    stack.fakes.hetzner.inject({ route: 'DELETE /servers/:id', status: 401, times: ATTEMPTS });
+    expect((await act(client, agentId, 'destroy')).status).toBe(202);
+    await waitForView(client, agentId, (view) => view.actionError !== undefined);
+    expect((await act(client, agentId, 'destroy')).status).toBe(202);
+    await waitForStatus(client, agentId, 'destroyed');
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
+
+    expect(await subscription(subscriptionId)).toMatchObject({ status: 'canceled', cancellation_details: { reason: 'cancellation_requested' } });
+    const deleted = await deletedEvents(subscriptionId);
+    expect(deleted.map((event) => event.request.idempotency_key)).toEqual([destroyCancellationKey(agentId, subscriptionId)]);
+    // Stripe's own echo of the cancellation changes nothing on the destroyed agent.
+    const items = await historyEvents(agentId);
+    expect(items.at(-1)).toMatchObject({ event: 'destroy-completed', agentStatus: 'destroyed' });
+    expect(items.filter((item) => item.event === 'destroy-requested')).toHaveLength(2);
+    await expectBillingFollowsAgents([agentId]);
+  });
+});
