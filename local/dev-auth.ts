@@ -1,7 +1,8 @@
 /**
  * The local stand-in for Cognito: an RS256 issuer whose key pair lives only in this process. It signs access tokens
- * with the claims Cognito puts in its access tokens, so the code that verifies them (aws-jwt-verify, the gateway's
- * JWT authorizer) runs unchanged. Local mode only: the AWS stack has no such issuer.
+ * with the claims Cognito puts in its access tokens, so the code that verifies them (the authorizers, with
+ * aws-jwt-verify) runs unchanged. It also signs ID tokens, which the sign-in hands out too and the APIs must refuse.
+ * Local mode only: the AWS stack has no such issuer.
  */
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { Jwks } from 'aws-jwt-verify/jwk';
@@ -38,6 +39,8 @@ export interface DevAuth {
   jwks(): Jwks;
   /** Signs a Cognito-shaped access token for `userId` (used as `sub` and `username`). */
   issueAccessToken(userId: string, options?: { readonly expiresInSeconds?: number }): string;
+  /** Signs a Cognito-shaped ID token for `userId` (`token_use: id`, the client in `aud`), with the same key. */
+  issueIdToken(userId: string): string;
 }
 
 const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
@@ -68,6 +71,23 @@ export function createDevAuth(options: DevAuthOptions): DevAuth {
         exp: now + expiresInSeconds,
         jti: randomUUID(),
         username: userId,
+      };
+      return signJwt({ alg: 'RS256', kid: keyId, typ: 'JWT' }, claims, privateKey);
+    },
+    issueIdToken(userId) {
+      const now = Math.floor(Date.now() / 1000);
+      const claims = {
+        sub: userId,
+        iss: options.issuer,
+        aud: options.clientId,
+        token_use: 'id',
+        'cognito:username': userId,
+        event_id: randomUUID(),
+        origin_jti: randomUUID(),
+        auth_time: now,
+        iat: now,
+        exp: now + DEFAULT_TOKEN_LIFETIME_SECONDS,
+        jti: randomUUID(),
       };
       return signJwt({ alg: 'RS256', kid: keyId, typ: 'JWT' }, claims, privateKey);
     },

@@ -16,11 +16,10 @@ import {
   gatewayMessage,
   toHttpApiEvent,
   type GatewayHttpResponse,
-  type HttpEventContext,
   type RawHttpRequest,
 } from './gateway/http-events.ts';
 import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './gateway/invocation.ts';
-import { createJwtAuthorizer, type JwtAuthorizer, type JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
+import { createHttpAuthorizers } from './gateway/http-authorizer.ts';
 import { createLambdaContext, type LocalAccount } from './gateway/lambda-context.ts';
 import { handleManagementRequest, managementConnectionId } from './gateway/management-api.ts';
 import { createHttpRouteMatcher, type HttpRouteMatch } from './gateway/route-matcher.ts';
@@ -32,7 +31,6 @@ export { routesFromTemplate, type GatewayRoutes } from './gateway/routes.ts';
 export type { ConnectionInfo, WebSocketConnections } from './gateway/websocket.ts';
 export type { GatewayHttpResponse } from './gateway/http-events.ts';
 export type { GatewayLogger } from './gateway/invocation.ts';
-export type { JwtIssuerConfig } from './gateway/jwt-authorizer.ts';
 
 /** Runs the function with this logical id (the caller maps it to a handler module) and returns its result. */
 export type InvokeFunction = (functionLogicalId: string, event: unknown, context: Context) => Promise<unknown>;
@@ -90,11 +88,6 @@ export interface GatewayOptions {
   readonly localRoutes?: UrlDependent<readonly LocalRoute[]>;
   /** Dev issuer: enables `POST /dev/token` and `GET /.well-known/jwks.json`; absent, those paths are 404. */
   readonly devAuth?: UrlDependent<DevAuth>;
-  /**
-   * Which tokens JWT routes accept. Default: the dev issuer when present, else the template's issuer/audience
-   * (which must then be literals).
-   */
-  readonly jwtIssuer?: JwtIssuerConfig;
   /** WebSocket API stage name. @default 'live' */
   readonly stage?: string;
   /** @default { region: AWS_REGION or 'us-east-1', accountId: '000000000000' } */
@@ -118,7 +111,6 @@ interface ReadyState {
   readonly devAuth: DevAuth | undefined;
   readonly publicConfig: Record<string, unknown>;
   readonly localRoutes: readonly LocalRoute[];
-  readonly jwtAuthorizer: JwtAuthorizer | undefined;
 }
 
 /** API Gateway's defaults. */
@@ -128,6 +120,13 @@ export const API_GATEWAY_LIMITS: GatewayLimits = {
   maxMessageBytes: 128 * 1024,
   maxRequestBodyBytes: 10 * 1024 * 1024,
 };
+
+/** API Gateway's answers when a Lambda authorizer does not let a request through. */
+const AUTHORIZER_REFUSALS = {
+  unauthorized: gatewayMessage(401, 'Unauthorized'),
+  forbidden: gatewayMessage(403, 'Forbidden'),
+  error: gatewayMessage(500, 'Internal Server Error'),
+} as const;
 
 const devTokenRequestSchema = z.object({ userId: z.string().trim().min(1).max(128) });
 
@@ -143,6 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const invokeTarget: InvokeTarget = (target, event) =>
     options.invoke(target.functionLogicalId, event, createLambdaContext(target.functionLogicalId, randomUUID(), account));
+  const authorizeHttp = createHttpAuthorizers({ invoke: invokeTarget, logger, region: account.region });
 
   const webSocket: WebSocketGateway | undefined =
     options.routes.webSocket &&
@@ -186,35 +186,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         serverPort: request.socket.localPort ?? 0,
         protocol: `HTTP/${request.httpVersion}`,
       };
-      return invokeHttpRoute(state, match, raw, { requestId, receivedAt });
+      return invokeHttpRoute(match, raw, { requestId, receivedAt });
     }
     return (await serveLocalPath(state, method, rawUrl, body, request.headers)) ?? gatewayMessage(404, 'Not Found');
   }
 
   async function invokeHttpRoute(
-    state: ReadyState,
     { route, pathParameters }: HttpRouteMatch,
     raw: RawHttpRequest,
     { requestId, receivedAt }: { requestId: string; receivedAt: Date },
   ): Promise<GatewayHttpResponse> {
-    let jwt: HttpEventContext['jwt'];
-    if (route.authorizer.kind === 'JWT') {
-      const authorization = await state.jwtAuthorizer?.authorize(headerValue(raw.rawHeaders, 'authorization'), route.authorizer.scopes);
-      if (authorization?.outcome === 'forbidden') return gatewayMessage(403, 'Forbidden');
-      if (authorization?.outcome !== 'allow') {
-        return gatewayMessage(401, 'Unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' });
-      }
-      jwt = { claims: authorization.claims, scopes: authorization.scopes };
-    }
-    const event = toHttpApiEvent(raw, {
+    let event = toHttpApiEvent(raw, {
       apiId: httpApiId,
       accountId: account.accountId,
       requestId,
       routeKey: route.routeKey,
       pathParameters,
       receivedAt,
-      ...(jwt && { jwt }),
     });
+    if (route.authorizer.kind === 'LAMBDA') {
+      const authorization = await authorizeHttp(route.authorizer, event);
+      if (authorization.outcome !== 'allow') return AUTHORIZER_REFUSALS[authorization.outcome];
+      event = { ...event, requestContext: { ...event.requestContext, authorizer: { lambda: authorization.context } } };
+    }
     try {
       return fromLambdaResult(await invokeTarget(route.target, event));
     } catch (error) {
@@ -264,9 +258,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     devAuth,
     publicConfig: resolveUrlDependent(options.publicConfig, urls),
     localRoutes: resolveUrlDependent(options.localRoutes, urls) ?? [],
-    jwtAuthorizer: options.routes.http.some((route) => route.authorizer.kind === 'JWT')
-      ? createJwtAuthorizer(jwtIssuerConfig(options, devAuth))
-      : undefined,
   };
   logger.info('Local gateway listening', { ...urls });
 
@@ -281,21 +272,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },
   };
-}
-
-/** Which issuer JWT routes trust: explicit config, else the dev issuer, else the template's literal configuration. */
-function jwtIssuerConfig(options: GatewayOptions, devAuth: DevAuth | undefined): JwtIssuerConfig {
-  if (options.jwtIssuer) return options.jwtIssuer;
-  if (devAuth) return { issuer: devAuth.issuer, audience: [devAuth.clientId], jwks: devAuth.jwks() };
-  const authorizers = options.routes.http.flatMap((route) => (route.authorizer.kind === 'JWT' ? [route.authorizer] : []));
-  const [first] = authorizers;
-  const sameEverywhere = authorizers.every(
-    (authorizer) => authorizer.issuer === first?.issuer && authorizer.audience.join() === first?.audience.join(),
-  );
-  if (!first?.issuer || !sameEverywhere) {
-    throw new Error('JWT routes need an issuer: the template computes it, so pass options.jwtIssuer or options.devAuth');
-  }
-  return { issuer: first.issuer, audience: first.audience };
 }
 
 function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {

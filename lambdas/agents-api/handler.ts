@@ -1,6 +1,7 @@
 /**
- * The dashboard's REST API (HTTP API, payload 2.0, JWT authorizer): the caller's agents, creating one and lifecycle
- * actions. Paying for an agent (`POST /agents/{agentId}/checkout`) is the checkout function's: only it carries Stripe.
+ * The dashboard's REST API (HTTP API, payload 2.0, access-token authorizer): the caller's agents, creating one and
+ * lifecycle actions. Paying for an agent (`POST /agents/{agentId}/checkout`) is the checkout function's: only it
+ * carries Stripe.
  */
 import { createHash } from 'node:crypto';
 import { agentViewOf } from '../domain/job-events.ts';

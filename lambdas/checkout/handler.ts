@@ -1,5 +1,6 @@
 /**
- * `POST /agents/{agentId}/checkout` (HTTP API, JWT authorizer): a Stripe Checkout URL for the caller's draft agent.
+ * `POST /agents/{agentId}/checkout` (HTTP API, access-token authorizer): a Stripe Checkout URL for the caller's draft
+ * agent.
  * A function of its own, apart from agents-api, so that only it (and cancel-subscription) loads the Stripe SDK and may
  * read the Stripe key. The agent keeps its open session, so asking again answers the same one (invariant I2).
  */

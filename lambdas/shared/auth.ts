@@ -1,7 +1,7 @@
 /**
- * Access-token verification for the WebSocket `$connect` authorizer (and the local gateway's JWT routes): the checks
- * API Gateway's JWT authorizer makes for Cognito access tokens, done with aws-jwt-verify. The verifier is built once
- * at load, so the JWKS is fetched once per container and then cached.
+ * Access-token verification, the one rule of both authorizers (http-authorizer for the REST routes, ws-authorizer for
+ * `$connect`): a Cognito access token of the dashboard client, never an ID token, checked with aws-jwt-verify. The
+ * verifier is built once at load, so the JWKS is fetched once per container and then cached.
  */
 import { JwtVerifier } from 'aws-jwt-verify';
 import type { Fetcher } from 'aws-jwt-verify/https';

@@ -1,18 +1,19 @@
 /**
- * What the dashboard's REST functions share (agents-api and checkout, behind the HTTP API's JWT authorizer): the
- * caller, the agent named in the path when the caller owns it, refusals with the contract's error body, and the middy
- * stack. API Gateway has verified the token; the caller is its `sub`. An agent that is not the caller's answers 404
+ * What the dashboard's REST functions share (agents-api and checkout, behind the HTTP API's access-token authorizer):
+ * the caller, the agent named in the path when the caller owns it, refusals with the contract's error body, and the
+ * middy stack. The authorizer (http-authorizer) has verified the token; the caller is its `sub`. An agent that is not the caller's answers 404
  * like one that does not exist, so ids reveal nothing.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithLambdaAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { CallerContext } from '../http-authorizer/handler.ts';
 import { agentId as agentIdSchema } from '../domain/schemas.ts';
 import { errorResponse } from './http.ts';
 import { logger } from './logger.ts';
 import { getAgent, type AgentRecord } from './repository.ts';
 
-export type DashboardRequest = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type DashboardRequest = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;
 export type DashboardResponse = APIGatewayProxyStructuredResultV2;
 
 /** A refusal with the contract's error body; thrown by route code, answered by {@link dashboardApiHandler}. */
@@ -27,9 +28,10 @@ export class HttpError extends Error {
 }
 
 export function callerOf(request: DashboardRequest): string {
-  const sub = request.requestContext.authorizer?.jwt?.claims?.sub;
-  if (typeof sub !== 'string' || sub === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
-  return sub;
+  const userId = request.requestContext.authorizer?.lambda?.userId;
+  // Only reachable without the authorizer, i.e. a misconfigured route.
+  if (typeof userId !== 'string' || userId === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
+  return userId;
 }
 
 export function agentIdOf(request: DashboardRequest): string {

@@ -1,7 +1,7 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi as HttpApiResource, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpUserPoolAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -48,7 +48,8 @@ export const HTTP_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 
 /**
  * The public HTTP API. Webhook and callback routes have no authorizer because their handlers verify signatures over
- * the raw body; every `/agents` route requires a Cognito access token of the dashboard client.
+ * the raw body; every `/agents` route requires a Cognito access token of the dashboard client, checked by a Lambda
+ * authorizer with the WebSocket authorizer's rule (API Gateway's own Cognito/JWT authorizer also accepts ID tokens).
  */
 export class HttpApi extends Construct {
   public readonly api: HttpApiResource;
@@ -61,6 +62,8 @@ export class HttpApi extends Construct {
   public readonly agentsApi: PipelineFunction;
   /** `POST /agents/{agentId}/checkout`: the only function that loads the Stripe SDK and may read the Stripe key. */
   public readonly checkout: PipelineFunction;
+  /** The Lambda authorizer of every `/agents` route: access tokens of the dashboard client only. */
+  public readonly authorizerFunction: PipelineFunction;
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
@@ -145,8 +148,18 @@ export class HttpApi extends Construct {
       });
     }
 
-    const authorizer = new HttpUserPoolAuthorizer('CognitoAuthorizer', auth.userPool, {
-      userPoolClients: [auth.client],
+    this.authorizerFunction = new PipelineFunction(this, 'Authorizer', {
+      name: 'http-authorizer',
+      description: 'Verifies the Cognito access token of a dashboard API request',
+      environment: { JWT_ISSUER: auth.issuerUrl, JWT_CLIENT_ID: auth.clientId },
+      observability,
+    });
+    const authorizer = new HttpLambdaAuthorizer('AccessTokenAuthorizer', this.authorizerFunction, {
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      identitySource: ['$request.header.Authorization'],
+      // Cached per token: a page load's requests cost one verification. An allow outlives the token's `exp` by at
+      // most this long, so it stays short.
+      resultsCacheTtl: Duration.minutes(1),
     });
     const agentsIntegration = new HttpLambdaIntegration('AgentsApiIntegration', this.agentsApi);
     const agentsRoutes: ReadonlyArray<[path: string, methods: HttpMethod[]]> = [

@@ -28,15 +28,24 @@ export interface HttpEventContext {
   readonly routeKey: string;
   readonly pathParameters: Record<string, string> | undefined;
   readonly receivedAt: Date;
-  /** Present on routes with a JWT authorizer. */
-  readonly jwt?: { readonly claims: Record<string, string>; readonly scopes: string[] | null };
 }
 
-/** The HTTP API's payload 2.0 event; `authorizer.jwt.scopes` is `null` on routes without scopes, as in AWS. */
+/**
+ * The HTTP API's payload 2.0 event; on a route with a Lambda authorizer the gateway adds its `context` at
+ * `requestContext.authorizer.lambda`.
+ */
 export type HttpApiEvent = Omit<APIGatewayProxyEventV2, 'requestContext'> & {
   requestContext: APIGatewayProxyEventV2['requestContext'] & {
-    authorizer?: { jwt: { claims: Record<string, string>; scopes: string[] | null } };
+    authorizer?: { lambda: Record<string, unknown> };
   };
+};
+
+/** The payload 2.0 event of an HTTP API Lambda authorizer: the request without its body, plus what is asked. */
+export type HttpAuthorizerEvent = Omit<HttpApiEvent, 'body' | 'isBase64Encoded'> & {
+  readonly type: 'REQUEST';
+  readonly routeArn: string;
+  /** The values of the authorizer's identity sources, in its order. */
+  readonly identitySource: string[];
 };
 
 /** A response ready to be written to the client. */
@@ -70,7 +79,6 @@ export function toHttpApiEvent(request: RawHttpRequest, context: HttpEventContex
     requestContext: {
       accountId: context.accountId,
       apiId: context.apiId,
-      ...(context.jwt && { authorizer: { jwt: context.jwt } }),
       domainName: host,
       domainPrefix: host.split('.')[0] ?? host,
       http: {
@@ -89,6 +97,46 @@ export function toHttpApiEvent(request: RawHttpRequest, context: HttpEventContex
     ...encodeBody(request.body, headers['content-type']),
     ...(context.pathParameters && { pathParameters: context.pathParameters }),
   };
+}
+
+/**
+ * The value of one identity source expression for this request (`$request.header.<name>`,
+ * `$request.querystring.<name>`); `undefined` when it is missing or empty, as API Gateway treats both.
+ */
+export function identitySourceValue(expression: string, event: HttpApiEvent): string | undefined {
+  const [, where, name] = /^\$request\.(header|querystring)\.(.+)$/.exec(expression) ?? [];
+  if (name === undefined) throw new Error(`Identity source ${expression} is not served locally (only $request.header/querystring)`);
+  const value = where === 'header' ? event.headers[name.toLowerCase()] : event.queryStringParameters?.[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** The event API Gateway sends a payload 2.0 Lambda authorizer for the route event `event`. */
+export function toHttpAuthorizerEvent(event: HttpApiEvent, routeArn: string, identitySource: string[]): HttpAuthorizerEvent {
+  const { body: _body, isBase64Encoded: _isBase64Encoded, ...request } = event;
+  return { ...request, type: 'REQUEST', routeArn, identitySource };
+}
+
+/** `routeArn` of a request, e.g. `arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/agents/a1`. */
+export function httpRouteArn(region: string, event: HttpApiEvent): string {
+  const { accountId, apiId, stage, http } = event.requestContext;
+  return `arn:aws:execute-api:${region}:${accountId}:${apiId}/${stage}/${http.method}${event.rawPath}`;
+}
+
+const simpleAuthorizerResultSchema = z.object({
+  isAuthorized: z.boolean(),
+  context: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** API Gateway's reading of a simple authorizer response; anything but `{ isAuthorized: boolean }` is an error (500). */
+export type SimpleAuthorizerVerdict =
+  | { readonly outcome: 'allow'; readonly context: Record<string, unknown> }
+  | { readonly outcome: 'deny' }
+  | { readonly outcome: 'invalid'; readonly reason: string };
+
+export function evaluateSimpleAuthorizerResult(result: unknown): SimpleAuthorizerVerdict {
+  const parsed = simpleAuthorizerResultSchema.safeParse(result);
+  if (!parsed.success) return { outcome: 'invalid', reason: parsed.error.message };
+  return parsed.data.isAuthorized ? { outcome: 'allow', context: parsed.data.context ?? {} } : { outcome: 'deny' };
 }
 
 /**

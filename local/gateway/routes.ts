@@ -13,15 +13,19 @@ export interface LambdaTarget {
   readonly functionLogicalId: string;
 }
 
-/** API Gateway's built-in JWT authorizer, as configured in the template. */
-export interface JwtRouteAuthorizer {
-  readonly kind: 'JWT';
-  /** Expected `iss`; `undefined` when the template computes it (e.g. from a user pool id). */
-  readonly issuer: string | undefined;
-  /** Accepted `aud` (id tokens) or `client_id` (access tokens); unresolved entries are left out. */
-  readonly audience: readonly string[];
-  /** Scopes the route requires (`AuthorizationScopes`); empty = none. */
-  readonly scopes: readonly string[];
+/**
+ * A Lambda authorizer of the HTTP API, payload 2.0 with simple responses (`{ isAuthorized, context }`): the only
+ * kind the local gateway serves on HTTP routes.
+ */
+export interface HttpLambdaRouteAuthorizer {
+  readonly kind: 'LAMBDA';
+  /** Logical id of the `AWS::ApiGatewayV2::Authorizer`: API Gateway caches answers per authorizer. */
+  readonly authorizerId: string;
+  readonly target: LambdaTarget;
+  /** e.g. `$request.header.Authorization`; a request missing any of them is refused with 401 before invoking. */
+  readonly identitySource: readonly string[];
+  /** How long an answer is reused for the same identity source values (`AuthorizerResultTtlInSeconds`); 0 = never. */
+  readonly resultTtlSeconds: number;
 }
 
 /** A Lambda REQUEST authorizer (WebSocket `$connect`). */
@@ -32,13 +36,13 @@ export interface RequestRouteAuthorizer {
   readonly identitySource: readonly string[];
 }
 
-export type RouteAuthorizer = { readonly kind: 'NONE' } | JwtRouteAuthorizer | RequestRouteAuthorizer;
+export type RouteAuthorizer = { readonly kind: 'NONE' } | HttpLambdaRouteAuthorizer | RequestRouteAuthorizer;
 
 /** A route of the HTTP API, e.g. `POST /agents/{agentId}/checkout`. */
 export interface HttpRoute {
   readonly routeKey: string;
   readonly target: LambdaTarget;
-  readonly authorizer: { readonly kind: 'NONE' } | JwtRouteAuthorizer;
+  readonly authorizer: { readonly kind: 'NONE' } | HttpLambdaRouteAuthorizer;
 }
 
 /** A route of the WebSocket API: `$connect`, `$disconnect`, `$default` or a route selection value such as `subscribe`. */
@@ -79,16 +83,16 @@ export function routesFromTemplate(template: CloudFormationTemplate): GatewayRou
     const routeKey = requireString(properties.RouteKey, `${logicalId}.RouteKey`);
     const api = resourceOfType(resources, referencedLogicalId(properties.ApiId), 'AWS::ApiGatewayV2::Api', `${logicalId}.ApiId`);
     const target = integrationTarget(resources, logicalId, properties.Target);
+    const protocol = api.resource.Properties?.ProtocolType;
     const authorizer = routeAuthorizer(resources, logicalId, properties);
 
-    const protocol = api.resource.Properties?.ProtocolType;
     if (protocol === 'HTTP') {
       if (authorizer.kind === 'REQUEST') {
-        throw new Error(`Route ${logicalId} (${routeKey}): Lambda authorizers on the HTTP API are not supported locally`);
+        throw new Error(`Route ${logicalId} (${routeKey}): an HTTP API Lambda authorizer needs payload 2.0 with simple responses locally`);
       }
       http.push({ routeKey, target, authorizer });
     } else if (protocol === 'WEBSOCKET') {
-      if (authorizer.kind === 'JWT') throw new Error(`Route ${logicalId} (${routeKey}): JWT authorizer on a WebSocket API`);
+      if (authorizer.kind === 'LAMBDA') throw new Error(`Route ${logicalId} (${routeKey}): simple-response authorizer on a WebSocket API`);
       webSocketApiIds.add(api.logicalId);
       webSocketRoutes.push({ routeKey, target, authorizer });
     } else {
@@ -138,22 +142,15 @@ function routeAuthorizer(
     `${routeId}.AuthorizerId`,
   );
   const authorizer = resource.Properties ?? {};
-  if (type === 'JWT' && authorizer.AuthorizerType === 'JWT') {
-    const jwt = (authorizer.JwtConfiguration ?? {}) as Record<string, unknown>;
-    return {
-      kind: 'JWT',
-      issuer: resolveString(jwt.Issuer),
-      audience: stringList(jwt.Audience),
-      scopes: stringList(properties.AuthorizationScopes),
-    };
-  }
   if (type === 'CUSTOM' && authorizer.AuthorizerType === 'REQUEST') {
-    return {
-      kind: 'REQUEST',
-      target: lambdaTarget(resources, authorizer.AuthorizerUri, `${logicalId}.AuthorizerUri`),
-      identitySource: stringList(authorizer.IdentitySource),
-    };
+    const target = lambdaTarget(resources, authorizer.AuthorizerUri, `${logicalId}.AuthorizerUri`);
+    const identitySource = stringList(authorizer.IdentitySource);
+    if (authorizer.AuthorizerPayloadFormatVersion === '2.0' && authorizer.EnableSimpleResponses === true) {
+      return { kind: 'LAMBDA', authorizerId: logicalId, target, identitySource, resultTtlSeconds: Number(authorizer.AuthorizerResultTtlInSeconds ?? 0) };
+    }
+    return { kind: 'REQUEST', target, identitySource };
   }
+  // Not JWT: API Gateway's JWT authorizer accepts ID tokens too, so the stack checks tokens in a Lambda authorizer.
   throw new Error(`Route ${routeId}: unsupported authorization ${String(type)} / ${String(authorizer.AuthorizerType)}`);
 }
 

@@ -32,21 +32,18 @@ const routeFunctionId = (route: Record<string, any>): string => {
 const accessLogVariables = (format: string): string[] => Object.values(JSON.parse(format) as Record<string, string>);
 const userPoolId = () => idOf('AWS::Cognito::UserPool', () => true);
 const clientId = () => idOf('AWS::Cognito::UserPoolClient', () => true);
-const cognitoIssuer = () => ({
-  'Fn::Join': ['', ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: userPoolId() }]],
-});
 
 describe('HTTP API', () => {
   const routes = () => routesOf(apiId('HTTP'));
   const routeByKey = (key: string) => routes().find((route) => route.RouteKey === key)!;
-  const routeTargets: Array<[string, FunctionName, 'NONE' | 'JWT']> = [
+  const routeTargets: Array<[string, FunctionName, 'NONE' | 'CUSTOM']> = [
     ['POST /webhooks/stripe', 'stripe-webhook', 'NONE'],
     ['POST /callbacks/github', 'github-callback', 'NONE'],
-    ['GET /agents', 'agents-api', 'JWT'],
-    ['POST /agents', 'agents-api', 'JWT'],
-    ['GET /agents/{agentId}', 'agents-api', 'JWT'],
-    ['POST /agents/{agentId}/checkout', 'checkout', 'JWT'],
-    ['POST /agents/{agentId}/actions', 'agents-api', 'JWT'],
+    ['GET /agents', 'agents-api', 'CUSTOM'],
+    ['POST /agents', 'agents-api', 'CUSTOM'],
+    ['GET /agents/{agentId}', 'agents-api', 'CUSTOM'],
+    ['POST /agents/{agentId}/checkout', 'checkout', 'CUSTOM'],
+    ['POST /agents/{agentId}/actions', 'agents-api', 'CUSTOM'],
   ];
 
   it('has exactly the contract routes', () => {
@@ -57,16 +54,43 @@ describe('HTTP API', () => {
     const route = routeByKey(key);
     expect(routeFunctionId(route)).toBe(functionLogicalId(template, name));
     expect(route.AuthorizationType).toBe(authorization);
-    if (authorization === 'JWT') expect(route.AuthorizerId).toEqual({ Ref: expect.stringMatching(/^HttpApiCognitoAuthorizer/) });
+    if (authorization === 'CUSTOM') expect(route.AuthorizerId).toEqual({ Ref: expect.stringMatching(/^HttpApiAccessTokenAuthorizer/) });
     else expect(route.AuthorizerId).toBeUndefined();
   });
 
-  it('checks Cognito access tokens of the dashboard client', () => {
+  it('checks Cognito access tokens of the dashboard client with http-authorizer: simple responses, cached briefly', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       ApiId: { Ref: apiId('HTTP') },
-      AuthorizerType: 'JWT',
+      AuthorizerType: 'REQUEST',
+      AuthorizerPayloadFormatVersion: '2.0',
+      EnableSimpleResponses: true,
       IdentitySource: ['$request.header.Authorization'],
-      JwtConfiguration: { Issuer: cognitoIssuer(), Audience: [{ Ref: clientId() }] },
+      // An allow outlives the token's expiry by at most the TTL.
+      AuthorizerResultTtlInSeconds: Match.anyValue(),
+      AuthorizerUri: Match.objectLike({
+        'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [functionLogicalId(template, 'http-authorizer'), 'Arn'] }])],
+      }),
+    });
+    const [authorizer] = Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).filter((a) => a.Properties.ApiId.Ref === apiId('HTTP'));
+    expect(authorizer?.Properties.AuthorizerResultTtlInSeconds).toBeGreaterThan(0);
+    expect(authorizer?.Properties.AuthorizerResultTtlInSeconds).toBeLessThanOrEqual(300);
+    // No JWT authorizer anywhere: API Gateway's accepts ID tokens as well.
+    expect(Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).map((a) => a.Properties.AuthorizerType)).not.toContain('JWT');
+    // The same issuer and client as the WebSocket authorizer, so both apply one rule (lambdas/shared/auth.ts).
+    for (const name of ['http-authorizer', 'ws-authorizer'] as const) {
+      expect(functionProperties(template, name).Environment.Variables, name).toMatchObject({
+        JWT_ISSUER: { 'Fn::GetAtt': [userPoolId(), 'ProviderURL'] },
+        JWT_CLIENT_ID: { Ref: clientId() },
+      });
+    }
+  });
+
+  it('lets only this API invoke http-authorizer, through its authorizer', () => {
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [functionLogicalId(template, 'http-authorizer'), 'Arn'] },
+      Principal: 'apigateway.amazonaws.com',
+      SourceArn: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([{ Ref: apiId('HTTP') }, '/authorizers/'])] }),
     });
   });
 
@@ -114,10 +138,6 @@ describe('WebSocket API', () => {
       AuthorizerUri: Match.objectLike({
         'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [functionLogicalId(template, 'ws-authorizer'), 'Arn'] }])],
       }),
-    });
-    expect(functionProperties(template, 'ws-authorizer').Environment.Variables).toMatchObject({
-      JWT_ISSUER: { 'Fn::GetAtt': [userPoolId(), 'ProviderURL'] },
-      JWT_CLIENT_ID: { Ref: clientId() },
     });
   });
 

@@ -30,6 +30,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
   'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
+  'http-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -175,8 +176,8 @@ describe('least privilege', () => {
     expect(readers.sort()).toEqual([expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/), expect.stringMatching(/^LifecyclePowerActionRoleDefaultPolicy/)]);
   });
 
-  it('gives the WebSocket authorizer no table, secret or state machine access', () => {
-    const services = new Set(actionsOfFunction('ws-authorizer').map((action) => action.split(':')[0]));
+  it.each(['http-authorizer', 'ws-authorizer'] as const)('gives %s no table, secret or state machine access', (name) => {
+    const services = new Set(actionsOfFunction(name).map((action) => action.split(':')[0]));
     expect([...services].sort()).toEqual(['logs', 'xray']);
   });
 

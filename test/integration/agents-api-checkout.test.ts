@@ -47,6 +47,9 @@ beforeAll(async () => {
     STRIPE_API_URL: stripe.url,
     DASHBOARD_URL: 'https://dashboard.example/',
     IDEMPOTENCY_LEASE_SECONDS: '10',
+    // The access-token authorizer trusts the dev issuer.
+    JWT_ISSUER: gateway.url,
+    JWT_CLIENT_ID: 'dashboard-test-client',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
 });

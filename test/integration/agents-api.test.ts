@@ -1,6 +1,6 @@
 /**
- * The dashboard REST API over real HTTP: the template's HTTP API on the local gateway (with its JWT authorizer fed by
- * the dev issuer), the agents-api function in-process, DynamoDB Local. Checkout has its own suite
+ * The dashboard REST API over real HTTP: the template's HTTP API on the local gateway (with its Lambda authorizer
+ * trusting the dev issuer), the agents-api function in-process, DynamoDB Local. Checkout has its own suite
  * (agents-api-checkout.test.ts, on the Stripe fake).
  */
 import { randomUUID } from 'node:crypto';
@@ -31,8 +31,14 @@ beforeAll(async () => {
     devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
     logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });
-  // Read by the handler when first imported, on the first request.
-  Object.assign(process.env, { TABLE_NAME: tables.tableName, IDEMPOTENCY_LEASE_SECONDS: '10', POWERTOOLS_LOG_LEVEL: 'ERROR' });
+  // Read by the handlers when first imported, on the first request.
+  Object.assign(process.env, {
+    TABLE_NAME: tables.tableName,
+    IDEMPOTENCY_LEASE_SECONDS: '10',
+    JWT_ISSUER: gateway.url,
+    JWT_CLIENT_ID: 'dashboard-test-client',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
 });
 
 afterAll(async () => {
@@ -95,9 +101,10 @@ describe('POST /agents and GET /agents', () => {
     expect((await api(userId, 'GET', '/agents')).body.agents).toEqual([]);
   });
 
-  it('needs a token', async () => {
-    const response = await fetch(`${gateway.url}/agents`);
-    expect(response.status).toBe(401);
+  it('needs an access token: none is 401, an ID token of the same user and client is 403', async () => {
+    expect((await fetch(`${gateway.url}/agents`)).status).toBe(401);
+    const idToken = gateway.devAuth!.issueIdToken(newUser());
+    expect((await fetch(`${gateway.url}/agents`, { headers: { authorization: `Bearer ${idToken}` } })).status).toBe(403);
   });
 });
 

@@ -4,8 +4,8 @@
  */
 import { basename, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDevAuth } from '../../local/dev-auth.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
+import type { HttpAuthorizerEvent } from '../../local/gateway/http-events.ts';
 import { functionEntries } from '../../local/template.ts';
 
 const template = inject('template');
@@ -21,14 +21,17 @@ describe('routes of the synthesized stack', () => {
       expect.arrayContaining([
         ['POST /webhooks/stripe', 'stripe-webhook', 'NONE'],
         ['POST /callbacks/github', 'github-callback', 'NONE'],
-        ['GET /agents', 'agents-api', 'JWT'],
-        ['POST /agents', 'agents-api', 'JWT'],
-        ['GET /agents/{agentId}', 'agents-api', 'JWT'],
-        ['POST /agents/{agentId}/checkout', 'checkout', 'JWT'],
-        ['POST /agents/{agentId}/actions', 'agents-api', 'JWT'],
+        ['GET /agents', 'agents-api', 'LAMBDA'],
+        ['POST /agents', 'agents-api', 'LAMBDA'],
+        ['GET /agents/{agentId}', 'agents-api', 'LAMBDA'],
+        ['POST /agents/{agentId}/checkout', 'checkout', 'LAMBDA'],
+        ['POST /agents/{agentId}/actions', 'agents-api', 'LAMBDA'],
       ]),
     );
     expect(table).toHaveLength(7);
+    const authorizers = routes.http.flatMap((route) => (route.authorizer.kind === 'LAMBDA' ? [route.authorizer] : []));
+    expect(new Set(authorizers.map((authorizer) => handlerNameOf(authorizer.target.functionLogicalId)))).toEqual(new Set(['http-authorizer']));
+    expect(authorizers[0]?.identitySource).toEqual(['$request.header.Authorization']);
   });
 
   it('serves the WebSocket routes of the contract, $connect behind the token authorizer', () => {
@@ -54,11 +57,12 @@ describe('gateway on the synthesized routes', () => {
     gateway = await startGateway({
       port: 0,
       routes,
-      invoke: async (functionLogicalId) => {
-        invoked.push(handlerNameOf(functionLogicalId));
+      invoke: async (functionLogicalId, event) => {
+        const name = handlerNameOf(functionLogicalId);
+        invoked.push(name);
+        if (name === 'http-authorizer') return { isAuthorized: (event as HttpAuthorizerEvent).identitySource[0] === 'Bearer good' };
         return { statusCode: 200, body: '{}' };
       },
-      devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: 'local-dashboard' }),
       publicConfig: {},
       logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
     });
@@ -68,11 +72,11 @@ describe('gateway on the synthesized routes', () => {
     await gateway?.stop();
   });
 
-  it('guards the dashboard routes with the dev issuer and leaves the webhooks open', async () => {
+  it('guards the dashboard routes with http-authorizer and leaves the webhooks open', async () => {
     expect((await fetch(`${gateway.url}/agents`)).status).toBe(401);
-    const token = gateway.devAuth!.issueAccessToken('user-1');
-    expect((await fetch(`${gateway.url}/agents`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await fetch(`${gateway.url}/agents`, { headers: { Authorization: 'Bearer bad' } })).status).toBe(403);
+    expect((await fetch(`${gateway.url}/agents`, { headers: { Authorization: 'Bearer good' } })).status).toBe(200);
     expect((await fetch(`${gateway.url}/webhooks/stripe`, { method: 'POST', body: '{}' })).status).toBe(200);
-    expect(invoked).toEqual(['agents-api', 'stripe-webhook']);
+    expect(invoked).toEqual(['http-authorizer', 'http-authorizer', 'agents-api', 'stripe-webhook']);
   });
 });

@@ -401,16 +401,27 @@ describe('REST API', () => {
     expect(listed).toEqual({ agents: [] });
   });
 
-  it('refuses missing, malformed, foreign-issuer and expired tokens with 401', async () => {
+  it('refuses a missing token with 401, and ID, malformed, foreign-issuer and expired tokens with 403, as API Gateway does', async () => {
     const foreign = createDevAuth({ issuer: stack.url, clientId: 'another-client' }).issueAccessToken(`owner-${RUN}`);
     const expired = stack.gateway.devAuth!.issueAccessToken(`owner-${RUN}`, { expiresInSeconds: -120 });
+    const idToken = stack.gateway.devAuth!.issueIdToken(`owner-${RUN}`);
     const tampered = `${ownerToken.split('.').slice(0, 2).join('.')}.${Buffer.from('forged').toString('base64url')}`;
-    for (const authorization of [undefined, 'Bearer', `Basic ${ownerToken}`, `Bearer ${foreign}`, `Bearer ${expired}`, `Bearer ${tampered}`, 'Bearer a.b.c']) {
-      const response = await fetch(`${stack.url}/agents/${ownedAgentId}`, { headers: authorization === undefined ? {} : { authorization } });
+    const getOwnedAgent = (headers: Record<string, string>) => fetch(`${stack.url}/agents/${ownedAgentId}`, { headers });
+
+    // No identity source: API Gateway refuses without asking the authorizer.
+    const missing = await getOwnedAgent({});
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({ message: 'Unauthorized' });
+    const refused = [idToken, foreign, expired, tampered].map((token) => `Bearer ${token}`);
+    for (const authorization of ['Bearer', `Basic ${ownerToken}`, 'Bearer a.b.c', ...refused]) {
+      const response = await getOwnedAgent({ authorization });
       const text = await response.text();
-      expect(response.status, authorization).toBe(401);
-      expectNoLeak(text, [ownerToken, foreign, expired]);
+      expect(response.status, authorization).toBe(403);
+      expect(JSON.parse(text)).toEqual({ message: 'Forbidden' });
+      expectNoLeak(text, [ownerToken, foreign, expired, idToken]);
     }
+    // The same person's access token works.
+    expect((await getOwnedAgent(bearer(ownerToken))).status).toBe(200);
   });
 });
 
@@ -472,14 +483,15 @@ describe('WebSocket', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it('refuses a handshake without a valid token: missing, expired, foreign issuer, tampered', async () => {
+  it('refuses a handshake without a valid access token: missing, ID token, expired, foreign issuer, tampered', async () => {
     const userId = `ws-user-${RUN}`;
     const valid = await tokenFor(userId);
     const expired = stack.gateway.devAuth!.issueAccessToken(userId, { expiresInSeconds: -120 });
+    const idToken = stack.gateway.devAuth!.issueIdToken(userId);
     const foreign = createDevAuth({ issuer: stack.url, clientId: 'another-client' }).issueAccessToken(userId);
     const tampered = `${valid.slice(0, valid.lastIndexOf('.'))}.${Buffer.from('forged').toString('base64url')}`;
     expect(await handshake(valid)).toBe(101);
-    for (const token of ['', 'not-a-jwt', expired, foreign, tampered]) {
+    for (const token of ['', 'not-a-jwt', idToken, expired, foreign, tampered]) {
       expect(await handshake(token), token).toBe(401);
     }
   });

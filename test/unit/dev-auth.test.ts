@@ -43,6 +43,14 @@ describe('createDevAuth', () => {
     expect(payload.auth_time).toBe(payload.iat);
   });
 
+  it('issues ID tokens with the same key, told apart only by token_use and aud', async () => {
+    const verifier = JwtVerifier.create({ issuer, audience: clientId, tokenUse: 'id' });
+    verifier.cacheJwks(devAuth.jwks());
+    const payload = await verifier.verify(devAuth.issueIdToken('user-1'));
+    expect(payload).toMatchObject({ sub: 'user-1', iss: issuer, aud: clientId, token_use: 'id', 'cognito:username': 'user-1' });
+    expect(payload).not.toHaveProperty('client_id');
+  });
+
   it('issues tokens that expire', async () => {
     const expired = devAuth.issueAccessToken('user-1', { expiresInSeconds: -10 });
     await expect(verifierFor(devAuth.jwks()).verify(expired)).rejects.toThrow(/expired/i);

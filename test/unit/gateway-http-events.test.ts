@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { fromLambdaResult, InvalidLambdaResponseError, toHttpApiEvent, type RawHttpRequest } from '../../local/gateway/http-events.ts';
+import {
+  evaluateSimpleAuthorizerResult,
+  fromLambdaResult,
+  identitySourceValue,
+  InvalidLambdaResponseError,
+  toHttpApiEvent,
+  type RawHttpRequest,
+} from '../../local/gateway/http-events.ts';
 
 /**
  * The documented example event of "Working with AWS Lambda proxy integrations for HTTP APIs" (payload format 2.0),
- * minus mTLS `authentication` and `stageVariables`, which the local gateway does not have.
+ * minus mTLS `authentication` and `stageVariables`, which the local gateway does not have, and the JWT authorizer's
+ * claims: the stack's routes use a Lambda authorizer, whose context the gateway adds once it has allowed the request.
  */
 const documentedExample = {
   version: '2.0',
@@ -16,7 +24,6 @@ const documentedExample = {
   requestContext: {
     accountId: '123456789012',
     apiId: 'api-id',
-    authorizer: { jwt: { claims: { claim1: 'value1', claim2: 'value2' }, scopes: ['scope1', 'scope2'] } },
     domainName: 'id.execute-api.us-east-1.amazonaws.com',
     domainPrefix: 'id',
     http: { method: 'POST', path: '/my/path', protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'agent' },
@@ -57,7 +64,6 @@ const exampleContext = {
   routeKey: '$default',
   pathParameters: { parameter1: 'value1' },
   receivedAt: new Date(documentedExample.requestContext.timeEpoch),
-  jwt: documentedExample.requestContext.authorizer.jwt,
 };
 
 const request = (overrides: Partial<RawHttpRequest>): RawHttpRequest => ({ ...exampleRequest, ...overrides });
@@ -87,7 +93,6 @@ describe('toHttpApiEvent (payload format 2.0)', () => {
       {
         ...exampleContext,
         pathParameters: undefined,
-        jwt: undefined,
       },
     );
     expect(bare.rawQueryString).toBe('');
@@ -158,5 +163,27 @@ describe('fromLambdaResult (response format 2.0)', () => {
   it('rejects a malformed structured response (API Gateway answers 500)', () => {
     expect(() => fromLambdaResult({ statusCode: '200' })).toThrow(InvalidLambdaResponseError);
     expect(() => fromLambdaResult({ statusCode: 200, body: { not: 'a string' } })).toThrow(InvalidLambdaResponseError);
+  });
+});
+
+describe('Lambda authorizer (payload 2.0, simple responses)', () => {
+  const event = toHttpApiEvent(exampleRequest, exampleContext);
+
+  it('reads identity sources from headers (any case) and the query string; missing or empty is undefined', () => {
+    expect(identitySourceValue('$request.header.Header1', event)).toBe('value1');
+    expect(identitySourceValue('$request.querystring.parameter2', event)).toBe('value');
+    expect(identitySourceValue('$request.header.Authorization', event)).toBeUndefined();
+    const empty = toHttpApiEvent(request({ rawHeaders: ['Authorization', ''] }), exampleContext);
+    expect(identitySourceValue('$request.header.Authorization', empty)).toBeUndefined();
+    expect(() => identitySourceValue('$context.identity.sourceIp', event)).toThrow(/not served locally/);
+  });
+
+  it('allows only on isAuthorized: true, and treats anything but a boolean isAuthorized as invalid', () => {
+    expect(evaluateSimpleAuthorizerResult({ isAuthorized: true, context: { userId: 'u' } })).toEqual({ outcome: 'allow', context: { userId: 'u' } });
+    expect(evaluateSimpleAuthorizerResult({ isAuthorized: true })).toEqual({ outcome: 'allow', context: {} });
+    expect(evaluateSimpleAuthorizerResult({ isAuthorized: false, context: { userId: 'u' } })).toEqual({ outcome: 'deny' });
+    for (const invalid of [undefined, null, 'Allow', { isAuthorized: 'true' }, { principalId: 'u', policyDocument: {} }]) {
+      expect(evaluateSimpleAuthorizerResult(invalid).outcome).toBe('invalid');
+    }
   });
 });

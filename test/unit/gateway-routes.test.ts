@@ -29,20 +29,21 @@ const template: CloudFormationTemplate = {
   Resources: {
     AgentsApiFn1A2B3C4D: lambdaFunction('agents-api'),
     StripeWebhookFn5E6F7A8B: lambdaFunction('stripe-webhook'),
+    HttpAuthorizerFnD4468D9A: lambdaFunction('http-authorizer'),
     WsAuthorizerFn00F643E6: lambdaFunction('ws-authorizer'),
     WsHandlerFnDE36F5F7: lambdaFunction('ws-handler'),
     HttpApiF5A9A8A7: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'HttpApi', ProtocolType: 'HTTP' } },
-    HttpApiJwt21C2E32E: {
+    HttpApiAccessTokenAuthorizer1ABED563: {
       Type: 'AWS::ApiGatewayV2::Authorizer',
       Properties: {
         ApiId: { Ref: 'HttpApiF5A9A8A7' },
-        AuthorizerType: 'JWT',
+        AuthorizerPayloadFormatVersion: '2.0',
+        AuthorizerResultTtlInSeconds: 60,
+        AuthorizerType: 'REQUEST',
+        AuthorizerUri: lambdaInvocationUri('HttpAuthorizerFnD4468D9A'),
+        EnableSimpleResponses: true,
         IdentitySource: ['$request.header.Authorization'],
-        JwtConfiguration: {
-          Audience: [{ Ref: 'PoolClient8A3E5EB7' }],
-          Issuer: { 'Fn::Join': ['', ['https://cognito-idp.', { Ref: 'AWS::Region' }, '.amazonaws.com/', { Ref: 'PoolD3F588B8' }]] },
-        },
-        Name: 'Jwt',
+        Name: 'AccessTokenAuthorizer',
       },
     },
     HttpApiCheckoutIntegration: {
@@ -58,8 +59,8 @@ const template: CloudFormationTemplate = {
       Type: 'AWS::ApiGatewayV2::Route',
       Properties: {
         ApiId: { Ref: 'HttpApiF5A9A8A7' },
-        AuthorizationType: 'JWT',
-        AuthorizerId: { Ref: 'HttpApiJwt21C2E32E' },
+        AuthorizationType: 'CUSTOM',
+        AuthorizerId: { Ref: 'HttpApiAccessTokenAuthorizer1ABED563' },
         RouteKey: 'POST /agents/{agentId}/checkout',
         Target: target('HttpApiCheckoutIntegration'),
       },
@@ -132,26 +133,28 @@ describe('routesFromTemplate', () => {
     ]);
   });
 
-  it('reports a JWT authorizer whose issuer and audience are intrinsics as unresolved, not guessed', () => {
+  it('resolves the Lambda authorizer (payload 2.0, simple responses) with its function, identity source and TTL', () => {
     const checkout = routes.http.find((route) => route.routeKey.startsWith('POST /agents'));
-    expect(checkout?.authorizer).toEqual({ kind: 'JWT', issuer: undefined, audience: [], scopes: [] });
+    expect(checkout?.authorizer).toEqual({
+      kind: 'LAMBDA',
+      authorizerId: 'HttpApiAccessTokenAuthorizer1ABED563',
+      target: { functionLogicalId: 'HttpAuthorizerFnD4468D9A' },
+      identitySource: ['$request.header.Authorization'],
+      resultTtlSeconds: 60,
+    });
     expect(routes.http.find((route) => route.routeKey === 'POST /webhooks/stripe')?.authorizer).toEqual({ kind: 'NONE' });
   });
 
-  it('resolves literal issuer, audience and route scopes', () => {
-    const literal = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
-    literal.Resources.HttpApiJwt21C2E32E!.Properties.JwtConfiguration = {
-      Issuer: { 'Fn::Join': ['', ['https://issuer.example', '/pool']] },
-      Audience: ['client-a', { Ref: 'Unresolvable' }],
+  it('refuses authorizers it cannot serve as AWS would: JWT, and HTTP Lambda authorizers answering IAM policies', () => {
+    const variant = (properties: Record<string, unknown>, authorizationType: string) => {
+      const changed = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+      Object.assign(changed.Resources.HttpApiAccessTokenAuthorizer1ABED563!.Properties, properties);
+      changed.Resources.HttpApiCheckoutRoute!.Properties.AuthorizationType = authorizationType;
+      return () => routesFromTemplate(changed as CloudFormationTemplate);
     };
-    literal.Resources.HttpApiCheckoutRoute!.Properties.AuthorizationScopes = ['agents/write'];
-    const checkout = routesFromTemplate(literal as CloudFormationTemplate).http[0];
-    expect(checkout?.authorizer).toEqual({
-      kind: 'JWT',
-      issuer: 'https://issuer.example/pool',
-      audience: ['client-a'],
-      scopes: ['agents/write'],
-    });
+    expect(variant({ AuthorizerType: 'JWT' }, 'JWT')).toThrow(/unsupported authorization JWT/);
+    expect(variant({ EnableSimpleResponses: false }, 'CUSTOM')).toThrow(/payload 2\.0 with simple responses/);
+    expect(variant({ AuthorizerPayloadFormatVersion: '1.0' }, 'CUSTOM')).toThrow(/payload 2\.0 with simple responses/);
   });
 
   it('resolves the WebSocket routes, the REQUEST authorizer function inside the invocation ARN and its identity source', () => {
