@@ -9,6 +9,7 @@ import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteComm
 import { newId } from '../domain/ids.ts';
 import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
 import type { ActionError } from '../domain/schemas.ts';
+import { isSecondSubscription } from '../domain/billing.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, keys } from './keys.ts';
@@ -53,6 +54,8 @@ export type CreateJobResult =
   | { kind: 'created'; job: JobRecord }
   | { kind: 'duplicate-event'; jobId: string | undefined }
   | { kind: 'agent-busy'; agentStatus: AgentStatus }
+  /** The agent is paid for by another subscription: this one is a second payment (I2), never linked to it. */
+  | { kind: 'second-subscription'; agentSubscriptionId: string }
   | { kind: 'agent-not-found' };
 
 export interface CreateJobInput {
@@ -74,6 +77,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const agent = await getAgent(input.agentId);
     if (agent === undefined || agent.userId !== input.userId) return { kind: 'agent-not-found' };
+    if (isSecondSubscription(agent, input.subscriptionId)) return { kind: 'second-subscription', agentSubscriptionId: agent.subscriptionId! };
     const allowedFrom = agentStatusesLeadingTo('provisioning');
     if (!allowedFrom.includes(agent.agentStatus)) {
       const duplicate = input.stripeEventId === undefined ? undefined : await jobOfStripeEvent(input.stripeEventId);
@@ -102,7 +106,10 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
             'SET agentStatus = :provisioning, currentJobId = :jobId, seq = :seq, updatedAt = :at, #region = :region',
             ...billingNames.map((name) => `#${name} = :${name}`),
           ].join(', '),
-          ConditionExpression: `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})`,
+          ConditionExpression:
+            `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})` +
+            // Never replaces the subscription that pays for the agent (I2): read above, held here.
+            (input.subscriptionId === undefined ? '' : ' AND (attribute_not_exists(subscriptionId) OR subscriptionId = :subscriptionId)'),
           ExpressionAttributeNames: {
             '#region': 'region',
             ...Object.fromEntries(billingNames.map((name) => [`#${name}`, name])),
@@ -289,9 +296,14 @@ export interface AgentTransition {
   /** What caused it, kept in the history item (`stop-requested`, `stopped`, `payment-issue`, ...). */
   readonly event: string;
   readonly actor: Actor;
-  /** Agent fields set with the change (`undefined` removes one), e.g. `{ paymentIssue: true }`. */
-  readonly fields?: Readonly<Record<string, string | number | boolean | ActionError | undefined>>;
+  /**
+   * Agent fields set with the change (`undefined` removes one), e.g. `{ paymentIssue: true }`; or computed from the
+   * agent as read (each attempt reads it again), e.g. to add to a list.
+   */
+  readonly fields?: AgentFields | ((agent: AgentRecord) => AgentFields);
 }
+
+export type AgentFields = Readonly<Record<string, string | number | boolean | readonly string[] | ActionError | undefined>>;
 
 export type AgentTransitionResult =
   | { kind: 'changed'; agent: AgentRecord; seq: number }
@@ -316,7 +328,7 @@ export async function recordAgentTransition(
     const allowed = typeof change.from === 'function' ? change.from(agent) : change.from.includes(agent.agentStatus);
     if (!allowed) return { kind: 'refused', agentStatus: agent.agentStatus, agent };
     const agentStatus = change.to ?? agent.agentStatus;
-    const fields = Object.entries(change.fields ?? {});
+    const fields = Object.entries((typeof change.fields === 'function' ? change.fields(agent) : change.fields) ?? {});
     const current = agent as unknown as Record<string, unknown>;
     if (agentStatus === agent.agentStatus && fields.every(([name, value]) => current[name] === value)) {
       return { kind: 'unchanged', agent };

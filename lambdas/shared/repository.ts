@@ -37,6 +37,8 @@ export interface AgentRecord extends AgentState {
   subscriptionId?: string;
   /** The open Stripe Checkout Session of a draft agent (lambdas/checkout): reused while open, never a second one. */
   checkoutSession?: CheckoutSessionRef;
+  /** Second subscriptions paid for this agent, cancelled and refunded by the Stripe webhook (I2). */
+  refundedSubscriptionIds?: string[];
 }
 
 /** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */

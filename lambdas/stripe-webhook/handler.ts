@@ -12,19 +12,23 @@ import { errorResponse, header, json, rawBody } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
-import { handleStripeEvent, type ProvisioningSettings } from './stripe-actions.ts';
+import { STRIPE_API_URL } from '../shared/stripe-client.ts';
+import { handleStripeEvent, type WebhookSettings } from './stripe-actions.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
   PROVISION_STATE_MACHINE_ARN: z.string().check(z.minLength(1)),
   STRIPE_WEBHOOK_SECRET_ID: z.string().check(z.minLength(1)),
+  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
+  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
   START_TIMEOUT_SECONDS: seconds(900),
   HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
   COMPLETION_TIMEOUT_SECONDS: seconds(2700),
 });
 
-const settings: ProvisioningSettings = {
+const settings: WebhookSettings = {
   stateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
+  stripe: { secretKeyId: config.STRIPE_SECRET_KEY_ID, apiUrl: config.STRIPE_API_URL },
   timeouts: {
     startSeconds: config.START_TIMEOUT_SECONDS,
     heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,

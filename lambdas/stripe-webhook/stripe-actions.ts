@@ -4,6 +4,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awaitsDestroyForEndedSubscription, planOf } from '../domain/lifecycle.ts';
+import { duplicatePaymentKeys } from '../domain/billing.ts';
 import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -13,8 +14,13 @@ import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
 import { startProvisioning, type ProvisioningSettings } from '../shared/provisioning.ts';
 import { findAgentBySubscription } from '../shared/repository.ts';
+import { cancelSubscription, refundLatestPayment } from '../shared/stripe-billing.ts';
+import { stripeClient } from '../shared/stripe-client.ts';
 
-export type { ProvisioningSettings };
+/** What the webhook's actions need: where provisioning runs, and the Stripe API that undoes a second payment. */
+export interface WebhookSettings extends ProvisioningSettings {
+  readonly stripe: { readonly secretKeyId: string; readonly apiUrl: string };
+}
 
 export type StripeEventOutcome =
   /** A job exists for the event and its execution has been started (now or by an earlier delivery). */
@@ -24,6 +30,8 @@ export type StripeEventOutcome =
   /** A cancelled subscription's agent cannot be destroyed yet (it is being provisioned): the end is kept on it. */
   | { kind: 'subscription-ended'; agentId: string }
   | { kind: 'payment-issue'; agentId: string; paymentIssue: boolean }
+  /** A second subscription paid for an agent: cancelled and refunded (now or by an earlier delivery). */
+  | { kind: 'refunded'; agentId: string; subscriptionId: string }
   | { kind: 'ignored'; reason: string };
 
 /** Counted (and alarmed on) because a customer paid and got nothing: a person has to sort it out. */
@@ -35,13 +43,14 @@ function needsAttention(reason: string, details: Record<string, unknown>): Strip
   return { kind: 'ignored', reason };
 }
 
-async function provision(request: ProvisionRequest, settings: ProvisioningSettings): Promise<StripeEventOutcome> {
+async function provision(request: ProvisionRequest, settings: WebhookSettings): Promise<StripeEventOutcome> {
   const result = await createJob({ ...request, actor: 'stripe' });
   const { stripeEventId, agentId, userId, region } = request;
   if (result.kind === 'agent-busy') {
     return needsAttention('agent-busy', { stripeEventId, agentId, agentStatus: result.agentStatus });
   }
   if (result.kind === 'agent-not-found') return needsAttention('agent-not-found', { stripeEventId, agentId });
+  if (result.kind === 'second-subscription') return undoSecondPayment(agentId, request.subscriptionId!, settings);
 
   // A redelivered event makes sure the execution of the job it created exists: the first StartExecution may have failed.
   const jobId = result.kind === 'created' ? result.job.jobId : result.jobId;
@@ -52,13 +61,43 @@ async function provision(request: ProvisionRequest, settings: ProvisioningSettin
   return { kind: 'provisioning', jobId };
 }
 
+/** Counted (and alarmed on): a customer paid twice for one agent; it was undone, and a person should know why. */
+const SECOND_PAYMENT_METRIC = 'DuplicatePaymentRefunded';
+
+/**
+ * A second subscription paid for an agent that has one (I2): cancelled at once and its payment refunded in full, with
+ * Idempotency-Keys derived from the agent and the subscription, so a redelivery replays both; then kept on the agent
+ * (`refundedSubscriptionIds`, a history item) and counted once. Throws when Stripe fails: the webhook answers 5xx and
+ * Stripe redelivers, so the payment is never kept.
+ */
+async function undoSecondPayment(agentId: string, subscriptionId: string, settings: WebhookSettings): Promise<StripeEventOutcome> {
+  const stripe = await stripeClient(settings.stripe.secretKeyId, settings.stripe.apiUrl);
+  const keys = duplicatePaymentKeys(agentId, subscriptionId);
+  const cancelled = await cancelSubscription(stripe, subscriptionId, keys.cancel);
+  const refund = cancelled === 'unknown' ? undefined : await refundLatestPayment(stripe, subscriptionId, keys.refund);
+  const recorded = await recordAgentTransition(agentId, {
+    from: (agent) => !(agent.refundedSubscriptionIds ?? []).includes(subscriptionId),
+    event: 'duplicate-payment-refunded',
+    actor: 'stripe',
+    fields: (agent) => ({ refundedSubscriptionIds: [...(agent.refundedSubscriptionIds ?? []), subscriptionId] }),
+  });
+  const details = { agentId, subscriptionId, cancelled, refund: refund?.kind, outcome: recorded.kind };
+  if (recorded.kind === 'changed') {
+    logger.error('Second payment for one agent: cancelled and refunded', details);
+    metrics.singleMetric().addMetric(SECOND_PAYMENT_METRIC, MetricUnit.Count, 1);
+  } else {
+    logger.info('Second payment already undone', details);
+  }
+  return { kind: 'refunded', agentId, subscriptionId };
+}
+
 /**
  * Does what a Stripe event asks for. Throws when the job write or StartExecution fails, so the webhook answers 5xx
  * and Stripe redelivers; the redelivery finds the job already written and only starts the execution.
  */
 export async function handleStripeEvent(
   action: StripeEventAction,
-  settings: ProvisioningSettings,
+  settings: WebhookSettings,
 ): Promise<StripeEventOutcome> {
   switch (action.kind) {
     case 'provision':

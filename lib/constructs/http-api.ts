@@ -87,11 +87,15 @@ export class HttpApi extends Construct {
 
     this.stripeWebhook = new PipelineFunction(this, 'StripeWebhook', {
       name: 'stripe-webhook',
-      description: 'Verifies Stripe webhooks and starts provisioning',
+      description: 'Verifies Stripe webhooks, starts provisioning, cancels and refunds a second payment for one agent',
+      // Room for the four Stripe calls that undo a second payment (I2), inside API Gateway's 30 s.
+      timeout: Duration.seconds(25),
       observability,
     })
       .useTable(data.table, 'readWrite')
       .useSecret('STRIPE_WEBHOOK_SECRET_ID', secrets.stripeWebhookSecret)
+      // Undoes a second payment for one agent (I2). STRIPE_API_URL is left to its default, Stripe's own.
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
       .useProvisioning(provisioningStateMachine);
     lifecycle.grantStart(this.stripeWebhook);
 

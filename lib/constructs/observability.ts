@@ -34,6 +34,14 @@ const REFUSED_REQUEST_METRICS = [
 ] as const;
 
 /**
+ * Things that were set right automatically but that a person must know about, each at its first occurrence: a customer
+ * who paid twice for one agent had the second subscription cancelled and refunded (I2, `lambdas/stripe-webhook`).
+ */
+const NEEDS_A_PERSON_METRICS = [
+  { id: 'DuplicatePaymentRefundedAlarm', service: 'stripe-webhook', metricName: 'DuplicatePaymentRefunded', description: 'A customer paid twice for one agent: the second subscription was cancelled and refunded (recorded on the agent)' },
+] as const;
+
+/**
  * Refused requests in one 5-minute period that make a burst: a single one is an internet scanner, a wrong or
  * half-rotated secret refuses every request (and the senders retry each one).
  */
@@ -65,6 +73,12 @@ export class Observability extends Construct {
         metric: new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, statistic: 'Sum' }),
         threshold: REFUSED_REQUESTS_BURST,
         description: `A burst of refused ${what}: a wrong or half-rotated secret, or someone probing the endpoint`,
+      });
+    }
+    for (const { id: alarmId, service, metricName, description } of NEEDS_A_PERSON_METRICS) {
+      this.addAlarm(this, alarmId, {
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, statistic: 'Sum' }),
+        description,
       });
     }
   }

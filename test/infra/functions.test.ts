@@ -26,7 +26,7 @@ const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLO
 
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
-  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
   'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
@@ -168,12 +168,16 @@ describe('least privilege', () => {
     expect(writes).toEqual(['dynamodb:UpdateItem']);
   });
 
-  it('lets only checkout and power-action (a destroy cancels the subscription) read the Stripe secret key', () => {
+  it('lets only checkout, power-action (a destroy cancels the subscription) and stripe-webhook (a second payment is refunded) read the Stripe secret key', () => {
     const stripeKey = functionProperties(template, 'checkout').Environment.Variables.STRIPE_SECRET_KEY_ID;
     const readers = allIamStatements(template)
       .filter(({ statement }) => resourcesOf([statement], 'secretsmanager:GetSecretValue').some((resource) => JSON.stringify(resource) === JSON.stringify(stripeKey)))
       .map(({ resource }) => resource);
-    expect(readers.sort()).toEqual([expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/), expect.stringMatching(/^LifecyclePowerActionRoleDefaultPolicy/)]);
+    expect(readers.sort()).toEqual([
+      expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/),
+      expect.stringMatching(/^HttpApiStripeWebhookRoleDefaultPolicy/),
+      expect.stringMatching(/^LifecyclePowerActionRoleDefaultPolicy/),
+    ]);
   });
 
   it.each(['http-authorizer', 'ws-authorizer'] as const)('gives %s no table, secret or state machine access', (name) => {

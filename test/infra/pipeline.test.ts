@@ -194,9 +194,9 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 13 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed,
-    // refused Stripe events and callbacks.
-    expect(alarms).toHaveLength(22);
+    // 14 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed,
+    // refused Stripe events and callbacks, a refunded second payment.
+    expect(alarms).toHaveLength(24);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 
@@ -215,6 +215,17 @@ describe('alarms', () => {
       Dimensions: [{ Name: 'service', Value: 'finish-job' }],
       Statistic: 'Sum',
       Threshold: 1,
+    });
+  });
+
+  it('alarms at the first DuplicatePaymentRefunded as stripe-webhook counts it (a customer paid twice for one agent)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AgentPipeline',
+      MetricName: 'DuplicatePaymentRefunded',
+      Dimensions: [{ Name: 'service', Value: 'stripe-webhook' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      AlarmActions: [{ Ref: topicId() }],
     });
   });
 

@@ -8,12 +8,14 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { destroyCancellationKey } from '../../lambdas/domain/billing.ts';
+import { destroyCancellationKey, duplicatePaymentKeys } from '../../lambdas/domain/billing.ts';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
-import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeSubscription } from '../../local/fakes/stripe.ts';
+import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeRefund, type FakeSubscription } from '../../local/fakes/stripe.ts';
+import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
 import type { LocalStack } from '../../local/start.ts';
-import { ApiClient, payForAgent, startTestStack, stripeApi } from '../support/local-stack.ts';
+import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, stripeApi } from '../support/local-stack.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
@@ -92,7 +94,8 @@ async function historyEvents(agentId: string): Promise<{ event: string; actor: s
   return Items.map((item) => ({ event: item.event as string, actor: item.actor as string, agentStatus: item.agentStatus as string }));
 }
 
-const LIVE_STATUSES = ['provisioning', 'active', 'stopping', 'stopped', 'starting', 'destroying'];
+/** The statuses of an agent a subscription may bill for (I1); `failed` only until the owner's time to retry is over. */
+const LIVE_STATUSES = ['provisioning', 'active', 'stopping', 'stopped', 'starting', 'destroying', 'failed'];
 
 /**
  * I1 over the agents of a test: every subscription the Stripe fake still bills for them belongs to exactly one of them,
@@ -134,6 +137,84 @@ describe('I1: billing follows the agent', () => {
     const items = await historyEvents(agentId);
     expect(items.at(-1)).toMatchObject({ event: 'destroy-completed', agentStatus: 'destroyed' });
     expect(items.filter((item) => item.event === 'destroy-requested')).toHaveLength(2);
+    await expectBillingFollowsAgents([agentId]);
+  });
+});
+
+describe('I2: at most one paid subscription per agent', () => {
+  /**
+   * A second open Checkout Session of the agent, as an older checkout could have left (created at Stripe, never stored
+   * on the agent): the SDK against the fake, with the metadata checkout gives its sessions.
+   */
+  async function secondSession(client: ApiClient, agentId: string): Promise<string> {
+    const api = new URL(stack.fakes.stripe.url);
+    const stripe = new Stripe(stack.fakes.stripe.secretKey, { host: api.hostname, port: api.port, protocol: 'http' });
+    const metadata = { agentId, userId: client.userId, region: 'fsn1' };
+    const session = await stripe.checkout.sessions.create({
+      mode: 'subscription',
+      line_items: [{ price: LOCAL_STRIPE_PRICE_ID, quantity: 1 }],
+      client_reference_id: client.userId,
+      metadata,
+      subscription_data: { metadata },
+      success_url: `${stack.url}/?checkout=success`,
+    });
+    return session.id;
+  }
+
+  /** The refunds of the subscription's first invoice. */
+  async function refundsOf(subscriptionId: string): Promise<FakeRefund[]> {
+    const invoiceId = (await subscription(subscriptionId)).latest_invoice!;
+    const invoice = stack.fakes.stripe.state.invoices.get(invoiceId)!;
+    const paymentIntent = invoice.payments.data[0]!.payment.payment_intent;
+    return ((await stripeApi(stack.url, `/v1/refunds?payment_intent=${paymentIntent}`)) as { data: FakeRefund[] }).data;
+  }
+
+  /** Pays the second session and checks what I2 asks of it: cancelled, refunded in full, recorded, the agent untouched. */
+  async function expectSecondPaymentUndone(agentId: string, first: string, secondSessionId: string, before: AgentView): Promise<string> {
+    const paid = await stack.fakes.stripe.pay(secondSessionId);
+    const second = paid.subscription.id;
+    expect(paid.deliveries.map((delivery) => delivery.status)).toEqual([200, 200]);
+
+    expect((await subscription(second)).status).toBe('canceled');
+    expect((await deletedEvents(second)).map((event) => event.request.idempotency_key)).toEqual([duplicatePaymentKeys(agentId, second).cancel]);
+    expect(await refundsOf(second)).toEqual([expect.objectContaining({ amount: paid.invoice.amount_paid, reason: 'duplicate' })]);
+    expect((await subscription(first)).status).toBe('active');
+
+    const agent = await agentItem(agentId);
+    expect(agent).toMatchObject({ subscriptionId: first, agentStatus: before.agentStatus, currentJobId: before.jobId, refundedSubscriptionIds: [second] });
+    const items = await historyEvents(agentId);
+    expect(items.at(-1)).toEqual({ event: 'duplicate-payment-refunded', actor: 'stripe', agentStatus: before.agentStatus });
+
+    // Stripe redelivers the event: the refund and the cancellation are replayed, nothing more is written.
+    const completed = stack.fakes.stripe.events.find((event) => event.type === 'checkout.session.completed' && event.data.object.id === secondSessionId)!;
+    expect((await stack.fakes.stripe.redeliver(completed.id)).status).toBe(200);
+    expect(await refundsOf(second)).toHaveLength(1);
+    expect((await historyEvents(agentId)).length).toBe(items.length);
+    return second;
+  }
+
+  it('cancels and refunds a second paid session of a provisioning agent, records it on the agent, and keeps the first', async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Paid twice');
+    const stale = await secondSession(client, agentId);
+    const first = await payCheckout(client, await openCheckout(client, agentId));
+    const provisioning = await client.agent(agentId);
+    expect(provisioning.agentStatus).toBe('provisioning');
+
+    await expectSecondPaymentUndone(agentId, first.subscriptionId, stale, provisioning);
+    await waitForStatus(client, agentId, 'active');
+    await expectBillingFollowsAgents([agentId]);
+  });
+
+  it('never provisions a failed agent again from a second payment: its subscription stays the first one', async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Paid twice [fail:vm_created]');
+    const stale = await secondSession(client, agentId);
+    const first = await payForAgent(client, agentId);
+    const failed = await waitForStatus(client, agentId, 'failed');
+
+    await expectSecondPaymentUndone(agentId, first.subscriptionId, stale, failed);
+    expect((await client.agent(agentId)).jobId).toBe(failed.jobId);
     await expectBillingFollowsAgents([agentId]);
   });
 });

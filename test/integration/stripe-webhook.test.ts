@@ -8,6 +8,7 @@ import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
+import { start as startStripeFake, type StripeFake } from '../../local/fakes/stripe.ts';
 import { LocalStepFunctions, type ExecutionDescription } from '../../local/stepfunctions.ts';
 import { httpApiEvent, lambdaContext } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
@@ -15,6 +16,7 @@ import { createTestTables, type TestTables } from '../support/tables.ts';
 const WEBHOOK_SECRET = `whsec_${randomUUID().replaceAll('-', '')}`;
 const WEBHOOK_SECRET_ID = 'stripe-webhook-secret';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
+const STRIPE_KEY_ID = 'stripe-secret-key';
 
 /** Stands in for the provisioning state machine: its first state waits (for a token nobody sends) until stopped. */
 const WAITING_DEFINITION = {
@@ -30,6 +32,8 @@ const WAITING_DEFINITION = {
 };
 
 let tables: TestTables;
+/** The Stripe API a second payment for one agent is undone through (the suite's events name no subscription it has). */
+let stripe: StripeFake;
 let stepFunctions: LocalStepFunctions;
 let services: AwsServices;
 let started: ExecutionDescription[];
@@ -39,7 +43,7 @@ let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
 let keys: typeof import('../../lambdas/shared/keys.ts').keys;
 
 async function startServices(port = 0): Promise<void> {
-  services = await startAwsServices({ port, secrets: { [WEBHOOK_SECRET_ID]: WEBHOOK_SECRET }, stepFunctions });
+  services = await startAwsServices({ port, secrets: { [WEBHOOK_SECRET_ID]: WEBHOOK_SECRET, [STRIPE_KEY_ID]: stripe.secretKey }, stepFunctions });
 }
 
 beforeAll(async () => {
@@ -51,8 +55,11 @@ beforeAll(async () => {
   stepFunctions.on('execution', ({ type, execution }) => {
     if (type === 'started') started.push(execution);
   });
+  stripe = await startStripeFake();
   await startServices();
   Object.assign(process.env, {
+    STRIPE_SECRET_KEY_ID: STRIPE_KEY_ID,
+    STRIPE_API_URL: stripe.url,
     TABLE_NAME: tables.tableName,
     PROVISION_STATE_MACHINE_ARN: STATE_MACHINE_ARN,
     STRIPE_WEBHOOK_SECRET_ID: WEBHOOK_SECRET_ID,
@@ -71,6 +78,7 @@ afterAll(async () => {
   stepFunctions?.stopAll();
   await services?.stop();
   await tables?.delete();
+  await stripe?.stop();
 });
 
 beforeEach(() => {
@@ -291,11 +299,13 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
 describe('POST /webhooks/stripe: nothing is provisioned', () => {
   it('for a paid checkout of an agent that already has a live job (a person must look at it)', async () => {
     const agent = await draftAgent();
-    expect(await deliverSigned(stripeEventBody(agent))).toEqual({ statusCode: 200, body: { received: true } });
+    // Another paid event of the same subscription; one of another subscription is refunded (test/integration/billing.test.ts).
+    const session = { subscription: `sub_${randomUUID().replaceAll('-', '')}` };
+    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true } });
     const busy = await repository.getAgent(agent.agentId);
     started = [];
 
-    expect(await deliverSigned(stripeEventBody(agent))).toEqual({ statusCode: 200, body: { received: true, ignored: true } });
+    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true, ignored: true } });
     expect(await repository.getAgent(agent.agentId)).toMatchObject({ seq: busy?.seq, currentJobId: busy?.currentJobId });
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
     expect(started).toEqual([]);
