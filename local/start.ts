@@ -76,6 +76,8 @@ export interface LocalStackOptions {
   readonly template?: CloudFormationTemplate;
   /** Milliseconds before each retry, by state name, instead of the ASL's intervals (tests keep them short). @default the ASL's */
   readonly retryIntervalOverrides?: Readonly<Record<string, number>>;
+  /** Milliseconds each Wait state waits, by state name, instead of the ASL's `Seconds` (tests keep them short). @default the ASL's */
+  readonly waitTimeOverrides?: Readonly<Record<string, number>>;
   /** Log what happens (URLs, executions, runner steps). @default true */
   readonly verbose?: boolean;
 }
@@ -259,6 +261,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         Object.keys(functions).map((logicalId) => [localFunctionArn(logicalId), (payload: unknown) => invoke(logicalId, payload)]),
       ),
       ...(options.retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides: options.retryIntervalOverrides }),
+      ...(options.waitTimeOverrides === undefined ? {} : { waitTimeOverrides: options.waitTimeOverrides }),
     });
     stops.push(async () => stepFunctions.stopAll());
     stepFunctions.on('execution', ({ type, execution }) => {

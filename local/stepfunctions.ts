@@ -30,6 +30,11 @@ export interface LocalStepFunctionsOptions {
    * @default the intervals of the definition
    */
   readonly retryIntervalOverrides?: Readonly<Record<string, number>>;
+  /**
+   * Milliseconds a Wait state waits, by state name, instead of its `Seconds` (tests keep them short).
+   * @default the waits of the definition
+   */
+  readonly waitTimeOverrides?: Readonly<Record<string, number>>;
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -136,6 +141,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   private readonly stateMachines = new Map<string, PreparedStateMachine>();
   private readonly functions: Readonly<Record<string, LocalFunction>>;
   private readonly retryIntervalOverrides: Readonly<Record<string, number>> | undefined;
+  private readonly waitTimeOverrides: Readonly<Record<string, number>> | undefined;
   private readonly executions = new Map<string, Execution>();
   private readonly waitingTasks = new Map<string, WaitingTask>();
   /** Tokens whose task is over: answered with TaskTimedOut like AWS, not InvalidToken. */
@@ -146,6 +152,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     super();
     this.functions = options.functions;
     this.retryIntervalOverrides = options.retryIntervalOverrides;
+    this.waitTimeOverrides = options.waitTimeOverrides;
     for (const [stateMachineArn, definition] of Object.entries(options.definitions)) {
       if (!stateMachineName(stateMachineArn)) throw new Error(`Not a state machine ARN: ${stateMachineArn}`);
       const parsed = (typeof definition === 'string' ? JSON.parse(definition) : structuredClone(definition)) as StateMachineDefinition;
@@ -202,6 +209,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
       overrides: {
         taskResourceLocalHandlers: overrides,
         ...(this.retryIntervalOverrides ? { retryIntervalOverrides: { ...this.retryIntervalOverrides } } : {}),
+        ...(this.waitTimeOverrides ? { waitTimeOverrides: { ...this.waitTimeOverrides } } : {}),
       },
       context: {
         Execution: { Id: executionArn, Name: name, StartTime: description.startDate.toISOString() },

@@ -1,6 +1,7 @@
 /**
- * ActivateAgent, MarkFailed and RecordRollbackFailure (state machine tasks): records how a provisioning execution
- * ended through the one domain writer, or raises the `RollbackFailed` metric whose alarm pages a person. An agent
+ * ActivateAgent, MarkFailed, RecordActivationFailure and RecordRollbackFailure (state machine tasks): records how a
+ * provisioning execution ended through the one domain writer, or raises the `ActivationFailed` / `RollbackFailed`
+ * metric whose alarm pages a person. An agent
  * whose subscription ended while it was provisioned goes from active straight to destroying.
  * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
@@ -25,6 +26,7 @@ const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.
 const finishInput = z.discriminatedUnion('action', [
   z.object({ action: z.literal('activate'), jobId, result: vmDetails }),
   z.object({ action: z.literal('fail'), jobId, failure: caughtError, timeouts: provisionTimeouts }),
+  z.object({ action: z.literal('activation-failed'), jobId, failure: z.optional(caughtError) }),
   z.object({ action: z.literal('rollback-failed'), jobId, failure: z.optional(caughtError) }),
 ]);
 
@@ -65,14 +67,25 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
       logger.info('Provisioning failed', { failure: input.failure.Error, ...detail });
       return resultOf(input.jobId, await recordJobEvent(input.jobId, { kind: 'failed', ...detail }, ACTOR));
     }
-    case 'rollback-failed': {
-      logger.error('Rollback gave up: cloud resources of this job may still exist', { failure: input.failure?.Error, cause: input.failure?.Cause });
-      metrics.addMetric('RollbackFailed', MetricUnit.Count, 1);
-      metrics.publishStoredMetrics();
-      return { jobId: input.jobId, outcome: 'recorded' };
-    }
+    case 'activation-failed':
+      // The VM is up and nothing is rolled back: a person activates the agent or removes it.
+      return recordGivingUp(input, 'ActivationFailed', 'Activation gave up: the VM of this job is up, the agent is not active');
+    case 'rollback-failed':
+      return recordGivingUp(input, 'RollbackFailed', 'Rollback gave up: cloud resources of this job may still exist');
   }
 };
+
+/** Logs that a task gave up after its retries and emits the metric whose alarm pages a person. */
+function recordGivingUp(
+  input: { jobId: string; failure?: z.infer<typeof caughtError> | undefined },
+  metric: 'ActivationFailed' | 'RollbackFailed',
+  message: string,
+): FinishResult {
+  logger.error(message, { failure: input.failure?.Error, cause: input.failure?.Cause });
+  metrics.addMetric(metric, MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+  return { jobId: input.jobId, outcome: 'recorded' };
+}
 
 /**
  * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is

@@ -138,6 +138,35 @@ export async function findWorkflowRunOfJob(
   }
 }
 
+/** Where a run is (`queued`, `in_progress`, `completed`, ...) and, once completed, how it ended (`success`, ...). */
+export interface WorkflowRunState {
+  readonly status: string;
+  readonly conclusion: string | null;
+}
+
+/**
+ * How a workflow run stands, as GitHub reports it.
+ * @returns undefined when GitHub knows no such run (404)
+ * @throws ApiUnavailableError when GitHub keeps failing, Error for any other failed answer
+ */
+export async function getWorkflowRun(target: GithubTarget, runId: string): Promise<WorkflowRunState | undefined> {
+  const response = await callApi({
+    method: 'GET',
+    url: `${repositoryUrl(target)}/actions/runs/${encodeURIComponent(runId)}`,
+    token: target.token,
+    headers: GITHUB_HEADERS,
+  });
+  if (response.status === 404) return undefined;
+  if (response.status !== 200) {
+    throw new Error(`Reading workflow run ${runId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+  }
+  const run = (response.body ?? {}) as { status?: unknown; conclusion?: unknown };
+  return {
+    status: typeof run.status === 'string' ? run.status : 'unknown',
+    conclusion: typeof run.conclusion === 'string' ? run.conclusion : null,
+  };
+}
+
 /**
  * Cancels a workflow run. A run that has already finished (409) or does not exist (404) needs nothing.
  * @returns whether a cancellation was requested

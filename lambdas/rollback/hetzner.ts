@@ -10,6 +10,8 @@ export interface HetznerTarget {
 export interface LabelledServer {
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** The public IPv4 address, when it has one. */
+  readonly ipv4?: string;
 }
 
 const PER_PAGE = 50;
@@ -24,10 +26,13 @@ export async function serversMatching(target: HetznerTarget, labelSelector: stri
       throw new Error(`Listing Hetzner servers failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
     }
     const body = response.body as {
-      servers?: { id: number; labels?: Record<string, string> }[];
+      servers?: { id: number; labels?: Record<string, string>; public_net?: { ipv4?: { ip?: string } | null } }[];
       meta?: { pagination?: { next_page?: number | null } };
     };
-    for (const server of body.servers ?? []) servers.push({ id: String(server.id), labels: server.labels ?? {} });
+    for (const server of body.servers ?? []) {
+      const ipv4 = server.public_net?.ipv4?.ip;
+      servers.push({ id: String(server.id), labels: server.labels ?? {}, ...(ipv4 === undefined ? {} : { ipv4 }) });
+    }
     page = body.meta?.pagination?.next_page ?? null;
   }
   return servers;

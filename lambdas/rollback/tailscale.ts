@@ -17,8 +17,16 @@ export function hostnameFragmentOf(jobId: string): string {
   return jobId.toLowerCase().replaceAll('_', '-');
 }
 
-/** Ids of the tailnet's devices whose hostname carries the job id. */
-export async function devicesOfJob(target: TailscaleTarget, jobId: string): Promise<string[]> {
+interface Device {
+  id: string;
+  nodeId?: string;
+  hostname?: string;
+  addresses?: string[];
+  created?: string;
+}
+
+/** The tailnet's devices whose hostname carries the job id. */
+async function devicesNamedFor(target: TailscaleTarget, jobId: string): Promise<Device[]> {
   const response = await callApi({
     method: 'GET',
     url: `${target.apiUrl.replace(/\/$/, '')}/tailnet/${encodeURIComponent(target.tailnet)}/devices`,
@@ -28,8 +36,28 @@ export async function devicesOfJob(target: TailscaleTarget, jobId: string): Prom
     throw new Error(`Listing Tailscale devices failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
   }
   const fragment = hostnameFragmentOf(jobId);
-  const { devices = [] } = response.body as { devices?: { id: string; hostname?: string }[] };
-  return devices.filter((device) => device.hostname?.toLowerCase().includes(fragment)).map((device) => device.id);
+  const { devices = [] } = response.body as { devices?: Device[] };
+  return devices.filter((device) => device.hostname?.toLowerCase().includes(fragment));
+}
+
+/** Ids of the tailnet's devices whose hostname carries the job id. */
+export async function devicesOfJob(target: TailscaleTarget, jobId: string): Promise<string[]> {
+  return (await devicesNamedFor(target, jobId)).map((device) => device.id);
+}
+
+/**
+ * The machine a job's workflow joined to the tailnet (`agent-<job id>`, the newest if it joined twice), as the workflow
+ * reports it: the device's `nodeId` and its Tailscale IPv4 address.
+ */
+export async function deviceOfJob(target: TailscaleTarget, jobId: string): Promise<{ deviceId: string; tailscaleIp?: string } | undefined> {
+  const hostname = `agent-${hostnameFragmentOf(jobId)}`;
+  const device = (await devicesNamedFor(target, jobId))
+    .filter((candidate) => candidate.hostname?.toLowerCase() === hostname)
+    .sort((a, b) => (a.created ?? '').localeCompare(b.created ?? ''))
+    .at(-1);
+  if (device === undefined) return undefined;
+  const tailscaleIp = device.addresses?.find((address) => address.includes('.'));
+  return { deviceId: device.nodeId ?? device.id, ...(tailscaleIp === undefined ? {} : { tailscaleIp }) };
 }
 
 /**

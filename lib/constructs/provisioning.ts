@@ -39,9 +39,10 @@ export const PROVISION_ASL_PATH = 'state-machines/provision.asl.json';
 export const DEFINITION_METADATA_KEY = 'agent-pipeline:definition';
 
 /**
- * The provisioning state machine (`state-machines/provision.asl.json`) with the four functions its Task states call,
- * and the sweeper that finds what a lost execution left behind. Alarms on failed and timed-out executions and on
- * rollbacks that gave up (`RollbackFailed`, emitted by finish-job).
+ * The provisioning state machine (`state-machines/provision.asl.json`) with the five functions its Task states call,
+ * and the sweeper that finds what a lost execution left behind. Alarms on failed and timed-out executions, on
+ * activations that gave up with the VM up (`ActivationFailed`) and on rollbacks that gave up (`RollbackFailed`), both
+ * emitted by finish-job.
  */
 export class Provisioning extends Construct {
   public readonly stateMachine: StateMachine;
@@ -49,6 +50,7 @@ export class Provisioning extends Construct {
   public readonly storeTaskToken: PipelineFunction;
   public readonly finishJob: PipelineFunction;
   public readonly rollback: PipelineFunction;
+  public readonly checkRun: PipelineFunction;
   public readonly sweeper: PipelineFunction;
 
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
@@ -94,6 +96,18 @@ export class Provisioning extends Construct {
       .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
       .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
 
+    this.checkRun = new PipelineFunction(this, 'CheckRun', {
+      name: 'check-run',
+      description: 'Asks GitHub how a provisioning run ended, and finds the VM of one that succeeded',
+      timeout: Duration.minutes(1),
+      environment: workflow,
+      observability,
+    })
+      .useTable(data.table, 'read')
+      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
+      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
+      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+
     const logGroup = new LogGroup(this, 'StateMachineLogs', { retention: RetentionDays.ONE_MONTH });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,
@@ -103,6 +117,7 @@ export class Provisioning extends Construct {
         StoreTaskTokenFunctionArn: this.storeTaskToken.functionArn,
         FinishJobFunctionArn: this.finishJob.functionArn,
         RollbackFunctionArn: this.rollback.functionArn,
+        CheckRunFunctionArn: this.checkRun.functionArn,
       },
       tracingEnabled: true,
       // Execution data holds task tokens and customer data: keep it out of the logs.
@@ -114,7 +129,7 @@ export class Provisioning extends Construct {
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback].map((fn) => fn.functionArn),
+        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback, this.checkRun].map((fn) => fn.functionArn),
       }),
     );
 
@@ -134,16 +149,17 @@ export class Provisioning extends Construct {
       metric: this.stateMachine.metricTimedOut(),
       description: 'Provisioning executions timed out',
     });
-    observability.addAlarm(this, 'RollbackFailedAlarm', {
-      // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of finish-job).
-      metric: new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: 'RollbackFailed',
-        dimensionsMap: { service: 'finish-job' },
-        statistic: 'Sum',
-      }),
-      description: 'A rollback gave up: cloud resources of a failed job may still exist and cost money',
-    });
+    const givingUp = {
+      ActivationFailed: 'An activation gave up: the VM of a job is up but its agent is not active (nothing was rolled back)',
+      RollbackFailed: 'A rollback gave up: cloud resources of a failed job may still exist and cost money',
+    };
+    for (const [metricName, description] of Object.entries(givingUp)) {
+      observability.addAlarm(this, `${metricName}Alarm`, {
+        // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of finish-job).
+        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: 'finish-job' }, statistic: 'Sum' }),
+        description,
+      });
+    }
   }
 
   /** Tells dispatch-workflow the public URL the workflow posts its signed callbacks to. */

@@ -38,6 +38,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'store-task-token': ['TABLE_NAME'],
   'finish-job': ['TABLE_NAME', 'LIFECYCLE_STATE_MACHINE_ARN'],
   rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
+  'check-run': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
   sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
   'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'],
 };
@@ -119,7 +120,7 @@ describe('agents-api', () => {
 });
 
 describe('workflow target', () => {
-  it.each(['dispatch-workflow', 'rollback'] as const)('%s dispatches the default workflow of example-org/agent-infra on main', (name) => {
+  it.each(['dispatch-workflow', 'rollback', 'check-run'] as const)('%s names the default workflow of example-org/agent-infra on main', (name) => {
     expect(environmentOf(name)).toMatchObject({
       GITHUB_REPOSITORY: 'example-org/agent-infra',
       GITHUB_REF: 'main',
@@ -158,7 +159,7 @@ describe('least privilege', () => {
     expect(writers.sort()).toEqual(
       ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout'].sort(),
     );
-    for (const reader of ['fanout', 'rollback', 'checkout'] as const) {
+    for (const reader of ['fanout', 'rollback', 'check-run', 'checkout'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
     }
   });

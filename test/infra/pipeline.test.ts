@@ -119,6 +119,7 @@ describe('provisioning state machine', () => {
     StoreTaskTokenFunctionArn: getAttArn(functionLogicalId(template, 'store-task-token')),
     FinishJobFunctionArn: getAttArn(functionLogicalId(template, 'finish-job')),
     RollbackFunctionArn: getAttArn(functionLogicalId(template, 'rollback')),
+    CheckRunFunctionArn: getAttArn(functionLogicalId(template, 'check-run')),
   });
 
   it('is a Standard state machine that logs everything but execution data, with tracing', () => {
@@ -133,7 +134,7 @@ describe('provisioning state machine', () => {
     });
   });
 
-  it('is loaded from the ASL file with the four function ARNs substituted', () => {
+  it('is loaded from the ASL file with the five function ARNs substituted', () => {
     expect(stateMachine.resource.Properties.DefinitionS3Location).toBeDefined();
     expect(stateMachine.resource.Properties.DefinitionSubstitutions).toEqual(functionArnSubstitutions());
   });
@@ -146,7 +147,7 @@ describe('provisioning state machine', () => {
     expect(() => JSON.parse(substituted)).not.toThrow();
   });
 
-  it('may invoke exactly its four functions, unqualified', () => {
+  it('may invoke exactly its five functions, unqualified', () => {
     const roleId = stateMachine.resource.Properties.RoleArn['Fn::GetAtt'][0] as string;
     const invokes = roleStatements(template, roleId).filter((statement) => [statement.Action].flat().includes('lambda:InvokeFunction'));
     expect(invokes).toEqual([
@@ -194,9 +195,9 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 14 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, RollbackFailed,
-    // refused Stripe events and callbacks, a refunded second payment.
-    expect(alarms).toHaveLength(24);
+    // 15 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
+    // RollbackFailed, refused Stripe events and callbacks, a refunded second payment.
+    expect(alarms).toHaveLength(26);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 
@@ -208,10 +209,10 @@ describe('alarms', () => {
     });
   });
 
-  it('alarms on RollbackFailed as finish-job emits it', () => {
+  it.each(['ActivationFailed', 'RollbackFailed'])('alarms on %s as finish-job emits it', (metricName) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AgentPipeline',
-      MetricName: 'RollbackFailed',
+      MetricName: metricName,
       Dimensions: [{ Name: 'service', Value: 'finish-job' }],
       Statistic: 'Sum',
       Threshold: 1,

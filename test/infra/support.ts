@@ -17,6 +17,7 @@ export const FUNCTION_NAMES = [
   'store-task-token',
   'finish-job',
   'rollback',
+  'check-run',
   'sweeper',
   'power-action',
 ] as const;

@@ -14,6 +14,8 @@ import { ApiClient, payForAgent, startTestStack, stripeApi, type LiveClient } fr
 const RUN = randomBytes(4).toString('hex');
 /** Short enough for a test to wait for, long enough for the runner's 200 ms heartbeats on a busy 2-core machine. */
 const HEARTBEAT_TIMEOUT_SECONDS = 3;
+/** How long a run may take, and how long a run still in progress is waited for once its heartbeats stopped: 5 checks. */
+const COMPLETION_TIMEOUT_SECONDS = 300;
 
 let stack: LocalStack;
 const clients: LiveClient[] = [];
@@ -21,7 +23,7 @@ const clients: LiveClient[] = [];
 const executions = new Map<string, ExecutionDescription>();
 
 beforeAll(async () => {
-  stack = await startTestStack({ timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS } });
+  stack = await startTestStack({ timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS, completionSeconds: COMPLETION_TIMEOUT_SECONDS } });
   stack.stepFunctions.on('execution', ({ execution }) => executions.set(execution.name, execution));
 });
 
@@ -138,16 +140,49 @@ describe('provisioning through the local runtime', () => {
     expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
   });
 
-  it('fails a run whose heartbeats stop ([no-heartbeat]) with "no heartbeat for N s", and rolls it back', async () => {
+  it('fails a run whose heartbeats stop ([no-heartbeat]) with "no heartbeat for N s" once GitHub still has it in progress after the completion timeout, and rolls it back', async () => {
     const api = await signIn('hopper');
     const agent = await buy(api, 'Silent [no-heartbeat]');
-    const view = await api.settled(agent.agentId, 20_000);
+    const view = await api.settled(agent.agentId, 30_000);
 
     expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed' });
     expect(view.error).toContain(`no heartbeat for ${HEARTBEAT_TIMEOUT_SECONDS} s`);
     expect(view.steps.find((step) => step.status === 'error')?.key).toBe('networking');
     expect((await executionOf(view.jobId!)).status).toBe('FAILED');
     expect([...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === view.jobId)).toEqual([]);
+    const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === view.jobId);
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+  });
+});
+
+describe('a lost final report (I4)', () => {
+  it('activates a run that succeeded on GitHub but whose final report was lost, from what Hetzner says, and deletes nothing', async () => {
+    const api = await signIn('lamport');
+    const agent = await buy(api, 'Lost report [manual]');
+    const { jobId } = await api.agent(agent.agentId);
+    const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId)!;
+    // [manual]: we are the workflow. It starts, creates its server and joins the tailnet as provision-agent.yml does...
+    await signedCallback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+    stack.fakes.github.updateRun(run.id, { status: 'in_progress' });
+    const created = await fetch(`${stack.fakes.hetzner.url}/servers`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: agentHostname(jobId!), server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels: { job_id: jobId } }),
+    });
+    const { server } = (await created.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
+    const device = stack.fakes.tailscale.join({ hostname: agentHostname(jobId!), tags: ['tag:agent'] });
+    // ...and succeeds, but neither its steps nor its `running` report nor its heartbeats ever arrive.
+    stack.fakes.github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+
+    const view = await api.settled(agent.agentId);
+    expect(view).toMatchObject({
+      agentStatus: 'active',
+      status: 'running',
+      vm: { serverId: String(server.id), serverIp: server.public_net.ipv4.ip, tailscaleIp: device.addresses[0], tailscaleDeviceId: device.nodeId },
+    });
+    expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(true);
+    expect(stack.fakes.tailscale.state.devices.has(device.id)).toBe(true);
+    expect((await executionOf(jobId!)).status).toBe('SUCCEEDED');
   });
 });
 
@@ -179,6 +214,13 @@ describe('reconnecting', () => {
     );
   });
 });
+
+/** Posts one callback as the workflow signs it. */
+async function signedCallback(payload: Record<string, unknown>): Promise<void> {
+  const { postCallback } = await import('../../.github/scripts/callback.mjs');
+  const result = await postCallback({ url: `${stack.url}/callbacks/github`, secret: stack.secrets.callbackSecret, payload, log: () => {} });
+  expect(result.ok).toBe(true);
+}
 
 /** Posts `status provisioning`, a heartbeat and `vm_created` for a `[manual]` job, signed like the workflow signs them. */
 async function manualCallbacks(jobId: string): Promise<void> {

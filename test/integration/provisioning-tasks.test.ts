@@ -24,6 +24,7 @@ const FUNCTIONS = {
   StoreTaskTokenFunctionArn: 'store-task-token',
   FinishJobFunctionArn: 'finish-job',
   RollbackFunctionArn: 'rollback',
+  CheckRunFunctionArn: 'check-run',
 } as const;
 const functionArn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
 const LONG = { startSeconds: 60, heartbeatSeconds: 60, completionSeconds: 120 };
@@ -82,7 +83,18 @@ beforeAll(async () => {
     functions: Object.fromEntries(
       Object.values(FUNCTIONS).map((name) => [functionArn(name), (payload: unknown) => invokeTask(name, payload)]),
     ),
-    retryIntervalOverrides: { AwaitStart: 10, AwaitCompletion: 10, ActivateAgent: 10, MarkFailed: 10, Rollback: 10, RecordRollbackFailure: 10 },
+    retryIntervalOverrides: {
+      AwaitStart: 10,
+      AwaitCompletion: 10,
+      CheckRun: 10,
+      ActivateAgent: 10,
+      RecordActivationFailure: 10,
+      MarkFailed: 10,
+      Rollback: 10,
+      RecordRollbackFailure: 10,
+    },
+    // Between two questions to GitHub about a run still in progress (the ASL's bound still counts its own seconds).
+    waitTimeOverrides: { WaitForRun: 100 },
   });
   services = await startAwsServices({
     secrets: { 'github-token': github.token, 'hetzner-token': hetzner.token, 'tailscale-token': tailscale.token },
@@ -190,6 +202,33 @@ async function createCloudResources(jobId: string) {
   return { serverId: server.id, serverIp: server.public_net.ipv4.ip, deviceId: device.id, tailscaleIp: device.addresses[0]! };
 }
 
+/**
+ * What the workflow creates when every callback about it is lost: a labelled server (running) and a tailnet device
+ * with the job's hostname, known to Hetzner and Tailscale only.
+ */
+async function createUnreportedCloudResources(jobId: string) {
+  const hostname = `agent-${jobId.toLowerCase().replaceAll('_', '-')}`;
+  const response = await fetch(`${hetzner.url}/servers`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: hostname, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+  });
+  const { server } = (await response.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
+  const device = tailscale.join({ hostname, tags: ['tag:agent'] });
+  return { serverId: server.id, serverIp: server.public_net.ipv4.ip, deviceId: device.nodeId, tailscaleIp: device.addresses[0]! };
+}
+
+/** A started job waiting in AwaitCompletion, its run in `status` on GitHub. */
+async function provisioningUnderway(timeouts: typeof LONG, failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {}) {
+  const started = await startProvisioning(timeouts, 'Research assistant', failures);
+  const run = await started.dispatched;
+  await waitForPhase(started.jobId, 'start');
+  await callback({ type: 'status', job_id: started.jobId, status: 'provisioning', workflow_run_id: String(run.id) });
+  await waitForPhase(started.jobId, 'completion');
+  github.updateRun(run.id, { status: 'in_progress' });
+  return { ...started, run };
+}
+
 function expectFailedExecution(execution: ExecutionDescription) {
   expect(execution).toMatchObject({ status: 'FAILED', error: 'ProvisioningFailed' });
 }
@@ -293,7 +332,8 @@ describe('provisioning state machine', () => {
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
     expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
     expect(github.state.runs.get(run.id)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
-    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'finish-job', 'rollback']);
+    // GitHub is asked how the run ended (queued, not started) before the rollback.
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'check-run', 'finish-job', 'rollback']);
   });
 
   it('fails fast with DispatchRefused when GitHub answers 422, and shows why', async () => {
@@ -343,8 +383,8 @@ describe('provisioning state machine', () => {
     const { jobId, agentId, executionArn } = await startProvisioning(LONG, 'Research assistant', { 'dispatch-workflow': timeouts });
 
     expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
-    // The first attempt and three retries.
-    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'finish-job', 'rollback']);
+    // The first attempt and three retries; then GitHub knows no run of the job.
+    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'check-run', 'finish-job', 'rollback']);
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'provisioning failed unexpectedly (TimeoutError)' });
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
     expect(github.state.runs.size).toBe(before);
@@ -386,6 +426,106 @@ describe('provisioning state machine', () => {
     expect(entered.filter((name) => name === 'RecordRollbackFailure')).toHaveLength(1);
     expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'no heartbeat for 1 s' });
+  });
+});
+
+describe('a VM that came up is never destroyed because a report was lost (I4)', () => {
+  it('activates from what GitHub and Hetzner say when the run succeeded but its final report was lost, and deletes nothing', async () => {
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1 });
+    const vm = await createUnreportedCloudResources(jobId);
+    github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    const { agent, job } = (await repository.agentView(agentId))!;
+    expect(agent.agentStatus).toBe('active');
+    expect(job).toMatchObject({
+      status: 'running',
+      vm: { serverId: String(vm.serverId), serverIp: vm.serverIp, tailscaleIp: vm.tailscaleIp, tailscaleDeviceId: vm.deviceId },
+    });
+    expect(agent.vm).toMatchObject({ serverId: String(vm.serverId), serverIp: vm.serverIp });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    expect([...tailscale.state.devices.values()].map((device) => device.nodeId)).toContain(vm.deviceId);
+    expect(github.state.runs.get(run.id)).toMatchObject({ conclusion: 'success' });
+    expect(invocationsOf(jobId)).not.toContain('rollback');
+  });
+
+  it('asks again while the run is in progress, and activates it once it succeeds', async () => {
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1, completionSeconds: 3600 });
+    const vm = await createUnreportedCloudResources(jobId);
+    await eventually(async () => (invocationsOf(jobId).includes('check-run') ? true : undefined), 'the first question to GitHub');
+    expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
+    github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+
+    expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    expect(invocationsOf(jobId)).not.toContain('rollback');
+  });
+
+  it('takes the final report that arrived after the wait had timed out', async () => {
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1, completionSeconds: 3600 });
+    const vm = await createUnreportedCloudResources(jobId);
+    await eventually(async () => (invocationsOf(jobId).includes('check-run') ? true : undefined), 'the first question to GitHub');
+    // Still in progress on GitHub: the workflow posts its report before its run ends.
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+
+    expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    expect(github.state.runs.get(run.id)?.status).toBe('in_progress');
+  });
+
+  it('rolls back as before when GitHub says the run failed', async () => {
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1 });
+    const vm = await createUnreportedCloudResources(jobId);
+    github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'no heartbeat for 1 s' });
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(false);
+    expect([...tailscale.state.devices.values()].map((device) => device.nodeId)).not.toContain(vm.deviceId);
+  });
+
+  it('cancels and rolls back a run still in progress once it had the completion timeout again', async () => {
+    // 120 s of completion timeout: two waits of the ASL's 60 s (shortened here) and it gives up.
+    const { jobId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1 });
+    const vm = await createUnreportedCloudResources(jobId);
+
+    expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
+    expect(invocationsOf(jobId).filter((fn) => fn === 'check-run')).toHaveLength(3);
+    expect(github.state.runs.get(run.id)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(false);
+  });
+
+  it('retries an activation failing on transient errors many times, and never rolls back', async () => {
+    const throttled = () => ({ when: 'before' as const, error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) });
+    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, { 'finish-job': Array.from({ length: 6 }, throttled) });
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+
+    expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect(invocationsOf(jobId).filter((fn) => fn === 'finish-job')).toHaveLength(7);
+    expect(invocationsOf(jobId)).not.toContain('rollback');
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+  });
+
+  it('alarms and keeps the VM when activation still fails after all its retries', async () => {
+    const throttled = () => ({ when: 'before' as const, error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) });
+    // The first attempt and ActivateAgent's ten retries.
+    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, { 'finish-job': Array.from({ length: 11 }, throttled) });
+    const vm = await createCloudResources(jobId);
+    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'ActivationFailed' });
+    // Eleven activations, then RecordActivationFailure.
+    expect(invocationsOf(jobId).filter((fn) => fn === 'finish-job')).toHaveLength(12);
+    expect(invocationsOf(jobId)).not.toContain('rollback');
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('provisioning');
   });
 });
 

@@ -28,6 +28,8 @@ export function startTestStack(options: LocalStackOptions = {}): Promise<LocalSt
     tablePrefix: `stack-${randomBytes(4).toString('hex')}-`,
     runnerStepMs: 50,
     runnerHeartbeatMs: 200,
+    // The ASL asks GitHub again a minute after a run was in progress; its bound still counts the minutes.
+    waitTimeOverrides: { WaitForRun: 100 },
     verbose: false,
     ...options,
   });

@@ -1,6 +1,7 @@
 /**
- * The provisioning ASL as CDK deploys it: substitutions fill every placeholder, every Task invokes one of the four
- * functions, the definition is valid ASL, and every failure path rolls back and ends failed.
+ * The provisioning ASL as CDK deploys it: substitutions fill every placeholder, every Task invokes one of the five
+ * functions, the definition is valid ASL, every failure path rolls back and ends failed, and nothing but a definitive
+ * failure rolls back before GitHub was asked how the run ended (I4).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +23,7 @@ type AslValidator = (
 ) => { isValid: boolean; errorsText: (separator: string) => string };
 const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
-const SUBSTITUTIONS = ['DispatchWorkflowFunctionArn', 'StoreTaskTokenFunctionArn', 'FinishJobFunctionArn', 'RollbackFunctionArn'];
+const SUBSTITUTIONS = ['DispatchWorkflowFunctionArn', 'StoreTaskTokenFunctionArn', 'FinishJobFunctionArn', 'RollbackFunctionArn', 'CheckRunFunctionArn'];
 const arnOf = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
 
 const template = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8');
@@ -44,6 +45,9 @@ interface State {
   Parameters?: { FunctionName?: string };
   Next?: string;
   End?: boolean;
+  Default?: string;
+  Choices?: { Next: string }[];
+  Seconds?: number;
   Retry?: Retrier[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
 }
@@ -51,12 +55,12 @@ const definition = JSON.parse(substituted) as { StartAt: string; States: Record<
 const states = definition.States;
 
 describe('state-machines/provision.asl.json', () => {
-  it('has no placeholder left after the four substitutions, and uses each of them', () => {
+  it('has no placeholder left after the five substitutions, and uses each of them', () => {
     expect(substituted).not.toContain('${');
     for (const name of SUBSTITUTIONS) expect(template).toContain(`\${${name}}`);
   });
 
-  it('invokes only the four functions, through the Lambda service integration', () => {
+  it('invokes only the five functions, through the Lambda service integration', () => {
     const tasks = Object.values(states).filter((state) => state.Type === 'Task');
     expect(tasks.length).toBeGreaterThan(0);
     for (const task of tasks) {
@@ -105,7 +109,7 @@ describe('state-machines/provision.asl.json', () => {
       new InternalServiceError(metadata),
     ];
     expect(transient).toEqual(expect.arrayContaining(modelled.map((error) => error.name)));
-    for (const name of ['AwaitStart', 'AwaitCompletion', 'ActivateAgent']) {
+    for (const name of ['AwaitStart', 'AwaitCompletion']) {
       const retriers = states[name]?.Retry ?? [];
       expect(retriers.find((retrier) => retrier.ErrorEquals.includes('TimeoutError')), name).toEqual({
         ErrorEquals: transient,
@@ -114,34 +118,75 @@ describe('state-machines/provision.asl.json', () => {
         BackoffRate: 2,
         JitterStrategy: 'FULL',
       });
-      // What must reach MarkFailed at once: refusals, a failed workflow, a finished job, and the waits' own timeouts.
-      const retried = retriers.flatMap((retrier) => retrier.ErrorEquals);
+    }
+    // Activation never rolls back for a transient error: it retries for minutes (at most 10 waits of at most 2 min).
+    expect(states.ActivateAgent?.Retry?.find((retrier) => retrier.ErrorEquals.includes('TimeoutError'))).toEqual({
+      ErrorEquals: transient,
+      IntervalSeconds: 2,
+      MaxAttempts: 10,
+      BackoffRate: 2,
+      MaxDelaySeconds: 120,
+      JitterStrategy: 'FULL',
+    });
+    for (const name of ['AwaitStart', 'AwaitCompletion', 'ActivateAgent']) {
+      // What must leave at once: refusals, a failed workflow, a finished job, and the waits' own timeouts.
+      const retried = (states[name]?.Retry ?? []).flatMap((retrier) => retrier.ErrorEquals);
       for (const error of ['States.ALL', 'States.TaskFailed', 'States.Timeout', 'States.HeartbeatTimeout', 'DispatchRefused', 'WorkflowFailed', 'JobNotLive', 'JobNotActivated']) {
         expect(retried, name).not.toContain(error);
       }
     }
   });
 
-  it('sends every error of the happy path to MarkFailed, and every failure path through Rollback to a Fail state', () => {
-    for (const name of ['AwaitStart', 'AwaitCompletion', 'ActivateAgent']) {
-      expect(states[name]?.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'MarkFailed' })]);
-    }
-    // Walk every transition from MarkFailed: all paths pass Rollback and end in a Fail state.
-    const ends = new Set<string>();
+  /** Every state reachable from `from` (Next, Catch, Choices, Default), and the Fail or End states where paths end. */
+  const paths = (from: string): string[][] => {
+    const found: string[][] = [];
     const walk = (name: string, seen: string[]): void => {
       const state = states[name];
       if (state === undefined) throw new Error(`${name} does not exist`);
-      if (state.Type === 'Fail') {
-        expect(seen).toContain('Rollback');
-        ends.add(name);
-        return;
-      }
-      expect(state.End).not.toBe(true);
-      for (const next of new Set([state.Next, ...(state.Catch ?? []).map((catcher) => catcher.Next)])) {
-        if (next !== undefined && !seen.includes(next)) walk(next, [...seen, name]);
-      }
+      const next = new Set(
+        [state.Next, state.Default, ...(state.Choices ?? []).map((choice) => choice.Next), ...(state.Catch ?? []).map((catcher) => catcher.Next)].filter(
+          (candidate): candidate is string => candidate !== undefined,
+        ),
+      );
+      if (state.Type === 'Fail' || state.End === true) found.push([...seen, name]);
+      for (const candidate of next) if (!seen.includes(candidate)) walk(candidate, [...seen, name]);
     };
-    walk('MarkFailed', []);
-    expect([...ends]).toEqual(['ProvisioningFailed']);
+    walk(from, []);
+    return found;
+  };
+
+  it('rolls back at once only what is definitive: a refused dispatch, a failure the workflow reported, a job that cannot be activated', () => {
+    const catchers = (name: string) => Object.fromEntries((states[name]?.Catch ?? []).map((catcher) => [catcher.ErrorEquals.join(','), catcher.Next]));
+    expect(catchers('AwaitStart')).toEqual({ 'DispatchRefused,WorkflowFailed': 'MarkFailed', 'States.ALL': 'BeginRunCheck' });
+    expect(catchers('AwaitCompletion')).toEqual({ WorkflowFailed: 'MarkFailed', 'States.ALL': 'BeginRunCheck' });
+    expect(catchers('ActivateAgent')).toEqual({ JobNotActivated: 'MarkFailed', 'States.ALL': 'RecordActivationFailure' });
+  });
+
+  it('asks GitHub how the run ended before anything else rolls back: succeeded -> activate, in progress -> wait and ask again (bounded), else roll back', () => {
+    expect(states.BeginRunCheck?.Next).toBe('CheckRun');
+    expect(states.CheckRun?.Next).toBe('RunOutcome');
+    expect(states.RunOutcome?.Choices?.map((choice) => choice.Next)).toEqual(['UseRunVm', 'WaitForRun']);
+    expect(states.RunOutcome?.Default).toBe('MarkFailed');
+    expect(states.UseRunVm?.Next).toBe('ActivateAgent');
+    expect(states.WaitForRun).toMatchObject({ Type: 'Wait', Seconds: 60, Next: 'CountRunWait' });
+    expect(JSON.stringify(states.CountRunWait)).toContain('States.MathAdd($.runCheck.waitedSeconds, 60)');
+    expect(JSON.stringify(states.RunOutcome)).toContain('"NumericLessThanPath":"$.timeouts.completionSeconds"');
+    // The only way into a rollback from the check is MarkFailed.
+    for (const path of paths('BeginRunCheck')) {
+      const rollback = path.indexOf('Rollback');
+      if (rollback >= 0) expect(path[rollback - 1]).toBe('MarkFailed');
+    }
+  });
+
+  it('never rolls back after a failed activation that is not definitive, and every failure path ends in a Fail state', () => {
+    for (const path of paths('RecordActivationFailure')) expect(path).not.toContain('Rollback');
+    expect(paths('RecordActivationFailure').map((path) => path.at(-1))).toEqual(['ActivationFailed']);
+    // Walk every transition from MarkFailed: all paths pass Rollback and end in a Fail state.
+    const ends = paths('MarkFailed').map((path) => {
+      expect(path).toContain('Rollback');
+      expect(states[path.at(-1)!]?.Type).toBe('Fail');
+      return path.at(-1);
+    });
+    expect([...new Set(ends)]).toEqual(['ProvisioningFailed']);
   });
 });
