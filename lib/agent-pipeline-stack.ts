@@ -34,6 +34,12 @@ export interface AgentPipelineStackProps extends StackProps {
   readonly domainPrefix?: string;
   /** The Stripe recurring price (`price_...`) of one agent: what checkout charges. Required (context `stripePriceId`). */
   readonly stripePriceId: string;
+  /**
+   * Also accept callbacks signed the pre-Standard-Webhooks way (`X-Callback-Signature`), for one release while the
+   * workflow repository is upgraded (context `acceptLegacyCallbackSignatures=true`; docs/CONTRACT.md).
+   * @default false
+   */
+  readonly acceptLegacyCallbackSignatures?: boolean;
 }
 
 const STRIPE_PRICE_PATTERN = /^price_\w+$/;
@@ -84,6 +90,7 @@ export class AgentPipelineStack extends Stack {
       lifecycle,
       dashboardUrl: dashboard.url,
       stripePriceId: props.stripePriceId,
+      acceptLegacyCallbackSignatures: props.acceptLegacyCallbackSignatures ?? false,
     });
     provisioning.sendCallbacksTo(httpApi.callbackUrl);
 

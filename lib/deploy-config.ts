@@ -34,5 +34,6 @@ export function stackPropsFromContext(read: ContextReader): Omit<AgentPipelineSt
     githubRepository: optional(read, 'githubRepository'),
     githubRef: optional(read, 'githubRef'),
     domainPrefix: optional(read, 'domainPrefix'),
+    acceptLegacyCallbackSignatures: optional(read, 'acceptLegacyCallbackSignatures') === 'true',
   };
 }

@@ -120,7 +120,8 @@ function loadSecrets(dataDir: string | null): LocalSecrets {
   const secrets: LocalSecrets = {
     stripeWebhookSecret:
       process.env.STRIPE_WEBHOOK_SECRET ?? stored.stripeWebhookSecret ?? `whsec_${randomBytes(24).toString('hex')}`,
-    callbackSecret: process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? randomBytes(32).toString('hex'),
+    // A Standard Webhooks secret (docs/CONTRACT.md, "Callback signing").
+    callbackSecret: process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? `whsec_${randomBytes(32).toString('base64')}`,
   };
   if (file !== undefined) writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { postCallback } from '../.github/scripts/callback.mjs';
+import { callbackWebhookId, postCallback } from '../.github/scripts/callback.mjs';
 import { WORKFLOW_STEPS } from '../lambdas/domain/steps.ts';
 import type { GithubFake, WorkflowRun } from './fakes/github.ts';
 import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
@@ -19,7 +19,7 @@ export interface WorkflowRunnerOptions {
   github: GithubFake;
   hetzner: HetznerFake;
   tailscale: TailscaleFake;
-  /** Callback HMAC secret (during a rotation: the new one). */
+  /** Callback secret (`whsec_...`; during a rotation `new,old`, and both sign). */
   secret: string;
   /** Pause before each step, so people can watch the dashboard move. @default RUNNER_STEP_MS, else 1500 */
   stepMs?: number;
@@ -129,7 +129,15 @@ export function startWorkflowRunner({
         workflow_run_id: String(run.id),
         workflow_run_url: run.htmlUrl,
       });
-      const beat = () => void post({ type: 'heartbeat', job_id: jobId });
+      // Like the workflow's loop (post, then sleep), a heartbeat is skipped while the last one is still queued, so a slow
+      // endpoint never builds a backlog in front of the step reports.
+      let heartbeats = 0;
+      let heartbeatQueued = false;
+      const beat = () => {
+        if (heartbeatQueued) return;
+        heartbeatQueued = true;
+        void post({ type: 'heartbeat', job_id: jobId }, (heartbeats += 1)).finally(() => (heartbeatQueued = false));
+      };
       beat();
       heartbeat = setInterval(beat, heartbeatMs);
 
@@ -230,15 +238,16 @@ function readDirectives(agentName: string, say: (line: string) => void): Directi
 }
 
 /**
- * Posts one run's callbacks one at a time, in order, like the workflow's sequential steps; once the run is cancelled
- * nothing queued is sent.
+ * Posts one run's callbacks one at a time, in order, like the workflow's sequential steps, each with its stable
+ * `webhook-id` (heartbeats numbered); once the run is cancelled nothing queued is sent.
  */
 function serialPoster(url: string, secret: string, signal: AbortSignal, say: (line: string) => void) {
   let tail: Promise<unknown> = Promise.resolve();
-  return (payload: Record<string, unknown>): Promise<void> => {
+  return (payload: Record<string, unknown>, heartbeatNumber?: number): Promise<void> => {
     const sent = tail.then(async () => {
       if (signal.aborted) return;
-      const result = await postCallback({ url, secret, payload, log: say });
+      const webhookId = callbackWebhookId(payload, heartbeatNumber);
+      const result = await postCallback({ url, secret, payload, webhookId, signal, log: say });
       if (!result.ok) say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
     });
     tail = sent;

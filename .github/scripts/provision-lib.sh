@@ -38,8 +38,14 @@ json_object() {
 }
 
 # Posts a signed callback for this job: post_callback type=step step=vm_created server_id=...
+# Its webhook-id is <job_id>:<type>:<step or status> (callback.mjs), the same for every delivery.
 post_callback() {
   node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" "$@")"
+}
+
+# Posts this run's heartbeat number $1 (webhook-id <job_id>:heartbeat:$1).
+post_heartbeat() {
+  node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" type=heartbeat)" "$1"
 }
 
 # api_call <base url> <token> <method> <path> [curl args...]: JSON API call; the body is printed, also on errors.

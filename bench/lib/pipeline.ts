@@ -4,7 +4,7 @@
  */
 import Stripe from 'stripe';
 import WebSocket from 'ws';
-import { signCallback } from '../../.github/scripts/callback.mjs';
+import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { agentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { checkoutCompletedEvent } from '../../test/support/stripe-events.ts';
@@ -78,7 +78,10 @@ export async function postCallback(stack: LocalStack, payload: Record<string, un
   const sentAt = now();
   const response = await fetch(`${stack.url}/callbacks/github`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...signCallback(stack.secrets.callbackSecret, rawBody, Date.now() / 1000) },
+    headers: {
+      'content-type': 'application/json',
+      ...signCallback(stack.secrets.callbackSecret, callbackWebhookId(payload), rawBody, Date.now() / 1000),
+    },
     body: rawBody,
   });
   await response.arrayBuffer();

@@ -1,13 +1,15 @@
 /**
- * `POST /callbacks/github`: the provisioning workflow's reports. Verifies the HMAC signature over the raw body
- * (docs/CONTRACT.md, "Callback signing"), validates the message with zod and hands it to `handleCallback`.
- * Nothing is written for a request that fails any check. The signature, the secret and the body are never logged.
+ * `POST /callbacks/github`: the provisioning workflow's reports. Verifies the Standard Webhooks signature over the raw
+ * body (docs/CONTRACT.md, "Callback signing"), validates the message with zod, records its `webhook-id` and hands it to
+ * `handleCallback`. Nothing is written for a request that fails any check. The signature, the secret and the body are
+ * never logged.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { callbackSecrets, verifyCallbackSignature } from '../domain/callback-signature.ts';
+import { callbackKeys, verifyCallback, type CallbackKeys } from '../domain/callback-signature.ts';
 import { callbackMessage, type CallbackResponse } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
+import { recordCallbackDelivery } from '../shared/callback-deliveries.ts';
 import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
 import { secretValue } from '../shared/secrets.ts';
@@ -17,15 +19,26 @@ import { handleCallback } from './callbacks.ts';
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
   CALLBACK_SECRET_ID: z.string().check(z.minLength(1)),
+  // The legacy X-Callback-* headers, for one release while workflow repositories move to Standard Webhooks (CDK context
+  // acceptLegacyCallbackSignatures); off unless set.
+  ACCEPT_LEGACY_CALLBACK_SIGNATURES: z._default(z.enum(['true', 'false']), 'false'),
 });
+const acceptLegacy = config.ACCEPT_LEGACY_CALLBACK_SIGNATURES === 'true';
 
 /** Far above any contract message (the largest is a failure with a 2,000-character error); stops abuse early. */
 export const MAX_CALLBACK_BYTES = 64 * 1024;
 
 const SIGNATURE_FAILURE_MESSAGES = {
-  invalid_signature: 'Missing or invalid X-Callback-Signature / X-Callback-Timestamp',
-  stale_timestamp: 'X-Callback-Timestamp is more than 300 s from now',
+  invalid_signature: 'Missing or invalid webhook-id / webhook-timestamp / webhook-signature',
+  stale_timestamp: 'webhook-timestamp is more than 300 s from now',
 } as const;
+
+/** Verifiers of the current secret string, rebuilt only when it changes (the secret itself is cached for 5 min). */
+let keysOf: { secretString: string; keys: CallbackKeys } | undefined;
+function keysFor(secretString: string): CallbackKeys {
+  if (keysOf?.secretString !== secretString) keysOf = { secretString, keys: callbackKeys(secretString) };
+  return keysOf.keys;
+}
 
 function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
   try {
@@ -41,11 +54,17 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
     return errorResponse(413, 'payload_too_large', `The body exceeds ${MAX_CALLBACK_BYTES} bytes`);
   }
 
-  const secrets = callbackSecrets(await secretValue(config.CALLBACK_SECRET_ID));
-  const signature = verifyCallbackSignature(
-    { body, timestamp: header(event, 'x-callback-timestamp'), signature: header(event, 'x-callback-signature') },
-    secrets,
-    new Date(),
+  const signature = verifyCallback(
+    body,
+    {
+      webhookId: header(event, 'webhook-id'),
+      webhookTimestamp: header(event, 'webhook-timestamp'),
+      webhookSignature: header(event, 'webhook-signature'),
+      legacyTimestamp: header(event, 'x-callback-timestamp'),
+      legacySignature: header(event, 'x-callback-signature'),
+    },
+    keysFor(await secretValue(config.CALLBACK_SECRET_ID)),
+    { acceptLegacy },
   );
   if (!signature.ok) {
     logger.warn('Refused callback', { reason: signature.reason });
@@ -62,7 +81,16 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   }
 
   const { type, job_id: jobId } = message.data;
-  logger.appendKeys({ jobId, callbackType: type });
+  logger.appendKeys({ jobId, callbackType: type, signatureScheme: signature.scheme });
+  if (signature.scheme === 'v1') {
+    const delivery = await recordCallbackDelivery(signature.webhookId, jobId, body);
+    if (delivery === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
+    if (delivery === 'reused') {
+      logger.warn('Refused callback', { reason: 'webhook_id_reused' });
+      return errorResponse(409, 'webhook_id_reused', 'This webhook-id was already delivered with another body');
+    }
+    logger.appendKeys({ delivery });
+  }
   const result = await handleCallback(message.data);
   if (result.kind === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
 

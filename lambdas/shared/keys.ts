@@ -13,6 +13,8 @@ export const keys = {
   idempotency: (userId: string, agentId: string, key: string) => ({ PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`, SK: 'IDEMPOTENCY' }),
   /** Actions counted in one rate-limit window of a user and agent. */
   rateWindow: (userId: string, agentId: string, windowStart: number) => ({ PK: `RATE#${userId}#${agentId}#${windowStart}`, SK: 'RATE' }),
+  /** A workflow callback seen, by its `webhook-id` (Standard Webhooks de-duplication). */
+  callbackDelivery: (webhookId: string) => ({ PK: `CALLBACK#${webhookId}`, SK: 'CALLBACK' }),
 } as const;
 
 /** GSI1: agents by user, newest last. */

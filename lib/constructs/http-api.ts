@@ -25,6 +25,11 @@ export interface HttpApiProps {
   readonly dashboardUrl: string;
   /** The Stripe recurring price of one agent (`price_...`): deploy configuration, required. */
   readonly stripePriceId: string;
+  /**
+   * The callback endpoint also accepts the legacy `X-Callback-Signature` headers (one release only).
+   * @default false
+   */
+  readonly acceptLegacyCallbackSignatures?: boolean;
 }
 
 /**
@@ -106,6 +111,7 @@ export class HttpApi extends Construct {
     })
       .useTable(data.table, 'readWrite')
       .useSecret('CALLBACK_SECRET_ID', secrets.callbackSecret);
+    this.githubCallback.addEnvironment('ACCEPT_LEGACY_CALLBACK_SIGNATURES', String(props.acceptLegacyCallbackSignatures ?? false));
     provisioningStateMachine.grantTaskResponse(this.githubCallback);
 
     const agentsApiTimeout = Duration.seconds(10);

@@ -12,7 +12,7 @@ export class Secrets extends Construct {
   public readonly stripeWebhookSecret: Secret;
   /** Stripe secret API key (`sk_...`). */
   public readonly stripeSecretKey: Secret;
-  /** HMAC key for workflow callbacks; may hold two comma-separated keys during rotation. */
+  /** Standard Webhooks secret of the workflow callbacks; may hold two comma-separated secrets during rotation. */
   public readonly callbackSecret: Secret;
   /** GitHub token allowed to dispatch the provisioning workflow. */
   public readonly githubToken: Secret;
@@ -39,13 +39,14 @@ export class Secrets extends Construct {
     this.hetznerToken = external('HetznerToken', 'Hetzner Cloud API token (set after deploy)');
     this.tailscaleToken = external('TailscaleToken', 'Tailscale API token (set after deploy)');
     this.callbackSecret = new Secret(this, 'CallbackSecret', {
-      description: 'HMAC key the provisioning workflow signs its callbacks with',
-      // No punctuation: a comma separates the old and new key during rotation.
+      description: 'Standard Webhooks secret the provisioning workflow signs its callbacks with',
+      // Letters and digits only, 64 of them: valid base64 of 48 bytes, which is how Standard Webhooks reads a secret
+      // without its whsec_ prefix; and no comma, which separates the old and new secret during rotation.
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
     Validations.of(this.callbackSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason: 'Shared with the workflow repository, so rotation is a two-sided manual procedure: put "new,old", update the workflow secret, then put "new". Handlers accept both keys meanwhile.',
+      reason: 'Shared with the workflow repository, so rotation is a two-sided manual procedure (SECURITY.md): both sides hold "new,old" for a while, the workflow signing with both and the handler accepting either.',
     });
   }
 }

@@ -27,7 +27,7 @@ const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLO
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
-  'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID'],
+  'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID', 'ACCEPT_LEGACY_CALLBACK_SIGNATURES'],
   'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
   'http-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
@@ -130,6 +130,14 @@ describe('workflow target', () => {
 
   it('refuses a repository that is not owner/repo', () => {
     expect(() => new AgentPipelineStack(new App(), 'Invalid', { githubRepository: 'agent-infra', stripePriceId: TEST_STRIPE_PRICE_ID })).toThrow(/owner\/repo/);
+  });
+});
+
+describe('callback signatures', () => {
+  it('refuse the legacy X-Callback-* headers unless the deployment opts in for its upgrade', () => {
+    expect(environmentOf('github-callback').ACCEPT_LEGACY_CALLBACK_SIGNATURES).toBe('false');
+    const upgrading = synthesizePipeline({ acceptLegacyCallbackSignatures: true }).template;
+    expect(functionProperties(upgrading, 'github-callback').Environment.Variables.ACCEPT_LEGACY_CALLBACK_SIGNATURES).toBe('true');
   });
 });
 

@@ -3,17 +3,20 @@
  * machine shaped like the provisioning one (wait for the start, then for the completion) whose tasks store their
  * tokens on the job. Callbacks are signed by the workflow's own signer.
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signCallback } from '../../.github/scripts/callback.mjs';
+import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
 import { httpApiEvent, lambdaContext } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
-const SECRET = `cb_${randomUUID()}`;
-const PREVIOUS_SECRET = `cb_previous_${randomUUID()}`;
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+const SECRET = newSecret();
+const PREVIOUS_SECRET = newSecret();
 const SECRET_ID = 'callback-secret';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
 
@@ -42,7 +45,8 @@ const DEFINITION = {
 let tables: TestTables;
 let stepFunctions: LocalStepFunctions;
 let services: AwsServices;
-let handler: typeof import('../../lambdas/github-callback/handler.ts').handler;
+type Handler = typeof import('../../lambdas/github-callback/handler.ts').handler;
+let handler: Handler;
 let repository: typeof import('../../lambdas/shared/repository.ts');
 let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
 
@@ -85,14 +89,30 @@ interface Delivery {
   body: Record<string, unknown>;
 }
 
-/** The workflow's signature headers, as a plain header map. */
-function signed(secret: string, body: string, atSeconds: number): Record<string, string> {
-  return { ...signCallback(secret, body, atSeconds) };
+/** The workflow's signature headers (its webhook-id for the body), as a plain header map. */
+function signed(secret: string, body: string, atSeconds: number, webhookId = idOf(body)): Record<string, string> {
+  return { ...signCallback(secret, webhookId, body, atSeconds) };
 }
 
-async function deliver(body: string, headers: Record<string, string>): Promise<Delivery> {
+/** The webhook-id the workflow gives this body (a heartbeat gets a fresh number). */
+function idOf(body: string): string {
+  try {
+    return callbackWebhookId(JSON.parse(body));
+  } catch {
+    return `not-json:${randomUUID()}`;
+  }
+}
+
+/** Signs the pre-Standard-Webhooks way: `sha256=<hex HMAC of "<timestamp>.<body>">`. */
+function legacySigned(secret: string, body: string, atSeconds: number): Record<string, string> {
+  const timestamp = String(Math.floor(atSeconds));
+  const digest = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return { 'X-Callback-Timestamp': timestamp, 'X-Callback-Signature': `sha256=${digest}` };
+}
+
+async function deliver(body: string, headers: Record<string, string>, to: Handler = handler): Promise<Delivery> {
   const event = httpApiEvent({ routeKey: 'POST /callbacks/github', headers, body });
-  const result = (await handler(event, lambdaContext('GithubCallback'))) as APIGatewayProxyStructuredResultV2;
+  const result = (await to(event, lambdaContext('GithubCallback'))) as APIGatewayProxyStructuredResultV2;
   return { statusCode: result.statusCode ?? 0, body: JSON.parse(result.body ?? 'null') as Record<string, unknown> };
 }
 
@@ -100,6 +120,14 @@ async function deliver(body: string, headers: Record<string, string>): Promise<D
 function callback(message: unknown, secret = SECRET): Promise<Delivery> {
   const body = typeof message === 'string' ? message : JSON.stringify(message);
   return deliver(body, signed(secret, body, Date.now() / 1000));
+}
+
+/** The de-duplication record of a webhook-id, if any. */
+async function deliveryRecord(webhookId: string) {
+  const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+  const { keys } = await import('../../lambdas/shared/keys.ts');
+  const { Item } = await dynamo.send(new GetCommand({ TableName: tables.tableName, Key: keys.callbackDelivery(webhookId), ConsistentRead: true }));
+  return Item;
 }
 
 const RECEIVED = { statusCode: 200, body: { received: true } };
@@ -158,18 +186,21 @@ describe('POST /callbacks/github: signature and body checks', () => {
     job = await provisioningJob();
   });
 
+  const without = (headers: Record<string, string>, name: string) => Object.fromEntries(Object.entries(headers).filter(([key]) => key !== name));
   it.each([
-    ['missing signature', 'invalid_signature', (body: string) => ({ 'X-Callback-Timestamp': String(now()) })],
-    ['missing timestamp', 'invalid_signature', (body: string) => ({ 'X-Callback-Signature': signCallback(SECRET, body, now())['X-Callback-Signature'] })],
-    ['wrong secret', 'invalid_signature', (body: string) => signCallback('not-the-secret', body, now())],
-    ['signature of another body', 'invalid_signature', (body: string) => signCallback(SECRET, `${body} `, now())],
+    ['missing signature', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-signature')],
+    ['missing timestamp', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-timestamp')],
+    ['missing id', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-id')],
+    ['wrong secret', 'invalid_signature', (body: string) => signed(newSecret(), body, now())],
+    ['signature of another body', 'invalid_signature', (body: string) => ({ ...signed(SECRET, `${body} `, now()), 'webhook-id': idOf(body) })],
+    ['signature under another id', 'invalid_signature', (body: string) => ({ ...signed(SECRET, body, now(), 'other-id'), 'webhook-id': idOf(body) })],
     ['truncated signature', 'invalid_signature', (body: string) => {
-      const headers = signCallback(SECRET, body, now());
-      return { ...headers, 'X-Callback-Signature': headers['X-Callback-Signature'].slice(0, -1) };
+      const headers = signed(SECRET, body, now());
+      return { ...headers, 'webhook-signature': headers['webhook-signature']!.slice(0, -2) };
     }],
-    ['non-hex signature', 'invalid_signature', (body: string) => ({ ...signCallback(SECRET, body, now()), 'X-Callback-Signature': `sha256=${'g'.repeat(64)}` })],
-    ['timestamp 301 s in the past', 'stale_timestamp', (body: string) => signCallback(SECRET, body, now() - 301)],
-    ['timestamp 301 s in the future', 'stale_timestamp', (body: string) => signCallback(SECRET, body, now() + 301)],
+    ['legacy headers (the setting is off)', 'invalid_signature', (body: string) => legacySigned(SECRET, body, now())],
+    ['timestamp 301 s in the past', 'stale_timestamp', (body: string) => signed(SECRET, body, now() - 301)],
+    ['timestamp 301 s in the future', 'stale_timestamp', (body: string) => signed(SECRET, body, now() + 301)],
   ])('%s: 401 %s', async (_name, code, headersFor) => {
     const before = await snapshot(job);
     const body = JSON.stringify(job.m.provisioning);
@@ -178,10 +209,43 @@ describe('POST /callbacks/github: signature and body checks', () => {
     expect(await snapshot(job)).toEqual(before);
   });
 
-  it('accepts both secrets of a rotation and nothing else', async () => {
+  it('accepts both secrets of a rotation, a request signed with both, and nothing else', async () => {
     expect(await callback(job.m.heartbeat, SECRET)).toEqual(RECEIVED);
     expect(await callback(job.m.heartbeat, PREVIOUS_SECRET)).toEqual(RECEIVED);
-    expect((await callback(job.m.heartbeat, 'retired-secret')).statusCode).toBe(401);
+    expect(await callback(job.m.heartbeat, `${newSecret()},${SECRET}`)).toEqual(RECEIVED);
+    expect((await callback(job.m.heartbeat, newSecret())).statusCode).toBe(401);
+  });
+
+  it('accepts a callback signed by the official Standard Webhooks library (Webhook.sign)', async () => {
+    const body = JSON.stringify(job.m.heartbeat);
+    const at = new Date();
+    const headers = {
+      'webhook-id': `msg_${randomUUID()}`,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(SECRET).sign('ignored', at, body), // wrong id: refused
+    };
+    expect((await deliver(body, headers)).statusCode).toBe(401);
+    headers['webhook-signature'] = new Webhook(SECRET).sign(headers['webhook-id'], at, body);
+    expect(await deliver(body, headers)).toEqual(RECEIVED);
+  });
+
+  it('refuses a reused webhook-id with a changed body (409), writing nothing; the same body again is a redelivery', async () => {
+    const fresh = await provisioningJob();
+    const webhookId = `${fresh.jobId}:step:vm_created`;
+    const first = JSON.stringify(fresh.m.vmCreated);
+    expect(await deliver(first, signed(SECRET, first, now(), webhookId))).toEqual(RECEIVED);
+    const record = await deliveryRecord(webhookId);
+    const before = await snapshot(fresh);
+
+    const changed = JSON.stringify({ ...fresh.m.vmCreated, server_ip: '198.51.100.66' });
+    expect(await deliver(changed, signed(SECRET, changed, now(), webhookId))).toEqual({
+      statusCode: 409,
+      body: { error: { code: 'webhook_id_reused', message: expect.any(String) } },
+    });
+    expect(await snapshot(fresh)).toEqual(before);
+    expect(await deliveryRecord(webhookId)).toEqual(record);
+
+    expect(await deliver(first, signed(SECRET, first, now(), webhookId))).toEqual(ignored('duplicate'));
   });
 
   it('a signed body that is not JSON: 400 invalid_json', async () => {
@@ -214,14 +278,46 @@ describe('POST /callbacks/github: signature and body checks', () => {
   });
 
   it.each(['provisioning', 'vmCreated', 'heartbeat', 'running', 'failed'] as const)(
-    'a %s callback for an unknown job: 404 job_not_found',
+    'a %s callback for an unknown job: 404 job_not_found, and its webhook-id is not recorded',
     async (kind) => {
-      expect(await callback(messages(`job_unknown${randomUUID().slice(0, 8)}`)[kind])).toEqual({
+      const message = messages(`job_unknown${randomUUID().slice(0, 8)}`)[kind];
+      const body = JSON.stringify(message);
+      const webhookId = idOf(body);
+      expect(await deliver(body, signed(SECRET, body, now(), webhookId))).toEqual({
         statusCode: 404,
         body: { error: { code: 'job_not_found', message: expect.any(String) } },
       });
+      expect(await deliveryRecord(webhookId)).toBeUndefined();
     },
   );
+});
+
+describe('POST /callbacks/github: the legacy headers while ACCEPT_LEGACY_CALLBACK_SIGNATURES is on', () => {
+  let legacyHandler: Handler;
+  beforeAll(async () => {
+    vi.resetModules();
+    process.env.ACCEPT_LEGACY_CALLBACK_SIGNATURES = 'true';
+    try {
+      ({ handler: legacyHandler } = await import('../../lambdas/github-callback/handler.ts'));
+    } finally {
+      delete process.env.ACCEPT_LEGACY_CALLBACK_SIGNATURES;
+    }
+  });
+
+  it('accepts a callback signed the old way with either secret, and still refuses a forged or stale one', async () => {
+    const { jobId, m } = await provisioningJob();
+    const body = JSON.stringify(m.provisioning);
+    const now = Date.now() / 1000;
+    expect(await deliver(body, legacySigned(newSecret(), body, now), legacyHandler)).toMatchObject({ statusCode: 401 });
+    expect(await deliver(body, legacySigned(SECRET, body, now - 301), legacyHandler)).toMatchObject({
+      statusCode: 401,
+      body: { error: { code: 'stale_timestamp' } },
+    });
+    expect(await deliver(body, legacySigned(PREVIOUS_SECRET, body, now), legacyHandler)).toEqual(RECEIVED);
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', workflowRunId: '777' });
+    // Standard Webhooks callbacks are accepted as always.
+    expect(await deliver(JSON.stringify(m.vmCreated), signed(SECRET, JSON.stringify(m.vmCreated), now), legacyHandler)).toEqual(RECEIVED);
+  });
 });
 
 describe('POST /callbacks/github: a provisioning run', () => {
@@ -364,7 +460,7 @@ describe('POST /callbacks/github: logs', () => {
     const { jobId } = await provisioningJob();
     const body = JSON.stringify({ ...messages(jobId).failed, error: 'marker-of-the-raw-body' });
     const good = signed(SECRET, body, Date.now() / 1000);
-    const forged = signed('forger', body, Date.now() / 1000);
+    const forged = signed(newSecret(), body, Date.now() / 1000);
     const output: string[] = [];
     const capture = (chunk: unknown): boolean => {
       output.push(String(chunk));
@@ -382,7 +478,7 @@ describe('POST /callbacks/github: logs', () => {
     const logs = output.join('');
     expect(logs).toContain('Refused callback');
     expect(logs).toContain('"message":"Callback"'); // the accepted request was logged too
-    for (const secret of [SECRET, PREVIOUS_SECRET, good['X-Callback-Signature'], forged['X-Callback-Signature'], 'marker-of-the-raw-body']) {
+    for (const secret of [SECRET, PREVIOUS_SECRET, good['webhook-signature'], forged['webhook-signature'], 'marker-of-the-raw-body']) {
       expect(logs).not.toContain(secret);
     }
   });

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -8,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Webhook } from 'standardwebhooks';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callbackMessage } from '../../lambdas/domain/schemas.ts';
@@ -16,7 +16,7 @@ import * as hetznerFake from '../../local/fakes/hetzner.ts';
 import * as tailscaleFake from '../../local/fakes/tailscale.ts';
 import { agentHostname, startWorkflowRunner, type WorkflowRunner } from '../../local/workflow-runner.ts';
 
-const SECRET = 'runner-test-callback-secret';
+const SECRET = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The callbacks of a successful run, heartbeats left out: the workflow and the local runner must both post these. */
 const HAPPY_SEQUENCE = [
@@ -28,12 +28,12 @@ const HAPPY_SEQUENCE = [
   'status:running',
 ];
 
-type Callback = Record<string, string | undefined> & { type: string; job_id: string };
+type Callback = Record<string, string | undefined> & { type: string; job_id: string; webhookId: string };
 
 /**
- * Stands in for `POST /callbacks/github`: checks every signature with its own HMAC code (not callback.mjs) and the
- * 300 s window, every body against the contract's zod schema, records what it accepts, and lets a test act before a
- * callback is answered.
+ * Stands in for `POST /callbacks/github`: checks every signature with the official Standard Webhooks library (not
+ * callback.mjs), every body against the contract's zod schema, records what it accepts (with its `webhook-id`), and lets
+ * a test act before a callback is answered.
  */
 async function startCallbackReceiver() {
   const accepted: Callback[] = [];
@@ -42,11 +42,14 @@ async function startCallbackReceiver() {
   const waiters = new Set<() => void>();
   let beforeAnswer: (callback: Callback) => Promise<void> = async () => {};
 
-  const verify = (timestamp: string, signature: string, rawBody: string) => {
-    const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${rawBody}`).digest('hex')}`);
-    const given = Buffer.from(signature);
-    const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
-    return fresh && given.length === expected.length && timingSafeEqual(given, expected);
+  const webhook = new Webhook(SECRET);
+  const verify = (headers: Record<string, string>, rawBody: string) => {
+    try {
+      webhook.verify(rawBody, headers);
+      return true;
+    } catch {
+      return false;
+    }
   };
 
   const server: Server = createServer((request, response) => {
@@ -54,14 +57,14 @@ async function startCallbackReceiver() {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', async () => {
       const rawBody = Buffer.concat(chunks).toString('utf8');
-      const timestamp = String(request.headers['x-callback-timestamp']);
-      if (!verify(timestamp, String(request.headers['x-callback-signature']), rawBody)) {
+      const headers = request.headers as Record<string, string>;
+      if (!verify(headers, rawBody)) {
         rejected++;
         response.writeHead(401).end();
         return;
       }
-      const callback = JSON.parse(rawBody) as Callback;
-      if (!callbackMessage.safeParse(callback).success) {
+      const callback = { ...JSON.parse(rawBody), webhookId: headers['webhook-id'] } as Callback;
+      if (!callbackMessage.safeParse(JSON.parse(rawBody)).success) {
         invalid++;
         response.writeHead(400).end();
         return;
@@ -117,6 +120,17 @@ async function startCallbackReceiver() {
 
 type Receiver = Awaited<ReturnType<typeof startCallbackReceiver>>;
 
+/** Every callback's webhook-id names it: `<job>:<type>:<step or status>`, heartbeats numbered 1, 2, ... */
+function expectStableWebhookIds(receiver: Receiver, jobId: string) {
+  const callbacks = receiver.forJob(jobId);
+  expect(callbacks.filter((callback) => callback.type !== 'heartbeat').map((callback) => callback.webhookId)).toEqual(
+    HAPPY_SEQUENCE.map((name) => `${jobId}:${name}`),
+  );
+  const heartbeats = callbacks.filter((callback) => callback.type === 'heartbeat').map((callback) => callback.webhookId);
+  expect(heartbeats.length).toBeGreaterThan(0);
+  expect(heartbeats).toEqual(heartbeats.map((_, index) => `${jobId}:heartbeat:${index + 1}`));
+}
+
 describe('local workflow runner', () => {
   let github: githubFake.GithubFake;
   let hetzner: hetznerFake.HetznerFake;
@@ -170,6 +184,7 @@ describe('local workflow runner', () => {
     expect(receiver.labels(jobId)).toContain('heartbeat');
     expect(receiver.labels(jobId).at(-1)).toBe('status:running');
     expect(receiver.refused).toBe(0);
+    expectStableWebhookIds(receiver, jobId);
 
     const started = receiver.find(jobId, 'status:provisioning');
     expect(started).toMatchObject({ workflow_run_id: String(runId), workflow_run_url: runState(runId)?.htmlUrl });
@@ -405,6 +420,7 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     expect(receiver.sequence('Job_Dry-1')).toEqual(HAPPY_SEQUENCE);
     expect(receiver.labels('Job_Dry-1')).toContain('heartbeat');
     expect(receiver.refused).toBe(0);
+    expectStableWebhookIds(receiver, 'Job_Dry-1');
     expect(receiver.find('Job_Dry-1', 'status:provisioning')).toMatchObject({
       workflow_run_id: '4242',
       workflow_run_url: 'https://github.com/acme/agents/actions/runs/4242',

@@ -17,6 +17,15 @@ describe('deploy configuration from CDK context', () => {
       alarmEmail: undefined,
       githubRef: undefined,
       domainPrefix: undefined,
+      acceptLegacyCallbackSignatures: false,
     });
+  });
+
+  it('accepts legacy callback signatures only when acceptLegacyCallbackSignatures is "true"', () => {
+    const legacy = (value: unknown) => stackPropsFromContext(contextOf({ stripePriceId: 'price_1', acceptLegacyCallbackSignatures: value })).acceptLegacyCallbackSignatures;
+    expect(legacy('true')).toBe(true);
+    expect(legacy(true)).toBe(true);
+    expect(legacy('false')).toBe(false);
+    expect(legacy(undefined)).toBe(false);
   });
 });
