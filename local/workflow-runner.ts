@@ -1,6 +1,12 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { callbackWebhookId, postCallback } from '../.github/scripts/callback.mjs';
+import {
+  FINAL_REPORT_RETRY_MS,
+  callbackWebhookId,
+  isFinalReport,
+  postCallback,
+  type PostCallbackResult,
+} from '../.github/scripts/callback.mjs';
 import { WORKFLOW_STEPS } from '../lambdas/domain/steps.ts';
 import type { GithubFake, WorkflowRun } from './fakes/github.ts';
 import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
@@ -94,7 +100,8 @@ export function startWorkflowRunner({
       return;
     }
     github.updateRun(run.id, { status: 'in_progress' });
-    const post = serialPoster(run.inputs.callback_url ?? '', secret, signal, say);
+    const send = callbackSender(run.inputs.callback_url ?? '', secret, signal, say);
+    const post = serialized(send);
     const hostname = agentHostname(jobId);
     let current: RunnerStep | 'provisioning' = 'provisioning';
 
@@ -118,9 +125,21 @@ export function startWorkflowRunner({
       return fields;
     };
 
-    let heartbeat: NodeJS.Timeout | undefined;
-    const stopHeartbeat = () => clearInterval(heartbeat);
-    signal.addEventListener('abort', stopHeartbeat);
+    // Heartbeats run beside the steps, like the workflow's background loop (post, then sleep): one at a time, skipped
+    // while the last is still out, so a slow endpoint builds no backlog. They go on until the final report is answered.
+    let heartbeatTimer: NodeJS.Timeout | undefined;
+    let heartbeatOut: Promise<unknown> | undefined;
+    let heartbeats = 0;
+    const beat = () => {
+      heartbeatOut ??= send({ type: 'heartbeat', job_id: jobId }, (heartbeats += 1)).finally(() => (heartbeatOut = undefined));
+    };
+    const clearHeartbeat = () => clearInterval(heartbeatTimer);
+    /** Stops the heartbeats; resolves once none is out any more. */
+    const stopHeartbeat = async () => {
+      clearHeartbeat();
+      await heartbeatOut;
+    };
+    signal.addEventListener('abort', clearHeartbeat);
     try {
       await post({
         type: 'status',
@@ -129,17 +148,8 @@ export function startWorkflowRunner({
         workflow_run_id: String(run.id),
         workflow_run_url: run.htmlUrl,
       });
-      // Like the workflow's loop (post, then sleep), a heartbeat is skipped while the last one is still queued, so a slow
-      // endpoint never builds a backlog in front of the step reports.
-      let heartbeats = 0;
-      let heartbeatQueued = false;
-      const beat = () => {
-        if (heartbeatQueued) return;
-        heartbeatQueued = true;
-        void post({ type: 'heartbeat', job_id: jobId }, (heartbeats += 1)).finally(() => (heartbeatQueued = false));
-      };
       beat();
-      heartbeat = setInterval(beat, heartbeatMs);
+      heartbeatTimer = setInterval(beat, heartbeatMs);
 
       const vm = await step('vm_created', async () => {
         const { server, action } = await hetznerApi<{ server: HetznerServer; action: HetznerAction }>('POST', '/servers', {
@@ -152,7 +162,7 @@ export function startWorkflowRunner({
         while ((await hetznerApi<{ action: HetznerAction }>('GET', `/actions/${action.id}`)).action.status === 'running') {
           await sleep(ACTION_POLL_MS, undefined, { signal });
         }
-        if (directives.noHeartbeat) stopHeartbeat();
+        if (directives.noHeartbeat) await stopHeartbeat();
         return { server_id: String(server.id), server_ip: server.public_net.ipv4.ip };
       });
       if (directives.noHeartbeat) {
@@ -171,25 +181,24 @@ export function startWorkflowRunner({
       await step('ansible_complete', async () => ({ metadata: { mode: 'local' } }));
       await step(
         'running',
-        async () => {
-          stopHeartbeat();
-          return { server_id: vm.server_id, server_ip: vm.server_ip, tailscale_ip: network.tailscale_ip };
-        },
+        async () => ({ server_id: vm.server_id, server_ip: vm.server_ip, tailscale_ip: network.tailscale_ip }),
         (fields) => ({ type: 'status', status: 'running', ...fields }),
       );
+      await stopHeartbeat();
       github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
     } catch (error) {
-      stopHeartbeat();
       if (signal.aborted) {
+        await stopHeartbeat();
         say('cancelled: nothing more is posted');
         return;
       }
       const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
       say(`failed at ${current}: ${message}`);
       await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
+      await stopHeartbeat();
       github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
     } finally {
-      signal.removeEventListener('abort', stopHeartbeat);
+      signal.removeEventListener('abort', clearHeartbeat);
     }
   };
 
@@ -238,19 +247,27 @@ function readDirectives(agentName: string, say: (line: string) => void): Directi
 }
 
 /**
- * Posts one run's callbacks one at a time, in order, like the workflow's sequential steps, each with its stable
- * `webhook-id` (heartbeats numbered); once the run is cancelled nothing queued is sent.
+ * Posts one callback of a run with its stable `webhook-id` (heartbeats numbered), retrying a final report for
+ * FINAL_REPORT_RETRY_MS like the workflow; nothing is sent once the run is cancelled, and a cancellation ends the
+ * retries. Resolves with the answer, or undefined when nothing was sent.
  */
-function serialPoster(url: string, secret: string, signal: AbortSignal, say: (line: string) => void) {
+function callbackSender(url: string, secret: string, signal: AbortSignal, say: (line: string) => void) {
+  return async (payload: Record<string, unknown>, heartbeatNumber?: number): Promise<PostCallbackResult | undefined> => {
+    if (signal.aborted) return undefined;
+    const webhookId = callbackWebhookId(payload, heartbeatNumber);
+    const patience = isFinalReport(payload) ? { retryForMs: FINAL_REPORT_RETRY_MS } : {};
+    const result = await postCallback({ url, secret, payload, webhookId, signal, log: say, ...patience });
+    if (!result.ok && !signal.aborted) say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
+    return result;
+  };
+}
+
+/** Sends one at a time, in order, like the workflow's sequential steps. */
+function serialized<Args extends unknown[], Result>(send: (...args: Args) => Promise<Result>) {
   let tail: Promise<unknown> = Promise.resolve();
-  return (payload: Record<string, unknown>, heartbeatNumber?: number): Promise<void> => {
-    const sent = tail.then(async () => {
-      if (signal.aborted) return;
-      const webhookId = callbackWebhookId(payload, heartbeatNumber);
-      const result = await postCallback({ url, secret, payload, webhookId, signal, log: say });
-      if (!result.ok) say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
-    });
-    tail = sent;
+  return (...args: Args): Promise<Result> => {
+    const sent = tail.then(() => send(...args));
+    tail = sent.catch(() => undefined);
     return sent;
   };
 }

@@ -61,12 +61,17 @@ async function recordProgress(jobId: string, event: JobEvent): Promise<CallbackR
 
 /**
  * Keeps the workflow's final report on the job (the first report wins) and hands the kept one to the state machine,
- * which marks the job running or failed. A report contradicting the kept one is stale.
+ * which marks the job running or failed. A report contradicting the kept one is stale. A `running` report for a job
+ * that is already running is a duplicate, not `terminal`: the workflow retries its final report for minutes, and
+ * `terminal` tells it to delete what it built.
  */
 async function recordOutcome(jobId: string, outcome: WorkflowOutcome): Promise<CallbackResult> {
   const job = await recordWorkflowOutcome(jobId, outcome);
   if (job === 'not-found') return { kind: 'job-not-found' };
-  if (job === 'terminal') return ignored('terminal');
+  if (job === 'terminal') {
+    const ended = await getJob(jobId);
+    return ignored(outcome.status === 'running' && ended?.status === 'running' ? 'duplicate' : 'terminal');
+  }
 
   const kept = job.outcome ?? outcome;
   await resolveOutcome(job, kept);

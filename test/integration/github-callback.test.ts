@@ -441,6 +441,19 @@ describe('POST /callbacks/github: duplicate, out-of-order and late callbacks', (
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', outcome: { status: 'running' } });
   });
 
+  it("calls a running report for a job already running a duplicate, never terminal (terminal tells the workflow to delete its VM)", async () => {
+    const { jobId, m } = await provisioningJob();
+    expect(await callback(m.provisioning)).toEqual(RECEIVED);
+    expect(await callback(m.running)).toEqual(RECEIVED);
+    // What ActivateAgent does with the kept report; the workflow's retry of its answer-lost report comes after.
+    const vm = { serverId: '4711', serverIp: '203.0.113.7', tailscaleIp: '100.64.0.7' };
+    expect((await jobWriter.recordJobEvent(jobId, { kind: 'activated', vm }, 'state-machine')).kind).toBe('changed');
+
+    expect(await callback(m.running)).toEqual(ignored('duplicate'));
+    expect(await callback(m.failed)).toEqual(ignored('terminal'));
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'running' });
+  });
+
   it('says terminal for any callback about a finished job, and changes nothing', async () => {
     const { agentId, jobId, m } = await provisioningJob();
     // What the state machine's MarkFailed step does when the start wait times out.

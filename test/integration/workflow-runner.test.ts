@@ -37,6 +37,10 @@ type Callback = Record<string, string | undefined> & { type: string; job_id: str
  */
 async function startCallbackReceiver() {
   const accepted: Callback[] = [];
+  /** Every answered callback in arrival order, per job: its label, prefixed `refused:` when answered 503 on purpose. */
+  const timeline: { jobId: string; label: string }[] = [];
+  /** Labels (`<job>|<label>`) whose first delivery is answered 503 once a heartbeat of its job has come after it. */
+  const refuseOnce = new Set<string>();
   let rejected = 0;
   let invalid = 0;
   const waiters = new Set<() => void>();
@@ -69,7 +73,16 @@ async function startCallbackReceiver() {
         response.writeHead(400).end();
         return;
       }
+      const key = `${callback.job_id}|${label(callback)}`;
+      if (refuseOnce.delete(key)) {
+        timeline.push({ jobId: callback.job_id, label: `refused:${label(callback)}` });
+        const heartbeatsBefore = forJob(callback.job_id).filter((seen) => seen.type === 'heartbeat').length;
+        await waitUntil(() => forJob(callback.job_id).filter((seen) => seen.type === 'heartbeat').length > heartbeatsBefore);
+        response.writeHead(503).end();
+        return;
+      }
       accepted.push(callback);
+      timeline.push({ jobId: callback.job_id, label: label(callback) });
       for (const wake of waiters) wake();
       await beforeAnswer(callback);
       response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"received":true}');
@@ -91,6 +104,12 @@ async function startCallbackReceiver() {
     /** The job's callbacks without heartbeats. */
     sequence: (jobId: string) => forJob(jobId).map(label).filter((name) => name !== 'heartbeat'),
     find: (jobId: string, name: string) => forJob(jobId).find((callback) => label(callback) === name),
+    /** The job's answered callbacks in arrival order, refused ones as `refused:<label>`. */
+    timeline: (jobId: string) => timeline.filter((entry) => entry.jobId === jobId).map((entry) => entry.label),
+    /** Answers the job's first `name` with 503, once one of its heartbeats has arrived after it (at most 5 s later). */
+    refuseFirst(jobId: string, name: string) {
+      refuseOnce.add(`${jobId}|${name}`);
+    },
     onCallback(hook: (callback: Callback) => Promise<void>) {
       beforeAnswer = hook;
     },
@@ -119,6 +138,11 @@ async function startCallbackReceiver() {
 }
 
 type Receiver = Awaited<ReturnType<typeof startCallbackReceiver>>;
+
+/** Polls `condition` every 10 ms for at most 5 s. */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let waited = 0; waited < 5_000 && !condition(); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+}
 
 /** Every callback's webhook-id names it: `<job>:<type>:<step or status>`, heartbeats numbered 1, 2, ... */
 function expectStableWebhookIds(receiver: Receiver, jobId: string) {
@@ -155,8 +179,7 @@ describe('local workflow runner', () => {
   });
 
   /** Dispatches through the fake GitHub's HTTP API, as the dispatch-workflow Lambda does. */
-  async function dispatch(agentName: string) {
-    const jobId = `job-${++jobCount}-${Date.now()}`;
+  async function dispatch(agentName: string, jobId = `job-${++jobCount}-${Date.now()}`) {
     const response = await fetch(`${github.url}/repos/acme/agents/actions/workflows/provision-agent.yml/dispatches`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
@@ -181,8 +204,8 @@ describe('local workflow runner', () => {
     await receiver.waitFor(jobId, 'status:running');
 
     expect(receiver.sequence(jobId)).toEqual(HAPPY_SEQUENCE);
+    // Heartbeats run beside the steps until the final report is answered, so one may land just after it (see below).
     expect(receiver.labels(jobId)).toContain('heartbeat');
-    expect(receiver.labels(jobId).at(-1)).toBe('status:running');
     expect(receiver.refused).toBe(0);
     expectStableWebhookIds(receiver, jobId);
 
@@ -202,6 +225,25 @@ describe('local workflow runner', () => {
     });
     await runner.idle();
     expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+  });
+
+  it('heartbeats while its final report is retried, and stops once it is answered', async () => {
+    const jobId = `job-${jobCount + 1}-retried`;
+    // The dispatch picks the job id; refuse the running report of whichever job this dispatch gets.
+    const dispatched = dispatch('Persistent', jobId);
+    receiver.refuseFirst(jobId, 'status:running');
+    const { runId } = await dispatched;
+    await receiver.waitFor(jobId, 'status:running');
+    await runner.idle();
+
+    const timeline = receiver.timeline(jobId);
+    const refusedAt = timeline.indexOf('refused:status:running');
+    expect(refusedAt).toBeGreaterThan(0);
+    expect(timeline.slice(refusedAt + 1, timeline.indexOf('status:running'))).toContain('heartbeat');
+    expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const heartbeatsAtEnd = receiver.labels(jobId).filter((name) => name === 'heartbeat').length;
+    await runner.idle();
+    expect(receiver.labels(jobId).filter((name) => name === 'heartbeat')).toHaveLength(heartbeatsAtEnd);
   });
 
   it('[fail:network_configured] fails there after joining, so rollback has a server and a device to find', async () => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINAL_REPORT_RETRY_MS } from '../../.github/scripts/callback.mjs';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKFLOW_FILE = join(REPO_ROOT, '.github/workflows/provision-agent.yml');
@@ -142,10 +143,23 @@ describe('provision-agent.yml', () => {
     expect(modules.filter((module) => !module.startsWith('ansible.builtin.'))).toEqual([]);
   });
 
-  it('always stops the heartbeat and reports failures last', () => {
+  it('heartbeats until the final report is answered: the heartbeat stops last, always, after both reports', () => {
+    const names = steps.map((step) => step.name);
     expect(stepNamed('Stop heartbeat')?.if).toBe('always()');
-    const last = steps.at(-1);
-    expect(last?.name).toBe('Report failure');
-    expect(last?.if).toContain('failure()');
+    expect(names.at(-1)).toBe('Stop heartbeat');
+    expect(names.indexOf('Start heartbeat')).toBeLessThan(names.indexOf('Create server'));
+    expect(names.indexOf('Report running')).toBeLessThan(names.indexOf('Report failure'));
+    expect(names.indexOf('Report failure')).toBeLessThan(names.indexOf('Stop heartbeat'));
+    expect(stepNamed('Report failure')?.if).toContain('failure()');
+  });
+
+  it("bounds the work steps so the final report's 15 minutes of retries fit in the job, and the job in the server's timeout", () => {
+    const job = workflow.jobs.provision['timeout-minutes'];
+    const work = ['Create server', 'Join tailnet', 'Configure agent'].map((name) => (stepNamed(name) as { 'timeout-minutes'?: number })?.['timeout-minutes']);
+    expect(work.every((minutes) => typeof minutes === 'number' && minutes > 0)).toBe(true);
+    const workMinutes = work.reduce<number>((sum, minutes) => sum + (minutes ?? Infinity), 0);
+    // One minute for checkout, setup and the first reports.
+    expect(1 + workMinutes + FINAL_REPORT_RETRY_MS / 60_000).toBeLessThanOrEqual(job);
+    expect(job * 60).toBeLessThan(2700);
   });
 });
