@@ -1,7 +1,7 @@
 /**
  * LocalStepFunctions behaves like the Lambda service integration of Step Functions where our ASL depends on it:
  * payload in, `{ Payload }` out, a thrown error named by its `name` for Retry/Catch with AWS's JSON cause, timeouts
- * read from the state input, definitions it cannot run refused up front.
+ * read from the state input, Wait states shortened by name for tests, definitions it cannot run refused up front.
  */
 import { describe, expect, it } from 'vitest';
 import { LocalStepFunctions, StepFunctionsError } from '../../local/stepfunctions.ts';
@@ -84,6 +84,40 @@ describe('LocalStepFunctions', () => {
       { payload: {}, timeoutSeconds: 1 },
     );
     expect(execution).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
+  });
+
+  it('shortens a Wait state by name, and runs the bounded ask-again loop the provisioning ASL uses', async () => {
+    const stepFunctions = new LocalStepFunctions({
+      definitions: {
+        [ARN]: {
+          StartAt: 'Begin',
+          States: {
+            Begin: { Type: 'Pass', Result: { waited: 0 }, ResultPath: '$.count', Next: 'Call' },
+            Call: (({ End: _end, ...state }) => ({ ...state, Next: 'Again' }))(task()),
+            Again: {
+              Type: 'Choice',
+              Choices: [{ Variable: '$.count.waited', NumericLessThanPath: '$.bound', Next: 'Pause' }],
+              Default: 'Done',
+            },
+            // An hour: the run would not end in a test without the override.
+            Pause: { Type: 'Wait', Seconds: 3600, Next: 'Count' },
+            Count: { Type: 'Pass', Parameters: { 'waited.$': 'States.MathAdd($.count.waited, 3600)' }, ResultPath: '$.count', Next: 'Call' },
+            Done: { Type: 'Succeed' },
+          },
+        },
+      },
+      functions: { [FN]: async () => ({ asked: true }) },
+      waitTimeOverrides: { Pause: 1 },
+    });
+    let calls = 0;
+    stepFunctions.on('state', ({ event }) => {
+      if (event.type === 'StateEntered' && event.state.name === 'Call') calls++;
+    });
+    const { executionArn } = stepFunctions.startExecution({ stateMachineArn: ARN, input: JSON.stringify({ payload: {}, bound: 3 * 3600 }) });
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!).count).toEqual({ waited: 3 * 3600 });
+    expect(calls).toBe(4);
   });
 
   it('refuses definitions it cannot run: other resources, unknown functions, bad state machine ARNs', () => {
