@@ -56,9 +56,9 @@ export class Provisioning extends Construct {
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
     super(scope, id);
     const { data, secrets, observability } = props;
-    const workflow = {
+    // Rollback and check-run find a job's run among the workflow's runs; only the dispatch names a ref.
+    const workflowRuns = {
       GITHUB_REPOSITORY: props.github.repository,
-      GITHUB_REF: props.github.ref,
       GITHUB_WORKFLOW_FILE: props.github.workflowFile ?? 'provision-agent.yml',
     };
 
@@ -66,7 +66,7 @@ export class Provisioning extends Construct {
       name: 'dispatch-workflow',
       description: 'Dispatches the provisioning workflow and stores the start task token',
       timeout: Duration.seconds(30),
-      environment: workflow,
+      environment: { ...workflowRuns, GITHUB_REF: props.github.ref },
       observability,
     })
       .useTable(data.table, 'readWrite')
@@ -88,7 +88,7 @@ export class Provisioning extends Construct {
       name: 'rollback',
       description: 'Deletes the cloud resources of a failed provisioning job',
       timeout: Duration.minutes(1),
-      environment: workflow,
+      environment: workflowRuns,
       observability,
     })
       .useTable(data.table, 'read')
@@ -100,7 +100,7 @@ export class Provisioning extends Construct {
       name: 'check-run',
       description: 'Asks GitHub how a provisioning run ended, and finds the VM of one that succeeded',
       timeout: Duration.minutes(1),
-      environment: workflow,
+      environment: workflowRuns,
       observability,
     })
       .useTable(data.table, 'read')

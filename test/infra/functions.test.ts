@@ -22,7 +22,7 @@ import {
 const { template } = synthesizePipeline();
 
 const COMMON_ENVIRONMENT = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE'];
-const WORKFLOW_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_REF', 'GITHUB_WORKFLOW_FILE'];
+const WORKFLOW_RUNS_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_WORKFLOW_FILE'];
 
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
@@ -34,11 +34,11 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
-  'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', ...WORKFLOW_ENVIRONMENT],
+  'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', 'GITHUB_REF', ...WORKFLOW_RUNS_ENVIRONMENT],
   'store-task-token': ['TABLE_NAME'],
   'finish-job': ['TABLE_NAME', 'LIFECYCLE_STATE_MACHINE_ARN'],
-  rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
-  'check-run': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_ENVIRONMENT],
+  rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
+  'check-run': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
   sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
   'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'],
 };
@@ -120,12 +120,10 @@ describe('agents-api', () => {
 });
 
 describe('workflow target', () => {
-  it.each(['dispatch-workflow', 'rollback', 'check-run'] as const)('%s names the default workflow of example-org/agent-infra on main', (name) => {
-    expect(environmentOf(name)).toMatchObject({
-      GITHUB_REPOSITORY: 'example-org/agent-infra',
-      GITHUB_REF: 'main',
-      GITHUB_WORKFLOW_FILE: 'provision-agent.yml',
-    });
+  it('dispatch-workflow dispatches the default workflow of example-org/agent-infra on main, whose runs rollback and check-run search', () => {
+    const runs = { GITHUB_REPOSITORY: 'example-org/agent-infra', GITHUB_WORKFLOW_FILE: 'provision-agent.yml' };
+    expect(environmentOf('dispatch-workflow')).toMatchObject({ ...runs, GITHUB_REF: 'main' });
+    for (const name of ['rollback', 'check-run'] as const) expect(environmentOf(name), name).toMatchObject(runs);
   });
 
   it('refuses a repository that is not owner/repo', () => {
