@@ -42,6 +42,13 @@ export interface WorkflowRunner {
   stop(): Promise<void>;
 }
 
+/** The server answered a report with `ignored: terminal`: the job is over, and the run stops (provision-agent.yml's end_job). */
+class JobEndedError extends Error {
+  constructor() {
+    super('the pipeline ended the job (ignored: terminal)');
+  }
+}
+
 /** What an agent name asks the runner to do (docs/CONTRACT.md, local runtime). */
 interface Directives {
   manual: boolean;
@@ -112,17 +119,38 @@ export function startWorkflowRunner({
     const step = async <Fields extends Record<string, unknown>>(
       name: RunnerStep,
       work: () => Promise<Fields>,
-      report: (fields: Fields) => Record<string, unknown> = (fields) => ({ type: 'step', step: name, ...fields }),
+      toMessage: (fields: Fields) => Record<string, unknown> = (fields) => ({ type: 'step', step: name, ...fields }),
     ): Promise<Fields> => {
       current = name;
       await sleep(stepMs, undefined, { signal });
+      if (jobEnded) throw new JobEndedError();
       const fields = await work();
       if (directives.failAt === name) {
         throw new Error(`Injected failure at ${name} ([fail:${name}] in the agent name)`);
       }
-      await post({ job_id: jobId, ...report(fields) });
-      say(`${name} reported`);
+      await report(name, { job_id: jobId, ...toMessage(fields) });
       return fields;
+    };
+
+    /** Posts a report; the answer `ignored: terminal` ends the run (provision-agent.yml's post_callback). */
+    const report = async (name: string, payload: Record<string, unknown>): Promise<void> => {
+      const answer = await post(payload);
+      if (answer?.ignored === 'terminal') throw new JobEndedError();
+      say(`${name} reported`);
+    };
+
+    /** Deletes what this run created, found as rollback finds it: servers by the job_id label, devices by hostname. */
+    const deleteWhatThisRunBuilt = async () => {
+      const { servers } = await hetznerApi<{ servers: HetznerServer[] }>('GET', `/servers?label_selector=job_id%3D${encodeURIComponent(jobId)}`);
+      for (const server of servers) await hetznerApi('DELETE', `/servers/${server.id}`);
+      for (const device of (await tailscaleDevices()).filter((candidate) => candidate.hostname === hostname)) {
+        const response = await fetch(`${tailscale.url}/device/${device.nodeId}`, {
+          method: 'DELETE',
+          headers: { Authorization: `Bearer ${tailscale.token}` },
+        });
+        if (!response.ok && response.status !== 404) throw new Error(`Tailscale device delete answered HTTP ${response.status}`);
+      }
+      say(`the pipeline ended the job: stopped, deleted ${servers.length} server(s) and this run's device(s)`);
     };
 
     // Heartbeats run beside the steps, like the workflow's background loop (post, then sleep): one at a time, skipped
@@ -130,8 +158,16 @@ export function startWorkflowRunner({
     let heartbeatTimer: NodeJS.Timeout | undefined;
     let heartbeatOut: Promise<unknown> | undefined;
     let heartbeats = 0;
+    // A heartbeat told `ignored: terminal` stops the heartbeats; the next step then ends the run.
+    let jobEnded = false;
     const beat = () => {
-      heartbeatOut ??= send({ type: 'heartbeat', job_id: jobId }, (heartbeats += 1)).finally(() => (heartbeatOut = undefined));
+      heartbeatOut ??= send({ type: 'heartbeat', job_id: jobId }, (heartbeats += 1))
+        .then((answer) => {
+          if (answer?.ignored !== 'terminal') return;
+          jobEnded = true;
+          clearHeartbeat();
+        })
+        .finally(() => (heartbeatOut = undefined));
     };
     const clearHeartbeat = () => clearInterval(heartbeatTimer);
     /** Stops the heartbeats; resolves once none is out any more. */
@@ -141,7 +177,7 @@ export function startWorkflowRunner({
     };
     signal.addEventListener('abort', clearHeartbeat);
     try {
-      await post({
+      await report('provisioning', {
         type: 'status',
         job_id: jobId,
         status: 'provisioning',
@@ -192,10 +228,18 @@ export function startWorkflowRunner({
         say('cancelled: nothing more is posted');
         return;
       }
+      if (error instanceof JobEndedError) {
+        // As in the workflow: the step ends cleanly, later steps are skipped, the last one deletes what was built.
+        await stopHeartbeat();
+        await deleteWhatThisRunBuilt();
+        github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+        return;
+      }
       const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
       say(`failed at ${current}: ${message}`);
-      await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
+      const answer = await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
       await stopHeartbeat();
+      if (answer?.ignored === 'terminal') await deleteWhatThisRunBuilt();
       github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
     } finally {
       signal.removeEventListener('abort', clearHeartbeat);

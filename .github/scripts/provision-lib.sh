@@ -6,10 +6,26 @@ readonly SSH_DIR="${RUNNER_TEMP}/ssh"
 readonly SSH_KEY_FILE="${SSH_DIR}/id"
 readonly SSH_KNOWN_HOSTS="${SSH_DIR}/known_hosts"
 readonly FAILURE_REASON_FILE="${RUNNER_TEMP}/failure-reason"
+# Left when the server answered a report with `ignored: terminal`: "Delete what an ended job built" acts on it.
+readonly JOB_ENDED_FILE="${RUNNER_TEMP}/job-ended"
+# callback.mjs's exit code for `ignored: terminal` (JOB_ENDED_EXIT_CODE).
+readonly JOB_ENDED_EXIT=3
 
 # Records the step now running; the failure step reports it as `failed_step` (GITHUB_ENV reaches later steps only).
+# A job the server ended meanwhile (a heartbeat was told so) goes no further.
 begin_step() {
+  if [[ -e "$JOB_ENDED_FILE" ]]; then end_job; fi
   echo "CURRENT_STEP=$1" >>"$GITHUB_ENV"
+}
+
+# The server ended the job (failed, timed out, rolled back: `ignored: terminal`). Nothing more is built or reported:
+# this step ends cleanly, later steps are skipped (JOB_ENDED), and the last step deletes what this run created, which
+# rollback may have looked for before it existed.
+end_job() {
+  echo "::notice::The pipeline ended job ${JOB_ID}: stopping, and deleting what this run created"
+  touch "$JOB_ENDED_FILE"
+  keep JOB_ENDED true
+  exit 0
 }
 
 # Keeps a value for later steps.
@@ -38,14 +54,38 @@ json_object() {
 }
 
 # Posts a signed callback for this job: post_callback type=step step=vm_created server_id=...
-# Its webhook-id is <job_id>:<type>:<step or status> (callback.mjs), the same for every delivery.
+# Its webhook-id is <job_id>:<type>:<step or status> (callback.mjs), the same for every delivery. Ends the job when
+# the server says it is over.
 post_callback() {
-  node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" "$@")"
+  local answer=0
+  node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" "$@")" || answer=$?
+  if ((answer == JOB_ENDED_EXIT)); then end_job; fi
 }
 
-# Posts this run's heartbeat number $1 (webhook-id <job_id>:heartbeat:$1).
+# Posts this run's heartbeat number $1 (webhook-id <job_id>:heartbeat:$1). Fails when the server says the job is
+# over, leaving the marker that the next step's begin_step acts on.
 post_heartbeat() {
-  node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" type=heartbeat)" "$1"
+  local answer=0
+  node .github/scripts/callback.mjs "$(json_object job_id="$JOB_ID" type=heartbeat)" "$1" || answer=$?
+  if ((answer == JOB_ENDED_EXIT)); then
+    touch "$JOB_ENDED_FILE"
+    return 1
+  fi
+}
+
+# Deletes this job's servers (label job_id=<job_id>) and tailnet devices (its hostname), as rollback finds them.
+delete_job_resources() {
+  local servers devices id
+  servers="$(hcloud GET "/servers?label_selector=job_id%3D${JOB_ID}")" || fail "Hetzner: cannot list servers"
+  for id in $(jq -r '.servers[].id' <<<"$servers"); do
+    hcloud DELETE "/servers/${id}" >/dev/null || fail "Hetzner: cannot delete server ${id}"
+    echo "deleted server ${id}"
+  done
+  devices="$(tailscale_api GET "/tailnet/${TAILSCALE_TAILNET}/devices")" || fail "Tailscale: cannot list devices"
+  for id in $(jq -r '.devices[] | select(.hostname == env.AGENT_HOSTNAME) | .nodeId' <<<"$devices"); do
+    tailscale_api DELETE "/device/${id}" >/dev/null || fail "Tailscale: cannot delete device ${id}"
+    echo "deleted device ${id}"
+  done
 }
 
 # api_call <base url> <token> <method> <path> [curl args...]: JSON API call; the body is printed, also on errors.

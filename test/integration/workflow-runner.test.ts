@@ -41,6 +41,8 @@ async function startCallbackReceiver() {
   const timeline: { jobId: string; label: string }[] = [];
   /** Labels (`<job>|<label>`) whose first delivery is answered 503 once a heartbeat of its job has come after it. */
   const refuseOnce = new Set<string>();
+  /** Jobs the "server" has ended: every callback of theirs is answered `ignored: terminal`. */
+  const ended = new Set<string>();
   let rejected = 0;
   let invalid = 0;
   const waiters = new Set<() => void>();
@@ -85,7 +87,8 @@ async function startCallbackReceiver() {
       timeline.push({ jobId: callback.job_id, label: label(callback) });
       for (const wake of waiters) wake();
       await beforeAnswer(callback);
-      response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"received":true}');
+      const answer = ended.has(callback.job_id) ? { received: true, ignored: 'terminal' } : { received: true };
+      response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -109,6 +112,10 @@ async function startCallbackReceiver() {
     /** Answers the job's first `name` with 503, once one of its heartbeats has arrived after it (at most 5 s later). */
     refuseFirst(jobId: string, name: string) {
       refuseOnce.add(`${jobId}|${name}`);
+    },
+    /** From now on (the callback being answered included), every callback of the job is answered terminal. */
+    endJob(jobId: string) {
+      ended.add(jobId);
     },
     onCallback(hook: (callback: Callback) => Promise<void>) {
       beforeAnswer = hook;
@@ -244,6 +251,44 @@ describe('local workflow runner', () => {
     const heartbeatsAtEnd = receiver.labels(jobId).filter((name) => name === 'heartbeat').length;
     await runner.idle();
     expect(receiver.labels(jobId).filter((name) => name === 'heartbeat')).toHaveLength(heartbeatsAtEnd);
+  });
+
+  it.each([
+    ['vm_created', ['status:provisioning', 'step:vm_created']],
+    ['network_configured', ['status:provisioning', 'step:vm_created', 'step:network_configured']],
+  ])('stops when its %s report is answered terminal, and deletes the server and device it created', async (step, posted) => {
+    receiver.onCallback(async (callback) => {
+      if (callback.step === step) receiver.endJob(callback.job_id);
+    });
+    try {
+      const { jobId, runId } = await dispatch(`Too late at ${step}`);
+      await receiver.waitFor(jobId, `step:${step}`);
+      await runner.idle();
+
+      expect(receiver.sequence(jobId)).toEqual(posted);
+      expect(serversOf(jobId)).toEqual([]);
+      expect(devicesOf(jobId)).toEqual([]);
+      expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    } finally {
+      receiver.onCallback(async () => {});
+    }
+  });
+
+  it('stops by the next step when a heartbeat is answered terminal', async () => {
+    receiver.onCallback(async (callback) => {
+      if (callback.type === 'heartbeat') receiver.endJob(callback.job_id);
+    });
+    try {
+      const { jobId } = await dispatch('Ended by its heartbeat');
+      await receiver.waitFor(jobId, 'heartbeat');
+      await runner.idle();
+      // The next step sees it before its work, unless its report got there first and was answered terminal itself.
+      expect(['status:provisioning', 'step:vm_created'].slice(0, receiver.sequence(jobId).length)).toEqual(receiver.sequence(jobId));
+      expect(receiver.labels(jobId).filter((name) => name === 'heartbeat')).toHaveLength(1);
+      expect(serversOf(jobId)).toEqual([]);
+    } finally {
+      receiver.onCallback(async () => {});
+    }
   });
 
   it('[fail:network_configured] fails there after joining, so rollback has a server and a device to find', async () => {
@@ -413,7 +458,8 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     };
     const substitute = (text: string) => text.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expression: string) => evaluate(expression));
     const conditionHolds = (condition = 'success()') => {
-      if (condition === 'always()') return true;
+      if (condition.includes("env.JOB_ENDED != 'true'") && exported.JOB_ENDED === 'true') return false;
+      if (condition.includes('always()')) return true;
       if (condition.includes('failure()')) return failed;
       return !failed;
     };
@@ -477,6 +523,21 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
       tailscale_ip: '100.64.0.10',
     });
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('stops cleanly when a report is answered terminal: no further step, no failure report', async () => {
+    receiver.onCallback(async (callback) => {
+      if (callback.step === 'vm_created') receiver.endJob(callback.job_id);
+    });
+    try {
+      const { failed, exported } = await runWorkflow(inputsFor('job_dry_ended'), 4244);
+      expect(failed).toBe(false);
+      expect(exported.JOB_ENDED).toBe('true');
+      expect(receiver.sequence('job_dry_ended')).toEqual(['status:provisioning', 'step:vm_created']);
+      expect(receiver.refused).toBe(0);
+    } finally {
+      receiver.onCallback(async () => {});
+    }
   });
 
   it('reports an invalid input as status failed naming the step, and runs nothing else', async () => {

@@ -116,7 +116,7 @@ describe('provision-agent.yml', () => {
     expect([...used].sort()).toEqual([...SECRETS].sort());
     const stepsWith = (secret: string) =>
       steps.filter((step) => Object.values(step.env ?? {}).some((value) => value.includes(`secrets.${secret}`)));
-    expect(stepsWith('HCLOUD_TOKEN').map((step) => step.name)).toEqual(['Create server']);
+    expect(stepsWith('HCLOUD_TOKEN').map((step) => step.name)).toEqual(['Create server', 'Delete what an ended job built']);
     expect(stepsWith('TAILSCALE_AUTHKEY').map((step) => step.name)).toEqual(['Join tailnet']);
   });
 
@@ -146,11 +146,24 @@ describe('provision-agent.yml', () => {
   it('heartbeats until the final report is answered: the heartbeat stops last, always, after both reports', () => {
     const names = steps.map((step) => step.name);
     expect(stepNamed('Stop heartbeat')?.if).toBe('always()');
-    expect(names.at(-1)).toBe('Stop heartbeat');
+    expect(names.at(-2)).toBe('Stop heartbeat');
     expect(names.indexOf('Start heartbeat')).toBeLessThan(names.indexOf('Create server'));
     expect(names.indexOf('Report running')).toBeLessThan(names.indexOf('Report failure'));
     expect(names.indexOf('Report failure')).toBeLessThan(names.indexOf('Stop heartbeat'));
     expect(stepNamed('Report failure')?.if).toContain('failure()');
+  });
+
+  it('stops at `ignored: terminal`: every later step is skipped, and the last one deletes what the run created', () => {
+    const names = steps.map((step) => step.name);
+    const afterStart = steps.slice(names.indexOf('Report provisioning') + 1, names.indexOf('Stop heartbeat'));
+    expect(afterStart.map((step) => [step.name, step.if?.includes("env.JOB_ENDED != 'true'")])).toEqual(
+      afterStart.map((step) => [step.name, true]),
+    );
+    const cleanUp = steps.at(-1);
+    expect(cleanUp?.name).toBe('Delete what an ended job built');
+    expect(cleanUp?.if).toBe('always()');
+    expect(cleanUp?.run).toContain('JOB_ENDED_FILE');
+    expect(cleanUp?.run).toContain('delete_job_resources');
   });
 
   it("bounds the work steps so the final report's 15 minutes of retries fit in the job, and the job in the server's timeout", () => {
