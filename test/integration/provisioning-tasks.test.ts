@@ -450,6 +450,21 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
     expect(invocationsOf(jobId)).not.toContain('rollback');
   });
 
+  it('activates a run whose every callback was lost, once the start wait timed out and GitHub says it succeeded', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning({ ...LONG, startSeconds: 1 });
+    const run = await dispatched;
+    github.updateRun(run.id, { status: 'in_progress' });
+    const vm = await createUnreportedCloudResources(jobId);
+    github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
+
+    expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'running', vm: { serverId: String(vm.serverId), serverIp: vm.serverIp } });
+    expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
+    // Asked (once, or again if the run was still in progress then), activated, nothing rolled back.
+    expect(invocationsOf(jobId).filter((fn) => fn !== 'check-run')).toEqual(['dispatch-workflow', 'finish-job']);
+  });
+
   it('asks again while the run is in progress, and activates it once it succeeds', async () => {
     const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1, completionSeconds: 3600 });
     const vm = await createUnreportedCloudResources(jobId);
