@@ -2,6 +2,7 @@ import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Auth } from './constructs/auth.ts';
 import { Data } from './constructs/data.ts';
+import { ExecutionStarter } from './constructs/execution-starter.ts';
 import { Fanout } from './constructs/fanout.ts';
 import { FrontendHosting } from './constructs/frontend-hosting.ts';
 import { HttpApi } from './constructs/http-api.ts';
@@ -9,6 +10,7 @@ import { Lifecycle } from './constructs/lifecycle.ts';
 import { Observability } from './constructs/observability.ts';
 import { Provisioning } from './constructs/provisioning.ts';
 import { Secrets } from './constructs/secrets.ts';
+import { Sweeper } from './constructs/sweeper.ts';
 import { WebSocketApi } from './constructs/websocket-api.ts';
 
 export interface AgentPipelineStackProps extends StackProps {
@@ -79,15 +81,15 @@ export class AgentPipelineStack extends Stack {
       github: { repository: githubRepository, ref: props.githubRef ?? 'main' },
     });
     const lifecycle = new Lifecycle(this, 'Lifecycle', { data, secrets, observability });
-    // An agent activated after its subscription ended is destroyed by finish-job.
-    lifecycle.grantStart(provisioning.finishJob);
+    // Intents (paid jobs, accepted actions) are written with their execution requests; these two drive them (I3).
+    new ExecutionStarter(this, 'ExecutionStarter', { data, observability, provisioning: provisioning.stateMachine, lifecycle });
+    new Sweeper(this, 'Sweeper', { data, secrets, observability, provisioning: provisioning.stateMachine, lifecycle });
     const httpApi = new HttpApi(this, 'HttpApi', {
       data,
       secrets,
       auth,
       observability,
       provisioningStateMachine: provisioning.stateMachine,
-      lifecycle,
       dashboardUrl: dashboard.url,
       stripePriceId: props.stripePriceId,
       acceptLegacyCallbackSignatures: props.acceptLegacyCallbackSignatures ?? false,

@@ -26,6 +26,38 @@ export function matchesPattern(event: unknown, pattern: Pattern): boolean {
   });
 }
 
+/** A stream event source mapping of the template: the function it feeds and how it retries. */
+export interface StreamMapping {
+  readonly functionLogicalId: string;
+  readonly batchSize?: number;
+  readonly maxRetryAttempts?: number;
+  readonly bisectBatchOnError?: boolean;
+  readonly maxRecordAgeSeconds?: number;
+  readonly filter?: (record: unknown) => boolean;
+}
+
+/** Every event source mapping of the template, with the settings the local stream poller honours. */
+export function streamMappings(template: CloudFormationTemplate): StreamMapping[] {
+  return Object.values(template.Resources).flatMap((resource) => {
+    if (resource.Type !== 'AWS::Lambda::EventSourceMapping') return [];
+    const properties = resource.Properties ?? {};
+    const functionLogicalId = /"Ref":"([^"]+)"/.exec(JSON.stringify(properties.FunctionName ?? ''))?.[1];
+    if (functionLogicalId === undefined) throw new Error('An event source mapping names no function of the template');
+    const number = (name: string) => (typeof properties[name] === 'number' ? (properties[name] as number) : undefined);
+    const filter = eventSourceFilter(template, functionLogicalId);
+    return [
+      {
+        functionLogicalId,
+        ...(number('BatchSize') === undefined ? {} : { batchSize: number('BatchSize') }),
+        ...(number('MaximumRetryAttempts') === undefined ? {} : { maxRetryAttempts: number('MaximumRetryAttempts') }),
+        ...(typeof properties.BisectBatchOnFunctionError === 'boolean' ? { bisectBatchOnError: properties.BisectBatchOnFunctionError } : {}),
+        ...(number('MaximumRecordAgeInSeconds') === undefined ? {} : { maxRecordAgeSeconds: number('MaximumRecordAgeInSeconds') }),
+        ...(filter === undefined ? {} : { filter }),
+      },
+    ];
+  });
+}
+
 /** The filter of the event source mapping feeding `functionLogicalId`, or undefined when it has none. */
 export function eventSourceFilter(
   template: CloudFormationTemplate,

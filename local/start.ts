@@ -11,7 +11,7 @@ import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
 import { createTables, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
-import { eventSourceFilter } from './event-filter.ts';
+import { streamMappings } from './event-filter.ts';
 import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
 import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
@@ -66,12 +66,19 @@ export interface LocalStackOptions {
    */
   readonly managementEndpoint?: (gatewayEndpoint: string) => string;
   /**
-   * Wraps the stream poller's invocation of the fan-out, where the Lambda service runs it: tests make invocations fail
-   * there as a crash or a timeout would. @default invokes the function
+   * Wraps a stream poller's invocation of a stream function (`fanout`, `execution-starter`), where the Lambda service
+   * runs it: tests make invocations fail there as a crash or a timeout would. @default invokes the function
    */
-  readonly wrapFanoutInvocation?: (invoke: StreamBatchHandler) => StreamBatchHandler;
-  /** The fan-out's on-failure destination: stream records given up on after their retries. @default logged to stderr */
-  readonly onStreamFailure?: (records: DynamoDBRecord[], error: unknown) => void;
+  readonly wrapStreamInvocation?: (functionName: string, invoke: StreamBatchHandler) => StreamBatchHandler;
+  /**
+   * A stream function's on-failure destination: records given up on after their retries. @default logged to stderr
+   */
+  readonly onStreamFailure?: (records: DynamoDBRecord[], error: unknown, functionName: string) => void;
+  /**
+   * The Step Functions endpoint handlers are given (`AWS_ENDPOINT_URL_SFN`), from the local one: tests put a
+   * fault-injecting proxy in front of it. @default the local endpoint
+   */
+  readonly sfnEndpoint?: (localEndpoint: string) => string;
   /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
   readonly template?: CloudFormationTemplate;
   /** Milliseconds before each retry, by state name, instead of the ASL's intervals (tests keep them short). @default the ASL's */
@@ -216,11 +223,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     const template = options.template ?? (await synthesizeTemplate());
     const functions = functionEntries(template);
-    const functionIdOf = (name: string): string => {
-      const found = Object.entries(functions).find(([, entry]) => entry.entry.includes(`/lambdas/${name}/`));
-      if (found === undefined) throw new Error(`The template has no ${name} function`);
-      return found[0];
-    };
 
     let dynamoEndpoint = options.dynamoEndpoint;
     if (dynamoEndpoint === undefined) {
@@ -345,7 +347,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamoEndpoint,
-      AWS_ENDPOINT_URL_SFN: awsServices.url,
+      AWS_ENDPOINT_URL_SFN: options.sfnEndpoint?.(awsServices.url) ?? awsServices.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? (verbose ? 'INFO' : 'ERROR'),
       POWERTOOLS_METRICS_DISABLED: 'true',
@@ -353,19 +355,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     for (const [logicalId, entry] of Object.entries(functions)) handlers.set(logicalId, await importHandler(entry));
 
-    const fanoutId = functionIdOf('fanout');
-    const invokeFanout: StreamBatchHandler = (event) => invoke(fanoutId, event) as ReturnType<StreamBatchHandler>;
-    const poller = new StreamPoller({
-      tableName,
-      endpoint: dynamoEndpoint,
-      startingPosition: 'LATEST',
-      handler: options.wrapFanoutInvocation?.(invokeFanout) ?? invokeFanout,
-      ...(eventSourceFilter(template, fanoutId) ? { filter: eventSourceFilter(template, fanoutId) } : {}),
-      onFailure:
-        options.onStreamFailure ?? ((records, error) => console.error(`[stream-poller] ${records.length} record(s) given up on`, error)),
-    });
-    await poller.start();
-    stops.push(() => poller.stop());
+    // One poller per event source mapping of the template (the fan-out, the execution-starter), with its settings.
+    // LATEST, not the template's TRIM_HORIZON: the local Step Functions forget their executions at a restart, so
+    // replaying requests kept in a DATA_DIR would start them a second time.
+    for (const { functionLogicalId, ...mapping } of streamMappings(template)) {
+      const functionName = functions[functionLogicalId]?.entry.match(/\/lambdas\/([^/]+)\//)?.[1] ?? functionLogicalId;
+      const invokeFunction: StreamBatchHandler = (event) => invoke(functionLogicalId, event) as ReturnType<StreamBatchHandler>;
+      const poller = new StreamPoller({
+        tableName,
+        endpoint: dynamoEndpoint,
+        startingPosition: 'LATEST',
+        handler: options.wrapStreamInvocation?.(functionName, invokeFunction) ?? invokeFunction,
+        ...mapping,
+        onFailure: (records, error) =>
+          options.onStreamFailure !== undefined
+            ? options.onStreamFailure(records, error, functionName)
+            : console.error(`[stream-poller] ${functionName}: ${records.length} record(s) given up on`, error),
+      });
+      await poller.start();
+      stops.push(() => poller.stop());
+    }
 
     const { failInterruptedJobs } = await import('./interrupted-jobs.ts');
     const interrupted = await failInterruptedJobs();

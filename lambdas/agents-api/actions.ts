@@ -1,7 +1,8 @@
 /**
  * `POST /agents/{agentId}/actions`: idempotent (per user, agent and `Idempotency-Key`), rate-limited (5 per minute per
- * user and agent), and carried out by a conditional transition of the agent plus one execution: provisioning for
- * `retry`, the lifecycle state machine for `stop` / `start` / `destroy`. Progress reaches the dashboard through the
+ * user and agent), and carried out by one conditional transition of the agent that also requests its execution
+ * (provisioning for `retry`, the lifecycle state machine for `stop` / `start` / `destroy`), started from the stream by
+ * the execution-starter: the answer waits for the write only, and no crash point leaves an accepted action undriven. Progress reaches the dashboard through the
  * history items those writes add, like provisioning.
  *
  * Idempotency is a conditional-put record on the one table, with a lease (./idempotency.ts): Powertools' DynamoDB
@@ -21,18 +22,16 @@ import {
   type LifecycleAction,
 } from '../domain/lifecycle.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
-import { region as regionSchema, type ProvisionInput } from '../domain/schemas.ts';
+import type { ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { keys } from '../shared/keys.ts';
-import { lifecycleExecutionName, startLifecycle, startProvisioning } from '../shared/provisioning.ts';
+import { lifecycleExecution } from '../shared/executions.ts';
 import { tableName, type AgentRecord } from '../shared/repository.ts';
 import { claimKey, completeKey, releaseKey, type IdempotencyScope } from './idempotency.ts';
 
-/** Where the executions of accepted actions run. */
+/** How long the waits of a retry's provisioning execution may take. */
 export interface ActionSettings {
-  provisionStateMachineArn: string;
-  lifecycleStateMachineArn: string;
   timeouts: ProvisionInput['timeouts'];
   /** The function's timeout: an idempotency claim older than this was left by a function that died. */
   idempotencyLeaseSeconds: number;
@@ -118,14 +117,10 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
     // draft, so this read cannot go stale in a way that matters.
     if (!isActionAllowed('retry', agent)) return refused(agent);
-    const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor }, now);
+    const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor, timeouts: settings.timeouts }, now);
     if (result.kind === 'agent-busy') return refused({ agentStatus: result.agentStatus });
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');
     const { jobId } = result.job;
-    await startProvisioning(
-      { jobId, agentId: agent.agentId, userId, region: regionSchema.parse(agent.region), timeouts: settings.timeouts },
-      settings.provisionStateMachineArn,
-    );
     return { statusCode: 202, body: { ...record, status: 'accepted', agentStatus: 'provisioning', jobId } };
   }
 
@@ -139,13 +134,12 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
       actor,
       // Accepted: the failure of the previous action is history now.
       fields: { actionError: undefined },
+      execution: lifecycleExecution({ action, agentId: agent.agentId, actor }),
     },
     () => now,
   );
   if (result.kind === 'refused') return refused({ agentStatus: result.agentStatus });
   if (result.kind !== 'changed') return error(404, 'agent_not_found', 'No such agent');
-  const input = { action, agentId: agent.agentId, actor };
-  await startLifecycle(input, lifecycleExecutionName(input, result.seq), settings.lifecycleStateMachineArn);
   return { statusCode: 202, body: { ...record, status: 'accepted', agentStatus: plan.pending } };
 }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { agentViewOf } from '../domain/job-events.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig, optionalSetting, seconds } from '../shared/config.ts';
+import { loadConfig, seconds } from '../shared/config.ts';
 import {
   agentIdOf,
   agentNotFound,
@@ -24,8 +24,6 @@ import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(3)),
-  PROVISION_STATE_MACHINE_ARN: optionalSetting(z.string()),
-  LIFECYCLE_STATE_MACHINE_ARN: optionalSetting(z.string()),
   START_TIMEOUT_SECONDS: seconds(900),
   HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
   COMPLETION_TIMEOUT_SECONDS: seconds(2700),
@@ -33,20 +31,15 @@ const config = loadConfig({
   IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().check(z.int(), z.positive()),
 });
 
-/** Both state machines are set by the stack; without them (a test of the other routes) actions answer 503. */
-const actionSettings: ActionSettings | undefined =
-  config.PROVISION_STATE_MACHINE_ARN === undefined || config.LIFECYCLE_STATE_MACHINE_ARN === undefined
-    ? undefined
-    : {
-        provisionStateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
-        lifecycleStateMachineArn: config.LIFECYCLE_STATE_MACHINE_ARN,
-        timeouts: {
-          startSeconds: config.START_TIMEOUT_SECONDS,
-          heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
-          completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
-        },
-        idempotencyLeaseSeconds: config.IDEMPOTENCY_LEASE_SECONDS,
-      };
+/** Accepted actions request their executions with the write (the execution-starter starts them): no ARN here. */
+const actionSettings: ActionSettings = {
+  timeouts: {
+    startSeconds: config.START_TIMEOUT_SECONDS,
+    heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+    completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+  },
+  idempotencyLeaseSeconds: config.IDEMPOTENCY_LEASE_SECONDS,
+};
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{8,128}$/;
 
@@ -90,9 +83,6 @@ async function requestAction(request: Request): Promise<Response> {
   }
   const { action } = parseBody(request, agentActionRequest);
   const agent = await ownedAgent(request);
-  if (actionSettings === undefined) {
-    throw new HttpError(503, 'actions_unavailable', 'Lifecycle actions are not configured');
-  }
   const { statusCode, body, headers } = await requestLifecycleAction(
     { userId: callerOf(request), agent, action, idempotencyKey },
     actionSettings,

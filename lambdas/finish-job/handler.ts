@@ -17,10 +17,7 @@ import { logger, metrics } from '../shared/logger.ts';
 import { getAgent, getJob } from '../shared/repository.ts';
 import { describeFailure } from './failure.ts';
 
-const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  LIFECYCLE_STATE_MACHINE_ARN: z.optional(z.string().check(z.minLength(1))),
-});
+loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
 
 const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.string()) });
 const finishInput = z.discriminatedUnion('action', [
@@ -89,7 +86,7 @@ function recordGivingUp(
 
 /**
  * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is
- * destroyed instead of running unpaid. Repeated with the task, it only makes sure the one destroy execution exists.
+ * destroyed instead of running unpaid. Repeated with the task, it finds the agent destroying and writes nothing.
  */
 async function destroyIfSubscriptionEnded(id: string): Promise<void> {
   const job = await getJob(id);
@@ -99,7 +96,6 @@ async function destroyIfSubscriptionEnded(id: string): Promise<void> {
     agent.agentId,
     (current) => current.currentJobId === id && isActivatedAfterSubscriptionEnded(current),
     agent.subscriptionEndedAt,
-    config.LIFECYCLE_STATE_MACHINE_ARN,
   );
   logger.info('Activated after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
 }

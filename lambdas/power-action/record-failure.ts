@@ -13,6 +13,8 @@ export interface ActionFailure {
   readonly actor: string;
   /** The task's `Cause` as Step Functions caught it (for a Lambda error, JSON with its `errorMessage`). */
   readonly cause?: string;
+  /** Recorded only while the agent is still driven by this execution (the sweeper's repair names the one it saw end). */
+  readonly executionName?: string;
 }
 
 export async function recordActionFailure(
@@ -24,7 +26,8 @@ export async function recordActionFailure(
   const result = await recordAgentTransition(
     failure.agentId,
     {
-      from: (agent) => isFailureRecordable(failedAction, agent),
+      from: (agent) =>
+        isFailureRecordable(failedAction, agent) && (failure.executionName === undefined || agent.execution?.name === failure.executionName),
       to: plan.failed,
       event: `${failedAction}-failed`,
       actor: failure.actor,

@@ -17,16 +17,24 @@ export function hostnameFragmentOf(jobId: string): string {
   return jobId.toLowerCase().replaceAll('_', '-');
 }
 
-interface Device {
-  id: string;
-  nodeId?: string;
-  hostname?: string;
-  addresses?: string[];
-  created?: string;
+const JOB_IN_HOSTNAME = /job-([0-9a-hjkmnp-tv-z]{26})/i;
+
+/** The job id a device's hostname carries ({@link hostnameFragmentOf} reversed), if any. */
+export function jobIdOfHostname(hostname: string): string | undefined {
+  const ulid = JOB_IN_HOSTNAME.exec(hostname)?.[1];
+  return ulid === undefined ? undefined : `job_${ulid.toUpperCase()}`;
 }
 
-/** The tailnet's devices whose hostname carries the job id. */
-async function devicesNamedFor(target: TailscaleTarget, jobId: string): Promise<Device[]> {
+export interface TailnetDevice {
+  readonly id: string;
+  readonly nodeId?: string;
+  readonly hostname?: string;
+  readonly addresses?: string[];
+  readonly created?: string;
+}
+
+/** Every device of the tailnet. */
+export async function listDevices(target: TailscaleTarget): Promise<TailnetDevice[]> {
   const response = await callApi({
     method: 'GET',
     url: `${target.apiUrl.replace(/\/$/, '')}/tailnet/${encodeURIComponent(target.tailnet)}/devices`,
@@ -35,9 +43,13 @@ async function devicesNamedFor(target: TailscaleTarget, jobId: string): Promise<
   if (response.status !== 200) {
     throw new Error(`Listing Tailscale devices failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
   }
+  return (response.body as { devices?: TailnetDevice[] }).devices ?? [];
+}
+
+/** The tailnet's devices whose hostname carries the job id. */
+async function devicesNamedFor(target: TailscaleTarget, jobId: string): Promise<TailnetDevice[]> {
   const fragment = hostnameFragmentOf(jobId);
-  const { devices = [] } = response.body as { devices?: Device[] };
-  return devices.filter((device) => device.hostname?.toLowerCase().includes(fragment));
+  return (await listDevices(target)).filter((device) => device.hostname?.toLowerCase().includes(fragment));
 }
 
 /** Ids of the tailnet's devices whose hostname carries the job id. */

@@ -19,12 +19,3 @@ export function loadConfig<Shape extends z.core.$ZodLooseShape>(
 /** A positive whole number of seconds read from the environment, with a default. */
 export const seconds = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
-/**
- * An optional variable for which unset and empty both mean "not configured" (CloudFormation cannot omit a variable
- * conditionally).
- */
-export const optionalSetting = <T extends z.ZodMiniType>(schema: T) =>
-  z.pipe(
-    z.transform((value: unknown) => (value === '' ? undefined : value)),
-    z.optional(schema),
-  );

@@ -8,11 +8,12 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
 import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
-import type { ActionError } from '../domain/schemas.ts';
 import { isSecondSubscription } from '../domain/billing.ts';
+import { deadlineOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
+import type { ActionError, ProvisionInput } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
-import { agentBySubscriptionKey, keys } from './keys.ts';
+import { agentBySubscriptionKey, agentDeadlineKey, keys } from './keys.ts';
 import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
 
 /** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
@@ -32,6 +33,54 @@ function historyPut(agent: AgentRecord, job: JobState | undefined, seq: number, 
       ConditionExpression: 'attribute_not_exists(PK)',
     },
   };
+}
+
+/** How long an execution request item is kept: long past any bound, so the sweeper can always compare. */
+const EXECUTION_REQUEST_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * The outbox item the execution-starter starts `execution` from (its stream INSERT). Written in the transaction that
+ * records the intent, so an intent is never without its request; unconditional, as a repeat is the same request.
+ */
+function executionRequestPut(agentId: string, execution: ExecutionRequest, at: string): TransactItem {
+  return {
+    Put: {
+      TableName: tableName(),
+      Item: {
+        ...keys.executionRequest(execution.name),
+        entity: 'execution-request',
+        agentId,
+        ...execution,
+        requestedAt: at,
+        expiresAt: Math.floor(Date.parse(at) / 1000) + EXECUTION_REQUEST_TTL_SECONDS,
+      },
+    },
+  };
+}
+
+/**
+ * The agent fields that keep I3 (lambdas/domain/deadlines.ts) with a write moving `agent` to `agentStatus`: entering a
+ * status with a bound sets its deadline and GSI3 entry, with the execution request a driven status requires; leaving
+ * it removes them. A write that keeps the status keeps them, unless it carries a new execution request (a failed
+ * destroy asked again), which starts a new deadline.
+ */
+function deadlineFields(
+  agent: AgentRecord,
+  agentStatus: AgentStatus,
+  at: string,
+  execution: ExecutionRequest | undefined,
+): [string, unknown][] {
+  if (execution === undefined && agentStatus === agent.agentStatus) return [];
+  if (execution === undefined && isDrivenStatus(agentStatus)) {
+    throw new Error(`Agent ${agent.agentId} cannot become ${agentStatus} without the execution that drives it`);
+  }
+  const deadlineAt = deadlineOf(agentStatus, at);
+  if (deadlineAt === undefined) {
+    if (execution !== undefined) throw new Error(`No execution drives an agent that is ${agentStatus}`);
+    return [['execution', undefined], ['deadlineAt', undefined], ['GSI3PK', undefined], ['GSI3SK', undefined]];
+  }
+  const { GSI3PK, GSI3SK } = agentDeadlineKey(agentStatus, deadlineAt);
+  return [['execution', execution], ['deadlineAt', deadlineAt], ['GSI3PK', GSI3PK], ['GSI3SK', GSI3SK]];
 }
 
 function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
@@ -67,11 +116,14 @@ export interface CreateJobInput {
   customerId?: string;
   subscriptionId?: string;
   actor: Actor;
+  /** Written into the provisioning execution's input. */
+  timeouts: ProvisionInput['timeouts'];
 }
 
 /**
  * Creates a queued job for an agent that is `draft` or `failed` (at most one live job per agent) and moves the agent
- * to `provisioning`, with the history item, in one transaction.
+ * to `provisioning`, with the history item and the request of its provisioning execution (named after the job), in
+ * one transaction: the execution-starter starts it from the stream.
  */
 export async function createJob(input: CreateJobInput, now: Date = new Date()): Promise<CreateJobResult> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -90,6 +142,9 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       ...(input.stripeEventId === undefined ? {} : { stripeEventId: input.stripeEventId }),
     };
     const seq = agent.seq + 1;
+    const provisionInput = { jobId: job.jobId, agentId: agent.agentId, userId: agent.userId, region: input.region, timeouts: input.timeouts };
+    const execution: ExecutionRequest = { stateMachine: 'provision', name: job.jobId, input: JSON.stringify(provisionInput) };
+    const drive = Object.fromEntries(deadlineFields(agent, 'provisioning', at, execution)) as Record<string, unknown>;
     const billing = {
       ...(input.customerId === undefined ? {} : { customerId: input.customerId }),
       ...(input.subscriptionId === undefined
@@ -97,6 +152,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
         : { subscriptionId: input.subscriptionId, ...agentBySubscriptionKey(input.subscriptionId) }),
     };
     const billingNames = Object.keys(billing);
+    const driveNames = Object.keys(drive);
     const items: TransactItem[] = [
       {
         Update: {
@@ -104,7 +160,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
           Key: keys.agent(agent.agentId),
           UpdateExpression: [
             'SET agentStatus = :provisioning, currentJobId = :jobId, seq = :seq, updatedAt = :at, #region = :region',
-            ...billingNames.map((name) => `#${name} = :${name}`),
+            ...[...billingNames, ...driveNames].map((name) => `#${name} = :${name}`),
           ].join(', '),
           ConditionExpression:
             `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})` +
@@ -112,7 +168,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
             (input.subscriptionId === undefined ? '' : ' AND (attribute_not_exists(subscriptionId) OR subscriptionId = :subscriptionId)'),
           ExpressionAttributeNames: {
             '#region': 'region',
-            ...Object.fromEntries(billingNames.map((name) => [`#${name}`, name])),
+            ...Object.fromEntries([...billingNames, ...driveNames].map((name) => [`#${name}`, name])),
           },
           ExpressionAttributeValues: {
             ':provisioning': 'provisioning',
@@ -123,7 +179,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
             ':region': input.region,
             ':userId': input.userId,
             ...Object.fromEntries(allowedFrom.map((status, i) => [`:from${i}`, status])),
-            ...Object.fromEntries(Object.entries(billing).map(([name, value]) => [`:${name}`, value])),
+            ...Object.fromEntries(Object.entries({ ...billing, ...drive }).map(([name, value]) => [`:${name}`, value])),
           },
         },
       },
@@ -135,6 +191,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
         },
       },
       historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at),
+      executionRequestPut(agent.agentId, execution, at),
     ];
     if (input.stripeEventId !== undefined) {
       items.unshift({
@@ -204,7 +261,15 @@ function jobUpdate(job: JobState, next: JobState, at: string) {
  * The conditional update that moves `agent` to `agentStatus` and `seq`, setting the given fields (undefined removes
  * one): it applies only if nobody changed the agent since it was read.
  */
-function agentUpdate(agent: AgentRecord, agentStatus: AgentStatus, seq: number, at: string, fields: [string, unknown][]) {
+function agentUpdate(
+  agent: AgentRecord,
+  agentStatus: AgentStatus,
+  seq: number,
+  at: string,
+  changedFields: [string, unknown][],
+  execution?: ExecutionRequest,
+) {
+  const fields = [...changedFields, ...deadlineFields(agent, agentStatus, at, execution)];
   const set = fields.filter(([, value]) => value !== undefined);
   const removed = fields.filter(([, value]) => value === undefined);
   return {
@@ -301,6 +366,11 @@ export interface AgentTransition {
    * agent as read (each attempt reads it again), e.g. to add to a list.
    */
   readonly fields?: AgentFields | ((agent: AgentRecord) => AgentFields);
+  /**
+   * The execution that drives the agent out of `to` (required when `to` is a driven status), from the seq this change
+   * writes: its request is written in the same transaction, and the execution-starter starts it.
+   */
+  readonly execution?: (seq: number) => ExecutionRequest;
 }
 
 export type AgentFields = Readonly<Record<string, string | number | boolean | readonly string[] | ActionError | undefined>>;
@@ -330,20 +400,23 @@ export async function recordAgentTransition(
     const agentStatus = change.to ?? agent.agentStatus;
     const fields = Object.entries((typeof change.fields === 'function' ? change.fields(agent) : change.fields) ?? {});
     const current = agent as unknown as Record<string, unknown>;
-    if (agentStatus === agent.agentStatus && fields.every(([name, value]) => current[name] === value)) {
+    if (change.execution === undefined && agentStatus === agent.agentStatus && fields.every(([name, value]) => current[name] === value)) {
       return { kind: 'unchanged', agent };
     }
 
     const at = now().toISOString();
     const seq = agent.seq + 1;
-    const set = fields.filter(([, value]) => value !== undefined);
-    const removed = fields.filter(([, value]) => value === undefined);
+    const execution = change.execution?.(seq);
+    const written = [...fields, ...deadlineFields(agent, agentStatus, at, execution)];
+    const set = written.filter(([, value]) => value !== undefined);
+    const removed = written.filter(([, value]) => value === undefined);
     const next: AgentRecord = { ...agent, ...Object.fromEntries(set), agentStatus, seq, updatedAt: at };
     for (const [name] of removed) delete (next as unknown as Record<string, unknown>)[name];
     const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
     const result = await transact([
-      { Update: agentUpdate(agent, agentStatus, seq, at, fields) },
+      { Update: agentUpdate(agent, agentStatus, seq, at, fields, execution) },
       historyPut(next, job, seq, change.event, change.actor, at),
+      ...(execution === undefined ? [] : [executionRequestPut(agentId, execution, at)]),
     ]);
     if (result === 'written') return { kind: 'changed', agent: next, seq };
   }

@@ -2,8 +2,10 @@
 
 const SEQ_DIGITS = 12;
 
+export const AGENT_PREFIX = 'AGENT#';
+
 export const keys = {
-  agent: (agentId: string) => ({ PK: `AGENT#${agentId}`, SK: 'AGENT' }),
+  agent: (agentId: string) => ({ PK: `${AGENT_PREFIX}${agentId}`, SK: 'AGENT' }),
   job: (jobId: string) => ({ PK: `JOB#${jobId}`, SK: 'JOB' }),
   history: (agentId: string, seq: number) => ({ PK: `AGENT#${agentId}`, SK: historySortKey(seq) }),
   stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: 'STRIPE' }),
@@ -15,6 +17,8 @@ export const keys = {
   rateWindow: (userId: string, agentId: string, windowStart: number) => ({ PK: `RATE#${userId}#${agentId}#${windowStart}`, SK: 'RATE' }),
   /** A workflow callback seen, by its `webhook-id` (Standard Webhooks de-duplication). */
   callbackDelivery: (webhookId: string) => ({ PK: `CALLBACK#${webhookId}`, SK: 'CALLBACK' }),
+  /** The request to start one execution, by its name: the execution-starter's outbox item. */
+  executionRequest: (name: string) => ({ PK: `EXECUTION#${name}`, SK: 'EXECUTION' }),
 } as const;
 
 /** GSI1: agents by user, newest last. */
@@ -26,6 +30,10 @@ export const agentsByUserKey = (userId: string, createdAt: string, agentId: stri
 /** GSI2: agent by Stripe subscription. */
 export const agentBySubscriptionKey = (subscriptionId: string) => ({ GSI2PK: `SUB#${subscriptionId}`, GSI2SK: 'AGENT' });
 
+/** GSI3 (sparse): agents in a status with a bound, by status, oldest deadline first. */
+export const agentDeadlineKey = (agentStatus: string, deadlineAt: string) => ({ GSI3PK: deadlinePartitionOf(agentStatus), GSI3SK: deadlineAt });
+export const deadlinePartitionOf = (agentStatus: string) => `DEADLINE#${agentStatus}`;
+
 export const SUBSCRIPTION_PREFIX = 'SUB#';
 
 export function historySortKey(seq: number): string {
@@ -33,7 +41,7 @@ export function historySortKey(seq: number): string {
 }
 
 /** Strips the table's key and bookkeeping attributes from an item, leaving the domain fields. */
-const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'entity', 'expiresAt'] as const;
+const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'entity', 'expiresAt'] as const;
 export function withoutKeys<T extends Record<string, unknown>>(item: T): Omit<T, (typeof BOOKKEEPING)[number]> {
   const rest: Record<string, unknown> = { ...item };
   for (const name of BOOKKEEPING) delete rest[name];

@@ -5,11 +5,13 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import type { CheckoutSessionRef } from '../domain/checkout.ts';
+import type { ExecutionRequest } from '../domain/deadlines.ts';
 import { agentViewOf, type AgentState, type JobState } from '../domain/job-events.ts';
 import { newId } from '../domain/ids.ts';
 import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
+import type { AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
-import { agentsByUserKey, agentBySubscriptionKey, historySortKey, keys, withoutKeys } from './keys.ts';
+import { AGENT_PREFIX, agentsByUserKey, agentBySubscriptionKey, deadlinePartitionOf, historySortKey, keys, withoutKeys } from './keys.ts';
 
 /** Set by the handler's config at load; every function that touches data has TABLE_NAME. */
 export const tableName = (): string => {
@@ -39,6 +41,10 @@ export interface AgentRecord extends AgentState {
   checkoutSession?: CheckoutSessionRef;
   /** Second subscriptions paid for this agent, cancelled and refunded by the Stripe webhook (I2). */
   refundedSubscriptionIds?: string[];
+  /** The execution that drives the agent out of its current driven status (lambdas/domain/deadlines.ts). */
+  execution?: ExecutionRequest;
+  /** When the current status must have been left (statuses with a bound only); GSI3 finds it. */
+  deadlineAt?: string;
 }
 
 /** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */
@@ -109,6 +115,27 @@ export async function findAgentBySubscription(subscriptionId: string): Promise<A
   );
   const item = Items?.[0];
   return item === undefined ? undefined : (withoutKeys(item) as AgentRecord);
+}
+
+/**
+ * Ids of the agents in `agentStatus` whose deadline is before `before` (ISO), oldest first: a Query of the sparse GSI3,
+ * never a scan. The index lags the table: read each agent again before acting on it.
+ */
+export async function agentIdsWithDeadlineBefore(agentStatus: AgentStatus, before: string): Promise<string[]> {
+  const agentIds: string[] = [];
+  const pages = paginateQuery(
+    { client: dynamo },
+    {
+      TableName: tableName(),
+      IndexName: 'GSI3',
+      KeyConditionExpression: 'GSI3PK = :pk AND GSI3SK < :before',
+      ExpressionAttributeValues: { ':pk': deadlinePartitionOf(agentStatus), ':before': before },
+    },
+  );
+  for await (const page of pages) {
+    for (const item of page.Items ?? []) agentIds.push(String(item.PK).slice(AGENT_PREFIX.length));
+  }
+  return agentIds;
 }
 
 /** The `update` message kept in a history item (the item is the message plus `event`, `actor` and keys). */

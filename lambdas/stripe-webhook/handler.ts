@@ -17,7 +17,6 @@ import { handleStripeEvent, type WebhookSettings } from './stripe-actions.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
-  PROVISION_STATE_MACHINE_ARN: z.string().check(z.minLength(1)),
   STRIPE_WEBHOOK_SECRET_ID: z.string().check(z.minLength(1)),
   STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
   STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
@@ -27,7 +26,6 @@ const config = loadConfig({
 });
 
 const settings: WebhookSettings = {
-  stateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
   stripe: { secretKeyId: config.STRIPE_SECRET_KEY_ID, apiUrl: config.STRIPE_API_URL },
   timeouts: {
     startSeconds: config.START_TIMEOUT_SECONDS,
@@ -87,7 +85,7 @@ async function handleWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayP
   return json(200, outcome.kind === 'ignored' ? { received: true, ignored: true } : { received: true });
 }
 
-// A failure after verification (DynamoDB, Step Functions) answers 500: the sender retries and every step is repeatable.
+// A failure after verification (DynamoDB) answers 500: the sender retries and every step is repeatable.
 export const handler = webhookHandler(handleWebhook, {
   metrics: { accepted: 'StripeEventsReceived', refused: 'StripeEventsRefused' },
   failureLog: 'Stripe webhook failed; Stripe will redeliver',

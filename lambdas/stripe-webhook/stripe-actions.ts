@@ -1,31 +1,35 @@
 /**
  * Carries out what a verified Stripe event asks for (lambdas/domain/stripe-events.ts decides what that is). Only the
- * job write and StartExecution happen here, so Stripe gets its answer fast; everything slow runs in the state machine.
+ * durable write happens here, so Stripe's answer waits for nothing else: the write records the intent with the request
+ * of its execution, which the execution-starter starts from the stream (docs/ARCHITECTURE.md, I3).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awaitsDestroyForEndedSubscription, planOf } from '../domain/lifecycle.ts';
 import { duplicatePaymentKeys } from '../domain/billing.ts';
+import type { ProvisionInput } from '../domain/schemas.ts';
 import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
-import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
 import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
-import { startProvisioning, type ProvisioningSettings } from '../shared/provisioning.ts';
 import { findAgentBySubscription } from '../shared/repository.ts';
 import { cancelSubscription, refundLatestPayment } from '../shared/stripe-billing.ts';
 import { stripeClient } from '../shared/stripe-client.ts';
 
-/** What the webhook's actions need: where provisioning runs, and the Stripe API that undoes a second payment. */
+/** How long the waits of the provisioning executions this webhook requests may take. */
+export interface ProvisioningSettings {
+  readonly timeouts: ProvisionInput['timeouts'];
+}
+
+/** What the webhook's actions need: the provisioning timeouts, and the Stripe API that undoes a second payment. */
 export interface WebhookSettings extends ProvisioningSettings {
   readonly stripe: { readonly secretKeyId: string; readonly apiUrl: string };
 }
 
 export type StripeEventOutcome =
-  /** A job exists for the event and its execution has been started (now or by an earlier delivery). */
+  /** A job exists for the event, with the request of its execution (written now or by an earlier delivery). */
   | { kind: 'provisioning'; jobId: string }
-  /** A cancelled subscription's agent is being destroyed (now or by an earlier delivery). */
+  /** A cancelled subscription's agent is being destroyed (requested now or by an earlier delivery). */
   | { kind: 'destroying'; agentId: string }
   /** A cancelled subscription's agent cannot be destroyed yet (it is being provisioned): the end is kept on it. */
   | { kind: 'subscription-ended'; agentId: string }
@@ -44,18 +48,17 @@ function needsAttention(reason: string, details: Record<string, unknown>): Strip
 }
 
 async function provision(request: ProvisionRequest, settings: WebhookSettings): Promise<StripeEventOutcome> {
-  const result = await createJob({ ...request, actor: 'stripe' });
-  const { stripeEventId, agentId, userId, region } = request;
+  const result = await createJob({ ...request, actor: 'stripe', timeouts: settings.timeouts });
+  const { stripeEventId, agentId } = request;
   if (result.kind === 'agent-busy') {
     return needsAttention('agent-busy', { stripeEventId, agentId, agentStatus: result.agentStatus });
   }
   if (result.kind === 'agent-not-found') return needsAttention('agent-not-found', { stripeEventId, agentId });
   if (result.kind === 'second-subscription') return undoSecondPayment(agentId, request.subscriptionId!, settings);
 
-  // A redelivered event makes sure the execution of the job it created exists: the first StartExecution may have failed.
+  // A redelivered event finds its job, written with its execution request by the first delivery: nothing to do.
   const jobId = result.kind === 'created' ? result.job.jobId : result.jobId;
   if (jobId === undefined) throw new Error(`Stripe event ${stripeEventId} is recorded without a job`);
-  await startProvisioning({ jobId, agentId, userId, region, timeouts: settings.timeouts }, settings.stateMachineArn);
   if (result.kind === 'created') metrics.addMetric('JobCreated', MetricUnit.Count, 1);
   logger.info('Provisioning', { jobId, agentId, stripeEventId, delivery: result.kind });
   return { kind: 'provisioning', jobId };
@@ -92,8 +95,8 @@ async function undoSecondPayment(agentId: string, subscriptionId: string, settin
 }
 
 /**
- * Does what a Stripe event asks for. Throws when the job write or StartExecution fails, so the webhook answers 5xx
- * and Stripe redelivers; the redelivery finds the job already written and only starts the execution.
+ * Does what a Stripe event asks for. Throws when the write fails, so the webhook answers 5xx and Stripe redelivers;
+ * a redelivery after a successful write finds the job (and its execution request) already written.
  */
 export async function handleStripeEvent(
   action: StripeEventAction,
@@ -112,15 +115,13 @@ export async function handleStripeEvent(
   }
 }
 
-const lifecycleConfig = loadConfig({ LIFECYCLE_STATE_MACHINE_ARN: z.optional(z.string().check(z.minLength(1))) });
-
 /** Rounds of "destroy, else mark" when the agent keeps changing status under the two writes (each write re-reads). */
 const END_SUBSCRIPTION_ATTEMPTS = 3;
 
 /**
  * Subscription lifecycle: a deleted subscription destroys its agent (through the same transition and state machine as
  * the owner's `destroy`); an invoice sets or clears the agent's `paymentIssue` flag. A redelivered event finds the
- * change already made: the destroy only makes sure its execution exists, the flag is left as it is.
+ * change already made and leaves it as it is.
  */
 async function subscriptionLifecycle(
   action: Extract<StripeEventAction, { kind: 'end-subscription' | 'set-payment-issue' }>,
@@ -148,7 +149,6 @@ async function subscriptionLifecycle(
       agentId,
       (current) => destroyable.includes(current.agentStatus),
       action.endedAt,
-      lifecycleConfig.LIFECYCLE_STATE_MACHINE_ARN,
     );
     if (destroying) {
       logger.info('Destroying the agent of an ended subscription', { agentId, subscriptionId: action.subscriptionId });

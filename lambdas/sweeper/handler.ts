@@ -1,26 +1,27 @@
-/** Sweeper (scheduled every 15 minutes): settles what lost executions left behind; see sweep.ts. */
+/** Sweeper (scheduled every 15 minutes): repairs agents past their deadline and deletes what finished jobs left; see sweep.ts. */
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig, seconds } from '../shared/config.ts';
+import { loadConfig } from '../shared/config.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { sweep, type SweepResult } from './sweep.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
   PROVISION_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
+  LIFECYCLE_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
   HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
   HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
-  START_TIMEOUT_SECONDS: seconds(900),
-  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
-  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+  TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
+  TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
 });
 
 export const handler = async (): Promise<SweepResult> =>
   sweep({
-    stateMachineArn: config.PROVISION_STATE_MACHINE_ARN,
+    stateMachines: { provision: config.PROVISION_STATE_MACHINE_ARN, lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN },
     hetzner: { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) },
-    timeouts: {
-      startSeconds: config.START_TIMEOUT_SECONDS,
-      heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
-      completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+    tailscale: {
+      apiUrl: config.TAILSCALE_API_URL,
+      tailnet: config.TAILSCALE_TAILNET,
+      token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
     },
   });

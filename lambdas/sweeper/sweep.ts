@@ -1,41 +1,47 @@
 /**
- * What a lost or cut-short execution can leave behind, found and settled:
- * - live jobs older than `minAgeSeconds` whose execution never started are started now (a paid job is better
- *   provisioned late than failed; the execution name is the job id, so this never starts two), and live jobs whose
- *   execution ended without settling them are failed;
- * - Hetzner servers labelled with a job that failed or whose agent is destroyed are deleted.
+ * The sweeper's repairs (I3 and I6 of docs/ARCHITECTURE.md, "Invariants"):
+ * - agents in a driven status (provisioning, stopping, starting, destroying) that entered it more than
+ *   SWEEP_AFTER_SECONDS ago, found through the sparse GSI3 (a Query per status, never a scan): an execution that was
+ *   never started is started now under its deterministic name (so never twice); one that ended without settling the
+ *   agent is settled by the domain's rules: provisioning fails the job, a stop or start is recorded as failed
+ *   (the agent goes back to the status that is true of the VM), a destroy is asked again;
+ * - Hetzner servers and Tailscale devices of jobs that are over (failed, or their agent destroyed) are deleted, found
+ *   by the job-id label and hostname even when no callback recorded them.
  */
-import { DescribeExecutionCommand, ExecutionAlreadyExists, ExecutionDoesNotExist, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { paginateScan } from '@aws-sdk/lib-dynamodb';
-import type { ProvisionInput } from '../domain/schemas.ts';
-import { dynamo } from '../shared/clients/dynamodb.ts';
+import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
+import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
+import type { LifecycleInput } from '../domain/lifecycle.ts';
 import { sfn } from '../shared/clients/sfn.ts';
-import { recordJobEvent } from '../shared/job-writer.ts';
+import { executionArnOf, lifecycleExecution, startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
+import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
-import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type JobRecord } from '../shared/repository.ts';
+import { agentIdsWithDeadlineBefore, getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
+import { recordActionFailure } from '../power-action/record-failure.ts';
 import { deleteServer, serversMatching, type HetznerTarget } from '../rollback/hetzner.ts';
+import { deleteDevice, jobIdOfHostname, listDevices, type TailscaleTarget } from '../rollback/tailscale.ts';
 
 export interface SweepSettings {
-  readonly stateMachineArn: string;
+  readonly stateMachines: StateMachineArns;
   readonly hetzner: HetznerTarget;
-  readonly timeouts: ProvisionInput['timeouts'];
-  /** Jobs not updated for this long are looked at. @default 600 */
-  readonly minAgeSeconds?: number;
+  readonly tailscale: TailscaleTarget;
 }
 
 export interface SweepResult {
-  startedJobs: string[];
-  failedJobs: string[];
+  /** Names of the executions started for intents that had none. */
+  startedExecutions: string[];
+  /** Agents whose execution ended without settling them, settled now. */
+  settledAgents: string[];
   deletedServers: string[];
+  deletedDevices: string[];
 }
 
 const ACTOR = 'sweeper';
 
-type LiveJob = Pick<JobRecord, 'jobId' | 'agentId' | 'userId' | 'region' | 'status'>;
+type Repair = 'started' | 'settled' | 'running' | 'moved-on';
 
-/** Runs both passes; one item's failure does not stop the others, and fails the run at the end. */
+/** Runs every pass; one item's failure does not stop the others, and fails the run at the end. */
 export async function sweep(settings: SweepSettings, now: Date = new Date()): Promise<SweepResult> {
-  const result: SweepResult = { startedJobs: [], failedJobs: [], deletedServers: [] };
+  const result: SweepResult = { startedExecutions: [], settledAgents: [], deletedServers: [], deletedDevices: [] };
   const errors: string[] = [];
   const attempt = async (what: string, work: () => Promise<void>) => {
     try {
@@ -46,21 +52,27 @@ export async function sweep(settings: SweepSettings, now: Date = new Date()): Pr
     }
   };
 
-  const cutoff = new Date(now.getTime() - (settings.minAgeSeconds ?? 600) * 1000).toISOString();
-  for (const job of await liveJobsNotUpdatedSince(cutoff)) {
-    await attempt(`job ${job.jobId}`, async () => {
-      const settled = await settleLiveJob(settings, job);
-      if (settled === 'started') result.startedJobs.push(job.jobId);
-      if (settled === 'failed') result.failedJobs.push(job.jobId);
-    });
+  for (const status of DRIVEN_STATUSES) {
+    for (const agentId of await agentIdsWithDeadlineBefore(status, sweepCutoffOf(status, now)!)) {
+      await attempt(`agent ${agentId}`, async () => {
+        const { repair, execution } = await repairAgent(settings, agentId, now);
+        if (repair === 'started' && execution !== undefined) result.startedExecutions.push(execution);
+        if (repair === 'settled') result.settledAgents.push(agentId);
+      });
+    }
   }
 
-  // After the job pass, so servers of jobs it just failed go in the same run.
-  const servers = await serversMatching(settings.hetzner, 'job_id');
-  for (const server of servers) {
+  // After the agent pass, so resources of jobs it just failed go in the same run.
+  for (const server of await serversMatching(settings.hetzner, 'job_id')) {
     await attempt(`server ${server.id}`, async () => {
-      if (!(await isAbandoned(server.labels.job_id ?? ''))) return;
+      if (!(await isOver(server.labels.job_id))) return;
       if (await deleteServer(settings.hetzner, server.id)) result.deletedServers.push(server.id);
+    });
+  }
+  for (const device of await listDevices(settings.tailscale)) {
+    await attempt(`device ${device.id}`, async () => {
+      if (!(await isOver(jobIdOfHostname(device.hostname ?? '')))) return;
+      if (await deleteDevice(settings.tailscale, device.id)) result.deletedDevices.push(device.id);
     });
   }
 
@@ -69,61 +81,78 @@ export async function sweep(settings: SweepSettings, now: Date = new Date()): Pr
   return result;
 }
 
-async function settleLiveJob(settings: SweepSettings, job: LiveJob): Promise<'started' | 'failed' | 'running'> {
-  const executionArn = `${settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${job.jobId}`;
-  let status: string | undefined;
-  try {
-    ({ status } = await sfn.send(new DescribeExecutionCommand({ executionArn })));
-  } catch (error) {
-    if (!(error instanceof ExecutionDoesNotExist)) throw error;
-  }
-  if (status === 'RUNNING') return 'running';
+/** Reads the agent again (the index lags) and repairs what its execution left undone. */
+async function repairAgent(settings: SweepSettings, agentId: string, now: Date): Promise<{ repair: Repair; execution?: string }> {
+  const agent = await getAgent(agentId);
+  const execution = agent?.execution;
+  if (agent === undefined || !isDrivenStatus(agent.agentStatus) || execution === undefined) return { repair: 'moved-on' };
 
-  if (status === undefined && job.status === 'queued') {
-    const input: ProvisionInput = { jobId: job.jobId, agentId: job.agentId, userId: job.userId, region: job.region as ProvisionInput['region'], timeouts: settings.timeouts };
-    try {
-      await sfn.send(new StartExecutionCommand({ stateMachineArn: settings.stateMachineArn, name: job.jobId, input: JSON.stringify(input) }));
-    } catch (error) {
-      // Started meanwhile by the webhook's own retry: that execution settles the job.
-      if (!(error instanceof ExecutionAlreadyExists)) throw error;
+  const status = await executionStatus(execution, settings.stateMachines);
+  if (status === 'RUNNING') {
+    // Driven: the execution's own timeouts end it. Past the bound means those timeouts outgrew it: a person should look.
+    if (agent.deadlineAt !== undefined && agent.deadlineAt < now.toISOString()) {
+      logger.error('Execution still running past the bound of its status', { agentId, agentStatus: agent.agentStatus, execution: execution.name });
     }
-    logger.info('Started the execution a queued job never got', { jobId: job.jobId });
-    return 'started';
+    return { repair: 'running', execution: execution.name };
   }
-
-  const error =
-    status === undefined
-      ? 'provisioning was interrupted and cannot resume; retry to start again'
-      : `provisioning stopped unexpectedly (execution ${status.toLowerCase()})`;
-  await recordJobEvent(job.jobId, { kind: 'failed', error }, ACTOR);
-  logger.warn('Failed a job its execution left live', { jobId: job.jobId, executionStatus: status ?? 'missing' });
-  return 'failed';
+  if (status === undefined) {
+    await startRequestedExecution(execution, settings.stateMachines);
+    logger.warn('Started the execution an intent never got', { agentId, agentStatus: agent.agentStatus, execution: execution.name });
+    return { repair: 'started', execution: execution.name };
+  }
+  const settled = await settle(agent, execution, status);
+  logger.warn('Settled an agent its execution left undone', { agentId, agentStatus: agent.agentStatus, execution: execution.name, executionStatus: status, settled });
+  return { repair: settled ? 'settled' : 'moved-on', execution: execution.name };
 }
 
-/** A server is abandoned when its job failed or its agent is destroyed; an unknown job may be another stack's. */
-async function isAbandoned(jobId: string): Promise<boolean> {
-  const job = jobId === '' ? undefined : await getJob(jobId);
-  if (job === undefined) return false;
-  if (job.status === 'failed') return true;
-  return (await getAgent(job.agentId))?.agentStatus === 'destroyed';
+/** The execution's status, or undefined when it was never started. */
+async function executionStatus(execution: ExecutionRequest, arns: StateMachineArns): Promise<string | undefined> {
+  try {
+    return (await sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(execution, arns) }))).status;
+  } catch (error) {
+    if (error instanceof ExecutionDoesNotExist) return undefined;
+    throw error;
+  }
 }
 
 /**
- * Live jobs not updated since `cutoff`. A filtered Scan: the sweeper runs every 15 minutes and the table holds few
- * jobs per agent; a sparse index on live jobs would replace it at scale.
+ * Settles an agent whose execution ended (`status`) while the agent still waits on it. Every write is conditioned on
+ * the agent still being driven by that execution, so an agent that moved on meanwhile is left alone.
+ * @returns false when the agent had moved on
  */
-async function liveJobsNotUpdatedSince(cutoff: string): Promise<LiveJob[]> {
-  const jobs: LiveJob[] = [];
-  const pages = paginateScan(
-    { client: dynamo },
-    {
-      TableName: tableName(),
-      FilterExpression: 'entity = :job AND #status IN (:queued, :provisioning) AND updatedAt < :cutoff',
-      ProjectionExpression: 'jobId, agentId, userId, #region, #status',
-      ExpressionAttributeNames: { '#status': 'status', '#region': 'region' },
-      ExpressionAttributeValues: { ':job': 'job', ':queued': LIVE_JOB_STATUSES[0], ':provisioning': LIVE_JOB_STATUSES[1], ':cutoff': cutoff },
-    },
-  );
-  for await (const page of pages) jobs.push(...((page.Items ?? []) as LiveJob[]));
-  return jobs;
+async function settle(agent: AgentRecord, execution: ExecutionRequest, status: string): Promise<boolean> {
+  const why = `its execution ended (${status.toLowerCase()}) without finishing`;
+  if (execution.stateMachine === 'provision') {
+    const outcome = await recordJobEvent(execution.name, { kind: 'failed', error: `provisioning stopped unexpectedly: ${why}` }, ACTOR);
+    return outcome.kind === 'changed';
+  }
+  const { action } = JSON.parse(execution.input) as LifecycleInput;
+  if (action === 'destroy') {
+    // A destroy is what the owner or Stripe asked for and is never given up on: ask for it again.
+    const result = await recordAgentTransition(agent.agentId, {
+      from: (current) => current.agentStatus === 'destroying' && current.execution?.name === execution.name,
+      to: 'destroying',
+      event: 'destroy-requested',
+      actor: ACTOR,
+      fields: { actionError: undefined },
+      execution: lifecycleExecution({ action: 'destroy', agentId: agent.agentId, actor: ACTOR }),
+    });
+    return result.kind === 'changed';
+  }
+  const recorded = await recordActionFailure({
+    failedAction: action,
+    agentId: agent.agentId,
+    actor: ACTOR,
+    cause: `The ${action} did not finish: ${why}`,
+    executionName: execution.name,
+  });
+  return recorded.outcome === 'recorded';
+}
+
+/** True when the job is over (failed, or its agent destroyed); an unknown job may be another stack's. */
+async function isOver(jobId: string | undefined): Promise<boolean> {
+  const job = jobId === undefined || jobId === '' ? undefined : await getJob(jobId);
+  if (job === undefined) return false;
+  if (job.status === 'failed') return true;
+  return (await getAgent(job.agentId))?.agentStatus === 'destroyed';
 }

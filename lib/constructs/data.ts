@@ -6,7 +6,7 @@ const stringKey = (name: string) => ({ name, type: AttributeType.STRING });
 
 /**
  * The one table of the pipeline (agents, jobs, history, connections, ...), keyed as in docs/ARCHITECTURE.md.
- * Its stream feeds the WebSocket fanout, hence NEW_AND_OLD_IMAGES.
+ * Its stream feeds the WebSocket fanout (hence NEW_AND_OLD_IMAGES) and the execution-starter.
  */
 export class Data extends Construct {
   public readonly table: Table;
@@ -32,5 +32,13 @@ export class Data extends Construct {
         projectionType: ProjectionType.ALL,
       });
     }
+    // Sparse: only agents in a status with a bound carry GSI3PK (`DEADLINE#<status>`) / GSI3SK (the deadline). Keys
+    // only: the sweeper reads each agent it finds consistently anyway, as the index lags the table.
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'GSI3',
+      partitionKey: stringKey('GSI3PK'),
+      sortKey: stringKey('GSI3SK'),
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
   }
 }

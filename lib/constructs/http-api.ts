@@ -8,7 +8,6 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Auth } from './auth.ts';
 import type { Data } from './data.ts';
-import type { Lifecycle } from './lifecycle.ts';
 import { PipelineFunction } from './lambda-function.ts';
 import type { Observability } from './observability.ts';
 import type { Secrets } from './secrets.ts';
@@ -18,9 +17,8 @@ export interface HttpApiProps {
   readonly secrets: Secrets;
   readonly auth: Auth;
   readonly observability: Observability;
+  /** The callback function answers its waiting tasks. */
   readonly provisioningStateMachine: IStateMachine;
-  /** Lifecycle actions (stop, start, destroy): started by the agents API and by a cancelled subscription. */
-  readonly lifecycle: Lifecycle;
   /** The dashboard's URL (the frontend hosting's), where Stripe Checkout sends the buyer back. */
   readonly dashboardUrl: string;
   /** The Stripe recurring price of one agent (`price_...`): deploy configuration, required. */
@@ -72,7 +70,7 @@ export class HttpApi extends Construct {
 
   constructor(scope: Construct, id: string, props: HttpApiProps) {
     super(scope, id);
-    const { data, secrets, auth, observability, provisioningStateMachine, lifecycle, dashboardUrl, stripePriceId } = props;
+    const { data, secrets, auth, observability, provisioningStateMachine, dashboardUrl, stripePriceId } = props;
 
     this.api = new HttpApiResource(this, 'Api', {
       apiName: `${Stack.of(this).stackName}-http`,
@@ -92,7 +90,7 @@ export class HttpApi extends Construct {
 
     this.stripeWebhook = new PipelineFunction(this, 'StripeWebhook', {
       name: 'stripe-webhook',
-      description: 'Verifies Stripe webhooks, starts provisioning, cancels and refunds a second payment for one agent',
+      description: 'Verifies Stripe webhooks, records paid jobs (their executions start from the stream), cancels and refunds a second payment for one agent',
       // Room for the four Stripe calls that undo a second payment (I2), inside API Gateway's 30 s.
       timeout: Duration.seconds(25),
       observability,
@@ -100,9 +98,7 @@ export class HttpApi extends Construct {
       .useTable(data.table, 'readWrite')
       .useSecret('STRIPE_WEBHOOK_SECRET_ID', secrets.stripeWebhookSecret)
       // Undoes a second payment for one agent (I2). STRIPE_API_URL is left to its default, Stripe's own.
-      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey)
-      .useProvisioning(provisioningStateMachine);
-    lifecycle.grantStart(this.stripeWebhook);
+      .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey);
 
     this.githubCallback = new PipelineFunction(this, 'GitHubCallback', {
       name: 'github-callback',
@@ -117,15 +113,12 @@ export class HttpApi extends Construct {
     const agentsApiTimeout = Duration.seconds(10);
     this.agentsApi = new PipelineFunction(this, 'AgentsApi', {
       name: 'agents-api',
-      description: 'Dashboard API: agents and lifecycle actions',
+      description: 'Dashboard API: agents and lifecycle actions (their executions start from the stream)',
       timeout: agentsApiTimeout,
       // An idempotency claim older than the timeout was left by an invocation that died: it may be taken over.
       environment: { IDEMPOTENCY_LEASE_SECONDS: String(agentsApiTimeout.toSeconds()) },
       observability,
-    })
-      .useTable(data.table, 'readWrite')
-      .useProvisioning(provisioningStateMachine);
-    lifecycle.grantStart(this.agentsApi);
+    }).useTable(data.table, 'readWrite');
 
     this.checkout = new PipelineFunction(this, 'Checkout', {
       name: 'checkout',

@@ -95,14 +95,18 @@ export class PipelineFunction extends NodejsFunction {
     });
   }
 
-  /** Sets `TABLE_NAME` and grants read or read-write access to the table's items and indexes. */
-  useTable(table: Table, access: 'read' | 'readWrite'): this {
+  /**
+   * Sets `TABLE_NAME` and grants read or read-write access to the table's items and indexes; `keyedReadWrite` is
+   * read-write by key and index query only (no Scan, no batch operations), for a function that must never scan.
+   */
+  useTable(table: Table, access: 'read' | 'readWrite' | 'keyedReadWrite'): this {
     this.addEnvironment('TABLE_NAME', table.tableName);
     if (access === 'read') table.grantReadData(this);
-    else table.grantReadWriteData(this);
+    else if (access === 'readWrite') table.grantReadWriteData(this);
+    else table.grant(this, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     Validations.of(this.executionRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagReference(table.node.defaultChild as CfnTable, 'Arn')}/index/*]`,
-      reason: 'Queries the indexes (GSI1, GSI2) of the one table; the wildcard covers only that table\'s indexes.',
+      reason: 'Queries the indexes (GSI1, GSI2, GSI3) of the one table; the wildcard covers only that table\'s indexes.',
     });
     return this;
   }

@@ -1,16 +1,11 @@
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CfnStateMachine, DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { nagReference } from '../nag.ts';
 import { fromRepoRoot } from '../paths.ts';
 import type { Data } from './data.ts';
-import { FailureQueue } from './failure-queue.ts';
 import { METRICS_NAMESPACE, PipelineFunction } from './lambda-function.ts';
 import type { Observability } from './observability.ts';
 import type { Secrets } from './secrets.ts';
@@ -39,10 +34,9 @@ export const PROVISION_ASL_PATH = 'state-machines/provision.asl.json';
 export const DEFINITION_METADATA_KEY = 'agent-pipeline:definition';
 
 /**
- * The provisioning state machine (`state-machines/provision.asl.json`) with the five functions its Task states call,
- * and the sweeper that finds what a lost execution left behind. Alarms on failed and timed-out executions, on
- * activations that gave up with the VM up (`ActivationFailed`) and on rollbacks that gave up (`RollbackFailed`), both
- * emitted by finish-job.
+ * The provisioning state machine (`state-machines/provision.asl.json`) with the five functions its Task states call.
+ * Alarms on failed and timed-out executions, on activations that gave up with the VM up (`ActivationFailed`) and on
+ * rollbacks that gave up (`RollbackFailed`), both emitted by finish-job.
  */
 export class Provisioning extends Construct {
   public readonly stateMachine: StateMachine;
@@ -51,7 +45,6 @@ export class Provisioning extends Construct {
   public readonly finishJob: PipelineFunction;
   public readonly rollback: PipelineFunction;
   public readonly checkRun: PipelineFunction;
-  public readonly sweeper: PipelineFunction;
 
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
     super(scope, id);
@@ -139,8 +132,6 @@ export class Provisioning extends Construct {
         'Execution logging (logs:*LogDelivery*, logs:PutResourcePolicy, logs:Describe*) and X-Ray (xray:Put*, xray:GetSampling*) support no resource-level permissions.',
     });
 
-    this.sweeper = this.createSweeper(props);
-
     observability.addAlarm(this, 'ExecutionsFailedAlarm', {
       metric: this.stateMachine.metricFailed(),
       description: 'Provisioning executions failed',
@@ -165,53 +156,5 @@ export class Provisioning extends Construct {
   /** Tells dispatch-workflow the public URL the workflow posts its signed callbacks to. */
   sendCallbacksTo(callbackUrl: string): void {
     this.dispatchWorkflow.addEnvironment('CALLBACK_URL', callbackUrl);
-  }
-
-  /** Every 15 minutes, finds jobs whose execution ended without cleaning up and servers no live job owns. */
-  private createSweeper({ data, secrets, observability }: ProvisioningProps): PipelineFunction {
-    const sweeper = new PipelineFunction(this, 'Sweeper', {
-      name: 'sweeper',
-      description: 'Reconciles stuck jobs and orphaned servers',
-      timeout: Duration.minutes(2),
-      observability,
-    })
-      .useTable(data.table, 'readWrite')
-      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
-      .useProvisioning(this.stateMachine);
-    // Executions of this state machine only; built from its name so the resource stays readable.
-    const executionArn = Stack.of(this).formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${this.stateMachine.stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    sweeper.addToRolePolicy(new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArn] }));
-    Validations.of(sweeper.executionRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${nagReference(this.stateMachine.node.defaultChild as CfnStateMachine, 'Name')}:*]`,
-      reason: 'Execution names are chosen at run time; the grant covers executions of the provisioning state machine only.',
-    });
-
-    const failures = new FailureQueue(this, 'SweeperFailures', {
-      observability,
-      description: 'Sweeper runs failed after their retries',
-    });
-    // A run that fails is retried twice; the next scheduled run starts fresh, so older events are worthless.
-    sweeper.configureAsyncInvoke({
-      retryAttempts: 2,
-      maxEventAge: Duration.minutes(15),
-      onFailure: new SqsDestination(failures.queue),
-    });
-    new Rule(this, 'SweeperSchedule', {
-      description: 'Runs the provisioning sweeper',
-      schedule: Schedule.rate(Duration.minutes(15)),
-      targets: [
-        new LambdaFunction(sweeper, {
-          retryAttempts: 2,
-          maxEventAge: Duration.minutes(15),
-          deadLetterQueue: failures.queue,
-        }),
-      ],
-    });
-    return sweeper;
   }
 }

@@ -26,9 +26,9 @@ const WORKFLOW_RUNS_ENVIRONMENT = ['GITHUB_REPOSITORY', 'GITHUB_WORKFLOW_FILE'];
 
 /** The configuration of each handler, exactly as docs/ARCHITECTURE.md ("Handler configuration") names it. */
 const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
-  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'stripe-webhook': ['TABLE_NAME', 'STRIPE_WEBHOOK_SECRET_ID', 'STRIPE_SECRET_KEY_ID'],
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID', 'ACCEPT_LEGACY_CALLBACK_SIGNATURES'],
-  'agents-api': ['TABLE_NAME', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN', 'IDEMPOTENCY_LEASE_SECONDS'],
+  'agents-api': ['TABLE_NAME', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
   'http-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
@@ -36,11 +36,12 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', 'GITHUB_REF', ...WORKFLOW_RUNS_ENVIRONMENT],
   'store-task-token': ['TABLE_NAME'],
-  'finish-job': ['TABLE_NAME', 'LIFECYCLE_STATE_MACHINE_ARN'],
+  'finish-job': ['TABLE_NAME'],
   rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
   'check-run': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
-  sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN'],
+  sweeper: ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
   'power-action': ['TABLE_NAME', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'],
+  'execution-starter': ['PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
 };
 
 const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
@@ -201,21 +202,22 @@ describe('least privilege', () => {
     expect(tokenResources).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
   });
 
-  it('lets only stripe-webhook, agents-api and the sweeper start executions of the provisioning state machine, and finish-job of the lifecycle one only', () => {
+  it('lets only the execution-starter and the sweeper start executions (of the two state machines); the ack paths start none', () => {
     const starters = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:StartExecution'));
-    expect(starters.sort()).toEqual(['agents-api', 'finish-job', 'stripe-webhook', 'sweeper']);
-    expect(resourcesOf(functionStatements(template, 'finish-job'), 'states:StartExecution')).toEqual([
-      { Ref: expect.stringMatching(/^LifecycleStateMachine/) },
-    ]);
-    for (const name of starters.filter((starter) => starter !== 'finish-job')) {
-      // agents-api and stripe-webhook also start lifecycle executions (test/infra/lifecycle.test.ts pins who may).
-      const lifecycle = name === 'sweeper' ? [] : [{ Ref: expect.stringMatching(/^LifecycleStateMachine/) }];
+    expect(starters.sort()).toEqual(['execution-starter', 'sweeper']);
+    for (const name of starters) {
       expect(resourcesOf(functionStatements(template, name), 'states:StartExecution')).toEqual([
         { Ref: expect.stringMatching(/^ProvisioningStateMachine/) },
-        ...lifecycle,
+        { Ref: expect.stringMatching(/^LifecycleStateMachine/) },
       ]);
       expect(environmentOf(name).PROVISION_STATE_MACHINE_ARN).toEqual({ Ref: expect.stringMatching(/^ProvisioningStateMachine/) });
     }
+  });
+
+  it('never lets the sweeper scan the table: it finds agents past their deadline through GSI3 (I3)', () => {
+    const actions = actionsOfFunction('sweeper');
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem']));
+    expect(actions.filter((action) => action.startsWith('dynamodb:Scan') || action.startsWith('dynamodb:Batch') || action === 'dynamodb:*')).toEqual([]);
   });
 
   it('lets ws-handler and fanout send to and close connections of the live stage only', () => {

@@ -72,14 +72,14 @@ describe('power-action', () => {
 });
 
 describe('starting lifecycle executions', () => {
-  it('is allowed to the agents API, the Stripe webhook and finish-job only, with the ARN in their configuration', () => {
+  it('is allowed to the execution-starter and the sweeper only, with the ARN in their configuration', () => {
     const starters = allIamStatements(template)
       .filter(({ statement }) => resourcesOf([statement], 'states:StartExecution').some((resource) => JSON.stringify(resource) === JSON.stringify({ Ref: lifecycleId })))
       .map(({ resource }) => resource);
     const roleOf = (name: string) => roleIdOf(template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource);
     const policyRoles = starters.map((policyId) => (template.findResources('AWS::IAM::Policy')[policyId] as Resource).Properties.Roles[0].Ref);
-    expect(policyRoles.sort()).toEqual([roleOf('agents-api'), roleOf('stripe-webhook'), roleOf('finish-job')].sort());
-    for (const name of ['agents-api', 'stripe-webhook', 'finish-job']) {
+    expect(policyRoles.sort()).toEqual([roleOf('execution-starter'), roleOf('sweeper')].sort());
+    for (const name of ['execution-starter', 'sweeper']) {
       const variables = (template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource).Properties.Environment.Variables;
       expect(variables.LIFECYCLE_STATE_MACHINE_ARN).toEqual({ Ref: lifecycleId });
     }

@@ -33,7 +33,7 @@ const queueId = (prefix: string): string => {
 };
 
 describe('table', () => {
-  it('is keyed PK/SK with GSI1 and GSI2 projecting all attributes', () => {
+  it('is keyed PK/SK with GSI1 and GSI2 projecting all attributes, and the sparse deadline index GSI3 keys only', () => {
     const keySchema = (partition: string, sort: string) => [
       { AttributeName: partition, KeyType: 'HASH' },
       { AttributeName: sort, KeyType: 'RANGE' },
@@ -43,6 +43,7 @@ describe('table', () => {
       GlobalSecondaryIndexes: [
         { IndexName: 'GSI1', KeySchema: keySchema('GSI1PK', 'GSI1SK'), Projection: { ProjectionType: 'ALL' } },
         { IndexName: 'GSI2', KeySchema: keySchema('GSI2PK', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
+        { IndexName: 'GSI3', KeySchema: keySchema('GSI3PK', 'GSI3SK'), Projection: { ProjectionType: 'KEYS_ONLY' } },
       ],
     });
     const attributeTypes = new Set(table.resource.Properties.AttributeDefinitions.map((a: { AttributeType: string }) => a.AttributeType));
@@ -65,8 +66,18 @@ describe('table', () => {
   });
 });
 
+/** The stream event source mapping feeding `name`. */
+function mappingOf(name: 'fanout' | 'execution-starter') {
+  const functionId = functionLogicalId(template, name);
+  const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')).filter(
+    (resource) => JSON.stringify(resource.Properties.FunctionName) === JSON.stringify({ Ref: functionId }),
+  );
+  expect(mappings).toHaveLength(1);
+  return mappings[0]!.Properties;
+}
+
 describe('fanout event source', () => {
-  const mapping = () => onlyResource('AWS::Lambda::EventSourceMapping').resource.Properties;
+  const mapping = () => mappingOf('fanout');
 
   it('reads the table stream into the fanout function with low latency and bounded retries', () => {
     expect(mapping()).toMatchObject({
@@ -92,8 +103,30 @@ describe('fanout event source', () => {
   });
 });
 
+describe('execution-starter event source (I3)', () => {
+  const mapping = () => mappingOf('execution-starter');
+
+  it('reads the stream from its trim horizon with bounded retries, partial batch responses and an on-failure queue', () => {
+    expect(mapping()).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [table.id, 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 10,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 1800,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: getAttArn(queueId('ExecutionStarterFailures')) } },
+    });
+  });
+
+  it('passes only new execution requests', () => {
+    const patterns = mapping().FilterCriteria.Filters.map((filter: { Pattern: string }) => JSON.parse(filter.Pattern));
+    expect(patterns).toEqual([{ eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['execution-request'] } } } }]);
+  });
+});
+
 describe('failure queues', () => {
-  it.each(['FanoutFailures', 'ProvisioningSweeperFailures'])('%s is encrypted, TLS-only and alarmed', (prefix) => {
+  it.each(['FanoutFailures', 'ExecutionStarterFailures', 'SweeperFailures'])('%s is encrypted, TLS-only and alarmed', (prefix) => {
     const id = queueId(prefix);
     expect(template.findResources('AWS::SQS::Queue')[id]!.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -175,7 +208,7 @@ describe('sweeper', () => {
         Match.objectLike({
           Arn: getAttArn(sweeperId()),
           RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 900 },
-          DeadLetterConfig: { Arn: getAttArn(queueId('ProvisioningSweeperFailures')) },
+          DeadLetterConfig: { Arn: getAttArn(queueId('SweeperFailures')) },
         }),
       ],
     });
@@ -185,7 +218,7 @@ describe('sweeper', () => {
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: sweeperId() },
       MaximumRetryAttempts: 2,
-      DestinationConfig: { OnFailure: { Destination: getAttArn(queueId('ProvisioningSweeperFailures')) } },
+      DestinationConfig: { OnFailure: { Destination: getAttArn(queueId('SweeperFailures')) } },
     });
   });
 });
@@ -195,9 +228,9 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 15 function error alarms, 2 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
+    // 16 function error alarms, 3 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
     // RollbackFailed, refused Stripe events and callbacks, a refunded second payment.
-    expect(alarms).toHaveLength(26);
+    expect(alarms).toHaveLength(28);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 

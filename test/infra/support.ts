@@ -20,6 +20,7 @@ export const FUNCTION_NAMES = [
   'check-run',
   'sweeper',
   'power-action',
+  'execution-starter',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -14,6 +14,7 @@ import { start as startStripeFake, type StripeFake } from '../../local/fakes/str
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
 import { handlerLoader, LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
+import { PROVISION_TIMEOUTS } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
@@ -153,7 +154,7 @@ describe('POST /agents/{agentId}/checkout', () => {
   it('refuses an agent that is not a draft with 409', async () => {
     const owner = `user-${randomUUID()}`;
     const agentId = await draftAgent(owner);
-    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
 
     const response = await api(owner, 'POST', `/agents/${agentId}/checkout`);
     expect([response.status, response.body.error.code]).toEqual([409, 'agent_not_draft']);

@@ -11,6 +11,7 @@ import { createJob } from '../../lambdas/shared/job-writer.ts';
 import { createDevAuth } from '../../local/dev-auth.ts';
 import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
 import { functionEntries, handlerLoader } from '../../local/template.ts';
+import { PROVISION_TIMEOUTS } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const template = inject('template');
@@ -124,7 +125,7 @@ describe('GET /agents/{agentId}', () => {
     expect(unchanged.body).toBeUndefined();
     expect(unchanged.headers.get('etag')).toBe(etag);
 
-    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test' });
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
     const changed = await api(owner, 'GET', `/agents/${agentId}`, { headers: { 'if-none-match': etag! } });
     expect(changed.status).toBe(200);
     expect(changed.body).toMatchObject({ agentStatus: 'provisioning', status: 'queued', seq: 1 });
@@ -157,9 +158,9 @@ describe('POST /agents/{agentId}/actions', () => {
     const stranger = await api(newUser(), 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
     expect(stranger.status).toBe(404);
 
-    // What a valid request does is covered on the whole local runtime (test/integration/lifecycle.test.ts); this
-    // suite runs no state machine, so the handler says actions are unavailable.
+    // What an accepted request does is covered on the whole local runtime (test/integration/lifecycle.test.ts); a
+    // valid one the draft's status refuses is a 409 that writes nothing.
     const valid = await api(owner, 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
-    expect([valid.status, valid.body.error.code]).toEqual([503, 'actions_unavailable']);
+    expect([valid.status, valid.body.error.code]).toEqual([409, 'action_refused']);
   });
 });

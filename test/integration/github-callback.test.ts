@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
-import { httpApiEvent, lambdaContext } from '../support/events.ts';
+import { httpApiEvent, lambdaContext, PROVISION_TIMEOUTS } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -155,7 +155,7 @@ interface ProvisioningJob {
 async function provisioningJob(): Promise<ProvisioningJob> {
   const userId = `user_${randomUUID().slice(0, 8)}`;
   const agent = await repository.createAgent({ userId, name: 'Research bot', region: 'nbg1' });
-  const created = await jobWriter.createJob({ agentId: agent.agentId, userId, region: 'nbg1', actor: 'test' });
+  const created = await jobWriter.createJob({ agentId: agent.agentId, userId, region: 'nbg1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   const { jobId } = created.job;
   const { executionArn } = stepFunctions.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: jobId, input: JSON.stringify({ jobId }) });

@@ -455,7 +455,7 @@ describe('Stripe subscription and invoice events', () => {
   function countDestroyExecutions(agentId: string): { count: () => number; stop: () => void } {
     let started = 0;
     const onExecution = ({ type, execution }: { type: string; execution: { executionArn: string } }) => {
-      if (type === 'started' && execution.executionArn.endsWith(`:${agentId}-destroy-0`)) started++;
+      if (type === 'started' && execution.executionArn.includes(`:${agentId}-destroy-`)) started++;
     };
     stack.stepFunctions.on('execution', onExecution);
     return { count: () => started, stop: () => stack.stepFunctions.off('execution', onExecution) };

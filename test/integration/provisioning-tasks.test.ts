@@ -39,7 +39,6 @@ let sfn: SFNClient;
 let repository: typeof import('../../lambdas/shared/repository.ts');
 let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
 let handleCallback: typeof import('../../lambdas/github-callback/callbacks.ts').handleCallback;
-let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
 
 type TaskFunction = (typeof FUNCTIONS)[keyof typeof FUNCTIONS];
 /**
@@ -123,7 +122,6 @@ beforeAll(async () => {
   repository = await import('../../lambdas/shared/repository.ts');
   jobWriter = await import('../../lambdas/shared/job-writer.ts');
   ({ handleCallback } = await import('../../lambdas/github-callback/callbacks.ts'));
-  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
   sfn = new SFNClient({ endpoint: services.url, maxAttempts: 1 });
 
   return async () => {
@@ -140,7 +138,7 @@ beforeAll(async () => {
  */
 async function startProvisioning(timeouts = LONG, agentName = 'Research assistant', failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {}) {
   const agent = await repository.createAgent({ userId: 'user-1', name: agentName, region: 'fsn1' });
-  const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-1', region: 'fsn1', actor: 'test' });
+  const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-1', region: 'fsn1', actor: 'test', timeouts });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   const jobId = created.job.jobId;
   for (const [fn, list] of Object.entries(failures)) injectedFailures.set(failureKey(fn as TaskFunction, jobId), [...list]);
@@ -541,69 +539,5 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
     expect(invocationsOf(jobId)).not.toContain('rollback');
     expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('provisioning');
-  });
-});
-
-describe('sweeper', () => {
-  const settings = () => ({
-    stateMachineArn: STATE_MACHINE_ARN,
-    hetzner: { apiUrl: hetzner.url, token: hetzner.token },
-    timeouts: LONG,
-    minAgeSeconds: 0,
-  });
-
-  async function queuedJob() {
-    const agent = await repository.createAgent({ userId: 'user-2', name: 'Swept', region: 'fsn1' });
-    const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-2', region: 'fsn1', actor: 'test' });
-    if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
-    return created.job;
-  }
-
-  async function labelledServer(jobId: string): Promise<number> {
-    const response = await fetch(`${hetzner.url}/servers`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: `swept-${Math.random().toString(36).slice(2, 10)}`, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
-    });
-    return ((await response.json()) as { server: { id: number } }).server.id;
-  }
-
-  it('starts the execution a queued job never got, named after the job', async () => {
-    const job = await queuedJob();
-    const dispatched = nextDispatch(job.jobId);
-    const result = await sweep(settings());
-    expect(result.startedJobs).toContain(job.jobId);
-    expect((await dispatched).inputs.job_id).toBe(job.jobId);
-    const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${job.jobId}`;
-    expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
-    // A second sweep leaves the running execution alone.
-    expect((await sweep(settings())).startedJobs).not.toContain(job.jobId);
-    stepFunctions.stopExecution({ executionArn });
-  });
-
-  it('fails a provisioning job whose execution is gone, then deletes its servers, and keeps servers of live or unknown jobs', async () => {
-    const lost = await queuedJob();
-    await jobWriter.recordJobEvent(lost.jobId, { kind: 'provisioning' }, 'test');
-    const live = await queuedJob();
-    const liveArn = stepFunctions.startExecution({
-      stateMachineArn: STATE_MACHINE_ARN,
-      name: live.jobId,
-      input: JSON.stringify({ jobId: live.jobId, agentId: live.agentId, userId: live.userId, region: 'fsn1', timeouts: LONG }),
-    }).executionArn;
-    const [lostServer, liveServer, foreignServer] = await Promise.all([
-      labelledServer(lost.jobId),
-      labelledServer(live.jobId),
-      labelledServer('job_from_another_stack'),
-    ]);
-
-    const result = await sweep(settings());
-    expect(result.failedJobs).toContain(lost.jobId);
-    expect(result.deletedServers).toContain(String(lostServer));
-    expect(await repository.getJob(lost.jobId)).toMatchObject({ status: 'failed' });
-    expect((await repository.getAgent(lost.agentId))?.agentStatus).toBe('failed');
-    expect(hetzner.state.servers.has(lostServer)).toBe(false);
-    expect(hetzner.state.servers.has(liveServer)).toBe(true);
-    expect(hetzner.state.servers.has(foreignServer)).toBe(true);
-    stepFunctions.stopExecution({ executionArn: liveArn });
   });
 });

@@ -1,15 +1,20 @@
 /**
- * The Stripe webhook handler on DynamoDB Local and the local Step Functions / Secrets Manager endpoint: signature
- * checks, the one-job-per-event and one-live-job-per-agent guarantees, and redelivery after a failed StartExecution.
+ * The Stripe webhook handler on DynamoDB Local and the local Step Functions / Secrets Manager endpoint, with the
+ * execution-starter reading the table's stream as its event source mapping does: signature checks, the
+ * one-job-per-event and one-live-job-per-agent guarantees, one execution per paid job, and an answer that waits for
+ * the write only (Step Functions down changes nothing for Stripe).
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
 import { start as startStripeFake, type StripeFake } from '../../local/fakes/stripe.ts';
+import { streamMappings } from '../../local/event-filter.ts';
 import { LocalStepFunctions, type ExecutionDescription } from '../../local/stepfunctions.ts';
+import { StreamPoller } from '../../local/stream-poller.ts';
+import { functionEntries, importHandler } from '../../local/template.ts';
 import { httpApiEvent, lambdaContext } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
@@ -17,6 +22,7 @@ const WEBHOOK_SECRET = `whsec_${randomUUID().replaceAll('-', '')}`;
 const WEBHOOK_SECRET_ID = 'stripe-webhook-secret';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
 const STRIPE_KEY_ID = 'stripe-secret-key';
+const LIFECYCLE_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Lifecycle';
 
 /** Stands in for the provisioning state machine: its first state waits (for a token nobody sends) until stopped. */
 const WAITING_DEFINITION = {
@@ -36,6 +42,7 @@ let tables: TestTables;
 let stripe: StripeFake;
 let stepFunctions: LocalStepFunctions;
 let services: AwsServices;
+let starter: StreamPoller;
 let started: ExecutionDescription[];
 let handler: typeof import('../../lambdas/stripe-webhook/handler.ts').handler;
 let repository: typeof import('../../lambdas/shared/repository.ts');
@@ -49,7 +56,7 @@ async function startServices(port = 0): Promise<void> {
 beforeAll(async () => {
   tables = await createTestTables();
   stepFunctions = new LocalStepFunctions({
-    definitions: { [STATE_MACHINE_ARN]: WAITING_DEFINITION },
+    definitions: { [STATE_MACHINE_ARN]: WAITING_DEFINITION, [LIFECYCLE_STATE_MACHINE_ARN]: WAITING_DEFINITION },
     functions: { DispatchWorkflow: async () => null },
   });
   stepFunctions.on('execution', ({ type, execution }) => {
@@ -62,6 +69,7 @@ beforeAll(async () => {
     STRIPE_API_URL: stripe.url,
     TABLE_NAME: tables.tableName,
     PROVISION_STATE_MACHINE_ARN: STATE_MACHINE_ARN,
+    LIFECYCLE_STATE_MACHINE_ARN,
     STRIPE_WEBHOOK_SECRET_ID: WEBHOOK_SECRET_ID,
     START_TIMEOUT_SECONDS: '600',
     AWS_ENDPOINT_URL_SFN: services.url,
@@ -72,16 +80,40 @@ beforeAll(async () => {
   repository = await import('../../lambdas/shared/repository.ts');
   ({ dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts'));
   ({ keys } = await import('../../lambdas/shared/keys.ts'));
+
+  const template = inject('template');
+  const [mapping] = streamMappings(template).filter(({ functionLogicalId }) =>
+    functionEntries(template)[functionLogicalId]?.entry.endsWith('/lambdas/execution-starter/handler.ts'),
+  );
+  if (mapping === undefined) throw new Error('The template has no execution-starter event source mapping');
+  const { functionLogicalId, ...settings } = mapping;
+  const starterHandler = await importHandler(functionEntries(template)[functionLogicalId]!);
+  starter = new StreamPoller({
+    tableName: tables.tableName,
+    startingPosition: 'LATEST',
+    handler: (event) => starterHandler(event, lambdaContext('execution-starter')) as Promise<void>,
+    ...settings,
+  });
+  await starter.start();
 });
 
+/** The executions started so far, once the execution-starter has read every request written before this call. */
+async function startedExecutions(): Promise<ExecutionDescription[]> {
+  await starter.drain();
+  return started;
+}
+
 afterAll(async () => {
+  await starter?.stop();
   stepFunctions?.stopAll();
   await services?.stop();
   await tables?.delete();
   await stripe?.stop();
 });
 
-beforeEach(() => {
+beforeEach(async () => {
+  // Executions requested by the previous test belong to it.
+  await starter.drain();
   started = [];
 });
 
@@ -174,7 +206,7 @@ async function expectUntouched(agent: { agentId: string; agentStatus: string; se
   expect(now).toMatchObject({ agentStatus: agent.agentStatus, seq: agent.seq });
   expect(now?.currentJobId).toBeUndefined();
   expect(await jobsOf(agent.agentId)).toEqual([]);
-  expect(started).toEqual([]);
+  expect(await startedExecutions()).toEqual([]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -200,7 +232,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
     expect(await stripeEventItem('evt_paid_once')).toMatchObject({ jobId });
     expect(await repository.findAgentBySubscription('sub_42')).toMatchObject({ agentId: agent.agentId });
 
-    expect(started).toHaveLength(1);
+    expect(await startedExecutions()).toHaveLength(1);
     expect(started[0]).toMatchObject({ name: jobId, stateMachineArn: STATE_MACHINE_ARN, status: 'RUNNING' });
     expect(JSON.parse(started[0]?.input ?? '')).toEqual({
       jobId,
@@ -226,7 +258,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
     expect(jobs).toHaveLength(1);
     expect(await repository.getAgent(agent.agentId)).toMatchObject({ seq: 1, currentJobId: jobs[0]?.jobId });
     expect(await repository.historySince(agent.agentId, 0)).toHaveLength(1);
-    expect(new Set(started.map((execution) => execution.executionArn)).size).toBe(1);
+    expect(new Set((await startedExecutions()).map((execution) => execution.executionArn)).size).toBe(1);
     expect(started[0]?.name).toBe(jobs[0]?.jobId);
   });
 
@@ -239,7 +271,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
     const paid = await deliverSigned(stripeEventBody(agent, { type: 'checkout.session.async_payment_succeeded' }));
     expect(paid).toEqual({ statusCode: 200, body: { received: true } });
     expect(await repository.getAgent(agent.agentId)).toMatchObject({ agentStatus: 'provisioning' });
-    expect(started).toHaveLength(1);
+    expect(await startedExecutions()).toHaveLength(1);
   });
 
   it('takes the user from client_reference_id when the metadata has none', async () => {
@@ -259,7 +291,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
   });
 
-  it('answers 500 when StartExecution fails, and the redelivery starts the execution of the job already written', async () => {
+  it('acknowledges a paid checkout while Step Functions is down: the job is written, its execution starts from the stream once, a redelivery adds nothing', async () => {
     const agent = await draftAgent();
     const payload = stripeEventBody(agent, { id: `evt_retry_${randomUUID().slice(0, 8)}` });
     const signature = signatureOf(payload);
@@ -275,16 +307,14 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
     } finally {
       await startServices(port);
     }
-    expect(first.statusCode).toBe(500);
-    expect(first.body).toEqual({ error: { code: 'internal_error', message: expect.any(String) } });
+    expect(first).toEqual({ statusCode: 200, body: { received: true } });
     const [job] = await jobsOf(agent.agentId);
     expect(job).toMatchObject({ status: 'queued' });
-    expect(started).toEqual([]);
 
     const redelivery = await deliver(payload, { 'Stripe-Signature': signature });
     expect(redelivery).toEqual({ statusCode: 200, body: { received: true } });
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
-    expect(started.map((execution) => execution.name)).toEqual([job?.jobId]);
+    expect((await startedExecutions()).map((execution) => execution.name)).toEqual([job?.jobId]);
 
     // A later redelivery (execution running, or finished: ExecutionAlreadyExists) changes nothing either.
     stepFunctions.stopExecution({ executionArn: started[0]?.executionArn ?? '' });
@@ -292,7 +322,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
       statusCode: 200,
       body: { received: true },
     });
-    expect(started).toHaveLength(1);
+    expect(await startedExecutions()).toHaveLength(1);
   });
 });
 
@@ -303,12 +333,13 @@ describe('POST /webhooks/stripe: nothing is provisioned', () => {
     const session = { subscription: `sub_${randomUUID().replaceAll('-', '')}` };
     expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true } });
     const busy = await repository.getAgent(agent.agentId);
+    await startedExecutions();
     started = [];
 
     expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true, ignored: true } });
     expect(await repository.getAgent(agent.agentId)).toMatchObject({ seq: busy?.seq, currentJobId: busy?.currentJobId });
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
-    expect(started).toEqual([]);
+    expect(await startedExecutions()).toEqual([]);
   });
 
   it('for a paid checkout naming another user than the agent owner', async () => {

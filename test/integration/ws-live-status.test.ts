@@ -20,6 +20,7 @@ import { routesFromTemplate, startGateway, type Gateway } from '../../local/gate
 import { createLambdaContext } from '../../local/gateway/lambda-context.ts';
 import { StreamPoller } from '../../local/stream-poller.ts';
 import { functionEntries, handlerLoader } from '../../local/template.ts';
+import { PROVISION_TIMEOUTS } from '../support/events.ts';
 import { createTestTables, type TestTables } from '../support/tables.ts';
 
 const CLIENT_ID = 'dashboard-test-client';
@@ -142,7 +143,7 @@ async function subscriptionItems(agentId: string): Promise<Record<string, unknow
 async function provisioningAgent(): Promise<{ userId: string; agentId: string; jobId: string }> {
   const userId = `user-${randomUUID()}`;
   const agent = await createAgent({ userId, name: 'Helper', region: 'fsn1' });
-  const created = await createJob({ agentId: agent.agentId, userId, region: 'fsn1', actor: 'test' });
+  const created = await createJob({ agentId: agent.agentId, userId, region: 'fsn1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   // Let the stream deliver seq 1 (to nobody) now: a late delivery would be a legitimate, but here confusing, duplicate.
   await poller.drain();

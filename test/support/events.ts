@@ -46,3 +46,6 @@ export function httpApiEvent(request: TestHttpRequest): APIGatewayProxyEventV2 {
 export function lambdaContext(functionName: string): Context {
   return createLambdaContext(functionName, randomUUID(), ACCOUNT);
 }
+
+/** The provisioning timeouts the handlers default to, for jobs a test writes directly. */
+export const PROVISION_TIMEOUTS = { startSeconds: 900, heartbeatSeconds: 180, completionSeconds: 2700 } as const;

@@ -1,0 +1,69 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { Data } from './data.ts';
+import { FailureQueue } from './failure-queue.ts';
+import { PipelineFunction } from './lambda-function.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import type { Observability } from './observability.ts';
+
+export interface ExecutionStarterProps {
+  readonly data: Data;
+  readonly observability: Observability;
+  /** Where paid jobs and retries are provisioned. */
+  readonly provisioning: StateMachine;
+  /** Where stop, start and destroy run. */
+  readonly lifecycle: Lifecycle;
+}
+
+/**
+ * Starts the execution each recorded intent requested (docs/ARCHITECTURE.md, I3): the stream's INSERTs of
+ * `execution-request` items, written in the same transaction as the intent, so whoever records an intent answers
+ * after its write and never calls Step Functions. Retried a bounded number of times, then the failure queue alarms;
+ * the sweeper starts what is still missing.
+ */
+export class ExecutionStarter extends Construct {
+  public readonly function: PipelineFunction;
+  /** Requests whose start still failed after the retries. */
+  public readonly failures: FailureQueue;
+
+  constructor(scope: Construct, id: string, props: ExecutionStarterProps) {
+    super(scope, id);
+    const { data, observability } = props;
+
+    this.function = new PipelineFunction(this, 'Function', {
+      name: 'execution-starter',
+      description: 'Starts the execution of each recorded intent (provisioning, stop, start, destroy) from the table stream',
+      timeout: Duration.seconds(30),
+      observability,
+    }).useProvisioning(props.provisioning);
+    props.lifecycle.grantStart(this.function);
+
+    this.failures = new FailureQueue(this, 'Failures', {
+      observability,
+      description: 'Execution requests the starter could not start (the sweeper starts them past the agent deadline)',
+    });
+    this.function.addEventSource(
+      new DynamoEventSource(data.table, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 10,
+        maxBatchingWindow: Duration.seconds(0),
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        // Older than this, the sweeper has the agent in hand.
+        maxRecordAge: Duration.minutes(30),
+        reportBatchItemFailures: true,
+        onFailure: new SqsDlq(this.failures.queue),
+        filters: [
+          FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('execution-request') } } } }),
+        ],
+      }),
+    );
+    Validations.of(this.function.executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
+    });
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * Invariant I3 on the whole local stack (docs/ARCHITECTURE.md, "Invariants"): nothing stays in a transitional status
+ * without something driving it. The write that records an intent (a paid job, an accepted stop) also writes its
+ * execution request; the execution-starter starts it from the stream under a deterministic name; the sweeper finds
+ * what is past its time through GSI3 and repairs it. Faults are injected where they happen: a proxy in front of the
+ * Step Functions endpoint refuses StartExecution or loses its answer, and the starter's invocation crashes after it
+ * ran, as a timeout at the end of a batch would.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
+import type { AgentView } from '../../lambdas/domain/schemas.ts';
+import type { SweepSettings } from '../../lambdas/sweeper/sweep.ts';
+import type { LocalStack } from '../../local/start.ts';
+import { agentHostname } from '../../local/workflow-runner.ts';
+import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
+import { ApiClient, startTestStack } from '../support/local-stack.ts';
+import { checkoutCompletedEvent } from '../support/stripe-events.ts';
+
+const SETTLE_MS = 30_000;
+
+let stack: LocalStack;
+// Loaded once the stack has set the handlers' environment (they read their configuration at load).
+let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
+let getAgent: typeof import('../../lambdas/shared/repository.ts').getAgent;
+let getJob: typeof import('../../lambdas/shared/repository.ts').getJob;
+let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
+let sfnProxy: AwsFaultProxy;
+/** Requests the execution-starter gave up on (its on-failure destination). */
+const starterGaveUp: DynamoDBRecord[][] = [];
+/** Invocations of the execution-starter still to crash after they ran. */
+let starterCrashesLeft = 0;
+/** Names of the executions the local Step Functions started, in order (each start of a new execution once). */
+const startedExecutions: string[] = [];
+
+beforeAll(async () => {
+  sfnProxy = await startAwsFaultProxy();
+  stack = await startTestStack({
+    sfnEndpoint: (endpoint) => sfnProxy.route(endpoint),
+    onStreamFailure: (records, _error, functionName) => {
+      if (functionName === 'execution-starter') starterGaveUp.push(records);
+    },
+    wrapStreamInvocation: (functionName, invoke) => async (event) => {
+      const response = await invoke(event);
+      if (functionName !== 'execution-starter' || starterCrashesLeft === 0) return response;
+      starterCrashesLeft -= 1;
+      throw new Error('Injected crash after the execution-starter ran');
+    },
+  });
+  ({ dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts'));
+  ({ getAgent, getJob } = await import('../../lambdas/shared/repository.ts'));
+  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
+  stack.stepFunctions.on('execution', ({ type, execution }) => {
+    if (type === 'started') startedExecutions.push(execution.name);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await sfnProxy?.stop();
+});
+// ---------------------------------------------------------------------------------------------------------------------
+// Helpers
+
+async function sendStripeEvent(event: Record<string, unknown>): Promise<number> {
+  const payload = JSON.stringify(event);
+  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
+  const response = await fetch(`${stack.url}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    body: payload,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** A new user's draft agent, paid for with a signed `checkout.session.completed` (the event is returned to resend). */
+async function paidAgent(name: string) {
+  const client = await ApiClient.signIn(stack.url, `user-${randomUUID()}`);
+  const { agentId } = await client.createAgent(name);
+  const paid = checkoutCompletedEvent({ agentId, userId: client.userId, region: 'fsn1' });
+  expect(await sendStripeEvent(paid)).toBe(200);
+  const jobId = (await getAgent(agentId))?.currentJobId;
+  if (jobId === undefined) throw new Error('The paid agent has no job');
+  return { client, agentId, jobId, paid };
+}
+
+async function waitForAgent(client: ApiClient, agentId: string, done: (view: AgentView) => boolean): Promise<AgentView> {
+  let view: AgentView | undefined;
+  await vi.waitFor(
+    async () => {
+      view = await client.agent(agentId);
+      expect(done(view)).toBe(true);
+    },
+    { timeout: SETTLE_MS, interval: 100 },
+  );
+  return view!;
+}
+
+const act = (client: ApiClient, agentId: string, action: string) =>
+  client.fetch(`/agents/${agentId}/actions`, { method: 'POST', body: JSON.stringify({ action }), headers: { 'idempotency-key': randomUUID() } });
+
+const sweepSettings = (): SweepSettings => ({
+  stateMachines: {
+    provision: stack.stateMachineArn,
+    lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+  },
+  hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
+  tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
+});
+
+/** A sweep as the schedule would run it once the agents of this test entered their status long enough ago. */
+const sweepLater = () => sweep(sweepSettings(), new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000));
+
+/** The DynamoDB operations (command and index) made while `work` runs, counted on the handlers' shared client. */
+async function dynamoOperationsDuring<T>(work: () => Promise<T>): Promise<{ result: T; operations: { command: string; indexName?: string }[] }> {
+  const operations: { command: string; indexName?: string }[] = [];
+  const name = `count-operations-${randomBytes(4).toString('hex')}`;
+  dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { IndexName?: string };
+      operations.push({ command: context.commandName ?? 'unknown', ...(input.IndexName === undefined ? {} : { indexName: input.IndexName }) });
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  try {
+    return { result: await work(), operations };
+  } finally {
+    dynamo.middlewareStack.remove(name);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+
+describe('an accepted stop whose StartExecution fails', () => {
+  it('briefly: the stream retries the start and the agent ends stopped', async () => {
+    const { client, agentId } = await paidAgent('Brief outage');
+    await waitForAgent(client, agentId, (view) => view.agentStatus === 'active');
+
+    // More refusals than the SDK's own three attempts: the first invocation fails, the event source retries it.
+    sfnProxy.fail('StartExecution', 'refuse', 4);
+    try {
+      const accepted = await act(client, agentId, 'stop');
+      expect(accepted.status).toBe(202);
+      await waitForAgent(client, agentId, (view) => view.agentStatus === 'stopped');
+    } finally {
+      sfnProxy.pass();
+    }
+  });
+
+  it('through every retry: the agent stays driven by its request, and the sweeper (GSI3, no Scan) starts it; a paid job in the same outage too', async () => {
+    const { client, agentId } = await paidAgent('Long outage');
+    await waitForAgent(client, agentId, (view) => view.agentStatus === 'active');
+
+    const gaveUp = starterGaveUp.length;
+    sfnProxy.fail('StartExecution', 'refuse');
+    let other: Awaited<ReturnType<typeof paidAgent>>;
+    try {
+      expect((await act(client, agentId, 'stop')).status).toBe(202);
+      // The webhook acknowledges the payment: its answer waits for the write only.
+      other = await paidAgent('Paid during the outage');
+      await vi.waitFor(() => expect(starterGaveUp.length).toBeGreaterThanOrEqual(gaveUp + 2), { timeout: SETTLE_MS, interval: 100 });
+
+      // Before the repair: the agent waits for an execution that does not exist, and refuses anything else.
+      const stuck = await getAgent(agentId);
+      expect(stuck).toMatchObject({ agentStatus: 'stopping', execution: { stateMachine: 'lifecycle' } });
+      expect(startedExecutions).not.toContain(stuck!.execution!.name);
+      expect((await act(client, agentId, 'start')).status).toBe(409);
+      // Not yet past its sweep time: a sweep now leaves it alone.
+      expect((await sweep(sweepSettings())).startedExecutions).not.toContain(stuck!.execution!.name);
+      // Step Functions still down: the sweep fails (and alarms), the agent still waits.
+      await expect(sweepLater()).rejects.toThrow(/could not settle/);
+
+      sfnProxy.pass();
+      const { result, operations } = await dynamoOperationsDuring(() => sweepLater());
+      expect(result.startedExecutions).toEqual(expect.arrayContaining([stuck!.execution!.name, other.jobId]));
+      expect(operations.some(({ command, indexName }) => command === 'QueryCommand' && indexName === 'GSI3')).toBe(true);
+      expect(operations.filter(({ command }) => command === 'ScanCommand')).toEqual([]);
+
+      await waitForAgent(client, agentId, (view) => view.agentStatus === 'stopped');
+      await other.client.settled(other.agentId);
+      expect((await other.client.agent(other.agentId)).agentStatus).toBe('active');
+      expect(startedExecutions.filter((name) => name === stuck!.execution!.name)).toHaveLength(1);
+      expect(startedExecutions.filter((name) => name === other.jobId)).toHaveLength(1);
+    } finally {
+      sfnProxy.pass();
+    }
+  });
+});
+
+describe('crashes between the intent and its execution', () => {
+  it('start a paid job exactly once: answer to Stripe lost, StartExecution answer lost, the starter crashing after it ran', async () => {
+    const seenBefore = sfnProxy.seen('StartExecution');
+    sfnProxy.fail('StartExecution', 'lose-answer', 1);
+    starterCrashesLeft = 1;
+    try {
+      const { client, agentId, jobId, paid } = await paidAgent('Crash points');
+      // Stripe never heard the answer (the webhook "died" after its write): it delivers the event again, twice.
+      expect(await sendStripeEvent(paid)).toBe(200);
+      expect(await sendStripeEvent(paid)).toBe(200);
+
+      const settled = await client.settled(agentId);
+      expect(settled).toMatchObject({ agentStatus: 'active', jobId, status: 'running' });
+      expect(starterCrashesLeft).toBe(0);
+      // The start was made at least three times (lost answer, SDK retry, retried batch), the execution exists once.
+      expect(sfnProxy.seen('StartExecution') - seenBefore).toBeGreaterThanOrEqual(3);
+      expect(startedExecutions.filter((name) => name === jobId)).toEqual([jobId]);
+    } finally {
+      sfnProxy.pass();
+      starterCrashesLeft = 0;
+    }
+  });
+});
+
+describe('the sweeper', () => {
+  it('fails a job whose execution ended without settling it, and deletes its server and Tailscale device; keeps those of a live or unknown job', async () => {
+    const lost = await paidAgent('Lost execution [manual]');
+    const live = await paidAgent('Live execution [manual]');
+    const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${lost.jobId}`;
+    await vi.waitFor(() => expect(stack.stepFunctions.describeExecution(executionArn).status).toBe('RUNNING'), { timeout: SETTLE_MS });
+    stack.stepFunctions.stopExecution({ executionArn, error: 'Injected', cause: 'the execution ended without settling the job' });
+
+    const servers = await Promise.all([lost.jobId, live.jobId].map(async (jobId) => {
+      const response = await fetch(`${stack.fakes.hetzner.url}/servers`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+      });
+      return ((await response.json()) as { server: { id: number } }).server.id;
+    }));
+    const devices = [lost.jobId, live.jobId].map((jobId) => stack.fakes.tailscale.join({ hostname: agentHostname(jobId) }).id);
+    // Another stack's job (unknown here) and a machine that is no agent: never ours to delete.
+    const foreignJob = 'job_01ZZZZZZZZZZZZZZZZZZZZZZZZ';
+    const foreignServer = ((await (await fetch(`${stack.fakes.hetzner.url}/servers`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: agentHostname(foreignJob), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: foreignJob } }),
+    })).json()) as { server: { id: number } }).server.id;
+    const foreignDevices = [agentHostname(foreignJob), 'laptop-of-an-operator'].map((hostname) => stack.fakes.tailscale.join({ hostname }).id);
+
+    const result = await sweepLater();
+    expect(result.settledAgents).toContain(lost.agentId);
+    expect(result.settledAgents).not.toContain(live.agentId);
+    expect(await getJob(lost.jobId)).toMatchObject({ status: 'failed' });
+    expect(await getAgent(lost.agentId)).toMatchObject({ agentStatus: 'failed' });
+    expect((await getAgent(lost.agentId))?.deadlineAt).toBeUndefined();
+    expect(result.deletedServers).toContain(String(servers[0]));
+    expect(result.deletedDevices).toContain(devices[0]);
+    expect(stack.fakes.hetzner.state.servers.has(servers[1]!)).toBe(true);
+    expect(stack.fakes.tailscale.state.devices.has(devices[1]!)).toBe(true);
+    expect(stack.fakes.hetzner.state.servers.has(foreignServer)).toBe(true);
+    for (const device of foreignDevices) expect(stack.fakes.tailscale.state.devices.has(device)).toBe(true);
+    expect(await getAgent(live.agentId)).toMatchObject({ agentStatus: 'provisioning', execution: { name: live.jobId } });
+  });
+});
