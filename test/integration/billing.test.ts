@@ -182,14 +182,15 @@ describe('I2: at most one paid subscription per agent', () => {
 
     const agent = await agentItem(agentId);
     expect(agent).toMatchObject({ subscriptionId: first, agentStatus: before.agentStatus, currentJobId: before.jobId, refundedSubscriptionIds: [second] });
-    const items = await historyEvents(agentId);
-    expect(items.at(-1)).toEqual({ event: 'duplicate-payment-refunded', actor: 'stripe', agentStatus: before.agentStatus });
+    // The workflow's own steps may come before or after it: its execution starts from the stream, not in the webhook.
+    const refunded = (events: Awaited<ReturnType<typeof historyEvents>>) => events.filter((item) => item.event === 'duplicate-payment-refunded');
+    expect(refunded(await historyEvents(agentId))).toEqual([{ event: 'duplicate-payment-refunded', actor: 'stripe', agentStatus: before.agentStatus }]);
 
     // Stripe redelivers the event: the refund and the cancellation are replayed, nothing more is written.
     const completed = stack.fakes.stripe.events.find((event) => event.type === 'checkout.session.completed' && event.data.object.id === secondSessionId)!;
     expect((await stack.fakes.stripe.redeliver(completed.id)).status).toBe(200);
     expect(await refundsOf(second)).toHaveLength(1);
-    expect((await historyEvents(agentId)).length).toBe(items.length);
+    expect(refunded(await historyEvents(agentId))).toHaveLength(1);
     return second;
   }
 
