@@ -41,7 +41,8 @@ async function subscribeToAgent(connectionId: string, agentId: string, since: nu
 
   if (since !== undefined) {
     const missed = await historySince(agentId, since);
-    return missed.map((update) => ({ ...update, type: 'update' }));
+    // Nothing missed still gets an answer (the snapshot): a dashboard counts itself subscribed only once one comes.
+    if (missed.length > 0) return missed.map((update) => ({ ...update, type: 'update' }));
   }
   const current = await agentView(agentId);
   return current === undefined ? [forbidden] : [{ type: 'snapshot', ...current.view }];

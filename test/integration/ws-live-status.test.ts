@@ -251,13 +251,15 @@ describe('messages (ws-handler)', () => {
     expect(messages[2]).toMatchObject({ currentStep: 'installing', vm: { serverIp: '10.0.0.1', tailscaleIp: '100.64.0.1' } });
   });
 
-  it('sends nothing on a `since` that is already current', async () => {
+  it('answers a `since` that is already current with the snapshot, so every subscribe is answered', async () => {
     const { userId, agentId } = await provisioningAgent();
     const client = await connectAs(userId);
     client.send({ action: 'subscribe', agentId, since: 1 });
     await vi.waitFor(async () => expect(await subscriptionItems(agentId)).toHaveLength(1));
     client.send({ action: 'ping' });
-    expect(await client.received(1)).toEqual([{ type: 'pong' }]);
+    const current = await agentView(agentId);
+    expect(await client.received(2)).toEqual([{ type: 'snapshot', ...current?.view }, { type: 'pong' }]);
+    expect(current?.view.seq).toBe(1);
   });
 
   it('stops updates after unsubscribe', async () => {

@@ -1,12 +1,15 @@
 /**
- * The page's one WebSocket, shared by every view: it keeps the watched agents subscribed, merges what arrives by
- * `seq`, reconnects with backoff and resubscribes with `since`, keeps the connection alive (ping, rotation before
- * API Gateway's 2 h cut-off) and, while the socket cannot be held, polls the REST API instead.
+ * The page's one WebSocket, shared by every view: it keeps the watched agents subscribed (a subscribe that was
+ * throttled, failed or went unanswered is sent again), merges what arrives by `seq`, reconnects with jittered backoff
+ * and resubscribes with `since`, keeps the connection alive (ping, rotation before API Gateway's 2 h cut-off) and,
+ * while the socket cannot be held, polls the REST API instead. It says Live only while every watched agent is
+ * subscribed.
  */
 import { z } from 'zod';
 import { serverMessage, type AgentView, type ClientMessage } from '../../../lambdas/domain/schemas.ts';
 import { ApiError, type ApiClient } from '../api.ts';
 import { applyHeartbeat, mergeAgentView, resubscribeMessages } from './agent-state.ts';
+import { backoffDelayMs } from './backoff.ts';
 import {
   connectionLost,
   connectionOpened,
@@ -18,6 +21,7 @@ import {
   type ConnectionStatus,
   type ReconnectState,
 } from './reconnect.ts';
+import { isGatewayError, shownStatus, SUBSCRIBE_CONFIRM_MS } from './subscriptions.ts';
 
 /** Why an agent cannot be shown: the server's error code (`forbidden`, `not_found`, ...). */
 export type AgentProblem = string;
@@ -46,6 +50,10 @@ export class LiveConnection {
   private readonly views = new Map<string, AgentView>();
   private readonly problems = new Map<string, AgentProblem>();
   private readonly etags = new Map<string, string>();
+  /** Agents whose subscribe the open socket has confirmed (a snapshot or update of theirs arrived on it). */
+  private readonly subscribed = new Set<string>();
+  /** Per agent not yet subscribed: attempts so far and the timer of the next one. */
+  private readonly subscribing = new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> }>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private rotateTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
@@ -84,6 +92,7 @@ export class LiveConnection {
     this.pending = undefined;
     clearTimeout(this.retryTimer);
     this.stopTimersOfOpenSocket();
+    this.forgetSubscriptions();
     this.stopPolling();
     this.reconnect = INITIAL_RECONNECT_STATE;
     this.views.clear();
@@ -120,8 +129,9 @@ export class LiveConnection {
     const count = this.watchers.get(agentId) ?? 0;
     this.watchers.set(agentId, count + 1);
     if (count === 0) {
-      this.sendAll(resubscribeMessages([agentId], this.views));
+      this.subscribeTo([agentId]);
       void this.poll(agentId);
+      this.emit();
     }
     return () => {
       const remaining = (this.watchers.get(agentId) ?? 1) - 1;
@@ -130,7 +140,11 @@ export class LiveConnection {
         return;
       }
       this.watchers.delete(agentId);
+      this.subscribed.delete(agentId);
+      clearTimeout(this.subscribing.get(agentId)?.timer);
+      this.subscribing.delete(agentId);
       this.sendAll([{ action: 'unsubscribe', agentId }]);
+      this.emit();
     };
   }
 
@@ -146,7 +160,7 @@ export class LiveConnection {
       openedAt = Date.now();
       this.adopt(socket);
     });
-    socket.addEventListener('message', (event) => this.receive(event.data));
+    socket.addEventListener('message', (event) => this.receive(event.data, socket));
     socket.addEventListener('close', () => this.closed(socket, openedAt));
   }
 
@@ -157,7 +171,9 @@ export class LiveConnection {
     this.current = socket;
     this.reconnect = connectionOpened(this.reconnect);
     this.stopPolling();
-    this.sendAll(resubscribeMessages(this.watchers.keys(), this.views));
+    // Subscriptions belong to a connection: every watched agent is subscribed again on this one.
+    this.forgetSubscriptions();
+    this.subscribeTo(this.watchers.keys());
     // The previous socket is closed only now, so updates keep flowing while its replacement subscribes.
     previous?.close(1000);
 
@@ -176,6 +192,7 @@ export class LiveConnection {
 
     this.current = undefined;
     this.stopTimersOfOpenSocket();
+    this.forgetSubscriptions();
     const { state, retryInMs } = connectionLost(
       this.reconnect,
       openedAt === undefined ? undefined : Date.now() - openedAt,
@@ -194,12 +211,17 @@ export class LiveConnection {
     this.open();
   };
 
-  private receive(data: unknown): void {
+  private receive(data: unknown, socket: WebSocket): void {
     if (typeof data !== 'string') return;
     let json: unknown;
     try {
       json = JSON.parse(data);
     } catch {
+      return;
+    }
+    if (isGatewayError(json)) {
+      // Throttled, or the handler failed: which message it was is not said, so every unconfirmed subscribe is retried.
+      if (socket === this.current) for (const agentId of this.watchers.keys()) this.retrySubscribe(agentId);
       return;
     }
     const parsed = serverMessage.safeParse(json);
@@ -213,17 +235,25 @@ export class LiveConnection {
       case 'snapshot':
       case 'update': {
         const { type, ...view } = message;
+        // Only a subscription of this socket brings it the agent's snapshots and updates: either one confirms it.
+        if (socket === this.current) this.confirmSubscription(view.agentId);
         this.accept(view.agentId, mergeAgentView(this.views.get(view.agentId), view, type));
+        this.emit();
         break;
       }
       case 'heartbeat':
         this.accept(message.agentId, applyHeartbeat(this.views.get(message.agentId), message));
         break;
       case 'error':
-        if (message.agentId !== undefined) {
+        if (message.agentId === undefined) break;
+        if (message.code === 'internal') {
+          this.retrySubscribe(message.agentId);
+        } else {
+          clearTimeout(this.subscribing.get(message.agentId)?.timer);
+          this.subscribing.delete(message.agentId);
           this.problems.set(message.agentId, message.code);
-          this.emit();
         }
+        this.emit();
         break;
       case 'pong':
         break;
@@ -268,6 +298,40 @@ export class LiveConnection {
     this.pollTimer = undefined;
   }
 
+  /** Sends a subscribe for each agent on the open socket; one its snapshot does not confirm in time is sent again. */
+  private subscribeTo(agentIds: Iterable<string>): void {
+    if (this.current?.readyState !== WebSocket.OPEN) return;
+    for (const message of resubscribeMessages(agentIds, this.views)) {
+      if (message.action !== 'subscribe') continue;
+      const { agentId } = message;
+      this.sendAll([message]);
+      const attempts = this.subscribing.get(agentId)?.attempts ?? 0;
+      clearTimeout(this.subscribing.get(agentId)?.timer);
+      this.subscribing.set(agentId, { attempts, timer: setTimeout(() => this.retrySubscribe(agentId), SUBSCRIBE_CONFIRM_MS) });
+    }
+  }
+
+  /** Sends the agent's subscribe again after a full-jitter backoff, unless it is confirmed or no longer watched. */
+  private retrySubscribe(agentId: string): void {
+    if (!this.watchers.has(agentId) || this.subscribed.has(agentId) || this.current === undefined) return;
+    const attempts = (this.subscribing.get(agentId)?.attempts ?? 0) + 1;
+    clearTimeout(this.subscribing.get(agentId)?.timer);
+    this.subscribing.set(agentId, { attempts, timer: setTimeout(() => this.subscribeTo([agentId]), backoffDelayMs(attempts)) });
+  }
+
+  private confirmSubscription(agentId: string): void {
+    if (!this.watchers.has(agentId)) return;
+    clearTimeout(this.subscribing.get(agentId)?.timer);
+    this.subscribing.delete(agentId);
+    this.subscribed.add(agentId);
+  }
+
+  private forgetSubscriptions(): void {
+    for (const { timer } of this.subscribing.values()) clearTimeout(timer);
+    this.subscribing.clear();
+    this.subscribed.clear();
+  }
+
   private stopTimersOfOpenSocket(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.rotateTimer);
@@ -281,7 +345,7 @@ export class LiveConnection {
 
   private emit(): void {
     this.state = {
-      status: this.stopped ? 'offline' : this.reconnect.status,
+      status: this.stopped ? 'offline' : shownStatus(this.reconnect.status, this.watchers.keys(), this.subscribed, this.problems),
       agents: new Map(this.views),
       problems: new Map(this.problems),
     };

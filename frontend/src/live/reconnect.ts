@@ -2,7 +2,7 @@
  * Reconnect bookkeeping of the dashboard's one WebSocket, as pure state transitions: what the connection indicator
  * shows, how long to wait before the next attempt, and when to fall back to polling the REST API.
  */
-import { reconnectDelayMs } from './backoff.ts';
+import { backoffDelayMs } from './backoff.ts';
 
 /** What the connection indicator shows. */
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
@@ -43,16 +43,17 @@ export function connectionOpened(state: ReconnectState): ReconnectState {
 
 /**
  * The socket closed (or never opened). `openForMs` is how long it had been open, `undefined` when it never opened.
- * Returns the next state and how long to wait before the next attempt.
+ * Returns the next state and how long to wait before the next attempt (full jitter, `backoffDelayMs`).
  */
 export function connectionLost(
   state: ReconnectState,
   openForMs: number | undefined,
+  random: () => number = Math.random,
 ): { state: ReconnectState; retryInMs: number } {
   const held = openForMs !== undefined && openForMs >= HELD_CONNECTION_MS;
   const failures = held ? 1 : state.failures + 1;
   const status: ConnectionStatus = failures >= OFFLINE_AFTER_FAILURES ? 'offline' : 'reconnecting';
-  return { state: { status, failures }, retryInMs: reconnectDelayMs(failures) };
+  return { state: { status, failures }, retryInMs: backoffDelayMs(failures, random) };
 }
 
 /** True while the page should poll the REST API because the socket cannot be held. */
