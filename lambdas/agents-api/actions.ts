@@ -138,7 +138,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     },
     () => now,
   );
-  if (result.kind === 'refused') return refused({ agentStatus: result.agentStatus });
+  if (result.kind === 'refused') return refused(result.agent);
   if (result.kind !== 'changed') return error(404, 'agent_not_found', 'No such agent');
   return { statusCode: 202, body: { ...record, status: 'accepted', agentStatus: plan.pending } };
 }

@@ -31,6 +31,9 @@ const settings: CheckoutSettings = {
 /** Only a draft can be paid for (nobody pays twice); without the Stripe key, 503 naming it, never a free agent. */
 async function startCheckout(request: DashboardRequest): Promise<DashboardResponse> {
   const agent = await ownedAgent(request);
+  if (agent.subscriptionEndedAt !== undefined) {
+    throw new HttpError(409, 'subscription_ended', 'The subscription of this agent has ended before it was provisioned: create a new agent');
+  }
   if (agent.agentStatus !== 'draft') {
     throw new HttpError(409, 'agent_not_draft', `The agent is ${agent.agentStatus}: only a draft agent can be paid for`);
   }

@@ -50,22 +50,26 @@ export interface ActionSubject {
   readonly subscriptionEndedAt?: string;
 }
 
+/** Actions an agent whose subscription ended may not take: nobody would pay for the VM they run (I5). */
+const REFUSED_AFTER_SUBSCRIPTION_END: readonly LifecycleAction[] = ['retry', 'start'];
+
+const refusedForEndedSubscription = (action: LifecycleAction, agent: ActionSubject): boolean =>
+  agent.subscriptionEndedAt !== undefined && REFUSED_AFTER_SUBSCRIPTION_END.includes(action);
+
 /**
  * True when `action` may start on `agent`; anything else is refused (409) and changes nothing. A destroy that failed for
  * good (the agent stays `destroying` with its `actionError`) may be asked for again. An agent whose subscription
- * ended is never provisioned again: nobody would pay for the VM.
+ * ended is never provisioned or started again: nobody would pay for the VM.
  */
 export function isActionAllowed(action: LifecycleAction, agent: ActionSubject): boolean {
-  if (action === 'retry' && agent.subscriptionEndedAt !== undefined) return false;
+  if (refusedForEndedSubscription(action, agent)) return false;
   if (planOf(action).from.includes(agent.agentStatus)) return true;
   return action === 'destroy' && agent.agentStatus === 'destroying' && agent.actionError?.action === 'destroy';
 }
 
 /** The message of the 409 that refuses `action` on `agent` (for which {@link isActionAllowed} is false). */
 export function refusalMessageOf(action: LifecycleAction, agent: ActionSubject): string {
-  if (action === 'retry' && agent.subscriptionEndedAt !== undefined) {
-    return 'Cannot retry: the subscription of this agent has ended';
-  }
+  if (refusedForEndedSubscription(action, agent)) return `Cannot ${action}: the subscription of this agent has ended`;
   return `Cannot ${action} an agent that is ${agent.agentStatus}`;
 }
 
@@ -75,14 +79,6 @@ export function refusalMessageOf(action: LifecycleAction, agent: ActionSubject):
  */
 export function awaitsDestroyForEndedSubscription(agent: ActionSubject): boolean {
   return !planOf('destroy').from.includes(agent.agentStatus) && agent.agentStatus !== 'destroying' && agent.agentStatus !== 'destroyed';
-}
-
-/**
- * True when an agent that has just become active must be destroyed at once: its subscription ended while it was being
- * provisioned (the mark {@link awaitsDestroyForEndedSubscription} led to).
- */
-export function isActivatedAfterSubscriptionEnded(agent: ActionSubject): boolean {
-  return agent.agentStatus === 'active' && agent.subscriptionEndedAt !== undefined;
 }
 
 /** Where an action that failed for good leaves the agent, from the status it was accepted into. */

@@ -3,7 +3,7 @@
  * verified event. The webhook handler carries the resulting action out.
  */
 import type Stripe from 'stripe';
-import { checkoutMetadata, type CheckoutMetadata } from './schemas.ts';
+import { agentId as agentIdSchema, checkoutMetadata, type CheckoutMetadata } from './schemas.ts';
 import * as z from './zod-mini.ts';
 
 /**
@@ -31,9 +31,10 @@ export type StripeEventAction =
   | { kind: 'provision'; request: ProvisionRequest }
   /**
    * The subscription ended: the agent it paid for is destroyed. `endedAt` (Stripe's `ended_at`, else the event's time)
-   * is the same in every delivery of the event, so recording it twice changes nothing.
+   * is the same in every delivery of the event, so recording it twice changes nothing. `agentId` is the subscription's
+   * metadata (checkout sets it), when it names one.
    */
-  | { kind: 'end-subscription'; subscriptionId: string; endedAt: string }
+  | { kind: 'end-subscription'; subscriptionId: string; endedAt: string; agentId?: string }
   /** An invoice of the subscription failed (true) or was paid (false): the owner is shown a payment issue. */
   | { kind: 'set-payment-issue'; subscriptionId: string; paymentIssue: boolean }
   /** A paid checkout that cannot be provisioned as sent: a person has to look at it. `issues` are field paths only. */
@@ -89,7 +90,13 @@ function subscriptionEnded(event: EventOfType<'customer.subscription.deleted'>):
   if (typeof subscriptionId !== 'string' || subscriptionId === '' || !Number.isFinite(endedSeconds)) {
     return { kind: 'ignore', reason: 'no-subscription' };
   }
-  return { kind: 'end-subscription', subscriptionId, endedAt: new Date(endedSeconds * 1000).toISOString() };
+  const agentId = agentIdSchema.safeParse(event.data.object.metadata?.agentId);
+  return {
+    kind: 'end-subscription',
+    subscriptionId,
+    endedAt: new Date(endedSeconds * 1000).toISOString(),
+    ...(agentId.success ? { agentId: agentId.data } : {}),
+  };
 }
 
 /** The dispatch table: every Stripe event type the pipeline acts on, and what it does. */

@@ -7,7 +7,7 @@
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { isActivatedAfterSubscriptionEnded } from '../domain/lifecycle.ts';
+import { mustDestroyForEndedSubscription } from '../domain/billing.ts';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
@@ -62,7 +62,9 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
       const job = await getJob(input.jobId);
       const detail = describeFailure(input.failure, input.timeouts, job?.taskPhase);
       logger.info('Provisioning failed', { failure: input.failure.Error, ...detail });
-      return resultOf(input.jobId, await recordJobEvent(input.jobId, { kind: 'failed', ...detail }, ACTOR));
+      const result = resultOf(input.jobId, await recordJobEvent(input.jobId, { kind: 'failed', ...detail }, ACTOR));
+      await destroyIfSubscriptionEnded(input.jobId);
+      return result;
     }
     case 'activation-failed':
       // The VM is up and nothing is rolled back: a person activates the agent or removes it.
@@ -86,7 +88,8 @@ function recordGivingUp(
 
 /**
  * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is
- * destroyed instead of running unpaid. Repeated with the task, it finds the agent destroying and writes nothing.
+ * destroyed instead of running unpaid, and a failed one instead of waiting for a retry it may not have (I5). Repeated
+ * with the task, it finds the agent destroying and writes nothing.
  */
 async function destroyIfSubscriptionEnded(id: string): Promise<void> {
   const job = await getJob(id);
@@ -94,10 +97,10 @@ async function destroyIfSubscriptionEnded(id: string): Promise<void> {
   if (agent?.subscriptionEndedAt === undefined || agent.currentJobId !== id) return;
   const { destroying, result } = await destroyForEndedSubscription(
     agent.agentId,
-    (current) => current.currentJobId === id && isActivatedAfterSubscriptionEnded(current),
+    (current) => current.currentJobId === id && mustDestroyForEndedSubscription(current),
     agent.subscriptionEndedAt,
   );
-  logger.info('Activated after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
+  logger.info('Provisioning ended after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
 }
 
 function resultOf(id: string, outcome: Awaited<ReturnType<typeof recordJobEvent>>): FinishResult {

@@ -6,11 +6,12 @@
  * subscription (invariant I1). A failure throws, so the state machine retries it; every step is safe to repeat (the
  * cancellation with its Idempotency-Key). `recordFailure` records an action that failed after its retries.
  */
-import { destroyCancellationKey } from '../domain/billing.ts';
+import { destroyCancellationKey, mustDestroyForEndedSubscription } from '../domain/billing.ts';
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
+import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
@@ -59,9 +60,26 @@ export interface LifecycleTaskResult {
 export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
   const input = taskInput.parse(event);
   logger.appendKeys({ agentId: input.agentId, action: input.action });
-  if (input.action === 'recordFailure') return recordActionFailure({ ...input, cause: input.failure.Cause ?? input.failure.Error });
-  return carryOut(input);
+  if (input.action === 'recordFailure') {
+    const recorded = await recordActionFailure({ ...input, cause: input.failure.Cause ?? input.failure.Error });
+    return input.failedAction === 'destroy' ? recorded : destroyIfSubscriptionEnded(input.agentId, recorded);
+  }
+  const done = await carryOut(input);
+  return input.action === 'destroy' ? done : destroyIfSubscriptionEnded(input.agentId, done);
 };
+
+/**
+ * I5: the subscription ended while the agent was stopping or starting (the end is kept on it), and the stop or start is
+ * over (done, or failed for good): the agent goes on to `destroying`, with the request of its destroy execution.
+ * Repeated with the task, it finds the agent destroying and writes nothing.
+ */
+async function destroyIfSubscriptionEnded(agentId: string, outcome: LifecycleTaskResult): Promise<LifecycleTaskResult> {
+  const agent = await getAgent(agentId);
+  if (agent?.subscriptionEndedAt === undefined) return outcome;
+  const { destroying, result } = await destroyForEndedSubscription(agentId, mustDestroyForEndedSubscription, agent.subscriptionEndedAt);
+  logger.info('Subscription ended during the action', { destroying, outcome: result.kind });
+  return destroying ? { agentStatus: 'destroying', outcome: outcome.outcome } : outcome;
+}
 
 async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
   const plan = planOf(input.action);

@@ -14,7 +14,7 @@ import type { ActionError, ProvisionInput } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, agentDeadlineKey, keys } from './keys.ts';
-import { LIVE_JOB_STATUSES, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
+import { LIVE_JOB_STATUSES, endedSubscriptionAt, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
 
 /** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
 const MAX_ATTEMPTS = 8;
@@ -105,6 +105,8 @@ export type CreateJobResult =
   | { kind: 'agent-busy'; agentStatus: AgentStatus }
   /** The agent is paid for by another subscription: this one is a second payment (I2), never linked to it. */
   | { kind: 'second-subscription'; agentSubscriptionId: string }
+  /** The subscription ended before its checkout arrived (kept by the Stripe webhook): nothing pays for a VM (I5). */
+  | { kind: 'subscription-ended'; endedAt: string }
   | { kind: 'agent-not-found' };
 
 export interface CreateJobInput {
@@ -130,6 +132,8 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
     const agent = await getAgent(input.agentId);
     if (agent === undefined || agent.userId !== input.userId) return { kind: 'agent-not-found' };
     if (isSecondSubscription(agent, input.subscriptionId)) return { kind: 'second-subscription', agentSubscriptionId: agent.subscriptionId! };
+    const endedAt = input.subscriptionId === undefined ? undefined : await endedSubscriptionAt(input.subscriptionId);
+    if (endedAt !== undefined) return { kind: 'subscription-ended', endedAt };
     const allowedFrom = agentStatusesLeadingTo('provisioning');
     if (!allowedFrom.includes(agent.agentStatus)) {
       const duplicate = input.stripeEventId === undefined ? undefined : await jobOfStripeEvent(input.stripeEventId);
@@ -193,6 +197,12 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at),
       executionRequestPut(agent.agentId, execution, at),
     ];
+    if (input.subscriptionId !== undefined) {
+      // Read above, held here: an end kept meanwhile fails the transaction, and the next attempt reads it.
+      items.push({
+        ConditionCheck: { TableName: tableName(), Key: keys.endedSubscription(input.subscriptionId), ConditionExpression: 'attribute_not_exists(PK)' },
+      });
+    }
     if (input.stripeEventId !== undefined) {
       items.unshift({
         Put: {

@@ -9,6 +9,8 @@ export const keys = {
   job: (jobId: string) => ({ PK: `JOB#${jobId}`, SK: 'JOB' }),
   history: (agentId: string, seq: number) => ({ PK: `AGENT#${agentId}`, SK: historySortKey(seq) }),
   stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: 'STRIPE' }),
+  /** A Stripe subscription that ended before any agent was paid with it (I5): its checkout must not provision. */
+  endedSubscription: (subscriptionId: string) => ({ PK: `STRIPESUB#${subscriptionId}`, SK: 'ENDED' }),
   connection: (connectionId: string) => ({ PK: `CONN#${connectionId}`, SK: 'CONN' }),
   subscription: (agentId: string, connectionId: string) => ({ PK: `AGENT#${agentId}`, SK: `SUB#${connectionId}` }),
   /** An owner's lifecycle action request, by its Idempotency-Key (scoped to user and agent). */

@@ -102,6 +102,34 @@ export async function listAgentsByUser(userId: string): Promise<AgentRecord[]> {
   return agents;
 }
 
+/** How long an early end is kept: far longer than Stripe retries a checkout event (3 days). */
+const ENDED_SUBSCRIPTION_TTL_SECONDS = 30 * 24 * 60 * 60;
+
+/**
+ * Keeps the end of a subscription no agent is paid with yet (its `customer.subscription.deleted` came before its
+ * checkout), so that the checkout, when it arrives, provisions nothing (I5). Repeating it changes nothing that matters.
+ */
+export async function keepEndedSubscription(subscriptionId: string, endedAt: string, now: Date = new Date()): Promise<void> {
+  await dynamo.send(
+    new PutCommand({
+      TableName: tableName(),
+      Item: {
+        ...keys.endedSubscription(subscriptionId),
+        entity: 'ended-subscription',
+        subscriptionId,
+        endedAt,
+        expiresAt: Math.floor(now.getTime() / 1000) + ENDED_SUBSCRIPTION_TTL_SECONDS,
+      },
+    }),
+  );
+}
+
+/** When the subscription ended, if its end was kept before any agent was paid with it. */
+export async function endedSubscriptionAt(subscriptionId: string): Promise<string | undefined> {
+  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: keys.endedSubscription(subscriptionId), ConsistentRead: true }));
+  return Item?.endedAt as string | undefined;
+}
+
 export async function findAgentBySubscription(subscriptionId: string): Promise<AgentRecord | undefined> {
   const { GSI2PK } = agentBySubscriptionKey(subscriptionId);
   const { Items } = await dynamo.send(

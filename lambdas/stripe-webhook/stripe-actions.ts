@@ -12,7 +12,7 @@ import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-event
 import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
-import { findAgentBySubscription } from '../shared/repository.ts';
+import { findAgentBySubscription, getAgent, keepEndedSubscription, type AgentRecord } from '../shared/repository.ts';
 import { cancelSubscription, refundLatestPayment } from '../shared/stripe-billing.ts';
 import { stripeClient } from '../shared/stripe-client.ts';
 
@@ -31,8 +31,13 @@ export type StripeEventOutcome =
   | { kind: 'provisioning'; jobId: string }
   /** A cancelled subscription's agent is being destroyed (requested now or by an earlier delivery). */
   | { kind: 'destroying'; agentId: string }
-  /** A cancelled subscription's agent cannot be destroyed yet (it is being provisioned): the end is kept on it. */
+  /**
+   * A cancelled subscription's agent cannot be destroyed yet (it is being provisioned), or was never provisioned (the
+   * end came first): the end is kept on it.
+   */
   | { kind: 'subscription-ended'; agentId: string }
+  /** A subscription no agent holds yet ended: the end is kept for its checkout, which then provisions nothing (I5). */
+  | { kind: 'ended-before-checkout'; subscriptionId: string }
   | { kind: 'payment-issue'; agentId: string; paymentIssue: boolean }
   /** A second subscription paid for an agent: cancelled and refunded (now or by an earlier delivery). */
   | { kind: 'refunded'; agentId: string; subscriptionId: string }
@@ -55,6 +60,7 @@ async function provision(request: ProvisionRequest, settings: WebhookSettings): 
   }
   if (result.kind === 'agent-not-found') return needsAttention('agent-not-found', { stripeEventId, agentId });
   if (result.kind === 'second-subscription') return undoSecondPayment(agentId, request.subscriptionId!, settings);
+  if (result.kind === 'subscription-ended') return endedBeforeCheckout(request, result.endedAt);
 
   // A redelivered event finds its job, written with its execution request by the first delivery: nothing to do.
   const jobId = result.kind === 'created' ? result.job.jobId : result.jobId;
@@ -62,6 +68,22 @@ async function provision(request: ProvisionRequest, settings: WebhookSettings): 
   if (result.kind === 'created') metrics.addMetric('JobCreated', MetricUnit.Count, 1);
   logger.info('Provisioning', { jobId, agentId, stripeEventId, delivery: result.kind });
   return { kind: 'provisioning', jobId };
+}
+
+/**
+ * I5: the subscription's end came before its checkout (kept by {@link subscriptionLifecycle}). Nothing is provisioned,
+ * so nothing runs unpaid; the draft agent keeps the end (the dashboard says so, and checkout refuses to start again).
+ */
+async function endedBeforeCheckout(request: ProvisionRequest, endedAt: string): Promise<StripeEventOutcome> {
+  const { agentId, subscriptionId, customerId } = request;
+  const result = await recordAgentTransition(agentId, {
+    from: ['draft'],
+    event: 'subscription-ended',
+    actor: 'stripe',
+    fields: { subscriptionEndedAt: endedAt, subscriptionId, customerId },
+  });
+  logger.warn('Paid checkout of a subscription that has ended: not provisioned', { agentId, subscriptionId, outcome: result.kind });
+  return { kind: 'subscription-ended', agentId };
 }
 
 /** Counted (and alarmed on): a customer paid twice for one agent; it was undone, and a person should know why. */
@@ -115,6 +137,18 @@ export async function handleStripeEvent(
   }
 }
 
+/**
+ * An end of a subscription no agent holds yet (its checkout is late, or was never delivered) is kept (I5), so that its
+ * checkout provisions nothing. Then the agent its metadata names is read again, consistently: a checkout that was
+ * written just before the end was kept holds the subscription now, and is destroyed like any other.
+ */
+async function endedBeforeAnyAgent(action: StripeEventAction & { kind: 'end-subscription' | 'set-payment-issue' }): Promise<AgentRecord | undefined> {
+  if (action.kind !== 'end-subscription') return undefined;
+  await keepEndedSubscription(action.subscriptionId, action.endedAt);
+  const named = action.agentId === undefined ? undefined : await getAgent(action.agentId);
+  return named?.subscriptionId === action.subscriptionId ? named : undefined;
+}
+
 /** Rounds of "destroy, else mark" when the agent keeps changing status under the two writes (each write re-reads). */
 const END_SUBSCRIPTION_ATTEMPTS = 3;
 
@@ -126,10 +160,12 @@ const END_SUBSCRIPTION_ATTEMPTS = 3;
 async function subscriptionLifecycle(
   action: Extract<StripeEventAction, { kind: 'end-subscription' | 'set-payment-issue' }>,
 ): Promise<StripeEventOutcome> {
-  const agent = await findAgentBySubscription(action.subscriptionId);
+  const agent = (await findAgentBySubscription(action.subscriptionId)) ?? (await endedBeforeAnyAgent(action));
   if (agent === undefined) {
     logger.warn('No agent for the subscription', { action: action.kind, subscriptionId: action.subscriptionId });
-    return { kind: 'ignored', reason: 'unknown-subscription' };
+    return action.kind === 'end-subscription'
+      ? { kind: 'ended-before-checkout', subscriptionId: action.subscriptionId }
+      : { kind: 'ignored', reason: 'unknown-subscription' };
   }
   const { agentId } = agent;
   if (action.kind === 'set-payment-issue') {

@@ -15,7 +15,7 @@ import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeRefund, type FakeSubscription } from '../../local/fakes/stripe.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
 import type { LocalStack } from '../../local/start.ts';
-import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, stripeApi } from '../support/local-stack.ts';
+import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, stripeApi, type PaidCheckout } from '../support/local-stack.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
@@ -25,7 +25,7 @@ let stack: LocalStack;
 let documents: DynamoDBDocumentClient;
 
 beforeAll(async () => {
-  stack = await startTestStack({ retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 } });
+  stack = await startTestStack({ retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 }, verbose: process.env.BILLING_VERBOSE === '1' });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
 });
 
@@ -191,6 +191,7 @@ describe('I2: at most one paid subscription per agent', () => {
     expect((await stack.fakes.stripe.redeliver(completed.id)).status).toBe(200);
     expect(await refundsOf(second)).toHaveLength(1);
     expect(refunded(await historyEvents(agentId))).toHaveLength(1);
+    expect((await agentItem(agentId)).refundedSubscriptionIds).toEqual([second]);
     return second;
   }
 
@@ -216,6 +217,82 @@ describe('I2: at most one paid subscription per agent', () => {
 
     await expectSecondPaymentUndone(agentId, first.subscriptionId, stale, failed);
     expect((await client.agent(agentId)).jobId).toBe(failed.jobId);
+    await expectBillingFollowsAgents([agentId]);
+  });
+});
+
+describe('I5: an ended subscription always leads to destroy', () => {
+  /** Stripe ends the subscription (unpaid invoices, a cancellation in the portal) and delivers the event. */
+  async function endSubscription(subscriptionId: string): Promise<void> {
+    await stack.fakes.stripe.endSubscription(subscriptionId);
+    await stack.fakes.stripe.settled();
+  }
+
+  /** The destroy that follows: everything deleted and nothing billed, with the history from the end on. */
+  async function expectDestroyedAfterEnd(client: ApiClient, agentId: string, serverId: string, fromEnd: [string, string][]): Promise<void> {
+    await waitForStatus(client, agentId, 'destroyed');
+    expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
+    const items = await historyEvents(agentId);
+    const sinceEnd = items.slice(items.findIndex((item) => item.event === 'subscription-ended'));
+    expect(sinceEnd.map((item) => [item.event, item.agentStatus])).toEqual(fromEnd);
+    await expectBillingFollowsAgents([agentId]);
+  }
+
+  it('destroys an agent whose subscription ends while it is stopping, once it is stopped', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client);
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    // Hetzner's power off takes a poll (1 s) to be seen done: the end arrives while the agent is stopping.
+    await endSubscription(subscriptionId);
+    await expectDestroyedAfterEnd(client, agentId, serverId, [
+      ['subscription-ended', 'stopping'],
+      ['stop-completed', 'stopped'],
+      ['destroy-requested', 'destroying'],
+      ['destroy-completed', 'destroyed'],
+    ]);
+  });
+
+  it('destroys an agent whose subscription ends while it is starting, once it is active', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client);
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    await waitForStatus(client, agentId, 'stopped');
+    expect((await act(client, agentId, 'start')).status).toBe(202);
+    await endSubscription(subscriptionId);
+    await expectDestroyedAfterEnd(client, agentId, serverId, [
+      ['subscription-ended', 'starting'],
+      ['start-completed', 'active'],
+      ['destroy-requested', 'destroying'],
+      ['destroy-completed', 'destroyed'],
+    ]);
+  });
+
+  it('keeps an end that arrives before its checkout, and never provisions the agent it paid for', async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Ended first');
+    const webhook = { url: `${stack.url}/webhooks/stripe`, secret: stack.secrets.stripeWebhookSecret };
+    // The endpoint is down while the customer pays and Stripe ends the subscription; it comes back and Stripe's retries
+    // deliver the end first.
+    stack.fakes.stripe.sendWebhooksTo({ ...webhook, url: 'http://127.0.0.1:9/webhooks/stripe' });
+    let paid: PaidCheckout;
+    try {
+      paid = await payCheckout(client, await openCheckout(client, agentId));
+      await endSubscription(paid.subscriptionId);
+    } finally {
+      stack.fakes.stripe.sendWebhooksTo(webhook);
+    }
+    const eventOf = (type: string) => stack.fakes.stripe.events.find((event) => event.type === type && JSON.stringify(event.data.object).includes(paid.subscriptionId))!;
+    for (const type of ['customer.subscription.deleted', 'checkout.session.completed', 'customer.subscription.deleted']) {
+      expect((await stack.fakes.stripe.redeliver(eventOf(type).id)).status, type).toBe(200);
+    }
+    expect((await stack.fakes.stripe.redeliver(eventOf('checkout.session.completed').id)).status).toBe(200);
+
+    const view = await client.agent(agentId);
+    expect(view).toMatchObject({ agentStatus: 'draft', jobId: null, subscriptionEndedAt: expect.any(String) });
+    expect([...stack.fakes.github.state.runs.values()].filter((run) => run.inputs.agent_id === agentId)).toEqual([]);
+    expect((await historyEvents(agentId)).map((item) => [item.event, item.agentStatus])).toEqual([['subscription-ended', 'draft']]);
+    const checkout = await client.fetch(`/agents/${agentId}/checkout`, { method: 'POST' });
+    expect([checkout.status, ((await checkout.json()) as { error: { code: string } }).error.code]).toEqual([409, 'subscription_ended']);
     await expectBillingFollowsAgents([agentId]);
   });
 });

@@ -508,16 +508,22 @@ describe('Stripe subscription and invoice events', () => {
     }
   });
 
-  it('refuses to retry an agent whose provisioning failed after its subscription ended', async () => {
+  it('destroys an agent whose provisioning failed after its subscription ended, and refuses to retry it', async () => {
     const { userId, agentId, report, deleted } = await provisioningManualAgent();
     expect((await sendStripeEvent(deleted)).status).toBe(200);
     await report({ type: 'status', status: 'failed', error: 'Hetzner is out of servers', failed_step: 'vm_created' });
-    const failed = await waitForStatus(userId, agentId, 'failed');
-    expect(failed.subscriptionEndedAt).toBeDefined();
+    // A failed agent can be destroyed: the kept end destroys it at once (I5) rather than leave it waiting for a retry.
+    const destroyed = await waitForStatus(userId, agentId, 'destroyed');
+    expect(destroyed.subscriptionEndedAt).toBeDefined();
+    expect((await history(agentId)).map((item) => [item.event, item.agentStatus]).slice(-3)).toEqual([
+      ['failed', 'failed'],
+      ['destroy-requested', 'destroying'],
+      ['destroy-completed', 'destroyed'],
+    ]);
 
     const retry = await act(userId, agentId, 'retry');
     expect(retry.status).toBe(409);
     expect(retry.body).toEqual({ error: { code: 'action_refused', message: 'Cannot retry: the subscription of this agent has ended' } });
-    expect((await view(userId, agentId)).seq).toBe(failed.seq);
+    expect((await view(userId, agentId)).seq).toBe(destroyed.seq);
   });
 });

@@ -1,4 +1,5 @@
 /** The lifecycle rules: which status each action starts from, goes through and ends in; rate windows; fingerprints. */
+import { mustDestroyForEndedSubscription } from '../../lambdas/domain/billing.ts';
 import { describe, expect, it } from 'vitest';
 import {
   ACTION_ERROR_MAX_LENGTH,
@@ -6,7 +7,6 @@ import {
   failurePlanOf,
   awaitsDestroyForEndedSubscription,
   isActionAllowed,
-  isActivatedAfterSubscriptionEnded,
   isFailureRecordable,
   planOf,
   rateWindowOf,
@@ -64,13 +64,23 @@ describe('a subscription that ended before its agent could be destroyed', () => 
     expect(refusalMessageOf('retry', { agentStatus: 'active' })).toBe('Cannot retry an agent that is active');
   });
 
-  it('destroys an agent that became active with the mark, and no other', () => {
-    expect(isActivatedAfterSubscriptionEnded({ agentStatus: 'active', subscriptionEndedAt })).toBe(true);
-    expect(isActivatedAfterSubscriptionEnded({ agentStatus: 'active' })).toBe(false);
-    for (const agentStatus of AGENT_STATUSES.filter((status) => status !== 'active')) {
-      expect(isActivatedAfterSubscriptionEnded({ agentStatus, subscriptionEndedAt }), agentStatus).toBe(false);
-    }
+  it('refuses a start of the stopped agent, which is destroyed instead (I5)', () => {
+    const stopped = { agentStatus: 'stopped', subscriptionEndedAt } as const;
+    expect(isActionAllowed('start', stopped)).toBe(false);
+    expect(refusalMessageOf('start', stopped)).toBe('Cannot start: the subscription of this agent has ended');
+    expect(isActionAllowed('destroy', stopped)).toBe(true);
+    expect(isActionAllowed('start', { agentStatus: 'stopped' })).toBe(true);
   });
+
+  it('destroys the agent from every status a destroy may start from, once it is in one (I5)', () => {
+    expect(AGENT_STATUSES.filter((agentStatus) => mustDestroyForEndedSubscription({ agentStatus, subscriptionEndedAt }))).toEqual([
+      'active',
+      'failed',
+      'stopped',
+    ]);
+    expect(AGENT_STATUSES.filter((agentStatus) => mustDestroyForEndedSubscription({ agentStatus }))).toEqual([]);
+  });
+
 });
 
 describe('an action that failed for good', () => {
