@@ -13,7 +13,8 @@ import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { getAgent, storeTaskToken, storeWorkflowRun } from '../shared/repository.ts';
+import { recordJobEvent } from '../shared/job-writer.ts';
+import { getAgent, storeTaskToken } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { DispatchRefusedError, dispatchWorkflow } from '../rollback/github.ts';
 
@@ -67,13 +68,14 @@ export const handler = async (event: unknown): Promise<DispatchResult> => {
 };
 
 /**
- * Stores the run GitHub created on the job, or logs why not: it never throws (see above). Losing this write costs
- * little, because the workflow's first `provisioning` callback reports its run id too, and that one is recorded with
- * the callback's retries behind it.
+ * Records the run GitHub created on the job, as an update people see at once (the dashboard links to the run while the
+ * job is queued), or logs why not: it never throws (see above). Losing this write costs little, because the
+ * workflow's first `provisioning` callback reports its run too, and that one is recorded with the callback's retries
+ * behind it.
  */
 async function keepWorkflowRun(id: string, run: { workflowRunId: string; workflowRunUrl?: string }): Promise<void> {
   try {
-    await storeWorkflowRun(id, run);
+    await recordJobEvent(id, { kind: 'dispatched', ...run }, 'state-machine');
   } catch (error) {
     logger.warn('Could not store the dispatched run; the workflow reports it in its first callback', { error, ...run });
   }

@@ -57,6 +57,8 @@ export interface JobState {
 }
 
 export type JobEvent =
+  /** GitHub accepted the dispatch and named its run (`return_run_details`): the job links to it while still queued. */
+  | { kind: 'dispatched'; workflowRunId: string; workflowRunUrl?: string }
   | { kind: 'provisioning'; workflowRunId?: string; workflowRunUrl?: string }
   | { kind: 'step'; step: WorkflowStep; vm?: VmDetails; metadata?: Record<string, string> }
   | { kind: 'activated'; vm: VmDetails }
@@ -88,12 +90,12 @@ export function newJob(fields: { jobId: string; agentId: string; userId: string;
   };
 }
 
-function progressEventOf(event: Exclude<JobEvent, { kind: 'failed' }>): ProgressEvent {
+function progressEventOf(event: Exclude<JobEvent, { kind: 'failed' | 'dispatched' }>): ProgressEvent {
   if (event.kind === 'step') return event.step;
   return event.kind === 'activated' ? 'running' : 'provisioning';
 }
 
-const STATUS_AFTER: Readonly<Record<JobEvent['kind'], JobStatus>> = {
+const STATUS_AFTER: Readonly<Record<Exclude<JobEvent['kind'], 'dispatched'>, JobStatus>> = {
   provisioning: 'provisioning',
   step: 'provisioning',
   activated: 'running',
@@ -102,6 +104,7 @@ const STATUS_AFTER: Readonly<Record<JobEvent['kind'], JobStatus>> = {
 
 /** Applies `event` to `job` at time `at` (ISO 8601). Never throws for a well-typed event. */
 export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEventOutcome {
+  if (event.kind === 'dispatched') return applyDispatched(job, event, at);
   const nextStatus = STATUS_AFTER[event.kind];
   if (isTerminalJobStatus(job.status)) {
     return { kind: 'ignored', reason: job.status === nextStatus ? 'duplicate' : 'terminal' };
@@ -152,6 +155,25 @@ export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEv
     job: next,
     ...(event.kind === 'activated' ? { agentStatus: 'active' as const } : {}),
     event: progressEvent,
+  };
+}
+
+/**
+ * The run of a dispatch, kept once: a job that already knows its run (from an earlier attempt or the workflow's own
+ * `provisioning` callback, which may arrive first) or that has ended is left as it is. Status and steps do not move.
+ */
+function applyDispatched(job: JobState, event: Extract<JobEvent, { kind: 'dispatched' }>, at: string): JobEventOutcome {
+  if (isTerminalJobStatus(job.status)) return { kind: 'ignored', reason: 'terminal' };
+  if (job.workflowRunId !== undefined) return { kind: 'ignored', reason: 'duplicate' };
+  return {
+    kind: 'changed',
+    job: {
+      ...job,
+      workflowRunId: event.workflowRunId,
+      ...(event.workflowRunUrl === undefined ? {} : { workflowRunUrl: event.workflowRunUrl }),
+      updatedAt: at,
+    },
+    event: 'dispatched',
   };
 }
 

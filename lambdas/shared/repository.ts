@@ -260,33 +260,3 @@ export async function agentView(
   return { agent, job, view: agentViewOf(agent, job) };
 }
 
-/**
- * Keeps the GitHub run a dispatch created on a live job, unless the workflow already reported its own, so rollback
- * can cancel the run even when no callback ever arrived.
- * @returns false when the job is missing or finished
- */
-export async function storeWorkflowRun(jobId: string, run: { workflowRunId: string; workflowRunUrl?: string }): Promise<boolean> {
-  try {
-    await dynamo.send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.job(jobId),
-        UpdateExpression:
-          'SET workflowRunId = if_not_exists(workflowRunId, :runId)' +
-          (run.workflowRunUrl === undefined ? '' : ', workflowRunUrl = if_not_exists(workflowRunUrl, :runUrl)'),
-        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':runId': run.workflowRunId,
-          ...(run.workflowRunUrl === undefined ? {} : { ':runUrl': run.workflowRunUrl }),
-          ':queued': LIVE_JOB_STATUSES[0],
-          ':provisioning': LIVE_JOB_STATUSES[1],
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) return false;
-    throw error;
-  }
-}

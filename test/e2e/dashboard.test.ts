@@ -58,6 +58,21 @@ describe('dashboard', () => {
       .toMatch(/Research helper.*Running/);
   });
 
+  it('links to the workflow run while the agent is still Queued, from the dispatch itself', async () => {
+    const userId = `knuth-${RUN}`;
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, userId);
+    // [manual]: the runner posts no callback, so the job stays queued and any link came from the dispatch.
+    const agentId = await buyAgent(page, 'Linked early [manual]');
+    const link = page.getByTestId('workflow-run');
+    await link.waitFor();
+    expect(await page.getByTestId('step-queued').getAttribute('data-status')).toBe('active');
+    const server = await serverView(userId, agentId);
+    expect(server).toMatchObject({ status: 'queued', currentStep: 'queued' });
+    expect(await link.getAttribute('href')).toBe(server.workflowRunUrl);
+    expect(server.workflowRunUrl).toMatch(/\/actions\/runs\/\d+$/);
+  });
+
   it('marks the step that failed as the error, with its message and a Retry button', async () => {
     const page = await suite.newPage();
     await signIn(page, suite.stack.url, `grace-${RUN}`);

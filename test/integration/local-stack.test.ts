@@ -155,6 +155,29 @@ describe('provisioning through the local runtime', () => {
   });
 });
 
+describe('the run link', () => {
+  it('reaches the dashboard while the job is queued, from the dispatch answer, before any callback', async () => {
+    const api = await signIn('knuth');
+    // [manual]: the runner dispatches nothing on its own, so no callback can come first.
+    const agent = await api.createAgent('Linked early [manual]');
+    const client = await live(api);
+    await client.subscribe(agent.agentId);
+    expect((await payForAgent(api, agent.agentId)).delivered).toBe(true);
+
+    await client.until(
+      () => client.views().some((view) => view.workflowRunUrl !== undefined),
+      15_000,
+      () => 'an update with the run link',
+    );
+    const { jobId } = await api.agent(agent.agentId);
+    const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
+    expect(run).toBeDefined();
+    const linked = client.views().find((view) => view.workflowRunUrl !== undefined);
+    expect(linked).toMatchObject({ type: 'update', status: 'queued', currentStep: 'queued', workflowRunUrl: run!.htmlUrl });
+    expect(await api.agent(agent.agentId)).toMatchObject({ status: 'queued', workflowRunUrl: run!.htmlUrl });
+  });
+});
+
 describe('a lost final report (I4)', () => {
   it('activates a run that succeeded on GitHub but whose final report was lost, from what Hetzner says, and deletes nothing', async () => {
     const api = await signIn('lamport');

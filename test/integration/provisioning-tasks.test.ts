@@ -308,6 +308,20 @@ describe('provisioning state machine', () => {
     stepFunctions.stopExecution({ executionArn });
   });
 
+  it('links the job to its run at dispatch, from the answer to return_run_details: an update people see while queued', async () => {
+    const { jobId, agentId, executionArn, dispatched } = await startProvisioning();
+    const run = await dispatched;
+    const job = await jobWithRunId(jobId);
+    // No callback yet: still queued, already linked to the run GitHub named in its answer.
+    expect(job).toMatchObject({ status: 'queued', workflowRunId: String(run.id), workflowRunUrl: run.htmlUrl });
+    const history = await repository.historySince(agentId, 0);
+    expect(history.at(-1)).toMatchObject({ type: 'update', status: 'queued', currentStep: 'queued', workflowRunUrl: run.htmlUrl });
+    // The workflow's own report of the same run changes nothing about the link.
+    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id), workflow_run_url: run.htmlUrl });
+    expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', workflowRunId: String(run.id), workflowRunUrl: run.htmlUrl });
+    stepFunctions.stopExecution({ executionArn });
+  });
+
   it('keeps the run GitHub created for a dispatch whose answer was lost, and starts no second one', async () => {
     github.loseNextAnswers(1, 502);
     const { jobId, executionArn, dispatched } = await startProvisioning();

@@ -207,7 +207,7 @@ export class LiveClient {
   }
 
   /** Resolves once `condition` holds, checked now and after each message; rejects after `timeoutMs`. */
-  private until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
     if (condition()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {

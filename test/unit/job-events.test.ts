@@ -63,6 +63,25 @@ describe('applyJobEvent', () => {
     expect(applyJobEvent(base(), { kind: 'failed', error: 'dispatch refused' }, T0)).toMatchObject({ job: { status: 'failed', currentStep: 'queued' } });
   });
 
+  it('links a queued job to the run its dispatch created, once, without moving it on', () => {
+    const dispatched: JobEvent = { kind: 'dispatched', workflowRunId: '42', workflowRunUrl: 'https://github.com/o/r/actions/runs/42' };
+    const outcome = applyJobEvent(base(), dispatched, T0);
+    expect(outcome).toMatchObject({ kind: 'changed', event: 'dispatched', job: { status: 'queued', currentStep: 'queued', progress: 0, workflowRunId: '42' } });
+    if (outcome.kind === 'changed') {
+      expect(outcome).not.toHaveProperty('agentStatus');
+      const agent: AgentState = {
+        agentId: 'agent_1', userId: 'user_1', name: 'a', region: 'fsn1', agentStatus: 'provisioning', seq: 1, createdAt: T0, updatedAt: T0,
+      };
+      expect(agentViewOf(agent, outcome.job).workflowRunUrl).toBe('https://github.com/o/r/actions/runs/42');
+      // Known once: a second answer, or one after the workflow reported itself, changes nothing.
+      expect(applyJobEvent(outcome.job, { ...dispatched, workflowRunId: '43' }, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+      // The workflow's own `provisioning` still moves the job on.
+      expect(run(outcome.job, provisioning)).toMatchObject({ status: 'provisioning', workflowRunId: '42' });
+    }
+    expect(applyJobEvent(run(base(), provisioning), dispatched, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+    expect(applyJobEvent(run(base(), { kind: 'failed', error: 'boom' }), dispatched, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
+  });
+
   it('changes nothing once a job is finished', () => {
     const failed = run(base(), provisioning, { kind: 'failed', error: 'boom' });
     expect(applyJobEvent(failed, vmCreated, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
