@@ -375,13 +375,15 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
   ] as const)('%s: one run is dispatched and the agent ends running', async (_, fault, at) => {
     const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
     const { getJob } = await import('../../lambdas/shared/repository.ts');
-    // Every SDK attempt of one UpdateItem call fails, so the call itself fails (TimeoutError / ThrottlingException).
+    // Every SDK attempt of one write fails, so the call itself fails (TimeoutError / ThrottlingException): the start
+    // token's UpdateItem, or the TransactWriteItems that records the dispatched run as a job event.
     const failedAttempts = await dynamo.config.maxAttempts();
-    const failOneCall = () => proxy.fail(fault, { operation: 'UpdateItem', requests: failedAttempts });
+    const operation = at === 'dispatch' ? 'TransactWriteItems' : 'UpdateItem';
+    const failOneCall = () => proxy.fail(fault, { operation, requests: failedAttempts });
     const client = await ApiClient.signIn(stack.url, `dispatch-${fault}-${RUN}`);
     const agent = await client.createAgent(`dispatch ${fault} [manual]`);
     const runs: WorkflowRun[] = [];
-    // Called before GitHub answers the dispatch: the next UpdateItem is dispatch-workflow's record of the run.
+    // Called before GitHub answers the dispatch: the next transaction is dispatch-workflow's record of the run.
     const stopListening = stack.fakes.github.onDispatch((run) => {
       if (run.inputs.agent_id !== agent.agentId) return;
       runs.push(run);
