@@ -4,7 +4,7 @@
  * DynamoDB Local with its stream, and real WebSocket clients. One stack for the file; every test has its own user.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
 import type { ExecutionDescription } from '../../local/stepfunctions.ts';
 import type { LocalStack } from '../../local/start.ts';
@@ -183,7 +183,15 @@ describe('a lost final report (I4)', () => {
     const api = await signIn('lamport');
     const agent = await buy(api, 'Lost report [manual]');
     const { jobId } = await api.agent(agent.agentId);
-    const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId)!;
+    // The paid job's execution starts from the table's stream: its dispatch comes a moment after the payment.
+    const run = await vi.waitFor(
+      () => {
+        const dispatched = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
+        if (dispatched === undefined) throw new Error(`no run of ${jobId} yet`);
+        return dispatched;
+      },
+      { timeout: 15_000, interval: 50 },
+    );
     // [manual]: we are the workflow. It starts, creates its server and joins the tailnet as provision-agent.yml does...
     await signedCallback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
     stack.fakes.github.updateRun(run.id, { status: 'in_progress' });
