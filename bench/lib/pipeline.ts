@@ -2,11 +2,13 @@
  * Drives the local stack from the outside, the way Stripe, the workflow and browsers do: HTTP on the gateway, signed
  * webhooks and callbacks, WebSocket dashboards. Nothing here reaches into the stack's internals.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import Stripe from 'stripe';
 import WebSocket from 'ws';
 import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { agentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../local/start.ts';
+import { StepFunctionsError } from '../../local/stepfunctions.ts';
 import { checkoutCompletedEvent } from '../../test/support/stripe-events.ts';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across the processes of one machine. */
@@ -55,7 +57,37 @@ export async function getAgent(stack: LocalStack, token: string, agentId: string
   return agentView.parse(await response.json());
 }
 
-/** A user, an agent named `name`, paid through the Stripe webhook: its job exists (queued) when this resolves. */
+/** Longest wait for paid jobs' executions to start (the execution-starter starts them from the table's stream). */
+const EXECUTIONS_TIMEOUT_MS = 120_000;
+
+/**
+ * When the provisioning execution of each job started (epoch ms, in the order given), waiting until every one has: the
+ * webhook answers after the job's write, and the execution-starter starts the execution from the stream later.
+ */
+export async function executionStarts(stack: LocalStack, jobIds: readonly (string | null)[]): Promise<number[]> {
+  const executionArns = jobIds.map((jobId) => {
+    if (jobId === null) throw new Error('A paid agent has no job');
+    return `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
+  });
+  const started: (number | undefined)[] = executionArns.map(() => undefined);
+  const deadline = now() + EXECUTIONS_TIMEOUT_MS;
+  for (;;) {
+    for (const [index, executionArn] of executionArns.entries()) {
+      if (started[index] !== undefined) continue;
+      try {
+        started[index] = stack.stepFunctions.describeExecution(executionArn).startDate.getTime();
+      } catch (error) {
+        if (!(error instanceof StepFunctionsError && error.code === 'ExecutionDoesNotExist')) throw error;
+      }
+    }
+    const waiting = started.filter((at) => at === undefined).length;
+    if (waiting === 0) return started as number[];
+    if (now() > deadline) throw new Error(`${waiting} paid jobs' executions did not start within ${EXECUTIONS_TIMEOUT_MS} ms`);
+    await sleep(50);
+  }
+}
+
+/** A user, an agent named `name`, paid through the Stripe webhook: its job exists and its execution runs when this resolves. */
 export async function paidAgent(stack: LocalStack, userId: string, name: string): Promise<PaidAgent> {
   const token = await devToken(stack, userId);
   const agentId = await createAgent(stack, token, name);
@@ -63,6 +95,7 @@ export async function paidAgent(stack: LocalStack, userId: string, name: string)
   if (status !== 200) throw new Error(`Stripe webhook answered ${status}`);
   const { jobId } = await getAgent(stack, token, agentId);
   if (jobId === null) throw new Error(`Agent ${agentId} has no job after checkout`);
+  await executionStarts(stack, [jobId]);
   return { userId, token, agentId, jobId };
 }
 

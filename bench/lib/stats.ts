@@ -20,11 +20,15 @@ export function distribution(samples: readonly number[]): Distribution {
 
 export const median = (samples: readonly number[]): number => distribution(samples).p50;
 
-/** One row of the summary table: what was measured, the value, and the target when there is one. */
+/** One row of the summary table: what was measured, the value, its floor when there is one, and the target. */
 export interface ResultRow {
   readonly benchmark: string;
   readonly metric: string;
   readonly value: string;
+  /** The same measure taken on the floor (the least this machine can do), in the same run. */
+  readonly floor?: string;
+  /** value / floor, for the measure the target names (above 1: slower or larger than the floor). */
+  readonly ratio?: number;
   readonly target?: string;
   readonly ok?: boolean;
 }
@@ -33,13 +37,15 @@ export const ms = (value: number): string => (Number.isFinite(value) ? `${value.
 export const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;
 export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 export const perSecond = (value: number): string => `${Math.round(value).toLocaleString('en-US')}/s`;
+export const times = (ratio: number): string => (Number.isFinite(ratio) ? `${ratio.toFixed(ratio < 10 ? 2 : 1)}x` : 'n/a');
 
 /** The rows as a Markdown table (the same text is printed and pasted into docs/BENCHMARKS.md). */
 export function markdownTable(rows: readonly ResultRow[]): string {
-  const lines = ['| benchmark | metric | value | target |', '|---|---|---|---|'];
+  const lines = ['| benchmark | metric | value | floor | value / floor | target |', '|---|---|---|---|---|---|'];
   for (const row of rows) {
-    const target = row.target === undefined ? '' : `${row.target} ${row.ok === false ? 'MISSED' : 'met'}`;
-    lines.push(`| ${row.benchmark} | ${row.metric} | ${row.value} | ${target} |`);
+    const target = row.target === undefined ? '' : `${row.target}: ${row.ok === false ? 'MISSED' : 'met'}`;
+    const ratio = row.ratio === undefined ? '' : times(row.ratio);
+    lines.push(`| ${row.benchmark} | ${row.metric} | ${row.value} | ${row.floor ?? ''} | ${ratio} | ${target} |`);
   }
   return lines.join('\n');
 }

@@ -48,19 +48,23 @@ export class CallbackScript {
   }
 }
 
-export interface LatencyResult {
+/** One message at a time to `clients` dashboards, each awaited at every one of them before the next is sent. */
+export interface RoundsResult {
   readonly clients: number;
   readonly updates: number;
-  readonly stepUpdates: number;
   /** Deliveries that did not arrive within the round timeout. */
   readonly lost: number;
-  /** Accepted (HTTP 200 at the sender) -> message at a client, over every (update, client) delivery. */
-  readonly acceptedToClient: Distribution;
-  /** Accepted -> message at the last of the clients, per update. */
-  readonly acceptedToLastClient: Distribution;
+  /** Sent (a callback accepted: HTTP 200 at the sender; at a floor, the server starts writing) -> message at a client, over every (update, client) delivery. */
+  readonly toClient: Distribution;
+  /** Sent -> message at the last of the clients, per update. */
+  readonly toLastClient: Distribution;
+  readonly seconds: number;
+}
+
+export interface LatencyResult extends RoundsResult {
+  readonly stepUpdates: number;
   /** The callback's own round trip (sent -> 200). */
   readonly callbackAck: Distribution;
-  readonly seconds: number;
 }
 
 /** Arms the fleet for `expected` live messages, runs `send`, and returns the arrival times (fewer on timeout). */
@@ -76,17 +80,42 @@ async function deliveries(fleet: Fleet, expected: number, timeoutMs: number, sen
   }
 }
 
-/** Adds dashboards to the fleet, all subscribed to the script's agent, until it holds `total`. */
-export async function growFleet(stack: LocalStack, fleet: Fleet, agent: PaidAgent, total: number, open: number): Promise<number> {
+/** Adds dashboards to the fleet, all subscribed to `agentId` at `wsUrl` (the stack's or a floor's), until it holds `total`. */
+export async function growFleet(fleet: Fleet, wsUrl: string, agent: PaidAgent, total: number, open: number): Promise<number> {
   if (total <= open) return open;
-  const reply = await fleet.request({ cmd: 'open', wsUrl: stack.wsUrl, token: agent.token, agentId: agent.agentId, count: total - open }, 'opened');
+  const reply = await fleet.request({ cmd: 'open', wsUrl, token: agent.token, agentId: agent.agentId, count: total - open }, 'opened');
   return reply.open;
 }
 
 /**
- * One callback at a time, each awaited at every one of the fleet's `clients` dashboards: the latency of an idle
- * pipeline, not of a queue. `keepSteps` step callbacks are left in the script for later phases.
+ * `updates` rounds: `send` delivers one message to the fleet's `clients` dashboards and resolves with the moment it
+ * counts from; the next round starts once every dashboard has it. The latency of an idle path, not of a queue.
  */
+export async function measureRounds(fleet: Fleet, clients: number, updates: number, send: (index: number) => Promise<number>): Promise<RoundsResult> {
+  const started = performance.now();
+  const perDelivery: number[] = [];
+  const perUpdate: number[] = [];
+  let lost = 0;
+  for (let index = 0; index < updates; index += 1) {
+    let sentAt = 0;
+    const times = await deliveries(fleet, clients, ROUND_TIMEOUT_MS, async () => {
+      sentAt = await send(index);
+    });
+    lost += clients - times.length;
+    perDelivery.push(...times.map((at) => at - sentAt));
+    if (times.length === clients) perUpdate.push(Math.max(...times) - sentAt);
+  }
+  return {
+    clients,
+    updates,
+    lost,
+    toClient: distribution(perDelivery),
+    toLastClient: distribution(perUpdate),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Callback -> browser: each round is one signed callback; `keepSteps` step callbacks are left in the script for later phases. */
 export async function measureLatency(
   stack: LocalStack,
   fleet: Fleet,
@@ -95,36 +124,44 @@ export async function measureLatency(
   updates: number,
   keepSteps: number,
 ): Promise<LatencyResult> {
-  const started = performance.now();
-  const perDelivery: number[] = [];
-  const perUpdate: number[] = [];
   const acks: number[] = [];
-  let lost = 0;
   let stepUpdates = 0;
-  for (let index = 0; index < updates; index += 1) {
+  const rounds = await measureRounds(fleet, clients, updates, async (index) => {
     const payload = script.next(keepSteps);
     if (payload.type !== 'heartbeat') stepUpdates += 1;
-    let acceptedAt = 0;
-    const times = await deliveries(fleet, clients, ROUND_TIMEOUT_MS, async () => {
-      const callback = await postCallback(stack, payload);
-      if (callback.status !== 200) throw new Error(`Callback ${index} answered ${callback.status}`);
-      acceptedAt = callback.acceptedAt;
-      acks.push(callback.acceptedAt - callback.sentAt);
-    });
-    lost += clients - times.length;
-    perDelivery.push(...times.map((at) => at - acceptedAt));
-    if (times.length === clients) perUpdate.push(Math.max(...times) - acceptedAt);
-  }
-  return {
-    clients,
-    updates,
-    stepUpdates,
-    lost,
-    acceptedToClient: distribution(perDelivery),
-    acceptedToLastClient: distribution(perUpdate),
-    callbackAck: distribution(acks),
-    seconds: (performance.now() - started) / 1000,
-  };
+    const callback = await postCallback(stack, payload);
+    if (callback.status !== 200) throw new Error(`Callback ${index} answered ${callback.status}`);
+    acks.push(callback.acceptedAt - callback.sentAt);
+    return callback.acceptedAt;
+  });
+  return { ...rounds, stepUpdates, callbackAck: distribution(acks) };
+}
+
+export interface ThroughputResult {
+  readonly connections: number;
+  readonly messages: number;
+  readonly delivered: number;
+  /** Deliveries per second, from the first message sent to the last one received. */
+  readonly messagesPerSecond: number;
+}
+
+/** `messages` messages sent back to back (`send` resolves with the moment one was sent) to the fleet's `connections` dashboards. */
+export async function measureThroughput(
+  fleet: Fleet,
+  connections: number,
+  messages: number,
+  send: (index: number) => Promise<number>,
+): Promise<ThroughputResult> {
+  let firstSentAt = 0;
+  const times = await deliveries(fleet, connections * messages, 180_000, async () => {
+    for (let index = 0; index < messages; index += 1) {
+      const sentAt = await send(index);
+      if (index === 0) firstSentAt = sentAt;
+      // Distinct `lastHeartbeatAt` values: an unchanged one is no change and sends nothing.
+      await sleep(2);
+    }
+  });
+  return { connections, messages, delivered: times.length, messagesPerSecond: times.length / ((Math.max(...times) - firstSentAt) / 1000) };
 }
 
 export interface MemorySample {
@@ -132,12 +169,7 @@ export interface MemorySample {
   readonly heapUsed: number;
 }
 
-export interface FanoutResult {
-  readonly connections: number;
-  readonly messages: number;
-  readonly delivered: number;
-  /** Deliveries per second, from the first callback sent to the last message received. */
-  readonly messagesPerSecond: number;
+export interface FanoutResult extends ThroughputResult {
   readonly memoryBefore: MemorySample;
   readonly memoryConnected: MemorySample;
   readonly memoryPeak: MemorySample;
@@ -167,26 +199,12 @@ export async function measureFanout(
     peak = { rss: Math.max(peak.rss, sample.rss), heapUsed: Math.max(peak.heapUsed, sample.heapUsed) };
   }, 20);
   try {
-    let firstSentAt = 0;
-    const times = await deliveries(fleet, connections * messages, 180_000, async () => {
-      for (let index = 0; index < messages; index += 1) {
-        const callback = await postCallback(stack, { type: 'heartbeat', job_id: agent.jobId });
-        if (callback.status !== 200) throw new Error(`Heartbeat answered ${callback.status}`);
-        if (index === 0) firstSentAt = callback.sentAt;
-        // Distinct `lastHeartbeatAt` values: an unchanged one is no change and sends nothing.
-        await sleep(2);
-      }
+    const throughput = await measureThroughput(fleet, connections, messages, async () => {
+      const callback = await postCallback(stack, { type: 'heartbeat', job_id: agent.jobId });
+      if (callback.status !== 200) throw new Error(`Heartbeat answered ${callback.status}`);
+      return callback.sentAt;
     });
-    const last = Math.max(...times);
-    return {
-      connections,
-      messages,
-      delivered: times.length,
-      messagesPerSecond: times.length / ((last - firstSentAt) / 1000),
-      memoryBefore,
-      memoryConnected,
-      memoryPeak: peak,
-    };
+    return { ...throughput, memoryBefore, memoryConnected, memoryPeak: peak };
   } finally {
     clearInterval(sampler);
   }
