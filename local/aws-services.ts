@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import type { EndpointAuthorizer, IamRequest } from './iam.ts';
 import { StepFunctionsError, type ExecutionDescription, type LocalStepFunctions } from './stepfunctions.ts';
 
 export interface AwsServicesOptions {
@@ -16,6 +17,8 @@ export interface AwsServicesOptions {
   /** Secret strings by secret id (what handlers pass as `SecretId`). */
   readonly secrets: Readonly<Record<string, string>>;
   readonly stepFunctions: LocalStepFunctions;
+  /** Checks each call against its caller's IAM policies (a denial answers `AccessDeniedException`). @default none */
+  readonly authorize?: EndpointAuthorizer;
 }
 
 /** A running endpoint: `url` is the value of both `AWS_ENDPOINT_URL_SFN` and `AWS_ENDPOINT_URL_SECRETS_MANAGER`. */
@@ -40,6 +43,29 @@ class ServiceError extends Error {
 }
 
 type Operation = (body: unknown) => unknown;
+
+/**
+ * The action and resource IAM authorizes for a call: the state machine, the execution, the state machine whose task
+ * the token belongs to (AWS names it in a SendTask* denial), or the secret. None when the request names no resource
+ * this runtime knows (a malformed request, a token it never issued): the operation's own validation answers it.
+ */
+function iamRequestsOf(prefix: string, operation: string, body: unknown, stepFunctions: LocalStepFunctions): IamRequest[] {
+  const fields = (body ?? {}) as Record<string, unknown>;
+  const text = (name: string) => (typeof fields[name] === 'string' ? fields[name] : undefined);
+  let resource: string | undefined;
+  if (prefix === 'secretsmanager') {
+    const secretId = text('SecretId');
+    resource = secretId === undefined || secretId.startsWith('arn:') ? secretId : `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${secretId}`;
+  } else if (operation === 'StartExecution') {
+    resource = text('stateMachineArn');
+  } else if (operation.startsWith('SendTask')) {
+    const taskToken = text('taskToken');
+    resource = taskToken === undefined ? undefined : stepFunctions.stateMachineOfTask(taskToken);
+  } else {
+    resource = text('executionArn');
+  }
+  return resource === undefined ? [] : [{ action: `${prefix === 'secretsmanager' ? 'secretsmanager' : 'states'}:${operation}`, resource }];
+}
 
 const token = z.string().min(1).max(2048);
 const executionArn = z.string().min(1).max(256);
@@ -139,7 +165,10 @@ export async function startAwsServices(options: AwsServicesOptions): Promise<Aws
       if (request.method !== 'POST' || !operation) {
         throw new ServiceError('UnknownOperationException', `Unknown operation ${String(target)}`);
       }
-      return { contentType, statusCode: 200, body: operation(await readJson(request)) };
+      const body = await readJson(request);
+      const denial = await options.authorize?.(request.headers, iamRequestsOf(prefix, operationName, body, options.stepFunctions));
+      if (denial !== undefined) throw new ServiceError('AccessDeniedException', denial);
+      return { contentType, statusCode: 200, body: operation(body) };
     } catch (error) {
       const serviceError = asServiceError(error);
       return { contentType, statusCode: serviceError.statusCode, body: { __type: serviceError.type, message: serviceError.message } };

@@ -10,6 +10,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { DevAuth } from './dev-auth.ts';
+import type { EndpointAuthorizer } from './iam.ts';
 import { newApiGatewayId } from './gateway/api-gateway-ids.ts';
 import {
   fromLambdaResult,
@@ -21,7 +22,7 @@ import {
 import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './gateway/invocation.ts';
 import { createHttpAuthorizers } from './gateway/http-authorizer.ts';
 import { createLambdaContext, type LocalAccount } from './gateway/lambda-context.ts';
-import { handleManagementRequest, managementConnectionId } from './gateway/management-api.ts';
+import { handleManagementRequest, managementConnectionId, managementForbidden } from './gateway/management-api.ts';
 import { createHttpRouteMatcher, type HttpRouteMatch } from './gateway/route-matcher.ts';
 import type { GatewayRoutes } from './gateway/routes.ts';
 import { serveStatic } from './gateway/static-files.ts';
@@ -90,6 +91,13 @@ export interface GatewayOptions {
   readonly devAuth?: UrlDependent<DevAuth>;
   /** WebSocket API stage name. @default 'live' */
   readonly stage?: string;
+  /**
+   * Checks each `@connections` call against its caller's IAM policies (`execute-api:ManageConnections` on
+   * `<api>/<stage>/<METHOD>/@connections/<id>`); a denial answers 403 `ForbiddenException`. @default none
+   */
+  readonly authorizeManagement?: EndpointAuthorizer;
+  /** The WebSocket API's id, as its ARNs name it (known before the gateway starts, for IAM). @default a new id */
+  readonly webSocketApiId?: string;
   /** @default { region: AWS_REGION or 'us-east-1', accountId: '000000000000' } */
   readonly account?: LocalAccount;
   readonly limits?: Partial<GatewayLimits>;
@@ -102,6 +110,8 @@ export interface Gateway extends GatewayUrls {
   readonly port: number;
   readonly connections: WebSocketConnections;
   readonly devAuth: DevAuth | undefined;
+  /** The WebSocket API's id (what its ARNs name), when the routes have one. */
+  readonly webSocketApiId: string | undefined;
   /** Closes every WebSocket (running `$disconnect`), waits for running handlers and stops listening. */
   stop(): Promise<void>;
 }
@@ -138,6 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const account: LocalAccount = options.account ?? { region: process.env.AWS_REGION ?? 'us-east-1', accountId: '000000000000' };
   const logger = options.logger ?? new Logger({ serviceName: 'local-gateway' });
   const httpApiId = newApiId();
+  const webSocketApiId = options.webSocketApiId ?? newApiId();
   const matchRoute = createHttpRouteMatcher(options.routes.http);
 
   const invokeTarget: InvokeTarget = (target, event) =>
@@ -146,7 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const webSocket: WebSocketGateway | undefined =
     options.routes.webSocket &&
-    createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: newApiId(), account, limits, invoke: invokeTarget, logger });
+    createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: webSocketApiId, account, limits, invoke: invokeTarget, logger });
 
   /** What depends on the bound port; requests arriving before it is set get 503. */
   let ready: ReadyState | undefined;
@@ -173,6 +184,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const connectionId = managementConnectionId(path);
     if (connectionId !== undefined && webSocket) {
+      const resource = `arn:aws:execute-api:${account.region}:${account.accountId}:${webSocketApiId}/${stage}/${method}/@connections/${connectionId}`;
+      const denial = await options.authorizeManagement?.(request.headers, [{ action: 'execute-api:ManageConnections', resource }]);
+      if (denial !== undefined) return managementForbidden(denial);
       return handleManagementRequest(method, connectionId, body, webSocket.connections, limits.maxMessageBytes);
     }
     const match = matchRoute(method, path);
@@ -266,6 +280,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port,
     connections: webSocket?.connections ?? noConnections,
     devAuth,
+    webSocketApiId: webSocket ? webSocketApiId : undefined,
     async stop() {
       await webSocket?.close();
       server.closeAllConnections();

@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
-import { createTables, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { createTables, localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
+import { startDynamoDbIamProxy } from './dynamodb-iam-proxy.ts';
 import { streamMappings } from './event-filter.ts';
 import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
@@ -18,6 +20,7 @@ import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type Stri
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
 import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
+import { endpointAuthorizer, Invocations, LocalIam, type ReferenceResolver } from './iam.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
 import { StreamPoller, type StreamBatchHandler } from './stream-poller.ts';
 import {
@@ -79,6 +82,11 @@ export interface LocalStackOptions {
    * fault-injecting proxy in front of it. @default the local endpoint
    */
   readonly sfnEndpoint?: (localEndpoint: string) => string;
+  /**
+   * Runs before each function invocation, where the Lambda service would queue it: tests hold an invocation back to
+   * order it after something else. @default none
+   */
+  readonly beforeInvocation?: (functionLogicalId: string, event: unknown) => Promise<void>;
   /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
   readonly template?: CloudFormationTemplate;
   /** Milliseconds before each retry, by state name, instead of the ASL's intervals (tests keep them short). @default the ASL's */
@@ -109,6 +117,11 @@ export interface LocalStack {
   readonly stateMachineArn: string;
   /** Every state machine, by its repository-relative ASL file (`state-machines/lifecycle.asl.json`, ...). */
   readonly stateMachineArns: Readonly<Record<string, string>>;
+  /**
+   * Runs `fn` as an invocation of the function `functionLogicalId`: the AWS calls it makes are checked against that
+   * function's role, as a handler's are (tests call AWS as a function would).
+   */
+  callAs<T>(functionLogicalId: string, fn: () => Promise<T>): Promise<T>;
   /** A ready sign-in link for a dev user. */
   signInUrl(userId: string): string;
   /** Stops everything this stack started (the Java process too). Safe to call more than once. */
@@ -206,6 +219,58 @@ function stateMachinesOf(template: CloudFormationTemplate): LocalStateMachine[] 
   });
 }
 
+/** The local values IAM policies refer to: what a `Ref` or `Fn::GetAtt` of the template means on this runtime. */
+interface LocalResources {
+  readonly template: CloudFormationTemplate;
+  readonly tableNames: Readonly<Record<string, string>>;
+  readonly streamArns: Readonly<Record<string, string>>;
+  /** Local secret ids by the secret's logical id. */
+  readonly secretIds: Readonly<Record<string, string>>;
+  readonly webSocketApiId: string;
+}
+
+function localReferenceResolver({ template, tableNames, streamArns, secretIds, webSocketApiId }: LocalResources): ReferenceResolver {
+  return (logicalId, attribute) => {
+    const resource = template.Resources[logicalId];
+    switch (resource?.Type) {
+      case 'AWS::DynamoDB::Table':
+      case 'AWS::DynamoDB::GlobalTable': {
+        const tableName = tableNames[logicalId];
+        if (attribute === undefined || tableName === undefined) return tableName;
+        if (attribute === 'StreamArn') return streamArns[logicalId];
+        return attribute === 'Arn' ? `arn:aws:dynamodb:${LOCAL_REGION}:${ACCOUNT_ID}:table/${tableName}` : undefined;
+      }
+      case 'AWS::Lambda::Function':
+        return attribute === 'Arn' ? localFunctionArn(logicalId) : attribute === undefined ? logicalId : undefined;
+      case 'AWS::StepFunctions::StateMachine':
+        return attribute === undefined ? localStateMachineArn(logicalId) : attribute === 'Name' ? logicalId : undefined;
+      case 'AWS::SecretsManager::Secret': {
+        const secretId = secretIds[logicalId];
+        return secretId === undefined ? undefined : `arn:aws:secretsmanager:${LOCAL_REGION}:${ACCOUNT_ID}:secret:${secretId}`;
+      }
+      case 'AWS::ApiGatewayV2::Api':
+        return attribute === undefined && resource.Properties?.ProtocolType === 'WEBSOCKET' ? webSocketApiId : undefined;
+      case 'AWS::IAM::Role':
+        return attribute === 'Arn' ? `arn:aws:iam::${ACCOUNT_ID}:role/${logicalId}` : undefined;
+      default:
+        return undefined;
+    }
+  };
+}
+
+/** The local secret id of each secret a function's environment references (its `*_SECRET_ID` variable). */
+function localSecretIds(functions: Record<string, FunctionEntry>, secretIdByVariable: Record<string, string>): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const { environment } of Object.values(functions)) {
+    for (const [name, value] of Object.entries(environment)) {
+      const referenced = referencedLogicalId(value);
+      const secretId = secretIdByVariable[name];
+      if (referenced !== undefined && secretId !== undefined) ids[referenced] = secretId;
+    }
+  }
+  return ids;
+}
+
 /** Starts every part of the local stack and returns once it serves requests. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const verbose = options.verbose ?? true;
@@ -233,6 +298,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tables = await createTables(dynamoEndpoint, template, { prefix: options.tablePrefix ?? 'local-' });
     const [tableName, ...otherTables] = Object.values(tables);
     if (tableName === undefined || otherTables.length > 0) throw new Error('Expected exactly one table in the template');
+    const streamArns = await latestStreamArns(dynamoEndpoint, tables);
 
     const secrets = loadSecrets(dataDir);
     const [github, hetzner, tailscale, stripe] = await Promise.all([
@@ -243,12 +309,53 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ]);
     stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop(), () => stripe.stop());
 
+    const secretIds = {
+      stripeWebhook: 'local/stripe-webhook-secret',
+      stripeKey: 'local/stripe-secret-key',
+      callback: 'local/callback-secret',
+      github: 'local/github-token',
+      hetzner: 'local/hetzner-token',
+      tailscale: 'local/tailscale-token',
+    };
+    const secretIdByVariable: Record<string, string> = {
+      STRIPE_WEBHOOK_SECRET_ID: secretIds.stripeWebhook,
+      STRIPE_SECRET_KEY_ID: secretIds.stripeKey,
+      CALLBACK_SECRET_ID: secretIds.callback,
+      GITHUB_TOKEN_SECRET_ID: secretIds.github,
+      HETZNER_TOKEN_SECRET_ID: secretIds.hetzner,
+      TAILSCALE_TOKEN_SECRET_ID: secretIds.tailscale,
+    };
+
+    // IAM from the template: each call is checked against the policies of the role that makes it in AWS.
+    const webSocketApiId = randomBytes(5).toString('hex');
+    const iam = new LocalIam(
+      template,
+      localReferenceResolver({
+        template,
+        tableNames: tables,
+        streamArns,
+        secretIds: localSecretIds(functions, secretIdByVariable),
+        webSocketApiId,
+      }),
+    );
+    const invocations = new Invocations();
+    const authorize = endpointAuthorizer(iam, invocations);
+    const streamArn = streamArns[Object.keys(tables)[0] ?? ''];
+    if (streamArn === undefined) throw new Error(`Table ${tableName} has no stream`);
+    for (const { functionLogicalId } of streamMappings(template)) {
+      await requireStreamAccess(iam, iam.functionPrincipal(functionLogicalId), streamArn);
+    }
+    const dynamoProxy = await startDynamoDbIamProxy({ dynamoEndpoint, authorize });
+    stops.push(() => dynamoProxy.stop());
+
     // Handlers are imported once the environment is set (they read config at load); until then nothing calls them.
     const handlers = new Map<string, LambdaHandler>();
     const invoke = async (logicalId: string, event: unknown, context?: Context): Promise<unknown> => {
       const handler = handlers.get(logicalId);
       if (handler === undefined) throw new Error(`Function ${logicalId} is not loaded`);
-      return handler(event, context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID }));
+      const lambdaContext = context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID });
+      await options.beforeInvocation?.(logicalId, event);
+      return invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () => handler(event, lambdaContext));
     };
 
     // Each function's `*_STATE_MACHINE_ARN` variable references its machine, resolved by localEnvironment below.
@@ -265,6 +372,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ),
       ...(options.retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides: options.retryIntervalOverrides }),
       ...(options.waitTimeOverrides === undefined ? {} : { waitTimeOverrides: options.waitTimeOverrides }),
+      authorizeInvoke: async (stateMachineArn, functionArn) => {
+        const principal = iam.stateMachinePrincipal(stateMachineArn.split(':').at(-1) ?? '');
+        return (await iam.check(principal, [{ action: 'lambda:InvokeFunction', resource: functionArn }]))?.message;
+      },
     });
     stops.push(async () => stepFunctions.stopAll());
     stepFunctions.on('execution', ({ type, execution }) => {
@@ -272,16 +383,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log(`[stepfunctions] ${execution.name} ${type}${why}`);
     });
 
-    const secretIds = {
-      stripeWebhook: 'local/stripe-webhook-secret',
-      stripeKey: 'local/stripe-secret-key',
-      callback: 'local/callback-secret',
-      github: 'local/github-token',
-      hetzner: 'local/hetzner-token',
-      tailscale: 'local/tailscale-token',
-    };
     const awsServices: AwsServices = await startAwsServices({
       stepFunctions,
+      authorize,
       secrets: {
         [secretIds.stripeWebhook]: secrets.stripeWebhookSecret,
         [secretIds.stripeKey]: stripe.secretKey,
@@ -307,6 +411,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         auth: { issuer: urls.url, clientId: DEV_CLIENT_ID, domain: '', dev: true },
       }),
       localRoutes: [stripeGatewayRoute(stripe)],
+      authorizeManagement: authorize,
+      webSocketApiId,
       ...(options.gatewayLimits ? { limits: options.gatewayLimits } : {}),
       ...(verbose ? {} : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
     });
@@ -324,12 +430,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       GITHUB_REPOSITORY,
       HETZNER_API_URL: hetzner.url,
       TAILSCALE_API_URL: tailscale.url,
-      STRIPE_WEBHOOK_SECRET_ID: secretIds.stripeWebhook,
-      STRIPE_SECRET_KEY_ID: secretIds.stripeKey,
-      CALLBACK_SECRET_ID: secretIds.callback,
-      GITHUB_TOKEN_SECRET_ID: secretIds.github,
-      HETZNER_TOKEN_SECRET_ID: secretIds.hetzner,
-      TAILSCALE_TOKEN_SECRET_ID: secretIds.tailscale,
+      ...secretIdByVariable,
       STRIPE_API_URL: stripe.url,
       DASHBOARD_URL: `${gateway.url}/`,
       DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
@@ -345,7 +446,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoProxy.url,
       AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamoEndpoint,
       AWS_ENDPOINT_URL_SFN: options.sfnEndpoint?.(awsServices.url) ?? awsServices.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
@@ -363,6 +464,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const invokeFunction: StreamBatchHandler = (event) => invoke(functionLogicalId, event) as ReturnType<StreamBatchHandler>;
       const poller = new StreamPoller({
         tableName,
+        streamArn,
         endpoint: dynamoEndpoint,
         startingPosition: 'LATEST',
         handler: options.wrapStreamInvocation?.(functionName, invokeFunction) ?? invokeFunction,
@@ -402,12 +504,45 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       fakes: { github, hetzner, tailscale, stripe },
       stateMachineArn,
       stateMachineArns,
+      callAs: (functionLogicalId, fn) => invocations.run(iam.functionPrincipal(functionLogicalId), fn),
       signInUrl: (userId) => `${gateway.url}/?devUser=${encodeURIComponent(userId)}`,
       stop: stopAll,
     };
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** The latest stream ARN of each table that has one, by the table's logical id. */
+async function latestStreamArns(dynamoEndpoint: string, tables: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+  const client = localDynamoDbClient(dynamoEndpoint);
+  try {
+    const arns: Record<string, string> = {};
+    for (const [logicalId, tableName] of Object.entries(tables)) {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      if (Table?.LatestStreamArn !== undefined) arns[logicalId] = Table.LatestStreamArn;
+    }
+    return arns;
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * What creating the event source mapping checks in AWS: the function's role may read the stream. Without it the
+ * deployment fails with this message, so the local stack does not start either.
+ */
+async function requireStreamAccess(iam: LocalIam, principal: ReturnType<LocalIam['functionPrincipal']>, streamArn: string): Promise<void> {
+  const denial = await iam.check(principal, [
+    { action: 'dynamodb:ListStreams', resource: '*' },
+    ...['DescribeStream', 'GetRecords', 'GetShardIterator'].map((action) => ({ action: `dynamodb:${action}`, resource: streamArn })),
+  ]);
+  if (denial !== undefined) {
+    throw new Error(
+      `Cannot access stream ${streamArn}. Please ensure the role can perform the GetRecords, GetShardIterator, ` +
+        `DescribeStream, and ListStreams Actions on your stream in IAM. (${denial.message})`,
+    );
   }
 }
 

@@ -35,6 +35,11 @@ export interface LocalStepFunctionsOptions {
    * @default the waits of the definition
    */
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
+  /**
+   * Checks that a state machine's role may invoke a function (`lambda:InvokeFunction`): resolves with AWS's denial
+   * message, or undefined when allowed. A denied Task fails with `Lambda.AWSLambdaException`, as in AWS. @default none
+   */
+  readonly authorizeInvoke?: (stateMachineArn: string, functionArn: string) => Promise<string | undefined>;
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -142,15 +147,18 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   private readonly functions: Readonly<Record<string, LocalFunction>>;
   private readonly retryIntervalOverrides: Readonly<Record<string, number>> | undefined;
   private readonly waitTimeOverrides: Readonly<Record<string, number>> | undefined;
+  private readonly authorizeInvoke: LocalStepFunctionsOptions['authorizeInvoke'];
   private readonly executions = new Map<string, Execution>();
   private readonly waitingTasks = new Map<string, WaitingTask>();
   /** Tokens whose task is over: answered with TaskTimedOut like AWS, not InvalidToken. */
-  private readonly closedTokens = new Set<string>();
+  /** The execution of each token whose task has ended. */
+  private readonly closedTokens = new Map<string, string>();
 
   /** @throws when a definition is invalid ASL or uses a Task resource or function this runtime cannot run */
   constructor(options: LocalStepFunctionsOptions) {
     super();
     this.functions = options.functions;
+    this.authorizeInvoke = options.authorizeInvoke;
     this.retryIntervalOverrides = options.retryIntervalOverrides;
     this.waitTimeOverrides = options.waitTimeOverrides;
     for (const [stateMachineArn, definition] of Object.entries(options.definitions)) {
@@ -202,7 +210,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     const overrides = Object.fromEntries(
       [...stateMachine.tasks].map(([stateName, spec]) => [
         stateName,
-        (invocation: unknown) => this.runTask(executionArn, waitingTokens, spec, invocation as TaskInvocation),
+        (invocation: unknown) => this.runTask(executionArn, request.stateMachineArn, waitingTokens, spec, invocation as TaskInvocation),
       ]),
     ) as TaskHandlers;
     const run = stateMachine.machine.run(input as Parameters<StateMachine['run']>[0], {
@@ -278,6 +286,12 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   sendTaskHeartbeat(taskToken: string): void {
     const task = this.waitingTask(taskToken);
     if (task.heartbeatSeconds !== undefined) this.armHeartbeat(task, task.heartbeatSeconds);
+  }
+
+  /** The state machine of the task `taskToken` names, waiting or ended (what IAM authorizes SendTask* on). */
+  stateMachineOfTask(taskToken: string): string | undefined {
+    const executionArn = this.waitingTasks.get(taskToken)?.executionArn ?? this.closedTokens.get(taskToken);
+    return executionArn === undefined ? undefined : this.executions.get(executionArn)?.description.stateMachineArn;
   }
 
   /** Stops every running execution (its pending timers included), e.g. when the runtime shuts down. */
@@ -356,6 +370,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   /** Runs one Task state: the library calls this with the rewritten Parameters resolved. */
   private async runTask(
     executionArn: string,
+    stateMachineArn: string,
     waitingTokens: Set<string>,
     spec: TaskSpec,
     invocation: TaskInvocation,
@@ -365,6 +380,10 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     const functionName = invocation.Input.FunctionName;
     const fn = typeof functionName === 'string' ? this.functions[functionName] : undefined;
     if (!fn) throw taskError('Lambda.ResourceNotFoundException', `Function not found: ${String(functionName)}`);
+    const denial = await this.authorizeInvoke?.(stateMachineArn, String(functionName));
+    if (denial !== undefined) {
+      throw taskError('Lambda.AWSLambdaException', `${denial} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)`);
+    }
 
     if (!spec.waitForTaskToken) {
       const payload = await withTimeout(invoke(fn, invocation.Input.Payload), timeoutSeconds);
@@ -407,7 +426,7 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     if (!this.waitingTasks.delete(task.token)) return;
     clearTimeout(task.timeoutTimer);
     clearTimeout(task.heartbeatTimer);
-    this.closedTokens.add(task.token);
+    this.closedTokens.set(task.token, task.executionArn);
     this.executions.get(task.executionArn)?.waitingTokens.delete(task.token);
     if (outcome.ok) task.result.resolve(outcome.result);
     else task.result.reject(outcome.error);

@@ -49,6 +49,11 @@ export function handleManagementRequest(
   }
 }
 
+/** A call the caller's IAM policies do not allow: 403, `ForbiddenException` with AWS's denial message. */
+export function managementForbidden(message: string): GatewayHttpResponse {
+  return serviceError(403, 'ForbiddenException', message);
+}
+
 function gone(): GatewayHttpResponse {
   return serviceError(410, 'GoneException', 'The connection is gone');
 }

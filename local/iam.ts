@@ -1,0 +1,285 @@
+/**
+ * IAM on the local runtime: every AWS call a function (or a state machine) makes locally is checked against the
+ * policies its role has in the synthesized template, with a real policy evaluator (`@cloud-copilot/iam-simulate`).
+ *
+ * Who calls: all functions run in one Node process, so the SDK's credentials (read from the process environment and
+ * memoized per client) cannot tell them apart. Each invocation instead runs in Lambda's own per-invocation context,
+ * `InvokeStore` (what the Node.js runtime uses when one process serves concurrent invocations), with an X-Ray trace
+ * id of its own; the SDK copies that trace id into the `X-Amzn-Trace-Id` header of every request, and the local
+ * endpoints map it back to the invocation's role.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
+import { isWildcardOnlyAction, runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
+import type { CloudFormationTemplate, CloudFormationValue } from './template.ts';
+
+export const LOCAL_ACCOUNT_ID = '000000000000';
+export const LOCAL_IAM_REGION = 'us-east-1';
+
+/** One action on one resource, as IAM authorizes it (`dynamodb:UpdateItem` on a table ARN). */
+export interface IamRequest {
+  readonly action: string;
+  readonly resource: string;
+}
+
+/** A policy document as written in the template, its intrinsics resolved. */
+interface PolicyDocument {
+  readonly Version?: string;
+  readonly Statement: unknown;
+}
+
+/** The identity a call is made with: a role's session, and the policies attached to the role. */
+export interface Principal {
+  /** `arn:aws:sts::<account>:assumed-role/<role>/<session>`, what AWS names in a denial. */
+  readonly arn: string;
+  readonly roleLogicalId: string;
+  readonly policies: readonly { readonly name: string; readonly policy: PolicyDocument }[];
+}
+
+/** Maps a resource reference of the template (`Ref`, or `Fn::GetAtt` with its attribute) to its local value. */
+export type ReferenceResolver = (logicalId: string, attribute: string | undefined) => string | undefined;
+
+/** An AWS-style denial: what the local endpoints answer with (each in its service's error shape). */
+export class AccessDeniedError extends Error {
+  constructor(
+    readonly principal: Principal,
+    readonly request: IamRequest,
+    explicit: boolean,
+  ) {
+    super(
+      `User: ${principal.arn} is not authorized to perform: ${request.action} on resource: ${request.resource} ` +
+        (explicit
+          ? 'with an explicit deny in an identity-based policy'
+          : `because no identity-based policy allows the ${request.action} action`),
+    );
+    this.name = 'AccessDeniedException';
+  }
+}
+
+/**
+ * Resolves the intrinsic functions the template's policies use: `Ref` (pseudo parameters too), `Fn::GetAtt`,
+ * `Fn::Join` and `Fn::Sub`. A reference the local runtime has no value for becomes an ARN that matches nothing it
+ * calls (log groups, queues, buckets: services the local runtime does not run).
+ */
+export function resolveIntrinsics(value: CloudFormationValue, resolveReference: ReferenceResolver): unknown {
+  const reference = (logicalId: string, attribute?: string): string => {
+    const pseudo = PSEUDO_PARAMETERS[logicalId];
+    if (pseudo !== undefined && attribute === undefined) return pseudo;
+    return resolveReference(logicalId, attribute) ?? `arn:aws:local:::unresolved/${logicalId}${attribute ? `.${attribute}` : ''}`;
+  };
+  const resolve = (current: CloudFormationValue): unknown => {
+    if (Array.isArray(current)) return current.map(resolve);
+    if (current === null || typeof current !== 'object') return current;
+    const [key, argument] = Object.entries(current)[0] ?? [];
+    if (Object.keys(current).length === 1 && argument !== undefined) {
+      if (key === 'Ref' && typeof argument === 'string') return reference(argument);
+      if (key === 'Fn::GetAtt') {
+        const [logicalId, attribute] = Array.isArray(argument) ? argument : String(argument).split('.');
+        return reference(String(logicalId), String(attribute));
+      }
+      if (key === 'Fn::Join' && Array.isArray(argument)) {
+        const [separator, parts] = argument;
+        return (resolve(parts ?? []) as unknown[]).join(String(separator));
+      }
+      if (key === 'Fn::Sub') {
+        const [text, variables] = Array.isArray(argument) ? argument : [argument, {}];
+        const named = (resolve(variables ?? {}) ?? {}) as Record<string, unknown>;
+        return String(text).replace(/\$\{([^}!]+)\}/g, (_match, name: string) => {
+          if (Object.hasOwn(named, name)) return String(named[name]);
+          const [logicalId = '', attribute] = name.split('.');
+          return reference(logicalId, attribute);
+        });
+      }
+    }
+    return Object.fromEntries(Object.entries(current).map(([name, inner]) => [name, resolve(inner)]));
+  };
+  return resolve(value);
+}
+
+const PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': LOCAL_IAM_REGION,
+  'AWS::AccountId': LOCAL_ACCOUNT_ID,
+  'AWS::URLSuffix': 'amazonaws.com',
+  'AWS::StackName': 'AgentPipeline',
+};
+
+/**
+ * The IAM side of the template: each role's policies (inline `Policies` and the `AWS::IAM::Policy` /
+ * `AWS::IAM::ManagedPolicy` resources attached to it), resolved to local ARNs, and the evaluation of requests
+ * against them. Decisions are cached per principal, action and resource.
+ */
+export class LocalIam {
+  private readonly principals = new Map<string, Principal>();
+  private readonly decisions = new Map<Principal, Map<string, Promise<AccessDeniedError | undefined>>>();
+
+  constructor(
+    private readonly template: CloudFormationTemplate,
+    private readonly resolveReference: ReferenceResolver,
+  ) {}
+
+  /** The principal of a Lambda function: its execution role, in a session named after the function. */
+  functionPrincipal(functionLogicalId: string, functionName = functionLogicalId): Principal {
+    return this.principalOf(functionLogicalId, functionName, 'AWS::Lambda::Function', 'Role');
+  }
+
+  /** The principal of a state machine's executions: its role. */
+  stateMachinePrincipal(stateMachineLogicalId: string): Principal {
+    return this.principalOf(stateMachineLogicalId, stateMachineLogicalId, 'AWS::StepFunctions::StateMachine', 'RoleArn');
+  }
+
+  /** Resolves with the denial of the first request `principal` may not make, or undefined when all are allowed. */
+  async check(principal: Principal, requests: readonly IamRequest[]): Promise<AccessDeniedError | undefined> {
+    for (const request of requests) {
+      const denial = await this.decide(principal, request);
+      if (denial !== undefined) return denial;
+    }
+    return undefined;
+  }
+
+  /** Like `check`, but throws the denial. */
+  async authorize(principal: Principal, requests: readonly IamRequest[]): Promise<void> {
+    const denial = await this.check(principal, requests);
+    if (denial !== undefined) throw denial;
+  }
+
+  private principalOf(logicalId: string, sessionName: string, type: string, roleProperty: string): Principal {
+    const key = `${logicalId}/${sessionName}`;
+    const known = this.principals.get(key);
+    if (known !== undefined) return known;
+    const resource = this.template.Resources[logicalId];
+    if (resource?.Type !== type) throw new Error(`No ${type} ${logicalId} in the template`);
+    const role = resource.Properties?.[roleProperty] as CloudFormationValue | undefined;
+    const getAtt = role !== null && typeof role === 'object' && !Array.isArray(role) ? role['Fn::GetAtt'] : undefined;
+    const roleLogicalId = Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+    if (roleLogicalId === undefined) throw new Error(`${logicalId}: its ${roleProperty} is not a role of the template`);
+    const principal: Principal = {
+      arn: `arn:aws:sts::${LOCAL_ACCOUNT_ID}:assumed-role/${roleLogicalId}/${sessionName}`,
+      roleLogicalId,
+      policies: this.policiesOf(roleLogicalId),
+    };
+    this.principals.set(key, principal);
+    return principal;
+  }
+
+  private policiesOf(roleLogicalId: string): Principal['policies'] {
+    const resolve = (document: unknown) => resolveIntrinsics(document as CloudFormationValue, this.resolveReference) as PolicyDocument;
+    const role = this.template.Resources[roleLogicalId];
+    if (role?.Type !== 'AWS::IAM::Role') throw new Error(`No role ${roleLogicalId} in the template`);
+    const inline = ((role.Properties?.Policies ?? []) as { PolicyName: string; PolicyDocument: unknown }[]).map((policy) => ({
+      name: policy.PolicyName,
+      policy: resolve(policy.PolicyDocument),
+    }));
+    const attached = Object.entries(this.template.Resources)
+      .filter(([, resource]) => resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy')
+      .filter(([, resource]) =>
+        ((resource.Properties?.Roles ?? []) as CloudFormationValue[]).some(
+          (reference) => reference !== null && typeof reference === 'object' && !Array.isArray(reference) && reference.Ref === roleLogicalId,
+        ),
+      )
+      .map(([logicalId, resource]) => ({ name: logicalId, policy: resolve(resource.Properties?.PolicyDocument) }));
+    return [...inline, ...attached];
+  }
+
+  private decide(principal: Principal, request: IamRequest): Promise<AccessDeniedError | undefined> {
+    let byRequest = this.decisions.get(principal);
+    if (byRequest === undefined) this.decisions.set(principal, (byRequest = new Map()));
+    const key = `${request.action} ${request.resource}`;
+    let decision = byRequest.get(key);
+    if (decision === undefined) {
+      decision = evaluate(principal, request);
+      byRequest.set(key, decision);
+    }
+    return decision;
+  }
+}
+
+async function evaluate(principal: Principal, request: IamRequest): Promise<AccessDeniedError | undefined> {
+  const simulation: Simulation = {
+    request: {
+      principal: principal.arn,
+      action: request.action,
+      resource: { resource: request.resource, accountId: LOCAL_ACCOUNT_ID },
+      contextVariables: {},
+    },
+    identityPolicies: principal.policies.map(({ name, policy }) => ({ name, policy })),
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+  };
+  const [service = '', action = ''] = request.action.split(':');
+  let result: string;
+  if (request.resource !== '*' && (await isWildcardOnlyAction(service, action))) {
+    // Documented without resource-level permissions, yet AWS authorizes SendTask* on the token's state machine (its
+    // denials name it, and a grant on it works): evaluated as AWS does, without the simulator's input validation.
+    result = runUnsafeSimulation(simulation, {});
+  } else {
+    const response = await runSimulation(simulation, {});
+    if (response.resultType === 'error') {
+      throw new Error(`IAM simulation of ${request.action} on ${request.resource}: ${JSON.stringify(response.errors)}`);
+    }
+    result = response.overallResult;
+  }
+  return result === 'Allowed' ? undefined : new AccessDeniedError(principal, request, result === 'ExplicitlyDenied');
+}
+
+/**
+ * The multi-context store (AsyncLocalStorage), which the Node.js runtime uses for concurrent invocations in one process.
+ * The first request of any SDK client creates the process-wide store, so it is created here, when this module loads.
+ */
+const invokeStore = InvokeStore.getInstanceAsync(true);
+
+/** What the local endpoints know about a request's caller. */
+export type Caller = { readonly kind: 'invocation'; readonly principal: Principal } | { readonly kind: 'operator' } | { readonly kind: 'ended' };
+
+/**
+ * The invocations running now, each under the principal it calls AWS as. `run` gives an invocation its own trace id
+ * in Lambda's `InvokeStore`; `callerOf` finds the invocation from the `X-Amzn-Trace-Id` header the SDK sent.
+ * Requests without the header come from no function: the operator's own tools and the runtime (tests reading the
+ * table, creating it), which IAM does not restrict here as the account's administrator is not restricted in AWS.
+ */
+export class Invocations {
+  private readonly running = new Map<string, Principal>();
+
+  constructor() {
+    // The SDK sends the invocation's trace id only inside a Lambda function, which it recognizes by this variable.
+    process.env.AWS_LAMBDA_FUNCTION_NAME ??= 'local-runtime';
+  }
+
+  /** Runs `fn` (an invocation) as `principal`. */
+  async run<T>(principal: Principal, fn: () => Promise<T>): Promise<T> {
+    const store = await invokeStore;
+    if (store.constructor.name !== 'InvokeStoreMulti') {
+      throw new Error('The process-wide InvokeStore was created before local/iam.ts was loaded: invocations cannot be told apart');
+    }
+    const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+    this.running.set(root, principal);
+    try {
+      return await store.run({ [InvokeStoreBase.PROTECTED_KEYS.X_RAY_TRACE_ID]: `Root=${root};Sampled=0` }, fn);
+    } finally {
+      this.running.delete(root);
+    }
+  }
+
+  /** The caller of a request that reached a local endpoint, from its headers. */
+  callerOf(headers: IncomingHttpHeaders): Caller {
+    const header = headers['x-amzn-trace-id'];
+    const root = /(?:^|;)Root=([^;]+)/.exec(typeof header === 'string' ? header : '')?.[1];
+    if (root === undefined) return { kind: 'operator' };
+    const principal = this.running.get(root);
+    return principal === undefined ? { kind: 'ended' } : { kind: 'invocation', principal };
+  }
+}
+
+/** Checks a request that reached a local endpoint: AWS's denial message, or undefined when the caller may make it. */
+export type EndpointAuthorizer = (headers: IncomingHttpHeaders, requests: readonly IamRequest[]) => Promise<string | undefined>;
+
+/** The authorizer of the local endpoints: requests from a running invocation are checked against its role. */
+export function endpointAuthorizer(iam: LocalIam, invocations: Invocations): EndpointAuthorizer {
+  return async (headers, requests) => {
+    const caller = invocations.callerOf(headers);
+    if (caller.kind === 'operator') return undefined;
+    if (caller.kind === 'ended') return 'The invocation that made this request has ended';
+    return (await iam.check(caller.principal, requests))?.message;
+  };
+}
