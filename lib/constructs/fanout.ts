@@ -1,4 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
@@ -34,6 +35,8 @@ export class Fanout extends Construct {
       observability,
     }).useTable(data.table, 'read');
     webSocket.useManagementApi(this.function);
+    // A subscriber that answers 410 is gone: its connection and subscription items are deleted in one batch.
+    this.function.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchWriteItem'], resources: [data.table.tableArn] }));
 
     this.failures = new FailureQueue(this, 'Failures', {
       observability,

@@ -1,6 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CfnStateMachine, DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -125,6 +125,16 @@ export class Provisioning extends Construct {
         resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback, this.checkRun].map((fn) => fn.functionArn),
       }),
     );
+
+    // When the workflow's final report arrived before the completion token was stored, store-task-token ends the wait
+    // itself (settleCompletionWait): success or failure, never a heartbeat. A policy of its own, not the role's default
+    // one: the function would otherwise depend on the state machine that invokes it (a dependency cycle).
+    new Policy(this, 'StoreTaskTokenTaskResponse', {
+      roles: [this.storeTaskToken.executionRole],
+      statements: [
+        new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [this.stateMachine.stateMachineArn] }),
+      ],
+    });
 
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -164,11 +164,17 @@ describe('least privilege', () => {
   it('writes to the table only from functions that own a write path', () => {
     const writers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)));
     expect(writers.sort()).toEqual(
-      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout'].sort(),
+      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout', 'fanout'].sort(),
     );
     for (const reader of ['fanout', 'rollback', 'check-run', 'checkout'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
     }
+  });
+
+  it('lets the fan-out write in batches only (removing a gone connection), on the table and not its indexes', () => {
+    const statements = functionStatements(template, 'fanout');
+    expect(actionsOf(statements).filter((action) => TABLE_WRITE_ACTIONS.includes(action))).toEqual(['dynamodb:BatchWriteItem']);
+    expect(resourcesOf(statements, 'dynamodb:BatchWriteItem')).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] }]);
   });
 
   it('lets checkout update items only (its agent\'s open Checkout Session), never put or delete', () => {
@@ -193,13 +199,19 @@ describe('least privilege', () => {
     expect([...services].sort()).toEqual(['logs', 'xray']);
   });
 
-  it('lets only github-callback answer task tokens', () => {
+  it('lets only github-callback answer task tokens, and store-task-token end the wait it stores (success or failure, no heartbeat)', () => {
+    const answering: Partial<Record<FunctionName, string[]>> = {
+      'github-callback': TASK_RESPONSE_ACTIONS,
+      'store-task-token': ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+    };
     for (const name of FUNCTION_NAMES) {
       const answers = actionsOfFunction(name).filter((action) => TASK_RESPONSE_ACTIONS.includes(action));
-      expect(answers.sort(), name).toEqual(name === 'github-callback' ? [...TASK_RESPONSE_ACTIONS].sort() : []);
+      expect(answers.sort(), name).toEqual([...(answering[name] ?? [])].sort());
     }
-    const tokenResources = resourcesOf(functionStatements(template, 'github-callback'), 'states:SendTaskSuccess');
-    expect(tokenResources).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
+    for (const name of ['github-callback', 'store-task-token'] as const) {
+      const tokenResources = resourcesOf(functionStatements(template, name), 'states:SendTaskSuccess');
+      expect(tokenResources, name).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
+    }
   });
 
   it('lets only the execution-starter and the sweeper start executions (of the two state machines); the ack paths start none', () => {
