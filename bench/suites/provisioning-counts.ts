@@ -5,7 +5,8 @@
  * item is one stream record) and WebSocket messages.
  */
 import type { DynamoDBRecord } from 'aws-lambda';
-import { eventSourceFilter } from '../../local/event-filter.ts';
+import { basename, dirname } from 'node:path';
+import { streamMappings } from '../../local/event-filter.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { StreamPoller } from '../../local/stream-poller.ts';
 import { functionEntries, synthesizeTemplate } from '../../local/template.ts';
@@ -23,8 +24,11 @@ export interface ProvisioningCounts {
     readonly githubCallback: number;
     /** Task states (each a Lambda invoke), retries included. */
     readonly stepFunctionsTasks: number;
-    /** Stream records that pass the fan-out's event filter: one invocation each at most (batching can only lower it). */
-    readonly fanoutAtMost: number;
+    /**
+     * Per stream-triggered function (fanout, execution-starter), the records that pass its event filter: one
+     * invocation each at most (batching can only lower it).
+     */
+    readonly streamAtMost: Record<string, number>;
   };
   readonly callbacks: { readonly total: number; readonly heartbeats: number };
   /** Item writes by entity and kind (INSERT / MODIFY / REMOVE), from the table's stream. */
@@ -36,11 +40,14 @@ export interface ProvisioningCounts {
 
 export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: string): Promise<ProvisioningCounts> {
   const template = await synthesizeTemplate();
-  const fanoutId = Object.entries(functionEntries(template)).find(([, entry]) => entry.entry.includes('/lambdas/fanout/'))?.[0];
-  const fanoutFilter = fanoutId === undefined ? undefined : eventSourceFilter(template, fanoutId);
+  const functions = functionEntries(template);
+  const mappings = streamMappings(template).map(({ functionLogicalId, filter }) => {
+    const entry = functions[functionLogicalId];
+    return { name: entry === undefined ? functionLogicalId : basename(dirname(entry.entry)), filter };
+  });
 
   const itemWrites: Record<string, number> = {};
-  let fanoutRecords = 0;
+  const streamAtMost: Record<string, number> = Object.fromEntries(mappings.map(({ name }) => [name, 0]));
   const counter = new StreamPoller({
     tableName: stack.tableName,
     endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
@@ -50,7 +57,7 @@ export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: st
         const entity = (record.dynamodb?.NewImage ?? record.dynamodb?.OldImage)?.entity?.S ?? 'unknown';
         const key = `${entity} ${record.eventName}`;
         itemWrites[key] = (itemWrites[key] ?? 0) + 1;
-        if (fanoutFilter === undefined || fanoutFilter(record as DynamoDBRecord)) fanoutRecords += 1;
+        for (const { name, filter } of mappings) if (filter === undefined || filter(record as DynamoDBRecord)) streamAtMost[name] = (streamAtMost[name] ?? 0) + 1;
       }
     },
   });
@@ -103,7 +110,7 @@ export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: st
       executionStatus: execution.status,
       stateTransitions: states.transitions,
       statesEntered: states.entered,
-      lambdaInvocations: { stripeWebhook: 1, githubCallback: callbacks.total, stepFunctionsTasks: states.tasks, fanoutAtMost: fanoutRecords },
+      lambdaInvocations: { stripeWebhook: 1, githubCallback: callbacks.total, stepFunctionsTasks: states.tasks, streamAtMost },
       callbacks,
       itemWrites,
       itemWritesTotal: Object.values(itemWrites).reduce((sum, count) => sum + count, 0),
