@@ -140,6 +140,33 @@ describe('provisioning through the local runtime', () => {
     expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
   });
 
+  it('stops a run that starts after its job was rolled back (answered terminal) and builds nothing (I6)', async () => {
+    const api = await signIn('turing');
+    const agent = await buy(api, 'Rolled back [fail:network_configured]');
+    const failed = await api.settled(agent.agentId);
+    expect(failed).toMatchObject({ status: 'failed' });
+    expect((await executionOf(failed.jobId!)).status).toBe('FAILED'); // rolled back
+    const github = stack.fakes.github;
+    const first = [...github.state.runs.values()].find((run) => run.inputs.job_id === failed.jobId)!;
+
+    // The same job's workflow starts again after the rollback (a late run): the stack's workflow runner runs it.
+    const dispatched = await fetch(`${github.url}/repos/${first.owner}/${first.repo}/actions/workflows/${first.workflow}/dispatches`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ref: first.ref, inputs: { ...first.inputs, agent_name: 'Rolled back' }, return_run_details: true }),
+    });
+    const { workflow_run_id: lateRunId } = (await dispatched.json()) as { workflow_run_id: number };
+    await vi.waitFor(() => expect(github.state.runs.get(lateRunId)?.status).toBe('completed'), { timeout: 15_000, interval: 50 });
+
+    // Its first report was answered terminal: it stopped there, created no server and no device, changed nothing.
+    expect(github.state.runs.get(lateRunId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(github.state.runs.get(lateRunId)?.log.join('\n')).toContain('the pipeline ended the job');
+    expect([...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === failed.jobId)).toEqual([]);
+    const hostname = agentHostname(failed.jobId!);
+    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
+    expect(await api.agent(agent.agentId)).toMatchObject({ seq: failed.seq, status: 'failed' });
+  });
+
   it('fails a run whose heartbeats stop ([no-heartbeat]) with "no heartbeat for N s" once GitHub still has it in progress after the completion timeout, and rolls it back', async () => {
     const api = await signIn('hopper');
     const agent = await buy(api, 'Silent [no-heartbeat]');
