@@ -216,35 +216,31 @@ describe('crashes between the intent and its execution', () => {
 });
 
 /**
- * The first retry of a lifecycle execution whose name starts with `prefix` (the fake Hetzner failed its power action
- * once): its ARN and name, while it waits to try again. Listen before the action is requested: it may come at once.
+ * Ends the next lifecycle execution whose name starts with `prefix` as soon as it starts, before its first task runs
+ * (as an execution that timed out or was stopped by hand would end): the agent is left waiting on it.
  */
-function firstRetryOf(prefix: string): Promise<{ executionArn: string; name: string }> {
+function endNextExecution(prefix: string): Promise<string> {
   const arnPrefix = `${stack.stateMachineArns['state-machines/lifecycle.asl.json']!.replace(':stateMachine:', ':execution:')}:${prefix}`;
   return new Promise((resolve) => {
-    const onState = ({ executionArn, event }: { executionArn: string; event: { type: string } }) => {
-      if (!executionArn.startsWith(arnPrefix) || event.type !== 'StateRetried') return;
-      stack.stepFunctions.off('state', onState);
-      resolve({ executionArn, name: executionArn.slice(executionArn.lastIndexOf(':') + 1) });
+    const onExecution = ({ type, execution }: { type: string; execution: { executionArn: string; name: string } }) => {
+      if (type !== 'started' || !execution.executionArn.startsWith(arnPrefix)) return;
+      stack.stepFunctions.off('execution', onExecution);
+      stack.stepFunctions.stopExecution({ executionArn: execution.executionArn, error: 'Injected', cause: 'ended without settling the agent' });
+      resolve(execution.name);
     };
-    stack.stepFunctions.on('state', onState);
+    stack.stepFunctions.on('execution', onExecution);
   });
 }
 
-const endWithoutSettling = (executionArn: string) =>
-  stack.stepFunctions.stopExecution({ executionArn, error: 'Injected', cause: 'the execution ended without settling the agent' });
-
 describe('the sweeper', () => {
-  it('settles a stop and asks a destroy again when their executions ended without settling the agent', async () => {
+  it('settles a stop and asks a destroy again when their executions ended before doing anything', async () => {
     const { client, agentId } = await paidAgent('Ended lifecycle executions');
     await waitForAgent(client, agentId, (view) => view.agentStatus === 'active');
 
-    stack.fakes.hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 401, times: 1 });
-    const stopRetried = firstRetryOf(`${agentId}-stop-`);
+    const stopEnded = endNextExecution(`${agentId}-stop-`);
     expect((await act(client, agentId, 'stop')).status).toBe(202);
-    const stop = await stopRetried;
-    endWithoutSettling(stop.executionArn);
-    expect(await getAgent(agentId)).toMatchObject({ agentStatus: 'stopping', execution: { name: stop.name } });
+    const stop = await stopEnded;
+    expect(await getAgent(agentId)).toMatchObject({ agentStatus: 'stopping', execution: { name: stop } });
     expect((await sweepLater()).settledAgents).toContain(agentId);
     const recovered = await client.agent(agentId);
     expect(recovered.agentStatus).toBe('active');
@@ -252,15 +248,13 @@ describe('the sweeper', () => {
     expect(recovered.actionError!.message).toContain('aborted');
     expect((await getAgent(agentId))?.deadlineAt).toBeUndefined();
 
-    stack.fakes.hetzner.inject({ route: 'DELETE /servers/:id', status: 401, times: 1 });
-    const destroyRetried = firstRetryOf(`${agentId}-destroy-`);
+    const destroyEnded = endNextExecution(`${agentId}-destroy-`);
     expect((await act(client, agentId, 'destroy')).status).toBe(202);
-    const destroy = await destroyRetried;
-    endWithoutSettling(destroy.executionArn);
+    const destroy = await destroyEnded;
     expect((await sweepLater()).settledAgents).toContain(agentId);
     const again = await getAgent(agentId);
     expect(again).toMatchObject({ agentStatus: 'destroying', execution: { stateMachine: 'lifecycle' } });
-    expect(again!.execution!.name).not.toBe(destroy.name);
+    expect(again!.execution!.name).not.toBe(destroy);
     await waitForAgent(client, agentId, (view) => view.agentStatus === 'destroyed');
     expect(startedExecutions.filter((name) => name === again!.execution!.name)).toHaveLength(1);
   });
