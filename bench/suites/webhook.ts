@@ -118,8 +118,10 @@ async function webhookItems(client: DynamoDBDocumentClient, tableName: string, a
  * reads that table.
  */
 export async function measureAckFloor(stack: LocalStack, run: WebhookRun, runId: string): Promise<WebhookResult & { itemsPerTransaction: number; bytesPerTransaction: number }> {
-  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
-  if (endpoint === undefined) throw new Error('AWS_ENDPOINT_URL_DYNAMODB is not set: is the local stack running?');
+  // DynamoDB Local itself: the functions' endpoint (AWS_ENDPOINT_URL_DYNAMODB) is the local IAM proxy in front of it,
+  // which a bare write does without; the streams endpoint is the Java process.
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS;
+  if (endpoint === undefined) throw new Error('AWS_ENDPOINT_URL_DYNAMODB_STREAMS is not set: is the local stack running?');
   const tables = await createTables(endpoint, await synthesizeTemplate(), { prefix: `bench-floor-${runId}-` });
   const floorTable = Object.entries(tables).find(([logicalId]) => stack.tableName.endsWith(logicalId))?.[1];
   if (floorTable === undefined) throw new Error(`No table of the template is ${stack.tableName}`);
