@@ -255,10 +255,13 @@ describe('messages (ws-handler)', () => {
     const { userId, agentId } = await provisioningAgent();
     const client = await connectAs(userId);
     client.send({ action: 'subscribe', agentId, since: 1 });
-    await vi.waitFor(async () => expect(await subscriptionItems(agentId)).toHaveLength(1));
+    // The snapshot is the subscribe's answer: it comes before anything sent after it (a ping sent at once could be
+    // answered first, while the subscribe still reads the agent).
+    await client.received(1);
     client.send({ action: 'ping' });
     const current = await agentView(agentId);
     expect(await client.received(2)).toEqual([{ type: 'snapshot', ...current?.view }, { type: 'pong' }]);
+    expect(await subscriptionItems(agentId)).toHaveLength(1);
     expect(current?.view.seq).toBe(1);
   });
 
