@@ -19,6 +19,7 @@ import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
+import { acknowledgeGuardRule } from '../guard.ts';
 import { nagReference } from '../nag.ts';
 import { fromRepoRoot } from '../paths.ts';
 import type { Auth } from './auth.ts';
@@ -113,6 +114,25 @@ export class FrontendHosting extends Construct {
         'No custom domain: the default *.cloudfront.net certificate fixes the viewer TLS policy; set a certificate with TLSv1.2_2021 when a domain is added.',
     };
     for (const [id, reason] of Object.entries(distributionFindings)) Validations.of(this.distribution).acknowledge({ id, reason });
+
+    const noCustomDomain =
+      'No custom domain: the default *.cloudfront.net certificate is used, which fixes certificate, SNI and viewer TLS policy; set a certificate with TLSv1.2_2021 when a domain is added.';
+    acknowledgeGuardRule(this.distribution, 'cloudfront_custom_ssl_certificate_check', noCustomDomain);
+    acknowledgeGuardRule(this.distribution, 'cloudfront_sni_enabled_check', noCustomDomain);
+    acknowledgeGuardRule(this.distribution, 'cloudfront_security_policy_check', noCustomDomain);
+    acknowledgeGuardRule(this.distribution, 'cloudfront_origin_failover_enabled_check',
+      'One S3 origin in the stack\'s region: a failover origin would need a replicated bucket in a second region for a static dashboard that is redeployed from source.');
+    const buckets = {
+      s3_bucket_default_encryption_kms_check:
+        'SSE-S3: the site holds the public dashboard build and the logs bucket access logs; a customer key would also have to be opened to CloudFront and the log delivery.',
+      s3_bucket_versioning_enabled_check: 'The site is rebuilt and redeployed from source on every deploy; access logs expire after 90 days.',
+      s3_event_notifications_enabled_check: 'Nothing reacts to objects in these buckets.',
+      s3_bucket_object_lock_enabled_check: 'Neither the dashboard build nor access logs must be immutable; the logs expire after 90 days.',
+      s3_lifecycle_policy_check: 'The site bucket holds only the current dashboard build, which each deploy replaces (prune).',
+      s3_bucket_logging_enabled_check: 'This is the access-log bucket itself; logging it into itself would loop.',
+      s3_bucket_acl_prohibited_check: 'CloudFront standard logs and S3 server access logs are delivered with ACLs (BucketOwnerPreferred); the bucket blocks all public access.',
+    } as const;
+    for (const [rule, reason] of Object.entries(buckets)) acknowledgeGuardRule(this, rule as keyof typeof buckets, reason);
   }
 
   /** Routes the API paths to the HTTP API and deploys the dashboard with a `config.json` that points at its backends. */

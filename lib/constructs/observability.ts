@@ -6,6 +6,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { acknowledgeGuardRule } from '../guard.ts';
 import { METRICS_NAMESPACE } from './lambda-function.ts';
 
 export interface ObservabilityProps {
@@ -62,6 +63,8 @@ export class Observability extends Construct {
       enableKeyRotation: true,
     });
     key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+    acknowledgeGuardRule(key, 'kms_create_grant_aws_service_check',
+      'No IAM policy of this stack allows kms:CreateGrant on it (the account statement is CDK\'s default, leaving IAM in charge); SNS and CloudWatch use the key through key-policy statements, not grants.');
 
     this.alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));

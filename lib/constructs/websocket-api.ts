@@ -6,6 +6,7 @@ import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integra
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeGuardRule } from '../guard.ts';
 import { nagReference } from '../nag.ts';
 import type { Auth } from './auth.ts';
 import type { Data } from './data.ts';
@@ -84,6 +85,8 @@ export class WebSocketApi extends Construct {
         id: 'AwsSolutions-APIG4',
         reason: 'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.',
       });
+      acknowledgeGuardRule(route, 'api_gw_v2_authorization_type_configured_check',
+        'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.');
     }
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
