@@ -29,6 +29,8 @@ export interface AccessTokenClaims {
   readonly exp: number;
   readonly jti: string;
   readonly username: string;
+  /** Present when the user is in groups (`operators`, `support`), as Cognito does. */
+  readonly 'cognito:groups'?: readonly string[];
 }
 
 /** A running dev issuer. */
@@ -37,8 +39,8 @@ export interface DevAuth {
   readonly clientId: string;
   /** The public key set served at `/.well-known/jwks.json`. */
   jwks(): Jwks;
-  /** Signs a Cognito-shaped access token for `userId` (used as `sub` and `username`). */
-  issueAccessToken(userId: string, options?: { readonly expiresInSeconds?: number }): string;
+  /** Signs a Cognito-shaped access token for `userId` (used as `sub` and `username`), in `groups` if any. */
+  issueAccessToken(userId: string, options?: { readonly expiresInSeconds?: number; readonly groups?: readonly string[] }): string;
   /** Signs a Cognito-shaped ID token for `userId` (`token_use: id`, the client in `aud`), with the same key. */
   issueIdToken(userId: string): string;
 }
@@ -56,7 +58,7 @@ export function createDevAuth(options: DevAuthOptions): DevAuth {
     issuer: options.issuer,
     clientId: options.clientId,
     jwks: () => structuredClone(jwks),
-    issueAccessToken(userId, { expiresInSeconds = DEFAULT_TOKEN_LIFETIME_SECONDS } = {}) {
+    issueAccessToken(userId, { expiresInSeconds = DEFAULT_TOKEN_LIFETIME_SECONDS, groups = [] } = {}) {
       const now = Math.floor(Date.now() / 1000);
       const claims: AccessTokenClaims = {
         sub: userId,
@@ -71,6 +73,7 @@ export function createDevAuth(options: DevAuthOptions): DevAuth {
         exp: now + expiresInSeconds,
         jti: randomUUID(),
         username: userId,
+        ...(groups.length === 0 ? {} : { 'cognito:groups': [...groups] }),
       };
       return signJwt({ alg: 'RS256', kid: keyId, typ: 'JWT' }, claims, privateKey);
     },

@@ -138,7 +138,11 @@ const AUTHORIZER_REFUSALS = {
   error: gatewayMessage(500, 'Internal Server Error'),
 } as const;
 
-const devTokenRequestSchema = z.object({ userId: z.string().trim().min(1).max(128) });
+/** `groups` become the token's `cognito:groups` (`operators`, `support`), as Cognito would put them. */
+const devTokenRequestSchema = z.object({
+  userId: z.string().trim().min(1).max(128),
+  groups: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,128}$/)).max(10).optional(),
+});
 
 /** Starts the gateway; rejects with a clear message when the port is taken. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -246,9 +250,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (devAuth && method === 'POST' && path === '/dev/token') {
       const parsed = devTokenRequestSchema.safeParse(parseJson(body));
       if (!parsed.success) {
-        return json(400, { error: { code: 'invalid_request', message: 'Body must be JSON {"userId": "<1-128 characters>"}' } });
+        return json(400, {
+          error: { code: 'invalid_request', message: 'Body must be JSON {"userId": "<1-128 characters>", "groups": ["operators" | "support", ...]}' },
+        });
       }
-      return json(200, { token: devAuth.issueAccessToken(parsed.data.userId) });
+      return json(200, { token: devAuth.issueAccessToken(parsed.data.userId, { groups: parsed.data.groups ?? [] }) });
     }
     const localRoute = state.localRoutes.find(
       (route) =>

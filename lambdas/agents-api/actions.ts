@@ -11,6 +11,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { actorOf, type Caller } from '../domain/access.ts';
 import { newId } from '../domain/ids.ts';
 import {
   isActionAllowed,
@@ -45,14 +46,17 @@ export interface ActionResponse {
 }
 
 export interface ActionRequest {
-  userId: string;
+  /** The owner, or an operator acting on anyone's agent (access.ts#mayAct has allowed it). */
+  caller: Caller;
   agent: AgentRecord;
   action: LifecycleAction;
   idempotencyKey: string;
+  /** Why: required of operators, kept on the history item with the actor. */
+  reason?: string;
 }
 
 const scopeOf = (request: ActionRequest): IdempotencyScope => ({
-  userId: request.userId,
+  userId: request.caller.userId,
   agentId: request.agent.agentId,
   key: request.idempotencyKey,
 });
@@ -84,7 +88,7 @@ export async function requestLifecycleAction(
   }
 
   try {
-    if (!(await withinRateLimit(request.userId, request.agent.agentId, now))) {
+    if (!(await withinRateLimit(request.caller.userId, request.agent.agentId, now))) {
       await releaseKey(scope);
       const { retryAfter } = rateWindowOf(now);
       return error(429, 'rate_limited', `At most ${RATE_LIMIT.limit} actions per minute per agent`, {
@@ -102,14 +106,16 @@ export async function requestLifecycleAction(
 }
 
 async function carryOut(request: ActionRequest, settings: ActionSettings, now: Date): Promise<ActionResponse> {
-  const { agent, action, userId } = request;
-  const actor = `user:${userId}`;
+  const { agent, action, caller, reason } = request;
+  const actor = actorOf(caller);
+  const audit = reason === undefined ? {} : { reason };
   const record = {
     actionId: newId('act', now),
     action,
     agentId: agent.agentId,
-    requestedBy: userId,
+    requestedBy: caller.userId,
     requestedAt: now.toISOString(),
+    ...audit,
   };
   const refused = (current: ActionSubject) => error(409, 'action_refused', refusalMessageOf(action, current));
 
@@ -117,7 +123,10 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     // createJob also takes a draft (a paid checkout); a retry only takes a failed agent. No status leads back to
     // draft, so this read cannot go stale in a way that matters.
     if (!isActionAllowed('retry', agent)) return refused(agent);
-    const result = await createJob({ agentId: agent.agentId, userId, region: agent.region, actor, timeouts: settings.timeouts }, now);
+    const result = await createJob(
+      { agentId: agent.agentId, userId: agent.userId, region: agent.region, actor, timeouts: settings.timeouts, ...audit },
+      now,
+    );
     if (result.kind === 'agent-busy') return refused({ agentStatus: result.agentStatus });
     if (result.kind !== 'created') return error(404, 'agent_not_found', 'No such agent');
     const { jobId } = result.job;
@@ -132,6 +141,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
       to: plan.pending,
       event: `${action}-requested`,
       actor,
+      ...audit,
       // Accepted: the failure of the previous action is history now.
       fields: { actionError: undefined },
       execution: lifecycleExecution({ action, agentId: agent.agentId, actor }),

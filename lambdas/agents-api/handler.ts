@@ -4,6 +4,7 @@
  * carries Stripe.
  */
 import { createHash } from 'node:crypto';
+import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -13,8 +14,9 @@ import {
   agentNotFound,
   callerOf,
   dashboardApiHandler,
+  forbidden,
   HttpError,
-  ownedAgent,
+  visibleAgent,
   type DashboardRequest as Request,
   type DashboardResponse as Response,
 } from '../shared/dashboard-api.ts';
@@ -46,45 +48,58 @@ const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{8,128}$/;
 // ---------------------------------------------------------------------------------------------------------------------
 // Routes
 
-/** GET /agents: the caller's agents, oldest first. */
+/** GET /agents: the caller's own agents, oldest first (operators and support see the fleet at /operations/jobs). */
 async function listAgents(request: Request): Promise<Response> {
-  const agents = await listAgentsByUser(callerOf(request));
+  const agents = await listAgentsByUser(callerOf(request).userId);
   const views = await Promise.all(agents.map(viewOf));
   return json(200, { agents: views });
 }
 
-/** POST /agents: a new draft agent. */
+/** POST /agents: a new draft agent. Support is read only. */
 async function createDraftAgent(request: Request): Promise<Response> {
+  const caller = callerOf(request);
+  if (caller.role === 'support') throw forbidden('Support is read only');
   const { name, region } = parseBody(request, createAgentRequest);
-  const agent = await createAgent({ userId: callerOf(request), name, region });
+  const agent = await createAgent({ userId: caller.userId, name, region });
   return json(201, agentViewOf(agent, undefined), { location: `/agents/${agent.agentId}` });
 }
 
-/** GET /agents/{agentId}: the agent's view, with a strong ETag so a poller can ask "changed?" for free. */
+/**
+ * GET /agents/{agentId}: the agent's view (redacted for support), with a strong ETag so a poller can ask "changed?"
+ * for free.
+ */
 async function getAgentView(request: Request): Promise<Response> {
   const agentId = agentIdOf(request);
+  const caller = callerOf(request);
   const found = await agentView(agentId);
-  if (found === undefined || found.agent.userId !== callerOf(request)) throw agentNotFound();
-  const etag = etagOf(found.view);
+  if (found === undefined || !maySee(caller, found.agent)) throw agentNotFound();
+  const view = shownTo(caller.role, found.view);
+  const etag = etagOf(view);
   // Revalidate on every use: the view changes while an agent is provisioned.
   const headers = { etag, 'cache-control': 'private, no-cache' };
   if (matchesEtag(header(request, 'if-none-match'), etag)) return { statusCode: 304, headers };
-  return json(200, found.view, headers);
+  return json(200, view, headers);
 }
 
 /**
- * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 409 for a
- * transition the agent's status refuses, 422 for a reused key with another body, 429 over the rate limit.
+ * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 403 for support or
+ * an operator without a reason, 409 for a transition the agent's status refuses, 422 for a reused key with another
+ * body, 429 over the rate limit. An operator may act on any agent; the history keeps who, when and why.
  */
 async function requestAction(request: Request): Promise<Response> {
   const idempotencyKey = header(request, 'idempotency-key');
   if (idempotencyKey === undefined || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new HttpError(400, 'invalid_idempotency_key', 'An Idempotency-Key header of 8-128 letters, digits or _.:- is required');
   }
-  const { action } = parseBody(request, agentActionRequest);
-  const agent = await ownedAgent(request);
+  const { action, reason } = parseBody(request, agentActionRequest);
+  const caller = callerOf(request);
+  const agent = await visibleAgent(request);
+  if (!mayAct(caller, agent)) throw forbidden('Support is read only');
+  if (reasonRequired(caller) && reason === undefined) {
+    throw new HttpError(400, 'reason_required', 'An operator action needs a reason: it is kept on the agent\'s history');
+  }
   const { statusCode, body, headers } = await requestLifecycleAction(
-    { userId: callerOf(request), agent, action, idempotencyKey },
+    { caller, agent, action, idempotencyKey, ...(reason === undefined ? {} : { reason }) },
     actionSettings,
   );
   return json(statusCode, body, headers);

@@ -4,10 +4,19 @@
  * A function of its own, apart from agents-api, so that only it (and cancel-subscription) loads the Stripe SDK and may
  * read the Stripe key. The agent keeps its open session, so asking again answers the same one (invariant I2).
  */
+import { mayPayFor } from '../domain/access.ts';
 import { checkoutMetadata } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
-import { dashboardApiHandler, HttpError, ownedAgent, type DashboardRequest, type DashboardResponse } from '../shared/dashboard-api.ts';
+import {
+  callerOf,
+  dashboardApiHandler,
+  forbidden,
+  HttpError,
+  visibleAgent,
+  type DashboardRequest,
+  type DashboardResponse,
+} from '../shared/dashboard-api.ts';
 import { json } from '../shared/http.ts';
 import { STRIPE_API_URL, StripeKeyMissingError } from '../shared/stripe-client.ts';
 import { keepCheckoutSession } from './checkout-sessions.ts';
@@ -28,9 +37,13 @@ const settings: CheckoutSettings = {
   apiUrl: config.STRIPE_API_URL,
 };
 
-/** Only a draft can be paid for (nobody pays twice); without the Stripe key, 503 naming it, never a free agent. */
+/**
+ * Only the owner pays (operators and support who see the agent get 403), only for a draft (nobody pays twice); without
+ * the Stripe key, 503 naming it, never a free agent.
+ */
 async function startCheckout(request: DashboardRequest): Promise<DashboardResponse> {
-  const agent = await ownedAgent(request);
+  const agent = await visibleAgent(request);
+  if (!mayPayFor(callerOf(request), agent)) throw forbidden("Only the agent's owner can pay for it");
   if (agent.subscriptionEndedAt !== undefined) {
     throw new HttpError(409, 'subscription_ended', 'The subscription of this agent has ended before it was provisioned: create a new agent');
   }

@@ -153,10 +153,32 @@ export const clientMessage = z.discriminatedUnion('action', [
   z.object({ action: z.literal('subscribe'), agentId, since: z.optional(z.number().check(z.int(), z.nonnegative())) }),
   z.object({ action: z.literal('unsubscribe'), agentId }),
   z.object({ action: z.literal('ping') }),
+  // Operators and support: a summary of every agent's changes (the operations console).
+  z.object({ action: z.literal('subscribeFleet') }),
+  z.object({ action: z.literal('unsubscribeFleet') }),
 ]);
 export type ClientMessage = z.infer<typeof clientMessage>;
 
+/** What the fleet channel says of one change: the agent's state in a line, never its steps, machine or errors. */
+export const fleetSummary = z.object({
+  agentId,
+  name: z.string(),
+  region: z.string(),
+  agentStatus: z.enum(AGENT_STATUSES),
+  jobId: z.nullable(jobId),
+  status: z.nullable(z.enum(JOB_STATUSES)),
+  currentStep: z.nullable(z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]])),
+  failedStep: z.optional(z.string()),
+  seq: z.number().check(z.int(), z.nonnegative()),
+  /** What caused the change (`created`, `vm_created`, `failed`, `retry-requested`, ...). */
+  event: z.string(),
+  updatedAt: z.iso.datetime(),
+});
+export type FleetSummary = z.infer<typeof fleetSummary>;
+
 export const serverMessage = z.discriminatedUnion('type', [
+  z.extend(fleetSummary, { type: z.literal('fleet') }),
+  z.object({ type: z.literal('fleet-subscribed') }),
   z.extend(agentView, { type: z.literal('snapshot') }),
   z.extend(agentView, { type: z.literal('update') }),
   z.object({ type: z.literal('heartbeat'), agentId, jobId, at: z.iso.datetime() }),
@@ -170,6 +192,7 @@ export const serverMessage = z.discriminatedUnion('type', [
 ]);
 export type ServerMessage = z.infer<typeof serverMessage>;
 export type UpdateMessage = Extract<ServerMessage, { type: 'update' }>;
+export type FleetMessage = Extract<ServerMessage, { type: 'fleet' }>;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // REST bodies
@@ -181,7 +204,9 @@ export const createAgentRequest = z.object({
 export type CreateAgentRequest = z.infer<typeof createAgentRequest>;
 
 export const LIFECYCLE_ACTIONS = ['retry', 'stop', 'start', 'destroy'] as const;
-export const agentActionRequest = z.object({ action: z.enum(LIFECYCLE_ACTIONS) });
+/** Why an operator acts on an agent: kept on the agent's history with who and when. */
+export const actionReason = z.string().check(z.trim(), z.minLength(3), z.maxLength(500));
+export const agentActionRequest = z.object({ action: z.enum(LIFECYCLE_ACTIONS), reason: z.optional(actionReason) });
 export type AgentActionRequest = z.infer<typeof agentActionRequest>;
 
 export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

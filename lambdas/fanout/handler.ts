@@ -12,17 +12,30 @@
  * - any other failure fails the record, so the event source retries it (delivery is at least once; clients skip a
  *   seq they already have);
  * - once a message for an agent fails, later messages for the same agent in the batch fail too without being sent.
+ *
+ * Redaction and the fleet channel: a support connection receives the redacted message (lambdas/domain/access.ts);
+ * operators and support on the fleet channel receive each update's one-line summary, their connections read once per
+ * invocation from the channel's own partition (never every connection).
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
+import { mustRedact, redact, type Role } from '../domain/access.ts';
+import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
-import { encodeMessage, postMessage, removeConnection, subscribersOf } from '../ws-handler/connections.ts';
+import {
+  encodeMessage,
+  fleetSubscribers,
+  postMessage,
+  removeConnection,
+  subscribersOf,
+  type Subscriber,
+} from '../ws-handler/connections.ts';
 import { messageOf, type AgentMessage } from './messages.ts';
 
 /**
@@ -37,6 +50,8 @@ const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
   const post = pLimit(POSTS_IN_FLIGHT);
+  let fleet: Promise<Subscriber[]> | undefined;
+  const fleetAudience = (): Promise<Subscriber[]> => (fleet ??= fleetSubscribers());
   /** The delivery of each agent's latest record so far: the next record of that agent waits for it. */
   const latestDelivery = new Map<string, Promise<void>>();
   const deliveryOf = (record: DynamoDBRecord): Promise<void> => {
@@ -49,7 +64,7 @@ async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<Dyn
     if (found === undefined) return Promise.resolve();
     const previous = latestDelivery.get(found.agentId) ?? Promise.resolve();
     const delivery = previous.then(
-      () => deliver(found, post),
+      () => deliver(found, post, fleetAudience),
       () => Promise.reject(new Error('An earlier message for this agent failed in this batch')),
     );
     latestDelivery.set(found.agentId, delivery);
@@ -73,12 +88,24 @@ function sequenceNumberOf(record: DynamoDBRecord): string {
   return sequenceNumber;
 }
 
-/** Sends one message to every live subscriber of its agent; throws when any delivery failed for a reason but 410. */
-async function deliver({ agentId, message }: AgentMessage, post: ReturnType<typeof pLimit>): Promise<void> {
-  const data = encodeMessage(message);
-  const subscribers = await subscribersOf(agentId);
+/**
+ * Sends one message to every live subscriber of its agent, and its summary to the fleet channel; throws when any
+ * delivery failed for a reason but 410.
+ */
+async function deliver(
+  { agentId, message, fleet }: AgentMessage,
+  post: ReturnType<typeof pLimit>,
+  fleetAudience: () => Promise<Subscriber[]>,
+): Promise<void> {
+  // Encoded first: a message that can never be delivered (too large) fails its record whoever follows the agent.
+  encodedFor(message, 'customer');
+  const [followers, staff] = await Promise.all([subscribersOf(agentId), fleet === undefined ? [] : fleetAudience()]);
+  const sends = [
+    ...followers.map((subscriber) => ({ subscriber, data: encodedFor(message, subscriber.role) })),
+    ...(fleet === undefined ? [] : staff.map((subscriber) => ({ subscriber, data: encodedFor(fleet, subscriber.role) }))),
+  ];
   const results = await Promise.allSettled(
-    subscribers.map(({ connectionId }) =>
+    sends.map(({ subscriber: { connectionId }, data }) =>
       post(async () => {
         if ((await postMessage(management, connectionId, data)) === 'gone') await forget(connectionId);
       }),
@@ -86,12 +113,23 @@ async function deliver({ agentId, message }: AgentMessage, post: ReturnType<type
   );
   const failures = results.filter((result) => result.status === 'rejected');
   if (failures.length > 0) {
-    logger.warn('Delivery failed', { agentId, type: message.type, failed: failures.length, of: subscribers.length });
+    logger.warn('Delivery failed', { agentId, type: message.type, failed: failures.length, of: sends.length });
     throw new AggregateError(
       failures.map((failure) => failure.reason),
-      `${failures.length} of ${subscribers.length} deliveries failed`,
+      `${failures.length} of ${sends.length} deliveries failed`,
     );
   }
+}
+
+/** Each message is serialized once per way of showing it (as is, redacted), however many connections receive it. */
+const encodings = new WeakMap<ServerMessage, Map<boolean, Uint8Array>>();
+function encodedFor(message: ServerMessage, role: Role): Uint8Array {
+  const redacted = mustRedact(role);
+  let byWay = encodings.get(message);
+  if (byWay === undefined) encodings.set(message, (byWay = new Map()));
+  let data = byWay.get(redacted);
+  if (data === undefined) byWay.set(redacted, (data = encodeMessage(redacted ? redact(message) : message)));
+  return data;
 }
 
 /** A gone connection counts as delivered even when its clean-up fails: TTL removes what is left. */

@@ -1,18 +1,20 @@
 /**
  * Which table changes people watching an agent hear about, as a function of a DynamoDB stream record:
- * a new history item is the `update` message it holds; a job whose `lastHeartbeatAt` moved is a `heartbeat`.
- * Everything else (agents, connections, subscriptions, task tokens, TTL deletions) is not for the browser.
+ * a new history item is the `update` message it holds (and, for the fleet channel, its one-line summary); a job whose
+ * `lastHeartbeatAt` moved is a `heartbeat`. Everything else (agents, connections, subscriptions, task tokens, TTL deletions) is not for the browser.
  */
 import type { AttributeValue as SdkAttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue, DynamoDBRecord } from 'aws-lambda';
-import type { ServerMessage } from '../domain/schemas.ts';
+import type { FleetMessage, ServerMessage, UpdateMessage } from '../domain/schemas.ts';
 import { updateMessageOf } from '../shared/repository.ts';
 
 /** A message for the followers of one agent. */
 export interface AgentMessage {
   readonly agentId: string;
   readonly message: ServerMessage;
+  /** What operators and support on the fleet channel hear of it (updates only; heartbeats are not news to them). */
+  readonly fleet?: FleetMessage;
 }
 
 /** The message a stream record means for the browser, or undefined when it means nothing to it. */
@@ -23,8 +25,13 @@ export function messageOf(record: DynamoDBRecord): AgentMessage | undefined {
 
   if (record.eventName === 'INSERT' && entity === 'history') {
     // The Lambda event's attribute values are the wire format the SDK's unmarshall reads; only the typings differ.
-    const update = updateMessageOf(unmarshall(newImage as Record<string, SdkAttributeValue>));
-    return { agentId: update.agentId, message: { ...update, type: 'update' } };
+    const item = unmarshall(newImage as Record<string, SdkAttributeValue>);
+    const update = updateMessageOf(item);
+    return {
+      agentId: update.agentId,
+      message: { ...update, type: 'update' },
+      fleet: fleetMessageOf(update, typeof item.event === 'string' ? item.event : 'update'),
+    };
   }
 
   if (record.eventName === 'MODIFY' && entity === 'job') {
@@ -42,4 +49,23 @@ export function messageOf(record: DynamoDBRecord): AgentMessage | undefined {
 
 function stringOf(value: AttributeValue | undefined): string | undefined {
   return value?.S;
+}
+
+/** The summary of an update: which agent, its status and step, and what happened; nothing about its machine. */
+export function fleetMessageOf(update: UpdateMessage, event: string): FleetMessage {
+  const { agentId, name, region, agentStatus, jobId, status, currentStep, failedStep, seq, updatedAt } = update;
+  return {
+    type: 'fleet',
+    agentId,
+    name,
+    region,
+    agentStatus,
+    jobId,
+    status,
+    currentStep,
+    ...(failedStep === undefined ? {} : { failedStep }),
+    seq,
+    event,
+    updatedAt,
+  };
 }

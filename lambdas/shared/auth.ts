@@ -6,6 +6,7 @@
 import { JwtVerifier } from 'aws-jwt-verify';
 import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import { roleOf, type Role } from '../domain/access.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from './config.ts';
 
@@ -52,14 +53,21 @@ export interface AccessTokenIdentity {
   readonly userId: string;
   /** The token's `exp`, epoch seconds. */
   readonly expiresAt: number;
+  /** From the token's `cognito:groups` (lambdas/domain/access.ts). */
+  readonly role: Role;
 }
 
 /**
  * Verifies a Cognito-style access token (signature against the issuer's JWKS, `iss`, `exp`/`nbf`, `token_use`,
- * `client_id`) and returns its identity. Rejects for any invalid token; the error never contains the token.
+ * `client_id`) and returns its identity, with the role its groups give. Rejects for any invalid token; the error never contains the token.
  */
 export async function verifyAccessToken(token: string): Promise<AccessTokenIdentity> {
   const payload = await verifier.verify(token);
   // `sub` and `exp` are guaranteed by the custom check above.
-  return { userId: payload.sub as string, expiresAt: payload.exp as number };
+  const groups = payload['cognito:groups'];
+  return {
+    userId: payload.sub as string,
+    expiresAt: payload.exp as number,
+    role: roleOf(Array.isArray(groups) ? groups.filter((group): group is string => typeof group === 'string') : undefined),
+  };
 }

@@ -1,13 +1,15 @@
 /**
  * What the dashboard's REST functions share (agents-api and checkout, behind the HTTP API's access-token authorizer):
  * the caller, the agent named in the path when the caller owns it, refusals with the contract's error body, and the
- * middy stack. The authorizer (http-authorizer) has verified the token; the caller is its `sub`. An agent that is not the caller's answers 404
- * like one that does not exist, so ids reveal nothing.
+ * middy stack. The authorizer (http-authorizer) has verified the token; the caller is its `sub` and the role its
+ * `cognito:groups` give (lambdas/domain/access.ts decides what each role may see and do). An agent the caller may not
+ * see answers 404 like one that does not exist, so ids reveal nothing.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithLambdaAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { CallerContext } from '../http-authorizer/handler.ts';
+import { maySee, ROLES, type Caller } from '../domain/access.ts';
 import { agentId as agentIdSchema } from '../domain/schemas.ts';
 import { errorResponse } from './http.ts';
 import { logger } from './logger.ts';
@@ -27,11 +29,14 @@ export class HttpError extends Error {
   }
 }
 
-export function callerOf(request: DashboardRequest): string {
-  const userId = request.requestContext.authorizer?.lambda?.userId;
+/** Who calls, as the authorizer verified them; a role the authorizer did not set is the least one, a customer. */
+export function callerOf(request: DashboardRequest): Caller {
+  const context = request.requestContext.authorizer?.lambda;
+  const userId = context?.userId;
   // Only reachable without the authorizer, i.e. a misconfigured route.
   if (typeof userId !== 'string' || userId === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
-  return userId;
+  const role = ROLES.find((candidate) => candidate === context?.role) ?? 'customer';
+  return { userId, role };
 }
 
 export function agentIdOf(request: DashboardRequest): string {
@@ -41,11 +46,16 @@ export function agentIdOf(request: DashboardRequest): string {
   return agentId.data;
 }
 
-/** The agent named in the path when the caller owns it; 404 otherwise. */
-export async function ownedAgent(request: DashboardRequest): Promise<AgentRecord> {
+/** The agent named in the path when the caller may see it (its owner, operators, support); 404 otherwise. */
+export async function visibleAgent(request: DashboardRequest): Promise<AgentRecord> {
   const agent = await getAgent(agentIdOf(request));
-  if (agent === undefined || agent.userId !== callerOf(request)) throw agentNotFound();
+  if (agent === undefined || !maySee(callerOf(request), agent)) throw agentNotFound();
   return agent;
+}
+
+/** Seen but not the caller's to change (support everywhere, or an operator paying for someone else's agent). */
+export function forbidden(message: string): HttpError {
+  return new HttpError(403, 'forbidden', message);
 }
 
 export function agentNotFound(): HttpError {

@@ -13,7 +13,7 @@ import { deadlineOf, isDrivenStatus, type ExecutionRequest } from '../domain/dea
 import type { ActionError, ProvisionInput } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
-import { agentBySubscriptionKey, agentDeadlineKey, keys } from './keys.ts';
+import { agentBySubscriptionKey, agentDeadlineKey, jobsByTimeKey, keys } from './keys.ts';
 import { LIVE_JOB_STATUSES, endedSubscriptionAt, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
 
 /** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
@@ -21,15 +21,23 @@ const MAX_ATTEMPTS = 8;
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
-/** Who caused a change, as kept in the history: `stripe`, `workflow`, `state-machine`, `user:<id>`. */
+/** Who caused a change, as kept in the history: `stripe`, `workflow`, `state-machine`, `user:<id>`, `operator:<id>`. */
 export type Actor = string;
 
-function historyPut(agent: AgentRecord, job: JobState | undefined, seq: number, event: string, actor: Actor, at: string): TransactItem {
+function historyPut(
+  agent: AgentRecord,
+  job: JobState | undefined,
+  seq: number,
+  event: string,
+  actor: Actor,
+  at: string,
+  reason?: string,
+): TransactItem {
   const message = { type: 'update' as const, ...agentViewOf({ ...agent, seq, updatedAt: at }, job, seq) };
   return {
     Put: {
       TableName: tableName(),
-      Item: { ...keys.history(agent.agentId, seq), entity: 'history', event, actor, ...message },
+      Item: { ...keys.history(agent.agentId, seq), entity: 'history', event, actor, ...(reason === undefined ? {} : { reason }), ...message },
       ConditionExpression: 'attribute_not_exists(PK)',
     },
   };
@@ -120,6 +128,8 @@ export interface CreateJobInput {
   actor: Actor;
   /** Written into the provisioning execution's input. */
   timeouts: ProvisionInput['timeouts'];
+  /** Why an operator asked for it (kept on the history item). */
+  reason?: string;
 }
 
 /**
@@ -190,11 +200,11 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       {
         Put: {
           TableName: tableName(),
-          Item: { ...keys.job(job.jobId), entity: 'job', ...job },
+          Item: { ...keys.job(job.jobId), ...jobsByTimeKey(job.createdAt, job.jobId), entity: 'job', ...job },
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
-      historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at),
+      historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at, input.reason),
       executionRequestPut(agent.agentId, execution, at),
     ];
     if (input.subscriptionId !== undefined) {
@@ -371,6 +381,8 @@ export interface AgentTransition {
   /** What caused it, kept in the history item (`stop-requested`, `stopped`, `payment-issue`, ...). */
   readonly event: string;
   readonly actor: Actor;
+  /** Why an operator asked for it (kept on the history item). */
+  readonly reason?: string;
   /**
    * Agent fields set with the change (`undefined` removes one), e.g. `{ paymentIssue: true }`; or computed from the
    * agent as read (each attempt reads it again), e.g. to add to a list.
@@ -425,7 +437,7 @@ export async function recordAgentTransition(
     const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
     const result = await transact([
       { Update: agentUpdate(agent, agentStatus, seq, at, fields, execution) },
-      historyPut(next, job, seq, change.event, change.actor, at),
+      historyPut(next, job, seq, change.event, change.actor, at, change.reason),
       ...(execution === undefined ? [] : [executionRequestPut(agentId, execution, at)]),
     ]);
     if (result === 'written') return { kind: 'changed', agent: next, seq };

@@ -3,6 +3,7 @@
 const SEQ_DIGITS = 12;
 
 export const AGENT_PREFIX = 'AGENT#';
+export const FLEET_SUBSCRIPTIONS_PARTITION = 'FLEET#SUB';
 
 export const keys = {
   agent: (agentId: string) => ({ PK: `${AGENT_PREFIX}${agentId}`, SK: 'AGENT' }),
@@ -13,6 +14,8 @@ export const keys = {
   endedSubscription: (subscriptionId: string) => ({ PK: `STRIPESUB#${subscriptionId}`, SK: 'ENDED' }),
   connection: (connectionId: string) => ({ PK: `CONN#${connectionId}`, SK: 'CONN' }),
   subscription: (agentId: string, connectionId: string) => ({ PK: `AGENT#${agentId}`, SK: `SUB#${connectionId}` }),
+  /** A staff connection on the fleet channel: the fan-out reads this one small partition, not every connection. */
+  fleetSubscription: (connectionId: string) => ({ PK: FLEET_SUBSCRIPTIONS_PARTITION, SK: `SUB#${connectionId}` }),
   /** An owner's lifecycle action request, by its Idempotency-Key (scoped to user and agent). */
   idempotency: (userId: string, agentId: string, key: string) => ({ PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`, SK: 'IDEMPOTENCY' }),
   /** Actions counted in one rate-limit window of a user and agent. */
@@ -36,14 +39,27 @@ export const agentBySubscriptionKey = (subscriptionId: string) => ({ GSI2PK: `SU
 export const agentDeadlineKey = (agentStatus: string, deadlineAt: string) => ({ GSI3PK: deadlinePartitionOf(agentStatus), GSI3SK: deadlineAt });
 export const deadlinePartitionOf = (agentStatus: string) => `DEADLINE#${agentStatus}`;
 
+/**
+ * JobsByTime: every job, newest first, for the operations console and its health numbers (a Query, never a scan).
+ * One partition: jobs are created at the pace of payments, far below a partition's write limit.
+ */
+export const JOBS_BY_TIME_INDEX = 'JobsByTime';
+export const JOBS_BY_TIME_PARTITION = 'JOBS';
+export const jobsByTimeKey = (createdAt: string, jobId: string) => ({
+  JobsByTimePK: JOBS_BY_TIME_PARTITION,
+  JobsByTimeSK: `${createdAt}#${jobId}`,
+});
+
 export const SUBSCRIPTION_PREFIX = 'SUB#';
 
+export const HISTORY_PREFIX = 'SEQ#';
+
 export function historySortKey(seq: number): string {
-  return `SEQ#${String(seq).padStart(SEQ_DIGITS, '0')}`;
+  return `${HISTORY_PREFIX}${String(seq).padStart(SEQ_DIGITS, '0')}`;
 }
 
 /** Strips the table's key and bookkeeping attributes from an item, leaving the domain fields. */
-const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'entity', 'expiresAt'] as const;
+const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'JobsByTimePK', 'JobsByTimeSK', 'entity', 'expiresAt'] as const;
 export function withoutKeys<T extends Record<string, unknown>>(item: T): Omit<T, (typeof BOOKKEEPING)[number]> {
   const rest: Record<string, unknown> = { ...item };
   for (const name of BOOKKEEPING) delete rest[name];

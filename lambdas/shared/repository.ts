@@ -166,9 +166,9 @@ export async function agentIdsWithDeadlineBefore(agentStatus: AgentStatus, befor
   return agentIds;
 }
 
-/** The `update` message kept in a history item (the item is the message plus `event`, `actor` and keys). */
+/** The `update` message kept in a history item (the item is the message plus `event`, `actor`, `reason` and keys). */
 export function updateMessageOf(historyItem: Record<string, unknown>): UpdateMessage {
-  const { event: _event, actor: _actor, ...message } = withoutKeys(historyItem);
+  const { event: _event, actor: _actor, reason: _reason, ...message } = withoutKeys(historyItem);
   return message as unknown as UpdateMessage;
 }
 

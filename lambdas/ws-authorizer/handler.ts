@@ -6,6 +6,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { Role } from '../domain/access.ts';
 import { verifyAccessToken } from '../shared/auth.ts';
 import { logger } from '../shared/logger.ts';
 
@@ -14,6 +15,8 @@ export interface ConnectAuthorizerContext {
   readonly userId: string;
   /** Token expiry, epoch seconds. */
   readonly tokenExpiresAt: number;
+  /** From the token's `cognito:groups`: what the connection may subscribe to and whether it is redacted. */
+  readonly role: Role;
 }
 
 /** API Gateway turns exactly this error message into a 401 and refuses the connection. */
@@ -32,7 +35,7 @@ async function authorize(event: APIGatewayRequestAuthorizerEvent): Promise<APIGa
     throw new Error(UNAUTHORIZED);
   }
 
-  const context: ConnectAuthorizerContext = { userId: identity.userId, tokenExpiresAt: identity.expiresAt };
+  const context: ConnectAuthorizerContext = { userId: identity.userId, tokenExpiresAt: identity.expiresAt, role: identity.role };
   return {
     principalId: identity.userId,
     policyDocument: {

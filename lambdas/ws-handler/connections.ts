@@ -4,7 +4,9 @@
  *
  * Items (docs/ARCHITECTURE.md, "The table"): `CONN#<connectionId>` / `CONN` holds the user and the agents the
  * connection follows; `AGENT#<agentId>` / `SUB#<connectionId>` lets the fan-out find an agent's followers with one
- * Query. Both expire (TTL) with the connection, so a missed `$disconnect` leaves nothing behind for long.
+ * Query; `FLEET#SUB` / `SUB#<connectionId>` does the same for the staff connections on the fleet channel. All expire
+ * (TTL) with the connection, so a missed `$disconnect` leaves nothing behind for long. Each carries the connection's
+ * role, so the fan-out knows whom to redact for without reading the connection.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -22,11 +24,12 @@ import {
   UpdateCommand,
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
+import { ROLES, type Role } from '../domain/access.ts';
 import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { loadConfig } from '../shared/config.ts';
-import { keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
+import { FLEET_SUBSCRIPTIONS_PARTITION, keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
 
 const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().check(z.minLength(3)) });
 
@@ -43,6 +46,8 @@ const BATCH_WRITE_BACKOFF_MS = 25;
 export interface Connection {
   readonly connectionId: string;
   readonly userId: string;
+  /** From the token's groups at `$connect` (ws-authorizer). */
+  readonly role: Role;
   /** The agents this connection is subscribed to. */
   readonly agentIds: ReadonlySet<string>;
   readonly connectedAt: string;
@@ -54,6 +59,7 @@ export interface Connection {
 export interface Subscriber {
   readonly connectionId: string;
   readonly userId: string;
+  readonly role: Role;
   /** Epoch seconds. */
   readonly expiresAt: number;
 }
@@ -77,9 +83,13 @@ export async function putConnection(connection: Omit<Connection, 'agentIds'>): P
   );
 }
 
+/** Items written before roles existed hold none: their connections are customers'. */
+const storedRole = z._default(z.enum(ROLES), 'customer');
+
 const storedConnection = z.object({
   connectionId: z.string(),
   userId: z.string(),
+  role: storedRole,
   agentIds: z.optional(z.set(z.string())),
   connectedAt: z.string(),
   expiresAt: z.number(),
@@ -111,10 +121,7 @@ export async function subscribe(connection: Connection, agentId: string): Promis
               TableName: TABLE_NAME,
               Item: {
                 ...keys.subscription(agentId, connection.connectionId),
-                entity: 'subscription',
-                connectionId: connection.connectionId,
-                userId: connection.userId,
-                expiresAt: connection.expiresAt,
+                ...subscriberOf(connection),
               },
             },
           },
@@ -135,6 +142,47 @@ export async function subscribe(connection: Connection, agentId: string): Promis
     if (isConditionFailure(error)) return false;
     throw error;
   }
+}
+
+const subscriberOf = (connection: Connection): Record<string, unknown> => ({
+  entity: 'subscription',
+  connectionId: connection.connectionId,
+  userId: connection.userId,
+  role: connection.role,
+  expiresAt: connection.expiresAt,
+});
+
+/**
+ * Puts a (staff) connection on the fleet channel, only while the connection exists. `$disconnect` always deletes the
+ * fleet item of a connection, so nothing needs to be remembered on the connection.
+ * @returns false when the connection no longer exists (nothing is written)
+ */
+export async function subscribeFleet(connection: Connection): Promise<boolean> {
+  try {
+    await dynamo.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName: TABLE_NAME, Item: { ...keys.fleetSubscription(connection.connectionId), ...subscriberOf(connection) } } },
+          {
+            ConditionCheck: {
+              TableName: TABLE_NAME,
+              Key: keys.connection(connection.connectionId),
+              ConditionExpression: 'attribute_exists(PK)',
+            },
+          },
+        ],
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Takes a connection off the fleet channel. Idempotent. */
+export async function unsubscribeFleet(connectionId: string): Promise<void> {
+  await dynamo.send(new DeleteCommand({ TableName: TABLE_NAME, Key: keys.fleetSubscription(connectionId) }));
 }
 
 /** Removes one subscription. Idempotent. */
@@ -158,11 +206,12 @@ export async function unsubscribe(connectionId: string, agentId: string): Promis
   ]);
 }
 
-/** Deletes a connection and every subscription it holds. Idempotent. */
+/** Deletes a connection and every subscription it holds, the fleet channel's included. Idempotent. */
 export async function removeConnection(connectionId: string): Promise<void> {
   const agentIds = await readAgentIds(connectionId);
   await deleteItems([
     ...Array.from(agentIds, (agentId) => keys.subscription(agentId, connectionId)),
+    keys.fleetSubscription(connectionId),
     keys.connection(connectionId),
   ]);
 }
@@ -179,21 +228,31 @@ async function readAgentIds(connectionId: string): Promise<ReadonlySet<string>> 
   return (Item?.agentIds as Set<string> | undefined) ?? new Set();
 }
 
-const storedSubscription = z.object({ connectionId: z.string(), userId: z.string(), expiresAt: z.number() });
+const storedSubscription = z.object({ connectionId: z.string(), userId: z.string(), role: storedRole, expiresAt: z.number() });
 
 /**
  * Every live follower of an agent: a Query on the agent's partition (`begins_with(SK, 'SUB#')`), all pages; expired
  * subscriptions that TTL has not removed yet are left out.
  */
-export async function subscribersOf(agentId: string, now: Date = new Date()): Promise<Subscriber[]> {
+export function subscribersOf(agentId: string, now: Date = new Date()): Promise<Subscriber[]> {
+  return subscribersIn(keys.agent(agentId).PK, now);
+}
+
+/** Every live connection on the fleet channel: one Query on its own small partition. */
+export function fleetSubscribers(now: Date = new Date()): Promise<Subscriber[]> {
+  return subscribersIn(FLEET_SUBSCRIPTIONS_PARTITION, now);
+}
+
+async function subscribersIn(partition: string, now: Date): Promise<Subscriber[]> {
   const subscribers: Subscriber[] = [];
   const pages = paginateQuery(
     { client: dynamo },
     {
       TableName: TABLE_NAME,
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-      ExpressionAttributeValues: { ':pk': keys.agent(agentId).PK, ':prefix': SUBSCRIPTION_PREFIX },
-      ProjectionExpression: 'connectionId, userId, expiresAt',
+      ExpressionAttributeValues: { ':pk': partition, ':prefix': SUBSCRIPTION_PREFIX },
+      ProjectionExpression: 'connectionId, userId, #role, expiresAt',
+      ExpressionAttributeNames: { '#role': 'role' },
     },
   );
   for await (const page of pages) {

@@ -12,6 +12,7 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayProxyWebsocketEventV2WithRequestContext,
 } from 'aws-lambda';
+import { ROLES } from '../domain/access.ts';
 import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
@@ -31,6 +32,8 @@ type WebSocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
 const authorizerContext = z.object({
   userId: z.string().check(z.minLength(1)),
   tokenExpiresAt: z.coerce.number().check(z.int(), z.positive()),
+  // Set by ws-authorizer from the token's groups; without it, the least role.
+  role: z._default(z.enum(ROLES), 'customer'),
 });
 
 const OK: APIGatewayProxyResultV2 = { statusCode: 200 };
@@ -45,6 +48,7 @@ async function route(event: WebSocketEvent): Promise<APIGatewayProxyResultV2> {
       await putConnection({
         connectionId,
         userId: identity.data.userId,
+        role: identity.data.role,
         connectedAt: new Date(connectedAt).toISOString(),
         expiresAt: connectionExpiry(connectedAt, identity.data.tokenExpiresAt),
       });
@@ -65,7 +69,9 @@ async function answerMessage(
   routeKey: string,
   body: string | undefined,
 ): Promise<ServerMessage[]> {
-  if (routeKey === '$default') return [badRequest('Unknown action: expected subscribe, unsubscribe or ping')];
+  if (routeKey === '$default') {
+    return [badRequest('Unknown action: expected subscribe, unsubscribe, subscribeFleet, unsubscribeFleet or ping')];
+  }
   let json: unknown;
   try {
     json = JSON.parse(body ?? '');

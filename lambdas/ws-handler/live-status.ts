@@ -6,10 +6,14 @@
  * An update written while we read is therefore either in what we read, or fanned out to the new subscription by the
  * stream (or both). Nothing falls between the two; a duplicate may arrive, and clients drop any update whose `seq`
  * is not above the last one they applied (delivery is at least once, never with a gap).
+ *
+ * Who may follow what is lambdas/domain/access.ts: an owner their agents, operators and support every agent (support
+ * redacted) and the fleet channel; the role is the connection's, set at `$connect` from the verified token.
  */
+import { isStaff, maySee, shownTo } from '../domain/access.ts';
 import type { ClientMessage, ServerMessage } from '../domain/schemas.ts';
 import { agentView, getAgent, historySince } from '../shared/repository.ts';
-import { getConnection, subscribe, unsubscribe } from './connections.ts';
+import { getConnection, subscribe, subscribeFleet, unsubscribe, unsubscribeFleet } from './connections.ts';
 
 /** The answer to a message that no route understands, or that does not match its route's schema. */
 export function badRequest(message: string): ServerMessage {
@@ -26,7 +30,19 @@ export async function answer(connectionId: string, message: ClientMessage): Prom
       return [];
     case 'subscribe':
       return subscribeToAgent(connectionId, message.agentId, message.since);
+    case 'subscribeFleet':
+      return subscribeToFleet(connectionId);
+    case 'unsubscribeFleet':
+      await unsubscribeFleet(connectionId);
+      return [];
   }
+}
+
+async function subscribeToFleet(connectionId: string): Promise<ServerMessage[]> {
+  const forbidden: ServerMessage = { type: 'error', code: 'forbidden', message: 'The fleet channel is for operators and support' };
+  const connection = await getConnection(connectionId);
+  if (connection === undefined || !isStaff(connection)) return [forbidden];
+  return (await subscribeFleet(connection)) ? [{ type: 'fleet-subscribed' }] : [forbidden];
 }
 
 async function subscribeToAgent(connectionId: string, agentId: string, since: number | undefined): Promise<ServerMessage[]> {
@@ -35,15 +51,15 @@ async function subscribeToAgent(connectionId: string, agentId: string, since: nu
   if (connection === undefined) return [forbidden];
   // An unknown agent and someone else's agent answer the same, so subscribing does not reveal which agents exist.
   const agent = await getAgent(agentId);
-  if (agent === undefined || agent.userId !== connection.userId) return [forbidden];
+  if (agent === undefined || !maySee(connection, agent)) return [forbidden];
 
   if (!(await subscribe(connection, agentId))) return [forbidden];
 
   if (since !== undefined) {
     const missed = await historySince(agentId, since);
     // Nothing missed still gets an answer (the snapshot): a dashboard counts itself subscribed only once one comes.
-    if (missed.length > 0) return missed.map((update) => ({ ...update, type: 'update' }));
+    if (missed.length > 0) return missed.map((update) => shownTo(connection.role, { ...update, type: 'update' }));
   }
   const current = await agentView(agentId);
-  return current === undefined ? [forbidden] : [{ type: 'snapshot', ...current.view }];
+  return current === undefined ? [forbidden] : [shownTo(connection.role, { type: 'snapshot', ...current.view })];
 }

@@ -6,10 +6,12 @@ import {
   OAuthScope,
   StandardThreatProtectionMode,
   UserPool,
+  UserPoolGroup,
   type UserPoolClient,
   type UserPoolDomain,
 } from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';
+import { OPERATORS_GROUP, SUPPORT_GROUP } from '../../lambdas/domain/access.ts';
 
 export interface AuthProps {
   /** Public URL of the dashboard: where the hosted UI sends people back after sign-in and sign-out. */
@@ -33,6 +35,10 @@ export class Auth extends Construct {
   public readonly clientId: string;
   /** Base URL of the hosted UI. */
   public readonly domainUrl: string;
+  /** See and act on every agent (lambdas/domain/access.ts); membership arrives in the access token's `cognito:groups`. */
+  public readonly operatorsGroup: UserPoolGroup;
+  /** See every agent, read only, customer-identifying fields redacted. */
+  public readonly supportGroup: UserPoolGroup;
 
   constructor(scope: Construct, id: string, props: AuthProps) {
     super(scope, id);
@@ -72,6 +78,18 @@ export class Auth extends Construct {
       idTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
       enableTokenRevocation: true,
+    });
+
+    // Members are added by an administrator (`aws cognito-idp admin-add-user-to-group`); nobody joins by signing up.
+    this.operatorsGroup = this.userPool.addGroup('OperatorsGroup', {
+      groupName: OPERATORS_GROUP,
+      description: 'Operators: see and act on every agent; every action is audited with a reason',
+      precedence: 0,
+    });
+    this.supportGroup = this.userPool.addGroup('SupportGroup', {
+      groupName: SUPPORT_GROUP,
+      description: 'Support: see every agent, read only, with customer-identifying fields redacted',
+      precedence: 1,
     });
 
     this.domain = this.userPool.addDomain('HostedUi', { cognitoDomain: { domainPrefix: props.domainPrefix } });

@@ -40,5 +40,12 @@ export class Data extends Construct {
       sortKey: stringKey('GSI3SK'),
       projectionType: ProjectionType.KEYS_ONLY,
     });
+    // Jobs by creation time (lambdas/shared/keys.ts#jobsByTimeKey): the operations console pages through it.
+    this.table.addGlobalSecondaryIndex({
+      indexName: 'JobsByTime',
+      partitionKey: stringKey('JobsByTimePK'),
+      sortKey: stringKey('JobsByTimeSK'),
+      projectionType: ProjectionType.ALL,
+    });
   }
 }

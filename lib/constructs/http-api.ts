@@ -66,6 +66,8 @@ export class HttpApi extends Construct {
   public readonly agentsApi: PipelineFunction;
   /** `POST /agents/{agentId}/checkout`: the only function that loads the Stripe SDK and may read the Stripe key. */
   public readonly checkout: PipelineFunction;
+  /** `/operations/...`: the operations console's reads (operators and support only, decided by the handler). */
+  public readonly operationsApi: PipelineFunction;
   /** The Lambda authorizer of every `/agents` route: access tokens of the dashboard client only. */
   public readonly authorizerFunction: PipelineFunction;
 
@@ -133,6 +135,12 @@ export class HttpApi extends Construct {
     // It keeps the agent's open Checkout Session on the agent item (one UpdateItem), and writes nothing else.
     data.table.grant(this.checkout, 'dynamodb:UpdateItem');
 
+    this.operationsApi = new PipelineFunction(this, 'OperationsApi', {
+      name: 'operations-api',
+      description: 'Operations console: every job, fleet health and audit trails, for operators and support',
+      observability,
+    }).useTable(data.table, 'read');
+
     const signedRoutes = [
       ...this.api.addRoutes({
         path: '/webhooks/stripe',
@@ -175,6 +183,10 @@ export class HttpApi extends Construct {
     ];
     for (const [path, methods] of agentsRoutes) {
       this.api.addRoutes({ path, methods, integration: agentsIntegration, authorizer });
+    }
+    const operationsIntegration = new HttpLambdaIntegration('OperationsApiIntegration', this.operationsApi);
+    for (const path of ['/operations/jobs', '/operations/health', '/operations/agents/{agentId}/history']) {
+      this.api.addRoutes({ path, methods: [HttpMethod.GET], integration: operationsIntegration, authorizer });
     }
     this.api.addRoutes({
       path: '/agents/{agentId}/checkout',

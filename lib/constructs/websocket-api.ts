@@ -63,7 +63,7 @@ export class WebSocketApi extends Construct {
     });
     this.handlerFunction = new PipelineFunction(this, 'Handler', {
       name: 'ws-handler',
-      description: 'WebSocket connect, disconnect, subscribe, unsubscribe and ping',
+      description: 'WebSocket connect, disconnect, subscribe, unsubscribe, the fleet channel and ping',
       observability,
     }).useTable(data.table, 'readWrite');
 
@@ -79,7 +79,7 @@ export class WebSocketApi extends Construct {
         }),
       },
     });
-    for (const routeKey of ['$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping']) {
+    for (const routeKey of ['$disconnect', '$default', 'subscribe', 'unsubscribe', 'subscribeFleet', 'unsubscribeFleet', 'ping']) {
       const route = this.api.addRoute(routeKey, { integration });
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',

@@ -44,6 +44,9 @@ describe('HTTP API', () => {
     ['GET /agents/{agentId}', 'agents-api', 'CUSTOM'],
     ['POST /agents/{agentId}/checkout', 'checkout', 'CUSTOM'],
     ['POST /agents/{agentId}/actions', 'agents-api', 'CUSTOM'],
+    ['GET /operations/jobs', 'operations-api', 'CUSTOM'],
+    ['GET /operations/health', 'operations-api', 'CUSTOM'],
+    ['GET /operations/agents/{agentId}/history', 'operations-api', 'CUSTOM'],
   ];
 
   it('has exactly the contract routes', () => {
@@ -118,7 +121,7 @@ describe('WebSocket API', () => {
 
   it('routes every message to ws-handler and authorizes only $connect, with the token authorizer', () => {
     expect(routes().map((route) => route.RouteKey).sort()).toEqual(
-      ['$connect', '$default', '$disconnect', 'ping', 'subscribe', 'unsubscribe'].sort(),
+      ['$connect', '$default', '$disconnect', 'ping', 'subscribe', 'unsubscribe', 'subscribeFleet', 'unsubscribeFleet'].sort(),
     );
     for (const route of routes()) {
       expect(routeFunctionId(route), route.RouteKey).toBe(functionLogicalId(template, 'ws-handler'));

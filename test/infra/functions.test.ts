@@ -30,6 +30,7 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'github-callback': ['TABLE_NAME', 'CALLBACK_SECRET_ID', 'ACCEPT_LEGACY_CALLBACK_SIGNATURES'],
   'agents-api': ['TABLE_NAME', 'IDEMPOTENCY_LEASE_SECONDS'],
   checkout: ['TABLE_NAME', 'STRIPE_SECRET_KEY_ID', 'STRIPE_PRICE_ID', 'DASHBOARD_URL'],
+  'operations-api': ['TABLE_NAME'],
   'http-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
@@ -166,7 +167,7 @@ describe('least privilege', () => {
     expect(writers.sort()).toEqual(
       ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout', 'fanout'].sort(),
     );
-    for (const reader of ['fanout', 'rollback', 'check-run', 'checkout'] as const) {
+    for (const reader of ['fanout', 'rollback', 'check-run', 'checkout', 'operations-api'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
     }
   });

@@ -33,18 +33,20 @@ const queueId = (prefix: string): string => {
 };
 
 describe('table', () => {
-  it('is keyed PK/SK with GSI1 and GSI2 projecting all attributes, and the sparse deadline index GSI3 keys only', () => {
+  it('is keyed PK/SK with GSI1, GSI2 and JobsByTime projecting all attributes, and the sparse deadline index GSI3 keys only', () => {
     const keySchema = (partition: string, sort: string) => [
       { AttributeName: partition, KeyType: 'HASH' },
       { AttributeName: sort, KeyType: 'RANGE' },
     ];
     expect(table.resource.Properties).toMatchObject({
       KeySchema: keySchema('PK', 'SK'),
-      GlobalSecondaryIndexes: [
+      GlobalSecondaryIndexes: expect.arrayContaining([
         { IndexName: 'GSI1', KeySchema: keySchema('GSI1PK', 'GSI1SK'), Projection: { ProjectionType: 'ALL' } },
         { IndexName: 'GSI2', KeySchema: keySchema('GSI2PK', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
         { IndexName: 'GSI3', KeySchema: keySchema('GSI3PK', 'GSI3SK'), Projection: { ProjectionType: 'KEYS_ONLY' } },
-      ],
+        // The operations console's jobs, newest first (lambdas/operations-api).
+        { IndexName: 'JobsByTime', KeySchema: keySchema('JobsByTimePK', 'JobsByTimeSK'), Projection: { ProjectionType: 'ALL' } },
+      ]),
     });
     const attributeTypes = new Set(table.resource.Properties.AttributeDefinitions.map((a: { AttributeType: string }) => a.AttributeType));
     expect([...attributeTypes]).toEqual(['S']);
@@ -228,9 +230,9 @@ describe('alarms', () => {
 
   it('every alarm notifies the alarm topic', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
-    // 16 function error alarms, 3 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
+    // 17 function error alarms, 3 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
     // RollbackFailed, refused Stripe events and callbacks, a refunded second payment.
-    expect(alarms).toHaveLength(28);
+    expect(alarms).toHaveLength(29);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 

@@ -9,6 +9,7 @@ export const FUNCTION_NAMES = [
   'github-callback',
   'agents-api',
   'checkout',
+  'operations-api',
   'http-authorizer',
   'ws-authorizer',
   'ws-handler',

@@ -441,7 +441,7 @@ describe('the management API failing for one subscriber', () => {
       // A subscription whose connection API Gateway no longer knows (a `$disconnect` that never ran): every post to it
       // answers 410 Gone. Stored through the same module `$connect` and `subscribe` use.
       const goneId = `gone-${RUN}=`;
-      await putConnection({ connectionId: goneId, userId: client.userId, connectedAt: new Date().toISOString(), expiresAt: Math.floor(Date.now() / 1000) + 600 });
+      await putConnection({ connectionId: goneId, userId: client.userId, role: 'customer', connectedAt: new Date().toISOString(), expiresAt: Math.floor(Date.now() / 1000) + 600 });
       const gone = await getConnection(goneId);
       expect(gone && (await subscribe(gone, agentId))).toBe(true);
 

@@ -101,7 +101,7 @@ describe('ws-authorizer', () => {
     expect(result).toEqual({
       principalId: 'user-42',
       policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: METHOD_ARN }] },
-      context: { userId: 'user-42', tokenExpiresAt: exp },
+      context: { userId: 'user-42', tokenExpiresAt: exp, role: 'customer' },
     });
   });
 
@@ -117,9 +117,21 @@ describe('http-authorizer', () => {
     for (const authorization of [`Bearer ${token}`, token]) {
       expect(await authorizeRequest(requestEvent(authorization), context('http-authorizer'))).toEqual({
         isAuthorized: true,
-        context: { userId: 'user-42', expiresAt: exp },
+        context: { userId: 'user-42', expiresAt: exp, role: 'customer' },
       });
     }
+  });
+
+  it.each([
+    [['operators'], 'operator'],
+    [['support'], 'support'],
+    [['support', 'operators'], 'operator'],
+    [['admins'], 'customer'],
+    ['operators', 'customer'],
+  ])('gives the role of cognito:groups %j (%s) to both authorizers\' context', async (groups, role) => {
+    const token = accessToken({ sub: 'user-42', 'cognito:groups': groups });
+    expect(await authorizeRequest(requestEvent(`Bearer ${token}`), context('http-authorizer'))).toMatchObject({ context: { role } });
+    expect(await authorize(connectEvent(token), context('ws-authorizer'))).toMatchObject({ context: { role } });
   });
 
   it.each(refusedTokens())('answers isAuthorized: false for %s', async (_name, token) => {

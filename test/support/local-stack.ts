@@ -43,8 +43,9 @@ export class ApiClient {
     readonly token: string,
   ) {}
 
-  static async signIn(url: string, userId: string): Promise<ApiClient> {
-    const response = await fetch(`${url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
+  /** Signs in as `userId`, a member of `groups` (`operators`, `support`) if given. */
+  static async signIn(url: string, userId: string, groups: readonly string[] = []): Promise<ApiClient> {
+    const response = await fetch(`${url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId, groups }) });
     if (response.status !== 200) throw new Error(`POST /dev/token answered ${response.status}`);
     const { token } = (await response.json()) as { token: string };
     return new ApiClient(url, userId, token);

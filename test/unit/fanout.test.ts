@@ -34,8 +34,24 @@ const historyItem = { PK: 'AGENT#agent_1', SK: 'SEQ#000000000001', entity: 'hist
 const jobItem = { PK: 'JOB#job_1', SK: 'JOB', entity: 'job', ...job };
 
 describe('messageOf', () => {
-  it('turns a new history item into the update it holds, without keys, event or actor', () => {
-    expect(messageOf(record('INSERT', { newImage: historyItem }))).toEqual({ agentId: 'agent_1', message: update });
+  it('turns a new history item into the update it holds, without keys, event or actor, and its fleet summary', () => {
+    expect(messageOf(record('INSERT', { newImage: { ...historyItem, reason: 'why' } }))).toEqual({
+      agentId: 'agent_1',
+      message: update,
+      fleet: {
+        type: 'fleet',
+        agentId: 'agent_1',
+        name: update.name,
+        region: 'fsn1',
+        agentStatus: update.agentStatus,
+        jobId: 'job_1',
+        status: 'queued',
+        currentStep: 'queued',
+        seq: update.seq,
+        event: 'created',
+        updatedAt: update.updatedAt,
+      },
+    });
   });
 
   it('turns a job whose lastHeartbeatAt moved into a heartbeat', () => {

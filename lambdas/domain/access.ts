@@ -1,0 +1,129 @@
+/**
+ * Who may see and act on which agent, and what a caller is shown: the one rule of the REST handlers, the WebSocket
+ * subscribe and the fan-out. The role comes from the verified access token's `cognito:groups` (the authorizers put it
+ * in their context), never from anything the browser sends.
+ *
+ * - `operator` (group `operators`): sees and acts on every agent; each action carries a reason, kept in the history.
+ * - `support` (group `support`): sees every agent, read only, with customer-identifying fields removed server-side.
+ * - `customer` (no staff group): sees and acts on their own agents only.
+ *
+ * Pure: no AWS imports.
+ */
+
+export const OPERATORS_GROUP = 'operators';
+export const SUPPORT_GROUP = 'support';
+
+export const ROLES = ['customer', 'support', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The caller of a request or the owner of a WebSocket connection, as the authorizer verified them. */
+export interface Caller {
+  readonly userId: string;
+  readonly role: Role;
+}
+
+/** The part of an agent the rule looks at. */
+export interface OwnedResource {
+  readonly userId: string;
+}
+
+/** The role of a token's `cognito:groups`: `operators` outranks `support`; anything else is a customer. */
+export function roleOf(groups: readonly string[] | undefined): Role {
+  if (groups?.includes(OPERATORS_GROUP)) return 'operator';
+  if (groups?.includes(SUPPORT_GROUP)) return 'support';
+  return 'customer';
+}
+
+/** Operators and support: the operations console, its routes and the fleet channel. */
+export function isStaff(caller: Caller): boolean {
+  return caller.role !== 'customer';
+}
+
+/** May the caller read the agent (REST view, history, WebSocket subscription)? */
+export function maySee(caller: Caller, agent: OwnedResource): boolean {
+  return isStaff(caller) || agent.userId === caller.userId;
+}
+
+/** May the caller ask for a lifecycle action (retry, stop, start, destroy) on the agent? Support never acts. */
+export function mayAct(caller: Caller, agent: OwnedResource): boolean {
+  return caller.role === 'operator' || (caller.role === 'customer' && agent.userId === caller.userId);
+}
+
+/** Paying is the customer's own act: only the owner opens a checkout, whatever their role. */
+export function mayPayFor(caller: Caller, agent: OwnedResource): boolean {
+  return agent.userId === caller.userId;
+}
+
+/** An operator's action is audited with a reason (who and when are the token and the clock). */
+export function reasonRequired(caller: Caller): boolean {
+  return caller.role === 'operator';
+}
+
+/** The history's `actor` of a person's action: `user:<id>` for an owner, `operator:<id>` for an operator. */
+export function actorOf(caller: Caller): string {
+  return caller.role === 'operator' ? `operator:${caller.userId}` : `user:${caller.userId}`;
+}
+
+/** Whether what `role` receives must be redacted. */
+export function mustRedact(role: Role): boolean {
+  return role === 'support';
+}
+
+/**
+ * Fields that identify a customer or reach their machine: contact, Stripe ids, addresses. Removed wherever they occur
+ * in what support receives (top level or nested, e.g. `vm.serverIp`).
+ */
+export const REDACTED_FIELDS: ReadonlySet<string> = new Set([
+  'email',
+  'customerId',
+  'subscriptionId',
+  'refundedSubscriptionIds',
+  'checkoutSession',
+  'stripeEventId',
+  'serverIp',
+  'tailscaleIp',
+  'ip',
+  'sourceIp',
+]);
+
+/** What replaces an address found inside free text (an error message may quote the VM's address). */
+export const REDACTED_TEXT = '[redacted]';
+
+const IPV4 = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
+const IPV6 = /(?<![\w:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?![\w:])/gi;
+const EMAIL = /[^\s@"'<>]+@[^\s@"'<>]+\.[a-z]{2,}/gi;
+// Stripe ids carry digits after the prefix; words like `in_progress` do not.
+const STRIPE_ID = /\b(?:cus|sub|cs|in|pi|ch|re|evt|si)_(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,}\b/g;
+
+/** A time of day (12:30:45) has two colons and no hex letters; an IPv6 address has more colons or letters. */
+const isIpv6 = (match: string): boolean => (match.match(/:/g)?.length ?? 0) >= 3 || /[a-f]/i.test(match);
+
+function redactText(text: string): string {
+  return text
+    .replace(EMAIL, REDACTED_TEXT)
+    .replace(STRIPE_ID, REDACTED_TEXT)
+    .replace(IPV4, REDACTED_TEXT)
+    .replace(IPV6, (match) => (isIpv6(match) ? REDACTED_TEXT : match));
+}
+
+/**
+ * A copy of `value` without {@link REDACTED_FIELDS} at any depth, and with e-mail addresses, IP addresses and Stripe
+ * ids masked inside strings. Safe by default: a field added later is redacted by name wherever it appears.
+ */
+export function redact<T>(value: T): T {
+  if (typeof value === 'string') return redactText(value) as T;
+  if (Array.isArray(value)) return value.map((item) => redact(item)) as T;
+  if (value !== null && typeof value === 'object') {
+    const copy: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(value)) {
+      if (!REDACTED_FIELDS.has(key)) copy[key] = redact(field);
+    }
+    return copy as T;
+  }
+  return value;
+}
+
+/** What `role` is shown of `value`: as is, or redacted for support. */
+export function shownTo<T>(role: Role, value: T): T {
+  return mustRedact(role) ? redact(value) : value;
+}

@@ -1,0 +1,217 @@
+/**
+ * The operations console's numbers, as pure functions of job records: one line per job, the filters, and the fleet's
+ * health (provisionings started, succeeded and failed, failures by step, p50/p95 duration of each step, jobs stuck past
+ * their bound) over the last hour and the last 24 hours. They come from the table, so they work without CloudWatch.
+ */
+import type { JobState } from './job-events.ts';
+import type { JobStatus } from './statuses.ts';
+import { stepDurationMs, UI_STEP_KEYS, type UiStepKey, type UiStepStatus } from './steps.ts';
+
+/** One step of a job as the console lists it. */
+export interface JobStepSummary {
+  readonly key: UiStepKey;
+  readonly status: UiStepStatus;
+  /** How long the step took, or has taken so far; absent before it started. */
+  readonly durationMs?: number;
+}
+
+/** One line of the console's job list. */
+export interface JobSummary {
+  readonly jobId: string;
+  readonly agentId: string;
+  readonly userId: string;
+  readonly region: string;
+  readonly status: JobStatus;
+  readonly currentStep: UiStepKey | null;
+  /** Where a failed job failed: the workflow's step when it said, else the step shown in error. */
+  readonly failedStep?: string;
+  readonly error?: string;
+  readonly steps: readonly JobStepSummary[];
+  /** Completed steps out of all of them. */
+  readonly stepsDone: number;
+  readonly workflowRunUrl?: string;
+  /** Creation to the last update (a live job: to now). */
+  readonly durationMs: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** The console's filters; each absent one lets every job through. */
+export interface JobFilter {
+  readonly status?: JobStatus;
+  readonly failedStep?: string;
+  readonly region?: string;
+  readonly userId?: string;
+}
+
+/** How long a live job may stay in each phase before it is stuck (the state machine's own timeouts). */
+export interface StuckBounds {
+  /** A queued job whose workflow has not said `provisioning` after this long. */
+  readonly startSeconds: number;
+  /** A provisioning job without a heartbeat (or any change) for this long. */
+  readonly heartbeatSeconds: number;
+  /** A job still live this long after it was created (start + completion timeouts). */
+  readonly totalSeconds: number;
+}
+
+/** Where a job failed, or undefined when it has not. */
+export function failedStepOf(job: Pick<JobState, 'status' | 'failedStep' | 'steps'>): string | undefined {
+  if (job.status !== 'failed') return undefined;
+  return job.failedStep ?? job.steps.find((step) => step.status === 'error')?.key ?? 'unknown';
+}
+
+const isLive = (status: JobStatus): boolean => status === 'queued' || status === 'provisioning';
+
+export function jobSummaryOf(job: JobState, now: Date): JobSummary {
+  const steps = job.steps.map((step) => {
+    const durationMs = stepDurationMs(step, now);
+    return { key: step.key, status: step.status, ...(durationMs === undefined ? {} : { durationMs }) };
+  });
+  const failedStep = failedStepOf(job);
+  const end = isLive(job.status) ? now.getTime() : Date.parse(job.updatedAt);
+  return {
+    jobId: job.jobId,
+    agentId: job.agentId,
+    userId: job.userId,
+    region: job.region,
+    status: job.status,
+    currentStep: job.currentStep,
+    ...(failedStep === undefined ? {} : { failedStep }),
+    ...(job.error === undefined ? {} : { error: job.error }),
+    steps,
+    stepsDone: steps.filter((step) => step.status === 'completed').length,
+    ...(job.workflowRunUrl === undefined ? {} : { workflowRunUrl: job.workflowRunUrl }),
+    durationMs: Math.max(0, end - Date.parse(job.createdAt)),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
+
+export function matchesFilter(job: JobState, filter: JobFilter): boolean {
+  return (
+    (filter.status === undefined || job.status === filter.status) &&
+    (filter.failedStep === undefined || failedStepOf(job) === filter.failedStep) &&
+    (filter.region === undefined || job.region === filter.region) &&
+    (filter.userId === undefined || job.userId === filter.userId)
+  );
+}
+
+/** Why a live job counts as stuck, or undefined when it is within its bounds (or finished). */
+export function stuckReasonOf(job: JobState, now: Date, bounds: StuckBounds): string | undefined {
+  if (!isLive(job.status)) return undefined;
+  const ageSeconds = (now.getTime() - Date.parse(job.createdAt)) / 1000;
+  if (ageSeconds > bounds.totalSeconds) return `live for more than ${bounds.totalSeconds} s`;
+  if (job.status === 'queued' && ageSeconds > bounds.startSeconds) return `not started after ${bounds.startSeconds} s`;
+  if (job.status === 'provisioning') {
+    const lastSign = [job.lastHeartbeatAt ?? '', job.updatedAt].sort().at(-1) ?? job.updatedAt;
+    if ((now.getTime() - Date.parse(lastSign)) / 1000 > bounds.heartbeatSeconds) {
+      return `no heartbeat for more than ${bounds.heartbeatSeconds} s`;
+    }
+  }
+  return undefined;
+}
+
+/** p50 and p95 (nearest rank) of a step's completed durations in a window, and how many there were. */
+export interface StepDurations {
+  readonly step: UiStepKey;
+  readonly count: number;
+  readonly p50Ms?: number;
+  readonly p95Ms?: number;
+}
+
+/** The numbers of one window. */
+export interface WindowHealth {
+  readonly started: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  /** Still queued or provisioning. */
+  readonly live: number;
+  /** Failed jobs by where they failed, most first. */
+  readonly failuresByStep: ReadonlyArray<{ readonly step: string; readonly count: number }>;
+  readonly stepDurations: readonly StepDurations[];
+}
+
+export interface StuckJob {
+  readonly jobId: string;
+  readonly agentId: string;
+  readonly currentStep: UiStepKey | null;
+  readonly reason: string;
+  readonly since: string;
+}
+
+export interface FleetHealth {
+  readonly at: string;
+  readonly lastHour: WindowHealth;
+  readonly last24h: WindowHealth;
+  readonly stuck: readonly StuckJob[];
+}
+
+export const HOUR_MS = 60 * 60 * 1000;
+export const DAY_MS = 24 * HOUR_MS;
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+function windowHealth(jobs: readonly JobState[], now: Date): WindowHealth {
+  const failures = new Map<string, number>();
+  const durations = new Map<UiStepKey, number[]>(UI_STEP_KEYS.map((key) => [key, []]));
+  let succeeded = 0;
+  let failed = 0;
+  let live = 0;
+  for (const job of jobs) {
+    if (job.status === 'running') succeeded++;
+    else if (job.status === 'failed') failed++;
+    else live++;
+    const failedStep = failedStepOf(job);
+    if (failedStep !== undefined) failures.set(failedStep, (failures.get(failedStep) ?? 0) + 1);
+    for (const step of job.steps) {
+      const duration = step.status === 'completed' ? stepDurationMs(step, now) : undefined;
+      if (duration !== undefined) durations.get(step.key)?.push(duration);
+    }
+  }
+  return {
+    started: jobs.length,
+    succeeded,
+    failed,
+    live,
+    failuresByStep: [...failures]
+      .map(([step, count]) => ({ step, count }))
+      .sort((a, b) => b.count - a.count || a.step.localeCompare(b.step)),
+    stepDurations: UI_STEP_KEYS.map((step) => {
+      const sorted = (durations.get(step) ?? []).sort((a, b) => a - b);
+      const p50Ms = percentile(sorted, 50);
+      const p95Ms = percentile(sorted, 95);
+      return {
+        step,
+        count: sorted.length,
+        ...(p50Ms === undefined ? {} : { p50Ms }),
+        ...(p95Ms === undefined ? {} : { p95Ms }),
+      };
+    }),
+  };
+}
+
+/**
+ * The fleet's health from the jobs created in the last 24 hours (the caller reads exactly those, newest first, from
+ * the jobs index): each window counts the jobs created in it.
+ */
+export function fleetHealth(jobs: readonly JobState[], now: Date, bounds: StuckBounds): FleetHealth {
+  const createdWithin = (ms: number) => jobs.filter((job) => now.getTime() - Date.parse(job.createdAt) <= ms);
+  const stuck: StuckJob[] = [];
+  for (const job of jobs) {
+    const reason = stuckReasonOf(job, now, bounds);
+    if (reason !== undefined) {
+      stuck.push({ jobId: job.jobId, agentId: job.agentId, currentStep: job.currentStep, reason, since: job.createdAt });
+    }
+  }
+  return {
+    at: now.toISOString(),
+    lastHour: windowHealth(createdWithin(HOUR_MS), now),
+    last24h: windowHealth(createdWithin(DAY_MS), now),
+    stuck,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The operations console's REST routes (HTTP API, access-token authorizer), for operators and support only: every job
+ * newest first with filters, the fleet's health from the table, and an agent's audit trail. Read only: actions go
+ * through `POST /agents/{agentId}/actions` (agents-api) like the owner's, with the operator and a reason recorded.
+ * Support receives everything redacted (lambdas/domain/access.ts).
+ */
+import { isStaff, shownTo } from '../domain/access.ts';
+import { fleetHealth, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/operations.ts';
+import { agentId as agentIdSchema, region } from '../domain/schemas.ts';
+import { JOB_STATUSES } from '../domain/statuses.ts';
+import * as z from '../domain/zod-mini.ts';
+import { loadConfig, seconds } from '../shared/config.ts';
+import {
+  agentNotFound,
+  callerOf,
+  dashboardApiHandler,
+  forbidden,
+  HttpError,
+  type DashboardRequest as Request,
+  type DashboardResponse as Response,
+} from '../shared/dashboard-api.ts';
+import { json } from '../shared/http.ts';
+import { getAgent } from '../shared/repository.ts';
+import { auditTrail, decodeCursor, jobsCreatedSince, jobsPage } from './fleet-reads.ts';
+
+const config = loadConfig({
+  TABLE_NAME: z.string().check(z.minLength(3)),
+  // The state machine's timeouts (the same settings the execution input is built from): a job past them is stuck.
+  START_TIMEOUT_SECONDS: seconds(900),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
+  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+});
+
+const bounds: StuckBounds = {
+  startSeconds: config.START_TIMEOUT_SECONDS,
+  heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+  totalSeconds: config.START_TIMEOUT_SECONDS + config.COMPLETION_TIMEOUT_SECONDS,
+};
+
+const DEFAULT_PAGE = 25;
+const AUDIT_ENTRIES = 50;
+
+const filterText = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be 1-128 letters, digits, "_" or "-"'));
+const jobsQuery = z.object({
+  status: z.optional(z.enum(JOB_STATUSES)),
+  failedStep: z.optional(filterText),
+  region: z.optional(region),
+  userId: z.optional(filterText),
+  limit: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), DEFAULT_PAGE),
+  cursor: z.optional(z.string().check(z.maxLength(1000))),
+});
+
+/** GET /operations/jobs: one page of jobs, newest first; `cursor` in the answer asks for the next one. */
+async function listJobs(request: Request): Promise<Response> {
+  const caller = callerOf(request);
+  const parsed = jobsQuery.safeParse(request.queryStringParameters ?? {});
+  if (!parsed.success) throw new HttpError(400, 'invalid_request', z.prettifyError(parsed.error));
+  const { limit, cursor, ...filter } = parsed.data;
+  const after = cursor === undefined ? undefined : decodeCursor(cursor);
+  if (cursor !== undefined && after === undefined) throw new HttpError(400, 'invalid_cursor', 'The cursor is not one this API gave');
+  const page = await jobsPage(filter, limit, after);
+  const now = new Date();
+  return json(200, shownTo(caller.role, { jobs: page.jobs.map((job) => jobSummaryOf(job, now)), ...(page.cursor === undefined ? {} : { cursor: page.cursor }) }));
+}
+
+/** GET /operations/health: the last hour and the last 24 hours, from the jobs created in the last 24 hours. */
+async function health(request: Request): Promise<Response> {
+  const caller = callerOf(request);
+  const now = new Date();
+  const jobs = await jobsCreatedSince(new Date(now.getTime() - DAY_MS));
+  return json(200, shownTo(caller.role, fleetHealth(jobs, now, bounds)));
+}
+
+/** GET /operations/agents/{agentId}/history: who did what to the agent, when and why, newest first. */
+async function agentHistory(request: Request): Promise<Response> {
+  const caller = callerOf(request);
+  const agentId = agentIdSchema.safeParse(request.pathParameters?.agentId);
+  if (!agentId.success) throw agentNotFound();
+  const agent = await getAgent(agentId.data);
+  if (agent === undefined) throw agentNotFound();
+  const entries = await auditTrail(agentId.data, AUDIT_ENTRIES);
+  return json(200, shownTo(caller.role, { agentId: agent.agentId, userId: agent.userId, name: agent.name, entries }));
+}
+
+const routes: Readonly<Record<string, (request: Request) => Promise<Response>>> = {
+  'GET /operations/jobs': listJobs,
+  'GET /operations/health': health,
+  'GET /operations/agents/{agentId}/history': agentHistory,
+};
+
+async function route(request: Request): Promise<Response> {
+  if (!isStaff(callerOf(request))) throw forbidden('The operations console is for operators and support');
+  const handle = routes[request.routeKey];
+  if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
+  return handle(request);
+}
+
+export const handler = dashboardApiHandler(route);
