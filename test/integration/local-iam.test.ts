@@ -148,7 +148,7 @@ describe('IAM from the template, on by default', () => {
     // A connection the table still lists, which the gateway no longer has (it dropped without a $disconnect).
     const goneId = `gone${RUN}AAAAAA=`;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-    const connection = { connectionId: goneId, userId: client.userId, connectedAt: new Date().toISOString(), expiresAt };
+    const connection = { connectionId: goneId, userId: client.userId, role: 'customer' as const, connectedAt: new Date().toISOString(), expiresAt };
     await putConnection(connection);
     await subscribe({ ...connection, agentIds: new Set() }, agent.agentId);
 
