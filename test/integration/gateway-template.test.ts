@@ -26,9 +26,12 @@ describe('routes of the synthesized stack', () => {
         ['GET /agents/{agentId}', 'agents-api', 'LAMBDA'],
         ['POST /agents/{agentId}/checkout', 'checkout', 'LAMBDA'],
         ['POST /agents/{agentId}/actions', 'agents-api', 'LAMBDA'],
+        ['GET /operations/jobs', 'operations-api', 'LAMBDA'],
+        ['GET /operations/health', 'operations-api', 'LAMBDA'],
+        ['GET /operations/agents/{agentId}/history', 'operations-api', 'LAMBDA'],
       ]),
     );
-    expect(table).toHaveLength(7);
+    expect(table).toHaveLength(10);
     const authorizers = routes.http.flatMap((route) => (route.authorizer.kind === 'LAMBDA' ? [route.authorizer] : []));
     expect(new Set(authorizers.map((authorizer) => handlerNameOf(authorizer.target.functionLogicalId)))).toEqual(new Set(['http-authorizer']));
     expect(authorizers[0]?.identitySource).toEqual(['$request.header.Authorization']);
