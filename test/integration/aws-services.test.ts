@@ -132,8 +132,12 @@ describe('Step Functions API', () => {
   });
 
   it('starts a name once: same input while running is the same execution, anything else ExecutionAlreadyExists', async () => {
-    const executionArn = await start('named');
-    expect(await start('named')).toBe(executionArn);
+    const request = { stateMachineArn: STATE_MACHINE_ARN, name: 'named', input: JSON.stringify({ id: 'named', heartbeatSeconds: 30 }) };
+    const first = await sfn.send(new StartExecutionCommand(request));
+    const executionArn = first.executionArn!;
+    // AWS answers a repeat while the execution runs with the original answer (StartExecution is idempotent then).
+    const repeated = await sfn.send(new StartExecutionCommand(request));
+    expect({ executionArn: repeated.executionArn, startDate: repeated.startDate }).toEqual({ executionArn, startDate: first.startDate });
     await expect(
       sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'named', input: '{"id":"other"}' })),
     ).rejects.toBeInstanceOf(ExecutionAlreadyExists);
