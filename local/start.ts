@@ -562,6 +562,7 @@ async function main(): Promise<void> {
       `Local stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`,
       `  Dashboard:      ${stack.url}`,
       `  Sign in (dev):  ${stack.signInUrl('demo-user')}`,
+      `  Operations:     ${stack.signInUrl('demo-operator')}&devGroups=operators#/operations  (support: &devGroups=support)`,
       `  HTTP API:       ${stack.url}  (POST /webhooks/stripe, POST /callbacks/github, /agents...)`,
       `  WebSocket:      ${stack.wsUrl}`,
       `  Stripe (fake):  ${stack.url}/stripe/v1/...  (curl -u ${stack.fakes.stripe.secretKey}: ${stack.url}/stripe/v1/subscriptions?status=all)`,

@@ -31,6 +31,57 @@ const agentList = z.object({ agents: z.array(agentSummary) });
 const createdAgent = z.object({ agentId: z.string() });
 const checkoutSession = z.object({ url: z.url({ protocol: /^https?$/ }) });
 
+// The operations console's reads (GET /operations/...): only what the console shows is checked.
+const jobSummary = z.object({
+  jobId: z.string(),
+  agentId: z.string(),
+  userId: z.string(),
+  region: z.string(),
+  status: z.string(),
+  currentStep: z.nullable(z.string()),
+  failedStep: z.optional(z.string()),
+  error: z.optional(z.string()),
+  steps: z.array(z.object({ key: z.string(), status: z.string(), durationMs: z.optional(z.number()) })),
+  stepsDone: z.number(),
+  workflowRunUrl: z.optional(z.string()),
+  durationMs: z.number(),
+  createdAt: z.string(),
+});
+export type JobSummary = z.infer<typeof jobSummary>;
+const jobsPage = z.object({ jobs: z.array(jobSummary), cursor: z.optional(z.string()) });
+export type JobsPage = z.infer<typeof jobsPage>;
+const windowHealth = z.object({
+  started: z.number(),
+  succeeded: z.number(),
+  failed: z.number(),
+  live: z.number(),
+  failuresByStep: z.array(z.object({ step: z.string(), count: z.number() })),
+  stepDurations: z.array(z.object({ step: z.string(), count: z.number(), p50Ms: z.optional(z.number()), p95Ms: z.optional(z.number()) })),
+});
+export type WindowHealth = z.infer<typeof windowHealth>;
+const fleetHealth = z.object({
+  at: z.string(),
+  lastHour: windowHealth,
+  last24h: windowHealth,
+  stuck: z.array(z.object({ jobId: z.string(), agentId: z.string(), currentStep: z.nullable(z.string()), reason: z.string(), since: z.string() })),
+});
+export type FleetHealth = z.infer<typeof fleetHealth>;
+const auditTrail = z.object({
+  agentId: z.string(),
+  entries: z.array(
+    z.object({ seq: z.number(), event: z.string(), actor: z.string(), reason: z.optional(z.string()), at: z.string(), agentStatus: z.string() }),
+  ),
+});
+export type AuditTrail = z.infer<typeof auditTrail>;
+
+/** The console's filters, as query parameters (absent: any). */
+export interface JobFilters {
+  readonly status?: string;
+  readonly failedStep?: string;
+  readonly region?: string;
+  readonly userId?: string;
+}
+
 /** The result of a conditional read: the agent, or "not modified since `etag`". */
 export type ConditionalRead = { modified: true; view: AgentView; etag: string | undefined } | { modified: false };
 
@@ -56,11 +107,31 @@ export class ApiClient {
     return checkoutSession.parse(await this.json('POST', `/agents/${encodeURIComponent(agentId)}/checkout`)).url;
   }
 
-  /** Requests a lifecycle action. `idempotencyKey` makes a repeated click (or a retried request) act once. */
-  async requestAction(agentId: string, action: AgentActionRequest['action'], idempotencyKey: string): Promise<void> {
-    await this.json('POST', `/agents/${encodeURIComponent(agentId)}/actions`, { action }, {
+  /**
+   * Requests a lifecycle action. `idempotencyKey` makes a repeated click (or a retried request) act once; `reason` is
+   * an operator's, kept on the agent's history.
+   */
+  async requestAction(agentId: string, action: AgentActionRequest['action'], idempotencyKey: string, reason?: string): Promise<void> {
+    await this.json('POST', `/agents/${encodeURIComponent(agentId)}/actions`, { action, ...(reason === undefined ? {} : { reason }) }, {
       'idempotency-key': idempotencyKey,
     });
+  }
+
+  /** One page of every job, newest first (operators and support). */
+  async operationsJobs(filters: JobFilters, cursor?: string): Promise<JobsPage> {
+    const query = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== undefined && value !== ''));
+    if (cursor !== undefined) query.set('cursor', cursor);
+    return jobsPage.parse(await this.json('GET', `/operations/jobs?${query.toString()}`));
+  }
+
+  /** The fleet's health, last hour and last 24 h (operators and support). */
+  async operationsHealth(): Promise<FleetHealth> {
+    return fleetHealth.parse(await this.json('GET', '/operations/health'));
+  }
+
+  /** Who did what to an agent, when and why, newest first (operators and support). */
+  async auditTrail(agentId: string): Promise<AuditTrail> {
+    return auditTrail.parse(await this.json('GET', `/operations/agents/${encodeURIComponent(agentId)}/history`));
   }
 
   /** Reads one agent, sending `If-None-Match` so an unchanged agent costs a 304. */

@@ -34,13 +34,14 @@ function takeUrlParam(name: string): string | undefined {
 }
 
 /**
- * A sign-in carried by the URL: locally `?devUser=<id>` (the link `npm start` prints), in AWS the hosted UI's
- * `?code=` redirect. Undefined when this page load carries none.
+ * A sign-in carried by the URL: locally `?devUser=<id>` with optional `&devGroups=operators` (the links `npm start`
+ * prints), in AWS the hosted UI's `?code=` redirect. Undefined when this page load carries none.
  */
 async function signInFromUrl(config: DashboardConfig): Promise<Session | undefined> {
   if (config.auth.dev !== true) return completeCognitoSignIn(config.auth);
   const devUser = takeUrlParam('devUser');
-  return devUser === undefined ? undefined : devSignIn(config.apiUrl, devUser);
+  const devGroups = takeUrlParam('devGroups')?.split(',').filter((group) => group !== '') ?? [];
+  return devUser === undefined ? undefined : devSignIn(config.apiUrl, devUser, devGroups);
 }
 
 async function start(root: HTMLElement): Promise<void> {

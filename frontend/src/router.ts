@@ -4,10 +4,14 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
-export type Route = { readonly page: 'agents' } | { readonly page: 'agent'; readonly agentId: string };
+export type Route =
+  | { readonly page: 'agents' }
+  | { readonly page: 'agent'; readonly agentId: string }
+  | { readonly page: 'operations' };
 
 /** The page for a location hash; anything unknown shows the agent list. */
 export function routeOf(hash: string): Route {
+  if (/^#\/operations\/?$/.test(hash)) return { page: 'operations' };
   const match = /^#\/agents\/([^/]+)\/?$/.exec(hash);
   return match?.[1] === undefined ? { page: 'agents' } : { page: 'agent', agentId: decodeURIComponent(match[1]) };
 }

@@ -10,7 +10,12 @@ function unsignedJwt(claims: object): string {
 describe('readTokenClaims', () => {
   it('reads the user and the expiry of a Cognito-shaped access token', () => {
     const token = unsignedJwt({ sub: 'uuid-1', username: 'ada', exp: 1_800_000_000, token_use: 'access' });
-    expect(readTokenClaims(token)).toEqual({ userId: 'ada', expiresAt: 1_800_000_000_000 });
+    expect(readTokenClaims(token)).toEqual({ userId: 'ada', expiresAt: 1_800_000_000_000, groups: [] });
+  });
+
+  it('reads cognito:groups (what the page offers: the operations console)', () => {
+    const token = unsignedJwt({ sub: 'op', exp: 1, 'cognito:groups': ['operators', 42] });
+    expect(readTokenClaims(token).groups).toEqual(['operators']);
   });
 
   it('falls back to sub, and decodes non-ASCII claims', () => {

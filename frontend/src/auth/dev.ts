@@ -7,12 +7,12 @@ import { sessionFromToken, type Session, type TokenSource } from './session.ts';
 
 const devTokenResponse = z.object({ token: z.string().min(1) });
 
-/** Signs in as `userId` with the local dev issuer. */
-export async function devSignIn(apiUrl: string, userId: string): Promise<Session> {
+/** Signs in as `userId` with the local dev issuer, a member of `groups` (`operators`, `support`) if given. */
+export async function devSignIn(apiUrl: string, userId: string, groups: readonly string[] = []): Promise<Session> {
   const response = await fetch(`${apiUrl}/dev/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId }),
+    body: JSON.stringify({ userId, groups }),
   });
   if (!response.ok) throw new Error(`Sign-in failed (${response.status})`);
   return sessionFromToken(devTokenResponse.parse(await response.json()).token);
@@ -21,7 +21,7 @@ export async function devSignIn(apiUrl: string, userId: string): Promise<Session
 /** Refreshes by asking the dev issuer for a new token for the same user. */
 export function devTokenSource(apiUrl: string): TokenSource {
   return {
-    refresh: (session) => devSignIn(apiUrl, session.userId),
+    refresh: (session) => devSignIn(apiUrl, session.userId, session.groups),
     signOut: () => undefined,
   };
 }

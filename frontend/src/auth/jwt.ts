@@ -8,6 +8,8 @@ export interface TokenClaims {
   readonly userId: string;
   /** When the token expires, epoch milliseconds. */
   readonly expiresAt: number;
+  /** `cognito:groups`: what the page offers (the operations console); the API decides what they allow. */
+  readonly groups: readonly string[];
 }
 
 /** The claims the page uses; throws when `token` is not a JWT with `exp` and a subject. */
@@ -18,10 +20,11 @@ export function readTokenClaims(token: string): TokenClaims {
   const json = new TextDecoder().decode(Uint8Array.from(atob(base64), (char) => char.charCodeAt(0)));
   const claims: unknown = JSON.parse(json);
   if (typeof claims !== 'object' || claims === null) throw new Error('JWT payload is not an object');
-  const { exp, username, sub } = claims as Record<string, unknown>;
+  const { exp, username, sub, 'cognito:groups': groupsClaim } = claims as Record<string, unknown>;
   const userId = typeof username === 'string' ? username : sub;
   if (typeof exp !== 'number' || typeof userId !== 'string') throw new Error('JWT lacks exp or subject');
-  return { userId, expiresAt: exp * 1000 };
+  const groups = Array.isArray(groupsClaim) ? groupsClaim.filter((group): group is string => typeof group === 'string') : [];
+  return { userId, expiresAt: exp * 1000, groups };
 }
 
 /** Refresh this long before expiry, so a slow refresh never leaves the page with an expired token. */

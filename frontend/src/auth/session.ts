@@ -9,6 +9,8 @@ export interface Session {
   readonly userId: string;
   /** Epoch milliseconds. */
   readonly expiresAt: number;
+  /** The token's `cognito:groups` (`operators`, `support`): whether the page offers the operations console. */
+  readonly groups: readonly string[];
   /** Cognito only: used for the refresh-token grant. */
   readonly refreshToken?: string;
 }
@@ -23,8 +25,10 @@ export interface TokenSource {
 
 /** Builds a session from an access token (and the refresh token that came with it). */
 export function sessionFromToken(accessToken: string, refreshToken?: string): Session {
-  const { userId, expiresAt } = readTokenClaims(accessToken);
-  return refreshToken === undefined ? { accessToken, userId, expiresAt } : { accessToken, userId, expiresAt, refreshToken };
+  const { userId, expiresAt, groups } = readTokenClaims(accessToken);
+  return refreshToken === undefined
+    ? { accessToken, userId, expiresAt, groups }
+    : { accessToken, userId, expiresAt, groups, refreshToken };
 }
 
 const STORAGE_KEY = 'dashboard.session';

@@ -4,6 +4,7 @@ import { useServices } from '../services.ts';
 import { AgentPage } from './agent-page.tsx';
 import { AgentsPage } from './agents-page.tsx';
 import { ConnectionIndicator } from './connection-indicator.tsx';
+import { OperationsPage } from './operations-page.tsx';
 import { SignIn } from './sign-in.tsx';
 
 /** The signed-in shell (top bar + page), or the sign-in page. */
@@ -14,12 +15,20 @@ export function App({ signInError, checkout }: { signInError?: string | undefine
   const route = useRoute();
 
   if (current === undefined) return <SignIn error={signInError} />;
+  // What the page offers; the API enforces the same groups from the verified token.
+  const isOperator = current.groups.includes('operators');
+  const isStaff = isOperator || current.groups.includes('support');
   return (
     <>
       <header class="topbar">
         <a href="#/" class="topbar__brand">
           Agents
         </a>
+        {isStaff && (
+          <a href="#/operations" class="topbar__link" data-testid="operations-link">
+            Operations
+          </a>
+        )}
         <ConnectionIndicator />
         <span class="topbar__user" data-testid="user">
           {current.userId}
@@ -28,7 +37,9 @@ export function App({ signInError, checkout }: { signInError?: string | undefine
           Sign out
         </button>
       </header>
-      {route.page === 'agent' ? (
+      {route.page === 'operations' && isStaff ? (
+        <OperationsPage canAct={isOperator} />
+      ) : route.page === 'agent' ? (
         <AgentPage
           key={route.agentId}
           agentId={route.agentId}

@@ -6,7 +6,7 @@
  * subscribed.
  */
 import { z } from 'zod';
-import { serverMessage, type AgentView, type ClientMessage } from '../../../lambdas/domain/schemas.ts';
+import { serverMessage, type AgentView, type ClientMessage, type ServerMessage } from '../../../lambdas/domain/schemas.ts';
 import { ApiError, type ApiClient } from '../api.ts';
 import { applyHeartbeat, mergeAgentView, resubscribeMessages } from './agent-state.ts';
 import { backoffDelayMs } from './backoff.ts';
@@ -25,6 +25,9 @@ import { isGatewayError, shownStatus, SUBSCRIBE_CONFIRM_MS } from './subscriptio
 
 /** Why an agent cannot be shown: the server's error code (`forbidden`, `not_found`, ...). */
 export type AgentProblem = string;
+
+/** What the fleet channel brings: a change's summary, or the confirmation of a (re)subscription. */
+export type FleetEvent = Extract<ServerMessage, { type: 'fleet' | 'fleet-subscribed' }>;
 
 /** What views render: replaced as a whole on every change, so it can be compared by identity. */
 export interface LiveState {
@@ -61,6 +64,8 @@ export class LiveConnection {
   private stopped = true;
   private state: LiveState = { status: 'connecting', agents: new Map(), problems: new Map() };
   private readonly listeners = new Set<() => void>();
+  /** The operations console's listeners of the fleet channel (staff only; the server refuses anyone else). */
+  private readonly fleetListeners = new Set<(message: FleetEvent) => void>();
 
   constructor(private readonly options: LiveConnectionOptions) {}
 
@@ -174,6 +179,7 @@ export class LiveConnection {
     // Subscriptions belong to a connection: every watched agent is subscribed again on this one.
     this.forgetSubscriptions();
     this.subscribeTo(this.watchers.keys());
+    if (this.fleetListeners.size > 0) this.sendAll([{ action: 'subscribeFleet' }]);
     // The previous socket is closed only now, so updates keep flowing while its replacement subscribes.
     previous?.close(1000);
 
@@ -255,9 +261,26 @@ export class LiveConnection {
         }
         this.emit();
         break;
+      case 'fleet':
+      case 'fleet-subscribed':
+        for (const listener of this.fleetListeners) listener(message);
+        break;
       case 'pong':
         break;
     }
+  }
+
+  /**
+   * Follows the fleet channel (every agent's changes, in summary) until the returned function is called; each new
+   * socket subscribes again, and `fleet-subscribed` tells the listener to re-read what it may have missed meanwhile.
+   */
+  watchFleet(listener: (message: FleetEvent) => void): () => void {
+    this.fleetListeners.add(listener);
+    if (this.fleetListeners.size === 1) this.sendAll([{ action: 'subscribeFleet' }]);
+    return () => {
+      this.fleetListeners.delete(listener);
+      if (this.fleetListeners.size === 0) this.sendAll([{ action: 'unsubscribeFleet' }]);
+    };
   }
 
   private accept(agentId: string, next: AgentView | undefined): void {

@@ -1,0 +1,96 @@
+/**
+ * The operations console in headless Chromium against the whole local runtime: an operator sees every user's jobs,
+ * the failure breakdown and the step-duration chart, retries a failed job with a reason (audited, shown, and the new
+ * job arrives live over the fleet channel); support sees the same without Retry; a customer sees nothing of it.
+ * The operator's view is saved as docs/operator-console.png for the README.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ApiClient, payForAgent } from '../support/local-stack.ts';
+import { dashboardSuite } from './suite.ts';
+
+const RUN = randomBytes(4).toString('hex');
+const SETTLE_TIMEOUT_MS = 60_000;
+const README_SCREENSHOT = fileURLToPath(new URL('../../docs/operator-console.png', import.meta.url));
+
+const suite = dashboardSuite('operations', { runnerStepMs: 100, runnerHeartbeatMs: 300 });
+
+/** A paid agent of `userId` that fails at `step`; returns its failed job id. */
+async function failedJob(userId: string, step: string, region: string): Promise<{ agentId: string; jobId: string }> {
+  const owner = await ApiClient.signIn(suite.stack.url, userId);
+  const { agentId } = await owner.createAgent(`[fail:${step}] ${userId}`, region);
+  await payForAgent(owner, agentId);
+  const failed = await owner.settled(agentId, SETTLE_TIMEOUT_MS);
+  expect(failed.agentStatus).toBe('failed');
+  return { agentId, jobId: failed.jobId! };
+}
+
+const consoleUrl = (userId: string, groups: string) =>
+  `${suite.stack.url}/?devUser=${encodeURIComponent(userId)}${groups === '' ? '' : `&devGroups=${groups}`}#/operations`;
+
+describe('Operations console', () => {
+  it('shows operators every job, the failure breakdown and the chart, and retries a failed job with a reason', async () => {
+    const first = await failedJob(`alice-${RUN}`, 'network_configured', 'hel1');
+    await failedJob(`bob-${RUN}`, 'ansible_started', 'fsn1');
+    await failedJob(`carol-${RUN}`, 'network_configured', 'nbg1');
+
+    const page = await suite.newPage();
+    await page.goto(consoleUrl(`operator-${RUN}`, 'operators'));
+    await page.getByTestId('operations').waitFor();
+    await page.getByTestId(`job-${first.jobId}`).waitFor();
+    expect(await page.locator('[data-testid^="job-job"]').count()).toBe(3);
+    const failures = page.getByTestId('health-hour-failures');
+    expect(await failures.locator('[data-step="network_configured"]').textContent()).toBe('network_configured: 2');
+    expect(await failures.locator('[data-step="ansible_started"]').textContent()).toBe('ansible_started: 1');
+    expect(await page.getByTestId('health-hour-failed').textContent()).toBe('3');
+    // The chart: one bar group per step, the completed ones with a p50 and a p95.
+    const creating = page.getByTestId('health-hour-chart').locator('[data-step="creating"]');
+    expect(Number(await creating.getAttribute('data-p95'))).toBeGreaterThanOrEqual(Number(await creating.getAttribute('data-p50')));
+    expect(await creating.getAttribute('data-p50')).not.toBe('');
+
+    // Filters: only Bob's failure at ansible_started.
+    await page.getByLabel('Failed step').fill('ansible_started');
+    await page.getByLabel('Failed step').press('Tab');
+    await expect.poll(() => page.locator('[data-testid^="job-job"]').count()).toBe(1);
+    await page.getByLabel('Failed step').fill('');
+    await page.getByLabel('Failed step').press('Tab');
+    await page.getByLabel('Region').selectOption('hel1');
+    await expect.poll(() => page.locator('[data-testid^="job-job"]').count()).toBe(1);
+    await page.getByTestId(`job-${first.jobId}`).waitFor();
+    await page.getByLabel('Region').selectOption('');
+
+    // Retry Alice's job with a reason: audited on the agent's history, and her new job arrives live.
+    const row = page.getByTestId(`job-${first.jobId}`);
+    await row.getByTestId('show-history').click();
+    const detail = page.getByTestId(`job-detail-${first.jobId}`);
+    await detail.getByLabel('Reason').fill(`ticket ${RUN}: transient network`);
+    await detail.getByTestId('retry-job').click();
+    await detail.getByTestId('audit').filter({ hasText: `ticket ${RUN}: transient network` }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
+    expect(await detail.getByTestId('audit').textContent()).toContain(`by operator:operator-${RUN}`);
+    await expect.poll(() => page.locator('[data-testid^="job-job"]').count(), { timeout: SETTLE_TIMEOUT_MS }).toBe(4);
+    await expect
+      .poll(() => page.getByTestId('health-hour-failed').textContent(), { timeout: SETTLE_TIMEOUT_MS })
+      .toBe('4');
+    await page.screenshot({ path: README_SCREENSHOT, fullPage: true });
+  }, 180_000);
+
+  it('shows support the same without Retry, and a customer nothing of it', async () => {
+    const { jobId } = await failedJob(`dave-${RUN}`, 'vm_created', 'ash');
+
+    const support = await suite.newPage();
+    await support.goto(consoleUrl(`support-${RUN}`, 'support'));
+    await support.getByTestId(`job-${jobId}`).waitFor();
+    await support.getByTestId(`job-${jobId}`).getByTestId('show-history').click();
+    await support.getByTestId(`job-detail-${jobId}`).getByTestId('audit').locator('li').first().waitFor();
+    expect(await support.getByTestId('retry-job').count()).toBe(0);
+    expect(await support.getByTestId('operations-link').count()).toBe(1);
+
+    const customer = await suite.newPage();
+    await customer.goto(consoleUrl(`erin-${RUN}`, ''));
+    await customer.getByTestId('user').waitFor();
+    await customer.getByTestId('no-agents').waitFor();
+    expect(await customer.getByTestId('operations-link').count()).toBe(0);
+    expect(await customer.getByTestId('operations').count()).toBe(0);
+  }, 120_000);
+});
