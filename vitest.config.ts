@@ -34,6 +34,17 @@ export default defineConfig({
         },
       },
       {
+        // Model-based tests of the invariants on the whole local stack: after integration and e2e, before load.
+        test: {
+          name: 'model',
+          include: ['test/model/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
         // Thousands of sockets and a hundred provisionings: run last, alone, so neither they nor the other tiers
         // measure each other's CPU contention on a small machine.
         test: {
@@ -42,7 +53,7 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

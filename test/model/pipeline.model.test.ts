@@ -1,0 +1,139 @@
+/**
+ * Model-based tests of the money and lifecycle invariants (docs/ARCHITECTURE.md, "Invariants") on the real local
+ * stack: DynamoDB Local with its stream, the local Step Functions, the gateway, the Stripe, GitHub, Hetzner and
+ * Tailscale fakes and the workflow runner. fast-check generates sequences of what customers, Stripe and the outside
+ * world do (`commands.ts`); after each sequence the stack is left to settle and the whole world is checked
+ * (`world.ts`). A failing run prints its shrunk command list.
+ *
+ * CI runs a fixed seed set (MODEL_RUNS runs over MODEL_STREAMS concurrent streams, one user each run); `npm run soak`
+ * runs long random ones (MODEL_RUNS, MODEL_SEED).
+ */
+import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { LocalStack } from '../../local/start.ts';
+import { ApiClient, startTestStack } from '../support/local-stack.ts';
+import { agentKinds, commandArbitraries, createAgents, type Model, type Real } from './commands.ts';
+import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from './world.ts';
+
+const RUNS = Number(process.env.MODEL_RUNS ?? 200);
+const STREAMS = Number(process.env.MODEL_STREAMS ?? 4);
+const BASE_SEED = Number(process.env.MODEL_SEED ?? 20261204);
+const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 8);
+/** How long a run's agents may take to leave their transitional statuses once the commands are done. */
+const SETTLE_MS = 60_000;
+
+let stack: LocalStack;
+let documents: DynamoDBDocumentClient;
+const totals = { runs: 0, commands: 0, byCommand: new Map<string, number>() };
+
+beforeAll(async () => {
+  stack = await startTestStack({
+    // Short state-machine bounds so that a lost heartbeat or a stuck start times out within a run.
+    timeouts: { startSeconds: 5, heartbeatSeconds: 2, completionSeconds: 30 },
+    runnerHeartbeatMs: 250,
+  });
+  documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  const byCommand = [...totals.byCommand].map(([name, count]) => `${name} x${count}`).join(', ');
+  console.log(`[model] ${totals.runs} runs, ${totals.commands} commands: ${byCommand}`);
+});
+
+async function item(key: { PK: string; SK: string }): Promise<Record<string, any> | undefined> {
+  return (await documents.send(new GetCommand({ TableName: stack.tableName, Key: key, ConsistentRead: true }))).Item;
+}
+
+async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
+  const agent = await item({ PK: `AGENT#${agentId}`, SK: 'AGENT' });
+  if (agent === undefined) throw new Error(`Agent ${agentId} is not in the table`);
+  return {
+    agentId,
+    agentStatus: agent.agentStatus,
+    ...(agent.subscriptionId ? { subscriptionId: agent.subscriptionId } : {}),
+    ...(agent.vm?.serverId ? { serverId: String(agent.vm.serverId) } : {}),
+    ...(agent.subscriptionEndedAt ? { subscriptionEndedAt: agent.subscriptionEndedAt } : {}),
+  };
+}
+
+/** Waits until nothing of the run is in flight: Stripe's deliveries ended and no agent in a transitional status. */
+async function settle(real: Real): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  for (;;) {
+    await stack.fakes.stripe.settled();
+    const agents = await Promise.all(real.agents.map(({ agentId }) => agentSnapshot(agentId)));
+    if (agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus)) || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The table's agents of the run and everything the fakes hold for them. */
+async function worldOf(real: Real): Promise<WorldSnapshot> {
+  const agentIds = new Set(real.agents.map((agent) => agent.agentId));
+  const agents = await Promise.all([...agentIds].map(agentSnapshot));
+  const subscriptions = [...stack.fakes.stripe.state.subscriptions.values()]
+    .filter((subscription) => agentIds.has(subscription.metadata.agentId ?? ''))
+    .map((subscription) => ({ id: subscription.id, status: subscription.status, agentId: subscription.metadata.agentId }));
+  const servers = [...stack.fakes.hetzner.state.servers.values()]
+    .filter((server) => agentIds.has(server.labels.agent_id ?? ''))
+    .map((server) => ({ id: server.id, status: server.status, agentId: server.labels.agent_id }));
+  const jobAgents = new Map<string, string>();
+  const devices = [];
+  for (const device of stack.fakes.tailscale.state.devices.values()) {
+    const jobId = jobIdOfHostname(device.hostname);
+    if (jobId === undefined) continue;
+    const job = await item({ PK: `JOB#${jobId}`, SK: 'JOB' });
+    if (job === undefined || !agentIds.has(job.agentId)) continue;
+    jobAgents.set(jobId, job.agentId);
+    devices.push({ hostname: device.hostname, jobId });
+  }
+  return { agents, jobAgents, subscriptions, endedByStripe: real.endedByStripe, servers, devices };
+}
+
+/** `agent-job-01abc...` (local/workflow-runner.ts `agentHostname`) back to `job_01ABC...`. */
+function jobIdOfHostname(hostname: string): string | undefined {
+  const match = /^agent-job-([0-9a-z]+)$/.exec(hostname);
+  return match ? `job_${match[1]!.toUpperCase()}` : undefined;
+}
+
+describe('money and lifecycle invariants', () => {
+  it.concurrent.each(Array.from({ length: STREAMS }, (_, stream) => stream))(
+    'hold for every generated sequence of payments, actions, Stripe events and outside failures (stream %i)',
+    async (stream) => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(agentKinds, fc.commands(commandArbitraries, { maxCommands: MAX_COMMANDS }), async (kinds, commands) => {
+          const userId = `model-${stream}-${run++}-${randomBytes(3).toString('hex')}`;
+          const real: Real = { stack, client: await ApiClient.signIn(stack.url, userId), agents: [], endedByStripe: new Set(), log: [] };
+          const model: Model = { agents: [] };
+          await createAgents(model, real, kinds);
+          // Each command logs itself as it runs (the iterable's own wrappers still record what ran, for shrinking).
+          const logged = [...commands].map((command) => ({
+            check: (m: Readonly<Model>) => command.check(m),
+            run: async (m: Model, r: Real) => {
+              r.log.push(command.toString());
+              await command.run(m, r);
+            },
+            toString: () => command.toString(),
+          }));
+          await fc.asyncModelRun(() => ({ model, real }), logged);
+          await settle(real);
+          totals.runs++;
+          totals.commands += real.log.length;
+          for (const line of real.log) {
+            const name = line.replace(/\(.*$/, '');
+            totals.byCommand.set(name, (totals.byCommand.get(name) ?? 0) + 1);
+          }
+          expect(violations(await worldOf(real))).toEqual([]);
+        }),
+        { numRuns: Math.ceil(RUNS / STREAMS), seed: BASE_SEED + stream },
+      );
+    },
+    // Every run settles within SETTLE_MS; the stream's runs share its budget.
+    Math.ceil(RUNS / STREAMS) * SETTLE_MS,
+  );
+});
