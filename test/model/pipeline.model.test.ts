@@ -28,6 +28,8 @@ const SETTLE_MS = 60_000;
 let stack: LocalStack;
 let documents: DynamoDBDocumentClient;
 const totals = { runs: 0, commands: 0, byCommand: new Map<string, number>() };
+/** Every execution started, with its input: a run waits for those about its agents. */
+const executions: { arn: string; input: string }[] = [];
 
 beforeAll(async () => {
   stack = await startTestStack({
@@ -36,6 +38,9 @@ beforeAll(async () => {
     runnerHeartbeatMs: 250,
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
+  stack.stepFunctions.on('execution', ({ type, execution }) => {
+    if (type === 'started') executions.push({ arn: execution.executionArn, input: execution.input });
+  });
 });
 
 afterAll(async () => {
@@ -60,13 +65,18 @@ async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
   };
 }
 
-/** Waits until nothing of the run is in flight: Stripe's deliveries ended and no agent in a transitional status. */
+/**
+ * Waits until nothing of the run is in flight: Stripe's deliveries ended, no execution about its agents running, no
+ * agent in a transitional status.
+ */
 async function settle(real: Real): Promise<void> {
   const deadline = Date.now() + SETTLE_MS;
+  const about = (input: string) => real.agents.some(({ agentId }) => input.includes(agentId));
   for (;;) {
     await stack.fakes.stripe.settled();
+    const running = executions.filter(({ arn, input }) => about(input) && stack.stepFunctions.describeExecution(arn).status === 'RUNNING');
     const agents = await Promise.all(real.agents.map(({ agentId }) => agentSnapshot(agentId)));
-    if (agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus)) || Date.now() > deadline) return;
+    if ((running.length === 0 && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) || Date.now() > deadline) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
