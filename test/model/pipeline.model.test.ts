@@ -6,7 +6,7 @@
  * (`world.ts`). A failing run prints its shrunk command list.
  *
  * CI runs a fixed seed set (MODEL_RUNS runs over MODEL_STREAMS concurrent streams, one user each run); `npm run soak`
- * runs long random ones (MODEL_RUNS, MODEL_SEED).
+ * runs long random ones (MODEL_RUNS, MODEL_SEED=random or a number printed by an earlier run, MODEL_MAX_COMMANDS).
  */
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -20,7 +20,7 @@ import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 const STREAMS = Number(process.env.MODEL_STREAMS ?? 4);
-const BASE_SEED = Number(process.env.MODEL_SEED ?? 20261204);
+const BASE_SEED = process.env.MODEL_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.MODEL_SEED ?? 20261204);
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 8);
 /** How long a run's agents may take to leave their transitional statuses once the commands are done. */
 const SETTLE_MS = 60_000;
@@ -46,7 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   const byCommand = [...totals.byCommand].map(([name, count]) => `${name} x${count}`).join(', ');
-  console.log(`[model] ${totals.runs} runs, ${totals.commands} commands: ${byCommand}`);
+  console.log(`[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}`);
 });
 
 async function item(key: { PK: string; SK: string }): Promise<Record<string, any> | undefined> {
