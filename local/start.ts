@@ -83,6 +83,11 @@ export interface LocalStackOptions {
    */
   readonly sfnEndpoint?: (localEndpoint: string) => string;
   /**
+   * The callback URL dispatched workflows are given (`CALLBACK_URL`), from the gateway's own: tests put a
+   * fault-injecting proxy between the workflow and the gateway. @default the gateway's `/callbacks/github`
+   */
+  readonly callbackUrl?: (gatewayCallbackUrl: string) => string;
+  /**
    * Runs before each function invocation, where the Lambda service would queue it: tests hold an invocation back to
    * order it after something else. @default none
    */
@@ -422,7 +427,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const byName: Record<string, string> = {
       TABLE_NAME: tableName,
-      CALLBACK_URL: `${gateway.url}/callbacks/github`,
+      CALLBACK_URL: options.callbackUrl?.(`${gateway.url}/callbacks/github`) ?? `${gateway.url}/callbacks/github`,
       WS_MANAGEMENT_ENDPOINT: options.managementEndpoint?.(gateway.managementEndpoint) ?? gateway.managementEndpoint,
       JWT_ISSUER: gateway.url,
       JWT_CLIENT_ID: DEV_CLIENT_ID,

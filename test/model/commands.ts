@@ -9,6 +9,8 @@ import fc from 'fast-check';
 import Stripe from 'stripe';
 import type { LocalStack } from '../../local/start.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
+import type { AwsFaultProxy } from '../support/aws-fault-proxy.ts';
+import type { CallbackFault, CallbackFaultProxy, CallbackKind } from '../support/callback-fault-proxy.ts';
 import { ApiClient, payCheckout } from '../support/local-stack.ts';
 
 /** What the model knows of one agent. */
@@ -28,6 +30,12 @@ export interface RealAgent {
 
 export interface Real {
   readonly stack: LocalStack;
+  /** Between the workflow and the callback endpoint. */
+  readonly callbacks: CallbackFaultProxy;
+  /** Between the functions and Step Functions. */
+  readonly stepFunctions: AwsFaultProxy;
+  /** Runs the sweeper as its schedule would once every bound has passed. */
+  readonly sweepLater: () => Promise<unknown>;
   readonly client: ApiClient;
   readonly agents: RealAgent[];
   /** Subscriptions Stripe ended during the run. */
@@ -159,6 +167,42 @@ class FailOutside implements Command {
   toString = () => `FailOutside(${this.fault})`;
 }
 
+/** The internet between the workflow and the callback endpoint fails the next callback of a kind. */
+class FailCallback implements Command {
+  constructor(
+    readonly kind: CallbackKind,
+    readonly fault: CallbackFault,
+  ) {}
+  check = () => true;
+  async run(_: Model, real: Real): Promise<void> {
+    // A held callback lands after the heartbeat timeout the stack runs with (2 s).
+    real.callbacks.fail(this.kind, this.fault, 1, 2_500);
+  }
+  toString = () => `FailCallback(${this.kind}, ${this.fault})`;
+}
+
+/** Step Functions refuses the next StartExecution calls, or starts the execution and the answer is lost. */
+class FailStartExecution implements Command {
+  constructor(
+    readonly fault: 'refuse' | 'lose-answer',
+    readonly requests: number,
+  ) {}
+  check = () => true;
+  async run(_: Model, real: Real): Promise<void> {
+    real.stepFunctions.fail('StartExecution', this.fault, this.requests);
+  }
+  toString = () => `FailStartExecution(${this.fault}, ${this.requests})`;
+}
+
+/** Time jumps past every bound: the scheduled sweeper runs (it may fail while Step Functions does; the schedule retries). */
+class SweepLater implements Command {
+  check = () => true;
+  async run(_: Model, real: Real): Promise<void> {
+    await real.sweepLater().catch(() => undefined);
+  }
+  toString = () => 'SweepLater';
+}
+
 /** Time passes between two commands, so that work in flight interleaves with the next one. */
 class Wait implements Command {
   constructor(readonly ms: number) {}
@@ -194,6 +238,11 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   act,
   act,
   fc.constantFrom(...FAULTS).map((fault) => new FailOutside(fault)),
+  fc
+    .tuple(fc.constantFrom<CallbackKind>('final', 'step', 'heartbeat', 'status'), fc.constantFrom<CallbackFault>('lose', 'lose-answer', 'duplicate', 'delay'))
+    .map(([kind, fault]) => new FailCallback(kind, fault)),
+  fc.tuple(fc.constantFrom('refuse' as const, 'lose-answer' as const), fc.integer({ min: 1, max: 4 })).map(([fault, requests]) => new FailStartExecution(fault, requests)),
+  fc.constant(new SweepLater()),
   fc.constantFrom(0, 150, 600).map((ms) => new Wait(ms)),
 ];
 

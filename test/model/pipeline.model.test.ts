@@ -14,6 +14,9 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalStack } from '../../local/start.ts';
+import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
+import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
+import { startCallbackFaultProxy, type CallbackFaultProxy } from '../support/callback-fault-proxy.ts';
 import { ApiClient, startTestStack } from '../support/local-stack.ts';
 import { agentKinds, commandArbitraries, createAgents, type Model, type Real } from './commands.ts';
 import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from './world.ts';
@@ -24,19 +27,29 @@ const BASE_SEED = process.env.MODEL_SEED === 'random' ? Date.now() % 2 ** 31 : N
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 8);
 /** How long a run's agents may take to leave their transitional statuses once the commands are done. */
 const SETTLE_MS = 60_000;
+/** While a run settles, how often the sweeper runs as if its bounds had passed. */
+const SWEEP_EVERY_MS = 5_000;
 
 let stack: LocalStack;
+let callbacks: CallbackFaultProxy;
+let stepFunctions: AwsFaultProxy;
+let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
 let documents: DynamoDBDocumentClient;
 const totals = { runs: 0, commands: 0, byCommand: new Map<string, number>() };
 /** Every execution started, with its input: a run waits for those about its agents. */
 const executions: { arn: string; input: string }[] = [];
 
 beforeAll(async () => {
+  [callbacks, stepFunctions] = await Promise.all([startCallbackFaultProxy(), startAwsFaultProxy()]);
   stack = await startTestStack({
+    callbackUrl: (url) => callbacks.route(url),
+    sfnEndpoint: (endpoint) => stepFunctions.route(endpoint),
     // Short state-machine bounds so that a lost heartbeat or a stuck start times out within a run.
     timeouts: { startSeconds: 5, heartbeatSeconds: 2, completionSeconds: 30 },
     runnerHeartbeatMs: 250,
   });
+  // Loaded once the stack has set the handlers' environment (they read their configuration at load).
+  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
   stack.stepFunctions.on('execution', ({ type, execution }) => {
     if (type === 'started') executions.push({ arn: execution.executionArn, input: execution.input });
@@ -45,8 +58,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
+  await Promise.all([callbacks?.stop(), stepFunctions?.stop()]);
   const byCommand = [...totals.byCommand].map(([name, count]) => `${name} x${count}`).join(', ');
-  console.log(`[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}`);
+  const faults = Object.entries(callbacks?.injected() ?? {}).map(([fault, count]) => `${fault} x${count}`).join(', ');
+  console.log(`[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}; callbacks failed: ${faults}`);
 });
 
 async function item(key: { PK: string; SK: string }): Promise<Record<string, any> | undefined> {
@@ -65,18 +80,36 @@ async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
   };
 }
 
+/** The sweeper as its schedule runs it once every bound has passed (what a long enough wait would lead to). */
+function sweepLater(): Promise<unknown> {
+  return sweep(
+    {
+      stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
+      hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
+      tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
+    },
+    new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000),
+  );
+}
+
 /**
  * Waits until nothing of the run is in flight: Stripe's deliveries ended, no execution about its agents running, no
  * agent in a transitional status.
  */
 async function settle(real: Real): Promise<void> {
   const deadline = Date.now() + SETTLE_MS;
+  let nextSweep = Date.now() + SWEEP_EVERY_MS;
   const about = (input: string) => real.agents.some(({ agentId }) => input.includes(agentId));
   for (;;) {
     await stack.fakes.stripe.settled();
     const running = executions.filter(({ arn, input }) => about(input) && stack.stepFunctions.describeExecution(arn).status === 'RUNNING');
     const agents = await Promise.all(real.agents.map(({ agentId }) => agentSnapshot(agentId)));
     if ((running.length === 0 && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) || Date.now() > deadline) return;
+    // Nothing moved on its own for a while: time passes until the sweeper's schedule comes round.
+    if (Date.now() > nextSweep) {
+      await sweepLater().catch(() => undefined);
+      nextSweep = Date.now() + SWEEP_EVERY_MS;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -118,7 +151,16 @@ describe('money and lifecycle invariants', () => {
       await fc.assert(
         fc.asyncProperty(agentKinds, fc.commands(commandArbitraries, { maxCommands: MAX_COMMANDS }), async (kinds, commands) => {
           const userId = `model-${stream}-${run++}-${randomBytes(3).toString('hex')}`;
-          const real: Real = { stack, client: await ApiClient.signIn(stack.url, userId), agents: [], endedByStripe: new Set(), log: [] };
+          const real: Real = {
+            stack,
+            callbacks,
+            stepFunctions,
+            sweepLater,
+            client: await ApiClient.signIn(stack.url, userId),
+            agents: [],
+            endedByStripe: new Set(),
+            log: [],
+          };
           const model: Model = { agents: [] };
           await createAgents(model, real, kinds);
           // Each command logs itself as it runs (the iterable's own wrappers still record what ran, for shrinking).
