@@ -253,7 +253,7 @@ function stripeApiClient(stack: LocalStack): Stripe {
 }
 
 /** The Stripe events about the run's agents, in order. */
-function runEvents(real: Real) {
+export function runEvents(real: Real) {
   const agentIds = new Set(real.agents.map((agent) => agent.agentId));
   return real.stack.fakes.stripe.events.filter((event) => {
     const metadata = (event.data.object as { metadata?: { agentId?: string } }).metadata;

@@ -18,7 +18,7 @@ import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
 import { startCallbackFaultProxy, type CallbackFaultProxy } from '../support/callback-fault-proxy.ts';
 import { ApiClient, startTestStack } from '../support/local-stack.ts';
-import { agentKinds, commandArbitraries, createAgents, type Model, type Real } from './commands.ts';
+import { agentKinds, commandArbitraries, createAgents, runEvents, type Model, type Real } from './commands.ts';
 import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from './world.ts';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
@@ -93,8 +93,8 @@ function sweepLater(): Promise<unknown> {
 }
 
 /**
- * Waits until nothing of the run is in flight: Stripe's deliveries ended, no execution about its agents running, no
- * agent in a transitional status.
+ * Waits until nothing of the run is in flight: every Stripe event acknowledged, no execution about its agents running,
+ * no agent in a transitional status.
  */
 async function settle(real: Real): Promise<void> {
   const deadline = Date.now() + SETTLE_MS;
@@ -102,9 +102,14 @@ async function settle(real: Real): Promise<void> {
   const about = (input: string) => real.agents.some(({ agentId }) => input.includes(agentId));
   for (;;) {
     await stack.fakes.stripe.settled();
+    // Stripe retries an event its endpoint did not acknowledge (for up to three days); the fake leaves that to us.
+    for (const event of runEvents(real).filter((candidate) => candidate.pending_webhooks > 0)) {
+      await stack.fakes.stripe.redeliver(event.id);
+    }
     const running = executions.filter(({ arn, input }) => about(input) && stack.stepFunctions.describeExecution(arn).status === 'RUNNING');
     const agents = await Promise.all(real.agents.map(({ agentId }) => agentSnapshot(agentId)));
-    if ((running.length === 0 && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) || Date.now() > deadline) return;
+    const unacknowledged = runEvents(real).some((event) => event.pending_webhooks > 0);
+    if ((running.length === 0 && !unacknowledged && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) || Date.now() > deadline) return;
     // Nothing moved on its own for a while: time passes until the sweeper's schedule comes round.
     if (Date.now() > nextSweep) {
       await sweepLater().catch(() => undefined);
