@@ -37,3 +37,23 @@ export function isSecondSubscription(agent: BilledAgent, subscriptionId: string 
 export function mustDestroyForEndedSubscription(agent: ActionSubject): boolean {
   return agent.subscriptionEndedAt !== undefined && planOf('destroy').from.includes(agent.agentStatus);
 }
+
+/**
+ * How long the owner of a `failed` agent has to retry it (I1): its subscription still bills meanwhile, so after this the
+ * agent is destroyed and the subscription cancelled. A week: long enough to notice the failure and try again, short of
+ * a whole billing period paid for nothing. The agent's `deadlineAt` in `failed` (lambdas/domain/deadlines.ts) is
+ * this long after the failure, shown to the owner as `failedExpiresAt`.
+ */
+export const FAILED_RETRY_WINDOW_SECONDS = 7 * 24 * 60 * 60;
+
+/** What decides whether a failed agent's time to retry is over. */
+export interface ExpiringAgent {
+  readonly agentStatus: string;
+  /** ISO time its status's bound ends. */
+  readonly deadlineAt?: string;
+}
+
+/** True when `agent` is failed and its time to retry is over at `now`: it is destroyed (by the sweeper). */
+export function isFailedAgentExpired(agent: ExpiringAgent, now: Date): boolean {
+  return agent.agentStatus === 'failed' && agent.deadlineAt !== undefined && agent.deadlineAt <= now.toISOString();
+}

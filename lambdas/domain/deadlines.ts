@@ -4,6 +4,7 @@
  * drives it (an {@link ExecutionRequest}) and the agent's deadline, which a sparse index (GSI3) lets the sweeper find
  * once passed. Pure: the job writer turns these into attributes of the same transaction.
  */
+import { FAILED_RETRY_WINDOW_SECONDS } from './billing.ts';
 import type { AgentStatus } from './statuses.ts';
 
 /** Statuses only an execution moves an agent out of: a write into one of them must carry its execution request. */
@@ -23,6 +24,8 @@ export const STATUS_BOUNDS_SECONDS: Readonly<Partial<Record<AgentStatus, number>
   stopping: 70 * 60,
   starting: 70 * 60,
   destroying: 70 * 60,
+  // Not driven: the owner's time to retry (I1), after which the sweeper destroys the agent and its billing ends.
+  failed: FAILED_RETRY_WINDOW_SECONDS,
 };
 
 /**

@@ -31,6 +31,8 @@ export interface AgentState {
   actionError?: ActionError;
   /** The subscription ended before the agent could be destroyed: destroyed once it is active, never provisioned again. */
   subscriptionEndedAt?: string;
+  /** When the current status must have been left (statuses with a bound only, lambdas/domain/deadlines.ts); GSI3 finds it. */
+  deadlineAt?: string;
   vm?: VmDetails;
   createdAt: string;
   updatedAt: string;
@@ -200,5 +202,6 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (agent.paymentIssue) view.paymentIssue = true;
   if (agent.actionError !== undefined) view.actionError = agent.actionError;
   if (agent.subscriptionEndedAt !== undefined) view.subscriptionEndedAt = agent.subscriptionEndedAt;
+  if (agent.agentStatus === 'failed' && agent.deadlineAt !== undefined) view.failedExpiresAt = agent.deadlineAt;
   return view;
 }

@@ -142,6 +142,8 @@ export const agentView = z.object({
   actionError: z.optional(actionError),
   /** The subscription ended before the agent could be destroyed: it will be removed, and is never provisioned again. */
   subscriptionEndedAt: z.optional(z.iso.datetime()),
+  /** A failed agent not retried by then is destroyed and its subscription cancelled (I1). */
+  failedExpiresAt: z.optional(z.iso.datetime()),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;

@@ -339,7 +339,8 @@ export async function recordJobEvent(
     const result = await transact([
       { Update: jobUpdate(job, next, at) },
       { Update: agentUpdate(agent, agentStatus, seq, at, vm.vm === undefined ? [] : [['vm', vm.vm]]) },
-      historyPut({ ...agent, agentStatus, ...vm }, next, seq, outcome.event, actor, at),
+      // With the deadline the status change sets (a failed agent's time to retry), so the update shows it.
+      historyPut({ ...agent, agentStatus, ...vm, ...Object.fromEntries(deadlineFields(agent, agentStatus, at, undefined)) }, next, seq, outcome.event, actor, at),
     ]);
     if (result === 'written') return outcome;
   }

@@ -43,8 +43,6 @@ export interface AgentRecord extends AgentState {
   refundedSubscriptionIds?: string[];
   /** The execution that drives the agent out of its current driven status (lambdas/domain/deadlines.ts). */
   execution?: ExecutionRequest;
-  /** When the current status must have been left (statuses with a bound only); GSI3 finds it. */
-  deadlineAt?: string;
 }
 
 /** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */

@@ -5,11 +5,14 @@
  *   never started is started now under its deterministic name (so never twice); one that ended without settling the
  *   agent is settled by the domain's rules: provisioning fails the job, a stop or start is recorded as failed
  *   (the agent goes back to the status that is true of the VM), a destroy is asked again;
+ * - failed agents whose owner did not retry them within FAILED_RETRY_WINDOW_SECONDS (GSI3 too) are destroyed, and with
+ *   them their subscription (I1);
  * - Hetzner servers and Tailscale devices of jobs that are over (failed, or their agent destroyed) are deleted, found
  *   by the job-id label and hostname even when no callback recorded them.
  */
 import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
 import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
+import { isFailedAgentExpired } from '../domain/billing.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
 import { sfn } from '../shared/clients/sfn.ts';
 import { executionArnOf, lifecycleExecution, startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
@@ -31,6 +34,8 @@ export interface SweepResult {
   startedExecutions: string[];
   /** Agents whose execution ended without settling them, settled now. */
   settledAgents: string[];
+  /** Failed agents not retried in time, destroyed now (I1). */
+  expiredAgents: string[];
   deletedServers: string[];
   deletedDevices: string[];
 }
@@ -41,7 +46,7 @@ type Repair = 'started' | 'settled' | 'running' | 'moved-on';
 
 /** Runs every pass; one item's failure does not stop the others, and fails the run at the end. */
 export async function sweep(settings: SweepSettings, now: Date = new Date()): Promise<SweepResult> {
-  const result: SweepResult = { startedExecutions: [], settledAgents: [], deletedServers: [], deletedDevices: [] };
+  const result: SweepResult = { startedExecutions: [], settledAgents: [], expiredAgents: [], deletedServers: [], deletedDevices: [] };
   const errors: string[] = [];
   const attempt = async (what: string, work: () => Promise<void>) => {
     try {
@@ -60,6 +65,12 @@ export async function sweep(settings: SweepSettings, now: Date = new Date()): Pr
         if (repair === 'settled') result.settledAgents.push(agentId);
       });
     }
+  }
+
+  for (const agentId of await agentIdsWithDeadlineBefore('failed', now.toISOString())) {
+    await attempt(`failed agent ${agentId}`, async () => {
+      if (await destroyExpiredAgent(agentId, now)) result.expiredAgents.push(agentId);
+    });
   }
 
   // After the agent pass, so resources of jobs it just failed go in the same run.
@@ -103,6 +114,24 @@ async function repairAgent(settings: SweepSettings, agentId: string, now: Date):
   const settled = await settle(agent, execution, status);
   logger.warn('Settled an agent its execution left undone', { agentId, agentStatus: agent.agentStatus, execution: execution.name, executionStatus: status, settled });
   return { repair: settled ? 'settled' : 'moved-on', execution: execution.name };
+}
+
+/**
+ * Destroys a failed agent whose time to retry is over (read again: a retry meanwhile moved it on); the destroy
+ * execution cancels its subscription.
+ * @returns false when the agent had moved on
+ */
+async function destroyExpiredAgent(agentId: string, now: Date): Promise<boolean> {
+  const result = await recordAgentTransition(agentId, {
+    from: (agent) => isFailedAgentExpired(agent, now),
+    to: 'destroying',
+    event: 'destroy-requested',
+    actor: ACTOR,
+    fields: { actionError: undefined },
+    execution: lifecycleExecution({ action: 'destroy', agentId, actor: ACTOR }),
+  });
+  if (result.kind === 'changed') logger.warn('Destroying a failed agent its owner did not retry in time', { agentId });
+  return result.kind === 'changed';
 }
 
 /** The execution's status, or undefined when it was never started. */

@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { destroyCancellationKey, duplicatePaymentKeys } from '../../lambdas/domain/billing.ts';
+import { destroyCancellationKey, duplicatePaymentKeys, FAILED_RETRY_WINDOW_SECONDS } from '../../lambdas/domain/billing.ts';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeRefund, type FakeSubscription } from '../../local/fakes/stripe.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
@@ -23,10 +23,13 @@ const SETTLE_TIMEOUT_MS = 30_000;
 
 let stack: LocalStack;
 let documents: DynamoDBDocumentClient;
+let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
 
 beforeAll(async () => {
   stack = await startTestStack({ retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 }, verbose: process.env.BILLING_VERBOSE === '1' });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
+  // Loaded once the stack has set the environment its modules read at load.
+  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
 });
 
 afterAll(async () => {
@@ -137,6 +140,60 @@ describe('I1: billing follows the agent', () => {
     const items = await historyEvents(agentId);
     expect(items.at(-1)).toMatchObject({ event: 'destroy-completed', agentStatus: 'destroyed' });
     expect(items.filter((item) => item.event === 'destroy-requested')).toHaveLength(2);
+    await expectBillingFollowsAgents([agentId]);
+  });
+});
+
+describe('I1: a failed agent the owner does not retry', () => {
+  /** The scheduled sweep, run as it would run at `now`. */
+  const sweepAt = (now: Date) =>
+    sweep(
+      {
+        stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
+        hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
+        tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
+      },
+      now,
+    );
+
+  it('is destroyed and its subscription cancelled once its time to retry is over; the view says when', async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Never retried [fail:vm_created]');
+    const { subscriptionId } = await payForAgent(client, agentId);
+    const failed = await waitForStatus(client, agentId, 'failed');
+    const seenBefore = (await historyEvents(agentId)).length;
+    // From the write that failed it: its history item (the update the browser got) carries both times.
+    const { Items = [] } = await documents.send(
+      new QueryCommand({
+        TableName: stack.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :seq)',
+        FilterExpression: 'agentStatus = :failed',
+        ExpressionAttributeValues: { ':pk': `AGENT#${agentId}`, ':seq': 'SEQ#', ':failed': 'failed' },
+        ConsistentRead: true,
+      }),
+    );
+    expect(Items[0]?.failedExpiresAt).toBe(failed.failedExpiresAt);
+    expect(Date.parse(failed.failedExpiresAt!) - Date.parse(Items[0]?.updatedAt as string)).toBe(FAILED_RETRY_WINDOW_SECONDS * 1000);
+    // The live update of the failure carries it too, so the page says it without a reload.
+    const live = await client.live(stack.wsUrl);
+    await live.subscribe(agentId);
+    expect(live.views().at(-1)?.failedExpiresAt).toBe(failed.failedExpiresAt);
+    await live.close();
+
+    // Within the window nothing happens: the owner may still retry.
+    await sweepAt(new Date(Date.parse(failed.failedExpiresAt!) - 60_000));
+    expect((await client.agent(agentId)).agentStatus).toBe('failed');
+    expect((await subscription(subscriptionId)).status).toBe('active');
+
+    await sweepAt(new Date(Date.parse(failed.failedExpiresAt!) + 60_000));
+    const destroyed = await waitForStatus(client, agentId, 'destroyed');
+    expect(destroyed.failedExpiresAt).toBeUndefined();
+    expect(await subscription(subscriptionId)).toMatchObject({ status: 'canceled' });
+    expect((await deletedEvents(subscriptionId)).map((event) => event.request.idempotency_key)).toEqual([destroyCancellationKey(agentId, subscriptionId)]);
+    expect((await historyEvents(agentId)).slice(seenBefore).map((item) => [item.event, item.actor, item.agentStatus])).toEqual([
+      ['destroy-requested', 'sweeper', 'destroying'],
+      ['destroy-completed', 'sweeper', 'destroyed'],
+    ]);
     await expectBillingFollowsAgents([agentId]);
   });
 });

@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
+import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import type { SweepSettings } from '../../lambdas/sweeper/sweep.ts';
 import type { LocalStack } from '../../local/start.ts';
@@ -290,7 +290,10 @@ describe('the sweeper', () => {
     expect(result.settledAgents).not.toContain(live.agentId);
     expect(await getJob(lost.jobId)).toMatchObject({ status: 'failed' });
     expect(await getAgent(lost.agentId)).toMatchObject({ agentStatus: 'failed' });
-    expect((await getAgent(lost.agentId))?.deadlineAt).toBeUndefined();
+    // No execution drives it any more; its deadline now is the owner's time to retry (I1).
+    const failedAgent = await getAgent(lost.agentId);
+    expect(failedAgent?.execution).toBeUndefined();
+    expect(failedAgent?.deadlineAt).toBe(deadlineOf('failed', failedAgent!.updatedAt));
     expect(result.deletedServers).toContain(String(servers[0]));
     expect(result.deletedDevices).toContain(devices[0]);
     expect(stack.fakes.hetzner.state.servers.has(servers[1]!)).toBe(true);

@@ -89,13 +89,21 @@ function AgentDetails({ view }: { view: AgentView }) {
 
       {view.subscriptionEndedAt !== undefined && view.agentStatus !== 'destroyed' ? (
         <p class="notice notice--bad" role="status" data-testid="subscription-ended">
-          {view.agentStatus === 'failed'
-            ? 'Subscription ended: this agent cannot be provisioned again.'
+          {view.agentStatus === 'draft'
+            ? 'Subscription ended before this agent was provisioned: create a new agent to start again.'
             : 'Subscription ended: this agent will be removed.'}
         </p>
       ) : null}
 
-      {view.agentStatus === 'draft' ? <PayButton agentId={view.agentId} /> : null}
+      {view.failedExpiresAt !== undefined ? (
+        <p class="notice notice--bad" role="status" data-testid="failed-expires">
+          If you do not retry this agent by{' '}
+          <time dateTime={view.failedExpiresAt}>{new Date(view.failedExpiresAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}</time>,
+          it will be removed and its subscription cancelled.
+        </p>
+      ) : null}
+
+      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? <PayButton agentId={view.agentId} /> : null}
       <AgentControls view={view} />
 
       {view.actionError === undefined ? null : (
