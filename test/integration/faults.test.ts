@@ -11,7 +11,7 @@
  * its agent, in order once repeats are dropped. The suite prints what it injected and what it checked at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -23,6 +23,7 @@ import { managementConnectionId } from '../../local/gateway/management-api.ts';
 import type { WorkflowRun } from '../../local/fakes/github.ts';
 import type { LocalStack } from '../../local/start.ts';
 import type { LocalStepFunctionsEvents } from '../../local/stepfunctions.ts';
+import { listenLocally } from '../support/listen.ts';
 import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
 
 /** How DynamoDB fails: connections cut, `ThrottlingException` answers, or requests accepted and never answered. */
@@ -54,32 +55,12 @@ function forward(request: IncomingMessage, response: ServerResponse, origin: str
   request.pipe(upstream);
 }
 
-/** An HTTP server on a free loopback port that tracks its sockets, so `stop()` can cut keep-alive connections. */
-async function listen(handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ origin: string; stop(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer(handle);
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('The proxy has no port');
-  return {
-    origin: `http://127.0.0.1:${address.port}`,
-    async stop() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 async function startDynamoProxy(target: string): Promise<DynamoProxy> {
   const agent = new Agent({ keepAlive: true });
   const held = new Set<Socket>();
   let failure: { fault: DynamoFault; operation?: string; left: number } | undefined;
   let injected = 0;
-  const server = await listen((request, response) => {
+  const server = await listenLocally((request, response) => {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1];
     if (failure === undefined || (failure.operation !== undefined && failure.operation !== operation)) {
       return forward(request, response, target, agent);
@@ -131,7 +112,7 @@ async function startManagementProxy(): Promise<ManagementProxy> {
   const failing = new Map<string, number>();
   let target: string | undefined;
   let injected = 0;
-  const server = await listen((request, response) => {
+  const server = await listenLocally((request, response) => {
     const connectionId = request.method === 'POST' ? managementConnectionId(request.url ?? '') : undefined;
     const left = connectionId === undefined ? 0 : (failing.get(connectionId) ?? 0);
     if (target === undefined) return void response.writeHead(502).end();

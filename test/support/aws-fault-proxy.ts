@@ -4,8 +4,8 @@
  * a 5xx the SDK retries and then surfaces, or forwarded and its answer lost (the call took effect, the caller never
  * heard: what a crash or a timeout after the request looks like).
  */
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally } from './listen.ts';
 
 export type AwsFault = 'refuse' | 'lose-answer';
 
@@ -26,7 +26,6 @@ const UNAVAILABLE = JSON.stringify({ __type: 'ServiceUnavailable', message: 'Inj
 export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
   let target = '';
   const agent = new Agent({ keepAlive: true });
-  const sockets = new Set<Socket>();
   const seen = new Map<string, number>();
   let failure: { operation: string; fault: AwsFault; left: number } | undefined;
 
@@ -44,7 +43,7 @@ export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
     request.pipe(upstream);
   };
 
-  const server = createServer((request, response) => {
+  const server = await listenLocally((request, response) => {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     seen.set(operation, (seen.get(operation) ?? 0) + 1);
     const fault = failure !== undefined && failure.operation === operation && failure.left > 0 ? failure.fault : undefined;
@@ -56,15 +55,7 @@ export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
     }
     forward(request, response, fault === 'lose-answer');
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('The proxy has no port');
-
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const endpoint = server.origin;
   return {
     route: (to) => {
       target = to;
@@ -78,9 +69,8 @@ export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
     },
     seen: (operation) => seen.get(operation) ?? 0,
     async stop() {
-      for (const socket of sockets) socket.destroy();
       agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }

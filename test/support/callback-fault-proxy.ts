@@ -4,8 +4,8 @@
  * lost before it arrives, arrived but its answer lost (the workflow retries a callback that took effect), sent twice,
  * or held back for a while (so that it lands after later ones, or after a timeout).
  */
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally } from './listen.ts';
 
 export type CallbackFault = 'lose' | 'lose-answer' | 'duplicate' | 'delay';
 /** What a callback reports: the final `running`/`failed` status, a step, a heartbeat, or another status. */
@@ -35,7 +35,6 @@ function kindOf(body: string): CallbackKind {
 export async function startCallbackFaultProxy(): Promise<CallbackFaultProxy> {
   let target = '';
   const agent = new Agent({ keepAlive: true });
-  const sockets = new Set<Socket>();
   const failures: { kind: CallbackKind; fault: CallbackFault; left: number; delayMs: number }[] = [];
   const injected: Record<CallbackFault, number> = { lose: 0, 'lose-answer': 0, duplicate: 0, delay: 0 };
 
@@ -70,18 +69,10 @@ export async function startCallbackFaultProxy(): Promise<CallbackFaultProxy> {
     response.writeHead(answer.status, answer.headers).end(answer.body);
   };
 
-  const server = createServer((request, response) => {
+  const server = await listenLocally((request, response) => {
     handle(request, response).catch(() => response.destroy());
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('The proxy has no port');
-
-  const url = `http://127.0.0.1:${address.port}`;
+  const url = server.origin;
   return {
     route: (to) => {
       target = to;
@@ -92,9 +83,8 @@ export async function startCallbackFaultProxy(): Promise<CallbackFaultProxy> {
     },
     injected: () => ({ ...injected }),
     async stop() {
-      for (const socket of sockets) socket.destroy();
       agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.stop();
     },
   };
 }
