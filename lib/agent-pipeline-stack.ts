@@ -84,7 +84,14 @@ export class AgentPipelineStack extends Stack {
     const lifecycle = new Lifecycle(this, 'Lifecycle', { data, secrets, observability });
     // Intents (paid jobs, accepted actions) are written with their execution requests; these two drive them (I3).
     new ExecutionStarter(this, 'ExecutionStarter', { data, observability, provisioning: provisioning.stateMachine, lifecycle });
-    new Sweeper(this, 'Sweeper', { data, secrets, observability, provisioning: provisioning.stateMachine, lifecycle });
+    new Sweeper(this, 'Sweeper', {
+      data,
+      secrets,
+      observability,
+      provisioning: provisioning.stateMachine,
+      workflowRuns: provisioning.workflowRuns,
+      lifecycle,
+    });
     const httpApi = new HttpApi(this, 'HttpApi', {
       data,
       secrets,

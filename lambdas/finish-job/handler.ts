@@ -1,20 +1,18 @@
 /**
  * ActivateAgent, MarkFailed, RecordActivationFailure and RecordRollbackFailure (state machine tasks): records how a
  * provisioning execution ended through the one domain writer, or raises the `ActivationFailed` / `RollbackFailed`
- * metric whose alarm pages a person. An agent
- * whose subscription ended while it was provisioned goes from active straight to destroying.
+ * metric whose alarm pages a person. Activation is ../shared/activate-job.ts, which the sweeper uses too.
  * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { mustDestroyForEndedSubscription } from '../domain/billing.ts';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
-import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
+import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
-import { getAgent, getJob } from '../shared/repository.ts';
+import { getJob } from '../shared/repository.ts';
 import { describeFailure } from './failure.ts';
 
 loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
@@ -45,17 +43,10 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
   logger.appendKeys({ jobId: input.jobId, action: input.action });
   switch (input.action) {
     case 'activate': {
-      let outcome = await recordJobEvent(input.jobId, { kind: 'activated', vm: input.result }, ACTOR);
-      if (outcome.kind === 'ignored' && outcome.reason === 'stale') {
-        // Every progress callback was lost, so the job still looks queued: the workflow did start.
-        await recordJobEvent(input.jobId, { kind: 'provisioning' }, ACTOR);
-        outcome = await recordJobEvent(input.jobId, { kind: 'activated', vm: input.result }, ACTOR);
-      }
-      const result = resultOf(input.jobId, outcome);
+      const result = resultOf(input.jobId, await activateJob(input.jobId, input.result, ACTOR));
       if (result.outcome !== 'changed' && result.outcome !== 'duplicate') {
         throw new JobNotActivatedError(`Job ${input.jobId} could not be activated (${result.outcome})`);
       }
-      await destroyIfSubscriptionEnded(input.jobId);
       return result;
     }
     case 'fail': {
@@ -84,23 +75,6 @@ function recordGivingUp(
   metrics.addMetric(metric, MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
   return { jobId: input.jobId, outcome: 'recorded' };
-}
-
-/**
- * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is
- * destroyed instead of running unpaid, and a failed one instead of waiting for a retry it may not have (I5). Repeated
- * with the task, it finds the agent destroying and writes nothing.
- */
-async function destroyIfSubscriptionEnded(id: string): Promise<void> {
-  const job = await getJob(id);
-  const agent = job === undefined ? undefined : await getAgent(job.agentId);
-  if (agent?.subscriptionEndedAt === undefined || agent.currentJobId !== id) return;
-  const { destroying, result } = await destroyForEndedSubscription(
-    agent.agentId,
-    (current) => current.currentJobId === id && mustDestroyForEndedSubscription(current),
-    agent.subscriptionEndedAt,
-  );
-  logger.info('Provisioning ended after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
 }
 
 function resultOf(id: string, outcome: Awaited<ReturnType<typeof recordJobEvent>>): FinishResult {

@@ -8,6 +8,10 @@ const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),
   PROVISION_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
   LIFECYCLE_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
+  GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
+  GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
+  GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
+  GITHUB_WORKFLOW_FILE: z._default(z.string().check(z.minLength(1)), 'provision-agent.yml'),
   HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
   HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
   TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
@@ -18,6 +22,12 @@ const config = loadConfig({
 export const handler = async (): Promise<SweepResult> =>
   sweep({
     stateMachines: { provision: config.PROVISION_STATE_MACHINE_ARN, lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN },
+    github: {
+      apiUrl: config.GITHUB_API_URL,
+      repository: config.GITHUB_REPOSITORY,
+      workflowFile: config.GITHUB_WORKFLOW_FILE,
+      token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
+    },
     hetzner: { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) },
     tailscale: {
       apiUrl: config.TAILSCALE_API_URL,

@@ -3,7 +3,9 @@
  * - agents in a driven status (provisioning, stopping, starting, destroying) that entered it more than
  *   SWEEP_AFTER_SECONDS ago, found through the sparse GSI3 (a Query per status, never a scan): an execution that was
  *   never started is started now under its deterministic name (so never twice); one that ended without settling the
- *   agent is settled by the domain's rules: provisioning fails the job, a stop or start is recorded as failed
+ *   agent is settled by the domain's rules: provisioning first asks how the job's run ended (I4: a VM that came up is
+ *   never destroyed because a report was lost) and activates the agent when it succeeded, waits for a run still in
+ *   progress (the next sweep asks again), and fails the job otherwise; a stop or start is recorded as failed
  *   (the agent goes back to the status that is true of the VM), a destroy is asked again;
  * - failed agents whose owner did not retry them within FAILED_RETRY_WINDOW_SECONDS (GSI3 too) are destroyed, and with
  *   them their subscription (I1);
@@ -11,22 +13,23 @@
  *   by the job-id label and hostname even when no callback recorded them.
  */
 import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
+import { howRunEnded, type RunSources } from '../check-run/how-run-ended.ts';
 import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
 import { isFailedAgentExpired } from '../domain/billing.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
 import { sfn } from '../shared/clients/sfn.ts';
 import { executionArnOf, lifecycleExecution, startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
+import { activateJob } from '../shared/activate-job.ts';
 import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { agentIdsWithDeadlineBefore, getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
 import { recordActionFailure } from '../power-action/record-failure.ts';
-import { deleteServer, serversMatching, type HetznerTarget } from '../rollback/hetzner.ts';
-import { deleteDevice, jobIdOfHostname, listDevices, type TailscaleTarget } from '../rollback/tailscale.ts';
+import { deleteServer, serversMatching } from '../rollback/hetzner.ts';
+import { deleteDevice, jobIdOfHostname, listDevices } from '../rollback/tailscale.ts';
 
-export interface SweepSettings {
+/** GitHub is asked how a provisioning run ended; Hetzner and Tailscale also list what finished jobs left. */
+export interface SweepSettings extends RunSources {
   readonly stateMachines: StateMachineArns;
-  readonly hetzner: HetznerTarget;
-  readonly tailscale: TailscaleTarget;
 }
 
 export interface SweepResult {
@@ -111,7 +114,7 @@ async function repairAgent(settings: SweepSettings, agentId: string, now: Date):
     logger.warn('Started the execution an intent never got', { agentId, agentStatus: agent.agentStatus, execution: execution.name });
     return { repair: 'started', execution: execution.name };
   }
-  const settled = await settle(agent, execution, status);
+  const settled = await settle(settings, agent, execution, status);
   logger.warn('Settled an agent its execution left undone', { agentId, agentStatus: agent.agentStatus, execution: execution.name, executionStatus: status, settled });
   return { repair: settled ? 'settled' : 'moved-on', execution: execution.name };
 }
@@ -149,10 +152,18 @@ async function executionStatus(execution: ExecutionRequest, arns: StateMachineAr
  * the agent still being driven by that execution, so an agent that moved on meanwhile is left alone.
  * @returns false when the agent had moved on
  */
-async function settle(agent: AgentRecord, execution: ExecutionRequest, status: string): Promise<boolean> {
+async function settle(settings: SweepSettings, agent: AgentRecord, execution: ExecutionRequest, status: string): Promise<boolean> {
   const why = `its execution ended (${status.toLowerCase()}) without finishing`;
   if (execution.stateMachine === 'provision') {
-    const outcome = await recordJobEvent(execution.name, { kind: 'failed', error: `provisioning stopped unexpectedly: ${why}` }, ACTOR);
+    // The execution may have ended after the VM came up (ActivationFailed, or lost while it asked): ask first (I4).
+    const jobId = execution.name;
+    const run = await howRunEnded(jobId, await getJob(jobId), async () => settings);
+    logger.info('Asked how the run ended', { agentId: agent.agentId, jobId, verdict: run.verdict, reason: run.reason });
+    if (run.verdict === 'in_progress') return false;
+    const outcome =
+      run.verdict === 'succeeded'
+        ? await activateJob(jobId, run.vm, ACTOR)
+        : await recordJobEvent(jobId, { kind: 'failed', error: `provisioning stopped unexpectedly: ${why} (${run.reason})` }, ACTOR);
     return outcome.kind === 'changed';
   }
   const { action } = JSON.parse(execution.input) as LifecycleInput;

@@ -45,15 +45,17 @@ export class Provisioning extends Construct {
   public readonly finishJob: PipelineFunction;
   public readonly rollback: PipelineFunction;
   public readonly checkRun: PipelineFunction;
+  /** Where the provisioning workflow's runs are (`GITHUB_REPOSITORY`, `GITHUB_WORKFLOW_FILE`), for a function's environment. */
+  public readonly workflowRuns: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: ProvisioningProps) {
     super(scope, id);
     const { data, secrets, observability } = props;
-    // Rollback and check-run find a job's run among the workflow's runs; only the dispatch names a ref.
-    const workflowRuns = {
+    // Rollback, check-run and the sweeper find a job's run among the workflow's runs; only the dispatch names a ref.
+    const workflowRuns = (this.workflowRuns = {
       GITHUB_REPOSITORY: props.github.repository,
       GITHUB_WORKFLOW_FILE: props.github.workflowFile ?? 'provision-agent.yml',
-    };
+    });
 
     this.dispatchWorkflow = new PipelineFunction(this, 'DispatchWorkflow', {
       name: 'dispatch-workflow',

@@ -18,13 +18,16 @@ export interface SweeperProps {
   readonly secrets: Secrets;
   readonly observability: Observability;
   readonly provisioning: StateMachine;
+  /** Where the provisioning workflow's runs are (Provisioning.workflowRuns): asked how a run ended (I4). */
+  readonly workflowRuns: Readonly<Record<string, string>>;
   readonly lifecycle: Lifecycle;
 }
 
 /**
  * Every 15 minutes, repairs agents past their deadline (found through the sparse GSI3, never a scan: the function's
  * role has no `dynamodb:Scan`): starts the execution an intent still misses, or settles an agent whose execution ended
- * without settling it. Deletes Hetzner servers and Tailscale devices of jobs that are over.
+ * without settling it (a provisioning one only after GitHub, Hetzner and Tailscale say its VM did not come up: I4).
+ * Deletes Hetzner servers and Tailscale devices of jobs that are over.
  */
 export class Sweeper extends Construct {
   public readonly function: PipelineFunction;
@@ -37,9 +40,11 @@ export class Sweeper extends Construct {
       name: 'sweeper',
       description: 'Repairs agents past their deadline; deletes servers and devices of finished jobs',
       timeout: Duration.minutes(2),
+      environment: props.workflowRuns,
       observability,
     })
       .useTable(data.table, 'keyedReadWrite')
+      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
       .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
       .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken)
       .useProvisioning(props.provisioning);

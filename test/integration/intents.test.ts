@@ -107,6 +107,7 @@ const sweepSettings = (): SweepSettings => ({
     provision: stack.stateMachineArn,
     lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
   },
+  github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
   hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
   tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
 });
@@ -263,26 +264,15 @@ describe('the sweeper', () => {
   it('fails a job whose execution ended without settling it, and deletes its server and Tailscale device; keeps those of a live or unknown job', async () => {
     const lost = await paidAgent('Lost execution [manual]');
     const live = await paidAgent('Live execution [manual]');
-    const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${lost.jobId}`;
-    await vi.waitFor(() => expect(stack.stepFunctions.describeExecution(executionArn).status).toBe('RUNNING'), { timeout: SETTLE_MS });
-    stack.stepFunctions.stopExecution({ executionArn, error: 'Injected', cause: 'the execution ended without settling the job' });
+    await endProvisioningExecution(lost.jobId);
+    // Its run failed: nothing came up that must be kept.
+    stack.fakes.github.updateRun((await runOf(lost.jobId)).id, { status: 'completed', conclusion: 'failure' });
 
-    const servers = await Promise.all([lost.jobId, live.jobId].map(async (jobId) => {
-      const response = await fetch(`${stack.fakes.hetzner.url}/servers`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
-      });
-      return ((await response.json()) as { server: { id: number } }).server.id;
-    }));
+    const servers = await Promise.all([lost.jobId, live.jobId].map(createServerOf));
     const devices = [lost.jobId, live.jobId].map((jobId) => stack.fakes.tailscale.join({ hostname: agentHostname(jobId) }).id);
     // Another stack's job (unknown here) and a machine that is no agent: never ours to delete.
     const foreignJob = 'job_01ZZZZZZZZZZZZZZZZZZZZZZZZ';
-    const foreignServer = ((await (await fetch(`${stack.fakes.hetzner.url}/servers`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: agentHostname(foreignJob), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: foreignJob } }),
-    })).json()) as { server: { id: number } }).server.id;
+    const foreignServer = await createServerOf(foreignJob);
     const foreignDevices = [agentHostname(foreignJob), 'laptop-of-an-operator'].map((hostname) => stack.fakes.tailscale.join({ hostname }).id);
 
     const result = await sweepLater();
@@ -302,4 +292,54 @@ describe('the sweeper', () => {
     for (const device of foreignDevices) expect(stack.fakes.tailscale.state.devices.has(device)).toBe(true);
     expect(await getAgent(live.agentId)).toMatchObject({ agentStatus: 'provisioning', execution: { name: live.jobId } });
   });
+
+  it('activates a job whose execution ended without settling it but whose run succeeded, from what GitHub, Hetzner and Tailscale say, and keeps its server and device (I4)', async () => {
+    const upAnyway = await paidAgent('Lost reports, VM up [manual]');
+    await endProvisioningExecution(upAnyway.jobId);
+    const server = await createServerOf(upAnyway.jobId);
+    const { id: device, nodeId } = stack.fakes.tailscale.join({ hostname: agentHostname(upAnyway.jobId) });
+    stack.fakes.github.updateRun((await runOf(upAnyway.jobId)).id, { status: 'completed', conclusion: 'success' });
+
+    const result = await sweepLater();
+    expect(result.settledAgents).toContain(upAnyway.agentId);
+    expect(result.deletedServers).not.toContain(String(server));
+    expect(result.deletedDevices).not.toContain(device);
+    expect(stack.fakes.hetzner.state.servers.has(server)).toBe(true);
+    expect(stack.fakes.tailscale.state.devices.has(device)).toBe(true);
+    expect(await getJob(upAnyway.jobId)).toMatchObject({ status: 'running', vm: { serverId: String(server), tailscaleDeviceId: nodeId } });
+    const agent = await getAgent(upAnyway.agentId);
+    expect(agent).toMatchObject({ agentStatus: 'active', vm: { serverId: String(server), tailscaleDeviceId: nodeId } });
+    expect(agent?.deadlineAt).toBeUndefined();
+    // A second sweep finds nothing left to do for it.
+    const again = await sweepLater();
+    expect(again.settledAgents).not.toContain(upAnyway.agentId);
+    expect(stack.fakes.hetzner.state.servers.has(server)).toBe(true);
+  });
 });
+
+/** Ends the provisioning execution of `jobId` as a lost execution would: without settling its job. */
+async function endProvisioningExecution(jobId: string): Promise<void> {
+  const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
+  await vi.waitFor(() => expect(stack.stepFunctions.describeExecution(executionArn).status).toBe('RUNNING'), { timeout: SETTLE_MS });
+  stack.stepFunctions.stopExecution({ executionArn, error: 'Injected', cause: 'the execution ended without settling the job' });
+}
+
+/** The fake GitHub's run of `jobId` (a `[manual]` job's run is dispatched, never run). */
+async function runOf(jobId: string) {
+  let run: ReturnType<typeof stack.fakes.github.state.runs.get>;
+  await vi.waitFor(() => {
+    run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
+    expect(run).toBeDefined();
+  }, { timeout: SETTLE_MS });
+  return run!;
+}
+
+/** A server on the fake Hetzner labelled with `jobId`, as the workflow creates it; its id. */
+async function createServerOf(jobId: string): Promise<number> {
+  const response = await fetch(`${stack.fakes.hetzner.url}/servers`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+  });
+  return ((await response.json()) as { server: { id: number } }).server.id;
+}
