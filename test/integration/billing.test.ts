@@ -150,6 +150,7 @@ describe('I1: a failed agent the owner does not retry', () => {
     sweep(
       {
         stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
+        github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
         hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
         tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
       },

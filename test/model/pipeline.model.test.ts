@@ -85,6 +85,7 @@ function sweepLater(): Promise<unknown> {
   return sweep(
     {
       stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
+      github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
       hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
       tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
     },
