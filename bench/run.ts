@@ -97,7 +97,8 @@ async function main(): Promise<void> {
   }
 
   log('starting the local stack');
-  const stack = await startLocalStack({ dataDir: null, port: 0, verbose: false, runnerStepMs: 200, runnerHeartbeatMs: 1_000 });
+  // The fan-out in a worker thread, as a Lambda is its own process: its SDK work (signing) leaves the gateway's thread.
+  const stack = await startLocalStack({ dataDir: null, port: 0, verbose: false, runnerStepMs: 200, runnerHeartbeatMs: 1_000, functionsInWorkers: ['fanout'] });
   const fleet = await Fleet.start();
   const results: Record<string, unknown> = { coldStarts };
   try {

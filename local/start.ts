@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
@@ -18,6 +18,7 @@ import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
 import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
+import { FunctionWorker } from './function-worker.ts';
 import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
 import { endpointAuthorizer, Invocations, LocalIam, type ReferenceResolver } from './iam.ts';
@@ -100,6 +101,11 @@ export interface LocalStackOptions {
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
   /** Log what happens (URLs, executions, runner steps). @default true */
   readonly verbose?: boolean;
+  /**
+   * Functions (by folder name, e.g. `fanout`) that run in a worker thread of their own, as a Lambda runs in its own
+   * process: their CPU then goes to another core than the gateway's (the benchmark runs the fan-out so). @default none
+   */
+  readonly functionsInWorkers?: readonly string[];
 }
 
 export interface LocalStack {
@@ -459,7 +465,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_SERVICE_NAME: 'local',
     });
-    for (const [logicalId, entry] of Object.entries(functions)) handlers.set(logicalId, await importHandler(entry));
+    const inWorkers = new Set(options.functionsInWorkers ?? []);
+    for (const [logicalId, entry] of Object.entries(functions)) {
+      if (!inWorkers.has(basename(dirname(entry.entry)))) {
+        handlers.set(logicalId, await importHandler(entry));
+        continue;
+      }
+      const worker = await FunctionWorker.start(entry, { region: LOCAL_REGION, accountId: ACCOUNT_ID });
+      stops.push(() => worker.stop());
+      handlers.set(logicalId, worker.handler);
+    }
 
     // One poller per event source mapping of the template (the fan-out, the execution-starter), with its settings.
     // LATEST, not the template's TRIM_HORIZON: the local Step Functions forget their executions at a restart, so
