@@ -11,7 +11,7 @@ import type { LocalStack } from '../../local/start.ts';
 import { StreamPoller } from '../../local/stream-poller.ts';
 import { functionEntries, synthesizeTemplate } from '../../local/template.ts';
 import type { Fleet } from '../lib/fleet.ts';
-import { createAgent, devToken, getAgent, sendCheckoutWebhook } from '../lib/pipeline.ts';
+import { createAgent, devToken, executionStarts, getAgent, sendCheckoutWebhook } from '../lib/pipeline.ts';
 
 export interface ProvisioningCounts {
   readonly seconds: number;
@@ -97,6 +97,8 @@ export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: st
     if (status !== 200) throw new Error(`Stripe webhook answered ${status}`);
     const { jobId } = await getAgent(stack, token, agentId);
     const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
+    // The execution-starter starts it from the stream, after the webhook's answer.
+    await executionStarts(stack, [jobId]);
     const execution = await stack.stepFunctions.waitForExecution(executionArn);
     const seconds = (performance.now() - started) / 1000;
     await counter.drain();
