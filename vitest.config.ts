@@ -51,7 +51,7 @@ export default defineConfig({
           name: 'load',
           include: ['test/load/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
-          testTimeout: 300_000,
+          testTimeout: 600_000,
           hookTimeout: 120_000,
           sequence: { groupOrder: 2 },
         },

@@ -16,7 +16,7 @@ const template = inject('template');
 const fixture = (name: string): string => fileURLToPath(new URL(`../support/fixtures/${name}`, import.meta.url));
 
 describe('template readers', () => {
-  it('reads the one table as documented: PK/SK, GSI1, GSI2, GSI3, NEW_AND_OLD_IMAGES stream, TTL on expiresAt', () => {
+  it('reads the one table as documented: PK/SK, GSI1, GSI2, GSI3, JobsByTime, NEW_AND_OLD_IMAGES stream, TTL on expiresAt', () => {
     const [table, ...others] = tableDefinitions(template);
     expect(others).toEqual([]);
     expect(table?.createTableInput.KeySchema).toEqual([
@@ -27,6 +27,7 @@ describe('template readers', () => {
       ['GSI1', ['GSI1PK', 'GSI1SK']],
       ['GSI2', ['GSI2PK', 'GSI2SK']],
       ['GSI3', ['GSI3PK', 'GSI3SK']],
+      ['JobsByTime', ['JobsByTimePK', 'JobsByTimeSK']],
     ]);
     expect(table?.createTableInput.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
     expect(table?.timeToLiveAttribute).toBe('expiresAt');

@@ -221,6 +221,8 @@ async function dispatchedManualAgent(client: ApiClient): Promise<{ agentId: stri
   });
   expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
   await dispatched;
+  // dispatch-workflow records the run (an update of its own) once GitHub answered.
+  await vi.waitFor(async () => expect((await client.agent(agent.agentId)).workflowRunUrl).toBeDefined(), { timeout: 10_000, interval: 50 });
   const { jobId } = await client.agent(agent.agentId);
   if (jobId === null) throw new Error('The paid agent has no job');
   return { agentId: agent.agentId, jobId };
@@ -303,12 +305,11 @@ describe('DynamoDB failing while a callback arrives', () => {
         // A later update closes the agent's stream: a repeat of the first would have arrived before it.
         await report({ type: 'step', job_id: jobId, step: 'vm_created', server_id: '4711', server_ip: '203.0.113.7' });
         await dashboard.reached(before.seq + 2);
-        expect(dashboard.views().map(({ type, seq }) => [type, seq])).toEqual([
-          ['snapshot', before.seq],
-          ['update', before.seq + 1],
-          ['update', before.seq + 2],
-        ]);
-        expect(dashboard.views()[1]).toMatchObject({ status: 'provisioning' });
+        // The retried callback's update arrives exactly once. (The subscribe may race the fan-out of the dispatch's own
+        // update, which then arrives beside the snapshot: a repeat of an earlier seq, dropped by seq.)
+        const retried = dashboard.views().filter((view) => view.agentId === agentId && view.seq === before.seq + 1);
+        expect(retried).toHaveLength(1);
+        expect(retried[0]).toMatchObject({ type: 'update', status: 'provisioning' });
         expectEveryUpdate(dashboard, agentId, before.seq, before.seq + 2);
       } finally {
         await dashboard.close();
