@@ -75,7 +75,13 @@ const RESULTS_DIR = resolve(PROJECT_ROOT, 'bench/results');
 
 function machine() {
   const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
-  return { nproc: availableParallelism(), memoryBytes: totalmem(), cpuModel, node: process.version, platform: `${process.platform} ${process.arch}` };
+  return {
+    nproc: availableParallelism(),
+    memoryBytes: totalmem(),
+    cpuModel,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
 }
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -92,13 +98,32 @@ async function main(): Promise<void> {
   log('cold-start proxies: bundling each function, timing import() in fresh processes');
   const coldStarts = await measureColdStarts(RESULTS_DIR, plan.importRepetitions);
   for (const result of coldStarts) {
-    rows.push({ benchmark: 'cold start', metric: `${result.name} bundle`, value: kb(result.bytes), target: `< ${kb(result.sizeTarget)}`, ok: result.bytes < result.sizeTarget });
-    rows.push({ benchmark: 'cold start', metric: `${result.name} import() median`, value: ms(result.importMedianMs), target: `< ${IMPORT_TARGET_MS} ms`, ok: result.importMedianMs < IMPORT_TARGET_MS });
+    rows.push({
+      benchmark: 'cold start',
+      metric: `${result.name} bundle`,
+      value: kb(result.bytes),
+      target: `< ${kb(result.sizeTarget)}`,
+      ok: result.bytes < result.sizeTarget,
+    });
+    rows.push({
+      benchmark: 'cold start',
+      metric: `${result.name} import() median`,
+      value: ms(result.importMedianMs),
+      target: `< ${IMPORT_TARGET_MS} ms`,
+      ok: result.importMedianMs < IMPORT_TARGET_MS,
+    });
   }
 
   log('starting the local stack');
   // The fan-out in a worker thread, as a Lambda is its own process: its SDK work (signing) leaves the gateway's thread.
-  const stack = await startLocalStack({ dataDir: null, port: 0, verbose: false, runnerStepMs: 200, runnerHeartbeatMs: 1_000, functionsInWorkers: ['fanout'] });
+  const stack = await startLocalStack({
+    dataDir: null,
+    port: 0,
+    verbose: false,
+    runnerStepMs: 200,
+    runnerHeartbeatMs: 1_000,
+    functionsInWorkers: ['fanout'],
+  });
   const fleet = await Fleet.start();
   const results: Record<string, unknown> = { coldStarts };
   try {
@@ -110,14 +135,27 @@ async function main(): Promise<void> {
     const streamInvocations = Object.values(streamAtMost).reduce((sum, count) => sum + count, 0);
     rows.push({
       benchmark: 'provisioning',
-      metric: `Lambda invocations (webhook ${stripeWebhook} + callbacks ${githubCallback} + tasks ${stepFunctionsTasks} + stream-triggered at most: ${Object.entries(streamAtMost).map(([name, count]) => `${name} ${count}`).join(', ')})`,
+      metric: `Lambda invocations (webhook ${stripeWebhook} + callbacks ${githubCallback} + tasks ${stepFunctionsTasks} + stream-triggered at most: ${Object.entries(
+        streamAtMost,
+      )
+        .map(([name, count]) => `${name} ${count}`)
+        .join(', ')})`,
       value: String(stripeWebhook + githubCallback + stepFunctionsTasks + streamInvocations),
     });
     rows.push({ benchmark: 'provisioning', metric: 'DynamoDB item writes', value: String(counts.itemWritesTotal) });
-    rows.push({ benchmark: 'provisioning', metric: 'WebSocket messages per dashboard', value: String(counts.webSocketMessages) });
+    rows.push({
+      benchmark: 'provisioning',
+      metric: 'WebSocket messages per dashboard',
+      value: String(counts.webSocketMessages),
+    });
 
     log(`Stripe webhook: ${plan.webhook.senders} concurrent senders x ${plan.webhook.perSender}`);
-    const { agentIdsBySender, ...webhook } = await measureWebhookAck(stack, plan.webhook.senders, plan.webhook.perSender, run);
+    const { agentIdsBySender, ...webhook } = await measureWebhookAck(
+      stack,
+      plan.webhook.senders,
+      plan.webhook.perSender,
+      run,
+    );
     log(`ack floor: the same senders, one bare TransactWriteItems of the same items each`);
     const ackFloor = await measureAckFloor(stack, { agentIdsBySender, ...webhook }, run);
     results.webhook = webhook;
@@ -148,12 +186,20 @@ async function main(): Promise<void> {
     const script = new CallbackScript(agent);
 
     log(`polling baseline: ${plan.watch.dashboards} dashboards polling every 1 s for ${plan.watch.windowSeconds} s`);
-    const polling = await measurePolling(stack, fleet, agent, plan.watch.dashboards, plan.watch.windowSeconds, script.nextStep());
+    const polling = await measurePolling(
+      stack,
+      fleet,
+      agent,
+      plan.watch.dashboards,
+      plan.watch.windowSeconds,
+      script.nextStep(),
+    );
 
     // The floors first, while the stack holds no dashboards: the same fleet, the same counts, the same messages.
     const view = await getAgent(stack, agent.token, agent.agentId);
     const floor = await FloorServer.start(JSON.stringify({ type: 'snapshot', ...view }));
-    const heartbeat = () => JSON.stringify({ type: 'heartbeat', agentId: agent.agentId, jobId: agent.jobId, at: new Date().toISOString() });
+    const heartbeat = () =>
+      JSON.stringify({ type: 'heartbeat', agentId: agent.agentId, jobId: agent.jobId, at: new Date().toISOString() });
     const floorLatency: RoundsResult[] = [];
     const floorFanout: (ThroughputResult & { rss: number })[] = [];
     try {
@@ -166,7 +212,10 @@ async function main(): Promise<void> {
       for (const { connections, messages } of plan.fanout) {
         log(`floor, fan-out: ${messages} messages to ${connections} connections`);
         floorOpen = await growFleet(fleet, floor.wsUrl, agent, connections, floorOpen);
-        floorFanout.push({ ...(await measureThroughput(fleet, connections, messages, () => floor.broadcast(heartbeat()))), rss: floor.peakRss });
+        floorFanout.push({
+          ...(await measureThroughput(fleet, connections, messages, () => floor.broadcast(heartbeat()))),
+          rss: floor.peakRss,
+        });
       }
       await fleet.request({ cmd: 'close' }, 'closed');
     } finally {
@@ -197,7 +246,8 @@ async function main(): Promise<void> {
     results.watch = { polling, push };
     results.fanout = fanout;
 
-    const percentiles = ({ p50, p95, p99 }: { p50: number; p95: number; p99: number }) => `${ms(p50)} / ${ms(p95)} / ${ms(p99)}`;
+    const percentiles = ({ p50, p95, p99 }: { p50: number; p95: number; p99: number }) =>
+      `${ms(p50)} / ${ms(p95)} / ${ms(p99)}`;
     for (const [index, result] of latency.entries()) {
       const { toClient: all, toLastClient: last } = result;
       const floorRounds = floorLatency[index];
@@ -206,7 +256,9 @@ async function main(): Promise<void> {
         benchmark: 'callback -> browser',
         metric: `${result.clients} client(s): p50 / p95 / p99 (${all.count} deliveries of ${result.updates} updates${result.lost > 0 ? `, ${result.lost} lost` : ''})`,
         value: percentiles(all),
-        ...(floorRounds === undefined ? {} : { floor: percentiles(floorRounds.toClient), ratio: all.p99 / floorRounds.toClient.p99 }),
+        ...(floorRounds === undefined
+          ? {}
+          : { floor: percentiles(floorRounds.toClient), ratio: all.p99 / floorRounds.toClient.p99 }),
         ...(targeted
           ? {
               target: `p99 <= ${LATENCY_TARGET.p99Ms} ms and <= ${LATENCY_TARGET.floorRatio}x floor`,
@@ -219,7 +271,12 @@ async function main(): Promise<void> {
           benchmark: 'callback -> browser',
           metric: `${result.clients} clients: last client p50 / p99`,
           value: `${ms(last.p50)} / ${ms(last.p99)}`,
-          ...(floorRounds === undefined ? {} : { floor: `${ms(floorRounds.toLastClient.p50)} / ${ms(floorRounds.toLastClient.p99)}`, ratio: last.p99 / floorRounds.toLastClient.p99 }),
+          ...(floorRounds === undefined
+            ? {}
+            : {
+                floor: `${ms(floorRounds.toLastClient.p50)} / ${ms(floorRounds.toLastClient.p99)}`,
+                ratio: last.p99 / floorRounds.toLastClient.p99,
+              }),
         });
       }
     }
@@ -229,22 +286,42 @@ async function main(): Promise<void> {
         benchmark: 'fan-out',
         metric: `${result.connections} connections: messages delivered/s`,
         value: perSecond(result.messagesPerSecond),
-        ...(floorResult === undefined ? {} : { floor: perSecond(floorResult.messagesPerSecond), ratio: result.messagesPerSecond / floorResult.messagesPerSecond }),
+        ...(floorResult === undefined
+          ? {}
+          : {
+              floor: perSecond(floorResult.messagesPerSecond),
+              ratio: result.messagesPerSecond / floorResult.messagesPerSecond,
+            }),
         ...(result.connections === THROUGHPUT_TARGET.connections
-          ? { target: `>= ${perSecond(THROUGHPUT_TARGET.perSecond)}`, ok: result.messagesPerSecond >= THROUGHPUT_TARGET.perSecond }
+          ? {
+              target: `>= ${perSecond(THROUGHPUT_TARGET.perSecond)}`,
+              ok: result.messagesPerSecond >= THROUGHPUT_TARGET.perSecond,
+            }
           : {}),
       });
       rows.push({
         benchmark: 'fan-out',
         metric: `${result.connections} connections: stack RSS idle -> connected -> peak (heap peak); floor: its server's RSS`,
         value: `${mb(result.memoryBefore.rss)} -> ${mb(result.memoryConnected.rss)} -> ${mb(result.memoryPeak.rss)} (${mb(result.memoryPeak.heapUsed)})`,
-        ...(floorResult === undefined ? {} : { floor: mb(floorResult.rss), ratio: result.memoryPeak.rss / floorResult.rss }),
-        ...(result.connections === RSS_TARGET.connections ? { target: `peak <= ${mb(RSS_TARGET.bytes)}`, ok: result.memoryPeak.rss <= RSS_TARGET.bytes } : {}),
+        ...(floorResult === undefined
+          ? {}
+          : { floor: mb(floorResult.rss), ratio: result.memoryPeak.rss / floorResult.rss }),
+        ...(result.connections === RSS_TARGET.connections
+          ? { target: `peak <= ${mb(RSS_TARGET.bytes)}`, ok: result.memoryPeak.rss <= RSS_TARGET.bytes }
+          : {}),
       });
     }
     for (const watch of [polling, push]) {
-      rows.push({ benchmark: `${watch.mode} (${watch.dashboards} dashboards)`, metric: 'requests/min', value: Math.round(watch.requestsPerMinute).toLocaleString('en-US') });
-      rows.push({ benchmark: `${watch.mode} (${watch.dashboards} dashboards)`, metric: 'server CPU (cores busy)', value: watch.serverCpuCores.toFixed(2) });
+      rows.push({
+        benchmark: `${watch.mode} (${watch.dashboards} dashboards)`,
+        metric: 'requests/min',
+        value: Math.round(watch.requestsPerMinute).toLocaleString('en-US'),
+      });
+      rows.push({
+        benchmark: `${watch.mode} (${watch.dashboards} dashboards)`,
+        metric: 'server CPU (cores busy)',
+        value: watch.serverCpuCores.toFixed(2),
+      });
       rows.push({
         benchmark: `${watch.mode} (${watch.dashboards} dashboards)`,
         metric: `time to see a change p50 / p99${watch.failures > 0 ? ` (${watch.failures} missed or failed)` : ''}`,
@@ -271,7 +348,9 @@ async function main(): Promise<void> {
   writeFileSync(resolve(RESULTS_DIR, 'latest.json'), JSON.stringify(output, null, 2));
   const { nproc, memoryBytes, cpuModel } = output.machine;
   console.log(`\n${markdownTable(rows)}\n`);
-  console.log(`Machine: ${nproc} CPUs (${cpuModel}), ${mb(memoryBytes)} RAM, Node ${process.version}, load ${loadBefore.map((value) => value.toFixed(1)).join(' ')}`);
+  console.log(
+    `Machine: ${nproc} CPUs (${cpuModel}), ${mb(memoryBytes)} RAM, Node ${process.version}, load ${loadBefore.map((value) => value.toFixed(1)).join(' ')}`,
+  );
   console.log(`Run ${run} (${output.mode}) took ${output.seconds.toFixed(0)} s; results: ${file}`);
 }
 

@@ -83,7 +83,12 @@ export class AgentPipelineStack extends Stack {
     });
     const lifecycle = new Lifecycle(this, 'Lifecycle', { data, secrets, observability });
     // Intents (paid jobs, accepted actions) are written with their execution requests; these two drive them (I3).
-    new ExecutionStarter(this, 'ExecutionStarter', { data, observability, provisioning: provisioning.stateMachine, lifecycle });
+    new ExecutionStarter(this, 'ExecutionStarter', {
+      data,
+      observability,
+      provisioning: provisioning.stateMachine,
+      lifecycle,
+    });
     new Sweeper(this, 'Sweeper', {
       data,
       secrets,
@@ -109,16 +114,31 @@ export class AgentPipelineStack extends Stack {
     dashboard.connect({ httpApi: httpApi.api, webSocketUrl: webSocket.url, auth });
 
     // Control Tower guard rules that do not fit this stack as a whole (each resource-specific one is where it applies).
-    acknowledgeGuardRule(this, 'cloudwatch_log_group_retention_period_check',
-      'Logs are kept one month on purpose: they hold request and job ids for debugging, never secrets, and the table keeps the history people need.');
-    acknowledgeGuardRule(this, 'cloudwatch_log_group_encrypted_check',
-      'CloudWatch Logs encrypts every log group at rest with service keys; the logs hold no secrets or tokens (SECURITY.md), so a customer key adds cost and a key policy to get wrong for no gain.');
-    acknowledgeGuardRule(this, 'lambda_inside_vpc_check',
-      'The functions call only public endpoints (GitHub, Hetzner, Tailscale, Stripe) and AWS service APIs; a VPC would add NAT gateways and cold-start cost and reach nothing private.');
-    acknowledgeGuardRule(this, 'lambda_function_public_access_prohibited_check',
-      'Only API Gateway may invoke, and each permission is scoped by SourceArn to this account\'s API, route or authorizer (CDK writes them so).');
-    acknowledgeGuardRule(this, 'sqs_dlq_check',
-      'Every queue here is itself the on-failure destination (dead-letter queue) of a stream or schedule; a DLQ of a DLQ would only move the same records.');
+    acknowledgeGuardRule(
+      this,
+      'cloudwatch_log_group_retention_period_check',
+      'Logs are kept one month on purpose: they hold request and job ids for debugging, never secrets, and the table keeps the history people need.',
+    );
+    acknowledgeGuardRule(
+      this,
+      'cloudwatch_log_group_encrypted_check',
+      'CloudWatch Logs encrypts every log group at rest with service keys; the logs hold no secrets or tokens (SECURITY.md), so a customer key adds cost and a key policy to get wrong for no gain.',
+    );
+    acknowledgeGuardRule(
+      this,
+      'lambda_inside_vpc_check',
+      'The functions call only public endpoints (GitHub, Hetzner, Tailscale, Stripe) and AWS service APIs; a VPC would add NAT gateways and cold-start cost and reach nothing private.',
+    );
+    acknowledgeGuardRule(
+      this,
+      'lambda_function_public_access_prohibited_check',
+      "Only API Gateway may invoke, and each permission is scoped by SourceArn to this account's API, route or authorizer (CDK writes them so).",
+    );
+    acknowledgeGuardRule(
+      this,
+      'sqs_dlq_check',
+      'Every queue here is itself the on-failure destination (dead-letter queue) of a stream or schedule; a DLQ of a DLQ would only move the same records.',
+    );
 
     new CfnOutput(this, 'DashboardUrl', { value: dashboard.url });
     new CfnOutput(this, 'HttpApiUrl', { value: httpApi.url });

@@ -4,4 +4,5 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** Resolves a repository-relative path (`lambdas/fanout/handler.ts`) to an absolute one. */
-export const fromRepoRoot = (relativePath: string): string => fileURLToPath(new URL(`../${relativePath}`, import.meta.url));
+export const fromRepoRoot = (relativePath: string): string =>
+  fileURLToPath(new URL(`../${relativePath}`, import.meta.url));

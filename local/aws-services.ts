@@ -49,13 +49,21 @@ type Operation = (body: unknown) => unknown;
  * the token belongs to (AWS names it in a SendTask* denial), or the secret. None when the request names no resource
  * this runtime knows (a malformed request, a token it never issued): the operation's own validation answers it.
  */
-function iamRequestsOf(prefix: string, operation: string, body: unknown, stepFunctions: LocalStepFunctions): IamRequest[] {
+function iamRequestsOf(
+  prefix: string,
+  operation: string,
+  body: unknown,
+  stepFunctions: LocalStepFunctions,
+): IamRequest[] {
   const fields = (body ?? {}) as Record<string, unknown>;
   const text = (name: string) => (typeof fields[name] === 'string' ? fields[name] : undefined);
   let resource: string | undefined;
   if (prefix === 'secretsmanager') {
     const secretId = text('SecretId');
-    resource = secretId === undefined || secretId.startsWith('arn:') ? secretId : `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${secretId}`;
+    resource =
+      secretId === undefined || secretId.startsWith('arn:')
+        ? secretId
+        : `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${secretId}`;
   } else if (operation === 'StartExecution') {
     resource = text('stateMachineArn');
   } else if (operation.startsWith('SendTask')) {
@@ -64,7 +72,9 @@ function iamRequestsOf(prefix: string, operation: string, body: unknown, stepFun
   } else {
     resource = text('executionArn');
   }
-  return resource === undefined ? [] : [{ action: `${prefix === 'secretsmanager' ? 'secretsmanager' : 'states'}:${operation}`, resource }];
+  return resource === undefined
+    ? []
+    : [{ action: `${prefix === 'secretsmanager' ? 'secretsmanager' : 'states'}:${operation}`, resource }];
 }
 
 const token = z.string().min(1).max(2048);
@@ -72,7 +82,11 @@ const executionArn = z.string().min(1).max(256);
 
 // Built once: zod compiles an object schema on its first parse, so a schema built per request pays that on every call.
 const requests = {
-  StartExecution: z.object({ stateMachineArn: z.string().min(1), name: z.string().optional(), input: z.string().optional() }),
+  StartExecution: z.object({
+    stateMachineArn: z.string().min(1),
+    name: z.string().optional(),
+    input: z.string().optional(),
+  }),
   DescribeExecution: z.object({ executionArn }),
   StopExecution: z.object({ executionArn, error: z.string().optional(), cause: z.string().optional() }),
   SendTaskSuccess: z.object({ taskToken: token, output: z.string() }),
@@ -85,7 +99,9 @@ const requests = {
 function parse<Schema extends z.ZodType>(schema: Schema, body: unknown): z.infer<Schema> {
   const result = schema.safeParse(body);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
+      .join('; ');
     throw new ServiceError('ValidationException', `1 validation error detected: ${problems}`);
   }
   return result.data;
@@ -151,11 +167,19 @@ function secretsManagerOperations(secrets: Readonly<Record<string, string>>): Re
 export async function startAwsServices(options: AwsServicesOptions): Promise<AwsServices> {
   // X-Amz-Target is `<service prefix>.<operation>`; each service speaks its own JSON protocol version.
   const services: Record<string, { contentType: string; operations: Record<string, Operation> }> = {
-    AWSStepFunctions: { contentType: 'application/x-amz-json-1.0', operations: stepFunctionsOperations(options.stepFunctions) },
-    secretsmanager: { contentType: 'application/x-amz-json-1.1', operations: secretsManagerOperations(options.secrets) },
+    AWSStepFunctions: {
+      contentType: 'application/x-amz-json-1.0',
+      operations: stepFunctionsOperations(options.stepFunctions),
+    },
+    secretsmanager: {
+      contentType: 'application/x-amz-json-1.1',
+      operations: secretsManagerOperations(options.secrets),
+    },
   };
 
-  const answer = async (request: IncomingMessage): Promise<{ contentType: string; statusCode: number; body: unknown }> => {
+  const answer = async (
+    request: IncomingMessage,
+  ): Promise<{ contentType: string; statusCode: number; body: unknown }> => {
     const target = request.headers['x-amz-target'];
     const [prefix = '', operationName = ''] = (typeof target === 'string' ? target : '').split('.');
     const service = services[prefix];
@@ -166,19 +190,31 @@ export async function startAwsServices(options: AwsServicesOptions): Promise<Aws
         throw new ServiceError('UnknownOperationException', `Unknown operation ${String(target)}`);
       }
       const body = await readJson(request);
-      const denial = await options.authorize?.(request.headers, iamRequestsOf(prefix, operationName, body, options.stepFunctions));
+      const denial = await options.authorize?.(
+        request.headers,
+        iamRequestsOf(prefix, operationName, body, options.stepFunctions),
+      );
       if (denial !== undefined) throw new ServiceError('AccessDeniedException', denial);
       return { contentType, statusCode: 200, body: operation(body) };
     } catch (error) {
       const serviceError = asServiceError(error);
-      return { contentType, statusCode: serviceError.statusCode, body: { __type: serviceError.type, message: serviceError.message } };
+      return {
+        contentType,
+        statusCode: serviceError.statusCode,
+        body: { __type: serviceError.type, message: serviceError.message },
+      };
     }
   };
 
   const server = createServer((request, response) => {
     answer(request).then(
       (reply) => send(response, reply),
-      () => send(response, { contentType: 'application/x-amz-json-1.0', statusCode: 500, body: { __type: 'InternalFailure', message: 'Internal failure' } }),
+      () =>
+        send(response, {
+          contentType: 'application/x-amz-json-1.0',
+          statusCode: 500,
+          body: { __type: 'InternalFailure', message: 'Internal failure' },
+        }),
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -40,7 +40,10 @@ export interface DevAuth {
   /** The public key set served at `/.well-known/jwks.json`. */
   jwks(): Jwks;
   /** Signs a Cognito-shaped access token for `userId` (used as `sub` and `username`), in `groups` if any. */
-  issueAccessToken(userId: string, options?: { readonly expiresInSeconds?: number; readonly groups?: readonly string[] }): string;
+  issueAccessToken(
+    userId: string,
+    options?: { readonly expiresInSeconds?: number; readonly groups?: readonly string[] },
+  ): string;
   /** Signs a Cognito-shaped ID token for `userId` (`token_use: id`, the client in `aud`), with the same key. */
   issueIdToken(userId: string): string;
 }
@@ -99,7 +102,8 @@ export function createDevAuth(options: DevAuthOptions): DevAuth {
 
 function publicJwk(publicKey: KeyObject): { kty: string; n: string; e: string } {
   const { kty, n, e } = publicKey.export({ format: 'jwk' });
-  if (kty === undefined || n === undefined || e === undefined) throw new Error('RSA public key exported without kty/n/e');
+  if (kty === undefined || n === undefined || e === undefined)
+    throw new Error('RSA public key exported without kty/n/e');
   return { kty, n, e };
 }
 

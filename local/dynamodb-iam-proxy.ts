@@ -18,10 +18,13 @@ const TRANSACT_WRITE_ACTIONS: Record<string, string> = {
 };
 
 const tableArn = (tableName: string): string =>
-  tableName.startsWith('arn:') ? tableName : `arn:aws:dynamodb:${LOCAL_IAM_REGION}:${LOCAL_ACCOUNT_ID}:table/${tableName}`;
+  tableName.startsWith('arn:')
+    ? tableName
+    : `arn:aws:dynamodb:${LOCAL_IAM_REGION}:${LOCAL_ACCOUNT_ID}:table/${tableName}`;
 
 type Body = Record<string, unknown>;
-const record = (value: unknown): Body => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Body) : {});
+const record = (value: unknown): Body =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Body) : {};
 
 /**
  * The actions and resources IAM authorizes for one DynamoDB API call (JSON protocol, `X-Amz-Target:
@@ -77,11 +80,20 @@ export async function startDynamoDbIamProxy(options: {
     const denial = await denialOf(request, body);
     if (denial !== undefined) {
       const payload = JSON.stringify({ __type: `${DYNAMODB_ERROR_PREFIX}AccessDeniedException`, Message: denial });
-      response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': crypto.randomUUID() }).end(payload);
+      response
+        .writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': crypto.randomUUID() })
+        .end(payload);
       return;
     }
     const forwarded = httpRequest(
-      { host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers, agent },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+        agent,
+      },
       (answer) => {
         response.writeHead(answer.statusCode ?? 500, answer.headers);
         answer.pipe(response);

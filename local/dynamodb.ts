@@ -103,12 +103,15 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
   const failure = Promise.race([
     spawnFailed.then((error): never => {
       throw error.code === 'ENOENT'
-        ? new Error('DynamoDB Local needs Java 17 or later, but `java` was not found on PATH (install a JRE, e.g. openjdk-17-jre-headless).')
+        ? new Error(
+            'DynamoDB Local needs Java 17 or later, but `java` was not found on PATH (install a JRE, e.g. openjdk-17-jre-headless).',
+          )
         : new Error(`Could not start DynamoDB Local: ${error.message}`);
     }),
     exited.then(({ code, signal }): never => {
       const tail = output();
-      if (/Address already in use|BindException/i.test(tail)) throw new PortInUseError(`Port ${port} is already in use: DynamoDB Local could not bind it.`);
+      if (/Address already in use|BindException/i.test(tail))
+        throw new PortInUseError(`Port ${port} is already in use: DynamoDB Local could not bind it.`);
       throw new Error(`DynamoDB Local exited before it was ready (code ${code}, signal ${signal}):\n${tail}`);
     }),
   ]);
@@ -159,7 +162,10 @@ async function waitUntilAnswering(endpoint: string, signal: AbortSignal): Promis
         await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: signal });
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer at ${endpoint} within ${READY_TIMEOUT_MS} ms`, { cause: error });
+        if (Date.now() > deadline)
+          throw new Error(`DynamoDB Local did not answer at ${endpoint} within ${READY_TIMEOUT_MS} ms`, {
+            cause: error,
+          });
       }
       await sleep(READY_POLL_MS, undefined, { signal }).catch(() => undefined);
     }
@@ -225,7 +231,8 @@ async function assertPortFree(port: number): Promise<void> {
     server.listen(port);
     await once(server, 'listening');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new PortInUseError(`Port ${port} is already in use: choose another port for DynamoDB Local.`);
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new PortInUseError(`Port ${port} is already in use: choose another port for DynamoDB Local.`);
     throw error;
   } finally {
     server.close();
@@ -269,7 +276,10 @@ export async function createTables(
   }
 }
 
-async function createTableIfMissing(client: DynamoDBClient, input: CreateTableCommand['input'] & { TableName: string }): Promise<void> {
+async function createTableIfMissing(
+  client: DynamoDBClient,
+  input: CreateTableCommand['input'] & { TableName: string },
+): Promise<void> {
   try {
     await client.send(new DescribeTableCommand({ TableName: input.TableName }));
   } catch (error) {
@@ -288,5 +298,10 @@ async function enableTimeToLive(client: DynamoDBClient, tableName: string, attri
   const { TimeToLiveDescription } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
   const status = TimeToLiveDescription?.TimeToLiveStatus;
   if ((status === 'ENABLED' || status === 'ENABLING') && TimeToLiveDescription?.AttributeName === attributeName) return;
-  await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: attributeName } }));
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: attributeName },
+    }),
+  );
 }

@@ -6,7 +6,12 @@
 import type { CloudFormationTemplate } from './template.ts';
 
 type Pattern = { [key: string]: Pattern | PatternValue[] };
-type PatternValue = string | number | boolean | null | { prefix?: string; exists?: boolean; 'anything-but'?: unknown[] };
+type PatternValue =
+  | string
+  | number
+  | boolean
+  | null
+  | { prefix?: string; exists?: boolean; 'anything-but'?: unknown[] };
 
 function matchesValue(actual: unknown, allowed: PatternValue[]): boolean {
   return allowed.some((rule) => {
@@ -50,8 +55,12 @@ export function streamMappings(template: CloudFormationTemplate): StreamMapping[
         functionLogicalId,
         ...(number('BatchSize') === undefined ? {} : { batchSize: number('BatchSize') }),
         ...(number('MaximumRetryAttempts') === undefined ? {} : { maxRetryAttempts: number('MaximumRetryAttempts') }),
-        ...(typeof properties.BisectBatchOnFunctionError === 'boolean' ? { bisectBatchOnError: properties.BisectBatchOnFunctionError } : {}),
-        ...(number('MaximumRecordAgeInSeconds') === undefined ? {} : { maxRecordAgeSeconds: number('MaximumRecordAgeInSeconds') }),
+        ...(typeof properties.BisectBatchOnFunctionError === 'boolean'
+          ? { bisectBatchOnError: properties.BisectBatchOnFunctionError }
+          : {}),
+        ...(number('MaximumRecordAgeInSeconds') === undefined
+          ? {}
+          : { maxRecordAgeSeconds: number('MaximumRecordAgeInSeconds') }),
         ...(filter === undefined ? {} : { filter }),
       },
     ];

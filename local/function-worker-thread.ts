@@ -14,12 +14,17 @@ const port = parentPort!;
 port.on('message', ({ id, event, context, traceId }: WorkerInvocation) => {
   const lambdaContext = createLambdaContext(context.functionName, context.awsRequestId, account, context.remainingMs);
   const run = () => handler(event, lambdaContext);
-  const invocation = traceId === undefined ? run() : store.run({ [InvokeStoreBase.PROTECTED_KEYS.X_RAY_TRACE_ID]: traceId }, run);
+  const invocation =
+    traceId === undefined ? run() : store.run({ [InvokeStoreBase.PROTECTED_KEYS.X_RAY_TRACE_ID]: traceId }, run);
   invocation.then(
     (result) => port.postMessage({ id, ok: true, result } satisfies WorkerReply),
     (error: unknown) => {
       const { name, message, stack } = error instanceof Error ? error : new Error(String(error));
-      port.postMessage({ id, ok: false, error: { name, message, ...(stack === undefined ? {} : { stack }) } } satisfies WorkerReply);
+      port.postMessage({
+        id,
+        ok: false,
+        error: { name, message, ...(stack === undefined ? {} : { stack }) },
+      } satisfies WorkerReply);
     },
   );
 });

@@ -23,7 +23,11 @@ export interface WorkerInvocation {
 
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly name: string; readonly message: string; readonly stack?: string } };
+  | {
+      readonly id: number;
+      readonly ok: false;
+      readonly error: { readonly name: string; readonly message: string; readonly stack?: string };
+    };
 
 export interface WorkerData {
   readonly entry: FunctionEntry;
@@ -39,7 +43,10 @@ export class FunctionWorker {
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (reply.ok) waiting?.resolve(reply.result);
-      else waiting?.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, stack: reply.error.stack }));
+      else
+        waiting?.reject(
+          Object.assign(new Error(reply.error.message), { name: reply.error.name, stack: reply.error.stack }),
+        );
     });
     worker.on('error', (error) => {
       for (const { reject } of this.pending.values()) reject(error);
@@ -49,7 +56,10 @@ export class FunctionWorker {
 
   /** Starts the worker (with the environment as it is now) and resolves once it has imported the handler. */
   static async start(entry: FunctionEntry, account: LocalAccount): Promise<FunctionWorker> {
-    const worker = new Worker(ENTRY, { workerData: { entry, account } satisfies WorkerData, execArgv: ['--import', 'tsx'] });
+    const worker = new Worker(ENTRY, {
+      workerData: { entry, account } satisfies WorkerData,
+      execArgv: ['--import', 'tsx'],
+    });
     await once(worker, 'online');
     await once(worker, 'message');
     return new FunctionWorker(worker);
@@ -62,7 +72,12 @@ export class FunctionWorker {
       const id = this.nextId++;
       const result = new Promise<unknown>((resolve, reject) => this.pending.set(id, { resolve, reject }));
       const { functionName, awsRequestId } = context;
-      this.worker.postMessage({ id, event, traceId, context: { functionName, awsRequestId, remainingMs: context.getRemainingTimeInMillis() } } satisfies WorkerInvocation);
+      this.worker.postMessage({
+        id,
+        event,
+        traceId,
+        context: { functionName, awsRequestId, remainingMs: context.getRemainingTimeInMillis() },
+      } satisfies WorkerInvocation);
       return result;
     };
   }

@@ -26,7 +26,12 @@ import { handleManagementRequest, managementConnectionId, managementForbidden } 
 import { createHttpRouteMatcher, type HttpRouteMatch } from './gateway/route-matcher.ts';
 import type { GatewayRoutes } from './gateway/routes.ts';
 import { serveStatic } from './gateway/static-files.ts';
-import { createWebSocketGateway, type WebSocketConnections, type WebSocketGateway, type WebSocketLimits } from './gateway/websocket.ts';
+import {
+  createWebSocketGateway,
+  type WebSocketConnections,
+  type WebSocketGateway,
+  type WebSocketLimits,
+} from './gateway/websocket.ts';
 
 export { routesFromTemplate, type GatewayRoutes } from './gateway/routes.ts';
 export type { ConnectionInfo, WebSocketConnections } from './gateway/websocket.ts';
@@ -141,7 +146,10 @@ const AUTHORIZER_REFUSALS = {
 /** `groups` become the token's `cognito:groups` (`operators`, `support`), as Cognito would put them. */
 const devTokenRequestSchema = z.object({
   userId: z.string().trim().min(1).max(128),
-  groups: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,128}$/)).max(10).optional(),
+  groups: z
+    .array(z.string().regex(/^[A-Za-z0-9_-]{1,128}$/))
+    .max(10)
+    .optional(),
 });
 
 /** Starts the gateway; rejects with a clear message when the port is taken. */
@@ -149,19 +157,34 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const host = options.host ?? '127.0.0.1';
   const stage = options.stage ?? 'live';
   const limits: GatewayLimits = { ...API_GATEWAY_LIMITS, ...options.limits };
-  const account: LocalAccount = options.account ?? { region: process.env.AWS_REGION ?? 'us-east-1', accountId: '000000000000' };
+  const account: LocalAccount = options.account ?? {
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    accountId: '000000000000',
+  };
   const logger = options.logger ?? new Logger({ serviceName: 'local-gateway' });
   const httpApiId = newApiId();
   const webSocketApiId = options.webSocketApiId ?? newApiId();
   const matchRoute = createHttpRouteMatcher(options.routes.http);
 
   const invokeTarget: InvokeTarget = (target, event) =>
-    options.invoke(target.functionLogicalId, event, createLambdaContext(target.functionLogicalId, randomUUID(), account));
+    options.invoke(
+      target.functionLogicalId,
+      event,
+      createLambdaContext(target.functionLogicalId, randomUUID(), account),
+    );
   const authorizeHttp = createHttpAuthorizers({ invoke: invokeTarget, logger, region: account.region });
 
   const webSocket: WebSocketGateway | undefined =
     options.routes.webSocket &&
-    createWebSocketGateway({ api: options.routes.webSocket, stage, apiId: webSocketApiId, account, limits, invoke: invokeTarget, logger });
+    createWebSocketGateway({
+      api: options.routes.webSocket,
+      stage,
+      apiId: webSocketApiId,
+      account,
+      limits,
+      invoke: invokeTarget,
+      logger,
+    });
 
   /** What depends on the bound port; requests arriving before it is set get 503. */
   let ready: ReadyState | undefined;
@@ -189,7 +212,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const connectionId = managementConnectionId(path);
     if (connectionId !== undefined && webSocket) {
       const resource = `arn:aws:execute-api:${account.region}:${account.accountId}:${webSocketApiId}/${stage}/${method}/@connections/${connectionId}`;
-      const denial = await options.authorizeManagement?.(request.headers, [{ action: 'execute-api:ManageConnections', resource }]);
+      const denial = await options.authorizeManagement?.(request.headers, [
+        { action: 'execute-api:ManageConnections', resource },
+      ]);
       if (denial !== undefined) return managementForbidden(denial);
       return handleManagementRequest(method, connectionId, body, webSocket.connections, limits.maxMessageBytes);
     }
@@ -251,7 +276,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const parsed = devTokenRequestSchema.safeParse(parseJson(body));
       if (!parsed.success) {
         return json(400, {
-          error: { code: 'invalid_request', message: 'Body must be JSON {"userId": "<1-128 characters>", "groups": ["operators" | "support", ...]}' },
+          error: {
+            code: 'invalid_request',
+            message: 'Body must be JSON {"userId": "<1-128 characters>", "groups": ["operators" | "support", ...]}',
+          },
         });
       }
       return json(200, { token: devAuth.issueAccessToken(parsed.data.userId, { groups: parsed.data.groups ?? [] }) });
@@ -300,7 +328,9 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
         error.code === 'EADDRINUSE'
-          ? new Error(`Local gateway cannot listen on ${host}:${port}: the port is already in use (EADDRINUSE)`, { cause: error })
+          ? new Error(`Local gateway cannot listen on ${host}:${port}: the port is already in use (EADDRINUSE)`, {
+              cause: error,
+            })
           : error,
       );
     };

@@ -66,7 +66,10 @@ export function resolveIntrinsics(value: CloudFormationValue, resolveReference: 
   const reference = (logicalId: string, attribute?: string): string => {
     const pseudo = PSEUDO_PARAMETERS[logicalId];
     if (pseudo !== undefined && attribute === undefined) return pseudo;
-    return resolveReference(logicalId, attribute) ?? `arn:aws:local:::unresolved/${logicalId}${attribute ? `.${attribute}` : ''}`;
+    return (
+      resolveReference(logicalId, attribute) ??
+      `arn:aws:local:::unresolved/${logicalId}${attribute ? `.${attribute}` : ''}`
+    );
   };
   const resolve = (current: CloudFormationValue): unknown => {
     if (Array.isArray(current)) return current.map(resolve);
@@ -126,7 +129,12 @@ export class LocalIam {
 
   /** The principal of a state machine's executions: its role. */
   stateMachinePrincipal(stateMachineLogicalId: string): Principal {
-    return this.principalOf(stateMachineLogicalId, stateMachineLogicalId, 'AWS::StepFunctions::StateMachine', 'RoleArn');
+    return this.principalOf(
+      stateMachineLogicalId,
+      stateMachineLogicalId,
+      'AWS::StepFunctions::StateMachine',
+      'RoleArn',
+    );
   }
 
   /** Resolves with the denial of the first request `principal` may not make, or undefined when all are allowed. */
@@ -164,18 +172,25 @@ export class LocalIam {
   }
 
   private policiesOf(roleLogicalId: string): Principal['policies'] {
-    const resolve = (document: unknown) => resolveIntrinsics(document as CloudFormationValue, this.resolveReference) as PolicyDocument;
+    const resolve = (document: unknown) =>
+      resolveIntrinsics(document as CloudFormationValue, this.resolveReference) as PolicyDocument;
     const role = this.template.Resources[roleLogicalId];
     if (role?.Type !== 'AWS::IAM::Role') throw new Error(`No role ${roleLogicalId} in the template`);
-    const inline = ((role.Properties?.Policies ?? []) as { PolicyName: string; PolicyDocument: unknown }[]).map((policy) => ({
-      name: policy.PolicyName,
-      policy: resolve(policy.PolicyDocument),
-    }));
+    const inline = ((role.Properties?.Policies ?? []) as { PolicyName: string; PolicyDocument: unknown }[]).map(
+      (policy) => ({
+        name: policy.PolicyName,
+        policy: resolve(policy.PolicyDocument),
+      }),
+    );
     const attached = Object.entries(this.template.Resources)
       .filter(([, resource]) => resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy')
       .filter(([, resource]) =>
         ((resource.Properties?.Roles ?? []) as CloudFormationValue[]).some(
-          (reference) => reference !== null && typeof reference === 'object' && !Array.isArray(reference) && reference.Ref === roleLogicalId,
+          (reference) =>
+            reference !== null &&
+            typeof reference === 'object' &&
+            !Array.isArray(reference) &&
+            reference.Ref === roleLogicalId,
         ),
       )
       .map(([logicalId, resource]) => ({ name: logicalId, policy: resolve(resource.Properties?.PolicyDocument) }));
@@ -230,7 +245,10 @@ async function evaluate(principal: Principal, request: IamRequest): Promise<Acce
 const invokeStore = InvokeStore.getInstanceAsync(true);
 
 /** What the local endpoints know about a request's caller. */
-export type Caller = { readonly kind: 'invocation'; readonly principal: Principal } | { readonly kind: 'operator' } | { readonly kind: 'ended' };
+export type Caller =
+  | { readonly kind: 'invocation'; readonly principal: Principal }
+  | { readonly kind: 'operator' }
+  | { readonly kind: 'ended' };
 
 /**
  * The invocations running now, each under the principal it calls AWS as. `run` gives an invocation its own trace id
@@ -250,7 +268,9 @@ export class Invocations {
   async run<T>(principal: Principal, fn: () => Promise<T>): Promise<T> {
     const store = await invokeStore;
     if (store.constructor.name !== 'InvokeStoreMulti') {
-      throw new Error('The process-wide InvokeStore was created before local/iam.ts was loaded: invocations cannot be told apart');
+      throw new Error(
+        'The process-wide InvokeStore was created before local/iam.ts was loaded: invocations cannot be told apart',
+      );
     }
     const root = `1-${Math.floor(Date.now() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
     this.running.set(root, principal);
@@ -272,7 +292,10 @@ export class Invocations {
 }
 
 /** Checks a request that reached a local endpoint: AWS's denial message, or undefined when the caller may make it. */
-export type EndpointAuthorizer = (headers: IncomingHttpHeaders, requests: readonly IamRequest[]) => Promise<string | undefined>;
+export type EndpointAuthorizer = (
+  headers: IncomingHttpHeaders,
+  requests: readonly IamRequest[],
+) => Promise<string | undefined>;
 
 /** The authorizer of the local endpoints: requests from a running invocation are checked against its role. */
 export function endpointAuthorizer(iam: LocalIam, invocations: Invocations): EndpointAuthorizer {

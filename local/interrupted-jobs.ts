@@ -14,19 +14,24 @@ export const INTERRUPTED_REASON =
 /** Fails every live job; returns how many. Scans: local data is small and this runs once per start. */
 export async function failInterruptedJobs(): Promise<number> {
   let failed = 0;
-  const pages = paginateScan(
-    { client: dynamo },
-    {
-      TableName: tableName(),
-      FilterExpression: 'entity = :job AND #status IN (:queued, :provisioning)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':job': 'job', ':queued': LIVE_JOB_STATUSES[0], ':provisioning': LIVE_JOB_STATUSES[1] },
-      ProjectionExpression: 'jobId',
-    } satisfies ScanCommand['input'],
-  );
+  const pages = paginateScan({ client: dynamo }, {
+    TableName: tableName(),
+    FilterExpression: 'entity = :job AND #status IN (:queued, :provisioning)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':job': 'job',
+      ':queued': LIVE_JOB_STATUSES[0],
+      ':provisioning': LIVE_JOB_STATUSES[1],
+    },
+    ProjectionExpression: 'jobId',
+  } satisfies ScanCommand['input']);
   for await (const page of pages) {
     for (const item of page.Items ?? []) {
-      const outcome = await recordJobEvent(String(item.jobId), { kind: 'failed', error: INTERRUPTED_REASON }, 'local-runtime');
+      const outcome = await recordJobEvent(
+        String(item.jobId),
+        { kind: 'failed', error: INTERRUPTED_REASON },
+        'local-runtime',
+      );
       if (outcome.kind === 'changed') failed++;
     }
   }

@@ -11,7 +11,14 @@ import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { createTables, localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal, LOCAL_CREDENTIALS, LOCAL_REGION } from './dynamodb.ts';
+import {
+  createTables,
+  localDynamoDbClient,
+  startDynamoDbLocal,
+  type DynamoDbLocal,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+} from './dynamodb.ts';
 import { startDynamoDbIamProxy } from './dynamodb-iam-proxy.ts';
 import { streamMappings } from './event-filter.ts';
 import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
@@ -147,19 +154,22 @@ export interface LocalSecrets {
 /** Secrets from the environment, else generated once and kept beside the data so a restart keeps signatures valid. */
 function loadSecrets(dataDir: string | null): LocalSecrets {
   const file = dataDir === null ? undefined : resolve(dataDir, 'secrets.json');
-  const stored: Partial<LocalSecrets> = file !== undefined && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const stored: Partial<LocalSecrets> =
+    file !== undefined && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const secrets: LocalSecrets = {
     stripeWebhookSecret:
       process.env.STRIPE_WEBHOOK_SECRET ?? stored.stripeWebhookSecret ?? `whsec_${randomBytes(24).toString('hex')}`,
     // A Standard Webhooks secret (docs/CONTRACT.md, "Callback signing").
-    callbackSecret: process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? `whsec_${randomBytes(32).toString('base64')}`,
+    callbackSecret:
+      process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? `whsec_${randomBytes(32).toString('base64')}`,
   };
   if (file !== undefined) writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }
 
 const localFunctionArn = (logicalId: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:${logicalId}`;
-const localStateMachineArn = (logicalId: string) => `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:${logicalId}`;
+const localStateMachineArn = (logicalId: string) =>
+  `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:${logicalId}`;
 
 /** The logical id an intrinsic refers to (`{ Ref }` or `{ Fn::GetAtt }`), if it is one. */
 function referencedLogicalId(value: CloudFormationValue): string | undefined {
@@ -186,7 +196,9 @@ function localEnvironment(
       const referenced = referencedLogicalId(value);
       const resolved =
         localByName[name] ??
-        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined) ??
+        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+          ? String(value)
+          : undefined) ??
         (referenced === undefined
           ? undefined
           : localByResource(referenced, template.Resources[referenced]?.Type ?? 'unknown'));
@@ -214,11 +226,14 @@ interface LocalStateMachine {
 
 /** Every state machine of the template (each names its ASL file in its metadata), substituted for local use. */
 function stateMachinesOf(template: CloudFormationTemplate): LocalStateMachine[] {
-  const machines = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine');
+  const machines = Object.entries(template.Resources).filter(
+    ([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine',
+  );
   if (machines.length === 0) throw new Error('The template has no state machine');
   return machines.map(([logicalId, resource]) => {
     const definitionFile = resource.Metadata?.['agent-pipeline:definition'];
-    if (typeof definitionFile !== 'string') throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
+    if (typeof definitionFile !== 'string')
+      throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
     const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
     let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
     for (const [key, value] of Object.entries(substitutions)) {
@@ -240,7 +255,13 @@ interface LocalResources {
   readonly webSocketApiId: string;
 }
 
-function localReferenceResolver({ template, tableNames, streamArns, secretIds, webSocketApiId }: LocalResources): ReferenceResolver {
+function localReferenceResolver({
+  template,
+  tableNames,
+  streamArns,
+  secretIds,
+  webSocketApiId,
+}: LocalResources): ReferenceResolver {
   return (logicalId, attribute) => {
     const resource = template.Resources[logicalId];
     switch (resource?.Type) {
@@ -257,10 +278,14 @@ function localReferenceResolver({ template, tableNames, streamArns, secretIds, w
         return attribute === undefined ? localStateMachineArn(logicalId) : attribute === 'Name' ? logicalId : undefined;
       case 'AWS::SecretsManager::Secret': {
         const secretId = secretIds[logicalId];
-        return secretId === undefined ? undefined : `arn:aws:secretsmanager:${LOCAL_REGION}:${ACCOUNT_ID}:secret:${secretId}`;
+        return secretId === undefined
+          ? undefined
+          : `arn:aws:secretsmanager:${LOCAL_REGION}:${ACCOUNT_ID}:secret:${secretId}`;
       }
       case 'AWS::ApiGatewayV2::Api':
-        return attribute === undefined && resource.Properties?.ProtocolType === 'WEBSOCKET' ? webSocketApiId : undefined;
+        return attribute === undefined && resource.Properties?.ProtocolType === 'WEBSOCKET'
+          ? webSocketApiId
+          : undefined;
       case 'AWS::IAM::Role':
         return attribute === 'Arn' ? `arn:aws:iam::${ACCOUNT_ID}:role/${logicalId}` : undefined;
       default:
@@ -270,7 +295,10 @@ function localReferenceResolver({ template, tableNames, streamArns, secretIds, w
 }
 
 /** The local secret id of each secret a function's environment references (its `*_SECRET_ID` variable). */
-function localSecretIds(functions: Record<string, FunctionEntry>, secretIdByVariable: Record<string, string>): Record<string, string> {
+function localSecretIds(
+  functions: Record<string, FunctionEntry>,
+  secretIdByVariable: Record<string, string>,
+): Record<string, string> {
   const ids: Record<string, string> = {};
   for (const { environment } of Object.values(functions)) {
     for (const [name, value] of Object.entries(environment)) {
@@ -302,13 +330,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let dynamoEndpoint = options.dynamoEndpoint;
     if (dynamoEndpoint === undefined) {
-      const dynamo: DynamoDbLocal = await startDynamoDbLocal(dataDir === null ? {} : { dataDir: resolve(dataDir, 'dynamodb') });
+      const dynamo: DynamoDbLocal = await startDynamoDbLocal(
+        dataDir === null ? {} : { dataDir: resolve(dataDir, 'dynamodb') },
+      );
       stops.push(() => dynamo.stop());
       dynamoEndpoint = dynamo.endpoint;
     }
     const tables = await createTables(dynamoEndpoint, template, { prefix: options.tablePrefix ?? 'local-' });
     const [tableName, ...otherTables] = Object.values(tables);
-    if (tableName === undefined || otherTables.length > 0) throw new Error('Expected exactly one table in the template');
+    if (tableName === undefined || otherTables.length > 0)
+      throw new Error('Expected exactly one table in the template');
     const streamArns = await latestStreamArns(dynamoEndpoint, tables);
 
     const secrets = loadSecrets(dataDir);
@@ -318,7 +349,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startTailscaleFake(),
       startStripeFake(),
     ]);
-    stops.push(() => github.stop(), () => hetzner.stop(), () => tailscale.stop(), () => stripe.stop());
+    stops.push(
+      () => github.stop(),
+      () => hetzner.stop(),
+      () => tailscale.stop(),
+      () => stripe.stop(),
+    );
 
     const secretIds = {
       stripeWebhook: 'local/stripe-webhook-secret',
@@ -364,9 +400,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const invoke = async (logicalId: string, event: unknown, context?: Context): Promise<unknown> => {
       const handler = handlers.get(logicalId);
       if (handler === undefined) throw new Error(`Function ${logicalId} is not loaded`);
-      const lambdaContext = context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID });
+      const lambdaContext =
+        context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID });
       await options.beforeInvocation?.(logicalId, event);
-      return invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () => handler(event, lambdaContext));
+      return invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () =>
+        handler(event, lambdaContext),
+      );
     };
 
     // Each function's `*_STATE_MACHINE_ARN` variable references its machine, resolved by localEnvironment below.
@@ -377,11 +416,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stateMachineArn = stateMachineArns[PROVISION_DEFINITION];
     if (stateMachineArn === undefined) throw new Error(`No state machine runs ${PROVISION_DEFINITION}`);
     const stepFunctions = new LocalStepFunctions({
-      definitions: Object.fromEntries(machines.map((machine) => [localStateMachineArn(machine.logicalId), machine.definition])),
-      functions: Object.fromEntries(
-        Object.keys(functions).map((logicalId) => [localFunctionArn(logicalId), (payload: unknown) => invoke(logicalId, payload)]),
+      definitions: Object.fromEntries(
+        machines.map((machine) => [localStateMachineArn(machine.logicalId), machine.definition]),
       ),
-      ...(options.retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides: options.retryIntervalOverrides }),
+      functions: Object.fromEntries(
+        Object.keys(functions).map((logicalId) => [
+          localFunctionArn(logicalId),
+          (payload: unknown) => invoke(logicalId, payload),
+        ]),
+      ),
+      ...(options.retryIntervalOverrides === undefined
+        ? {}
+        : { retryIntervalOverrides: options.retryIntervalOverrides }),
       ...(options.waitTimeOverrides === undefined ? {} : { waitTimeOverrides: options.waitTimeOverrides }),
       authorizeInvoke: async (stateMachineArn, functionArn) => {
         const principal = iam.stateMachinePrincipal(stateMachineArn.split(':').at(-1) ?? '');
@@ -390,7 +436,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(async () => stepFunctions.stopAll());
     stepFunctions.on('execution', ({ type, execution }) => {
-      const why = execution.error === undefined ? '' : ` (${execution.error}${execution.cause ? `: ${execution.cause}` : ''})`;
+      const why =
+        execution.error === undefined ? '' : ` (${execution.error}${execution.cause ? `: ${execution.cause}` : ''})`;
       log(`[stepfunctions] ${execution.name} ${type}${why}`);
     });
 
@@ -425,7 +472,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       authorizeManagement: authorize,
       webSocketApiId,
       ...(options.gatewayLimits ? { limits: options.gatewayLimits } : {}),
-      ...(verbose ? {} : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
+      ...(verbose
+        ? {}
+        : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
     });
     stops.push(() => gateway.stop());
     // The webhook endpoint an operator registers in Stripe (README, "Deploy"): the gateway's own route.
@@ -446,8 +495,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       DASHBOARD_URL: `${gateway.url}/`,
       DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
       ...(options.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(options.timeouts.startSeconds) } : {}),
-      ...(options.timeouts?.heartbeatSeconds ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) } : {}),
-      ...(options.timeouts?.completionSeconds ? { COMPLETION_TIMEOUT_SECONDS: String(options.timeouts.completionSeconds) } : {}),
+      ...(options.timeouts?.heartbeatSeconds
+        ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) }
+        : {}),
+      ...(options.timeouts?.completionSeconds
+        ? { COMPLETION_TIMEOUT_SECONDS: String(options.timeouts.completionSeconds) }
+        : {}),
     };
     const env = localEnvironment(template, functions, byName, (logicalId, type) => {
       if (type === 'AWS::StepFunctions::StateMachine') return localStateMachineArn(logicalId);
@@ -481,7 +534,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // replaying requests kept in a DATA_DIR would start them a second time.
     for (const { functionLogicalId, ...mapping } of streamMappings(template)) {
       const functionName = functions[functionLogicalId]?.entry.match(/\/lambdas\/([^/]+)\//)?.[1] ?? functionLogicalId;
-      const invokeFunction: StreamBatchHandler = (event) => invoke(functionLogicalId, event) as ReturnType<StreamBatchHandler>;
+      const invokeFunction: StreamBatchHandler = (event) =>
+        invoke(functionLogicalId, event) as ReturnType<StreamBatchHandler>;
       const poller = new StreamPoller({
         tableName,
         streamArn,
@@ -535,7 +589,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 }
 
 /** The latest stream ARN of each table that has one, by the table's logical id. */
-async function latestStreamArns(dynamoEndpoint: string, tables: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+async function latestStreamArns(
+  dynamoEndpoint: string,
+  tables: Readonly<Record<string, string>>,
+): Promise<Record<string, string>> {
   const client = localDynamoDbClient(dynamoEndpoint);
   try {
     const arns: Record<string, string> = {};
@@ -553,10 +610,17 @@ async function latestStreamArns(dynamoEndpoint: string, tables: Readonly<Record<
  * What creating the event source mapping checks in AWS: the function's role may read the stream. Without it the
  * deployment fails with this message, so the local stack does not start either.
  */
-async function requireStreamAccess(iam: LocalIam, principal: ReturnType<LocalIam['functionPrincipal']>, streamArn: string): Promise<void> {
+async function requireStreamAccess(
+  iam: LocalIam,
+  principal: ReturnType<LocalIam['functionPrincipal']>,
+  streamArn: string,
+): Promise<void> {
   const denial = await iam.check(principal, [
     { action: 'dynamodb:ListStreams', resource: '*' },
-    ...['DescribeStream', 'GetRecords', 'GetShardIterator'].map((action) => ({ action: `dynamodb:${action}`, resource: streamArn })),
+    ...['DescribeStream', 'GetRecords', 'GetShardIterator'].map((action) => ({
+      action: `dynamodb:${action}`,
+      resource: streamArn,
+    })),
   ]);
   if (denial !== undefined) {
     throw new Error(

@@ -163,7 +163,9 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     this.waitTimeOverrides = options.waitTimeOverrides;
     for (const [stateMachineArn, definition] of Object.entries(options.definitions)) {
       if (!stateMachineName(stateMachineArn)) throw new Error(`Not a state machine ARN: ${stateMachineArn}`);
-      const parsed = (typeof definition === 'string' ? JSON.parse(definition) : structuredClone(definition)) as StateMachineDefinition;
+      const parsed = (
+        typeof definition === 'string' ? JSON.parse(definition) : structuredClone(definition)
+      ) as StateMachineDefinition;
       this.stateMachines.set(stateMachineArn, this.prepare(stateMachineArn, parsed));
     }
   }
@@ -177,7 +179,11 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     startDate: Date;
   } {
     const stateMachine = this.stateMachines.get(request.stateMachineArn);
-    if (!stateMachine) throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${request.stateMachineArn}'`);
+    if (!stateMachine)
+      throw new StepFunctionsError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${request.stateMachineArn}'`,
+      );
     const name = request.name ?? randomUUID();
     if (!EXECUTION_NAME.test(name)) throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
     const inputText = request.input ?? '{}';
@@ -185,7 +191,10 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     try {
       input = JSON.parse(inputText);
     } catch {
-      throw new StepFunctionsError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not valid JSON');
+      throw new StepFunctionsError(
+        'InvalidExecutionInput',
+        'Invalid State Machine Execution Input: the input is not valid JSON',
+      );
     }
 
     const executionArn = `${request.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
@@ -210,7 +219,8 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     const overrides = Object.fromEntries(
       [...stateMachine.tasks].map(([stateName, spec]) => [
         stateName,
-        (invocation: unknown) => this.runTask(executionArn, request.stateMachineArn, waitingTokens, spec, invocation as TaskInvocation),
+        (invocation: unknown) =>
+          this.runTask(executionArn, request.stateMachineArn, waitingTokens, spec, invocation as TaskInvocation),
       ]),
     ) as TaskHandlers;
     const run = stateMachine.machine.run(input as Parameters<StateMachine['run']>[0], {
@@ -297,21 +307,27 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   /** Stops every running execution (its pending timers included), e.g. when the runtime shuts down. */
   stopAll(): void {
     for (const { description } of this.executions.values()) {
-      if (description.status === 'RUNNING') this.stopExecution({ executionArn: description.executionArn, error: 'Shutdown' });
+      if (description.status === 'RUNNING')
+        this.stopExecution({ executionArn: description.executionArn, error: 'Shutdown' });
     }
   }
 
   private execution(executionArn: string): Execution {
     const execution = this.executions.get(executionArn);
-    if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    if (!execution)
+      throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return execution;
   }
 
   private waitingTask(taskToken: string): WaitingTask {
     const task = this.waitingTasks.get(taskToken);
     if (task) return task;
-    if (this.closedTokens.has(taskToken)) throw new StepFunctionsError('TaskTimedOut', 'Task Timed Out: Provided task does not exist anymore');
-    throw new StepFunctionsError('InvalidToken', 'Invalid Token: the token was not issued by this state machine runtime');
+    if (this.closedTokens.has(taskToken))
+      throw new StepFunctionsError('TaskTimedOut', 'Task Timed Out: Provided task does not exist anymore');
+    throw new StepFunctionsError(
+      'InvalidToken',
+      'Invalid Token: the token was not issued by this state machine runtime',
+    );
   }
 
   /** Validates the definition and rewrites its Task states so that this class runs them (see `rewriteTaskState`). */
@@ -321,10 +337,15 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
       for (const [stateName, state] of Object.entries(states)) {
         if (!isRecord(state)) continue;
         if (state.Type === 'Task') {
-          if (tasks.has(stateName)) throw new Error(`${stateMachineArn}: Task state names must be unique, "${stateName}" is not`);
+          if (tasks.has(stateName))
+            throw new Error(`${stateMachineArn}: Task state names must be unique, "${stateName}" is not`);
           tasks.set(stateName, this.rewriteTaskState(stateMachineArn, stateName, state));
         }
-        for (const branch of [...(Array.isArray(state.Branches) ? state.Branches : []), state.ItemProcessor, state.Iterator]) {
+        for (const branch of [
+          ...(Array.isArray(state.Branches) ? state.Branches : []),
+          state.ItemProcessor,
+          state.Iterator,
+        ]) {
           if (isRecord(branch) && isRecord(branch.States)) visit(branch.States);
         }
       }
@@ -382,7 +403,10 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     if (!fn) throw taskError('Lambda.ResourceNotFoundException', `Function not found: ${String(functionName)}`);
     const denial = await this.authorizeInvoke?.(stateMachineArn, String(functionName));
     if (denial !== undefined) {
-      throw taskError('Lambda.AWSLambdaException', `${denial} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)`);
+      throw taskError(
+        'Lambda.AWSLambdaException',
+        `${denial} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)`,
+      );
     }
 
     if (!spec.waitForTaskToken) {
@@ -400,7 +424,11 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     waitingTokens.add(task.token);
     if (timeoutSeconds !== undefined) {
       task.timeoutTimer = setTimeout(
-        () => this.finishTask(task, { ok: false, error: taskError('States.Timeout', `Task timed out after ${timeoutSeconds} s`) }),
+        () =>
+          this.finishTask(task, {
+            ok: false,
+            error: taskError('States.Timeout', `Task timed out after ${timeoutSeconds} s`),
+          }),
         timeoutSeconds * 1000,
       );
     }
@@ -416,7 +444,11 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
   private armHeartbeat(task: WaitingTask, heartbeatSeconds: number): void {
     clearTimeout(task.heartbeatTimer);
     task.heartbeatTimer = setTimeout(
-      () => this.finishTask(task, { ok: false, error: taskError('States.HeartbeatTimeout', `No heartbeat for ${heartbeatSeconds} s`) }),
+      () =>
+        this.finishTask(task, {
+          ok: false,
+          error: taskError('States.HeartbeatTimeout', `No heartbeat for ${heartbeatSeconds} s`),
+        }),
       heartbeatSeconds * 1000,
     );
   }
@@ -432,7 +464,10 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
     else task.result.reject(outcome.error);
   }
 
-  private close(execution: Execution, closing: Pick<ExecutionDescription, 'status' | 'output' | 'error' | 'cause'>): ExecutionDescription {
+  private close(
+    execution: Execution,
+    closing: Pick<ExecutionDescription, 'status' | 'output' | 'error' | 'cause'>,
+  ): ExecutionDescription {
     const { description } = execution;
     if (description.status !== 'RUNNING') return { ...description };
     Object.assign(description, closing, { stopDate: new Date() });
@@ -456,7 +491,8 @@ export class LocalStepFunctions extends EventEmitter<LocalStepFunctionsEvents> {
 /** The status, error and cause of an execution the library ended by throwing. */
 function closingOf(error: unknown): Pick<ExecutionDescription, 'status' | 'error' | 'cause'> {
   if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' };
-  if (error instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT', error: 'States.Timeout', cause: error.message };
+  if (error instanceof ExecutionTimeoutError)
+    return { status: 'TIMED_OUT', error: 'States.Timeout', cause: error.message };
   if (error instanceof ExecutionError && error.cause instanceof Error) {
     return { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
   }
@@ -484,7 +520,10 @@ async function withTimeout<T>(promise: Promise<T>, timeoutSeconds: number | unde
   if (timeoutSeconds === undefined) return promise;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(taskError('States.Timeout', `Task timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
+    timer = setTimeout(
+      () => reject(taskError('States.Timeout', `Task timed out after ${timeoutSeconds} s`)),
+      timeoutSeconds * 1000,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -515,7 +554,8 @@ function secondsOf(value: unknown, field: string): number | undefined {
 function withTaskToken(value: unknown, token: string): unknown {
   if (value === TASK_TOKEN_PLACEHOLDER) return token;
   if (Array.isArray(value)) return value.map((item) => withTaskToken(item, token));
-  if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withTaskToken(item, token)]));
+  if (isRecord(value))
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, withTaskToken(item, token)]));
   return value;
 }
 

@@ -111,14 +111,17 @@ export class StreamPoller {
     this.maxRecordAgeSeconds = options.maxRecordAgeSeconds;
     this.filter = options.filter;
     this.logger = options.logger ?? console;
-    this.onFailure = options.onFailure ?? ((records, error) => this.logger.warn(`${describeFailure(records, error)}: records discarded`));
+    this.onFailure =
+      options.onFailure ??
+      ((records, error) => this.logger.warn(`${describeFailure(records, error)}: records discarded`));
     this.dynamodb = new DynamoDBClient({ endpoint: options.endpoint });
     this.streams = new DynamoDBStreamsClient({ endpoint: options.endpoint });
   }
 
   /** Finds the stream and positions every open shard; records written after this resolves will be delivered. */
   async start(): Promise<void> {
-    if (this.loop !== undefined || this.stopSignal.signal.aborted) throw new Error('A StreamPoller can be started only once');
+    if (this.loop !== undefined || this.stopSignal.signal.aborted)
+      throw new Error('A StreamPoller can be started only once');
     this.streamArn = this.options.streamArn ?? (await this.latestStreamArn());
     // DynamoDB Local reports region `ddblocal` in records; Lambda events carry the real region.
     this.awsRegion = await this.streams.config.region();
@@ -131,7 +134,8 @@ export class StreamPoller {
     if (this.stopSignal.signal.aborted) return;
     this.stopSignal.abort();
     await this.loop;
-    for (const waiter of this.drainWaiters.splice(0)) waiter.reject(new Error('StreamPoller stopped before it was drained'));
+    for (const waiter of this.drainWaiters.splice(0))
+      waiter.reject(new Error('StreamPoller stopped before it was drained'));
     this.dynamodb.destroy();
     this.streams.destroy();
   }
@@ -141,7 +145,8 @@ export class StreamPoller {
    * `onFailure`): after a full pass over all shards, started after the call, that found nothing new.
    */
   drain(): Promise<void> {
-    if (this.loop === undefined || this.stopSignal.signal.aborted) return Promise.reject(new Error('StreamPoller is not running'));
+    if (this.loop === undefined || this.stopSignal.signal.aborted)
+      return Promise.reject(new Error('StreamPoller is not running'));
     return new Promise((resolve, reject) => this.drainWaiters.push({ afterPass: this.passesStarted, resolve, reject }));
   }
 
@@ -179,7 +184,9 @@ export class StreamPoller {
       this.shardEnded = false;
       await this.refreshShards('TRIM_HORIZON');
     }
-    const readable = [...this.shards.values()].filter((shard) => shard.iterator !== undefined && this.parentFinished(shard));
+    const readable = [...this.shards.values()].filter(
+      (shard) => shard.iterator !== undefined && this.parentFinished(shard),
+    );
     // allSettled, not all: a failed shard must not start the next pass while another shard's batch is in flight.
     const results = await Promise.allSettled(readable.map((shard) => this.pollShard(shard)));
     const failed = results.find((result) => result.status === 'rejected');
@@ -215,7 +222,8 @@ export class StreamPoller {
     const listed = await this.describeShards();
     const listedIds = new Set(listed.map((shard) => shard.ShardId));
     // Forget finished shards that expired from the stream, so the map does not grow forever.
-    for (const [shardId, state] of this.shards) if (state.iterator === undefined && !listedIds.has(shardId)) this.shards.delete(shardId);
+    for (const [shardId, state] of this.shards)
+      if (state.iterator === undefined && !listedIds.has(shardId)) this.shards.delete(shardId);
 
     const added = listed.filter((shard) => shard.ShardId !== undefined && !this.shards.has(shard.ShardId));
     await Promise.all(
@@ -259,14 +267,18 @@ export class StreamPoller {
     const pending: { records: DynamoDBRecord[]; retries: number }[] = [{ records: accepted, retries: 0 }];
     for (let batch = pending.shift(); batch !== undefined; batch = pending.shift()) {
       const [expired, fresh] = partition(batch.records, (record) => this.isExpired(record));
-      if (expired.length > 0) await this.giveUp(expired, new Error(`Record older than maxRecordAgeSeconds (${this.maxRecordAgeSeconds} s)`));
+      if (expired.length > 0)
+        await this.giveUp(expired, new Error(`Record older than maxRecordAgeSeconds (${this.maxRecordAgeSeconds} s)`));
       if (fresh.length === 0) continue;
 
       const failure = await this.invoke(fresh);
       if (failure === undefined) continue;
       if (failure.kind === 'error' && this.bisectBatchOnError && fresh.length > 1) {
         const middle = Math.ceil(fresh.length / 2);
-        pending.unshift({ records: fresh.slice(0, middle), retries: batch.retries }, { records: fresh.slice(middle), retries: batch.retries });
+        pending.unshift(
+          { records: fresh.slice(0, middle), retries: batch.retries },
+          { records: fresh.slice(middle), retries: batch.retries },
+        );
         continue;
       }
       // Checkpoint semantics: records before the first reported failure are done; the rest is retried together.
@@ -286,10 +298,17 @@ export class StreamPoller {
     }
     const failures = response?.batchItemFailures ?? [];
     if (failures.length === 0) return undefined;
-    const indexes = failures.map(({ itemIdentifier }) => records.findIndex((record) => record.dynamodb?.SequenceNumber === itemIdentifier));
+    const indexes = failures.map(({ itemIdentifier }) =>
+      records.findIndex((record) => record.dynamodb?.SequenceNumber === itemIdentifier),
+    );
     // Like Lambda: a failure that names no record of the batch fails the whole batch.
-    if (indexes.includes(-1)) return { kind: 'error', error: new Error('batchItemFailures named an itemIdentifier that is not in the batch') };
-    return { kind: 'partial', failedFrom: Math.min(...indexes), error: new Error(`The handler reported ${failures.length} failed record(s)`) };
+    if (indexes.includes(-1))
+      return { kind: 'error', error: new Error('batchItemFailures named an itemIdentifier that is not in the batch') };
+    return {
+      kind: 'partial',
+      failedFrom: Math.min(...indexes),
+      error: new Error(`The handler reported ${failures.length} failed record(s)`),
+    };
   }
 
   private async giveUp(records: DynamoDBRecord[], error: unknown): Promise<void> {
@@ -317,7 +336,8 @@ export class StreamPoller {
       awsRegion: this.awsRegion,
       eventSourceARN: this.streamArn,
       dynamodb: dynamodb && {
-        ApproximateCreationDateTime: dynamodb.ApproximateCreationDateTime && dynamodb.ApproximateCreationDateTime.getTime() / 1000,
+        ApproximateCreationDateTime:
+          dynamodb.ApproximateCreationDateTime && dynamodb.ApproximateCreationDateTime.getTime() / 1000,
         Keys: toLambdaImage(dynamodb.Keys),
         NewImage: toLambdaImage(dynamodb.NewImage),
         OldImage: toLambdaImage(dynamodb.OldImage),
@@ -330,8 +350,12 @@ export class StreamPoller {
   }
 }
 
-function toLambdaImage(image: Record<string, StreamAttributeValue> | undefined): Record<string, AttributeValue> | undefined {
-  return image && Object.fromEntries(Object.entries(image).map(([name, value]) => [name, toLambdaAttributeValue(value)]));
+function toLambdaImage(
+  image: Record<string, StreamAttributeValue> | undefined,
+): Record<string, AttributeValue> | undefined {
+  return (
+    image && Object.fromEntries(Object.entries(image).map(([name, value]) => [name, toLambdaAttributeValue(value)]))
+  );
 }
 
 /** The SDK decodes binaries to bytes; Lambda events carry them base64-encoded, like the wire format. */

@@ -52,7 +52,9 @@ export async function synthesizeTemplate(): Promise<CloudFormationTemplate> {
   if (cached !== undefined) return cached;
 
   const { AgentPipelineStack } = await import('../lib/agent-pipeline-stack.ts');
-  const template = await synthesizeStack((app) => new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: LOCAL_STRIPE_PRICE_ID }));
+  const template = await synthesizeStack(
+    (app) => new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: LOCAL_STRIPE_PRICE_ID }),
+  );
   await writeCache(key, template);
   return template;
 }
@@ -74,13 +76,17 @@ async function synthesizeStack(defineStack: (app: App) => Stack): Promise<CloudF
 }
 
 async function cdkJsonContext(): Promise<Record<string, unknown>> {
-  const cdkJson = JSON.parse(await readFile(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> };
+  const cdkJson = JSON.parse(await readFile(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
   return cdkJson.context ?? {};
 }
 
 async function templateSourceHash(): Promise<string> {
   const hash = createHash('sha256');
-  const cdkLib = JSON.parse(await readFile(join(PROJECT_ROOT, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8')) as { version: string };
+  const cdkLib = JSON.parse(
+    await readFile(join(PROJECT_ROOT, 'node_modules', 'aws-cdk-lib', 'package.json'), 'utf8'),
+  ) as { version: string };
   hash.update(`aws-cdk-lib@${cdkLib.version}\0`);
   for (const source of TEMPLATE_SOURCES) {
     for (const file of await listFiles(join(PROJECT_ROOT, source))) {
@@ -146,7 +152,9 @@ const tablePropertiesSchema = z.object({
       }),
     )
     .optional(),
-  StreamSpecification: z.object({ StreamViewType: z.enum(['KEYS_ONLY', 'NEW_IMAGE', 'OLD_IMAGE', 'NEW_AND_OLD_IMAGES']) }).optional(),
+  StreamSpecification: z
+    .object({ StreamViewType: z.enum(['KEYS_ONLY', 'NEW_IMAGE', 'OLD_IMAGE', 'NEW_AND_OLD_IMAGES']) })
+    .optional(),
   TimeToLiveSpecification: z.object({ AttributeName: z.string().optional(), Enabled: z.boolean() }).optional(),
 });
 
@@ -165,11 +173,14 @@ export interface TableDefinition {
  */
 export function tableDefinitions(template: CloudFormationTemplate): TableDefinition[] {
   return Object.entries(template.Resources)
-    .filter(([, resource]) => resource.Type === 'AWS::DynamoDB::Table' || resource.Type === 'AWS::DynamoDB::GlobalTable')
+    .filter(
+      ([, resource]) => resource.Type === 'AWS::DynamoDB::Table' || resource.Type === 'AWS::DynamoDB::GlobalTable',
+    )
     .map(([logicalId, resource]) => {
       const parsed = tablePropertiesSchema.safeParse(resource.Properties);
       if (!parsed.success) throw new Error(`Table ${logicalId} in the template: ${z.prettifyError(parsed.error)}`);
-      const { KeySchema, AttributeDefinitions, GlobalSecondaryIndexes, StreamSpecification, TimeToLiveSpecification } = parsed.data;
+      const { KeySchema, AttributeDefinitions, GlobalSecondaryIndexes, StreamSpecification, TimeToLiveSpecification } =
+        parsed.data;
       const timeToLiveAttribute = TimeToLiveSpecification?.Enabled ? TimeToLiveSpecification.AttributeName : undefined;
       return {
         logicalId,
@@ -178,7 +189,9 @@ export function tableDefinitions(template: CloudFormationTemplate): TableDefinit
           AttributeDefinitions,
           BillingMode: 'PAY_PER_REQUEST',
           ...(GlobalSecondaryIndexes && { GlobalSecondaryIndexes }),
-          ...(StreamSpecification && { StreamSpecification: { StreamEnabled: true, StreamViewType: StreamSpecification.StreamViewType } }),
+          ...(StreamSpecification && {
+            StreamSpecification: { StreamEnabled: true, StreamViewType: StreamSpecification.StreamViewType },
+          }),
         },
         ...(timeToLiveAttribute !== undefined && { timeToLiveAttribute }),
       };
@@ -186,7 +199,13 @@ export function tableDefinitions(template: CloudFormationTemplate): TableDefinit
 }
 
 /** A CloudFormation property value: a literal or an intrinsic function (`{ Ref }`, `{ 'Fn::GetAtt' }`, ...). */
-export type CloudFormationValue = string | number | boolean | null | CloudFormationValue[] | { [key: string]: CloudFormationValue };
+export type CloudFormationValue =
+  | string
+  | number
+  | boolean
+  | null
+  | CloudFormationValue[]
+  | { [key: string]: CloudFormationValue };
 
 /** What the local runtime needs to run one Lambda function of the template in-process. */
 export interface FunctionEntry {
@@ -235,7 +254,9 @@ const eventSourceMappingSchema = z.object({
 
 /** The settings of a DynamoDB stream event source mapping, named as `StreamPollerOptions` names them. */
 export interface StreamEventSourceSettings
-  extends Required<Pick<StreamPollerOptions, 'startingPosition' | 'batchSize' | 'bisectBatchOnError' | 'maxRetryAttempts'>>,
+  extends Required<
+      Pick<StreamPollerOptions, 'startingPosition' | 'batchSize' | 'bisectBatchOnError' | 'maxRetryAttempts'>
+    >,
     Pick<StreamPollerOptions, 'maxRecordAgeSeconds'> {
   /** The table whose stream feeds the function. */
   readonly tableLogicalId: string;
@@ -246,12 +267,22 @@ export interface StreamEventSourceSettings
  * settings deployed to AWS (`-1`, "unlimited" in CloudFormation, becomes `Infinity` / no limit). The filter is read
  * by `event-filter.ts`. Undefined when the function has no stream mapping.
  */
-export function streamEventSourceSettings(template: CloudFormationTemplate, functionLogicalId: string): StreamEventSourceSettings | undefined {
+export function streamEventSourceSettings(
+  template: CloudFormationTemplate,
+  functionLogicalId: string,
+): StreamEventSourceSettings | undefined {
   for (const resource of Object.values(template.Resources)) {
     if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
     const parsed = eventSourceMappingSchema.safeParse(resource.Properties);
     if (!parsed.success || parsed.data.FunctionName.Ref !== functionLogicalId) continue;
-    const { EventSourceArn, StartingPosition, BatchSize, BisectBatchOnFunctionError, MaximumRetryAttempts, MaximumRecordAgeInSeconds } = parsed.data;
+    const {
+      EventSourceArn,
+      StartingPosition,
+      BatchSize,
+      BisectBatchOnFunctionError,
+      MaximumRetryAttempts,
+      MaximumRecordAgeInSeconds,
+    } = parsed.data;
     // CloudFormation defaults of a DynamoDB stream mapping.
     const maxRetryAttempts = MaximumRetryAttempts ?? -1;
     const maxRecordAgeSeconds = MaximumRecordAgeInSeconds ?? -1;

@@ -141,14 +141,18 @@ export function startWorkflowRunner({
 
     /** Deletes what this run created, found as rollback finds it: servers by the job_id label, devices by hostname. */
     const deleteWhatThisRunBuilt = async () => {
-      const { servers } = await hetznerApi<{ servers: HetznerServer[] }>('GET', `/servers?label_selector=job_id%3D${encodeURIComponent(jobId)}`);
+      const { servers } = await hetznerApi<{ servers: HetznerServer[] }>(
+        'GET',
+        `/servers?label_selector=job_id%3D${encodeURIComponent(jobId)}`,
+      );
       for (const server of servers) await hetznerApi('DELETE', `/servers/${server.id}`);
       for (const device of (await tailscaleDevices()).filter((candidate) => candidate.hostname === hostname)) {
         const response = await fetch(`${tailscale.url}/device/${device.nodeId}`, {
           method: 'DELETE',
           headers: { Authorization: `Bearer ${tailscale.token}` },
         });
-        if (!response.ok && response.status !== 404) throw new Error(`Tailscale device delete answered HTTP ${response.status}`);
+        if (!response.ok && response.status !== 404)
+          throw new Error(`Tailscale device delete answered HTTP ${response.status}`);
       }
       say(`the pipeline ended the job: stopped, deleted ${servers.length} server(s) and this run's device(s)`);
     };
@@ -188,14 +192,20 @@ export function startWorkflowRunner({
       heartbeatTimer = setInterval(beat, heartbeatMs);
 
       const vm = await step('vm_created', async () => {
-        const { server, action } = await hetznerApi<{ server: HetznerServer; action: HetznerAction }>('POST', '/servers', {
-          name: hostname,
-          server_type: 'cx22',
-          image: 'ubuntu-24.04',
-          location: region,
-          labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },
-        });
-        while ((await hetznerApi<{ action: HetznerAction }>('GET', `/actions/${action.id}`)).action.status === 'running') {
+        const { server, action } = await hetznerApi<{ server: HetznerServer; action: HetznerAction }>(
+          'POST',
+          '/servers',
+          {
+            name: hostname,
+            server_type: 'cx22',
+            image: 'ubuntu-24.04',
+            location: region,
+            labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },
+          },
+        );
+        while (
+          (await hetznerApi<{ action: HetznerAction }>('GET', `/actions/${action.id}`)).action.status === 'running'
+        ) {
           await sleep(ACTION_POLL_MS, undefined, { signal });
         }
         if (directives.noHeartbeat) await stopHeartbeat();
@@ -237,7 +247,13 @@ export function startWorkflowRunner({
       }
       const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
       say(`failed at ${current}: ${message}`);
-      const answer = await post({ type: 'status', job_id: jobId, status: 'failed', error: message, failed_step: current });
+      const answer = await post({
+        type: 'status',
+        job_id: jobId,
+        status: 'failed',
+        error: message,
+        failed_step: current,
+      });
       await stopHeartbeat();
       if (answer?.ignored === 'terminal') await deleteWhatThisRunBuilt();
       github.updateRun(run.id, { status: 'completed', conclusion: 'failure' });
@@ -250,7 +266,9 @@ export function startWorkflowRunner({
     const controller = new AbortController();
     controllers.set(run.id, controller);
     const done = execute(run, controller.signal)
-      .catch((error: unknown) => log(`run ${run.id} crashed: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) =>
+        log(`run ${run.id} crashed: ${error instanceof Error ? error.message : String(error)}`),
+      )
       .finally(() => {
         controllers.delete(run.id);
         inProgress.delete(done);
@@ -296,12 +314,16 @@ function readDirectives(agentName: string, say: (line: string) => void): Directi
  * retries. Resolves with the answer, or undefined when nothing was sent.
  */
 function callbackSender(url: string, secret: string, signal: AbortSignal, say: (line: string) => void) {
-  return async (payload: Record<string, unknown>, heartbeatNumber?: number): Promise<PostCallbackResult | undefined> => {
+  return async (
+    payload: Record<string, unknown>,
+    heartbeatNumber?: number,
+  ): Promise<PostCallbackResult | undefined> => {
     if (signal.aborted) return undefined;
     const webhookId = callbackWebhookId(payload, heartbeatNumber);
     const patience = isFinalReport(payload) ? { retryForMs: FINAL_REPORT_RETRY_MS } : {};
     const result = await postCallback({ url, secret, payload, webhookId, signal, log: say, ...patience });
-    if (!result.ok && !signal.aborted) say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
+    if (!result.ok && !signal.aborted)
+      say(`callback ${String(payload.type)} not accepted (HTTP ${result.status ?? 'none'})`);
     return result;
   };
 }

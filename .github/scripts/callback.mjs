@@ -69,7 +69,9 @@ export function signCallback(secretString, webhookId, rawBody, timestampSeconds)
   const signatures = splitSecrets(secretString).map((secret, index) => {
     const key = webhookKey(secret);
     if (key === undefined) {
-      throw new Error(`callback secret ${index + 1} is not "whsec_" + base64 of ${MIN_KEY_BYTES}-${MAX_KEY_BYTES} bytes`);
+      throw new Error(
+        `callback secret ${index + 1} is not "whsec_" + base64 of ${MIN_KEY_BYTES}-${MAX_KEY_BYTES} bytes`,
+      );
     }
     return `v1,${createHmac('sha256', key).update(`${webhookId}.${timestamp}.${rawBody}`).digest('base64')}`;
   });
@@ -134,7 +136,10 @@ export async function postCallback({
         method: 'POST',
         headers: { 'Content-Type': 'application/json', ...signCallback(secret, webhookId, rawBody, Date.now() / 1000) },
         body: rawBody,
-        signal: signal === undefined ? AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) : AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
+        signal:
+          signal === undefined
+            ? AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)
+            : AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
       });
       status = response.status;
       const answer = await response.text().catch(() => '');
@@ -202,7 +207,9 @@ async function main() {
     ...(isFinalReport(payload) ? { retryForMs: FINAL_REPORT_RETRY_MS } : {}),
   });
   const ignored = result.ignored === undefined ? '' : ` ignored=${result.ignored}`;
-  console.log(`callback ${describe(payload)} ok=${result.ok} status=${result.status} attempts=${result.attempts}${ignored}`);
+  console.log(
+    `callback ${describe(payload)} ok=${result.ok} status=${result.status} attempts=${result.attempts}${ignored}`,
+  );
   if (result.ignored === 'terminal') process.exitCode = JOB_ENDED_EXIT_CODE;
 }
 

@@ -96,5 +96,7 @@ process.on('message', (command: FleetCommand) => {
       case 'exit':
         process.exit(0);
     }
-  })().catch((error: unknown) => reply({ event: 'error', message: error instanceof Error ? error.message : String(error) }));
+  })().catch((error: unknown) =>
+    reply({ event: 'error', message: error instanceof Error ? error.message : String(error) }),
+  );
 });

@@ -26,13 +26,21 @@ export class Fleet {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(): Promise<Fleet> {
-    const child = fork(ENTRY, [], { execPath: process.execPath, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(ENTRY, [], {
+      execPath: process.execPath,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     await once(child, 'spawn');
     return new Fleet(child);
   }
 
   /** Sends a command and resolves with the reply of type `event` (commands are answered in order). */
-  request<E extends FleetReply['event']>(command: FleetCommand, event: E, timeoutMs = 300_000): Promise<Extract<FleetReply, { event: E }>> {
+  request<E extends FleetReply['event']>(
+    command: FleetCommand,
+    event: E,
+    timeoutMs = 300_000,
+  ): Promise<Extract<FleetReply, { event: E }>> {
     const reply = this.next(event, timeoutMs);
     this.child.send(command);
     return reply;

@@ -6,7 +6,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
-export type FloorCommand = { cmd: 'snapshot'; message: string } | { cmd: 'broadcast'; message: string } | { cmd: 'exit' };
+export type FloorCommand =
+  | { cmd: 'snapshot'; message: string }
+  | { cmd: 'broadcast'; message: string }
+  | { cmd: 'exit' };
 export type FloorReply = { event: 'ready'; port: number } | { event: 'sent'; startedAt: number; rss: number };
 
 const ENTRY = fileURLToPath(new URL('./floor-process.ts', import.meta.url));
@@ -22,14 +25,21 @@ export class FloorServer {
 
   /** Forks the floor process; `snapshot` is the text it answers a subscribe with. */
   static async start(snapshot: string): Promise<FloorServer> {
-    const child = fork(ENTRY, [], { execPath: process.execPath, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(ENTRY, [], {
+      execPath: process.execPath,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const ready = FloorServer.reply(child, 'ready');
     child.send({ cmd: 'snapshot', message: snapshot } satisfies FloorCommand);
     const { port } = await ready;
     return new FloorServer(child, `ws://127.0.0.1:${port}`);
   }
 
-  private static reply<E extends FloorReply['event']>(child: ChildProcess, event: E): Promise<Extract<FloorReply, { event: E }>> {
+  private static reply<E extends FloorReply['event']>(
+    child: ChildProcess,
+    event: E,
+  ): Promise<Extract<FloorReply, { event: E }>> {
     return new Promise((resolve) => {
       const onMessage = (reply: FloorReply) => {
         if (reply.event !== event) return;

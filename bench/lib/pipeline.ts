@@ -39,7 +39,10 @@ export async function createAgent(stack: LocalStack, token: string, name: string
 }
 
 /** Posts `checkout.session.completed` for the agent, signed like Stripe; resolves with the HTTP status. */
-export async function sendCheckoutWebhook(stack: LocalStack, agent: { agentId: string; userId: string }): Promise<number> {
+export async function sendCheckoutWebhook(
+  stack: LocalStack,
+  agent: { agentId: string; userId: string },
+): Promise<number> {
   const payload = JSON.stringify(checkoutCompletedEvent({ ...agent, region: 'fsn1' }));
   const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
   const response = await fetch(`${stack.url}/webhooks/stripe`, {
@@ -82,7 +85,8 @@ export async function executionStarts(stack: LocalStack, jobIds: readonly (strin
     }
     const waiting = started.filter((at) => at === undefined).length;
     if (waiting === 0) return started as number[];
-    if (now() > deadline) throw new Error(`${waiting} paid jobs' executions did not start within ${EXECUTIONS_TIMEOUT_MS} ms`);
+    if (now() > deadline)
+      throw new Error(`${waiting} paid jobs' executions did not start within ${EXECUTIONS_TIMEOUT_MS} ms`);
     await sleep(50);
   }
 }
@@ -139,7 +143,9 @@ export class Dashboard {
     const socket = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', resolve);
-      socket.once('unexpected-response', (_request, response) => reject(new Error(`WebSocket refused: ${response.statusCode}`)));
+      socket.once('unexpected-response', (_request, response) =>
+        reject(new Error(`WebSocket refused: ${response.statusCode}`)),
+      );
       socket.once('error', reject);
     });
     return new Dashboard(socket);
@@ -162,11 +168,16 @@ export class Dashboard {
 }
 
 /** Runs `task` over `items` with at most `limit` in flight; results in input order. */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await task(items[index] as T, index);
+    for (let index = next++; index < items.length; index = next++)
+      results[index] = await task(items[index] as T, index);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;

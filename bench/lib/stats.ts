@@ -13,9 +13,17 @@ export interface Distribution {
 export function distribution(samples: readonly number[]): Distribution {
   if (samples.length === 0) return { count: 0, p50: NaN, p95: NaN, p99: NaN, max: NaN, mean: NaN };
   const sorted = [...samples].sort((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+  const rank = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
   const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
-  return { count: sorted.length, p50: rank(50), p95: rank(95), p99: rank(99), max: sorted[sorted.length - 1] as number, mean };
+  return {
+    count: sorted.length,
+    p50: rank(50),
+    p95: rank(95),
+    p99: rank(99),
+    max: sorted[sorted.length - 1] as number,
+    mean,
+  };
 }
 
 export const median = (samples: readonly number[]): number => distribution(samples).p50;
@@ -33,11 +41,13 @@ export interface ResultRow {
   readonly ok?: boolean;
 }
 
-export const ms = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 1 : 0)} ms` : 'n/a');
+export const ms = (value: number): string =>
+  Number.isFinite(value) ? `${value.toFixed(value < 10 ? 1 : 0)} ms` : 'n/a';
 export const kb = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KB`;
 export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 export const perSecond = (value: number): string => `${Math.round(value).toLocaleString('en-US')}/s`;
-export const times = (ratio: number): string => (Number.isFinite(ratio) ? `${ratio.toFixed(ratio < 10 ? 2 : 1)}x` : 'n/a');
+export const times = (ratio: number): string =>
+  Number.isFinite(ratio) ? `${ratio.toFixed(ratio < 10 ? 2 : 1)}x` : 'n/a';
 
 /** The rows as a Markdown table (the same text is printed and pasted into docs/BENCHMARKS.md). */
 export function markdownTable(rows: readonly ResultRow[]): string {

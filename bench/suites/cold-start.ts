@@ -40,7 +40,10 @@ function bytesByPackage(inputs: Record<string, { bytesInOutput: number }>): { in
     const key = match?.[1] ?? 'project';
     totals.set(key, (totals.get(key) ?? 0) + bytesInOutput);
   }
-  return [...totals].map(([input, bytes]) => ({ input, bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, 5);
+  return [...totals]
+    .map(([input, bytes]) => ({ input, bytes }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, 5);
 }
 
 /**
@@ -48,7 +51,11 @@ function bytesByPackage(inputs: Record<string, { bytesInOutput: number }>): { in
  * stand-in for each reference (the import must not fail on config; nothing is called during the import).
  */
 function loadEnvironment(environment: Record<string, CloudFormationValue>): Record<string, string> {
-  const env: Record<string, string> = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench' };
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+  };
   for (const [name, value] of Object.entries(environment)) {
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
     else if (name.endsWith('_ARN')) env[name] = 'arn:aws:states:us-east-1:000000000000:stateMachine:Bench';

@@ -14,7 +14,13 @@ const ROUND_TIMEOUT_MS = 15_000;
 
 /** The callbacks a workflow sends between `queued` and `running`: each appends one history item (one `update`). */
 export const stepCallbacks = (jobId: string): Record<string, unknown>[] => [
-  { type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: '1', workflow_run_url: 'https://github.com/local/run/1' },
+  {
+    type: 'status',
+    job_id: jobId,
+    status: 'provisioning',
+    workflow_run_id: '1',
+    workflow_run_url: 'https://github.com/local/run/1',
+  },
   { type: 'step', job_id: jobId, step: 'vm_created', server_id: '42', server_ip: '203.0.113.7' },
   { type: 'step', job_id: jobId, step: 'network_configured', tailscale_ip: '100.64.0.7', tailscale_device_id: 'dev42' },
   { type: 'step', job_id: jobId, step: 'ansible_started', metadata: { mode: 'bench' } },
@@ -68,7 +74,12 @@ export interface LatencyResult extends RoundsResult {
 }
 
 /** Arms the fleet for `expected` live messages, runs `send`, and returns the arrival times (fewer on timeout). */
-async function deliveries(fleet: Fleet, expected: number, timeoutMs: number, send: () => Promise<void>): Promise<number[]> {
+async function deliveries(
+  fleet: Fleet,
+  expected: number,
+  timeoutMs: number,
+  send: () => Promise<void>,
+): Promise<number[]> {
   await fleet.request({ cmd: 'arm', expected }, 'armed');
   const arrived = fleet.next('arrived', timeoutMs);
   await send();
@@ -81,9 +92,18 @@ async function deliveries(fleet: Fleet, expected: number, timeoutMs: number, sen
 }
 
 /** Adds dashboards to the fleet, all subscribed to `agentId` at `wsUrl` (the stack's or a floor's), until it holds `total`. */
-export async function growFleet(fleet: Fleet, wsUrl: string, agent: PaidAgent, total: number, open: number): Promise<number> {
+export async function growFleet(
+  fleet: Fleet,
+  wsUrl: string,
+  agent: PaidAgent,
+  total: number,
+  open: number,
+): Promise<number> {
   if (total <= open) return open;
-  const reply = await fleet.request({ cmd: 'open', wsUrl, token: agent.token, agentId: agent.agentId, count: total - open }, 'opened');
+  const reply = await fleet.request(
+    { cmd: 'open', wsUrl, token: agent.token, agentId: agent.agentId, count: total - open },
+    'opened',
+  );
   return reply.open;
 }
 
@@ -91,7 +111,12 @@ export async function growFleet(fleet: Fleet, wsUrl: string, agent: PaidAgent, t
  * `updates` rounds: `send` delivers one message to the fleet's `clients` dashboards and resolves with the moment it
  * counts from; the next round starts once every dashboard has it. The latency of an idle path, not of a queue.
  */
-export async function measureRounds(fleet: Fleet, clients: number, updates: number, send: (index: number) => Promise<number>): Promise<RoundsResult> {
+export async function measureRounds(
+  fleet: Fleet,
+  clients: number,
+  updates: number,
+  send: (index: number) => Promise<number>,
+): Promise<RoundsResult> {
   const started = performance.now();
   const perDelivery: number[] = [];
   const perUpdate: number[] = [];
@@ -161,7 +186,12 @@ export async function measureThroughput(
       await sleep(2);
     }
   });
-  return { connections, messages, delivered: times.length, messagesPerSecond: times.length / ((Math.max(...times) - firstSentAt) / 1000) };
+  return {
+    connections,
+    messages,
+    delivered: times.length,
+    messagesPerSecond: times.length / ((Math.max(...times) - firstSentAt) / 1000),
+  };
 }
 
 export interface MemorySample {

@@ -51,7 +51,15 @@ export async function measurePolling(
   const intervalMs = 1_000;
   const stop = cpuMeter();
   const polled = fleet.request(
-    { cmd: 'poll', url: stack.url, token: agent.token, agentId: agent.agentId, count: dashboards, intervalMs, durationMs: windowSeconds * 1000 },
+    {
+      cmd: 'poll',
+      url: stack.url,
+      token: agent.token,
+      agentId: agent.agentId,
+      count: dashboards,
+      intervalMs,
+      durationMs: windowSeconds * 1000,
+    },
     'polled',
   );
   const acceptedAt = await changeAfter(stack, (windowSeconds * 1000) / 2, change);

@@ -57,20 +57,29 @@ export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: st
         const entity = (record.dynamodb?.NewImage ?? record.dynamodb?.OldImage)?.entity?.S ?? 'unknown';
         const key = `${entity} ${record.eventName}`;
         itemWrites[key] = (itemWrites[key] ?? 0) + 1;
-        for (const { name, filter } of mappings) if (filter === undefined || filter(record as DynamoDBRecord)) streamAtMost[name] = (streamAtMost[name] ?? 0) + 1;
+        for (const { name, filter } of mappings)
+          if (filter === undefined || filter(record as DynamoDBRecord))
+            streamAtMost[name] = (streamAtMost[name] ?? 0) + 1;
       }
     },
   });
   await counter.start();
 
   const statesByExecution = new Map<string, { entered: Record<string, number>; transitions: number; tasks: number }>();
-  const onState = ({ executionArn, event }: { executionArn: string; event: { type: string; state?: { name: string; type: string } } }) => {
+  const onState = ({
+    executionArn,
+    event,
+  }: {
+    executionArn: string;
+    event: { type: string; state?: { name: string; type: string } };
+  }) => {
     const counts = statesByExecution.get(executionArn) ?? { entered: {}, transitions: 0, tasks: 0 };
     statesByExecution.set(executionArn, counts);
     if (event.type !== 'StateEntered' && event.type !== 'StateRetried') return;
     counts.transitions += 1;
     if (event.state?.type === 'Task') counts.tasks += 1;
-    if (event.type === 'StateEntered' && event.state !== undefined) counts.entered[event.state.name] = (counts.entered[event.state.name] ?? 0) + 1;
+    if (event.type === 'StateEntered' && event.state !== undefined)
+      counts.entered[event.state.name] = (counts.entered[event.state.name] ?? 0) + 1;
   };
   stack.stepFunctions.on('state', onState);
 
@@ -112,7 +121,12 @@ export async function countProvisioning(stack: LocalStack, fleet: Fleet, run: st
       executionStatus: execution.status,
       stateTransitions: states.transitions,
       statesEntered: states.entered,
-      lambdaInvocations: { stripeWebhook: 1, githubCallback: callbacks.total, stepFunctionsTasks: states.tasks, streamAtMost },
+      lambdaInvocations: {
+        stripeWebhook: 1,
+        githubCallback: callbacks.total,
+        stepFunctionsTasks: states.tasks,
+        streamAtMost,
+      },
       callbacks,
       itemWrites,
       itemWritesTotal: Object.values(itemWrites).reduce((sum, count) => sum + count, 0),

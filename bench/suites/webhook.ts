@@ -6,7 +6,15 @@ import { DynamoDBDocumentClient, ScanCommand, TransactWriteCommand } from '@aws-
 import { createTables, localDynamoDbClient } from '../../local/dynamodb.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { synthesizeTemplate } from '../../local/template.ts';
-import { createAgent, devToken, executionStarts, getAgent, mapWithConcurrency, now, sendCheckoutWebhook } from '../lib/pipeline.ts';
+import {
+  createAgent,
+  devToken,
+  executionStarts,
+  getAgent,
+  mapWithConcurrency,
+  now,
+  sendCheckoutWebhook,
+} from '../lib/pipeline.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
 export interface WebhookResult {
@@ -50,17 +58,29 @@ async function concurrentSenders<T>(
     }),
   );
   const seconds = (now() - started) / 1000;
-  return { senders: batches.length, webhooks: acks.length, failures, ack: distribution(acks), webhooksPerSecond: acks.length / seconds };
+  return {
+    senders: batches.length,
+    webhooks: acks.length,
+    failures,
+    ack: distribution(acks),
+    webhooksPerSecond: acks.length / seconds,
+  };
 }
 
 /** `senders` concurrent senders, each posting `perSender` `checkout.session.completed` webhooks one after another. */
-export async function measureWebhookAck(stack: LocalStack, senders: number, perSender: number, run: string): Promise<WebhookRun> {
+export async function measureWebhookAck(
+  stack: LocalStack,
+  senders: number,
+  perSender: number,
+  run: string,
+): Promise<WebhookRun> {
   // Agents exist first, so the timed part is the webhook alone.
   const batches = await mapWithConcurrency(Array.from({ length: senders }), 10, async (_, sender) => {
     const userId = `bench-webhook-${run}-${sender}`;
     const token = await devToken(stack, userId);
     const agentIds: string[] = [];
-    for (let index = 0; index < perSender; index += 1) agentIds.push(await createAgent(stack, token, `Webhook ${index} [manual]`));
+    for (let index = 0; index < perSender; index += 1)
+      agentIds.push(await createAgent(stack, token, `Webhook ${index} [manual]`));
     return agentIds.map((agentId) => ({ agentId, userId, token }));
   });
   const ackedAt = new Map<string, number>();
@@ -70,12 +90,18 @@ export async function measureWebhookAck(stack: LocalStack, senders: number, perS
     ({ agentId }, at) => ackedAt.set(agentId, at),
   );
   // The ack no longer waits for the execution: the next phase must not start while the stack still starts these.
-  const jobIds = await mapWithConcurrency(batches.flat(), 10, async ({ agentId, token }) => (await getAgent(stack, token, agentId)).jobId);
+  const jobIds = await mapWithConcurrency(
+    batches.flat(),
+    10,
+    async ({ agentId, token }) => (await getAgent(stack, token, agentId)).jobId,
+  );
   const started = await executionStarts(stack, jobIds);
   return {
     ...result,
     agentIdsBySender: batches.map((batch) => batch.map(({ agentId }) => agentId)),
-    ackToExecution: distribution(batches.flat().map(({ agentId }, index) => (started[index] ?? NaN) - (ackedAt.get(agentId) ?? NaN))),
+    ackToExecution: distribution(
+      batches.flat().map(({ agentId }, index) => (started[index] ?? NaN) - (ackedAt.get(agentId) ?? NaN)),
+    ),
   };
 }
 
@@ -86,7 +112,11 @@ type Item = Record<string, unknown>;
  * agent or its job (agent, job, Stripe event, and whatever else the transaction writes), of its history only the
  * `created` item. Agent and job are read as they are now, after the execution's first writes: a little larger.
  */
-async function webhookItems(client: DynamoDBDocumentClient, tableName: string, agentIds: ReadonlySet<string>): Promise<Map<string, Item[]>> {
+async function webhookItems(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  agentIds: ReadonlySet<string>,
+): Promise<Map<string, Item[]>> {
   const byAgent = new Map<string, Item[]>();
   const byJob = new Map<string, Item[]>();
   const unclaimed: Item[] = [];
@@ -117,15 +147,22 @@ async function webhookItems(client: DynamoDBDocumentClient, tableName: string, a
  * indexes, stream, TTL) on the same DynamoDB Local, by the same number of concurrent senders. No stream consumer
  * reads that table.
  */
-export async function measureAckFloor(stack: LocalStack, run: WebhookRun, runId: string): Promise<WebhookResult & { itemsPerTransaction: number; bytesPerTransaction: number }> {
+export async function measureAckFloor(
+  stack: LocalStack,
+  run: WebhookRun,
+  runId: string,
+): Promise<WebhookResult & { itemsPerTransaction: number; bytesPerTransaction: number }> {
   // DynamoDB Local itself: the functions' endpoint (AWS_ENDPOINT_URL_DYNAMODB) is the local IAM proxy in front of it,
   // which a bare write does without; the streams endpoint is the Java process.
   const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS;
-  if (endpoint === undefined) throw new Error('AWS_ENDPOINT_URL_DYNAMODB_STREAMS is not set: is the local stack running?');
+  if (endpoint === undefined)
+    throw new Error('AWS_ENDPOINT_URL_DYNAMODB_STREAMS is not set: is the local stack running?');
   const tables = await createTables(endpoint, await synthesizeTemplate(), { prefix: `bench-floor-${runId}-` });
   const floorTable = Object.entries(tables).find(([logicalId]) => stack.tableName.endsWith(logicalId))?.[1];
   if (floorTable === undefined) throw new Error(`No table of the template is ${stack.tableName}`);
-  const client = DynamoDBDocumentClient.from(localDynamoDbClient(endpoint), { marshallOptions: { removeUndefinedValues: true } });
+  const client = DynamoDBDocumentClient.from(localDynamoDbClient(endpoint), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
   try {
     const items = await webhookItems(client, stack.tableName, new Set(run.agentIdsBySender.flat()));
     const transactions = run.agentIdsBySender.map((agentIds) => agentIds.map((agentId) => items.get(agentId) ?? []));
@@ -133,12 +170,18 @@ export async function measureAckFloor(stack: LocalStack, run: WebhookRun, runId:
     const result = await concurrentSenders(transactions, async (transaction) => {
       await client.send(
         new TransactWriteCommand({
-          TransactItems: transaction.map((Item) => ({ Put: { TableName: floorTable, Item, ConditionExpression: 'attribute_not_exists(PK)' } })),
+          TransactItems: transaction.map((Item) => ({
+            Put: { TableName: floorTable, Item, ConditionExpression: 'attribute_not_exists(PK)' },
+          })),
         }),
       );
       return true;
     });
-    return { ...result, itemsPerTransaction: sample.length, bytesPerTransaction: Buffer.byteLength(JSON.stringify(sample)) };
+    return {
+      ...result,
+      itemsPerTransaction: sample.length,
+      bytesPerTransaction: Buffer.byteLength(JSON.stringify(sample)),
+    };
   } finally {
     client.destroy();
   }

@@ -24,7 +24,13 @@ export class ApiError extends Error {
 }
 
 /** What the agent list shows of each agent. */
-const agentSummary = z.pick(agentView, { agentId: true, name: true, region: true, agentStatus: true, paymentIssue: true });
+const agentSummary = z.pick(agentView, {
+  agentId: true,
+  name: true,
+  region: true,
+  agentStatus: true,
+  paymentIssue: true,
+});
 export type AgentSummary = z.infer<typeof agentSummary>;
 
 const agentList = z.object({ agents: z.array(agentSummary) });
@@ -56,20 +62,37 @@ const windowHealth = z.object({
   failed: z.number(),
   live: z.number(),
   failuresByStep: z.array(z.object({ step: z.string(), count: z.number() })),
-  stepDurations: z.array(z.object({ step: z.string(), count: z.number(), p50Ms: z.optional(z.number()), p95Ms: z.optional(z.number()) })),
+  stepDurations: z.array(
+    z.object({ step: z.string(), count: z.number(), p50Ms: z.optional(z.number()), p95Ms: z.optional(z.number()) }),
+  ),
 });
 export type WindowHealth = z.infer<typeof windowHealth>;
 const fleetHealth = z.object({
   at: z.string(),
   lastHour: windowHealth,
   last24h: windowHealth,
-  stuck: z.array(z.object({ jobId: z.string(), agentId: z.string(), currentStep: z.nullable(z.string()), reason: z.string(), since: z.string() })),
+  stuck: z.array(
+    z.object({
+      jobId: z.string(),
+      agentId: z.string(),
+      currentStep: z.nullable(z.string()),
+      reason: z.string(),
+      since: z.string(),
+    }),
+  ),
 });
 export type FleetHealth = z.infer<typeof fleetHealth>;
 const auditTrail = z.object({
   agentId: z.string(),
   entries: z.array(
-    z.object({ seq: z.number(), event: z.string(), actor: z.string(), reason: z.optional(z.string()), at: z.string(), agentStatus: z.string() }),
+    z.object({
+      seq: z.number(),
+      event: z.string(),
+      actor: z.string(),
+      reason: z.optional(z.string()),
+      at: z.string(),
+      agentStatus: z.string(),
+    }),
   ),
 });
 export type AuditTrail = z.infer<typeof auditTrail>;
@@ -111,15 +134,27 @@ export class ApiClient {
    * Requests a lifecycle action. `idempotencyKey` makes a repeated click (or a retried request) act once; `reason` is
    * an operator's, kept on the agent's history.
    */
-  async requestAction(agentId: string, action: AgentActionRequest['action'], idempotencyKey: string, reason?: string): Promise<void> {
-    await this.json('POST', `/agents/${encodeURIComponent(agentId)}/actions`, { action, ...(reason === undefined ? {} : { reason }) }, {
-      'idempotency-key': idempotencyKey,
-    });
+  async requestAction(
+    agentId: string,
+    action: AgentActionRequest['action'],
+    idempotencyKey: string,
+    reason?: string,
+  ): Promise<void> {
+    await this.json(
+      'POST',
+      `/agents/${encodeURIComponent(agentId)}/actions`,
+      { action, ...(reason === undefined ? {} : { reason }) },
+      {
+        'idempotency-key': idempotencyKey,
+      },
+    );
   }
 
   /** One page of every job, newest first (operators and support). */
   async operationsJobs(filters: JobFilters, cursor?: string): Promise<JobsPage> {
-    const query = new URLSearchParams(Object.entries(filters).filter(([, value]) => value !== undefined && value !== ''));
+    const query = new URLSearchParams(
+      Object.entries(filters).filter(([, value]) => value !== undefined && value !== ''),
+    );
     if (cursor !== undefined) query.set('cursor', cursor);
     return jobsPage.parse(await this.json('GET', `/operations/jobs?${query.toString()}`));
   }
@@ -140,10 +175,19 @@ export class ApiClient {
       ...(etag === undefined ? {} : { 'if-none-match': etag }),
     });
     if (response.status === 304) return { modified: false };
-    return { modified: true, view: agentView.parse(await response.json()), etag: response.headers.get('etag') ?? undefined };
+    return {
+      modified: true,
+      view: agentView.parse(await response.json()),
+      etag: response.headers.get('etag') ?? undefined,
+    };
   }
 
-  private async json(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+  private async json(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<unknown> {
     const response = await this.request(method, path, body, headers);
     return response.status === 204 ? undefined : response.json();
   }

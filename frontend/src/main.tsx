@@ -40,7 +40,10 @@ function takeUrlParam(name: string): string | undefined {
 async function signInFromUrl(config: DashboardConfig): Promise<Session | undefined> {
   if (config.auth.dev !== true) return completeCognitoSignIn(config.auth);
   const devUser = takeUrlParam('devUser');
-  const devGroups = takeUrlParam('devGroups')?.split(',').filter((group) => group !== '') ?? [];
+  const devGroups =
+    takeUrlParam('devGroups')
+      ?.split(',')
+      .filter((group) => group !== '') ?? [];
   return devUser === undefined ? undefined : devSignIn(config.apiUrl, devUser, devGroups);
 }
 

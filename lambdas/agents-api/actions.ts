@@ -62,7 +62,12 @@ const scopeOf = (request: ActionRequest): IdempotencyScope => ({
 });
 const rateKeyOf = keys.rateWindow;
 
-const error = (statusCode: number, code: string, message: string, headers?: Record<string, string>): ActionResponse => ({
+const error = (
+  statusCode: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): ActionResponse => ({
   statusCode,
   body: { error: { code, message } },
   ...(headers === undefined ? {} : { headers }),
@@ -75,7 +80,12 @@ export async function requestLifecycleAction(
   now: Date = new Date(),
 ): Promise<ActionResponse> {
   const scope = scopeOf(request);
-  const claim = await claimKey<ActionResponse>(scope, requestFingerprint({ action: request.action }), settings.idempotencyLeaseSeconds, now);
+  const claim = await claimKey<ActionResponse>(
+    scope,
+    requestFingerprint({ action: request.action }),
+    settings.idempotencyLeaseSeconds,
+    now,
+  );
   switch (claim.kind) {
     case 'reused-with-another-body':
       return error(422, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body');
@@ -124,7 +134,14 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     // draft, so this read cannot go stale in a way that matters.
     if (!isActionAllowed('retry', agent)) return refused(agent);
     const result = await createJob(
-      { agentId: agent.agentId, userId: agent.userId, region: agent.region, actor, timeouts: settings.timeouts, ...audit },
+      {
+        agentId: agent.agentId,
+        userId: agent.userId,
+        region: agent.region,
+        actor,
+        timeouts: settings.timeouts,
+        ...audit,
+      },
       now,
     );
     if (result.kind === 'agent-busy') return refused({ agentStatus: result.agentStatus });

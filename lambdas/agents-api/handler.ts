@@ -89,14 +89,18 @@ async function getAgentView(request: Request): Promise<Response> {
 async function requestAction(request: Request): Promise<Response> {
   const idempotencyKey = header(request, 'idempotency-key');
   if (idempotencyKey === undefined || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    throw new HttpError(400, 'invalid_idempotency_key', 'An Idempotency-Key header of 8-128 letters, digits or _.:- is required');
+    throw new HttpError(
+      400,
+      'invalid_idempotency_key',
+      'An Idempotency-Key header of 8-128 letters, digits or _.:- is required',
+    );
   }
   const { action, reason } = parseBody(request, agentActionRequest);
   const caller = callerOf(request);
   const agent = await visibleAgent(request);
   if (!mayAct(caller, agent)) throw forbidden('Support is read only');
   if (reasonRequired(caller) && reason === undefined) {
-    throw new HttpError(400, 'reason_required', 'An operator action needs a reason: it is kept on the agent\'s history');
+    throw new HttpError(400, 'reason_required', "An operator action needs a reason: it is kept on the agent's history");
   }
   const { statusCode, body, headers } = await requestLifecycleAction(
     { caller, agent, action, idempotencyKey, ...(reason === undefined ? {} : { reason }) },

@@ -57,7 +57,8 @@ export async function claimKey<Response>(
           expiresAt: epoch + IDEMPOTENCY_TTL_SECONDS,
         },
         // TTL deletion is lazy: an expired record counts as absent. ISO times of one format compare as strings.
-        ConditionExpression: 'attribute_not_exists(PK) OR expiresAt < :now OR (#status = :inProgress AND createdAt < :leaseStart)',
+        ConditionExpression:
+          'attribute_not_exists(PK) OR expiresAt < :now OR (#status = :inProgress AND createdAt < :leaseStart)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':now': epoch,
@@ -70,7 +71,9 @@ export async function claimKey<Response>(
   } catch (failure) {
     if (!(failure instanceof ConditionalCheckFailedException)) throw failure;
   }
-  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: recordKey(scope), ConsistentRead: true }));
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tableName(), Key: recordKey(scope), ConsistentRead: true }),
+  );
   if (Item === undefined) return claimKey(scope, fingerprint, leaseSeconds, now);
   if (Item.fingerprint !== fingerprint) return { kind: 'reused-with-another-body' };
   if (Item.status !== 'completed') return { kind: 'in-progress' };

@@ -36,7 +36,12 @@ const sources = async (): Promise<RunSources> => {
     secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
   ]);
   return {
-    github: { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, workflowFile: config.GITHUB_WORKFLOW_FILE, token: githubToken },
+    github: {
+      apiUrl: config.GITHUB_API_URL,
+      repository: config.GITHUB_REPOSITORY,
+      workflowFile: config.GITHUB_WORKFLOW_FILE,
+      token: githubToken,
+    },
     hetzner: { apiUrl: config.HETZNER_API_URL, token: hetznerToken },
     tailscale: { apiUrl: config.TAILSCALE_API_URL, tailnet: config.TAILSCALE_TAILNET, token: tailscaleToken },
   };

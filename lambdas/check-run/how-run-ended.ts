@@ -20,7 +20,11 @@ export interface RunSources {
  * @param sources the APIs to ask, called only when the job alone does not decide (no token is read before)
  * @throws ApiUnavailableError when an API keeps failing, Error for any other failed answer
  */
-export async function howRunEnded(jobId: string, job: JobRecord | undefined, sources: () => Promise<RunSources>): Promise<RunOutcome> {
+export async function howRunEnded(
+  jobId: string,
+  job: JobRecord | undefined,
+  sources: () => Promise<RunSources>,
+): Promise<RunOutcome> {
   if (job === undefined) return JOB_NOT_FOUND;
   const fromJob = outcomeFromJob(job);
   if (fromJob !== undefined) return fromJob;
@@ -28,8 +32,13 @@ export async function howRunEnded(jobId: string, job: JobRecord | undefined, sou
   const { github, hetzner, tailscale } = await sources();
   const runId =
     job.workflowRunId ??
-    (await findWorkflowRunOfJob(github, { workflowFile: github.workflowFile, jobId, createdSince: runSearchStart(Date.parse(job.createdAt)) }))
-      ?.workflowRunId;
+    (
+      await findWorkflowRunOfJob(github, {
+        workflowFile: github.workflowFile,
+        jobId,
+        createdSince: runSearchStart(Date.parse(job.createdAt)),
+      })
+    )?.workflowRunId;
   const { verdict, reason } = verdictOfRun(runId === undefined ? undefined : await getWorkflowRun(github, runId));
   if (verdict !== 'succeeded') return { verdict, vm: {}, reason };
 

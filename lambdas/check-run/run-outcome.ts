@@ -35,7 +35,11 @@ export function outcomeFromJob(job: Pick<JobRecord, 'status' | 'vm' | 'outcome'>
   if (job.status === 'running') return { verdict: 'succeeded', vm: job.vm, reason: 'the job is running already' };
   if (job.status === 'failed') return failed('the job has failed already');
   if (job.outcome?.status === 'running') {
-    return { verdict: 'succeeded', vm: { ...job.vm, ...job.outcome.vm }, reason: 'the final report of the workflow arrived late' };
+    return {
+      verdict: 'succeeded',
+      vm: { ...job.vm, ...job.outcome.vm },
+      reason: 'the final report of the workflow arrived late',
+    };
   }
   if (job.outcome?.status === 'failed') return failed('the workflow reported a failure');
   return undefined;

@@ -13,7 +13,11 @@ import { tableName } from '../shared/repository.ts';
  * Stores `session` on the draft agent in place of `replaced` (the one it had, if any). False when the agent is no longer
  * a draft or holds another session: then nothing is written. The same session stored twice is true.
  */
-export async function keepCheckoutSession(agentId: string, replaced: string | undefined, session: CheckoutSessionRef): Promise<boolean> {
+export async function keepCheckoutSession(
+  agentId: string,
+  replaced: string | undefined,
+  session: CheckoutSessionRef,
+): Promise<boolean> {
   try {
     await dynamo.send(
       new UpdateCommand({

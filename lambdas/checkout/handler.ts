@@ -45,10 +45,18 @@ async function startCheckout(request: DashboardRequest): Promise<DashboardRespon
   const agent = await visibleAgent(request);
   if (!mayPayFor(callerOf(request), agent)) throw forbidden("Only the agent's owner can pay for it");
   if (agent.subscriptionEndedAt !== undefined) {
-    throw new HttpError(409, 'subscription_ended', 'The subscription of this agent has ended before it was provisioned: create a new agent');
+    throw new HttpError(
+      409,
+      'subscription_ended',
+      'The subscription of this agent has ended before it was provisioned: create a new agent',
+    );
   }
   if (agent.agentStatus !== 'draft') {
-    throw new HttpError(409, 'agent_not_draft', `The agent is ${agent.agentStatus}: only a draft agent can be paid for`);
+    throw new HttpError(
+      409,
+      'agent_not_draft',
+      `The agent is ${agent.agentStatus}: only a draft agent can be paid for`,
+    );
   }
   const metadata = checkoutMetadata.parse({ agentId: agent.agentId, userId: agent.userId, region: agent.region });
   let outcome;

@@ -54,7 +54,9 @@ export async function openCheckoutSession(
     if (open !== undefined) return { kind: 'open', session: open, created: false };
     // About to expire: expired now, so that the agent never has two sessions open at once.
     if (known.status === 'open') {
-      const expired = await stripe.checkout.sessions.expire(current.id).catch(async () => stripe.checkout.sessions.retrieve(current.id));
+      const expired = await stripe.checkout.sessions
+        .expire(current.id)
+        .catch(async () => stripe.checkout.sessions.retrieve(current.id));
       if (expired.status === 'complete') return { kind: 'paid' };
     }
   }

@@ -49,7 +49,11 @@ export const handler = async (event: unknown): Promise<DispatchResult> => {
   if (agent === undefined) throw new DispatchRefusedError(`Agent ${input.agentId} does not exist`);
 
   const run = await dispatchWorkflow(
-    { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) },
+    {
+      apiUrl: config.GITHUB_API_URL,
+      repository: config.GITHUB_REPOSITORY,
+      token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
+    },
     {
       workflowFile: config.GITHUB_WORKFLOW_FILE,
       ref: config.GITHUB_REF,

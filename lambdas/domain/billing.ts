@@ -6,7 +6,8 @@
 import { planOf, type ActionSubject } from './lifecycle.ts';
 
 /** The Idempotency-Key of the cancellation a destroy makes: one per agent and subscription, whoever destroys it. */
-export const destroyCancellationKey = (agentId: string, subscriptionId: string): string => `destroy-${agentId}-${subscriptionId}`;
+export const destroyCancellationKey = (agentId: string, subscriptionId: string): string =>
+  `destroy-${agentId}-${subscriptionId}`;
 
 /**
  * The Idempotency-Keys of what a second paid subscription of an agent gets: cancelled at once and its first payment

@@ -108,7 +108,11 @@ export function verifyCallback(
  * timestamp against the clock first, then the signatures in constant time; ids and timestamps are held to one
  * spelling here first, since the id keys the de-duplication record and the library reads timestamps with parseInt.
  */
-function verifyStandardWebhook(body: Uint8Array, headers: CallbackHeaders, webhooks: readonly Webhook[]): CallbackVerification {
+function verifyStandardWebhook(
+  body: Uint8Array,
+  headers: CallbackHeaders,
+  webhooks: readonly Webhook[],
+): CallbackVerification {
   const { webhookId, webhookTimestamp, webhookSignature } = headers;
   if (
     webhookId === undefined ||
@@ -120,7 +124,11 @@ function verifyStandardWebhook(body: Uint8Array, headers: CallbackHeaders, webho
   ) {
     return { ok: false, reason: 'invalid_signature' };
   }
-  const signed = { 'webhook-id': webhookId, 'webhook-timestamp': webhookTimestamp, 'webhook-signature': webhookSignature };
+  const signed = {
+    'webhook-id': webhookId,
+    'webhook-timestamp': webhookTimestamp,
+    'webhook-signature': webhookSignature,
+  };
   for (const webhook of webhooks) {
     try {
       webhook.verify(body, signed, { jsonParse: false });

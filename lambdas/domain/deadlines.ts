@@ -8,10 +8,16 @@ import { FAILED_RETRY_WINDOW_SECONDS } from './billing.ts';
 import type { AgentStatus } from './statuses.ts';
 
 /** Statuses only an execution moves an agent out of: a write into one of them must carry its execution request. */
-export const DRIVEN_STATUSES = ['provisioning', 'stopping', 'starting', 'destroying'] as const satisfies readonly AgentStatus[];
+export const DRIVEN_STATUSES = [
+  'provisioning',
+  'stopping',
+  'starting',
+  'destroying',
+] as const satisfies readonly AgentStatus[];
 export type DrivenStatus = (typeof DRIVEN_STATUSES)[number];
 
-export const isDrivenStatus = (status: AgentStatus): status is DrivenStatus => (DRIVEN_STATUSES as readonly AgentStatus[]).includes(status);
+export const isDrivenStatus = (status: AgentStatus): status is DrivenStatus =>
+  (DRIVEN_STATUSES as readonly AgentStatus[]).includes(status);
 
 /**
  * How long an agent may stay in a status, in seconds, from the write that moved it there. A healthy execution settles

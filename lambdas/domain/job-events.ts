@@ -78,7 +78,10 @@ export type JobEventOutcome =
     };
 
 /** A new job, queued: the state the Stripe webhook writes. */
-export function newJob(fields: { jobId: string; agentId: string; userId: string; region: string }, at: string): JobState {
+export function newJob(
+  fields: { jobId: string; agentId: string; userId: string; region: string },
+  at: string,
+): JobState {
   const steps = advanceSteps(initialSteps(), activeStepAfter('created'), at);
   return {
     ...fields,

@@ -78,7 +78,11 @@ export function refusalMessageOf(action: LifecycleAction, agent: ActionSubject):
  * now: the agent is being provisioned, stopped or started. A destroying or destroyed agent needs nothing more.
  */
 export function awaitsDestroyForEndedSubscription(agent: ActionSubject): boolean {
-  return !planOf('destroy').from.includes(agent.agentStatus) && agent.agentStatus !== 'destroying' && agent.agentStatus !== 'destroyed';
+  return (
+    !planOf('destroy').from.includes(agent.agentStatus) &&
+    agent.agentStatus !== 'destroying' &&
+    agent.agentStatus !== 'destroyed'
+  );
 }
 
 /** Where an action that failed for good leaves the agent, from the status it was accepted into. */
@@ -123,7 +127,8 @@ export function actionErrorOf(action: LifecycleInput['action'], cause: string | 
   let message = 'no reason given';
   try {
     const parsed = cause === undefined ? undefined : (JSON.parse(cause) as { errorMessage?: unknown });
-    if (typeof parsed?.errorMessage === 'string' && parsed.errorMessage.trim() !== '') message = parsed.errorMessage.trim();
+    if (typeof parsed?.errorMessage === 'string' && parsed.errorMessage.trim() !== '')
+      message = parsed.errorMessage.trim();
   } catch {
     if (cause !== undefined && cause.trim() !== '') message = cause.trim();
   }
@@ -139,7 +144,10 @@ export function actionErrorOf(action: LifecycleInput['action'], cause: string | 
 export const RATE_LIMIT = { limit: 5, windowSeconds: 60 } as const;
 
 /** The fixed rate-limit window `now` falls in: its start (epoch seconds) and the seconds left until the next one. */
-export function rateWindowOf(now: Date, windowSeconds: number = RATE_LIMIT.windowSeconds): { start: number; retryAfter: number } {
+export function rateWindowOf(
+  now: Date,
+  windowSeconds: number = RATE_LIMIT.windowSeconds,
+): { start: number; retryAfter: number } {
   const epoch = Math.floor(now.getTime() / 1000);
   const start = epoch - (epoch % windowSeconds);
   return { start, retryAfter: Math.max(1, start + windowSeconds - epoch) };

@@ -205,7 +205,13 @@ export function fleetHealth(jobs: readonly JobState[], now: Date, bounds: StuckB
   for (const job of jobs) {
     const reason = stuckReasonOf(job, now, bounds);
     if (reason !== undefined) {
-      stuck.push({ jobId: job.jobId, agentId: job.agentId, currentStep: job.currentStep, reason, since: job.createdAt });
+      stuck.push({
+        jobId: job.jobId,
+        agentId: job.agentId,
+        currentStep: job.currentStep,
+        reason,
+        since: job.createdAt,
+      });
     }
   }
   return {

@@ -9,7 +9,13 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import middy from '@middy/core';
-import type { AttributeValue as LambdaAttributeValue, Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type {
+  AttributeValue as LambdaAttributeValue,
+  Context,
+  DynamoDBBatchResponse,
+  DynamoDBRecord,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
@@ -20,7 +26,10 @@ const config = loadConfig({
   PROVISION_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
   LIFECYCLE_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
 });
-const arns: StateMachineArns = { provision: config.PROVISION_STATE_MACHINE_ARN, lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN };
+const arns: StateMachineArns = {
+  provision: config.PROVISION_STATE_MACHINE_ARN,
+  lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN,
+};
 
 const executionRequest = z.object({
   stateMachine: z.enum(['provision', 'lifecycle']),
@@ -36,7 +45,11 @@ async function startExecution(record: DynamoDBRecord): Promise<void> {
   if (image === undefined) throw new Error('An execution request record without its new image');
   const request = executionRequest.parse(unmarshall(image as Record<string, AttributeValue>));
   await startRequestedExecution(request, arns);
-  logger.info('Execution started', { name: request.name, stateMachine: request.stateMachine, agentId: request.agentId });
+  logger.info('Execution started', {
+    name: request.name,
+    stateMachine: request.stateMachine,
+    agentId: request.agentId,
+  });
 }
 
 async function startExecutions(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {

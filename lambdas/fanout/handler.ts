@@ -102,7 +102,9 @@ async function deliver(
   const [followers, staff] = await Promise.all([subscribersOf(agentId), fleet === undefined ? [] : fleetAudience()]);
   const sends = [
     ...followers.map((subscriber) => ({ subscriber, data: encodedFor(message, subscriber.role) })),
-    ...(fleet === undefined ? [] : staff.map((subscriber) => ({ subscriber, data: encodedFor(fleet, subscriber.role) }))),
+    ...(fleet === undefined
+      ? []
+      : staff.map((subscriber) => ({ subscriber, data: encodedFor(fleet, subscriber.role) }))),
   ];
   const results = await Promise.allSettled(
     sends.map(({ subscriber: { connectionId }, data }) =>

@@ -28,7 +28,11 @@ const WORKFLOW_FAILED = 'WorkflowFailed';
 /**
  * @param phase the wait the job was in when it failed (the token it stored last); decides what a timeout means
  */
-export function describeFailure(failure: CaughtError, timeouts: ProvisionTimeouts, phase: TaskPhase | undefined): FailureDetail {
+export function describeFailure(
+  failure: CaughtError,
+  timeouts: ProvisionTimeouts,
+  phase: TaskPhase | undefined,
+): FailureDetail {
   switch (failure.Error) {
     case 'States.Timeout':
       return phase === 'completion'
@@ -45,7 +49,10 @@ export function describeFailure(failure: CaughtError, timeouts: ProvisionTimeout
     }
     case DISPATCH_REFUSED:
       // A Lambda error's cause is `{ errorType, errorMessage, ... }`; the message is written to be shown.
-      return { error: stringField(parseCause(failure.Cause), 'errorMessage') ?? 'GitHub refused to start the workflow', failedStep: 'dispatch' };
+      return {
+        error: stringField(parseCause(failure.Cause), 'errorMessage') ?? 'GitHub refused to start the workflow',
+        failedStep: 'dispatch',
+      };
     default:
       return { error: `provisioning failed unexpectedly (${failure.Error ?? 'unknown error'})` };
   }

@@ -59,7 +59,11 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
     }
     case 'activation-failed':
       // The VM is up and nothing is rolled back: a person activates the agent or removes it.
-      return recordGivingUp(input, 'ActivationFailed', 'Activation gave up: the VM of this job is up, the agent is not active');
+      return recordGivingUp(
+        input,
+        'ActivationFailed',
+        'Activation gave up: the VM of this job is up, the agent is not active',
+      );
     case 'rollback-failed':
       return recordGivingUp(input, 'RollbackFailed', 'Rollback gave up: cloud resources of this job may still exist');
   }

@@ -102,7 +102,11 @@ function stepEvent(message: StepCallback): JobEvent {
       };
     case 'ansible_started':
     case 'ansible_complete':
-      return { kind: 'step', step: message.step, ...(message.metadata === undefined ? {} : { metadata: message.metadata }) };
+      return {
+        kind: 'step',
+        step: message.step,
+        ...(message.metadata === undefined ? {} : { metadata: message.metadata }),
+      };
   }
 }
 

@@ -29,7 +29,10 @@ export function decodeCursor(cursor: string): ItemKey | undefined {
     if (key === null || typeof key !== 'object') return undefined;
     const { PK, SK, JobsByTimePK, JobsByTimeSK } = key as Record<string, unknown>;
     const strings = [PK, SK, JobsByTimePK, JobsByTimeSK];
-    if (!strings.every((value): value is string => typeof value === 'string' && value.length > 0 && value.length <= 200)) return undefined;
+    if (
+      !strings.every((value): value is string => typeof value === 'string' && value.length > 0 && value.length <= 200)
+    )
+      return undefined;
     if (JobsByTimePK !== JOBS_BY_TIME_PARTITION || !(PK as string).startsWith('JOB#')) return undefined;
     return { PK: PK as string, SK: SK as string, JobsByTimePK, JobsByTimeSK: JobsByTimeSK as string };
   } catch {
@@ -68,14 +71,19 @@ export async function jobsPage(
       const job = withoutKeys(item) as unknown as JobState;
       if (matchesFilter(job, filter)) jobs.push(job);
       // A full page stops at its last job, so the cursor resumes right after it.
-      if (jobs.length === limit) return { jobs, ...(isLast(item, Items, LastEvaluatedKey) ? {} : { cursor: encodeCursor(lastKey) }) };
+      if (jobs.length === limit)
+        return { jobs, ...(isLast(item, Items, LastEvaluatedKey) ? {} : { cursor: encodeCursor(lastKey) }) };
     }
     startKey = LastEvaluatedKey;
   } while (startKey !== undefined && read < MAX_ITEMS_READ);
   return { jobs, ...(startKey === undefined || lastKey === undefined ? {} : { cursor: encodeCursor(lastKey) }) };
 }
 
-function isLast(item: Record<string, unknown>, items: readonly Record<string, unknown>[], lastEvaluatedKey: unknown): boolean {
+function isLast(
+  item: Record<string, unknown>,
+  items: readonly Record<string, unknown>[],
+  lastEvaluatedKey: unknown,
+): boolean {
   return item === items.at(-1) && lastEvaluatedKey === undefined;
 }
 

@@ -57,10 +57,17 @@ async function listJobs(request: Request): Promise<Response> {
   if (!parsed.success) throw new HttpError(400, 'invalid_request', z.prettifyError(parsed.error));
   const { limit, cursor, ...filter } = parsed.data;
   const after = cursor === undefined ? undefined : decodeCursor(cursor);
-  if (cursor !== undefined && after === undefined) throw new HttpError(400, 'invalid_cursor', 'The cursor is not one this API gave');
+  if (cursor !== undefined && after === undefined)
+    throw new HttpError(400, 'invalid_cursor', 'The cursor is not one this API gave');
   const page = await jobsPage(filter, limit, after);
   const now = new Date();
-  return json(200, shownTo(caller.role, { jobs: page.jobs.map((job) => jobSummaryOf(job, now)), ...(page.cursor === undefined ? {} : { cursor: page.cursor }) }));
+  return json(
+    200,
+    shownTo(caller.role, {
+      jobs: page.jobs.map((job) => jobSummaryOf(job, now)),
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+    }),
+  );
 }
 
 /** GET /operations/health: the last hour and the last 24 hours, from the jobs created in the last 24 hours. */

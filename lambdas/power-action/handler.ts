@@ -76,7 +76,11 @@ export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
 async function destroyIfSubscriptionEnded(agentId: string, outcome: LifecycleTaskResult): Promise<LifecycleTaskResult> {
   const agent = await getAgent(agentId);
   if (agent?.subscriptionEndedAt === undefined) return outcome;
-  const { destroying, result } = await destroyForEndedSubscription(agentId, mustDestroyForEndedSubscription, agent.subscriptionEndedAt);
+  const { destroying, result } = await destroyForEndedSubscription(
+    agentId,
+    mustDestroyForEndedSubscription,
+    agent.subscriptionEndedAt,
+  );
   logger.info('Subscription ended during the action', { destroying, outcome: result.kind });
   return destroying ? { agentStatus: 'destroying', outcome: outcome.outcome } : outcome;
 }
@@ -91,7 +95,10 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
     throw new Error(`Agent ${input.agentId} is ${agent.agentStatus}, expected ${plan.pending} for ${input.action}`);
   }
 
-  const hetzner: HetznerTarget = { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) };
+  const hetzner: HetznerTarget = {
+    apiUrl: config.HETZNER_API_URL,
+    token: await secretValue(config.HETZNER_TOKEN_SECRET_ID),
+  };
   if (input.action === 'destroy') {
     // First, so that a destroy that then fails (the agent stays destroying) bills nobody for what is left.
     await stopBilling(agent);
@@ -99,7 +106,9 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
     logger.info('Agent resources deleted', deleted);
   } else {
     const serverId = agent.vm?.serverId;
-    const found = serverId !== undefined && (await runPowerCommand(hetzner, serverId, input.action === 'stop' ? 'poweroff' : 'poweron'));
+    const found =
+      serverId !== undefined &&
+      (await runPowerCommand(hetzner, serverId, input.action === 'stop' ? 'poweroff' : 'poweron'));
     if (!found) throw new Error(`Agent ${input.agentId} has no server to ${input.action}`);
   }
 
@@ -110,7 +119,8 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
     actor: input.actor,
   });
   if (result.kind === 'changed') return { agentStatus: plan.done, outcome: 'recorded' };
-  if (result.kind === 'refused' && result.agentStatus === plan.done) return { agentStatus: plan.done, outcome: 'already' };
+  if (result.kind === 'refused' && result.agentStatus === plan.done)
+    return { agentStatus: plan.done, outcome: 'already' };
   throw new Error(`Recording ${input.action} of agent ${input.agentId} failed: ${result.kind}`);
 }
 
@@ -121,16 +131,25 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
 async function stopBilling(agent: AgentRecord): Promise<void> {
   if (agent.subscriptionId === undefined || agent.subscriptionEndedAt !== undefined) return;
   const stripe = await stripeClient(config.STRIPE_SECRET_KEY_ID, config.STRIPE_API_URL);
-  const outcome = await cancelSubscription(stripe, agent.subscriptionId, destroyCancellationKey(agent.agentId, agent.subscriptionId));
+  const outcome = await cancelSubscription(
+    stripe,
+    agent.subscriptionId,
+    destroyCancellationKey(agent.agentId, agent.subscriptionId),
+  );
   const log = outcome === 'unknown' ? logger.warn.bind(logger) : logger.info.bind(logger);
   log('Subscription of the destroyed agent', { subscriptionId: agent.subscriptionId, outcome });
 }
 
 /** Deletes the agent's servers and Tailscale devices (recorded ids and those labelled with its current job). */
-async function destroyResources(agent: AgentRecord, hetzner: HetznerTarget): Promise<{ servers: string[]; devices: string[] }> {
+async function destroyResources(
+  agent: AgentRecord,
+  hetzner: HetznerTarget,
+): Promise<{ servers: string[]; devices: string[] }> {
   const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
   const serverIds = new Set([agent.vm?.serverId, job?.vm.serverId].filter((id): id is string => id !== undefined));
-  const deviceIds = new Set([agent.vm?.tailscaleDeviceId, job?.vm.tailscaleDeviceId].filter((id): id is string => id !== undefined));
+  const deviceIds = new Set(
+    [agent.vm?.tailscaleDeviceId, job?.vm.tailscaleDeviceId].filter((id): id is string => id !== undefined),
+  );
   const tailscale = {
     apiUrl: config.TAILSCALE_API_URL,
     tailnet: config.TAILSCALE_TAILNET,

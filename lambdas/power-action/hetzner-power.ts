@@ -34,20 +34,29 @@ export async function runPowerCommand(
   });
   if (started.status === 404) return false;
   if (started.status >= 400) {
-    throw new PowerActionFailedError(`Hetzner ${command} of server ${serverId} refused (HTTP ${started.status}): ${apiMessage(started.body, 'no reason given')}`);
+    throw new PowerActionFailedError(
+      `Hetzner ${command} of server ${serverId} refused (HTTP ${started.status}): ${apiMessage(started.body, 'no reason given')}`,
+    );
   }
   let action = (started.body as { action: HetznerAction }).action;
   for (let poll = 0; action.status === 'running'; poll++) {
-    if (poll >= maxPolls) throw new PowerActionFailedError(`Hetzner ${command} of server ${serverId} still running after ${maxPolls} polls`);
+    if (poll >= maxPolls)
+      throw new PowerActionFailedError(
+        `Hetzner ${command} of server ${serverId} still running after ${maxPolls} polls`,
+      );
     await new Promise((resolve) => setTimeout(resolve, pollMs));
     const response = await callApi({ method: 'GET', url: `${base(target)}/actions/${action.id}`, token: target.token });
     if (response.status !== 200) {
-      throw new PowerActionFailedError(`Reading Hetzner action ${action.id} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+      throw new PowerActionFailedError(
+        `Reading Hetzner action ${action.id} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+      );
     }
     action = (response.body as { action: HetznerAction }).action;
   }
   if (action.status === 'error') {
-    throw new PowerActionFailedError(`Hetzner ${command} of server ${serverId} failed: ${action.error?.message ?? 'no reason given'}`);
+    throw new PowerActionFailedError(
+      `Hetzner ${command} of server ${serverId} failed: ${action.error?.message ?? 'no reason given'}`,
+    );
   }
   return true;
 }

@@ -27,7 +27,8 @@ export async function recordActionFailure(
     failure.agentId,
     {
       from: (agent) =>
-        isFailureRecordable(failedAction, agent) && (failure.executionName === undefined || agent.execution?.name === failure.executionName),
+        isFailureRecordable(failedAction, agent) &&
+        (failure.executionName === undefined || agent.execution?.name === failure.executionName),
       to: plan.failed,
       event: `${failedAction}-failed`,
       actor: failure.actor,
@@ -38,7 +39,9 @@ export async function recordActionFailure(
   if (result.kind === 'changed') return { agentStatus: plan.failed, outcome: 'recorded' };
   if (result.kind === 'refused') {
     // Recorded already (a repeated invocation), or the agent moved on: nothing to change.
-    logger.warn('Action failure not recorded: the agent is no longer waiting for it', { agentStatus: result.agentStatus });
+    logger.warn('Action failure not recorded: the agent is no longer waiting for it', {
+      agentStatus: result.agentStatus,
+    });
     return { agentStatus: result.agentStatus, outcome: 'already' };
   }
   throw new Error(`Recording the failed ${failedAction} of agent ${failure.agentId} failed: ${result.kind}`);

@@ -71,7 +71,8 @@ export async function callApi(request: ApiRequest, policy: RetryPolicy = {}): Pr
       failure = `HTTP ${response.status}`;
       retryAfterMs = retryAfter(response.headers.get('retry-after'));
     } catch (error) {
-      failure = error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'network error';
+      failure =
+        error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'network error';
     }
 
     const backoffMs = Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
@@ -113,7 +114,8 @@ async function jsonBody(response: Response): Promise<unknown> {
 
 /** The `message` of an API error body, shortened, for errors people may see (API messages carry no secrets). */
 export function apiMessage(body: unknown, fallback: string): string {
-  const message = typeof body === 'object' && body !== null ? (body as { message?: unknown; error?: { message?: unknown } }) : {};
+  const message =
+    typeof body === 'object' && body !== null ? (body as { message?: unknown; error?: { message?: unknown } }) : {};
   const text = message.message ?? message.error?.message;
   return typeof text === 'string' && text !== '' ? text.slice(0, 300) : fallback;
 }

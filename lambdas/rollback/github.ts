@@ -66,7 +66,8 @@ export async function dispatchWorkflow(target: GithubTarget, request: DispatchRe
       return await dispatchOnce(target, request);
     } catch (error) {
       const delayMs = Math.random() * DISPATCH.baseDelayMs * 2 ** (attempt - 1);
-      if (!(error instanceof ApiUnavailableError) || attempt >= DISPATCH.attempts || delayMs > remainingMs()) throw error;
+      if (!(error instanceof ApiUnavailableError) || attempt >= DISPATCH.attempts || delayMs > remainingMs())
+        throw error;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       const run = await findWorkflowRunOfJob(
         target,
@@ -93,7 +94,9 @@ async function dispatchOnce(target: GithubTarget, request: DispatchRequest): Pro
   );
   if (response.status >= 400) {
     const reason = apiMessage(response.body, 'no reason given');
-    throw new DispatchRefusedError(`GitHub refused to start the provisioning workflow (HTTP ${response.status}): ${reason}`);
+    throw new DispatchRefusedError(
+      `GitHub refused to start the provisioning workflow (HTTP ${response.status}): ${reason}`,
+    );
   }
   const run = (response.body ?? {}) as { workflow_run_id?: unknown; html_url?: unknown };
   return {
@@ -124,13 +127,22 @@ export async function findWorkflowRunOfJob(
       page: String(page),
     });
     const response = await callApi(
-      { method: 'GET', url: `${repositoryUrl(target)}/actions/workflows/${workflow}/runs?${search}`, token: target.token, headers: GITHUB_HEADERS },
+      {
+        method: 'GET',
+        url: `${repositoryUrl(target)}/actions/workflows/${workflow}/runs?${search}`,
+        token: target.token,
+        headers: GITHUB_HEADERS,
+      },
       policy,
     );
     if (response.status !== 200) {
-      throw new Error(`Listing the runs of ${query.workflowFile} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+      throw new Error(
+        `Listing the runs of ${query.workflowFile} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+      );
     }
-    const runs = ((response.body ?? {}) as { workflow_runs?: { id: number; display_title?: string; html_url: string }[] }).workflow_runs ?? [];
+    const runs =
+      ((response.body ?? {}) as { workflow_runs?: { id: number; display_title?: string; html_url: string }[] })
+        .workflow_runs ?? [];
     // Newest first; a word match, so job `abc` is not taken for job `abcd`.
     const run = runs.find((candidate) => (candidate.display_title ?? '').split(/[\s()[\]]+/).includes(query.jobId));
     if (run !== undefined) return { workflowRunId: String(run.id), workflowRunUrl: run.html_url };
@@ -158,7 +170,9 @@ export async function getWorkflowRun(target: GithubTarget, runId: string): Promi
   });
   if (response.status === 404) return undefined;
   if (response.status !== 200) {
-    throw new Error(`Reading workflow run ${runId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+    throw new Error(
+      `Reading workflow run ${runId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+    );
   }
   const run = (response.body ?? {}) as { status?: unknown; conclusion?: unknown };
   return {
@@ -180,7 +194,9 @@ export async function cancelWorkflowRun(target: GithubTarget, runId: string): Pr
   });
   if (response.status === 409 || response.status === 404) return false;
   if (response.status >= 400) {
-    throw new Error(`Cancelling workflow run ${runId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+    throw new Error(
+      `Cancelling workflow run ${runId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+    );
   }
   return true;
 }

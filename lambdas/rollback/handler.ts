@@ -51,7 +51,9 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
     deleteDevices(id, job?.vm.tailscaleDeviceId),
   ]);
   const failures = [workflowRun, servers, devices].flatMap((settled) =>
-    settled.status === 'rejected' ? [settled.reason instanceof Error ? settled.reason.message : String(settled.reason)] : [],
+    settled.status === 'rejected'
+      ? [settled.reason instanceof Error ? settled.reason.message : String(settled.reason)]
+      : [],
   );
   if (failures.length > 0) {
     logger.error('Rollback incomplete', { failures });
@@ -59,7 +61,9 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
   }
   const result: RollbackResult = {
     deleted: {
-      ...(workflowRun.status === 'fulfilled' && workflowRun.value !== undefined ? { workflowRun: workflowRun.value } : {}),
+      ...(workflowRun.status === 'fulfilled' && workflowRun.value !== undefined
+        ? { workflowRun: workflowRun.value }
+        : {}),
       servers: servers.status === 'fulfilled' ? servers.value : [],
       devices: devices.status === 'fulfilled' ? devices.value : [],
     },
@@ -71,12 +75,17 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
 /** @returns the run id when a cancellation was requested */
 async function cancelRun(id: string, job: JobRecord | undefined): Promise<string | undefined> {
   if (job === undefined) return undefined;
-  const target = { apiUrl: config.GITHUB_API_URL, repository: config.GITHUB_REPOSITORY, token: await secretValue(config.GITHUB_TOKEN_SECRET_ID) };
+  const target = {
+    apiUrl: config.GITHUB_API_URL,
+    repository: config.GITHUB_REPOSITORY,
+    token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
+  };
   // No run can be older than its job.
   const createdSince = runSearchStart(Date.parse(job.createdAt));
   const runId =
     job.workflowRunId ??
-    (await findWorkflowRunOfJob(target, { workflowFile: config.GITHUB_WORKFLOW_FILE, jobId: id, createdSince }))?.workflowRunId;
+    (await findWorkflowRunOfJob(target, { workflowFile: config.GITHUB_WORKFLOW_FILE, jobId: id, createdSince }))
+      ?.workflowRunId;
   if (runId === undefined) return undefined;
   return (await cancelWorkflowRun(target, runId)) ? runId : undefined;
 }

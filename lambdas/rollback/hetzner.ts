@@ -20,10 +20,20 @@ const PER_PAGE = 50;
 export async function serversMatching(target: HetznerTarget, labelSelector: string): Promise<LabelledServer[]> {
   const servers: LabelledServer[] = [];
   for (let page: number | null = 1; page !== null; ) {
-    const query = new URLSearchParams({ label_selector: labelSelector, page: String(page), per_page: String(PER_PAGE) });
-    const response = await callApi({ method: 'GET', url: `${target.apiUrl.replace(/\/$/, '')}/servers?${query}`, token: target.token });
+    const query = new URLSearchParams({
+      label_selector: labelSelector,
+      page: String(page),
+      per_page: String(PER_PAGE),
+    });
+    const response = await callApi({
+      method: 'GET',
+      url: `${target.apiUrl.replace(/\/$/, '')}/servers?${query}`,
+      token: target.token,
+    });
     if (response.status !== 200) {
-      throw new Error(`Listing Hetzner servers failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+      throw new Error(
+        `Listing Hetzner servers failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+      );
     }
     const body = response.body as {
       servers?: { id: number; labels?: Record<string, string>; public_net?: { ipv4?: { ip?: string } | null } }[];
@@ -55,7 +65,9 @@ export async function deleteServer(target: HetznerTarget, serverId: string): Pro
   });
   if (response.status === 404) return false;
   if (response.status >= 400) {
-    throw new Error(`Deleting Hetzner server ${serverId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+    throw new Error(
+      `Deleting Hetzner server ${serverId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+    );
   }
   return true;
 }

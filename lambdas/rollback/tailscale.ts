@@ -41,7 +41,9 @@ export async function listDevices(target: TailscaleTarget): Promise<TailnetDevic
     token: target.token,
   });
   if (response.status !== 200) {
-    throw new Error(`Listing Tailscale devices failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+    throw new Error(
+      `Listing Tailscale devices failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+    );
   }
   return (response.body as { devices?: TailnetDevice[] }).devices ?? [];
 }
@@ -61,7 +63,10 @@ export async function devicesOfJob(target: TailscaleTarget, jobId: string): Prom
  * The machine a job's workflow joined to the tailnet (`agent-<job id>`, the newest if it joined twice), as the workflow
  * reports it: the device's `nodeId` and its Tailscale IPv4 address.
  */
-export async function deviceOfJob(target: TailscaleTarget, jobId: string): Promise<{ deviceId: string; tailscaleIp?: string } | undefined> {
+export async function deviceOfJob(
+  target: TailscaleTarget,
+  jobId: string,
+): Promise<{ deviceId: string; tailscaleIp?: string } | undefined> {
   const hostname = `agent-${hostnameFragmentOf(jobId)}`;
   const device = (await devicesNamedFor(target, jobId))
     .filter((candidate) => candidate.hostname?.toLowerCase() === hostname)
@@ -84,7 +89,9 @@ export async function deleteDevice(target: TailscaleTarget, deviceId: string): P
   });
   if (response.status === 404) return false;
   if (response.status >= 400) {
-    throw new Error(`Deleting Tailscale device ${deviceId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`);
+    throw new Error(
+      `Deleting Tailscale device ${deviceId} failed (HTTP ${response.status}): ${apiMessage(response.body, 'no reason given')}`,
+    );
   }
   return true;
 }

@@ -20,7 +20,8 @@ export async function activateJob(jobId: string, vm: VmDetails, actor: Actor): P
     await recordJobEvent(jobId, { kind: 'provisioning' }, actor);
     outcome = await recordJobEvent(jobId, { kind: 'activated', vm }, actor);
   }
-  if (outcome.kind === 'changed' || (outcome.kind === 'ignored' && outcome.reason === 'duplicate')) await destroyIfSubscriptionEnded(jobId);
+  if (outcome.kind === 'changed' || (outcome.kind === 'ignored' && outcome.reason === 'duplicate'))
+    await destroyIfSubscriptionEnded(jobId);
   return outcome;
 }
 
@@ -38,5 +39,9 @@ export async function destroyIfSubscriptionEnded(id: string): Promise<void> {
     (current) => current.currentJobId === id && mustDestroyForEndedSubscription(current),
     agent.subscriptionEndedAt,
   );
-  logger.info('Provisioning ended after its subscription ended', { agentId: agent.agentId, destroying, outcome: result.kind });
+  logger.info('Provisioning ended after its subscription ended', {
+    agentId: agent.agentId,
+    destroying,
+    outcome: result.kind,
+  });
 }

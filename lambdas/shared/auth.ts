@@ -68,6 +68,8 @@ export async function verifyAccessToken(token: string): Promise<AccessTokenIdent
   return {
     userId: payload.sub as string,
     expiresAt: payload.exp as number,
-    role: roleOf(Array.isArray(groups) ? groups.filter((group): group is string => typeof group === 'string') : undefined),
+    role: roleOf(
+      Array.isArray(groups) ? groups.filter((group): group is string => typeof group === 'string') : undefined,
+    ),
   };
 }

@@ -35,7 +35,14 @@ export async function recordCallbackDelivery(
     await dynamo.send(
       new PutCommand({
         TableName: tableName(),
-        Item: { ...key, entity: 'callback-delivery', jobId, bodyHash, receivedAt: now.toISOString(), expiresAt: epoch + DELIVERY_TTL_SECONDS },
+        Item: {
+          ...key,
+          entity: 'callback-delivery',
+          jobId,
+          bodyHash,
+          receivedAt: now.toISOString(),
+          expiresAt: epoch + DELIVERY_TTL_SECONDS,
+        },
         // TTL deletion is lazy: an expired record counts as absent.
         ConditionExpression: 'attribute_not_exists(PK) OR expiresAt < :now',
         ExpressionAttributeValues: { ':now': epoch },

@@ -18,4 +18,3 @@ export function loadConfig<Shape extends z.core.$ZodLooseShape>(
 
 /** A positive whole number of seconds read from the environment, with a default. */
 export const seconds = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
-

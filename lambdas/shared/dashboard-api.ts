@@ -34,7 +34,8 @@ export function callerOf(request: DashboardRequest): Caller {
   const context = request.requestContext.authorizer?.lambda;
   const userId = context?.userId;
   // Only reachable without the authorizer, i.e. a misconfigured route.
-  if (typeof userId !== 'string' || userId === '') throw new HttpError(401, 'unauthorized', 'A valid access token is required');
+  if (typeof userId !== 'string' || userId === '')
+    throw new HttpError(401, 'unauthorized', 'A valid access token is required');
   const role = ROLES.find((candidate) => candidate === context?.role) ?? 'customer';
   return { userId, role };
 }

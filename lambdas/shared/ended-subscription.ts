@@ -38,6 +38,8 @@ export async function destroyForEndedSubscription(
   // on the agent) runs its own execution, and its cancellation is what Stripe reports now: nothing to request.
   const destroying =
     result.kind === 'changed' ||
-    (result.kind === 'refused' && result.agentStatus === plan.pending && result.agent.subscriptionEndedAt !== undefined);
+    (result.kind === 'refused' &&
+      result.agentStatus === plan.pending &&
+      result.agent.subscriptionEndedAt !== undefined);
   return { destroying, result };
 }

@@ -17,7 +17,13 @@ export type StateMachineArns = Readonly<Record<ExecutionStateMachine, string>>;
  */
 export async function startRequestedExecution(request: ExecutionRequest, arns: StateMachineArns): Promise<void> {
   try {
-    await sfn.send(new StartExecutionCommand({ stateMachineArn: arns[request.stateMachine], name: request.name, input: request.input }));
+    await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: arns[request.stateMachine],
+        name: request.name,
+        input: request.input,
+      }),
+    );
   } catch (error) {
     if (!(error instanceof ExecutionAlreadyExists)) throw error;
   }
@@ -34,4 +40,8 @@ export const lifecycleExecutionName = (input: LifecycleInput, seq: number): stri
 /** The request of the lifecycle execution of an accepted stop, start or destroy, from the seq of its transition. */
 export const lifecycleExecution =
   (input: LifecycleInput) =>
-  (seq: number): ExecutionRequest => ({ stateMachine: 'lifecycle', name: lifecycleExecutionName(input, seq), input: JSON.stringify(input) });
+  (seq: number): ExecutionRequest => ({
+    stateMachine: 'lifecycle',
+    name: lifecycleExecutionName(input, seq),
+    input: JSON.stringify(input),
+  });

@@ -7,14 +7,29 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
-import { agentViewOf, applyJobEvent, newJob, type JobEvent, type JobEventOutcome, type JobState } from '../domain/job-events.ts';
+import {
+  agentViewOf,
+  applyJobEvent,
+  newJob,
+  type JobEvent,
+  type JobEventOutcome,
+  type JobState,
+} from '../domain/job-events.ts';
 import { isSecondSubscription } from '../domain/billing.ts';
 import { deadlineOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
 import type { ActionError, ProvisionInput } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, agentDeadlineKey, jobsByTimeKey, keys } from './keys.ts';
-import { LIVE_JOB_STATUSES, endedSubscriptionAt, getAgent, getJob, tableName, type AgentRecord, type JobRecord } from './repository.ts';
+import {
+  LIVE_JOB_STATUSES,
+  endedSubscriptionAt,
+  getAgent,
+  getJob,
+  tableName,
+  type AgentRecord,
+  type JobRecord,
+} from './repository.ts';
 
 /** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
 const MAX_ATTEMPTS = 8;
@@ -37,7 +52,14 @@ function historyPut(
   return {
     Put: {
       TableName: tableName(),
-      Item: { ...keys.history(agent.agentId, seq), entity: 'history', event, actor, ...(reason === undefined ? {} : { reason }), ...message },
+      Item: {
+        ...keys.history(agent.agentId, seq),
+        entity: 'history',
+        event,
+        actor,
+        ...(reason === undefined ? {} : { reason }),
+        ...message,
+      },
       ConditionExpression: 'attribute_not_exists(PK)',
     },
   };
@@ -85,10 +107,20 @@ function deadlineFields(
   const deadlineAt = deadlineOf(agentStatus, at);
   if (deadlineAt === undefined) {
     if (execution !== undefined) throw new Error(`No execution drives an agent that is ${agentStatus}`);
-    return [['execution', undefined], ['deadlineAt', undefined], ['GSI3PK', undefined], ['GSI3SK', undefined]];
+    return [
+      ['execution', undefined],
+      ['deadlineAt', undefined],
+      ['GSI3PK', undefined],
+      ['GSI3SK', undefined],
+    ];
   }
   const { GSI3PK, GSI3SK } = agentDeadlineKey(agentStatus, deadlineAt);
-  return [['execution', execution], ['deadlineAt', deadlineAt], ['GSI3PK', GSI3PK], ['GSI3SK', GSI3SK]];
+  return [
+    ['execution', execution],
+    ['deadlineAt', deadlineAt],
+    ['GSI3PK', GSI3PK],
+    ['GSI3SK', GSI3SK],
+  ];
 }
 
 function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
@@ -141,7 +173,8 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const agent = await getAgent(input.agentId);
     if (agent === undefined || agent.userId !== input.userId) return { kind: 'agent-not-found' };
-    if (isSecondSubscription(agent, input.subscriptionId)) return { kind: 'second-subscription', agentSubscriptionId: agent.subscriptionId! };
+    if (isSecondSubscription(agent, input.subscriptionId))
+      return { kind: 'second-subscription', agentSubscriptionId: agent.subscriptionId! };
     const endedAt = input.subscriptionId === undefined ? undefined : await endedSubscriptionAt(input.subscriptionId);
     if (endedAt !== undefined) return { kind: 'subscription-ended', endedAt };
     const allowedFrom = agentStatusesLeadingTo('provisioning');
@@ -156,8 +189,18 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       ...(input.stripeEventId === undefined ? {} : { stripeEventId: input.stripeEventId }),
     };
     const seq = agent.seq + 1;
-    const provisionInput = { jobId: job.jobId, agentId: agent.agentId, userId: agent.userId, region: input.region, timeouts: input.timeouts };
-    const execution: ExecutionRequest = { stateMachine: 'provision', name: job.jobId, input: JSON.stringify(provisionInput) };
+    const provisionInput = {
+      jobId: job.jobId,
+      agentId: agent.agentId,
+      userId: agent.userId,
+      region: input.region,
+      timeouts: input.timeouts,
+    };
+    const execution: ExecutionRequest = {
+      stateMachine: 'provision',
+      name: job.jobId,
+      input: JSON.stringify(provisionInput),
+    };
     const drive = Object.fromEntries(deadlineFields(agent, 'provisioning', at, execution)) as Record<string, unknown>;
     const billing = {
       ...(input.customerId === undefined ? {} : { customerId: input.customerId }),
@@ -179,7 +222,9 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
           ConditionExpression:
             `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})` +
             // Never replaces the subscription that pays for the agent (I2): read above, held here.
-            (input.subscriptionId === undefined ? '' : ' AND (attribute_not_exists(subscriptionId) OR subscriptionId = :subscriptionId)'),
+            (input.subscriptionId === undefined
+              ? ''
+              : ' AND (attribute_not_exists(subscriptionId) OR subscriptionId = :subscriptionId)'),
           ExpressionAttributeNames: {
             '#region': 'region',
             ...Object.fromEntries([...billingNames, ...driveNames].map((name) => [`#${name}`, name])),
@@ -204,13 +249,25 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
-      historyPut({ ...agent, agentStatus: 'provisioning', region: input.region }, job, seq, 'created', input.actor, at, input.reason),
+      historyPut(
+        { ...agent, agentStatus: 'provisioning', region: input.region },
+        job,
+        seq,
+        'created',
+        input.actor,
+        at,
+        input.reason,
+      ),
       executionRequestPut(agent.agentId, execution, at),
     ];
     if (input.subscriptionId !== undefined) {
       // Read above, held here: an end kept meanwhile fails the transaction, and the next attempt reads it.
       items.push({
-        ConditionCheck: { TableName: tableName(), Key: keys.endedSubscription(input.subscriptionId), ConditionExpression: 'attribute_not_exists(PK)' },
+        ConditionCheck: {
+          TableName: tableName(),
+          Key: keys.endedSubscription(input.subscriptionId),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
       });
     }
     if (input.stripeEventId !== undefined) {
@@ -300,7 +357,9 @@ function agentUpdate(
       ...(removed.length > 0 ? [`REMOVE ${removed.map(([name]) => `#${name}`).join(', ')}`] : []),
     ].join(' '),
     ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
-    ...(fields.length > 0 ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) } : {}),
+    ...(fields.length > 0
+      ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) }
+      : {}),
     ExpressionAttributeValues: {
       ':agentStatus': agentStatus,
       ':seq': seq,
@@ -340,7 +399,14 @@ export async function recordJobEvent(
       { Update: jobUpdate(job, next, at) },
       { Update: agentUpdate(agent, agentStatus, seq, at, vm.vm === undefined ? [] : [['vm', vm.vm]]) },
       // With the deadline the status change sets (a failed agent's time to retry), so the update shows it.
-      historyPut({ ...agent, agentStatus, ...vm, ...Object.fromEntries(deadlineFields(agent, agentStatus, at, undefined)) }, next, seq, outcome.event, actor, at),
+      historyPut(
+        { ...agent, agentStatus, ...vm, ...Object.fromEntries(deadlineFields(agent, agentStatus, at, undefined)) },
+        next,
+        seq,
+        outcome.event,
+        actor,
+        at,
+      ),
     ]);
     if (result === 'written') return outcome;
   }
@@ -360,7 +426,11 @@ export async function recordHeartbeat(jobId: string, at: string): Promise<'recor
         UpdateExpression: 'SET lastHeartbeatAt = :at',
         ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':at': at, ':queued': LIVE_JOB_STATUSES[0], ':provisioning': LIVE_JOB_STATUSES[1] },
+        ExpressionAttributeValues: {
+          ':at': at,
+          ':queued': LIVE_JOB_STATUSES[0],
+          ':provisioning': LIVE_JOB_STATUSES[1],
+        },
       }),
     );
     return 'recorded';
@@ -396,7 +466,9 @@ export interface AgentTransition {
   readonly execution?: (seq: number) => ExecutionRequest;
 }
 
-export type AgentFields = Readonly<Record<string, string | number | boolean | readonly string[] | ActionError | undefined>>;
+export type AgentFields = Readonly<
+  Record<string, string | number | boolean | readonly string[] | ActionError | undefined>
+>;
 
 export type AgentTransitionResult =
   | { kind: 'changed'; agent: AgentRecord; seq: number }
@@ -423,7 +495,11 @@ export async function recordAgentTransition(
     const agentStatus = change.to ?? agent.agentStatus;
     const fields = Object.entries((typeof change.fields === 'function' ? change.fields(agent) : change.fields) ?? {});
     const current = agent as unknown as Record<string, unknown>;
-    if (change.execution === undefined && agentStatus === agent.agentStatus && fields.every(([name, value]) => current[name] === value)) {
+    if (
+      change.execution === undefined &&
+      agentStatus === agent.agentStatus &&
+      fields.every(([name, value]) => current[name] === value)
+    ) {
       return { kind: 'unchanged', agent };
     }
 

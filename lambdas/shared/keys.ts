@@ -17,9 +17,15 @@ export const keys = {
   /** A staff connection on the fleet channel: the fan-out reads this one small partition, not every connection. */
   fleetSubscription: (connectionId: string) => ({ PK: FLEET_SUBSCRIPTIONS_PARTITION, SK: `SUB#${connectionId}` }),
   /** An owner's lifecycle action request, by its Idempotency-Key (scoped to user and agent). */
-  idempotency: (userId: string, agentId: string, key: string) => ({ PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`, SK: 'IDEMPOTENCY' }),
+  idempotency: (userId: string, agentId: string, key: string) => ({
+    PK: `IDEMPOTENCY#${userId}#${agentId}#${key}`,
+    SK: 'IDEMPOTENCY',
+  }),
   /** Actions counted in one rate-limit window of a user and agent. */
-  rateWindow: (userId: string, agentId: string, windowStart: number) => ({ PK: `RATE#${userId}#${agentId}#${windowStart}`, SK: 'RATE' }),
+  rateWindow: (userId: string, agentId: string, windowStart: number) => ({
+    PK: `RATE#${userId}#${agentId}#${windowStart}`,
+    SK: 'RATE',
+  }),
   /** A workflow callback seen, by its `webhook-id` (Standard Webhooks de-duplication). */
   callbackDelivery: (webhookId: string) => ({ PK: `CALLBACK#${webhookId}`, SK: 'CALLBACK' }),
   /** The request to start one execution, by its name: the execution-starter's outbox item. */
@@ -33,10 +39,16 @@ export const agentsByUserKey = (userId: string, createdAt: string, agentId: stri
 });
 
 /** GSI2: agent by Stripe subscription. */
-export const agentBySubscriptionKey = (subscriptionId: string) => ({ GSI2PK: `SUB#${subscriptionId}`, GSI2SK: 'AGENT' });
+export const agentBySubscriptionKey = (subscriptionId: string) => ({
+  GSI2PK: `SUB#${subscriptionId}`,
+  GSI2SK: 'AGENT',
+});
 
 /** GSI3 (sparse): agents in a status with a bound, by status, oldest deadline first. */
-export const agentDeadlineKey = (agentStatus: string, deadlineAt: string) => ({ GSI3PK: deadlinePartitionOf(agentStatus), GSI3SK: deadlineAt });
+export const agentDeadlineKey = (agentStatus: string, deadlineAt: string) => ({
+  GSI3PK: deadlinePartitionOf(agentStatus),
+  GSI3SK: deadlineAt,
+});
 export const deadlinePartitionOf = (agentStatus: string) => `DEADLINE#${agentStatus}`;
 
 /**
@@ -59,7 +71,20 @@ export function historySortKey(seq: number): string {
 }
 
 /** Strips the table's key and bookkeeping attributes from an item, leaving the domain fields. */
-const BOOKKEEPING = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'JobsByTimePK', 'JobsByTimeSK', 'entity', 'expiresAt'] as const;
+const BOOKKEEPING = [
+  'PK',
+  'SK',
+  'GSI1PK',
+  'GSI1SK',
+  'GSI2PK',
+  'GSI2SK',
+  'GSI3PK',
+  'GSI3SK',
+  'JobsByTimePK',
+  'JobsByTimeSK',
+  'entity',
+  'expiresAt',
+] as const;
 export function withoutKeys<T extends Record<string, unknown>>(item: T): Omit<T, (typeof BOOKKEEPING)[number]> {
   const rest: Record<string, unknown> = { ...item };
   for (const name of BOOKKEEPING) delete rest[name];

@@ -11,7 +11,15 @@ import { newId } from '../domain/ids.ts';
 import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
 import type { AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
-import { AGENT_PREFIX, agentsByUserKey, agentBySubscriptionKey, deadlinePartitionOf, historySortKey, keys, withoutKeys } from './keys.ts';
+import {
+  AGENT_PREFIX,
+  agentsByUserKey,
+  agentBySubscriptionKey,
+  deadlinePartitionOf,
+  historySortKey,
+  keys,
+  withoutKeys,
+} from './keys.ts';
 
 /** Set by the handler's config at load; every function that touches data has TABLE_NAME. */
 export const tableName = (): string => {
@@ -49,7 +57,9 @@ export interface AgentRecord extends AgentState {
 export const LIVE_JOB_STATUSES = ['queued', 'provisioning'] as const;
 
 export async function getJob(jobId: string): Promise<JobRecord | undefined> {
-  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: keys.job(jobId), ConsistentRead: true }));
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tableName(), Key: keys.job(jobId), ConsistentRead: true }),
+  );
   return Item === undefined ? undefined : (withoutKeys(Item) as JobRecord);
 }
 
@@ -76,7 +86,12 @@ export async function createAgent(input: { userId: string; name: string; region:
   await dynamo.send(
     new PutCommand({
       TableName: tableName(),
-      Item: { ...keys.agent(agent.agentId), ...agentsByUserKey(agent.userId, now, agent.agentId), entity: 'agent', ...agent },
+      Item: {
+        ...keys.agent(agent.agentId),
+        ...agentsByUserKey(agent.userId, now, agent.agentId),
+        entity: 'agent',
+        ...agent,
+      },
       ConditionExpression: 'attribute_not_exists(PK)',
     }),
   );
@@ -107,7 +122,11 @@ const ENDED_SUBSCRIPTION_TTL_SECONDS = 30 * 24 * 60 * 60;
  * Keeps the end of a subscription no agent is paid with yet (its `customer.subscription.deleted` came before its
  * checkout), so that the checkout, when it arrives, provisions nothing (I5). Repeating it changes nothing that matters.
  */
-export async function keepEndedSubscription(subscriptionId: string, endedAt: string, now: Date = new Date()): Promise<void> {
+export async function keepEndedSubscription(
+  subscriptionId: string,
+  endedAt: string,
+  now: Date = new Date(),
+): Promise<void> {
   await dynamo.send(
     new PutCommand({
       TableName: tableName(),
@@ -124,7 +143,9 @@ export async function keepEndedSubscription(subscriptionId: string, endedAt: str
 
 /** When the subscription ended, if its end was kept before any agent was paid with it. */
 export async function endedSubscriptionAt(subscriptionId: string): Promise<string | undefined> {
-  const { Item } = await dynamo.send(new GetCommand({ TableName: tableName(), Key: keys.endedSubscription(subscriptionId), ConsistentRead: true }));
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tableName(), Key: keys.endedSubscription(subscriptionId), ConsistentRead: true }),
+  );
   return Item?.endedAt as string | undefined;
 }
 
@@ -210,7 +231,12 @@ export async function storeTaskToken(jobId: string, phase: TaskPhase, token: str
         UpdateExpression: 'SET taskToken = :token, taskPhase = :phase',
         ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':token': token, ':phase': phase, ':queued': 'queued', ':provisioning': 'provisioning' },
+        ExpressionAttributeValues: {
+          ':token': token,
+          ':phase': phase,
+          ':queued': 'queued',
+          ':provisioning': 'provisioning',
+        },
         ReturnValues: 'ALL_NEW',
       }),
     );
@@ -257,4 +283,3 @@ export async function agentView(
   const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
   return { agent, job, view: agentViewOf(agent, job) };
 }
-

@@ -10,13 +10,18 @@ export type CancellationOutcome = 'cancelled' | 'already' | 'unknown';
 /** Stripe's statuses of a subscription that has ended and bills nobody. */
 const ENDED_STATUSES = new Set(['canceled', 'incomplete_expired']);
 
-const isMissing = (error: unknown): boolean => error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
+const isMissing = (error: unknown): boolean =>
+  error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
 
 /**
  * Cancels `subscriptionId` at once (no proration, no final invoice). A subscription that already ended is left as it
  * is: Stripe refuses to cancel it again once the key's replay window (24 h) is over, so that refusal is read back.
  */
-export async function cancelSubscription(stripe: Stripe, subscriptionId: string, idempotencyKey: string): Promise<CancellationOutcome> {
+export async function cancelSubscription(
+  stripe: Stripe,
+  subscriptionId: string,
+  idempotencyKey: string,
+): Promise<CancellationOutcome> {
   try {
     await stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey });
     return 'cancelled';
@@ -30,19 +35,29 @@ export async function cancelSubscription(stripe: Stripe, subscriptionId: string,
 }
 
 /** What refunding a subscription's first payment did. */
-export type RefundOutcome = { kind: 'refunded'; refundId: string; amount: number } | { kind: 'already-refunded' } | { kind: 'nothing-paid' };
+export type RefundOutcome =
+  | { kind: 'refunded'; refundId: string; amount: number }
+  | { kind: 'already-refunded' }
+  | { kind: 'nothing-paid' };
 
 /**
  * Refunds the payment of the subscription's latest invoice (for a subscription just paid, its first and only one) in
  * full. An invoice without a paid payment intent has nothing to refund; one refunded already (a retry after the key's
  * replay window) is said so.
  */
-export async function refundLatestPayment(stripe: Stripe, subscriptionId: string, idempotencyKey: string): Promise<RefundOutcome> {
+export async function refundLatestPayment(
+  stripe: Stripe,
+  subscriptionId: string,
+  idempotencyKey: string,
+): Promise<RefundOutcome> {
   const subscription = await stripe.subscriptions.retrieve(subscriptionId);
-  const invoiceId = typeof subscription.latest_invoice === 'string' ? subscription.latest_invoice : subscription.latest_invoice?.id;
+  const invoiceId =
+    typeof subscription.latest_invoice === 'string' ? subscription.latest_invoice : subscription.latest_invoice?.id;
   if (invoiceId === undefined) return { kind: 'nothing-paid' };
   const invoice = await stripe.invoices.retrieve(invoiceId, { expand: ['payments'] });
-  const paid = invoice.payments?.data.find((payment) => payment.status === 'paid' && payment.payment.type === 'payment_intent');
+  const paid = invoice.payments?.data.find(
+    (payment) => payment.status === 'paid' && payment.payment.type === 'payment_intent',
+  );
   const intent = paid?.payment.payment_intent;
   const paymentIntent = typeof intent === 'string' ? intent : intent?.id;
   if (paymentIntent === undefined) return { kind: 'nothing-paid' };
@@ -53,7 +68,8 @@ export async function refundLatestPayment(stripe: Stripe, subscriptionId: string
     );
     return { kind: 'refunded', refundId: refund.id, amount: refund.amount };
   } catch (error) {
-    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { kind: 'already-refunded' };
+    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded')
+      return { kind: 'already-refunded' };
     throw error;
   }
 }

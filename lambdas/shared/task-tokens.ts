@@ -2,7 +2,13 @@
  * Telling a waiting Step Functions task what happened. A task that has already ended (timed out, resolved, execution
  * gone) makes a late message a no-op, never a failure.
  */
-import { InvalidToken, SendTaskFailureCommand, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import {
+  InvalidToken,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  TaskDoesNotExist,
+  TaskTimedOut,
+} from '@aws-sdk/client-sfn';
 import { sfn } from './clients/sfn.ts';
 import { logger } from './logger.ts';
 import type { WorkflowOutcome } from './repository.ts';
@@ -31,10 +37,11 @@ export async function sendToTask(jobId: string, send: () => Promise<unknown>): P
 export async function settleCompletionWait(jobId: string, taskToken: string, outcome: WorkflowOutcome): Promise<void> {
   if (outcome.status === 'failed') {
     const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
-    await sendToTask(jobId, () => sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })));
+    await sendToTask(jobId, () =>
+      sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })),
+    );
   } else {
     const output = JSON.stringify(outcome.vm);
     await sendToTask(jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
   }
 }
-

@@ -29,7 +29,11 @@ export function webhookHandler(
     .use(logMetrics(metrics))
     .handler(async (event) => {
       const response = await handle(event);
-      metrics.addMetric(response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused, MetricUnit.Count, 1);
+      metrics.addMetric(
+        response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused,
+        MetricUnit.Count,
+        1,
+      );
       return response;
     })
     .onError((request) => {

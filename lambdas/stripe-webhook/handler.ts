@@ -51,7 +51,10 @@ async function verifiedEvent(event: APIGatewayProxyEventV2): Promise<VerifiedEve
   }
   const secret = await secretValue(config.STRIPE_WEBHOOK_SECRET_ID);
   try {
-    return { ok: true, event: await webhooks.constructEventAsync(rawBody(event), signature, secret, TOLERANCE_SECONDS) };
+    return {
+      ok: true,
+      event: await webhooks.constructEventAsync(rawBody(event), signature, secret, TOLERANCE_SECONDS),
+    };
   } catch (error) {
     // Neither the error (it carries the header and payload) nor the body is logged.
     if (error instanceof Stripe.errors.StripeSignatureVerificationError) {

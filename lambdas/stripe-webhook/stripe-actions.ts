@@ -82,7 +82,11 @@ async function endedBeforeCheckout(request: ProvisionRequest, endedAt: string): 
     actor: 'stripe',
     fields: { subscriptionEndedAt: endedAt, subscriptionId, customerId },
   });
-  logger.warn('Paid checkout of a subscription that has ended: not provisioned', { agentId, subscriptionId, outcome: result.kind });
+  logger.warn('Paid checkout of a subscription that has ended: not provisioned', {
+    agentId,
+    subscriptionId,
+    outcome: result.kind,
+  });
   return { kind: 'subscription-ended', agentId };
 }
 
@@ -95,7 +99,11 @@ const SECOND_PAYMENT_METRIC = 'DuplicatePaymentRefunded';
  * (`refundedSubscriptionIds`, a history item) and counted once. Throws when Stripe fails: the webhook answers 5xx and
  * Stripe redelivers, so the payment is never kept.
  */
-async function undoSecondPayment(agentId: string, subscriptionId: string, settings: WebhookSettings): Promise<StripeEventOutcome> {
+async function undoSecondPayment(
+  agentId: string,
+  subscriptionId: string,
+  settings: WebhookSettings,
+): Promise<StripeEventOutcome> {
   const stripe = await stripeClient(settings.stripe.secretKeyId, settings.stripe.apiUrl);
   const keys = duplicatePaymentKeys(agentId, subscriptionId);
   const cancelled = await cancelSubscription(stripe, subscriptionId, keys.cancel);
@@ -142,7 +150,9 @@ export async function handleStripeEvent(
  * checkout provisions nothing. Then the agent its metadata names is read again, consistently: a checkout that was
  * written just before the end was kept holds the subscription now, and is destroyed like any other.
  */
-async function endedBeforeAnyAgent(action: StripeEventAction & { kind: 'end-subscription' | 'set-payment-issue' }): Promise<AgentRecord | undefined> {
+async function endedBeforeAnyAgent(
+  action: StripeEventAction & { kind: 'end-subscription' | 'set-payment-issue' },
+): Promise<AgentRecord | undefined> {
   if (action.kind !== 'end-subscription') return undefined;
   await keepEndedSubscription(action.subscriptionId, action.endedAt);
   const named = action.agentId === undefined ? undefined : await getAgent(action.agentId);
@@ -192,7 +202,8 @@ async function subscriptionLifecycle(
     }
     if (result.kind !== 'refused') return { kind: 'ignored', reason: result.kind };
     // Destroyed, or being destroyed by its owner: the end is that destroy's own cancellation (I1).
-    if (result.agentStatus === 'destroyed' || result.agentStatus === 'destroying') return { kind: 'ignored', reason: `agent-${result.agentStatus}` };
+    if (result.agentStatus === 'destroyed' || result.agentStatus === 'destroying')
+      return { kind: 'ignored', reason: `agent-${result.agentStatus}` };
 
     // Not destroyable yet (provisioning, stopping, starting): Stripe sends this event once, so it is kept on the agent;
     // finish-job destroys an agent that becomes active with it. Refused when the agent moved on meanwhile: try again.
@@ -203,7 +214,11 @@ async function subscriptionLifecycle(
       fields: { subscriptionEndedAt: action.endedAt },
     });
     if (marked.kind === 'changed' || marked.kind === 'unchanged') {
-      logger.info('Ended subscription kept on the agent until it can be destroyed', { agentId, agentStatus: result.agentStatus, outcome: marked.kind });
+      logger.info('Ended subscription kept on the agent until it can be destroyed', {
+        agentId,
+        agentStatus: result.agentStatus,
+        outcome: marked.kind,
+      });
       return { kind: 'subscription-ended', agentId };
     }
     if (marked.kind === 'not-found') return { kind: 'ignored', reason: marked.kind };

@@ -18,7 +18,12 @@ import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest }
 import { isFailedAgentExpired } from '../domain/billing.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
 import { sfn } from '../shared/clients/sfn.ts';
-import { executionArnOf, lifecycleExecution, startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
+import {
+  executionArnOf,
+  lifecycleExecution,
+  startRequestedExecution,
+  type StateMachineArns,
+} from '../shared/executions.ts';
 import { activateJob } from '../shared/activate-job.ts';
 import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
@@ -49,7 +54,13 @@ type Repair = 'started' | 'settled' | 'running' | 'moved-on';
 
 /** Runs every pass; one item's failure does not stop the others, and fails the run at the end. */
 export async function sweep(settings: SweepSettings, now: Date = new Date()): Promise<SweepResult> {
-  const result: SweepResult = { startedExecutions: [], settledAgents: [], expiredAgents: [], deletedServers: [], deletedDevices: [] };
+  const result: SweepResult = {
+    startedExecutions: [],
+    settledAgents: [],
+    expiredAgents: [],
+    deletedServers: [],
+    deletedDevices: [],
+  };
   const errors: string[] = [];
   const attempt = async (what: string, work: () => Promise<void>) => {
     try {
@@ -96,26 +107,45 @@ export async function sweep(settings: SweepSettings, now: Date = new Date()): Pr
 }
 
 /** Reads the agent again (the index lags) and repairs what its execution left undone. */
-async function repairAgent(settings: SweepSettings, agentId: string, now: Date): Promise<{ repair: Repair; execution?: string }> {
+async function repairAgent(
+  settings: SweepSettings,
+  agentId: string,
+  now: Date,
+): Promise<{ repair: Repair; execution?: string }> {
   const agent = await getAgent(agentId);
   const execution = agent?.execution;
-  if (agent === undefined || !isDrivenStatus(agent.agentStatus) || execution === undefined) return { repair: 'moved-on' };
+  if (agent === undefined || !isDrivenStatus(agent.agentStatus) || execution === undefined)
+    return { repair: 'moved-on' };
 
   const status = await executionStatus(execution, settings.stateMachines);
   if (status === 'RUNNING') {
     // Driven: the execution's own timeouts end it. Past the bound means those timeouts outgrew it: a person should look.
     if (agent.deadlineAt !== undefined && agent.deadlineAt < now.toISOString()) {
-      logger.error('Execution still running past the bound of its status', { agentId, agentStatus: agent.agentStatus, execution: execution.name });
+      logger.error('Execution still running past the bound of its status', {
+        agentId,
+        agentStatus: agent.agentStatus,
+        execution: execution.name,
+      });
     }
     return { repair: 'running', execution: execution.name };
   }
   if (status === undefined) {
     await startRequestedExecution(execution, settings.stateMachines);
-    logger.warn('Started the execution an intent never got', { agentId, agentStatus: agent.agentStatus, execution: execution.name });
+    logger.warn('Started the execution an intent never got', {
+      agentId,
+      agentStatus: agent.agentStatus,
+      execution: execution.name,
+    });
     return { repair: 'started', execution: execution.name };
   }
   const settled = await settle(settings, agent, execution, status);
-  logger.warn('Settled an agent its execution left undone', { agentId, agentStatus: agent.agentStatus, execution: execution.name, executionStatus: status, settled });
+  logger.warn('Settled an agent its execution left undone', {
+    agentId,
+    agentStatus: agent.agentStatus,
+    execution: execution.name,
+    executionStatus: status,
+    settled,
+  });
   return { repair: settled ? 'settled' : 'moved-on', execution: execution.name };
 }
 
@@ -152,7 +182,12 @@ async function executionStatus(execution: ExecutionRequest, arns: StateMachineAr
  * the agent still being driven by that execution, so an agent that moved on meanwhile is left alone.
  * @returns false when the agent had moved on
  */
-async function settle(settings: SweepSettings, agent: AgentRecord, execution: ExecutionRequest, status: string): Promise<boolean> {
+async function settle(
+  settings: SweepSettings,
+  agent: AgentRecord,
+  execution: ExecutionRequest,
+  status: string,
+): Promise<boolean> {
   const why = `its execution ended (${status.toLowerCase()}) without finishing`;
   if (execution.stateMachine === 'provision') {
     // The execution may have ended after the VM came up (ActivationFailed, or lost while it asked): ask first (I4).
@@ -163,7 +198,11 @@ async function settle(settings: SweepSettings, agent: AgentRecord, execution: Ex
     const outcome =
       run.verdict === 'succeeded'
         ? await activateJob(jobId, run.vm, ACTOR)
-        : await recordJobEvent(jobId, { kind: 'failed', error: `provisioning stopped unexpectedly: ${why} (${run.reason})` }, ACTOR);
+        : await recordJobEvent(
+            jobId,
+            { kind: 'failed', error: `provisioning stopped unexpectedly: ${why} (${run.reason})` },
+            ACTOR,
+          );
     return outcome.kind === 'changed';
   }
   const { action } = JSON.parse(execution.input) as LifecycleInput;

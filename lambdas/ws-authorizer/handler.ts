@@ -35,7 +35,11 @@ async function authorize(event: APIGatewayRequestAuthorizerEvent): Promise<APIGa
     throw new Error(UNAUTHORIZED);
   }
 
-  const context: ConnectAuthorizerContext = { userId: identity.userId, tokenExpiresAt: identity.expiresAt, role: identity.role };
+  const context: ConnectAuthorizerContext = {
+    userId: identity.userId,
+    tokenExpiresAt: identity.expiresAt,
+    role: identity.role,
+  };
   return {
     principalId: identity.userId,
     policyDocument: {

@@ -162,7 +162,12 @@ export async function subscribeFleet(connection: Connection): Promise<boolean> {
     await dynamo.send(
       new TransactWriteCommand({
         TransactItems: [
-          { Put: { TableName: TABLE_NAME, Item: { ...keys.fleetSubscription(connection.connectionId), ...subscriberOf(connection) } } },
+          {
+            Put: {
+              TableName: TABLE_NAME,
+              Item: { ...keys.fleetSubscription(connection.connectionId), ...subscriberOf(connection) },
+            },
+          },
           {
             ConditionCheck: {
               TableName: TABLE_NAME,
@@ -228,7 +233,12 @@ async function readAgentIds(connectionId: string): Promise<ReadonlySet<string>> 
   return (Item?.agentIds as Set<string> | undefined) ?? new Set();
 }
 
-const storedSubscription = z.object({ connectionId: z.string(), userId: z.string(), role: storedRole, expiresAt: z.number() });
+const storedSubscription = z.object({
+  connectionId: z.string(),
+  userId: z.string(),
+  role: storedRole,
+  expiresAt: z.number(),
+});
 
 /**
  * Every live follower of an agent: a Query on the agent's partition (`begins_with(SK, 'SUB#')`), all pages; expired
@@ -318,7 +328,9 @@ async function deleteItems(itemKeys: readonly ItemKey[]): Promise<void> {
         new BatchWriteCommand({ RequestItems: { [TABLE_NAME]: requests } }),
       );
       requests = (UnprocessedItems?.[TABLE_NAME] ?? []).flatMap((request) =>
-        request.DeleteRequest?.Key === undefined ? [] : [{ DeleteRequest: { Key: request.DeleteRequest.Key as ItemKey } }],
+        request.DeleteRequest?.Key === undefined
+          ? []
+          : [{ DeleteRequest: { Key: request.DeleteRequest.Key as ItemKey } }],
       );
     }
   }

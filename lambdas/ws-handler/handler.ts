@@ -90,6 +90,4 @@ async function send(connectionId: string, messages: readonly ServerMessage[]): P
   }
 }
 
-export const handler = middy<WebSocketEvent, APIGatewayProxyResultV2>()
-  .use(injectLambdaContext(logger))
-  .handler(route);
+export const handler = middy<WebSocketEvent, APIGatewayProxyResultV2>().use(injectLambdaContext(logger)).handler(route);

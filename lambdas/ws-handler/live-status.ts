@@ -39,13 +39,21 @@ export async function answer(connectionId: string, message: ClientMessage): Prom
 }
 
 async function subscribeToFleet(connectionId: string): Promise<ServerMessage[]> {
-  const forbidden: ServerMessage = { type: 'error', code: 'forbidden', message: 'The fleet channel is for operators and support' };
+  const forbidden: ServerMessage = {
+    type: 'error',
+    code: 'forbidden',
+    message: 'The fleet channel is for operators and support',
+  };
   const connection = await getConnection(connectionId);
   if (connection === undefined || !isStaff(connection)) return [forbidden];
   return (await subscribeFleet(connection)) ? [{ type: 'fleet-subscribed' }] : [forbidden];
 }
 
-async function subscribeToAgent(connectionId: string, agentId: string, since: number | undefined): Promise<ServerMessage[]> {
+async function subscribeToAgent(
+  connectionId: string,
+  agentId: string,
+  since: number | undefined,
+): Promise<ServerMessage[]> {
   const forbidden: ServerMessage = { type: 'error', code: 'forbidden', message: 'Not your agent', agentId };
   const connection = await getConnection(connectionId);
   if (connection === undefined) return [forbidden];

@@ -35,7 +35,8 @@ export class ExecutionStarter extends Construct {
 
     this.function = new PipelineFunction(this, 'Function', {
       name: 'execution-starter',
-      description: 'Starts the execution of each recorded intent (provisioning, stop, start, destroy) from the table stream',
+      description:
+        'Starts the execution of each recorded intent (provisioning, stop, start, destroy) from the table stream',
       timeout: Duration.seconds(30),
       observability,
     }).useProvisioning(props.provisioning);
@@ -57,13 +58,17 @@ export class ExecutionStarter extends Construct {
         reportBatchItemFailures: true,
         onFailure: new SqsDlq(this.failures.queue),
         filters: [
-          FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('execution-request') } } } }),
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('execution-request') } } },
+          }),
         ],
       }),
     );
     Validations.of(this.function.executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
+      reason:
+        'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
     });
   }
 }

@@ -36,7 +36,9 @@ export class Fanout extends Construct {
     }).useTable(data.table, 'read');
     webSocket.useManagementApi(this.function);
     // A subscriber that answers 410 is gone: its connection and subscription items are deleted in one batch.
-    this.function.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:BatchWriteItem'], resources: [data.table.tableArn] }));
+    this.function.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:BatchWriteItem'], resources: [data.table.tableArn] }),
+    );
 
     this.failures = new FailureQueue(this, 'Failures', {
       observability,
@@ -54,14 +56,21 @@ export class Fanout extends Construct {
         reportBatchItemFailures: true,
         onFailure: new SqsDlq(this.failures.queue),
         filters: [
-          FilterCriteria.filter({ eventName: FilterRule.isEqual('INSERT'), dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('history') } } } }),
-          FilterCriteria.filter({ eventName: FilterRule.isEqual('MODIFY'), dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('job') } } } }),
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('history') } } },
+          }),
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('MODIFY'),
+            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('job') } } },
+          }),
         ],
       }),
     );
     Validations.of(this.function.executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
+      reason:
+        'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
     });
   }
 }

@@ -113,26 +113,35 @@ export class FrontendHosting extends Construct {
       'AwsSolutions-CFR4':
         'No custom domain: the default *.cloudfront.net certificate fixes the viewer TLS policy; set a certificate with TLSv1.2_2021 when a domain is added.',
     };
-    for (const [id, reason] of Object.entries(distributionFindings)) Validations.of(this.distribution).acknowledge({ id, reason });
+    for (const [id, reason] of Object.entries(distributionFindings))
+      Validations.of(this.distribution).acknowledge({ id, reason });
 
     const noCustomDomain =
       'No custom domain: the default *.cloudfront.net certificate is used, which fixes certificate, SNI and viewer TLS policy; set a certificate with TLSv1.2_2021 when a domain is added.';
     acknowledgeGuardRule(this.distribution, 'cloudfront_custom_ssl_certificate_check', noCustomDomain);
     acknowledgeGuardRule(this.distribution, 'cloudfront_sni_enabled_check', noCustomDomain);
     acknowledgeGuardRule(this.distribution, 'cloudfront_security_policy_check', noCustomDomain);
-    acknowledgeGuardRule(this.distribution, 'cloudfront_origin_failover_enabled_check',
-      'One S3 origin in the stack\'s region: a failover origin would need a replicated bucket in a second region for a static dashboard that is redeployed from source.');
+    acknowledgeGuardRule(
+      this.distribution,
+      'cloudfront_origin_failover_enabled_check',
+      "One S3 origin in the stack's region: a failover origin would need a replicated bucket in a second region for a static dashboard that is redeployed from source.",
+    );
     const buckets = {
       s3_bucket_default_encryption_kms_check:
         'SSE-S3: the site holds the public dashboard build and the logs bucket access logs; a customer key would also have to be opened to CloudFront and the log delivery.',
-      s3_bucket_versioning_enabled_check: 'The site is rebuilt and redeployed from source on every deploy; access logs expire after 90 days.',
+      s3_bucket_versioning_enabled_check:
+        'The site is rebuilt and redeployed from source on every deploy; access logs expire after 90 days.',
       s3_event_notifications_enabled_check: 'Nothing reacts to objects in these buckets.',
-      s3_bucket_object_lock_enabled_check: 'Neither the dashboard build nor access logs must be immutable; the logs expire after 90 days.',
-      s3_lifecycle_policy_check: 'The site bucket holds only the current dashboard build, which each deploy replaces (prune).',
+      s3_bucket_object_lock_enabled_check:
+        'Neither the dashboard build nor access logs must be immutable; the logs expire after 90 days.',
+      s3_lifecycle_policy_check:
+        'The site bucket holds only the current dashboard build, which each deploy replaces (prune).',
       s3_bucket_logging_enabled_check: 'This is the access-log bucket itself; logging it into itself would loop.',
-      s3_bucket_acl_prohibited_check: 'CloudFront standard logs and S3 server access logs are delivered with ACLs (BucketOwnerPreferred); the bucket blocks all public access.',
+      s3_bucket_acl_prohibited_check:
+        'CloudFront standard logs and S3 server access logs are delivered with ACLs (BucketOwnerPreferred); the bucket blocks all public access.',
     } as const;
-    for (const [rule, reason] of Object.entries(buckets)) acknowledgeGuardRule(this, rule as keyof typeof buckets, reason);
+    for (const [rule, reason] of Object.entries(buckets))
+      acknowledgeGuardRule(this, rule as keyof typeof buckets, reason);
   }
 
   /** Routes the API paths to the HTTP API and deploys the dashboard with a `config.json` that points at its backends. */
@@ -174,7 +183,8 @@ export class FrontendHosting extends Construct {
     const assetBucketObjects = `arn:<AWS::Partition>:s3:::cdk-${stack.synthesizer.bootstrapQualifier ?? 'hnb659fds'}-assets-<AWS::AccountId>-<AWS::Region>/*`;
     const siteObjects = `${nagReference(this.bucket.node.defaultChild as CfnResource, 'Arn')}/*`;
     const findings: Record<string, string> = {
-      'AwsSolutions-L1': 'CDK pins the runtime of its BucketDeployment handler to the Python version its bundled AWS CLI supports.',
+      'AwsSolutions-L1':
+        'CDK pins the runtime of its BucketDeployment handler to the Python version its bundled AWS CLI supports.',
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
         'CDK-managed BucketDeployment handler: logging via the basic execution role.',
       ...Object.fromEntries(
@@ -183,9 +193,11 @@ export class FrontendHosting extends Construct {
           'CDK-managed BucketDeployment handler: `aws s3 sync --delete` from the CDK asset bucket to the site bucket only.',
         ]),
       ),
-      [`AwsSolutions-IAM5[Resource::${assetBucketObjects}]`]: 'Reads the deployment assets CDK uploaded to its bootstrap bucket.',
+      [`AwsSolutions-IAM5[Resource::${assetBucketObjects}]`]:
+        'Reads the deployment assets CDK uploaded to its bootstrap bucket.',
       [`AwsSolutions-IAM5[Resource::${siteObjects}]`]: 'Writes and prunes the dashboard files of the site bucket.',
-      'AwsSolutions-IAM5[Resource::*]': 'cloudfront:CreateInvalidation and GetInvalidation after a deploy; granted by CDK on all distributions.',
+      'AwsSolutions-IAM5[Resource::*]':
+        'cloudfront:CreateInvalidation and GetInvalidation after a deploy; granted by CDK on all distributions.',
     };
     for (const [id, reason] of Object.entries(findings)) Validations.of(handler).acknowledge({ id, reason });
   }

@@ -1,6 +1,11 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi as HttpApiResource, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi as HttpApiResource,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -93,7 +98,8 @@ export class HttpApi extends Construct {
 
     this.stripeWebhook = new PipelineFunction(this, 'StripeWebhook', {
       name: 'stripe-webhook',
-      description: 'Verifies Stripe webhooks, records paid jobs (their executions start from the stream), cancels and refunds a second payment for one agent',
+      description:
+        'Verifies Stripe webhooks, records paid jobs (their executions start from the stream), cancels and refunds a second payment for one agent',
       // Room for the four Stripe calls that undo a second payment (I2), inside API Gateway's 30 s.
       timeout: Duration.seconds(25),
       observability,
@@ -110,7 +116,10 @@ export class HttpApi extends Construct {
     })
       .useTable(data.table, 'readWrite')
       .useSecret('CALLBACK_SECRET_ID', secrets.callbackSecret);
-    this.githubCallback.addEnvironment('ACCEPT_LEGACY_CALLBACK_SIGNATURES', String(props.acceptLegacyCallbackSignatures ?? false));
+    this.githubCallback.addEnvironment(
+      'ACCEPT_LEGACY_CALLBACK_SIGNATURES',
+      String(props.acceptLegacyCallbackSignatures ?? false),
+    );
     provisioningStateMachine.grantTaskResponse(this.githubCallback);
 
     const agentsApiTimeout = Duration.seconds(10);
@@ -156,10 +165,14 @@ export class HttpApi extends Construct {
     for (const route of signedRoutes) {
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',
-        reason: 'Called by Stripe and by the provisioning workflow, which hold no user token: the handler verifies the Stripe signature or the HMAC over the raw body before anything else.',
+        reason:
+          'Called by Stripe and by the provisioning workflow, which hold no user token: the handler verifies the Stripe signature or the HMAC over the raw body before anything else.',
       });
-      acknowledgeGuardRule(route, 'api_gw_v2_authorization_type_configured_check',
-        'Called by Stripe and by the workflow, which hold no user token: the handler verifies the signature over the raw body first.');
+      acknowledgeGuardRule(
+        route,
+        'api_gw_v2_authorization_type_configured_check',
+        'Called by Stripe and by the workflow, which hold no user token: the handler verifies the signature over the raw body first.',
+      );
     }
 
     this.authorizerFunction = new PipelineFunction(this, 'Authorizer', {

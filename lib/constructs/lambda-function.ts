@@ -86,7 +86,8 @@ export class PipelineFunction extends NodejsFunction {
     logGroup.grantWrite(this);
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+      reason:
+        'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
     });
     (this.node.defaultChild as CfnFunction).addMetadata(ENTRY_METADATA_KEY, entry);
     props.observability.addAlarm(this, 'ErrorsAlarm', {
@@ -103,10 +104,18 @@ export class PipelineFunction extends NodejsFunction {
     this.addEnvironment('TABLE_NAME', table.tableName);
     if (access === 'read') table.grantReadData(this);
     else if (access === 'readWrite') table.grantReadWriteData(this);
-    else table.grant(this, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    else
+      table.grant(
+        this,
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      );
     Validations.of(this.executionRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagReference(table.node.defaultChild as CfnTable, 'Arn')}/index/*]`,
-      reason: 'Queries the indexes (GSI1, GSI2, GSI3) of the one table; the wildcard covers only that table\'s indexes.',
+      reason: "Queries the indexes (GSI1, GSI2, GSI3) of the one table; the wildcard covers only that table's indexes.",
     });
     return this;
   }

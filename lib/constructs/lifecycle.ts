@@ -1,7 +1,13 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type CfnStateMachine, DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  type CfnStateMachine,
+  DefinitionBody,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+} from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fromRepoRoot } from '../paths.ts';
 import type { Data } from './data.ts';
@@ -35,7 +41,8 @@ export class Lifecycle extends Construct {
 
     this.powerAction = new PipelineFunction(this, 'PowerAction', {
       name: 'power-action',
-      description: 'Powers an agent VM off or on, or cancels its subscription and deletes it and its Tailscale device; records an action that failed for good',
+      description:
+        'Powers an agent VM off or on, or cancels its subscription and deletes it and its Tailscale device; records an action that failed for good',
       // Power actions are polled to completion within one invocation.
       timeout: Duration.minutes(2),
       observability,
@@ -68,7 +75,8 @@ export class Lifecycle extends Construct {
 
     observability.addAlarm(this, 'ExecutionsFailedAlarm', {
       metric: this.stateMachine.metricFailed(),
-      description: 'Lifecycle executions failed: a stop, start or destroy failed after its retries (reason recorded on the agent)',
+      description:
+        'Lifecycle executions failed: a stop, start or destroy failed after its retries (reason recorded on the agent)',
     });
     observability.addAlarm(this, 'ExecutionsTimedOutAlarm', {
       metric: this.stateMachine.metricTimedOut(),

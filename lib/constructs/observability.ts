@@ -30,8 +30,18 @@ export interface PipelineAlarmProps {
  * mostly a signature that does not verify), by the Powertools service name of the function that counts it.
  */
 const REFUSED_REQUEST_METRICS = [
-  { id: 'StripeEventsRefusedAlarm', service: 'stripe-webhook', metricName: 'StripeEventsRefused', what: 'Stripe webhook events' },
-  { id: 'CallbacksRefusedAlarm', service: 'github-callback', metricName: 'CallbacksRefused', what: 'workflow callbacks' },
+  {
+    id: 'StripeEventsRefusedAlarm',
+    service: 'stripe-webhook',
+    metricName: 'StripeEventsRefused',
+    what: 'Stripe webhook events',
+  },
+  {
+    id: 'CallbacksRefusedAlarm',
+    service: 'github-callback',
+    metricName: 'CallbacksRefused',
+    what: 'workflow callbacks',
+  },
 ] as const;
 
 /**
@@ -39,7 +49,13 @@ const REFUSED_REQUEST_METRICS = [
  * who paid twice for one agent had the second subscription cancelled and refunded (I2, `lambdas/stripe-webhook`).
  */
 const NEEDS_A_PERSON_METRICS = [
-  { id: 'DuplicatePaymentRefundedAlarm', service: 'stripe-webhook', metricName: 'DuplicatePaymentRefunded', description: 'A customer paid twice for one agent: the second subscription was cancelled and refunded (recorded on the agent)' },
+  {
+    id: 'DuplicatePaymentRefundedAlarm',
+    service: 'stripe-webhook',
+    metricName: 'DuplicatePaymentRefunded',
+    description:
+      'A customer paid twice for one agent: the second subscription was cancelled and refunded (recorded on the agent)',
+  },
 ] as const;
 
 /**
@@ -63,8 +79,11 @@ export class Observability extends Construct {
       enableKeyRotation: true,
     });
     key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
-    acknowledgeGuardRule(key, 'kms_create_grant_aws_service_check',
-      'No IAM policy of this stack allows kms:CreateGrant on it (the account statement is CDK\'s default, leaving IAM in charge); SNS and CloudWatch use the key through key-policy statements, not grants.');
+    acknowledgeGuardRule(
+      key,
+      'kms_create_grant_aws_service_check',
+      "No IAM policy of this stack allows kms:CreateGrant on it (the account statement is CDK's default, leaving IAM in charge); SNS and CloudWatch use the key through key-policy statements, not grants.",
+    );
 
     this.alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail));

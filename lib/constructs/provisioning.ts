@@ -2,7 +2,13 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type CfnStateMachine, DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  type CfnStateMachine,
+  DefinitionBody,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+} from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { fromRepoRoot } from '../paths.ts';
 import type { Data } from './data.ts';
@@ -124,7 +130,9 @@ export class Provisioning extends Construct {
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback, this.checkRun].map((fn) => fn.functionArn),
+        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback, this.checkRun].map(
+          (fn) => fn.functionArn,
+        ),
       }),
     );
 
@@ -134,7 +142,10 @@ export class Provisioning extends Construct {
     new Policy(this, 'StoreTaskTokenTaskResponse', {
       roles: [this.storeTaskToken.executionRole],
       statements: [
-        new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [this.stateMachine.stateMachineArn] }),
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: [this.stateMachine.stateMachineArn],
+        }),
       ],
     });
 
@@ -153,13 +164,19 @@ export class Provisioning extends Construct {
       description: 'Provisioning executions timed out',
     });
     const givingUp = {
-      ActivationFailed: 'An activation gave up: the VM of a job is up but its agent is not active (nothing was rolled back)',
+      ActivationFailed:
+        'An activation gave up: the VM of a job is up but its agent is not active (nothing was rolled back)',
       RollbackFailed: 'A rollback gave up: cloud resources of a failed job may still exist and cost money',
     };
     for (const [metricName, description] of Object.entries(givingUp)) {
       observability.addAlarm(this, `${metricName}Alarm`, {
         // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of finish-job).
-        metric: new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: 'finish-job' }, statistic: 'Sum' }),
+        metric: new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName,
+          dimensionsMap: { service: 'finish-job' },
+          statistic: 'Sum',
+        }),
         description,
       });
     }

@@ -28,14 +28,18 @@ export class Secrets extends Construct {
       const secret = new Secret(this, secretId, { description });
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'Issued by a third party, which has no rotation API Secrets Manager can call; rotated at the issuer, then put here.',
+        reason:
+          'Issued by a third party, which has no rotation API Secrets Manager can call; rotated at the issuer, then put here.',
       });
       return secret;
     };
 
     this.stripeWebhookSecret = external('StripeWebhookSecret', 'Stripe webhook signing secret (set after deploy)');
     this.stripeSecretKey = external('StripeSecretKey', 'Stripe secret API key (set after deploy)');
-    this.githubToken = external('GitHubToken', 'GitHub token that dispatches the provisioning workflow (set after deploy)');
+    this.githubToken = external(
+      'GitHubToken',
+      'GitHub token that dispatches the provisioning workflow (set after deploy)',
+    );
     this.hetznerToken = external('HetznerToken', 'Hetzner Cloud API token (set after deploy)');
     this.tailscaleToken = external('TailscaleToken', 'Tailscale API token (set after deploy)');
     this.callbackSecret = new Secret(this, 'CallbackSecret', {
@@ -46,7 +50,8 @@ export class Secrets extends Construct {
     });
     Validations.of(this.callbackSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason: 'Shared with the workflow repository, so rotation is a two-sided manual procedure (SECURITY.md): both sides hold "new,old" for a while, the workflow signing with both and the handler accepting either.',
+      reason:
+        'Shared with the workflow repository, so rotation is a two-sided manual procedure (SECURITY.md): both sides hold "new,old" for a while, the workflow signing with both and the handler accepting either.',
     });
   }
 }

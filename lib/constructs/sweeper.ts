@@ -57,7 +57,9 @@ export class Sweeper extends Construct {
         resourceName: `${stateMachine.stateMachineName}:*`,
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       });
-      this.function.addToRolePolicy(new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArn] }));
+      this.function.addToRolePolicy(
+        new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionArn] }),
+      );
       Validations.of(this.function.executionRole).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${nagReference(stateMachine.node.defaultChild as CfnStateMachine, 'Name')}:*]`,
         reason: 'Execution names are chosen at run time; the grant covers executions of this one state machine only.',

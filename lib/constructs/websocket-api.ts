@@ -1,6 +1,10 @@
 import { type CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { LogGroupLogDestination, WebSocketApi as WebSocketApiResource, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  LogGroupLogDestination,
+  WebSocketApi as WebSocketApiResource,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
@@ -79,14 +83,26 @@ export class WebSocketApi extends Construct {
         }),
       },
     });
-    for (const routeKey of ['$disconnect', '$default', 'subscribe', 'unsubscribe', 'subscribeFleet', 'unsubscribeFleet', 'ping']) {
+    for (const routeKey of [
+      '$disconnect',
+      '$default',
+      'subscribe',
+      'unsubscribe',
+      'subscribeFleet',
+      'unsubscribeFleet',
+      'ping',
+    ]) {
       const route = this.api.addRoute(routeKey, { integration });
       Validations.of(route).acknowledge({
         id: 'AwsSolutions-APIG4',
-        reason: 'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.',
+        reason:
+          'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.',
       });
-      acknowledgeGuardRule(route, 'api_gw_v2_authorization_type_configured_check',
-        'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.');
+      acknowledgeGuardRule(
+        route,
+        'api_gw_v2_authorization_type_configured_check',
+        'WebSocket APIs authorize on $connect only; this route runs on a connection the token authorizer admitted.',
+      );
     }
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });

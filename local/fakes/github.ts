@@ -191,13 +191,17 @@ export async function start(options: GithubFakeOptions = {}): Promise<GithubFake
         events.emit('dispatch', run);
         if (lostAnswers.count > 0) {
           lostAnswers.count -= 1;
-          return githubError(lostAnswers.status, `Injected fault after the run was created: HTTP ${lostAnswers.status}`);
+          return githubError(
+            lostAnswers.status,
+            `Injected fault after the run was created: HTTP ${lostAnswers.status}`,
+          );
         }
         if (body.return_run_details !== true) return { status: 204 };
         return { status: 200, body: { workflow_run_id: id, run_url: runJson(run).url, html_url: run.htmlUrl } };
       },
       'GET /repos/:owner/:repo/actions/workflows/:workflow/runs': ({ params, query }) => {
-        if (!workflows[params.workflow ?? ''] || !knownRepository(params.owner, params.repo)) return githubError(404, 'Not Found');
+        if (!workflows[params.workflow ?? ''] || !knownRepository(params.owner, params.repo))
+          return githubError(404, 'Not Found');
         const created = createdFilter(query.get('created'));
         if (created === undefined) return githubError(422, `Unsupported "created" qualifier: ${query.get('created')}`);
         const event = query.get('event');
@@ -275,13 +279,18 @@ function createdFilter(qualifier: string | null): ((createdAt: string) => boolea
   const match = /^(>=|>|<=|<)(.+)$/.exec(qualifier);
   const bound = match ? Date.parse(match[2] ?? '') : Number.NaN;
   if (!match || Number.isNaN(bound)) return undefined;
-  const compare = { '>=': (t: number) => t >= bound, '>': (t: number) => t > bound, '<=': (t: number) => t <= bound, '<': (t: number) => t < bound };
+  const compare = {
+    '>=': (t: number) => t >= bound,
+    '>': (t: number) => t > bound,
+    '<=': (t: number) => t <= bound,
+    '<': (t: number) => t < bound,
+  };
   return (createdAt) => compare[match[1] as keyof typeof compare](Date.parse(createdAt));
 }
 
 /** Validates dispatch inputs the way GitHub does; returns the inputs with defaults applied, or GitHub's 422 message. */
 function normalizeInputs(specs: Record<string, WorkflowInputSpec>, given: unknown): Record<string, string> | string {
-  if (given !== undefined && !isRecord(given)) return 'Invalid request. For \'properties/inputs\', it is not an object.';
+  if (given !== undefined && !isRecord(given)) return "Invalid request. For 'properties/inputs', it is not an object.";
   const provided = given ?? {};
   const unexpected = Object.keys(provided).filter((name) => !(name in specs));
   if (unexpected.length > 0) return `Unexpected inputs provided: ${JSON.stringify(unexpected)}`;
@@ -294,7 +303,8 @@ function normalizeInputs(specs: Record<string, WorkflowInputSpec>, given: unknow
       continue;
     }
     const text = typeof value === 'boolean' && spec.type === 'boolean' ? String(value) : value;
-    if (typeof text !== 'string') return `Invalid request. For 'properties/${name}', ${JSON.stringify(value)} is not a string.`;
+    if (typeof text !== 'string')
+      return `Invalid request. For 'properties/${name}', ${JSON.stringify(value)} is not a string.`;
     if (spec.type === 'boolean' && text !== 'true' && text !== 'false') {
       return `Provided value '${text}' for input '${name}' not in the list of allowed values`;
     }

@@ -118,7 +118,7 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
           labels: { ...request.labels },
           // Documentation ranges (RFC 5737 / RFC 3849): never routable.
           public_net: {
-            ipv4: { ip: `203.0.113.${id % 250 + 1}`, blocked: false },
+            ipv4: { ip: `203.0.113.${(id % 250) + 1}`, blocked: false },
             ipv6: { ip: `2001:db8:${(id % 0xffff).toString(16)}::/64`, blocked: false },
           },
           server_type: { name: request.server_type },
@@ -234,7 +234,7 @@ function parseLabelSelector(selector: string): ((labels: Record<string, string>)
     if (!match) return undefined;
     const [, negation, key = '', operator, value] = match;
     if (operator === undefined) {
-      predicates.push((labels) => (key in labels) !== (negation === '!'));
+      predicates.push((labels) => key in labels !== (negation === '!'));
     } else if (negation === '!') {
       return undefined;
     } else if (operator === '!=') {

@@ -42,7 +42,14 @@ export interface FakeCheckoutSession {
   livemode: false;
 }
 
-export type FakeSubscriptionStatus = 'active' | 'past_due' | 'canceled' | 'unpaid' | 'incomplete' | 'incomplete_expired' | 'trialing';
+export type FakeSubscriptionStatus =
+  | 'active'
+  | 'past_due'
+  | 'canceled'
+  | 'unpaid'
+  | 'incomplete'
+  | 'incomplete_expired'
+  | 'trialing';
 
 export interface FakeSubscription {
   id: string;
@@ -50,7 +57,10 @@ export interface FakeSubscription {
   status: FakeSubscriptionStatus;
   customer: string;
   metadata: Record<string, string>;
-  items: { object: 'list'; data: { id: string; object: 'subscription_item'; price: { id: string; object: 'price' }; quantity: number }[] };
+  items: {
+    object: 'list';
+    data: { id: string; object: 'subscription_item'; price: { id: string; object: 'price' }; quantity: number }[];
+  };
   latest_invoice: string | null;
   cancel_at_period_end: boolean;
   canceled_at: number | null;
@@ -69,9 +79,20 @@ export interface FakeInvoice {
   amount_due: number;
   amount_paid: number;
   currency: string;
-  parent: { type: 'subscription_details'; subscription_details: { subscription: string; metadata: Record<string, string> } };
+  parent: {
+    type: 'subscription_details';
+    subscription_details: { subscription: string; metadata: Record<string, string> };
+  };
   /** The payments of the invoice (always expanded here): where a refund finds the payment intent. */
-  payments: { object: 'list'; data: { id: string; object: 'invoice_payment'; status: 'paid' | 'open'; payment: { type: 'payment_intent'; payment_intent: string } }[] };
+  payments: {
+    object: 'list';
+    data: {
+      id: string;
+      object: 'invoice_payment';
+      status: 'paid' | 'open';
+      payment: { type: 'payment_intent'; payment_intent: string };
+    }[];
+  };
   created: number;
   livemode: false;
 }
@@ -239,7 +260,8 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const session = (sessionId: string): FakeCheckoutSession => {
     const found = sessions.get(sessionId);
     if (found === undefined) throw missing('checkout.session', sessionId);
-    if (found.status === 'open' && seconds() >= found.expires_at) Object.assign(found, { status: 'expired', url: null });
+    if (found.status === 'open' && seconds() >= found.expires_at)
+      Object.assign(found, { status: 'expired', url: null });
     return found;
   };
   const subscription = (subscriptionId: string): FakeSubscription => {
@@ -268,12 +290,20 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const deliver = async (sent: FakeEvent): Promise<FakeDelivery> => {
     if (webhook === undefined) return { eventId: sent.id, type: sent.type, status: 0 };
     const payload = JSON.stringify(sent);
-    const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: webhook.secret, timestamp: seconds() });
+    const signature = Stripe.webhooks.generateTestHeaderString({
+      payload,
+      secret: webhook.secret,
+      timestamp: seconds(),
+    });
     let status = 0;
     try {
       const response = await fetch(webhook.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature, 'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)' },
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'stripe-signature': signature,
+          'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+        },
         body: payload,
       });
       status = response.status;
@@ -296,15 +326,33 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const createSession = (params: Record<string, unknown>): FakeCheckoutSession => {
     const mode = params.mode;
     if (mode !== 'subscription' && mode !== 'payment' && mode !== 'setup') {
-      throw new StripeApiError(400, 'invalid_request_error', 'Missing required param: mode.', 'parameter_missing', 'mode');
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        'Missing required param: mode.',
+        'parameter_missing',
+        'mode',
+      );
     }
     const lineItems = Array.isArray(params.line_items) ? (params.line_items as Record<string, unknown>[]) : [];
     if (mode !== 'setup' && lineItems.length === 0) {
-      throw new StripeApiError(400, 'invalid_request_error', 'Missing required param: line_items.', 'parameter_missing', 'line_items');
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        'Missing required param: line_items.',
+        'parameter_missing',
+        'line_items',
+      );
     }
     const items = lineItems.map((item, index) => {
       if (typeof item.price !== 'string' || item.price === '') {
-        throw new StripeApiError(400, 'invalid_request_error', `Missing required param: line_items[${index}][price].`, 'parameter_missing', `line_items[${index}][price]`);
+        throw new StripeApiError(
+          400,
+          'invalid_request_error',
+          `Missing required param: line_items[${index}][price].`,
+          'parameter_missing',
+          `line_items[${index}][price]`,
+        );
       }
       return { price: item.price, quantity: Number(item.quantity ?? 1) };
     });
@@ -315,8 +363,18 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     }
     const now = seconds();
     const expiresAt = params.expires_at === undefined ? now + SESSION_LIFETIME_SECONDS : Number(params.expires_at);
-    if (!Number.isInteger(expiresAt) || expiresAt < now + MIN_SESSION_LIFETIME_SECONDS || expiresAt > now + SESSION_LIFETIME_SECONDS) {
-      throw new StripeApiError(400, 'invalid_request_error', 'The `expires_at` timestamp must be between 30 minutes and 24 hours from now.', 'parameter_invalid_integer', 'expires_at');
+    if (
+      !Number.isInteger(expiresAt) ||
+      expiresAt < now + MIN_SESSION_LIFETIME_SECONDS ||
+      expiresAt > now + SESSION_LIFETIME_SECONDS
+    ) {
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        'The `expires_at` timestamp must be between 30 minutes and 24 hours from now.',
+        'parameter_invalid_integer',
+        'expires_at',
+      );
     }
     const sessionId = id('cs_test');
     const created: FakeCheckoutSession = {
@@ -333,7 +391,9 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       subscription: null,
       invoice: null,
       metadata: stringRecord(params.metadata),
-      subscription_data: { metadata: stringRecord(isRecord(params.subscription_data) ? params.subscription_data.metadata : undefined) },
+      subscription_data: {
+        metadata: stringRecord(isRecord(params.subscription_data) ? params.subscription_data.metadata : undefined),
+      },
       line_items: items,
       amount_total: items.reduce((total, item) => total + unitAmount * item.quantity, 0),
       currency: 'usd',
@@ -361,8 +421,21 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       amount_due: paid.amount_total,
       amount_paid: paid.amount_total,
       currency: paid.currency,
-      parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId, metadata: { ...paid.subscription_data.metadata } } },
-      payments: { object: 'list', data: [{ id: id('inpay'), object: 'invoice_payment', status: 'paid', payment: { type: 'payment_intent', payment_intent: id('pi') } }] },
+      parent: {
+        type: 'subscription_details',
+        subscription_details: { subscription: subscriptionId, metadata: { ...paid.subscription_data.metadata } },
+      },
+      payments: {
+        object: 'list',
+        data: [
+          {
+            id: id('inpay'),
+            object: 'invoice_payment',
+            status: 'paid',
+            payment: { type: 'payment_intent', payment_intent: id('pi') },
+          },
+        ],
+      },
       created: now,
       livemode: false,
     };
@@ -374,7 +447,12 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       metadata: { ...paid.subscription_data.metadata },
       items: {
         object: 'list',
-        data: paid.line_items.map((item) => ({ id: id('si'), object: 'subscription_item', price: { id: item.price, object: 'price' }, quantity: item.quantity })),
+        data: paid.line_items.map((item) => ({
+          id: id('si'),
+          object: 'subscription_item',
+          price: { id: item.price, object: 'price' },
+          quantity: item.quantity,
+        })),
       },
       latest_invoice: invoiceId,
       cancel_at_period_end: false,
@@ -387,7 +465,14 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     };
     invoices.set(invoiceId, invoice);
     subscriptions.set(subscriptionId, created);
-    Object.assign(paid, { status: 'complete', payment_status: 'paid', customer, subscription: subscriptionId, invoice: invoiceId, url: null });
+    Object.assign(paid, {
+      status: 'complete',
+      payment_status: 'paid',
+      customer,
+      subscription: subscriptionId,
+      invoice: invoiceId,
+      url: null,
+    });
     const sent = [event('customer.subscription.created', created), event('checkout.session.completed', paid)];
     const answers: FakeDelivery[] = [];
     for (const each of sent) answers.push(await deliver(each));
@@ -412,11 +497,16 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return cancelled;
   };
 
-  const list = <T extends { created: number; id: string }>(items: T[], query: Record<string, unknown>, path: string) => {
+  const list = <T extends { created: number; id: string }>(
+    items: T[],
+    query: Record<string, unknown>,
+    path: string,
+  ) => {
     const limit = Math.min(100, Math.max(1, Number(query.limit ?? 10)));
     // Newest first, as Stripe lists; within one second, the later one first.
     const sorted = [...items].reverse().sort((a, b) => b.created - a.created);
-    const after = typeof query.starting_after === 'string' ? sorted.findIndex((item) => item.id === query.starting_after) + 1 : 0;
+    const after =
+      typeof query.starting_after === 'string' ? sorted.findIndex((item) => item.id === query.starting_after) + 1 : 0;
     const page = sorted.slice(after, after + limit);
     return { object: 'list', data: page, has_more: after + limit < sorted.length, url: path };
   };
@@ -424,14 +514,29 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const createRefund = (params: Record<string, unknown>): FakeRefund => {
     const paymentIntent = params.payment_intent;
     if (typeof paymentIntent !== 'string') {
-      throw new StripeApiError(400, 'invalid_request_error', 'One of `charge` or `payment_intent` is required.', 'parameter_missing', 'payment_intent');
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        'One of `charge` or `payment_intent` is required.',
+        'parameter_missing',
+        'payment_intent',
+      );
     }
-    const paidInvoice = [...invoices.values()].find((invoice) => invoice.payments.data.some((payment) => payment.payment.payment_intent === paymentIntent));
+    const paidInvoice = [...invoices.values()].find((invoice) =>
+      invoice.payments.data.some((payment) => payment.payment.payment_intent === paymentIntent),
+    );
     if (paidInvoice === undefined) throw missing('payment_intent', paymentIntent, 'payment_intent');
-    const refunded = [...refunds.values()].filter((refund) => refund.payment_intent === paymentIntent).reduce((sum, refund) => sum + refund.amount, 0);
+    const refunded = [...refunds.values()]
+      .filter((refund) => refund.payment_intent === paymentIntent)
+      .reduce((sum, refund) => sum + refund.amount, 0);
     const amount = params.amount === undefined ? paidInvoice.amount_paid - refunded : Number(params.amount);
     if (amount <= 0 || refunded + amount > paidInvoice.amount_paid) {
-      throw new StripeApiError(400, 'invalid_request_error', `Charge for payment intent ${paymentIntent} has already been refunded.`, 'charge_already_refunded');
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        `Charge for payment intent ${paymentIntent} has already been refunded.`,
+        'charge_already_refunded',
+      );
     }
     const refund: FakeRefund = {
       id: id('re'),
@@ -450,15 +555,24 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
 
   const routes: Record<
     StripeRoute,
-    (request: { params: Record<string, string>; query: Record<string, unknown>; body: Record<string, unknown>; idempotencyKey?: string }) => unknown
+    (request: {
+      params: Record<string, string>;
+      query: Record<string, unknown>;
+      body: Record<string, unknown>;
+      idempotencyKey?: string;
+    }) => unknown
   > = {
     'POST /v1/checkout/sessions': ({ body }) => createSession(body),
     'GET /v1/checkout/sessions': ({ query }) =>
       list(
-        [...sessions.keys()].map(session).filter((each) =>
-          (query.status === undefined || each.status === query.status) &&
-          (query.subscription === undefined || each.subscription === query.subscription) &&
-          (query.customer === undefined || each.customer === query.customer)),
+        [...sessions.keys()]
+          .map(session)
+          .filter(
+            (each) =>
+              (query.status === undefined || each.status === query.status) &&
+              (query.subscription === undefined || each.subscription === query.subscription) &&
+              (query.customer === undefined || each.customer === query.customer),
+          ),
         query,
         '/v1/checkout/sessions',
       ),
@@ -466,36 +580,55 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     'POST /v1/checkout/sessions/:id/expire': ({ params }) => {
       const expired = session(params.id ?? '');
       if (expired.status !== 'open') {
-        throw new StripeApiError(400, 'invalid_request_error', `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${expired.status}".`);
+        throw new StripeApiError(
+          400,
+          'invalid_request_error',
+          `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${expired.status}".`,
+        );
       }
       return Object.assign(expired, { status: 'expired', url: null });
     },
     // Stripe's list leaves cancelled subscriptions out unless `status` asks for them (`all` or `canceled`).
     'GET /v1/subscriptions': ({ query }) =>
       list(
-        [...subscriptions.values()].filter((each) =>
-          (query.status === 'all' || (query.status === undefined ? each.status !== 'canceled' : each.status === query.status)) &&
-          (query.customer === undefined || each.customer === query.customer) &&
-          (query.price === undefined || each.items.data.some((item) => item.price.id === query.price))),
+        [...subscriptions.values()].filter(
+          (each) =>
+            (query.status === 'all' ||
+              (query.status === undefined ? each.status !== 'canceled' : each.status === query.status)) &&
+            (query.customer === undefined || each.customer === query.customer) &&
+            (query.price === undefined || each.items.data.some((item) => item.price.id === query.price)),
+        ),
         query,
         '/v1/subscriptions',
       ),
     'GET /v1/subscriptions/:id': ({ params }) => subscription(params.id ?? ''),
-    'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) => cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null),
+    'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) =>
+      cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null),
     'GET /v1/invoices/:id': ({ params }) => {
       const found = invoices.get(params.id ?? '');
       if (found === undefined) throw missing('invoice', params.id ?? '');
       return found;
     },
     'POST /v1/refunds': ({ body }) => createRefund(body),
-    'GET /v1/events': ({ query }) => list(events.filter((each) => query.type === undefined || each.type === query.type), query, '/v1/events'),
+    'GET /v1/events': ({ query }) =>
+      list(
+        events.filter((each) => query.type === undefined || each.type === query.type),
+        query,
+        '/v1/events',
+      ),
     'GET /v1/events/:id': ({ params }) => {
       const found = events.find((each) => each.id === params.id);
       if (found === undefined) throw missing('event', params.id ?? '');
       return found;
     },
     'GET /v1/refunds': ({ query }) =>
-      list([...refunds.values()].filter((each) => query.payment_intent === undefined || each.payment_intent === query.payment_intent), query, '/v1/refunds'),
+      list(
+        [...refunds.values()].filter(
+          (each) => query.payment_intent === undefined || each.payment_intent === query.payment_intent,
+        ),
+        query,
+        '/v1/refunds',
+      ),
   };
   const compiled = (Object.entries(routes) as [StripeRoute, (typeof routes)[StripeRoute]][]).map(([key, handle]) => {
     const [method = '', path = ''] = key.split(' ');
@@ -509,28 +642,43 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return Buffer.from(authorization.slice(6), 'base64').toString('utf8').split(':')[0] === secretKey;
   };
 
-  const answerApi = async (method: string, url: URL, headers: IncomingHttpHeaders, text: string): Promise<{ status: number; body: unknown; replayed?: boolean }> => {
+  const answerApi = async (
+    method: string,
+    url: URL,
+    headers: IncomingHttpHeaders,
+    text: string,
+  ): Promise<{ status: number; body: unknown; replayed?: boolean }> => {
     const segments = url.pathname.split('/').filter(Boolean);
     const match = compiled
       .map((route) => ({ route, params: matchSegments(route.segments, segments) }))
       .find(({ route, params }) => route.method === method && params !== undefined);
     if (!authorized(headers)) {
-      throw new StripeApiError(401, 'authentication_error', `Invalid API Key provided: ${maskKey(headers.authorization)}`);
+      throw new StripeApiError(
+        401,
+        'authentication_error',
+        `Invalid API Key provided: ${maskKey(headers.authorization)}`,
+      );
     }
-    if (match === undefined) throw new StripeApiError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${url.pathname}).`);
+    if (match === undefined)
+      throw new StripeApiError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${url.pathname}).`);
     const fault = faults.find((candidate) => candidate.route === match.route.key && candidate.times > 0);
     if (fault) {
       fault.times -= 1;
       throw new StripeApiError(fault.status, 'api_error', `Injected fault: HTTP ${fault.status}`);
     }
     const key = headers['idempotency-key'];
-    const idempotencyKey = typeof key === 'string' && key !== '' && (method === 'POST' || method === 'DELETE') ? key : undefined;
+    const idempotencyKey =
+      typeof key === 'string' && key !== '' && (method === 'POST' || method === 'DELETE') ? key : undefined;
     const fingerprint = createHash('sha256').update(`${method} ${url.pathname}${url.search}\n${text}`).digest('hex');
     if (idempotencyKey !== undefined) {
       const earlier = idempotent.get(idempotencyKey);
       if (earlier !== undefined) {
         if (earlier.fingerprint !== fingerprint) {
-          throw new StripeApiError(400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`);
+          throw new StripeApiError(
+            400,
+            'idempotency_error',
+            `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+          );
         }
         return { status: earlier.status, body: earlier.body, replayed: true };
       }
@@ -539,7 +687,12 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     let body: unknown;
     try {
       body = structuredClone(
-        match.route.handle({ params: match.params ?? {}, query: decodeForm(url.searchParams), body: decodeForm(new URLSearchParams(text)), ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }),
+        match.route.handle({
+          params: match.params ?? {},
+          query: decodeForm(url.searchParams),
+          body: decodeForm(new URLSearchParams(text)),
+          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        }),
       );
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
@@ -551,7 +704,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return { status, body };
   };
 
-  const answerPage = async (method: string, url: URL): Promise<{ status: number; headers: Record<string, string>; body: string }> => {
+  const answerPage = async (
+    method: string,
+    url: URL,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string }> => {
     const [, , , sessionId = ''] = url.pathname.split('/');
     const found = sessions.has(sessionId) ? session(sessionId) : undefined;
     if (found === undefined) return page(404, '<h1>Unknown checkout</h1>');
@@ -573,7 +729,9 @@ ${found.cancel_url === null ? '' : `<p><a href="${escapeHtml(found.cancel_url)}"
   };
 
   const server = createServer((request, response) => {
-    void handle(request, response).catch(() => sendJson(response, 500, errorBody(new StripeApiError(500, 'api_error', 'Internal error in fake'))));
+    void handle(request, response).catch(() =>
+      sendJson(response, 500, errorBody(new StripeApiError(500, 'api_error', 'Internal error in fake'))),
+    );
   });
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://stripe.invalid');
@@ -616,8 +774,21 @@ ${found.cancel_url === null ? '' : `<p><a href="${escapeHtml(found.cancel_url)}"
         amount_due: unitAmount,
         amount_paid: outcome === 'paid' ? unitAmount : 0,
         currency: 'usd',
-        parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId, metadata: { ...renewed.metadata } } },
-        payments: { object: 'list', data: [{ id: id('inpay'), object: 'invoice_payment', status: outcome === 'paid' ? 'paid' : 'open', payment: { type: 'payment_intent', payment_intent: id('pi') } }] },
+        parent: {
+          type: 'subscription_details',
+          subscription_details: { subscription: subscriptionId, metadata: { ...renewed.metadata } },
+        },
+        payments: {
+          object: 'list',
+          data: [
+            {
+              id: id('inpay'),
+              object: 'invoice_payment',
+              status: outcome === 'paid' ? 'paid' : 'open',
+              payment: { type: 'payment_intent', payment_intent: id('pi') },
+            },
+          ],
+        },
         created: seconds(),
         livemode: false,
       };
@@ -706,7 +877,9 @@ function errorBody(error: StripeApiError) {
     error: {
       type: error.type,
       message: error.message,
-      ...(error.code === undefined ? {} : { code: error.code, doc_url: `https://stripe.com/docs/error-codes/${error.code.replaceAll('_', '-')}` }),
+      ...(error.code === undefined
+        ? {}
+        : { code: error.code, doc_url: `https://stripe.com/docs/error-codes/${error.code.replaceAll('_', '-')}` }),
       ...(error.param === undefined ? {} : { param: error.param }),
     },
   };
@@ -726,7 +899,12 @@ async function readText(request: IncomingMessage): Promise<string> {
 
 function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   response
-    .writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomBytes(7).toString('hex')}`, 'stripe-version': STRIPE_FAKE_API_VERSION, ...headers })
+    .writeHead(status, {
+      'content-type': 'application/json',
+      'request-id': `req_${randomBytes(7).toString('hex')}`,
+      'stripe-version': STRIPE_FAKE_API_VERSION,
+      ...headers,
+    })
     .end(JSON.stringify(body));
 }
 
@@ -758,7 +936,9 @@ export function gatewayRoute(fake: Pick<StripeFake, 'url'>, prefix = '/stripe/')
       const response = await fetch(target, {
         method,
         redirect: 'manual',
-        headers: Object.fromEntries(forwarded.flatMap((name) => (typeof headers[name] === 'string' ? [[name, headers[name]]] : []))),
+        headers: Object.fromEntries(
+          forwarded.flatMap((name) => (typeof headers[name] === 'string' ? [[name, headers[name]]] : [])),
+        ),
         ...(method === 'GET' || method === 'HEAD' ? {} : { body: new Uint8Array(body) }),
       });
       const answerHeaders: Record<string, string> = {};

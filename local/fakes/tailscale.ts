@@ -16,10 +16,7 @@ export interface TailscaleDevice {
   lastSeen: string;
 }
 
-export type TailscaleRoute =
-  | 'GET /tailnet/:tailnet/devices'
-  | 'GET /device/:deviceId'
-  | 'DELETE /device/:deviceId';
+export type TailscaleRoute = 'GET /tailnet/:tailnet/devices' | 'GET /device/:deviceId' | 'DELETE /device/:deviceId';
 
 export interface TailscaleFakeOptions {
   /** @default 'fake-tailscale-token' */
@@ -87,7 +84,10 @@ export async function start(options: TailscaleFakeOptions = {}): Promise<Tailsca
         name: `${hostname}.tailnet.ts.net`,
         hostname,
         // Tailscale hands out addresses from 100.64.0.0/10 and fd7a:115c:a1e0::/48.
-        addresses: [`100.64.${Math.floor(joined / 250)}.${(joined % 250) + 1}`, `fd7a:115c:a1e0::${joined.toString(16)}`],
+        addresses: [
+          `100.64.${Math.floor(joined / 250)}.${(joined % 250) + 1}`,
+          `fd7a:115c:a1e0::${joined.toString(16)}`,
+        ],
         tags: [...tags],
         os: 'linux',
         clientVersion: '1.80.0',

@@ -24,7 +24,11 @@ const MAX_CACHED_ANSWERS = 1_000;
 type CachedAnswer = { readonly verdict: HttpAuthorization; readonly expiresAt: number };
 
 /** Authorizes HTTP API requests; holds the answer cache of every authorizer. */
-export function createHttpAuthorizers(options: { readonly invoke: InvokeTarget; readonly logger: GatewayLogger; readonly region: string }) {
+export function createHttpAuthorizers(options: {
+  readonly invoke: InvokeTarget;
+  readonly logger: GatewayLogger;
+  readonly region: string;
+}) {
   const cache = new Map<string, CachedAnswer>();
   const remember = (key: string, answer: CachedAnswer): void => {
     // Every token is a key: drop the expired answers now and then so a long run does not keep them all.
@@ -34,7 +38,10 @@ export function createHttpAuthorizers(options: { readonly invoke: InvokeTarget; 
     cache.set(key, answer);
   };
 
-  return async function authorize(authorizer: HttpLambdaRouteAuthorizer, event: HttpApiEvent): Promise<HttpAuthorization> {
+  return async function authorize(
+    authorizer: HttpLambdaRouteAuthorizer,
+    event: HttpApiEvent,
+  ): Promise<HttpAuthorization> {
     const identities = authorizer.identitySource.map((source) => identitySourceValue(source, event));
     if (!identities.every((value): value is string => value !== undefined)) return { outcome: 'unauthorized' };
 
@@ -44,9 +51,15 @@ export function createHttpAuthorizers(options: { readonly invoke: InvokeTarget; 
 
     let result: unknown;
     try {
-      result = await options.invoke(authorizer.target, toHttpAuthorizerEvent(event, httpRouteArn(options.region, event), identities));
+      result = await options.invoke(
+        authorizer.target,
+        toHttpAuthorizerEvent(event, httpRouteArn(options.region, event), identities),
+      );
     } catch (error) {
-      options.logger.error('HTTP authorizer failed', { functionLogicalId: authorizer.target.functionLogicalId, error: describeError(error) });
+      options.logger.error('HTTP authorizer failed', {
+        functionLogicalId: authorizer.target.functionLogicalId,
+        error: describeError(error),
+      });
       return { outcome: 'error' };
     }
     const answer = evaluateSimpleAuthorizerResult(result);
@@ -54,8 +67,10 @@ export function createHttpAuthorizers(options: { readonly invoke: InvokeTarget; 
       options.logger.error('HTTP authorizer returned an invalid response', { reason: answer.reason });
       return { outcome: 'error' };
     }
-    const verdict: HttpAuthorization = answer.outcome === 'allow' ? { outcome: 'allow', context: answer.context } : { outcome: 'forbidden' };
-    if (authorizer.resultTtlSeconds > 0) remember(key, { verdict, expiresAt: Date.now() + authorizer.resultTtlSeconds * 1000 });
+    const verdict: HttpAuthorization =
+      answer.outcome === 'allow' ? { outcome: 'allow', context: answer.context } : { outcome: 'forbidden' };
+    if (authorizer.resultTtlSeconds > 0)
+      remember(key, { verdict, expiresAt: Date.now() + authorizer.resultTtlSeconds * 1000 });
     return verdict;
   };
 }

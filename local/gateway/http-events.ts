@@ -55,7 +55,8 @@ export interface GatewayHttpResponse {
   readonly body: Buffer;
 }
 
-const TEXT_CONTENT_TYPE = /^(text\/[^;]+|application\/([\w.+-]+\+)?(json|xml|javascript|x-www-form-urlencoded))\s*(;|$)/i;
+const TEXT_CONTENT_TYPE =
+  /^(text\/[^;]+|application\/([\w.+-]+\+)?(json|xml|javascript|x-www-form-urlencoded))\s*(;|$)/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Builds the payload 2.0 event API Gateway would send to the route's Lambda function. */
@@ -105,13 +106,18 @@ export function toHttpApiEvent(request: RawHttpRequest, context: HttpEventContex
  */
 export function identitySourceValue(expression: string, event: HttpApiEvent): string | undefined {
   const [, where, name] = /^\$request\.(header|querystring)\.(.+)$/.exec(expression) ?? [];
-  if (name === undefined) throw new Error(`Identity source ${expression} is not served locally (only $request.header/querystring)`);
+  if (name === undefined)
+    throw new Error(`Identity source ${expression} is not served locally (only $request.header/querystring)`);
   const value = where === 'header' ? event.headers[name.toLowerCase()] : event.queryStringParameters?.[name];
   return value === undefined || value === '' ? undefined : value;
 }
 
 /** The event API Gateway sends a payload 2.0 Lambda authorizer for the route event `event`. */
-export function toHttpAuthorizerEvent(event: HttpApiEvent, routeArn: string, identitySource: string[]): HttpAuthorizerEvent {
+export function toHttpAuthorizerEvent(
+  event: HttpApiEvent,
+  routeArn: string,
+  identitySource: string[],
+): HttpAuthorizerEvent {
   const { body: _body, isBase64Encoded: _isBase64Encoded, ...request } = event;
   return { ...request, type: 'REQUEST', routeArn, identitySource };
 }
@@ -143,7 +149,10 @@ export function evaluateSimpleAuthorizerResult(result: unknown): SimpleAuthorize
  * API Gateway lowercases header names, joins repeated headers with commas, moves `Cookie` into `cookies` and adds the
  * `X-Forwarded-*` and trace headers.
  */
-function collectHeaders(request: RawHttpRequest, receivedAt: Date): { headers: Record<string, string>; cookies: string[] } {
+function collectHeaders(
+  request: RawHttpRequest,
+  receivedAt: Date,
+): { headers: Record<string, string>; cookies: string[] } {
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
   for (let index = 0; index + 1 < request.rawHeaders.length; index += 2) {
@@ -160,7 +169,9 @@ function collectHeaders(request: RawHttpRequest, receivedAt: Date): { headers: R
       headers[name] = name in headers ? `${headers[name]},${value}` : value;
     }
   }
-  headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${request.sourceIp}` : request.sourceIp;
+  headers['x-forwarded-for'] = headers['x-forwarded-for']
+    ? `${headers['x-forwarded-for']}, ${request.sourceIp}`
+    : request.sourceIp;
   headers['x-forwarded-port'] = String(request.serverPort);
   headers['x-forwarded-proto'] = 'http';
   headers['x-amzn-trace-id'] ??= newTraceId(receivedAt);
@@ -227,7 +238,11 @@ export function fromLambdaResult(result: unknown): GatewayHttpResponse {
 }
 
 /** API Gateway's own JSON error responses (`{"message":"Not Found"}` etc.). */
-export function gatewayMessage(statusCode: number, message: string, headers: Record<string, string> = {}): GatewayHttpResponse {
+export function gatewayMessage(
+  statusCode: number,
+  message: string,
+  headers: Record<string, string> = {},
+): GatewayHttpResponse {
   return {
     statusCode,
     headers: { 'content-type': 'application/json', ...headers },

@@ -18,6 +18,7 @@ export function sourceIpOf(request: IncomingMessage): string {
 
 /** An error reduced to what may be logged (no request data). */
 export function describeError(error: unknown): { name: string; message: string; stack?: string } {
-  if (error instanceof Error) return { name: error.name, message: error.message, ...(error.stack && { stack: error.stack }) };
+  if (error instanceof Error)
+    return { name: error.name, message: error.message, ...(error.stack && { stack: error.stack }) };
   return { name: 'NonError', message: String(error) };
 }

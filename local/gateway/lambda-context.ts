@@ -10,7 +10,12 @@ export interface LocalAccount {
  * A Lambda `Context` for an in-process invocation. Handlers and Powertools read `awsRequestId`, `functionName` and
  * `getRemainingTimeInMillis()`; the legacy callback methods are there only because the type requires them.
  */
-export function createLambdaContext(functionName: string, awsRequestId: string, account: LocalAccount, timeoutMs = 30_000): Context {
+export function createLambdaContext(
+  functionName: string,
+  awsRequestId: string,
+  account: LocalAccount,
+  timeoutMs = 30_000,
+): Context {
   const deadline = Date.now() + timeoutMs;
   const unsupported = (): never => {
     throw new Error('Legacy Lambda context callbacks are not supported: return or throw from an async handler');

@@ -40,7 +40,11 @@ export function handleManagementRequest(
         identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
         lastActiveAt: connection.lastActiveAt.toISOString(),
       };
-      return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(payload)) };
+      return {
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(payload)),
+      };
     }
     case 'DELETE':
       return connections.disconnect(connectionId) ? empty(204) : gone();

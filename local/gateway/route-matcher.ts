@@ -24,7 +24,9 @@ type Segment =
  * Compiles the HTTP API's route keys (`POST /agents/{agentId}`, `ANY /files/{proxy+}`, `$default`) into a matcher
  * that picks the most specific route like API Gateway does.
  */
-export function createHttpRouteMatcher(routes: readonly HttpRoute[]): (method: string, path: string) => HttpRouteMatch | undefined {
+export function createHttpRouteMatcher(
+  routes: readonly HttpRoute[],
+): (method: string, path: string) => HttpRouteMatch | undefined {
   const compiled = routes.filter((route) => route.routeKey !== '$default').map(compileRoute);
   const defaultRoute = routes.find((route) => route.routeKey === '$default');
 
@@ -63,7 +65,10 @@ function compileRoute(route: HttpRoute): CompiledRoute {
   return { route, method, segments, specificity };
 }
 
-function matchSegments(segments: readonly Segment[], requestSegments: readonly string[]): Record<string, string> | undefined {
+function matchSegments(
+  segments: readonly Segment[],
+  requestSegments: readonly string[],
+): Record<string, string> | undefined {
   const pathParameters: Record<string, string> = {};
   for (const [index, segment] of segments.entries()) {
     const value = requestSegments[index];

@@ -81,18 +81,26 @@ export function routesFromTemplate(template: CloudFormationTemplate): GatewayRou
     if (resource.Type !== 'AWS::ApiGatewayV2::Route') continue;
     const properties = resource.Properties ?? {};
     const routeKey = requireString(properties.RouteKey, `${logicalId}.RouteKey`);
-    const api = resourceOfType(resources, referencedLogicalId(properties.ApiId), 'AWS::ApiGatewayV2::Api', `${logicalId}.ApiId`);
+    const api = resourceOfType(
+      resources,
+      referencedLogicalId(properties.ApiId),
+      'AWS::ApiGatewayV2::Api',
+      `${logicalId}.ApiId`,
+    );
     const target = integrationTarget(resources, logicalId, properties.Target);
     const protocol = api.resource.Properties?.ProtocolType;
     const authorizer = routeAuthorizer(resources, logicalId, properties);
 
     if (protocol === 'HTTP') {
       if (authorizer.kind === 'REQUEST') {
-        throw new Error(`Route ${logicalId} (${routeKey}): an HTTP API Lambda authorizer needs payload 2.0 with simple responses locally`);
+        throw new Error(
+          `Route ${logicalId} (${routeKey}): an HTTP API Lambda authorizer needs payload 2.0 with simple responses locally`,
+        );
       }
       http.push({ routeKey, target, authorizer });
     } else if (protocol === 'WEBSOCKET') {
-      if (authorizer.kind === 'LAMBDA') throw new Error(`Route ${logicalId} (${routeKey}): simple-response authorizer on a WebSocket API`);
+      if (authorizer.kind === 'LAMBDA')
+        throw new Error(`Route ${logicalId} (${routeKey}): simple-response authorizer on a WebSocket API`);
       webSocketApiIds.add(api.logicalId);
       webSocketRoutes.push({ routeKey, target, authorizer });
     } else {
@@ -117,15 +125,25 @@ export function routesFromTemplate(template: CloudFormationTemplate): GatewayRou
   return { http, webSocket };
 }
 
-function integrationTarget(resources: Record<string, CloudFormationResource>, routeId: string, target: unknown): LambdaTarget {
+function integrationTarget(
+  resources: Record<string, CloudFormationResource>,
+  routeId: string,
+  target: unknown,
+): LambdaTarget {
   // CDK writes `Fn::Join ['', ['integrations/', { Ref: <integration> }]]`; a hand-written template may use a literal.
   const integrationId = referencedLogicalId(target) ?? resolveString(target)?.replace(/^integrations\//, '');
   const integration = resourceOfType(resources, integrationId, 'AWS::ApiGatewayV2::Integration', `${routeId}.Target`);
   const type = integration.resource.Properties?.IntegrationType;
   if (type !== 'AWS_PROXY') {
-    throw new Error(`Integration ${integration.logicalId}: only AWS_PROXY (Lambda) integrations are served locally, got ${String(type)}`);
+    throw new Error(
+      `Integration ${integration.logicalId}: only AWS_PROXY (Lambda) integrations are served locally, got ${String(type)}`,
+    );
   }
-  return lambdaTarget(resources, integration.resource.Properties?.IntegrationUri, `${integration.logicalId}.IntegrationUri`);
+  return lambdaTarget(
+    resources,
+    integration.resource.Properties?.IntegrationUri,
+    `${integration.logicalId}.IntegrationUri`,
+  );
 }
 
 function routeAuthorizer(
@@ -146,7 +164,13 @@ function routeAuthorizer(
     const target = lambdaTarget(resources, authorizer.AuthorizerUri, `${logicalId}.AuthorizerUri`);
     const identitySource = stringList(authorizer.IdentitySource);
     if (authorizer.AuthorizerPayloadFormatVersion === '2.0' && authorizer.EnableSimpleResponses === true) {
-      return { kind: 'LAMBDA', authorizerId: logicalId, target, identitySource, resultTtlSeconds: Number(authorizer.AuthorizerResultTtlInSeconds ?? 0) };
+      return {
+        kind: 'LAMBDA',
+        authorizerId: logicalId,
+        target,
+        identitySource,
+        resultTtlSeconds: Number(authorizer.AuthorizerResultTtlInSeconds ?? 0),
+      };
     }
     return { kind: 'REQUEST', target, identitySource };
   }

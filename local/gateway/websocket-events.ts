@@ -198,7 +198,10 @@ function requestContext(
   };
 }
 
-function handshakeHeaders(handshake: WebSocketHandshake): { headers: Record<string, string>; multiValueHeaders: MultiValue } {
+function handshakeHeaders(handshake: WebSocketHandshake): {
+  headers: Record<string, string>;
+  multiValueHeaders: MultiValue;
+} {
   const multiValueHeaders: MultiValue = {};
   for (let index = 0; index + 1 < handshake.rawHeaders.length; index += 2) {
     const name = handshake.rawHeaders[index] ?? '';
@@ -206,7 +209,9 @@ function handshakeHeaders(handshake: WebSocketHandshake): { headers: Record<stri
   }
   multiValueHeaders['X-Forwarded-For'] = [handshake.sourceIp];
   multiValueHeaders['X-Forwarded-Proto'] = ['http'];
-  const headers = Object.fromEntries(Object.entries(multiValueHeaders).map(([name, values]) => [name, values.join(',')]));
+  const headers = Object.fromEntries(
+    Object.entries(multiValueHeaders).map(([name, values]) => [name, values.join(',')]),
+  );
   return { headers, multiValueHeaders };
 }
 
@@ -249,7 +254,9 @@ export function evaluateAuthorizerResult(result: unknown, methodArn: string): Au
   const parsed = authorizerResultSchema.safeParse(result);
   if (!parsed.success) return { outcome: 'invalid', reason: parsed.error.message };
   const matching = parsed.data.policyDocument.Statement.filter(
-    (statement) => actionsOf(statement).some(matchesInvoke) && resourcesOf(statement).some((resource) => arnMatches(resource, methodArn)),
+    (statement) =>
+      actionsOf(statement).some(matchesInvoke) &&
+      resourcesOf(statement).some((resource) => arnMatches(resource, methodArn)),
   );
   const effects = matching.map((statement) => statement.Effect.toLowerCase());
   if (effects.includes('deny') || !effects.includes('allow')) return { outcome: 'deny' };
@@ -284,7 +291,12 @@ function arnMatches(pattern: string, value: string): boolean {
  * API Gateway's route selection: evaluates `$request.body.<path>` against a JSON message and answers the matching
  * route key, else `$default` when that route exists, else `undefined` (the message is refused).
  */
-export function selectRouteKey(expression: string, data: Buffer, isBinary: boolean, routeKeys: ReadonlySet<string>): string | undefined {
+export function selectRouteKey(
+  expression: string,
+  data: Buffer,
+  isBinary: boolean,
+  routeKeys: ReadonlySet<string>,
+): string | undefined {
   const fallback = routeKeys.has('$default') ? '$default' : undefined;
   const path = /^\$request\.body\.(.+)$/.exec(expression)?.[1];
   if (path === undefined || isBinary) return fallback;
@@ -293,7 +305,8 @@ export function selectRouteKey(expression: string, data: Buffer, isBinary: boole
     selected = path
       .split('.')
       .reduce<unknown>(
-        (value, key) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined),
+        (value, key) =>
+          typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined,
         JSON.parse(data.toString('utf8')),
       );
   } catch {

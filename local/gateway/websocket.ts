@@ -133,9 +133,16 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
 
     const connectRoute = routes.get('$connect');
     const authorizer =
-      connectRoute?.authorizer.kind === 'REQUEST' ? await authorize(connectRoute.authorizer, request, url, handshake, context) : undefined;
+      connectRoute?.authorizer.kind === 'REQUEST'
+        ? await authorize(connectRoute.authorizer, request, url, handshake, context)
+        : undefined;
     if (connectRoute) {
-      const event = toConnectEvent(handshake, context, { requestId: newApiGatewayId(), receivedAt: new Date() }, authorizer);
+      const event = toConnectEvent(
+        handshake,
+        context,
+        { requestId: newApiGatewayId(), receivedAt: new Date() },
+        authorizer,
+      );
       const result = await invokeOrRefuse(connectRoute, event);
       const statusCode = statusCodeOf(result);
       if (statusCode < 200 || statusCode > 299) {
@@ -164,7 +171,10 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     } catch (error) {
       // `throw new Error('Unauthorized')` is the documented way for an authorizer to answer 401.
       if (error instanceof Error && error.message === 'Unauthorized') throw new HandshakeRefused(401, 'Unauthorized');
-      logger.error('WebSocket authorizer failed', { functionLogicalId: authorizer.target.functionLogicalId, error: describeError(error) });
+      logger.error('WebSocket authorizer failed', {
+        functionLogicalId: authorizer.target.functionLogicalId,
+        error: describeError(error),
+      });
       throw new HandshakeRefused(500, 'Internal server error');
     }
     const verdict = evaluateAuthorizerResult(result, connectMethodArn(context));
@@ -185,7 +195,11 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     }
   }
 
-  function register(socket: WebSocket, context: WebSocketConnectionContext, authorizer: AuthorizerContext | undefined): void {
+  function register(
+    socket: WebSocket,
+    context: WebSocketConnectionContext,
+    authorizer: AuthorizerContext | undefined,
+  ): void {
     const connection: LiveConnection = {
       context,
       authorizer,
@@ -197,7 +211,9 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
     live.set(context.connectionId, connection);
     socket.on('message', (data, isBinary) => void track(onMessage(connection, toBuffer(data), isBinary)));
     socket.on('close', (code, reason) => void track(onClose(connection, code, reason.toString('utf8'))));
-    socket.on('error', (error) => logger.warn('WebSocket connection error', { connectionId: context.connectionId, error: error.message }));
+    socket.on('error', (error) =>
+      logger.warn('WebSocket connection error', { connectionId: context.connectionId, error: error.message }),
+    );
   }
 
   async function onMessage(connection: LiveConnection, data: Buffer, isBinary: boolean): Promise<void> {
@@ -221,7 +237,11 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
       const body = responseBodyOf(await invoke(route.target, event));
       if (body !== undefined) sendIfOpen(connection, body);
     } catch (error) {
-      logger.error('WebSocket route handler failed', { routeKey: route.routeKey, requestId, error: describeError(error) });
+      logger.error('WebSocket route handler failed', {
+        routeKey: route.routeKey,
+        requestId,
+        error: describeError(error),
+      });
       sendIfOpen(connection, JSON.stringify({ message: 'Internal server error', connectionId, requestId }));
     }
   }
@@ -286,7 +306,8 @@ export function createWebSocketGateway(options: WebSocketGatewayOptions): WebSoc
       socket.on('error', () => socket.destroy());
       openConnection(request, socket, head).catch((error: unknown) => {
         const refusal = error instanceof HandshakeRefused ? error : new HandshakeRefused(500, 'Internal server error');
-        if (!(error instanceof HandshakeRefused)) logger.error('WebSocket handshake failed', { error: describeError(error) });
+        if (!(error instanceof HandshakeRefused))
+          logger.error('WebSocket handshake failed', { error: describeError(error) });
         refuseHandshake(socket, refusal);
       });
     },
@@ -312,7 +333,12 @@ function identityValue(source: string, request: IncomingMessage, url: URL): stri
 }
 
 function statusCodeOf(result: unknown): number {
-  if (typeof result === 'object' && result !== null && 'statusCode' in result && typeof result.statusCode === 'number') {
+  if (
+    typeof result === 'object' &&
+    result !== null &&
+    'statusCode' in result &&
+    typeof result.statusCode === 'number'
+  ) {
     return result.statusCode;
   }
   return 200;
@@ -320,7 +346,13 @@ function statusCodeOf(result: unknown): number {
 
 /** What a two-way route sends back: the `body` of the handler's response, when it has one. */
 function responseBodyOf(result: unknown): string | undefined {
-  if (typeof result === 'object' && result !== null && 'body' in result && typeof result.body === 'string' && result.body !== '') {
+  if (
+    typeof result === 'object' &&
+    result !== null &&
+    'body' in result &&
+    typeof result.body === 'string' &&
+    result.body !== ''
+  ) {
     return result.body;
   }
   return undefined;

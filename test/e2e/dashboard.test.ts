@@ -22,7 +22,9 @@ async function serverView(userId: string, agentId: string) {
   const { token } = (await (
     await fetch(`${suite.stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
   ).json()) as { token: string };
-  const response = await fetch(`${suite.stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${suite.stack.url}/agents/${agentId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   return agentView.parse(await response.json());
 }
 
@@ -53,9 +55,7 @@ describe('dashboard', () => {
     await saveScreenshot(page, 'agent-running');
 
     await page.getByRole('link', { name: 'All agents' }).click();
-    await expect
-      .poll(() => page.getByTestId(`agent-${agentId}`).textContent())
-      .toMatch(/Research helper.*Running/);
+    await expect.poll(() => page.getByTestId(`agent-${agentId}`).textContent()).toMatch(/Research helper.*Running/);
   });
 
   it('links to the workflow run while the agent is still Queued, from the dispatch itself', async () => {

@@ -55,7 +55,8 @@ describe('agent controls', () => {
     await recordStatuses(page);
     const sent: string[] = [];
     page.on('request', (request) => {
-      if (request.method() === 'POST' && request.url().endsWith('/actions')) sent.push(JSON.parse(request.postData() ?? '{}').action);
+      if (request.method() === 'POST' && request.url().endsWith('/actions'))
+        sent.push(JSON.parse(request.postData() ?? '{}').action);
     });
 
     await page.getByTestId('control-stop').click();
@@ -81,7 +82,9 @@ describe('agent controls', () => {
     expect(await controlsShown(page)).toEqual([]);
     expect(sent).toEqual(['stop', 'start', 'destroy']);
     expect(await statusesShown(page)).toEqual(
-      ['Running', 'Stopping', 'Stopped', 'Starting', 'Running', 'Destroying', 'Destroyed'].map((label) => expect.stringContaining(label)),
+      ['Running', 'Stopping', 'Stopped', 'Starting', 'Running', 'Destroying', 'Destroyed'].map((label) =>
+        expect.stringContaining(label),
+      ),
     );
     await saveScreenshot(page, 'agent-destroyed');
   });
@@ -98,7 +101,11 @@ describe('agent controls', () => {
     for (let sent = 0; sent < RATE_LIMIT.limit; sent += 1) {
       const answer = await fetch(`${suite.stack.url}/agents/${agentId}/actions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+        },
         body: JSON.stringify({ action: 'start' }),
       });
       expect(answer.status).toBe(409);
@@ -106,7 +113,9 @@ describe('agent controls', () => {
 
     await page.getByTestId('control-stop').click();
     await page.getByTestId('control-outcome').waitFor();
-    expect(await page.getByTestId('control-outcome').textContent()).toBe(`At most ${RATE_LIMIT.limit} actions per minute per agent`);
+    expect(await page.getByTestId('control-outcome').textContent()).toBe(
+      `At most ${RATE_LIMIT.limit} actions per minute per agent`,
+    );
     expect(await page.getByTestId('agent-status').textContent()).toContain('Running');
     expect(await page.getByTestId('control-stop').isEnabled()).toBe(true);
     await saveScreenshot(page, 'agent-action-refused');

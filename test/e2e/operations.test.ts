@@ -46,7 +46,9 @@ describe('Operations console', () => {
     expect(await page.getByTestId('health-hour-failed').textContent()).toBe('3');
     // The chart: one bar group per step, the completed ones with a p50 and a p95.
     const creating = page.getByTestId('health-hour-chart').locator('[data-step="creating"]');
-    expect(Number(await creating.getAttribute('data-p95'))).toBeGreaterThanOrEqual(Number(await creating.getAttribute('data-p50')));
+    expect(Number(await creating.getAttribute('data-p95'))).toBeGreaterThanOrEqual(
+      Number(await creating.getAttribute('data-p50')),
+    );
     expect(await creating.getAttribute('data-p50')).not.toBe('');
 
     // Filters: only Bob's failure at ansible_started.
@@ -66,7 +68,10 @@ describe('Operations console', () => {
     const detail = page.getByTestId(`job-detail-${first.jobId}`);
     await detail.getByLabel('Reason').fill(`ticket ${RUN}: transient network`);
     await detail.getByTestId('retry-job').click();
-    await detail.getByTestId('audit').filter({ hasText: `ticket ${RUN}: transient network` }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
+    await detail
+      .getByTestId('audit')
+      .filter({ hasText: `ticket ${RUN}: transient network` })
+      .waitFor({ timeout: SETTLE_TIMEOUT_MS });
     expect(await detail.getByTestId('audit').textContent()).toContain(`by operator:operator-${RUN}`);
     await expect.poll(() => page.locator('[data-testid^="job-job"]').count(), { timeout: SETTLE_TIMEOUT_MS }).toBe(4);
     await expect

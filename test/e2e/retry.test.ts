@@ -17,7 +17,9 @@ const suite = dashboardSuite('retry');
 
 async function serverView(userId: string, agentId: string) {
   const token = suite.stack.gateway.devAuth!.issueAccessToken(userId);
-  const response = await fetch(`${suite.stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${suite.stack.url}/agents/${agentId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   return agentView.parse(await response.json());
 }
 

@@ -50,14 +50,19 @@ describe('HTTP API', () => {
   ];
 
   it('has exactly the contract routes', () => {
-    expect(routes().map((route) => route.RouteKey).sort()).toEqual(routeTargets.map(([key]) => key).sort());
+    expect(
+      routes()
+        .map((route) => route.RouteKey)
+        .sort(),
+    ).toEqual(routeTargets.map(([key]) => key).sort());
   });
 
   it.each(routeTargets)('%s -> %s, authorization %s', (key, name, authorization) => {
     const route = routeByKey(key);
     expect(routeFunctionId(route)).toBe(functionLogicalId(template, name));
     expect(route.AuthorizationType).toBe(authorization);
-    if (authorization === 'CUSTOM') expect(route.AuthorizerId).toEqual({ Ref: expect.stringMatching(/^HttpApiAccessTokenAuthorizer/) });
+    if (authorization === 'CUSTOM')
+      expect(route.AuthorizerId).toEqual({ Ref: expect.stringMatching(/^HttpApiAccessTokenAuthorizer/) });
     else expect(route.AuthorizerId).toBeUndefined();
   });
 
@@ -74,11 +79,15 @@ describe('HTTP API', () => {
         'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [functionLogicalId(template, 'http-authorizer'), 'Arn'] }])],
       }),
     });
-    const [authorizer] = Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).filter((a) => a.Properties.ApiId.Ref === apiId('HTTP'));
+    const [authorizer] = Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).filter(
+      (a) => a.Properties.ApiId.Ref === apiId('HTTP'),
+    );
     expect(authorizer?.Properties.AuthorizerResultTtlInSeconds).toBeGreaterThan(0);
     expect(authorizer?.Properties.AuthorizerResultTtlInSeconds).toBeLessThanOrEqual(300);
     // No JWT authorizer anywhere: API Gateway's accepts ID tokens as well.
-    expect(Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).map((a) => a.Properties.AuthorizerType)).not.toContain('JWT');
+    expect(
+      Object.values(resourcesOf('AWS::ApiGatewayV2::Authorizer')).map((a) => a.Properties.AuthorizerType),
+    ).not.toContain('JWT');
     // The same issuer and client as the WebSocket authorizer, so both apply one rule (lambdas/shared/auth.ts).
     for (const name of ['http-authorizer', 'ws-authorizer'] as const) {
       expect(functionProperties(template, name).Environment.Variables, name).toMatchObject({
@@ -98,7 +107,9 @@ describe('HTTP API', () => {
   });
 
   it('throttles and access-logs its stage without paths or query strings', () => {
-    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find((s) => s.Properties.ApiId.Ref === apiId('HTTP'))!;
+    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find(
+      (s) => s.Properties.ApiId.Ref === apiId('HTTP'),
+    )!;
     expect(stage.Properties).toMatchObject({
       StageName: '$default',
       AutoDeploy: true,
@@ -116,17 +127,35 @@ describe('WebSocket API', () => {
   const routes = () => routesOf(apiId('WEBSOCKET'));
 
   it('selects routes by the action field', () => {
-    expect(resourcesOf('AWS::ApiGatewayV2::Api')[apiId('WEBSOCKET')]!.Properties.RouteSelectionExpression).toBe('$request.body.action');
+    expect(resourcesOf('AWS::ApiGatewayV2::Api')[apiId('WEBSOCKET')]!.Properties.RouteSelectionExpression).toBe(
+      '$request.body.action',
+    );
   });
 
   it('routes every message to ws-handler and authorizes only $connect, with the token authorizer', () => {
-    expect(routes().map((route) => route.RouteKey).sort()).toEqual(
-      ['$connect', '$default', '$disconnect', 'ping', 'subscribe', 'unsubscribe', 'subscribeFleet', 'unsubscribeFleet'].sort(),
+    expect(
+      routes()
+        .map((route) => route.RouteKey)
+        .sort(),
+    ).toEqual(
+      [
+        '$connect',
+        '$default',
+        '$disconnect',
+        'ping',
+        'subscribe',
+        'unsubscribe',
+        'subscribeFleet',
+        'unsubscribeFleet',
+      ].sort(),
     );
     for (const route of routes()) {
       expect(routeFunctionId(route), route.RouteKey).toBe(functionLogicalId(template, 'ws-handler'));
       if (route.RouteKey === '$connect') {
-        expect(route).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: expect.stringMatching(/TokenAuthorizer/) } });
+        expect(route).toMatchObject({
+          AuthorizationType: 'CUSTOM',
+          AuthorizerId: { Ref: expect.stringMatching(/TokenAuthorizer/) },
+        });
       } else {
         expect(route.AuthorizationType, route.RouteKey).toBe('NONE');
       }
@@ -145,7 +174,9 @@ describe('WebSocket API', () => {
   });
 
   it('serves the live stage, throttled and access-logged without the token', () => {
-    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find((s) => s.Properties.ApiId.Ref === apiId('WEBSOCKET'))!;
+    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find(
+      (s) => s.Properties.ApiId.Ref === apiId('WEBSOCKET'),
+    )!;
     expect(stage.Properties).toMatchObject({
       StageName: 'live',
       AutoDeploy: true,
@@ -160,7 +191,15 @@ describe('WebSocket API', () => {
     expect(functionProperties(template, name).Environment.Variables.WS_MANAGEMENT_ENDPOINT).toEqual({
       'Fn::Join': [
         '',
-        ['https://', { Ref: apiId('WEBSOCKET') }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live'],
+        [
+          'https://',
+          { Ref: apiId('WEBSOCKET') },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.',
+          { Ref: 'AWS::URLSuffix' },
+          '/live',
+        ],
       ],
     });
   });
@@ -174,13 +213,21 @@ describe('auth', () => {
       UserPoolTier: 'PLUS',
       UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
       Policies: {
-        PasswordPolicy: { MinimumLength: 12, RequireLowercase: true, RequireUppercase: true, RequireNumbers: true, RequireSymbols: true },
+        PasswordPolicy: {
+          MinimumLength: 12,
+          RequireLowercase: true,
+          RequireUppercase: true,
+          RequireNumbers: true,
+          RequireSymbols: true,
+        },
       },
     });
   });
 
   it('has a public dashboard client using the code flow, redirecting only to the dashboard', () => {
-    const dashboardUrl = { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [expect.stringMatching(/^DashboardDistribution/), 'DomainName'] }]] };
+    const dashboardUrl = {
+      'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [expect.stringMatching(/^DashboardDistribution/), 'DomainName'] }]],
+    };
     expect(resourcesOf('AWS::Cognito::UserPoolClient')[clientId()]!.Properties).toMatchObject({
       GenerateSecret: false,
       AllowedOAuthFlows: ['code'],
@@ -203,19 +250,29 @@ describe('auth', () => {
 });
 
 describe('dashboard hosting', () => {
-  const distribution = () => Object.values(resourcesOf('AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
+  const distribution = () =>
+    Object.values(resourcesOf('AWS::CloudFront::Distribution'))[0]!.Properties.DistributionConfig;
   const siteBucketId = () => idOf('AWS::S3::Bucket', (p) => p.LoggingConfiguration !== undefined);
 
   it('keeps the site bucket private, encrypted, TLS-only and access-logged', () => {
     expect(resourcesOf('AWS::S3::Bucket')[siteBucketId()]!.Properties).toMatchObject({
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
       LoggingConfiguration: { DestinationBucketName: { Ref: expect.stringMatching(/^DashboardAccessLogs/) } },
     });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: siteBucketId() },
       PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
       },
     });
   });
@@ -225,13 +282,18 @@ describe('dashboard hosting', () => {
     expect(config).toMatchObject({ DefaultRootObject: 'index.html', Logging: { Bucket: expect.anything() } });
     const s3Origin = config.Origins.find((origin: Record<string, any>) => origin.S3OriginConfig);
     expect(s3Origin).toMatchObject({ OriginAccessControlId: { 'Fn::GetAtt': [expect.any(String), 'Id'] } });
-    expect(config.DefaultCacheBehavior).toMatchObject({ TargetOriginId: s3Origin.Id, ViewerProtocolPolicy: 'redirect-to-https' });
+    expect(config.DefaultCacheBehavior).toMatchObject({
+      TargetOriginId: s3Origin.Id,
+      ViewerProtocolPolicy: 'redirect-to-https',
+    });
   });
 
   it('answers client-side routes with the app shell but leaves files and API errors alone', () => {
     expect(distribution().CustomErrorResponses).toBeUndefined();
     const [cloudFrontFunction] = Object.values(resourcesOf('AWS::CloudFront::Function'));
-    const handler = new Function(`${cloudFrontFunction!.Properties.FunctionCode}; return handler;`)() as (event: unknown) => { uri: string };
+    const handler = new Function(`${cloudFrontFunction!.Properties.FunctionCode}; return handler;`)() as (
+      event: unknown,
+    ) => { uri: string };
     const rewrite = (uri: string) => handler({ request: { uri } }).uri;
     expect(rewrite('/')).toBe('/index.html');
     expect(rewrite('/agents-view/abc')).toBe('/index.html');
@@ -242,21 +304,29 @@ describe('dashboard hosting', () => {
     ]);
   });
 
-  it.each(['/agents*', '/webhooks/*', '/callbacks/*'])('forwards %s to the HTTP API uncached, with every header but Host', (pattern) => {
-    const config = distribution();
-    const behavior = config.CacheBehaviors.find((b: { PathPattern: string }) => b.PathPattern === pattern);
-    expect(behavior).toMatchObject({
-      CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
-      OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
-      ViewerProtocolPolicy: 'https-only',
-      AllowedMethods: expect.arrayContaining(['POST', 'GET']),
-    });
-    const origin = config.Origins.find((o: { Id: string }) => o.Id === behavior.TargetOriginId);
-    expect(origin).toMatchObject({
-      DomainName: { 'Fn::Join': ['', [{ Ref: apiId('HTTP') }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] },
-      CustomOriginConfig: { OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] },
-    });
-  });
+  it.each(['/agents*', '/webhooks/*', '/callbacks/*'])(
+    'forwards %s to the HTTP API uncached, with every header but Host',
+    (pattern) => {
+      const config = distribution();
+      const behavior = config.CacheBehaviors.find((b: { PathPattern: string }) => b.PathPattern === pattern);
+      expect(behavior).toMatchObject({
+        CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', // Managed-CachingDisabled
+        OriginRequestPolicyId: 'b689b0a8-53d0-40ab-baf2-68738e2966ac', // Managed-AllViewerExceptHostHeader
+        ViewerProtocolPolicy: 'https-only',
+        AllowedMethods: expect.arrayContaining(['POST', 'GET']),
+      });
+      const origin = config.Origins.find((o: { Id: string }) => o.Id === behavior.TargetOriginId);
+      expect(origin).toMatchObject({
+        DomainName: {
+          'Fn::Join': [
+            '',
+            [{ Ref: apiId('HTTP') }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }],
+          ],
+        },
+        CustomOriginConfig: { OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] },
+      });
+    },
+  );
 
   it('deploys config.json pointing at the APIs and the user pool, and the build only when it exists', () => {
     const [deployment] = Object.values(resourcesOf('Custom::CDKBucketDeployment'));
@@ -267,7 +337,9 @@ describe('dashboard hosting', () => {
       DistributionPaths: ['/*'],
     });
     expect(properties.SourceObjectKeys).toHaveLength(existsSync(fromRepoRoot('frontend/dist')) ? 2 : 1);
-    const markerValues = (properties.SourceMarkers as Array<Record<string, unknown>>).flatMap((markers) => Object.values(markers));
+    const markerValues = (properties.SourceMarkers as Array<Record<string, unknown>>).flatMap((markers) =>
+      Object.values(markers),
+    );
     for (const reference of [
       { 'Fn::GetAtt': [expect.any(String), 'DomainName'] },
       { Ref: apiId('WEBSOCKET') },

@@ -18,11 +18,14 @@ describe('PipelineFunction bundling', () => {
   beforeAll(() => {
     const app = new App({ outdir });
     const stack = new Stack(app, 'BundlingProbe');
-    new PipelineFunction(stack, 'Authorizer', { name: 'ws-authorizer', observability: new Observability(stack, 'Observability') });
+    new PipelineFunction(stack, 'Authorizer', {
+      name: 'ws-authorizer',
+      observability: new Observability(stack, 'Observability'),
+    });
     const assembly = app.synth();
-    const [fn] = Object.values(assembly.getStackByName('BundlingProbe').template.Resources as Record<string, any>).filter(
-      (resource) => resource.Type === 'AWS::Lambda::Function',
-    );
+    const [fn] = Object.values(
+      assembly.getStackByName('BundlingProbe').template.Resources as Record<string, any>,
+    ).filter((resource) => resource.Type === 'AWS::Lambda::Function');
     const assetHash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
     bundleDir = join(outdir, `asset.${assetHash}`);
   });
@@ -45,9 +48,11 @@ describe('PipelineFunction bundling', () => {
     vi.stubEnv('AWS_REGION', 'us-east-1');
     vi.stubEnv('JWT_ISSUER', 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example');
     vi.stubEnv('JWT_CLIENT_ID', 'dashboard-client');
-    const module = (await import(pathToFileURL(join(bundleDir, 'index.mjs')).href)) as { handler: (event: unknown) => Promise<unknown> };
-    await expect(module.handler({ queryStringParameters: {}, methodArn: 'arn:aws:execute-api:us-east-1:1:api/live/$connect' })).rejects.toThrow(
-      'Unauthorized',
-    );
+    const module = (await import(pathToFileURL(join(bundleDir, 'index.mjs')).href)) as {
+      handler: (event: unknown) => Promise<unknown>;
+    };
+    await expect(
+      module.handler({ queryStringParameters: {}, methodArn: 'arn:aws:execute-api:us-east-1:1:api/live/$connect' }),
+    ).rejects.toThrow('Unauthorized');
   });
 });

@@ -7,7 +7,9 @@ describe('cdk-nag AwsSolutions', () => {
     const { app, stack } = synthesizePipeline();
     const report = new AwsSolutionsChecks(app).validateScope(stack);
     const findings = report.violations.flatMap((violation) =>
-      violation.violatingResources.map((resource) => `${violation.ruleName} ${resource.constructPath ?? resource.resourceLogicalId}`),
+      violation.violatingResources.map(
+        (resource) => `${violation.ruleName} ${resource.constructPath ?? resource.resourceLogicalId}`,
+      ),
     );
     expect(findings).toEqual([]);
     expect(report.success).toBe(true);

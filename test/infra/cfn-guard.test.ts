@@ -14,7 +14,10 @@ import { AgentPipelineStack } from '../../lib/agent-pipeline-stack.ts';
 import { TEST_STRIPE_PRICE_ID } from './support.ts';
 
 interface ValidationReport {
-  pluginReports: { pluginName: string; violations: { ruleName: string; violatingConstructs: { constructPath?: string }[] }[] }[];
+  pluginReports: {
+    pluginName: string;
+    violations: { ruleName: string; violatingConstructs: { constructPath?: string }[] }[];
+  }[];
 }
 
 const outdirs: string[] = [];
@@ -41,7 +44,9 @@ function guardFindings(define: (app: App) => void): string[] {
   return report.pluginReports
     .filter((plugin) => plugin.pluginName === 'cdk-validator-cfnguard')
     .flatMap((plugin) => plugin.violations)
-    .flatMap((violation) => violation.violatingConstructs.map((construct) => `${violation.ruleName} ${construct.constructPath}`));
+    .flatMap((violation) =>
+      violation.violatingConstructs.map((construct) => `${violation.ruleName} ${construct.constructPath}`),
+    );
 }
 
 describe('cfn-guard with the Control Tower rules', () => {
@@ -51,7 +56,9 @@ describe('cfn-guard with the Control Tower rules', () => {
   });
 
   it('finds nothing unacknowledged in the pipeline stack', () => {
-    const findings = guardFindings((app) => new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: TEST_STRIPE_PRICE_ID }));
+    const findings = guardFindings(
+      (app) => new AgentPipelineStack(app, 'AgentPipeline', { stripePriceId: TEST_STRIPE_PRICE_ID }),
+    );
     expect(findings).toEqual([]);
   });
 });

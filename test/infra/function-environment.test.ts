@@ -14,7 +14,13 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromRepoRoot } from '../../lib/paths.ts';
-import { FUNCTION_NAMES, type FunctionName, functionLogicalId, functionProperties, synthesizePipeline } from './support.ts';
+import {
+  FUNCTION_NAMES,
+  type FunctionName,
+  functionLogicalId,
+  functionProperties,
+  synthesizePipeline,
+} from './support.ts';
 
 const run = promisify(execFile);
 const { template } = synthesizePipeline();
@@ -78,7 +84,8 @@ function resolve(value: unknown): string {
   if (Array.isArray(intrinsic['Fn::GetAtt'])) {
     const [logicalId, attribute] = intrinsic['Fn::GetAtt'] as [string, string];
     const type = resources[logicalId]?.Type;
-    if (type === 'AWS::Cognito::UserPool' && attribute === 'ProviderURL') return `https://cognito-idp.${REGION}.amazonaws.com/${REGION}_Example`;
+    if (type === 'AWS::Cognito::UserPool' && attribute === 'ProviderURL')
+      return `https://cognito-idp.${REGION}.amazonaws.com/${REGION}_Example`;
     if (type === 'AWS::CloudFront::Distribution' && attribute === 'DomainName') return 'd111111abcdef8.cloudfront.net';
     throw new Error(`No stand-in for Fn::GetAtt ${logicalId}.${attribute} (${type}): add one`);
   }
@@ -86,7 +93,12 @@ function resolve(value: unknown): string {
 }
 
 const templateEnvironment = (name: FunctionName): Record<string, string> =>
-  Object.fromEntries(Object.entries(functionProperties(template, name).Environment?.Variables ?? {}).map(([key, value]) => [key, resolve(value)]));
+  Object.fromEntries(
+    Object.entries(functionProperties(template, name).Environment?.Variables ?? {}).map(([key, value]) => [
+      key,
+      resolve(value),
+    ]),
+  );
 
 const bundleDir = (() => {
   mkdirSync(fromRepoRoot('.data'), { recursive: true });
@@ -126,7 +138,11 @@ async function loadError(name: FunctionName, environment: Record<string, string>
   const script = `const m = await import(${JSON.stringify(pathToFileURL(bundles.get(name)!).href)}); if (typeof m.handler !== 'function') throw new Error('no handler export');`;
   try {
     await run(process.execPath, ['--input-type=module', '--eval', script], {
-      env: { ...LAMBDA_RUNTIME_ENVIRONMENT, AWS_LAMBDA_FUNCTION_NAME: functionLogicalId(template, name), ...environment },
+      env: {
+        ...LAMBDA_RUNTIME_ENVIRONMENT,
+        AWS_LAMBDA_FUNCTION_NAME: functionLogicalId(template, name),
+        ...environment,
+      },
       timeout: 30_000,
     });
     return undefined;
@@ -143,7 +159,9 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
 
   it('reads every variable its template sets: none unused', async () => {
     const bundle = await readFile(bundles.get(name)!, 'utf8');
-    const unused = Object.keys(templateEnvironment(name)).filter((variable) => !READ_BY_THE_RUNTIME.has(variable) && !bundle.includes(variable));
+    const unused = Object.keys(templateEnvironment(name)).filter(
+      (variable) => !READ_BY_THE_RUNTIME.has(variable) && !bundle.includes(variable),
+    );
     expect(unused).toEqual([]);
   });
 });
@@ -155,6 +173,7 @@ describe('the check itself', () => {
   });
 
   it('sees an unused variable: no bundle mentions a name nothing reads', async () => {
-    for (const bundle of bundles.values()) expect((await readFile(bundle, 'utf8')).includes('AGENT_PIPELINE_UNUSED_SETTING')).toBe(false);
+    for (const bundle of bundles.values())
+      expect((await readFile(bundle, 'utf8')).includes('AGENT_PIPELINE_UNUSED_SETTING')).toBe(false);
   });
 });

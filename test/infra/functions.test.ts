@@ -35,11 +35,29 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'ws-authorizer': ['JWT_ISSUER', 'JWT_CLIENT_ID'],
   'ws-handler': ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
   fanout: ['TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT'],
-  'dispatch-workflow': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'CALLBACK_URL', 'GITHUB_REF', ...WORKFLOW_RUNS_ENVIRONMENT],
+  'dispatch-workflow': [
+    'TABLE_NAME',
+    'GITHUB_TOKEN_SECRET_ID',
+    'CALLBACK_URL',
+    'GITHUB_REF',
+    ...WORKFLOW_RUNS_ENVIRONMENT,
+  ],
   'store-task-token': ['TABLE_NAME'],
   'finish-job': ['TABLE_NAME'],
-  rollback: ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
-  'check-run': ['TABLE_NAME', 'GITHUB_TOKEN_SECRET_ID', 'HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', ...WORKFLOW_RUNS_ENVIRONMENT],
+  rollback: [
+    'TABLE_NAME',
+    'GITHUB_TOKEN_SECRET_ID',
+    'HETZNER_TOKEN_SECRET_ID',
+    'TAILSCALE_TOKEN_SECRET_ID',
+    ...WORKFLOW_RUNS_ENVIRONMENT,
+  ],
+  'check-run': [
+    'TABLE_NAME',
+    'GITHUB_TOKEN_SECRET_ID',
+    'HETZNER_TOKEN_SECRET_ID',
+    'TAILSCALE_TOKEN_SECRET_ID',
+    ...WORKFLOW_RUNS_ENVIRONMENT,
+  ],
   sweeper: [
     'TABLE_NAME',
     'GITHUB_TOKEN_SECRET_ID',
@@ -53,14 +71,22 @@ const EXPECTED_ENVIRONMENT: Record<FunctionName, string[]> = {
   'execution-starter': ['PROVISION_STATE_MACHINE_ARN', 'LIFECYCLE_STATE_MACHINE_ARN'],
 };
 
-const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const TABLE_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
 const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
 const TASK_RESPONSE_ACTIONS = ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'];
 
-const environmentOf = (name: FunctionName): Record<string, unknown> => functionProperties(template, name).Environment.Variables;
+const environmentOf = (name: FunctionName): Record<string, unknown> =>
+  functionProperties(template, name).Environment.Variables;
 const actionsOfFunction = (name: FunctionName): string[] => actionsOf(functionStatements(template, name));
 const resourcesOf = (statements: PolicyStatementJson[], action: string): unknown[] =>
-  statements.filter((statement) => [statement.Action].flat().includes(action)).flatMap((statement) => [statement.Resource].flat());
+  statements
+    .filter((statement) => [statement.Action].flat().includes(action))
+    .flatMap((statement) => [statement.Resource].flat());
 
 describe.each(FUNCTION_NAMES)('function %s', (name) => {
   const properties = () => functionProperties(template, name);
@@ -75,13 +101,16 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
   });
 
   it('records an entry file that exists, for the local runtime', () => {
-    const entry = template.findResources('AWS::Lambda::Function')[functionLogicalId(template, name)]!.Metadata[ENTRY_METADATA_KEY];
+    const entry =
+      template.findResources('AWS::Lambda::Function')[functionLogicalId(template, name)]!.Metadata[ENTRY_METADATA_KEY];
     expect(entry).toBe(`lambdas/${name}/handler.ts`);
     expect(existsSync(fromRepoRoot(entry))).toBe(true);
   });
 
   it('has exactly the configuration its handler reads', () => {
-    expect(Object.keys(environmentOf(name)).sort()).toEqual([...COMMON_ENVIRONMENT, ...EXPECTED_ENVIRONMENT[name]].sort());
+    expect(Object.keys(environmentOf(name)).sort()).toEqual(
+      [...COMMON_ENVIRONMENT, ...EXPECTED_ENVIRONMENT[name]].sort(),
+    );
     expect(environmentOf(name)).toMatchObject({
       NODE_OPTIONS: '--enable-source-maps',
       POWERTOOLS_SERVICE_NAME: name,
@@ -92,7 +121,9 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
   it('logs to its own log group kept one month, writable by its role only there', () => {
     const logGroupRef = properties().LoggingConfig.LogGroup as { Ref: string };
     expect(template.findResources('AWS::Logs::LogGroup')[logGroupRef.Ref]?.Properties).toEqual({ RetentionInDays: 30 });
-    const logWrites = functionStatements(template, name).filter((statement) => actionsOf([statement]).includes('logs:PutLogEvents'));
+    const logWrites = functionStatements(template, name).filter((statement) =>
+      actionsOf([statement]).includes('logs:PutLogEvents'),
+    );
     expect(logWrites).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logGroupRef.Ref, 'Arn'] } })]);
   });
 
@@ -108,7 +139,9 @@ describe.each(FUNCTION_NAMES)('function %s', (name) => {
     expect(resourcesOf(functionStatements(template, name), 'secretsmanager:GetSecretValue')).toEqual(
       expect.arrayContaining(secretRefs),
     );
-    expect(resourcesOf(functionStatements(template, name), 'secretsmanager:GetSecretValue')).toHaveLength(secretRefs.length);
+    expect(resourcesOf(functionStatements(template, name), 'secretsmanager:GetSecretValue')).toHaveLength(
+      secretRefs.length,
+    );
   });
 
   it('alarms on its errors through the alarm topic', () => {
@@ -137,7 +170,13 @@ describe('workflow target', () => {
   });
 
   it('refuses a repository that is not owner/repo', () => {
-    expect(() => new AgentPipelineStack(new App(), 'Invalid', { githubRepository: 'agent-infra', stripePriceId: TEST_STRIPE_PRICE_ID })).toThrow(/owner\/repo/);
+    expect(
+      () =>
+        new AgentPipelineStack(new App(), 'Invalid', {
+          githubRepository: 'agent-infra',
+          stripePriceId: TEST_STRIPE_PRICE_ID,
+        }),
+    ).toThrow(/owner\/repo/);
   });
 });
 
@@ -145,7 +184,9 @@ describe('callback signatures', () => {
   it('refuse the legacy X-Callback-* headers unless the deployment opts in for its upgrade', () => {
     expect(environmentOf('github-callback').ACCEPT_LEGACY_CALLBACK_SIGNATURES).toBe('false');
     const upgrading = synthesizePipeline({ acceptLegacyCallbackSignatures: true }).template;
-    expect(functionProperties(upgrading, 'github-callback').Environment.Variables.ACCEPT_LEGACY_CALLBACK_SIGNATURES).toBe('true');
+    expect(
+      functionProperties(upgrading, 'github-callback').Environment.Variables.ACCEPT_LEGACY_CALLBACK_SIGNATURES,
+    ).toBe('true');
   });
 });
 
@@ -171,9 +212,23 @@ describe('least privilege', () => {
   });
 
   it('writes to the table only from functions that own a write path', () => {
-    const writers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)));
+    const writers = FUNCTION_NAMES.filter((name) =>
+      actionsOfFunction(name).some((action) => TABLE_WRITE_ACTIONS.includes(action)),
+    );
     expect(writers.sort()).toEqual(
-      ['stripe-webhook', 'github-callback', 'agents-api', 'ws-handler', 'dispatch-workflow', 'store-task-token', 'finish-job', 'sweeper', 'power-action', 'checkout', 'fanout'].sort(),
+      [
+        'stripe-webhook',
+        'github-callback',
+        'agents-api',
+        'ws-handler',
+        'dispatch-workflow',
+        'store-task-token',
+        'finish-job',
+        'sweeper',
+        'power-action',
+        'checkout',
+        'fanout',
+      ].sort(),
     );
     for (const reader of ['fanout', 'rollback', 'check-run', 'checkout', 'operations-api'] as const) {
       expect(actionsOfFunction(reader)).toEqual(expect.arrayContaining(TABLE_READ_ACTIONS));
@@ -182,11 +237,15 @@ describe('least privilege', () => {
 
   it('lets the fan-out write in batches only (removing a gone connection), on the table and not its indexes', () => {
     const statements = functionStatements(template, 'fanout');
-    expect(actionsOf(statements).filter((action) => TABLE_WRITE_ACTIONS.includes(action))).toEqual(['dynamodb:BatchWriteItem']);
-    expect(resourcesOf(statements, 'dynamodb:BatchWriteItem')).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] }]);
+    expect(actionsOf(statements).filter((action) => TABLE_WRITE_ACTIONS.includes(action))).toEqual([
+      'dynamodb:BatchWriteItem',
+    ]);
+    expect(resourcesOf(statements, 'dynamodb:BatchWriteItem')).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] },
+    ]);
   });
 
-  it('lets checkout update items only (its agent\'s open Checkout Session), never put or delete', () => {
+  it("lets checkout update items only (its agent's open Checkout Session), never put or delete", () => {
     const writes = actionsOfFunction('checkout').filter((action) => TABLE_WRITE_ACTIONS.includes(action));
     expect(writes).toEqual(['dynamodb:UpdateItem']);
   });
@@ -194,7 +253,11 @@ describe('least privilege', () => {
   it('lets only checkout, power-action (a destroy cancels the subscription) and stripe-webhook (a second payment is refunded) read the Stripe secret key', () => {
     const stripeKey = functionProperties(template, 'checkout').Environment.Variables.STRIPE_SECRET_KEY_ID;
     const readers = allIamStatements(template)
-      .filter(({ statement }) => resourcesOf([statement], 'secretsmanager:GetSecretValue').some((resource) => JSON.stringify(resource) === JSON.stringify(stripeKey)))
+      .filter(({ statement }) =>
+        resourcesOf([statement], 'secretsmanager:GetSecretValue').some(
+          (resource) => JSON.stringify(resource) === JSON.stringify(stripeKey),
+        ),
+      )
       .map(({ resource }) => resource);
     expect(readers.sort()).toEqual([
       expect.stringMatching(/^HttpApiCheckoutRoleDefaultPolicy/),
@@ -203,10 +266,13 @@ describe('least privilege', () => {
     ]);
   });
 
-  it.each(['http-authorizer', 'ws-authorizer'] as const)('gives %s no table, secret or state machine access', (name) => {
-    const services = new Set(actionsOfFunction(name).map((action) => action.split(':')[0]));
-    expect([...services].sort()).toEqual(['logs', 'xray']);
-  });
+  it.each(['http-authorizer', 'ws-authorizer'] as const)(
+    'gives %s no table, secret or state machine access',
+    (name) => {
+      const services = new Set(actionsOfFunction(name).map((action) => action.split(':')[0]));
+      expect([...services].sort()).toEqual(['logs', 'xray']);
+    },
+  );
 
   it('lets only github-callback answer task tokens, and store-task-token end the wait it stores (success or failure, no heartbeat)', () => {
     const answering: Partial<Record<FunctionName, string[]>> = {
@@ -231,14 +297,21 @@ describe('least privilege', () => {
         { Ref: expect.stringMatching(/^ProvisioningStateMachine/) },
         { Ref: expect.stringMatching(/^LifecycleStateMachine/) },
       ]);
-      expect(environmentOf(name).PROVISION_STATE_MACHINE_ARN).toEqual({ Ref: expect.stringMatching(/^ProvisioningStateMachine/) });
+      expect(environmentOf(name).PROVISION_STATE_MACHINE_ARN).toEqual({
+        Ref: expect.stringMatching(/^ProvisioningStateMachine/),
+      });
     }
   });
 
   it('never lets the sweeper scan the table: it finds agents past their deadline through GSI3 (I3)', () => {
     const actions = actionsOfFunction('sweeper');
     expect(actions).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem']));
-    expect(actions.filter((action) => action.startsWith('dynamodb:Scan') || action.startsWith('dynamodb:Batch') || action === 'dynamodb:*')).toEqual([]);
+    expect(
+      actions.filter(
+        (action) =>
+          action.startsWith('dynamodb:Scan') || action.startsWith('dynamodb:Batch') || action === 'dynamodb:*',
+      ),
+    ).toEqual([]);
   });
 
   it('lets ws-handler and fanout send to and close connections of the live stage only', () => {
@@ -259,6 +332,8 @@ describe('least privilege', () => {
     const describers = FUNCTION_NAMES.filter((name) => actionsOfFunction(name).includes('states:DescribeExecution'));
     expect(describers).toEqual(['sweeper']);
     const [executionArn] = resourcesOf(functionStatements(template, 'sweeper'), 'states:DescribeExecution');
-    expect(JSON.stringify(executionArn)).toMatch(/:execution:",\{"Fn::GetAtt":\["ProvisioningStateMachine\w+","Name"\]\},":\*"/);
+    expect(JSON.stringify(executionArn)).toMatch(
+      /:execution:",\{"Fn::GetAtt":\["ProvisioningStateMachine\w+","Name"\]\},":\*"/,
+    );
   });
 });

@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { LIFECYCLE_ASL_PATH } from '../../lib/constructs/lifecycle.ts';
 import { DEFINITION_METADATA_KEY } from '../../lib/constructs/provisioning.ts';
 import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
-import { actionsOf, allIamStatements, roleStatements, synthesizePipeline, type PolicyStatementJson } from './support.ts';
+import {
+  actionsOf,
+  allIamStatements,
+  roleStatements,
+  synthesizePipeline,
+  type PolicyStatementJson,
+} from './support.ts';
 
 const { template } = synthesizePipeline();
 
@@ -22,10 +28,14 @@ const [powerActionId, powerAction] = resourcesOfType('AWS::Lambda::Function').fi
   ([, resource]) => resource.Metadata?.[ENTRY_METADATA_KEY] === 'lambdas/power-action/handler.ts',
 )!;
 const functionIdOf = (name: string) =>
-  resourcesOfType('AWS::Lambda::Function').find(([, resource]) => resource.Metadata?.[ENTRY_METADATA_KEY] === `lambdas/${name}/handler.ts`)![0];
+  resourcesOfType('AWS::Lambda::Function').find(
+    ([, resource]) => resource.Metadata?.[ENTRY_METADATA_KEY] === `lambdas/${name}/handler.ts`,
+  )![0];
 const roleIdOf = (resource: Resource, property = 'Role') => resource.Properties[property]['Fn::GetAtt'][0] as string;
 const resourcesOf = (statements: PolicyStatementJson[], action: string): unknown[] =>
-  statements.filter((statement) => actionsOf([statement]).includes(action)).flatMap((statement) => [statement.Resource].flat());
+  statements
+    .filter((statement) => actionsOf([statement]).includes(action))
+    .flatMap((statement) => [statement.Resource].flat());
 
 describe('lifecycle state machine', () => {
   it('is a Standard state machine with logging, tracing and its ASL file named for the local runtime', () => {
@@ -35,7 +45,9 @@ describe('lifecycle state machine', () => {
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
     });
-    expect(lifecycle.Properties.DefinitionSubstitutions).toEqual({ PowerActionFunctionArn: { 'Fn::GetAtt': [powerActionId, 'Arn'] } });
+    expect(lifecycle.Properties.DefinitionSubstitutions).toEqual({
+      PowerActionFunctionArn: { 'Fn::GetAtt': [powerActionId, 'Arn'] },
+    });
   });
 
   it('may invoke power-action and nothing else', () => {
@@ -59,7 +71,9 @@ describe('power-action', () => {
   it('reads the table, the Hetzner and Tailscale tokens and the Stripe key (to cancel a subscription) only', () => {
     const variables = powerAction.Properties.Environment.Variables as Record<string, unknown>;
     const secrets = ['HETZNER_TOKEN_SECRET_ID', 'TAILSCALE_TOKEN_SECRET_ID', 'STRIPE_SECRET_KEY_ID'];
-    expect(Object.keys(variables).sort()).toEqual(['NODE_OPTIONS', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'TABLE_NAME', ...secrets].sort());
+    expect(Object.keys(variables).sort()).toEqual(
+      ['NODE_OPTIONS', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_SERVICE_NAME', 'TABLE_NAME', ...secrets].sort(),
+    );
     const statements = roleStatements(template, roleIdOf(powerAction));
     const read = resourcesOf(statements, 'secretsmanager:GetSecretValue').map((resource) => JSON.stringify(resource));
     expect(read.sort()).toEqual(secrets.map((name) => JSON.stringify(variables[name])).sort());
@@ -74,13 +88,21 @@ describe('power-action', () => {
 describe('starting lifecycle executions', () => {
   it('is allowed to the execution-starter and the sweeper only, with the ARN in their configuration', () => {
     const starters = allIamStatements(template)
-      .filter(({ statement }) => resourcesOf([statement], 'states:StartExecution').some((resource) => JSON.stringify(resource) === JSON.stringify({ Ref: lifecycleId })))
+      .filter(({ statement }) =>
+        resourcesOf([statement], 'states:StartExecution').some(
+          (resource) => JSON.stringify(resource) === JSON.stringify({ Ref: lifecycleId }),
+        ),
+      )
       .map(({ resource }) => resource);
-    const roleOf = (name: string) => roleIdOf(template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource);
-    const policyRoles = starters.map((policyId) => (template.findResources('AWS::IAM::Policy')[policyId] as Resource).Properties.Roles[0].Ref);
+    const roleOf = (name: string) =>
+      roleIdOf(template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource);
+    const policyRoles = starters.map(
+      (policyId) => (template.findResources('AWS::IAM::Policy')[policyId] as Resource).Properties.Roles[0].Ref,
+    );
     expect(policyRoles.sort()).toEqual([roleOf('execution-starter'), roleOf('sweeper')].sort());
     for (const name of ['execution-starter', 'sweeper']) {
-      const variables = (template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource).Properties.Environment.Variables;
+      const variables = (template.findResources('AWS::Lambda::Function')[functionIdOf(name)] as Resource).Properties
+        .Environment.Variables;
       expect(variables.LIFECYCLE_STATE_MACHINE_ARN).toEqual({ Ref: lifecycleId });
     }
   });

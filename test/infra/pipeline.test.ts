@@ -45,10 +45,16 @@ describe('table', () => {
         { IndexName: 'GSI2', KeySchema: keySchema('GSI2PK', 'GSI2SK'), Projection: { ProjectionType: 'ALL' } },
         { IndexName: 'GSI3', KeySchema: keySchema('GSI3PK', 'GSI3SK'), Projection: { ProjectionType: 'KEYS_ONLY' } },
         // The operations console's jobs, newest first (lambdas/operations-api).
-        { IndexName: 'JobsByTime', KeySchema: keySchema('JobsByTimePK', 'JobsByTimeSK'), Projection: { ProjectionType: 'ALL' } },
+        {
+          IndexName: 'JobsByTime',
+          KeySchema: keySchema('JobsByTimePK', 'JobsByTimeSK'),
+          Projection: { ProjectionType: 'ALL' },
+        },
       ]),
     });
-    const attributeTypes = new Set(table.resource.Properties.AttributeDefinitions.map((a: { AttributeType: string }) => a.AttributeType));
+    const attributeTypes = new Set(
+      table.resource.Properties.AttributeDefinitions.map((a: { AttributeType: string }) => a.AttributeType),
+    );
     expect([...attributeTypes]).toEqual(['S']);
   });
 
@@ -123,29 +129,34 @@ describe('execution-starter event source (I3)', () => {
 
   it('passes only new execution requests', () => {
     const patterns = mapping().FilterCriteria.Filters.map((filter: { Pattern: string }) => JSON.parse(filter.Pattern));
-    expect(patterns).toEqual([{ eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['execution-request'] } } } }]);
+    expect(patterns).toEqual([
+      { eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['execution-request'] } } } },
+    ]);
   });
 });
 
 describe('failure queues', () => {
-  it.each(['FanoutFailures', 'ExecutionStarterFailures', 'SweeperFailures'])('%s is encrypted, TLS-only and alarmed', (prefix) => {
-    const id = queueId(prefix);
-    expect(template.findResources('AWS::SQS::Queue')[id]!.Properties).toMatchObject({ SqsManagedSseEnabled: true });
-    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-      Queues: [{ Ref: id }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
-      },
-    });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }],
-      Threshold: 1,
-    });
-  });
+  it.each(['FanoutFailures', 'ExecutionStarterFailures', 'SweeperFailures'])(
+    '%s is encrypted, TLS-only and alarmed',
+    (prefix) => {
+      const id = queueId(prefix);
+      expect(template.findResources('AWS::SQS::Queue')[id]!.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }],
+        Threshold: 1,
+      });
+    },
+  );
 });
 
 describe('provisioning state machine', () => {
@@ -177,14 +188,18 @@ describe('provisioning state machine', () => {
   it('leaves no ${...} placeholder unsubstituted', () => {
     const substitutions = stateMachine.resource.Properties.DefinitionSubstitutions as Record<string, unknown>;
     const asl = readFileSync(fromRepoRoot(PROVISION_ASL_PATH), 'utf8');
-    const substituted = asl.replace(/\$\{(\w+)\}/g, (placeholder, name: string) => (name in substitutions ? 'arn' : placeholder));
+    const substituted = asl.replace(/\$\{(\w+)\}/g, (placeholder, name: string) =>
+      name in substitutions ? 'arn' : placeholder,
+    );
     expect(substituted.match(/\$\{[^}]*\}/g) ?? []).toEqual([]);
     expect(() => JSON.parse(substituted)).not.toThrow();
   });
 
   it('may invoke exactly its five functions, unqualified', () => {
     const roleId = stateMachine.resource.Properties.RoleArn['Fn::GetAtt'][0] as string;
-    const invokes = roleStatements(template, roleId).filter((statement) => [statement.Action].flat().includes('lambda:InvokeFunction'));
+    const invokes = roleStatements(template, roleId).filter((statement) =>
+      [statement.Action].flat().includes('lambda:InvokeFunction'),
+    );
     expect(invokes).toEqual([
       expect.objectContaining({ Action: 'lambda:InvokeFunction', Resource: Object.values(functionArnSubstitutions()) }),
     ]);
@@ -192,8 +207,8 @@ describe('provisioning state machine', () => {
 
   it('gives dispatch-workflow the public callback URL of the HTTP API', () => {
     const callbackUrl = JSON.stringify(
-      template.findResources('AWS::Lambda::Function')[functionLogicalId(template, 'dispatch-workflow')]!.Properties.Environment.Variables
-        .CALLBACK_URL,
+      template.findResources('AWS::Lambda::Function')[functionLogicalId(template, 'dispatch-workflow')]!.Properties
+        .Environment.Variables.CALLBACK_URL,
     );
     expect(callbackUrl).toMatch(/\{"Ref":"HttpApi\w+"\},".execute-api."/);
     expect(callbackUrl).toMatch(/\/callbacks\/github"/);
@@ -236,13 +251,16 @@ describe('alarms', () => {
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 
-  it.each(['ExecutionsFailed', 'ExecutionsTimedOut'])('alarms on %s of the provisioning state machine', (metricName) => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/States',
-      MetricName: metricName,
-      Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: stateMachine.id } }],
-    });
-  });
+  it.each(['ExecutionsFailed', 'ExecutionsTimedOut'])(
+    'alarms on %s of the provisioning state machine',
+    (metricName) => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/States',
+        MetricName: metricName,
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: stateMachine.id } }],
+      });
+    },
+  );
 
   it.each(['ActivationFailed', 'RollbackFailed'])('alarms on %s as finish-job emits it', (metricName) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -289,7 +307,9 @@ describe('alarms', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topicId() }],
       PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
       },
     });
   });

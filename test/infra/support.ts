@@ -62,7 +62,9 @@ export function functionProperties(template: Template, name: FunctionName): Reco
 export function roleStatements(template: Template, roleLogicalId: string): PolicyStatementJson[] {
   return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((resource) => {
     const properties = (resource as Resource).Properties!;
-    const attached = (properties.Roles as unknown[]).some((role) => JSON.stringify(role) === JSON.stringify({ Ref: roleLogicalId }));
+    const attached = (properties.Roles as unknown[]).some(
+      (role) => JSON.stringify(role) === JSON.stringify({ Ref: roleLogicalId }),
+    );
     return attached ? (properties.PolicyDocument.Statement as PolicyStatementJson[]) : [];
   });
 }

@@ -29,7 +29,10 @@ let gateway: Gateway;
 beforeAll(async () => {
   stripe = await startStripeFake();
   secrets['stripe-secret-key'] = stripe.secretKey;
-  awsServices = await startAwsServices({ secrets, stepFunctions: new LocalStepFunctions({ definitions: {}, functions: {} }) });
+  awsServices = await startAwsServices({
+    secrets,
+    stepFunctions: new LocalStepFunctions({ definitions: {}, functions: {} }),
+  });
   tables = await createTestTables();
   gateway = await startGateway({
     port: 0,
@@ -65,7 +68,10 @@ afterAll(async () => {
 async function api(userId: string, method: string, path: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${gateway.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`,
+      'content-type': 'application/json',
+    },
   });
   return { status: response.status, body: await response.json() };
 }
@@ -73,14 +79,18 @@ async function api(userId: string, method: string, path: string): Promise<{ stat
 async function draftAgent(userId: string): Promise<string> {
   const response = await fetch(`${gateway.url}/agents`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify({ name: 'Helper', region: 'nbg1' }),
   });
   expect(response.status).toBe(201);
   return ((await response.json()) as { agentId: string }).agentId;
 }
 
-const sessionsOf = (agentId: string) => [...stripe.state.sessions.values()].filter((session) => session.metadata.agentId === agentId);
+const sessionsOf = (agentId: string) =>
+  [...stripe.state.sessions.values()].filter((session) => session.metadata.agentId === agentId);
 
 describe('POST /agents/{agentId}/checkout', () => {
   it('creates a subscription Checkout Session on Stripe that names the agent, and answers its URL', async () => {
@@ -118,7 +128,9 @@ describe('POST /agents/{agentId}/checkout', () => {
     const concurrent = await Promise.all([1, 2, 3].map(() => api(userId, 'POST', `/agents/${agentId}/checkout`)));
     const again = await api(userId, 'POST', `/agents/${agentId}/checkout`);
 
-    const urls = new Set([...concurrent, again].filter((answer) => answer.status === 200).map((answer) => answer.body.url));
+    const urls = new Set(
+      [...concurrent, again].filter((answer) => answer.status === 200).map((answer) => answer.body.url),
+    );
     expect(urls.size).toBe(1);
     expect(again.status).toBe(200);
     expect(sessionsOf(agentId)).toHaveLength(1);
@@ -129,13 +141,20 @@ describe('POST /agents/{agentId}/checkout', () => {
     const agentId = await draftAgent(userId);
     const first = await api(userId, 'POST', `/agents/${agentId}/checkout`);
     const [expired] = sessionsOf(agentId);
-    await fetch(`${stripe.url}/v1/checkout/sessions/${expired!.id}/expire`, { method: 'POST', headers: { authorization: `Bearer ${stripe.secretKey}` } });
+    await fetch(`${stripe.url}/v1/checkout/sessions/${expired!.id}/expire`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stripe.secretKey}` },
+    });
 
     const second = await api(userId, 'POST', `/agents/${agentId}/checkout`);
 
     expect(second.status).toBe(200);
     expect(second.body.url).not.toBe(first.body.url);
-    expect(sessionsOf(agentId).map((session) => session.status).sort()).toEqual(['expired', 'open']);
+    expect(
+      sessionsOf(agentId)
+        .map((session) => session.status)
+        .sort(),
+    ).toEqual(['expired', 'open']);
     expect((await getAgent(agentId))?.checkoutSession?.url).toBe(second.body.url);
   });
 
@@ -175,7 +194,10 @@ describe('POST /agents/{agentId}/checkout', () => {
     vi.resetModules();
     try {
       const response = await api(userId, 'POST', `/agents/${agentId}/checkout`);
-      expect([response.status, response.body.error?.code], JSON.stringify(response.body)).toEqual([503, 'checkout_unavailable']);
+      expect([response.status, response.body.error?.code], JSON.stringify(response.body)).toEqual([
+        503,
+        'checkout_unavailable',
+      ]);
       expect(response.body.error.message).toMatch(/Stripe secret key/);
       expect(sessionsOf(agentId)).toHaveLength(0);
     } finally {

@@ -54,7 +54,12 @@ interface ApiResponse {
 }
 
 /** Calls the API as `userId` (a fresh dev token each time). */
-async function api(userId: string, method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse> {
+async function api(
+  userId: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
   const response = await fetch(`${gateway.url}${path}`, {
     method,
     headers: {
@@ -62,7 +67,9 @@ async function api(userId: string, method: string, path: string, options: { body
       ...(options.body !== undefined && { 'content-type': 'application/json' }),
       ...options.headers,
     },
-    ...(options.body !== undefined && { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
+    ...(options.body !== undefined && {
+      body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    }),
   });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
@@ -81,7 +88,14 @@ describe('POST /agents and GET /agents', () => {
     const owner = newUser();
     const created = await api(owner, 'POST', '/agents', { body: { name: '  Research bot ', region: 'hel1' } });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'Research bot', region: 'hel1', agentStatus: 'draft', jobId: null, seq: 0, status: null });
+    expect(created.body).toMatchObject({
+      name: 'Research bot',
+      region: 'hel1',
+      agentStatus: 'draft',
+      jobId: null,
+      seq: 0,
+      status: null,
+    });
     expect(created.headers.get('location')).toBe(`/agents/${created.body.agentId}`);
     await draftAgent(newUser()); // someone else's
 
@@ -105,7 +119,9 @@ describe('POST /agents and GET /agents', () => {
   it('needs an access token: none is 401, an ID token of the same user and client is 403', async () => {
     expect((await fetch(`${gateway.url}/agents`)).status).toBe(401);
     const idToken = gateway.devAuth!.issueIdToken(newUser());
-    expect((await fetch(`${gateway.url}/agents`, { headers: { authorization: `Bearer ${idToken}` } })).status).toBe(403);
+    expect((await fetch(`${gateway.url}/agents`, { headers: { authorization: `Bearer ${idToken}` } })).status).toBe(
+      403,
+    );
   });
 });
 
@@ -152,15 +168,24 @@ describe('POST /agents/{agentId}/actions', () => {
     const noKey = await api(owner, 'POST', path, { body: { action: 'retry' } });
     expect([noKey.status, noKey.body.error.code]).toEqual([400, 'invalid_idempotency_key']);
 
-    const badAction = await api(owner, 'POST', path, { body: { action: 'explode' }, headers: { 'idempotency-key': randomUUID() } });
+    const badAction = await api(owner, 'POST', path, {
+      body: { action: 'explode' },
+      headers: { 'idempotency-key': randomUUID() },
+    });
     expect([badAction.status, badAction.body.error.code]).toEqual([400, 'invalid_request']);
 
-    const stranger = await api(newUser(), 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
+    const stranger = await api(newUser(), 'POST', path, {
+      body: { action: 'retry' },
+      headers: { 'idempotency-key': randomUUID() },
+    });
     expect(stranger.status).toBe(404);
 
     // What an accepted request does is covered on the whole local runtime (test/integration/lifecycle.test.ts); a
     // valid one the draft's status refuses is a 409 that writes nothing.
-    const valid = await api(owner, 'POST', path, { body: { action: 'retry' }, headers: { 'idempotency-key': randomUUID() } });
+    const valid = await api(owner, 'POST', path, {
+      body: { action: 'retry' },
+      headers: { 'idempotency-key': randomUUID() },
+    });
     expect([valid.status, valid.body.error.code]).toEqual([409, 'action_refused']);
   });
 });

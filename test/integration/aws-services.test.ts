@@ -16,7 +16,11 @@ import {
   StopExecutionCommand,
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
@@ -58,7 +62,11 @@ function tokenFor(id: string): Promise<string> {
 
 async function start(id: string, heartbeatSeconds = 30): Promise<string> {
   const { executionArn } = await sfn.send(
-    new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: id, input: JSON.stringify({ id, heartbeatSeconds }) }),
+    new StartExecutionCommand({
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: id,
+      input: JSON.stringify({ id, heartbeatSeconds }),
+    }),
   );
   return executionArn!;
 }
@@ -77,7 +85,12 @@ beforeAll(async () => {
   });
   services = await startAwsServices({ secrets: { 'github-token': 'ghp_local' }, stepFunctions });
   sfn = new SFNClient({ endpoint: services.url, region: 'us-east-1', credentials, maxAttempts: 1 });
-  secretsManager = new SecretsManagerClient({ endpoint: services.url, region: 'us-east-1', credentials, maxAttempts: 1 });
+  secretsManager = new SecretsManagerClient({
+    endpoint: services.url,
+    region: 'us-east-1',
+    credentials,
+    maxAttempts: 1,
+  });
   return async () => {
     stepFunctions.stopAll();
     sfn.destroy();
@@ -104,14 +117,20 @@ describe('Step Functions API', () => {
     await start('twice');
     const token = await tokenFor('twice');
     await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }));
-    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
+    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }))).rejects.toBeInstanceOf(
+      TaskTimedOut,
+    );
     await expect(sfn.send(new SendTaskHeartbeatCommand({ taskToken: token }))).rejects.toBeInstanceOf(TaskTimedOut);
-    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: 'AQnot-a-token', output: '{}' }))).rejects.toBeInstanceOf(InvalidToken);
+    await expect(
+      sfn.send(new SendTaskSuccessCommand({ taskToken: 'AQnot-a-token', output: '{}' })),
+    ).rejects.toBeInstanceOf(InvalidToken);
   });
 
   it('fails a waiting task with SendTaskFailure, matched by Catch on the error name', async () => {
     const executionArn = await start('failure');
-    await sfn.send(new SendTaskFailureCommand({ taskToken: await tokenFor('failure'), error: 'Expected', cause: 'because' }));
+    await sfn.send(
+      new SendTaskFailureCommand({ taskToken: await tokenFor('failure'), error: 'Expected', cause: 'because' }),
+    );
     const described = await stepFunctions.waitForExecution(executionArn);
     expect(described.status).toBe('SUCCEEDED');
     expect(JSON.parse(described.output!).caught).toEqual({ Error: 'Expected', Cause: 'because' });
@@ -128,32 +147,47 @@ describe('Step Functions API', () => {
 
     const described = await stepFunctions.waitForExecution(executionArn);
     expect(described).toMatchObject({ status: 'FAILED', error: 'States.HeartbeatTimeout' });
-    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
+    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }))).rejects.toBeInstanceOf(
+      TaskTimedOut,
+    );
   });
 
   it('starts a name once: same input while running is the same execution, anything else ExecutionAlreadyExists', async () => {
-    const request = { stateMachineArn: STATE_MACHINE_ARN, name: 'named', input: JSON.stringify({ id: 'named', heartbeatSeconds: 30 }) };
+    const request = {
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: 'named',
+      input: JSON.stringify({ id: 'named', heartbeatSeconds: 30 }),
+    };
     const first = await sfn.send(new StartExecutionCommand(request));
     const executionArn = first.executionArn!;
     // AWS answers a repeat while the execution runs with the original answer (StartExecution is idempotent then).
     const repeated = await sfn.send(new StartExecutionCommand(request));
-    expect({ executionArn: repeated.executionArn, startDate: repeated.startDate }).toEqual({ executionArn, startDate: first.startDate });
+    expect({ executionArn: repeated.executionArn, startDate: repeated.startDate }).toEqual({
+      executionArn,
+      startDate: first.startDate,
+    });
     await expect(
-      sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'named', input: '{"id":"other"}' })),
+      sfn.send(
+        new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'named', input: '{"id":"other"}' }),
+      ),
     ).rejects.toBeInstanceOf(ExecutionAlreadyExists);
 
     await sfn.send(new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'by the test' }));
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     expect(described).toMatchObject({ status: 'ABORTED', error: 'Stopped', cause: 'by the test' });
-    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: await tokenFor('named'), output: '{}' }))).rejects.toBeInstanceOf(
-      TaskTimedOut,
-    );
+    await expect(
+      sfn.send(new SendTaskSuccessCommand({ taskToken: await tokenFor('named'), output: '{}' })),
+    ).rejects.toBeInstanceOf(TaskTimedOut);
     await expect(start('named')).rejects.toBeInstanceOf(ExecutionAlreadyExists);
   });
 
   it('answers ExecutionDoesNotExist and StateMachineDoesNotExist for unknown ARNs', async () => {
     await expect(
-      sfn.send(new DescribeExecutionCommand({ executionArn: `${STATE_MACHINE_ARN.replace('stateMachine', 'execution')}:nobody` })),
+      sfn.send(
+        new DescribeExecutionCommand({
+          executionArn: `${STATE_MACHINE_ARN.replace('stateMachine', 'execution')}:nobody`,
+        }),
+      ),
     ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
     await expect(
       sfn.send(new StartExecutionCommand({ stateMachineArn: `${STATE_MACHINE_ARN}Missing`, input: '{}' })),

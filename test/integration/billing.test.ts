@@ -10,12 +10,29 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { destroyCancellationKey, duplicatePaymentKeys, FAILED_RETRY_WINDOW_SECONDS } from '../../lambdas/domain/billing.ts';
+import {
+  destroyCancellationKey,
+  duplicatePaymentKeys,
+  FAILED_RETRY_WINDOW_SECONDS,
+} from '../../lambdas/domain/billing.ts';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
-import { BILLED_SUBSCRIPTION_STATUSES, type FakeEvent, type FakeRefund, type FakeSubscription } from '../../local/fakes/stripe.ts';
+import {
+  BILLED_SUBSCRIPTION_STATUSES,
+  type FakeEvent,
+  type FakeRefund,
+  type FakeSubscription,
+} from '../../local/fakes/stripe.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
 import type { LocalStack } from '../../local/start.ts';
-import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, stripeApi, type PaidCheckout } from '../support/local-stack.ts';
+import {
+  ApiClient,
+  openCheckout,
+  payCheckout,
+  payForAgent,
+  startTestStack,
+  stripeApi,
+  type PaidCheckout,
+} from '../support/local-stack.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
@@ -26,7 +43,10 @@ let documents: DynamoDBDocumentClient;
 let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
 
 beforeAll(async () => {
-  stack = await startTestStack({ retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 }, verbose: process.env.BILLING_VERBOSE === '1' });
+  stack = await startTestStack({
+    retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 },
+    verbose: process.env.BILLING_VERBOSE === '1',
+  });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
   // Loaded once the stack has set the environment its modules read at load.
   ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
@@ -69,12 +89,15 @@ async function activeAgent(client: ApiClient, name = 'Billed') {
   return { agentId, subscriptionId: paid.subscriptionId, serverId: active.vm!.serverId! };
 }
 
-const subscription = async (subscriptionId: string) => (await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as FakeSubscription;
+const subscription = async (subscriptionId: string) =>
+  (await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as FakeSubscription;
 
 /** Every `customer.subscription.deleted` Stripe sent for the subscription. */
 async function deletedEvents(subscriptionId: string): Promise<FakeEvent[]> {
   await stack.fakes.stripe.settled();
-  const { data } = (await stripeApi(stack.url, '/v1/events?type=customer.subscription.deleted&limit=100')) as { data: FakeEvent[] };
+  const { data } = (await stripeApi(stack.url, '/v1/events?type=customer.subscription.deleted&limit=100')) as {
+    data: FakeEvent[];
+  };
   return data.filter((event) => event.data.object.id === subscriptionId);
 }
 
@@ -94,7 +117,11 @@ async function historyEvents(agentId: string): Promise<{ event: string; actor: s
       ConsistentRead: true,
     }),
   );
-  return Items.map((item) => ({ event: item.event as string, actor: item.actor as string, agentStatus: item.agentStatus as string }));
+  return Items.map((item) => ({
+    event: item.event as string,
+    actor: item.actor as string,
+    agentStatus: item.agentStatus as string,
+  }));
 }
 
 /** The statuses of an agent a subscription may bill for (I1); `failed` only until the owner's time to retry is over. */
@@ -106,8 +133,12 @@ const LIVE_STATUSES = ['provisioning', 'active', 'stopping', 'stopped', 'startin
  */
 async function expectBillingFollowsAgents(agentIds: string[]): Promise<void> {
   await stack.fakes.stripe.settled();
-  const { data } = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as { data: FakeSubscription[] };
-  const billed = data.filter((each) => agentIds.includes(each.metadata.agentId ?? '') && BILLED_SUBSCRIPTION_STATUSES.includes(each.status));
+  const { data } = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as {
+    data: FakeSubscription[];
+  };
+  const billed = data.filter(
+    (each) => agentIds.includes(each.metadata.agentId ?? '') && BILLED_SUBSCRIPTION_STATUSES.includes(each.status),
+  );
   for (const each of billed) {
     const agent = await agentItem(each.metadata.agentId!);
     expect({ subscription: each.id, agentStatus: agent.agentStatus, subscriptionId: agent.subscriptionId }).toEqual({
@@ -120,7 +151,7 @@ async function expectBillingFollowsAgents(agentIds: string[]): Promise<void> {
 }
 
 describe('I1: billing follows the agent', () => {
-  it('cancels the subscription when the owner destroys the agent, once, with the destroy\'s Idempotency-Key, also when the destroy is tried again', async () => {
+  it("cancels the subscription when the owner destroys the agent, once, with the destroy's Idempotency-Key, also when the destroy is tried again", async () => {
     const client = await signIn();
     const { agentId, subscriptionId, serverId } = await activeAgent(client);
     expect((await subscription(subscriptionId)).status).toBe('active');
@@ -133,9 +164,14 @@ describe('I1: billing follows the agent', () => {
     await waitForStatus(client, agentId, 'destroyed');
     expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
 
-    expect(await subscription(subscriptionId)).toMatchObject({ status: 'canceled', cancellation_details: { reason: 'cancellation_requested' } });
+    expect(await subscription(subscriptionId)).toMatchObject({
+      status: 'canceled',
+      cancellation_details: { reason: 'cancellation_requested' },
+    });
     const deleted = await deletedEvents(subscriptionId);
-    expect(deleted.map((event) => event.request.idempotency_key)).toEqual([destroyCancellationKey(agentId, subscriptionId)]);
+    expect(deleted.map((event) => event.request.idempotency_key)).toEqual([
+      destroyCancellationKey(agentId, subscriptionId),
+    ]);
     // Stripe's own echo of the cancellation changes nothing on the destroyed agent.
     const items = await historyEvents(agentId);
     expect(items.at(-1)).toMatchObject({ event: 'destroy-completed', agentStatus: 'destroyed' });
@@ -149,8 +185,16 @@ describe('I1: a failed agent the owner does not retry', () => {
   const sweepAt = (now: Date) =>
     sweep(
       {
-        stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
-        github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
+        stateMachines: {
+          provision: stack.stateMachineArn,
+          lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+        },
+        github: {
+          apiUrl: stack.fakes.github.url,
+          repository: 'local/agent-infra',
+          workflowFile: 'provision-agent.yml',
+          token: stack.fakes.github.token,
+        },
         hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
         tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
       },
@@ -174,7 +218,9 @@ describe('I1: a failed agent the owner does not retry', () => {
       }),
     );
     expect(Items[0]?.failedExpiresAt).toBe(failed.failedExpiresAt);
-    expect(Date.parse(failed.failedExpiresAt!) - Date.parse(Items[0]?.updatedAt as string)).toBe(FAILED_RETRY_WINDOW_SECONDS * 1000);
+    expect(Date.parse(failed.failedExpiresAt!) - Date.parse(Items[0]?.updatedAt as string)).toBe(
+      FAILED_RETRY_WINDOW_SECONDS * 1000,
+    );
     // The live update of the failure carries it too, so the page says it without a reload.
     const live = await client.live(stack.wsUrl);
     await live.subscribe(agentId);
@@ -190,8 +236,12 @@ describe('I1: a failed agent the owner does not retry', () => {
     const destroyed = await waitForStatus(client, agentId, 'destroyed');
     expect(destroyed.failedExpiresAt).toBeUndefined();
     expect(await subscription(subscriptionId)).toMatchObject({ status: 'canceled' });
-    expect((await deletedEvents(subscriptionId)).map((event) => event.request.idempotency_key)).toEqual([destroyCancellationKey(agentId, subscriptionId)]);
-    expect((await historyEvents(agentId)).slice(seenBefore).map((item) => [item.event, item.actor, item.agentStatus])).toEqual([
+    expect((await deletedEvents(subscriptionId)).map((event) => event.request.idempotency_key)).toEqual([
+      destroyCancellationKey(agentId, subscriptionId),
+    ]);
+    expect(
+      (await historyEvents(agentId)).slice(seenBefore).map((item) => [item.event, item.actor, item.agentStatus]),
+    ).toEqual([
       ['destroy-requested', 'sweeper', 'destroying'],
       ['destroy-completed', 'sweeper', 'destroyed'],
     ]);
@@ -228,24 +278,43 @@ describe('I2: at most one paid subscription per agent', () => {
   }
 
   /** Pays the second session and checks what I2 asks of it: cancelled, refunded in full, recorded, the agent untouched. */
-  async function expectSecondPaymentUndone(agentId: string, first: string, secondSessionId: string, before: AgentView): Promise<string> {
+  async function expectSecondPaymentUndone(
+    agentId: string,
+    first: string,
+    secondSessionId: string,
+    before: AgentView,
+  ): Promise<string> {
     const paid = await stack.fakes.stripe.pay(secondSessionId);
     const second = paid.subscription.id;
     expect(paid.deliveries.map((delivery) => delivery.status)).toEqual([200, 200]);
 
     expect((await subscription(second)).status).toBe('canceled');
-    expect((await deletedEvents(second)).map((event) => event.request.idempotency_key)).toEqual([duplicatePaymentKeys(agentId, second).cancel]);
-    expect(await refundsOf(second)).toEqual([expect.objectContaining({ amount: paid.invoice.amount_paid, reason: 'duplicate' })]);
+    expect((await deletedEvents(second)).map((event) => event.request.idempotency_key)).toEqual([
+      duplicatePaymentKeys(agentId, second).cancel,
+    ]);
+    expect(await refundsOf(second)).toEqual([
+      expect.objectContaining({ amount: paid.invoice.amount_paid, reason: 'duplicate' }),
+    ]);
     expect((await subscription(first)).status).toBe('active');
 
     const agent = await agentItem(agentId);
-    expect(agent).toMatchObject({ subscriptionId: first, agentStatus: before.agentStatus, currentJobId: before.jobId, refundedSubscriptionIds: [second] });
+    expect(agent).toMatchObject({
+      subscriptionId: first,
+      agentStatus: before.agentStatus,
+      currentJobId: before.jobId,
+      refundedSubscriptionIds: [second],
+    });
     // The workflow's own steps may come before or after it: its execution starts from the stream, not in the webhook.
-    const refunded = (events: Awaited<ReturnType<typeof historyEvents>>) => events.filter((item) => item.event === 'duplicate-payment-refunded');
-    expect(refunded(await historyEvents(agentId))).toEqual([{ event: 'duplicate-payment-refunded', actor: 'stripe', agentStatus: before.agentStatus }]);
+    const refunded = (events: Awaited<ReturnType<typeof historyEvents>>) =>
+      events.filter((item) => item.event === 'duplicate-payment-refunded');
+    expect(refunded(await historyEvents(agentId))).toEqual([
+      { event: 'duplicate-payment-refunded', actor: 'stripe', agentStatus: before.agentStatus },
+    ]);
 
     // Stripe redelivers the event: the refund and the cancellation are replayed, nothing more is written.
-    const completed = stack.fakes.stripe.events.find((event) => event.type === 'checkout.session.completed' && event.data.object.id === secondSessionId)!;
+    const completed = stack.fakes.stripe.events.find(
+      (event) => event.type === 'checkout.session.completed' && event.data.object.id === secondSessionId,
+    )!;
     expect((await stack.fakes.stripe.redeliver(completed.id)).status).toBe(200);
     expect(await refundsOf(second)).toHaveLength(1);
     expect(refunded(await historyEvents(agentId))).toHaveLength(1);
@@ -287,7 +356,12 @@ describe('I5: an ended subscription always leads to destroy', () => {
   }
 
   /** The destroy that follows: everything deleted and nothing billed, with the history from the end on. */
-  async function expectDestroyedAfterEnd(client: ApiClient, agentId: string, serverId: string, fromEnd: [string, string][]): Promise<void> {
+  async function expectDestroyedAfterEnd(
+    client: ApiClient,
+    agentId: string,
+    serverId: string,
+    fromEnd: [string, string][],
+  ): Promise<void> {
     await waitForStatus(client, agentId, 'destroyed');
     expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
     const items = await historyEvents(agentId);
@@ -339,8 +413,15 @@ describe('I5: an ended subscription always leads to destroy', () => {
     } finally {
       stack.fakes.stripe.sendWebhooksTo(webhook);
     }
-    const eventOf = (type: string) => stack.fakes.stripe.events.find((event) => event.type === type && JSON.stringify(event.data.object).includes(paid.subscriptionId))!;
-    for (const type of ['customer.subscription.deleted', 'checkout.session.completed', 'customer.subscription.deleted']) {
+    const eventOf = (type: string) =>
+      stack.fakes.stripe.events.find(
+        (event) => event.type === type && JSON.stringify(event.data.object).includes(paid.subscriptionId),
+      )!;
+    for (const type of [
+      'customer.subscription.deleted',
+      'checkout.session.completed',
+      'customer.subscription.deleted',
+    ]) {
       expect((await stack.fakes.stripe.redeliver(eventOf(type).id)).status, type).toBe(200);
     }
     expect((await stack.fakes.stripe.redeliver(eventOf('checkout.session.completed').id)).status).toBe(200);
@@ -348,9 +429,14 @@ describe('I5: an ended subscription always leads to destroy', () => {
     const view = await client.agent(agentId);
     expect(view).toMatchObject({ agentStatus: 'draft', jobId: null, subscriptionEndedAt: expect.any(String) });
     expect([...stack.fakes.github.state.runs.values()].filter((run) => run.inputs.agent_id === agentId)).toEqual([]);
-    expect((await historyEvents(agentId)).map((item) => [item.event, item.agentStatus])).toEqual([['subscription-ended', 'draft']]);
+    expect((await historyEvents(agentId)).map((item) => [item.event, item.agentStatus])).toEqual([
+      ['subscription-ended', 'draft'],
+    ]);
     const checkout = await client.fetch(`/agents/${agentId}/checkout`, { method: 'POST' });
-    expect([checkout.status, ((await checkout.json()) as { error: { code: string } }).error.code]).toEqual([409, 'subscription_ended']);
+    expect([checkout.status, ((await checkout.json()) as { error: { code: string } }).error.code]).toEqual([
+      409,
+      'subscription_ended',
+    ]);
     await expectBillingFollowsAgents([agentId]);
   });
 });

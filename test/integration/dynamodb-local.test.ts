@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DescribeTableCommand, DescribeTimeToLiveCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createTables, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb.ts';
 import { functionEntries, streamEventSourceSettings, tableDefinitions } from '../../local/template.ts';
@@ -23,13 +28,21 @@ describe('template readers', () => {
       { AttributeName: 'PK', KeyType: 'HASH' },
       { AttributeName: 'SK', KeyType: 'RANGE' },
     ]);
-    expect(table?.createTableInput.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.KeySchema?.map((key) => key.AttributeName)])).toEqual([
+    expect(
+      table?.createTableInput.GlobalSecondaryIndexes?.map((index) => [
+        index.IndexName,
+        index.KeySchema?.map((key) => key.AttributeName),
+      ]),
+    ).toEqual([
       ['GSI1', ['GSI1PK', 'GSI1SK']],
       ['GSI2', ['GSI2PK', 'GSI2SK']],
       ['GSI3', ['GSI3PK', 'GSI3SK']],
       ['JobsByTime', ['JobsByTimePK', 'JobsByTimeSK']],
     ]);
-    expect(table?.createTableInput.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    expect(table?.createTableInput.StreamSpecification).toEqual({
+      StreamEnabled: true,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    });
     expect(table?.timeToLiveAttribute).toBe('expiresAt');
   });
 
@@ -46,12 +59,17 @@ describe('template readers', () => {
 
   it('reads the fan-out stream mapping as poller settings, and nothing for a function without one', () => {
     const functions = Object.entries(functionEntries(template));
-    const idOf = (name: string): string => functions.find(([, { entry }]) => entry.endsWith(`/lambdas/${name}/handler.ts`))![0];
+    const idOf = (name: string): string =>
+      functions.find(([, { entry }]) => entry.endsWith(`/lambdas/${name}/handler.ts`))![0];
     const [table] = tableDefinitions(template);
 
     const fanout = streamEventSourceSettings(template, idOf('fanout'));
 
-    expect(fanout).toMatchObject({ tableLogicalId: table?.logicalId, startingPosition: 'LATEST', bisectBatchOnError: true });
+    expect(fanout).toMatchObject({
+      tableLogicalId: table?.logicalId,
+      startingPosition: 'LATEST',
+      bisectBatchOnError: true,
+    });
     expect(fanout?.maxRetryAttempts).toBeGreaterThanOrEqual(0);
     expect(fanout?.maxRetryAttempts).toBeLessThan(Infinity); // bounded: poison records must not block the stream
     expect(streamEventSourceSettings(template, idOf('stripe-webhook'))).toBeUndefined();
@@ -74,8 +92,14 @@ describe('createTables', () => {
     expect(Table?.TableStatus).toBe('ACTIVE');
     expect(Table?.KeySchema).toEqual(definition?.createTableInput.KeySchema);
     expect(new Set(Table?.AttributeDefinitions)).toEqual(new Set(definition?.createTableInput.AttributeDefinitions));
-    const indexes = Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({ IndexName, KeySchema, Projection }));
-    expect(indexes?.toSorted((a, b) => a.IndexName!.localeCompare(b.IndexName!))).toEqual(definition?.createTableInput.GlobalSecondaryIndexes);
+    const indexes = Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({
+      IndexName,
+      KeySchema,
+      Projection,
+    }));
+    expect(indexes?.toSorted((a, b) => a.IndexName!.localeCompare(b.IndexName!))).toEqual(
+      definition?.createTableInput.GlobalSecondaryIndexes,
+    );
     expect(Table?.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
     expect(Table?.LatestStreamArn).toBe(tables.streamArn);
 
@@ -90,7 +114,9 @@ describe('createTables', () => {
     const again = await createTables(inject('dynamoEndpoint'), template, { prefix: tables.prefix });
 
     expect(again).toEqual(tables.tableNames);
-    const { Item } = await client.send(new GetItemCommand({ TableName: tables.tableName, Key: { PK: item.PK, SK: item.SK } }));
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tables.tableName, Key: { PK: item.PK, SK: item.SK } }),
+    );
     expect(Item).toEqual(item);
   });
 });
@@ -106,7 +132,9 @@ describe('startDynamoDbLocal', () => {
       const first = await startDynamoDbLocal({ dataDir });
       try {
         const { DataTable } = await createNamedTables(first.endpoint);
-        await withClient(first.endpoint, (client) => client.send(new PutItemCommand({ TableName: DataTable, Item: item })));
+        await withClient(first.endpoint, (client) =>
+          client.send(new PutItemCommand({ TableName: DataTable, Item: item })),
+        );
       } finally {
         await first.stop();
       }
@@ -148,22 +176,28 @@ describe('startDynamoDbLocal', () => {
     }
   });
 
-  it('stops with its parent process: the Java process dies when the parent gets SIGTERM', ownProcessTimeout, async () => {
-    const parent = spawn(process.execPath, ['--import', 'tsx', fixture('run-dynamodb-local.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const [line] = (await once(createInterface({ input: parent.stdout! }), 'line')) as [string];
-      const { endpoint } = JSON.parse(line) as { endpoint: string };
-      await expect(listTables(endpoint)).resolves.toBe(200);
+  it(
+    'stops with its parent process: the Java process dies when the parent gets SIGTERM',
+    ownProcessTimeout,
+    async () => {
+      const parent = spawn(process.execPath, ['--import', 'tsx', fixture('run-dynamodb-local.ts')], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        const [line] = (await once(createInterface({ input: parent.stdout! }), 'line')) as [string];
+        const { endpoint } = JSON.parse(line) as { endpoint: string };
+        await expect(listTables(endpoint)).resolves.toBe(200);
 
-      parent.kill('SIGTERM');
-      const [, signal] = await once(parent, 'exit');
+        parent.kill('SIGTERM');
+        const [, signal] = await once(parent, 'exit');
 
-      expect(signal).toBe('SIGTERM'); // the default signal behaviour is kept after the clean-up
-      await expect(listTables(endpoint)).rejects.toThrow();
-    } finally {
-      parent.kill('SIGKILL');
-    }
-  });
+        expect(signal).toBe('SIGTERM'); // the default signal behaviour is kept after the clean-up
+        await expect(listTables(endpoint)).rejects.toThrow();
+      } finally {
+        parent.kill('SIGKILL');
+      }
+    },
+  );
 });
 
 /** A table set with a fixed prefix on a private DynamoDB Local, named by a readable alias. */
@@ -172,7 +206,10 @@ async function createNamedTables(endpoint: string): Promise<{ DataTable: string 
   return { DataTable: names[0]! };
 }
 
-async function withClient<T>(endpoint: string, use: (client: ReturnType<typeof localDynamoDbClient>) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  endpoint: string,
+  use: (client: ReturnType<typeof localDynamoDbClient>) => Promise<T>,
+): Promise<T> {
   const client = localDynamoDbClient(endpoint);
   try {
     return await use(client);
@@ -188,7 +225,8 @@ async function listTables(endpoint: string): Promise<number> {
     headers: {
       'content-type': 'application/x-amz-json-1.0',
       'x-amz-target': 'DynamoDB_20120810.ListTables',
-      authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
     },
     body: '{}',
   });

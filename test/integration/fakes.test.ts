@@ -76,7 +76,10 @@ describe('fake GitHub', () => {
   });
 
   it('answers 204 without run details', async () => {
-    const response = await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: { ...dispatchInputs, dry_run: true } });
+    const response = await call(dispatchUrl, github.token, 'POST', {
+      ref: 'main',
+      inputs: { ...dispatchInputs, dry_run: true },
+    });
     expect(response).toEqual({ status: 204, body: undefined });
     expect(dispatched.at(-1)?.inputs.dry_run).toBe('true');
   });
@@ -115,27 +118,42 @@ describe('fake GitHub', () => {
   it('creates the run but answers 502 on request: the ambiguous dispatch', async () => {
     const before = dispatched.length;
     github.loseNextAnswers(1);
-    const lost = await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: dispatchInputs, return_run_details: true });
+    const lost = await call(dispatchUrl, github.token, 'POST', {
+      ref: 'main',
+      inputs: dispatchInputs,
+      return_run_details: true,
+    });
     expect(lost.status).toBe(502);
     expect(dispatched).toHaveLength(before + 1);
     expect((await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: dispatchInputs })).status).toBe(204);
   });
 
-  it('lists a workflow\'s runs newest first, titled by its run-name, filtered by event and creation time', async () => {
+  it("lists a workflow's runs newest first, titled by its run-name, filtered by event and creation time", async () => {
     const runsUrl = `${github.url}/repos/acme/agents/actions/workflows/provision-agent.yml/runs`;
     await call(dispatchUrl, github.token, 'POST', { ref: 'main', inputs: { ...dispatchInputs, job_id: 'job-listed' } });
     const newest = dispatched.at(-1)!;
     const since = new URLSearchParams({ event: 'workflow_dispatch', created: `>=${newest.createdAt}` });
     const { status, body } = await call(`${runsUrl}?${since}`, github.token);
     expect(status).toBe(200);
-    expect(body?.workflow_runs[0]).toMatchObject({ id: newest.id, display_title: 'Provision job job-listed', html_url: newest.htmlUrl });
+    expect(body?.workflow_runs[0]).toMatchObject({
+      id: newest.id,
+      display_title: 'Provision job job-listed',
+      html_url: newest.htmlUrl,
+    });
     expect(body?.workflow_runs.every((run: { created_at: string }) => run.created_at >= newest.createdAt)).toBe(true);
 
     const all = await call(`${runsUrl}?per_page=2&page=1`, github.token);
     expect(all.body?.total_count).toBe(dispatched.length);
     expect(all.body?.workflow_runs.map((run: { id: number }) => run.id)).toEqual([newest.id, dispatched.at(-2)!.id]);
     expect((await call(`${runsUrl}?event=push`, github.token)).body?.workflow_runs).toEqual([]);
-    expect((await call(`${runsUrl}?created=${encodeURIComponent(`>${new Date(Date.now() + 60_000).toISOString()}`)}`, github.token)).body?.total_count).toBe(0);
+    expect(
+      (
+        await call(
+          `${runsUrl}?created=${encodeURIComponent(`>${new Date(Date.now() + 60_000).toISOString()}`)}`,
+          github.token,
+        )
+      ).body?.total_count,
+    ).toBe(0);
     expect((await call(`${runsUrl}?created=yesterday`, github.token)).status).toBe(422);
     expect((await call(runsUrl.replace('acme/agents', 'acme/other'), github.token)).status).toBe(404);
   });
@@ -148,13 +166,17 @@ describe('fake GitHub', () => {
     const cancelUrl = `${github.url}/repos/acme/agents/actions/runs/${run.id}/cancel`;
 
     expect((await call(cancelUrl, github.token, 'POST')).status).toBe(202);
-    expect((await call(cancelUrl, github.token, 'POST')).body).toMatchObject({ message: expect.stringContaining('completed') });
+    expect((await call(cancelUrl, github.token, 'POST')).body).toMatchObject({
+      message: expect.stringContaining('completed'),
+    });
     expect(cancelled).toEqual([run.id]);
     expect((await call(`${github.url}/repos/acme/agents/actions/runs/${run.id}`, github.token)).body).toMatchObject({
       status: 'completed',
       conclusion: 'cancelled',
     });
-    expect((await call(`${github.url}/repos/acme/agents/actions/runs/999/cancel`, github.token, 'POST')).status).toBe(404);
+    expect((await call(`${github.url}/repos/acme/agents/actions/runs/999/cancel`, github.token, 'POST')).status).toBe(
+      404,
+    );
     unsubscribe();
   });
 
@@ -191,7 +213,13 @@ describe('fake Hetzner', () => {
   afterAll(() => Promise.all([hetzner.stop(), slowHetzner.stop()]));
 
   const createServer = (fake: hetznerFake.HetznerFake, name: string, labels: Record<string, string>) =>
-    call(`${fake.url}/servers`, fake.token, 'POST', { name, server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels });
+    call(`${fake.url}/servers`, fake.token, 'POST', {
+      name,
+      server_type: 'cx22',
+      image: 'ubuntu-24.04',
+      location: 'fsn1',
+      labels,
+    });
 
   /** Polls an action until it leaves `running` (bounded). */
   async function settled(fake: hetznerFake.HetznerFake, actionId: number) {
@@ -212,7 +240,11 @@ describe('fake Hetzner', () => {
   it('creates a labelled server whose create action succeeds, and finds it by label', async () => {
     const created = await createServer(hetzner, 'agent-job-a', { job_id: 'job-a', agent_id: 'agent-a' });
     expect(created.status).toBe(201);
-    expect(created.body?.server).toMatchObject({ name: 'agent-job-a', status: 'initializing', labels: { job_id: 'job-a' } });
+    expect(created.body?.server).toMatchObject({
+      name: 'agent-job-a',
+      status: 'initializing',
+      labels: { job_id: 'job-a' },
+    });
     expect(created.body?.action).toMatchObject({ command: 'create_server', status: 'running' });
 
     expect(await settled(hetzner, created.body?.action.id)).toMatchObject({ status: 'success', progress: 100 });
@@ -220,21 +252,27 @@ describe('fake Hetzner', () => {
     expect((await call(serverUrl, hetzner.token)).body?.server.status).toBe('running');
 
     await createServer(hetzner, 'agent-job-b', { job_id: 'job-b' });
-    const listed = await call(`${hetzner.url}/servers?label_selector=${encodeURIComponent('job_id=job-a')}`, hetzner.token);
+    const listed = await call(
+      `${hetzner.url}/servers?label_selector=${encodeURIComponent('job_id=job-a')}`,
+      hetzner.token,
+    );
     expect(listed.body?.servers.map((server: { name: string }) => server.name)).toEqual(['agent-job-a']);
     expect(listed.body?.meta.pagination.total_entries).toBe(1);
-    const unlabelled = await call(`${hetzner.url}/servers?label_selector=${encodeURIComponent('!agent_id')}`, hetzner.token);
+    const unlabelled = await call(
+      `${hetzner.url}/servers?label_selector=${encodeURIComponent('!agent_id')}`,
+      hetzner.token,
+    );
     expect(unlabelled.body?.servers.map((server: { name: string }) => server.name)).toEqual(['agent-job-b']);
   });
 
   it('keeps an action running until its delay has passed', async () => {
     const created = await createServer(slowHetzner, 'agent-slow', { job_id: 'slow' });
-    expect((await call(`${slowHetzner.url}/actions/${created.body?.action.id}`, slowHetzner.token)).body?.action.status).toBe(
-      'running',
-    );
-    expect((await call(`${slowHetzner.url}/servers/${created.body?.server.id}`, slowHetzner.token)).body?.server.status).toBe(
-      'initializing',
-    );
+    expect(
+      (await call(`${slowHetzner.url}/actions/${created.body?.action.id}`, slowHetzner.token)).body?.action.status,
+    ).toBe('running');
+    expect(
+      (await call(`${slowHetzner.url}/servers/${created.body?.server.id}`, slowHetzner.token)).body?.server.status,
+    ).toBe('initializing');
   });
 
   it('powers a server off and on through actions', async () => {
@@ -261,7 +299,9 @@ describe('fake Hetzner', () => {
     expect(deleted.body?.action.command).toBe('delete_server');
     expect((await call(serverUrl, hetzner.token, 'DELETE')).body?.error.code).toBe('not_found');
     expect((await call(serverUrl, hetzner.token)).status).toBe(404);
-    expect((await call(`${hetzner.url}/servers?label_selector=job_id%3Dgone`, hetzner.token)).body?.servers).toEqual([]);
+    expect((await call(`${hetzner.url}/servers?label_selector=job_id%3Dgone`, hetzner.token)).body?.servers).toEqual(
+      [],
+    );
   });
 
   it('refuses invalid servers, duplicate names and bad labels with 4xx', async () => {
@@ -301,9 +341,13 @@ describe('fake Tailscale', () => {
 
   it('gets and deletes a device by id or node id; a second delete is 404', async () => {
     const device = tailscale.join({ hostname: 'agent-job-8' });
-    expect((await call(`${tailscale.url}/device/${device.id}`, tailscale.token)).body).toMatchObject({ hostname: 'agent-job-8' });
+    expect((await call(`${tailscale.url}/device/${device.id}`, tailscale.token)).body).toMatchObject({
+      hostname: 'agent-job-8',
+    });
     expect((await call(`${tailscale.url}/device/${device.nodeId}`, tailscale.token, 'DELETE')).status).toBe(200);
     expect((await call(`${tailscale.url}/device/${device.id}`, tailscale.token, 'DELETE')).status).toBe(404);
-    expect((await call(`${tailscale.url}/device/${device.id}`, tailscale.token)).body).toEqual({ message: 'device not found' });
+    expect((await call(`${tailscale.url}/device/${device.id}`, tailscale.token)).body).toEqual({
+      message: 'device not found',
+    });
   });
 });

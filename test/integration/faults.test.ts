@@ -24,7 +24,14 @@ import type { WorkflowRun } from '../../local/fakes/github.ts';
 import type { LocalStack } from '../../local/start.ts';
 import type { LocalStepFunctionsEvents } from '../../local/stepfunctions.ts';
 import { listenLocally } from '../support/listen.ts';
-import { ApiClient, openCheckout, payCheckout, payForAgent, startTestStack, type LiveClient } from '../support/local-stack.ts';
+import {
+  ApiClient,
+  openCheckout,
+  payCheckout,
+  payForAgent,
+  startTestStack,
+  type LiveClient,
+} from '../support/local-stack.ts';
 
 /** How DynamoDB fails: connections cut, `ThrottlingException` answers, or requests accepted and never answered. */
 type DynamoFault = 'refuse' | 'throttle' | 'hang';
@@ -43,14 +50,21 @@ interface DynamoProxy {
   stop(): Promise<void>;
 }
 
-const THROTTLED_BODY = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException', message: 'Rate of requests exceeds the allowed throughput.' });
+const THROTTLED_BODY = JSON.stringify({
+  __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
+  message: 'Rate of requests exceeds the allowed throughput.',
+});
 
 /** Forwards one request to `origin` and its answer back; a failed upstream cuts the caller's connection. */
 function forward(request: IncomingMessage, response: ServerResponse, origin: string, agent: Agent): void {
-  const upstream = httpRequest(new URL(request.url ?? '/', origin), { method: request.method, headers: request.headers, agent }, (answer) => {
-    response.writeHead(answer.statusCode ?? 502, answer.headers);
-    answer.pipe(response);
-  });
+  const upstream = httpRequest(
+    new URL(request.url ?? '/', origin),
+    { method: request.method, headers: request.headers, agent },
+    (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    },
+  );
   upstream.on('error', () => response.destroy());
   request.pipe(upstream);
 }
@@ -144,7 +158,8 @@ async function startManagementProxy(): Promise<ManagementProxy> {
  * update, and only the poison record may reach the failure queue.
  */
 const ledger = { injected: new Map<string, number>(), updatesChecked: 0, repeatsDropped: 0, poisonBatches: 0 };
-const recordInjected = (kind: string, count: number) => ledger.injected.set(kind, (ledger.injected.get(kind) ?? 0) + count);
+const recordInjected = (kind: string, count: number) =>
+  ledger.injected.set(kind, (ledger.injected.get(kind) ?? 0) + count);
 
 /** The stream poller's retries of a failing batch (the template's `retryAttempts`): one more failure gives it up. */
 const POLLER_RETRY_ATTEMPTS = 3;
@@ -195,7 +210,13 @@ afterAll(async () => {
 
 /** Posts one signed callback the way the workflow does, once; it must be accepted. */
 async function report(payload: Record<string, unknown>): Promise<void> {
-  const result = await postCallback({ url: `${stack.url}/callbacks/github`, secret: stack.secrets.callbackSecret, payload, attempts: 1, log: () => {} });
+  const result = await postCallback({
+    url: `${stack.url}/callbacks/github`,
+    secret: stack.secrets.callbackSecret,
+    payload,
+    attempts: 1,
+    log: () => {},
+  });
   expect(result).toMatchObject({ ok: true, status: 200 });
 }
 
@@ -204,7 +225,13 @@ function progressReports(jobId: string): Record<string, unknown>[] {
   return [
     { type: 'status', job_id: jobId, status: 'provisioning' },
     { type: 'step', job_id: jobId, step: 'vm_created', server_id: '4711', server_ip: '203.0.113.7' },
-    { type: 'step', job_id: jobId, step: 'network_configured', tailscale_ip: '100.64.0.7', tailscale_device_id: 'device-4711' },
+    {
+      type: 'step',
+      job_id: jobId,
+      step: 'network_configured',
+      tailscale_ip: '100.64.0.7',
+      tailscale_device_id: 'device-4711',
+    },
     { type: 'step', job_id: jobId, step: 'ansible_started' },
     { type: 'step', job_id: jobId, step: 'ansible_complete' },
   ];
@@ -222,7 +249,10 @@ async function dispatchedManualAgent(client: ApiClient): Promise<{ agentId: stri
   expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
   await dispatched;
   // dispatch-workflow records the run (an update of its own) once GitHub answered.
-  await vi.waitFor(async () => expect((await client.agent(agent.agentId)).workflowRunUrl).toBeDefined(), { timeout: 10_000, interval: 50 });
+  await vi.waitFor(async () => expect((await client.agent(agent.agentId)).workflowRunUrl).toBeDefined(), {
+    timeout: 10_000,
+    interval: 50,
+  });
   const { jobId } = await client.agent(agent.agentId);
   if (jobId === null) throw new Error('The paid agent has no job');
   return { agentId: agent.agentId, jobId };
@@ -243,7 +273,8 @@ function keptSeqs(dashboard: LiveClient, agentId: string): number[] {
   return kept;
 }
 
-const seqsFrom = (first: number, last: number): number[] => Array.from({ length: last - first + 1 }, (_, index) => first + index);
+const seqsFrom = (first: number, last: number): number[] =>
+  Array.from({ length: last - first + 1 }, (_, index) => first + index);
 
 /** Checks that `dashboard` kept every seq of `agentId` from `first` to `last`, in order, and counts it in the ledger. */
 function expectEveryUpdate(dashboard: LiveClient, agentId: string, first: number, last: number): void {
@@ -259,7 +290,7 @@ const repeatsOf = (dashboard: LiveClient, agentId: string): number =>
 
 describe('DynamoDB failing while a callback arrives', () => {
   it.each(['refuse', 'throttle', 'hang'] as const)(
-    '%s: answers 5xx with a clean error and writes nothing; the sender\'s retry lands and the dashboard gets the update once',
+    "%s: answers 5xx with a clean error and writes nothing; the sender's retry lands and the dashboard gets the update once",
     async (fault) => {
       const client = await ApiClient.signIn(stack.url, `faults-${fault}-${RUN}`);
       const { agentId, jobId } = await dispatchedManualAgent(client);
@@ -326,7 +357,10 @@ describe('GitHub refusing dispatches', () => {
     expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
     expect((await client.settled(agent.agentId, 40_000)).status).toBe('running');
     // The job runs first; the state machine activates the agent right after.
-    await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), {
+      timeout: 10_000,
+      interval: 100,
+    });
     recordInjected('GitHub dispatch 503', 1);
   });
 
@@ -341,7 +375,10 @@ describe('GitHub refusing dispatches', () => {
       stack.fakes.github.loseNextAnswers(1, 502);
       expect((await payForAgent(client, agent.agentId)).delivered).toBe(true);
       expect((await client.settled(agent.agentId, 40_000)).status).toBe('running');
-      await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), { timeout: 10_000, interval: 100 });
+      await vi.waitFor(async () => expect((await client.agent(agent.agentId)).agentStatus).toBe('active'), {
+        timeout: 10_000,
+        interval: 100,
+      });
       expect(runs).toHaveLength(1);
       recordInjected('GitHub dispatch accepted, answered 502', 1);
     } finally {
@@ -383,7 +420,10 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
       const checkoutUrl = await openCheckout(client, agent.agentId);
       if (at === 'payment') failOneCall();
       expect((await payCheckout(client, checkoutUrl)).delivered).toBe(true);
-      await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), { timeout: 20_000, interval: 50 });
+      await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), {
+        timeout: 20_000,
+        interval: 50,
+      });
       await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 20_000, interval: 50 });
       const [run] = runs;
       const { jobId } = await client.agent(agent.agentId);
@@ -392,7 +432,14 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
       const [started, ...steps] = progressReports(jobId);
       await report({ ...started, workflow_run_id: String(run!.id), workflow_run_url: run!.htmlUrl });
       for (const payload of steps) await report(payload);
-      await report({ type: 'status', job_id: jobId, status: 'running', server_id: '4711', server_ip: '203.0.113.7', tailscale_ip: '100.64.0.7' });
+      await report({
+        type: 'status',
+        job_id: jobId,
+        status: 'running',
+        server_id: '4711',
+        server_ip: '203.0.113.7',
+        tailscale_ip: '100.64.0.7',
+      });
 
       expect((await client.settled(agent.agentId, 20_000)).status).toBe('running');
       const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
@@ -401,8 +448,13 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
       expect(runs).toHaveLength(1);
       expect(await getJob(jobId)).toMatchObject({ workflowRunId: String(run!.id) });
       // Before the dispatch the state retried the failed function; after it, the function absorbed the failure.
-      expect(retried.filter((retry) => retry.executionArn === executionArn).map(({ state }) => state)).toEqual(at === 'payment' ? ['AwaitStart'] : []);
-      recordInjected(`DynamoDB UpdateItem ${fault} (dispatch-workflow, ${at === 'payment' ? 'before' : 'after'} the dispatch)`, failedAttempts);
+      expect(retried.filter((retry) => retry.executionArn === executionArn).map(({ state }) => state)).toEqual(
+        at === 'payment' ? ['AwaitStart'] : [],
+      );
+      recordInjected(
+        `DynamoDB UpdateItem ${fault} (dispatch-workflow, ${at === 'payment' ? 'before' : 'after'} the dispatch)`,
+        failedAttempts,
+      );
     } finally {
       stack.stepFunctions.off('state', onState);
       stopListening();
@@ -423,7 +475,13 @@ describe('the management API failing for one subscriber', () => {
       // A subscription whose connection API Gateway no longer knows (a `$disconnect` that never ran): every post to it
       // answers 410 Gone. Stored through the same module `$connect` and `subscribe` use.
       const goneId = `gone-${RUN}=`;
-      await putConnection({ connectionId: goneId, userId: client.userId, role: 'customer', connectedAt: new Date().toISOString(), expiresAt: Math.floor(Date.now() / 1000) + 600 });
+      await putConnection({
+        connectionId: goneId,
+        userId: client.userId,
+        role: 'customer',
+        connectedAt: new Date().toISOString(),
+        expiresAt: Math.floor(Date.now() / 1000) + 600,
+      });
       const gone = await getConnection(goneId);
       expect(gone && (await subscribe(gone, agentId))).toBe(true);
 
@@ -431,7 +489,10 @@ describe('the management API failing for one subscriber', () => {
       await report({ type: 'status', job_id: jobId, status: 'provisioning' });
       await alive.reached(seq + 1);
       expect(alive.views().at(-1)?.status).toBe('provisioning');
-      await vi.waitFor(async () => expect(await getConnection(goneId)).toBeUndefined(), { timeout: 10_000, interval: 100 });
+      await vi.waitFor(async () => expect(await getConnection(goneId)).toBeUndefined(), {
+        timeout: 10_000,
+        interval: 100,
+      });
       expectEveryUpdate(alive, agentId, seq, seq + 1);
       recordInjected('management API 410 Gone (one subscriber)', 1);
     } finally {
@@ -481,7 +542,9 @@ describe('the management API failing for one subscriber', () => {
  */
 async function provisionWatched(name: string, fault: { inject(): void; spent(): boolean }): Promise<void> {
   const client = await ApiClient.signIn(stack.url, `${name}-${RUN}`);
-  const agents = await Promise.all(['one', 'two', 'three', 'four'].map((agentName) => client.createAgent(`${name} ${agentName}`)));
+  const agents = await Promise.all(
+    ['one', 'two', 'three', 'four'].map((agentName) => client.createAgent(`${name} ${agentName}`)),
+  );
   const dashboards = await Promise.all(agents.map(() => client.live(stack.wsUrl)));
   const overview = await client.live(stack.wsUrl);
   try {
@@ -505,7 +568,10 @@ async function provisionWatched(name: string, fault: { inject(): void; spent(): 
     for (const [index, { agentId, seq: first }] of agents.entries()) {
       const { seq: last } = settled[index]!;
       for (const dashboard of [dashboards[index]!, overview]) {
-        await vi.waitFor(() => expect(keptSeqs(dashboard, agentId).at(-1)).toBe(last), { timeout: 10_000, interval: 50 });
+        await vi.waitFor(() => expect(keptSeqs(dashboard, agentId).at(-1)).toBe(last), {
+          timeout: 10_000,
+          interval: 50,
+        });
         expectEveryUpdate(dashboard, agentId, first, last);
       }
     }
@@ -523,7 +589,10 @@ describe('the fan-out failing mid-stream', () => {
       spent: () => crashesLeft === 0,
     });
     expect(crashedBatchSizes.length).toBe(POLLER_RETRY_ATTEMPTS);
-    recordInjected(`fan-out invocation crashed after posting (batches of ${crashedBatchSizes.join(', ')} records)`, crashedBatchSizes.length);
+    recordInjected(
+      `fan-out invocation crashed after posting (batches of ${crashedBatchSizes.join(', ')} records)`,
+      crashedBatchSizes.length,
+    );
   });
 
   it('its DynamoDB reads refused: the failed records are retried, every dashboard gets every update', async () => {
@@ -555,7 +624,14 @@ describe('the fan-out failing mid-stream', () => {
       const [before, ...after] = progressReports(jobId);
       await report(before!);
       // An update larger than a WebSocket frame may be (128 KiB): the management API refuses it (413) every time.
-      const poison = { ...keys.history(broken.agentId, 99), entity: 'history', type: 'update', agentId: broken.agentId, seq: 99, name: 'x'.repeat(130 * 1024) };
+      const poison = {
+        ...keys.history(broken.agentId, 99),
+        entity: 'history',
+        type: 'update',
+        agentId: broken.agentId,
+        seq: 99,
+        name: 'x'.repeat(130 * 1024),
+      };
       await dynamo.send(new PutCommand({ TableName: stack.tableName, Item: poison }));
       for (const payload of after) await report(payload);
       const { seq: last } = await client.agent(agentId);
@@ -566,7 +642,10 @@ describe('the fan-out failing mid-stream', () => {
       // record first; neighbours after it in the batch are named too, though they were delivered (checked below).
       const [failed, ...more] = givenUp.slice(givenUpBefore);
       expect(more).toEqual([]);
-      const keysOf = failed!.records.map((record) => ({ PK: record.dynamodb?.Keys?.PK?.S, SK: record.dynamodb?.Keys?.SK?.S }));
+      const keysOf = failed!.records.map((record) => ({
+        PK: record.dynamodb?.Keys?.PK?.S,
+        SK: record.dynamodb?.Keys?.SK?.S,
+      }));
       expect(keysOf[0]).toEqual(keys.history(broken.agentId, 99));
       expect(keysOf.slice(1).filter(({ PK }) => PK === poison.PK)).toEqual([]);
       expectEveryUpdate(dashboard, agentId, first, last);

@@ -19,12 +19,18 @@ describe('the fan-out in a worker thread', () => {
     return () => stack.stop();
   });
 
-  it('delivers the paid agent\'s updates to its dashboard, and removes a subscriber that is gone (410)', async () => {
+  it("delivers the paid agent's updates to its dashboard, and removes a subscriber that is gone (410)", async () => {
     const client = await ApiClient.signIn(stack.url, `worker-${RUN}`);
     const agent = await client.createAgent(`worker fan-out ${RUN}`);
     const { putConnection, subscribe } = await import('../../lambdas/ws-handler/connections.ts');
     const goneId = `gone${RUN}AAAAAA=`;
-    const connection = { connectionId: goneId, userId: client.userId, role: 'customer' as const, connectedAt: new Date().toISOString(), expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+    const connection = {
+      connectionId: goneId,
+      userId: client.userId,
+      role: 'customer' as const,
+      connectedAt: new Date().toISOString(),
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    };
     await putConnection(connection);
     await subscribe({ ...connection, agentIds: new Set() }, agent.agentId);
 
@@ -33,11 +39,17 @@ describe('the fan-out in a worker thread', () => {
       await dashboard.subscribe(agent.agentId);
       await payForAgent(client, agent.agentId);
       await dashboard.reached(agent.seq + 1);
-      expect(dashboard.views().at(-1)).toMatchObject({ type: 'update', agentId: agent.agentId, agentStatus: 'provisioning' });
+      expect(dashboard.views().at(-1)).toMatchObject({
+        type: 'update',
+        agentId: agent.agentId,
+        agentStatus: 'provisioning',
+      });
       const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
       await vi.waitFor(
         async () => {
-          const { Item } = await dynamo.send(new GetCommand({ TableName: stack.tableName, Key: keys.connection(goneId), ConsistentRead: true }));
+          const { Item } = await dynamo.send(
+            new GetCommand({ TableName: stack.tableName, Key: keys.connection(goneId), ConsistentRead: true }),
+          );
           expect(Item).toBeUndefined();
         },
         { timeout: 10_000, interval: 100 },

@@ -18,13 +18,23 @@ const SECRET_IN_ERROR = 'db password is hunter2';
 
 /** An authorizer as `routesFromTemplate` reads CDK's `HttpLambdaAuthorizer` with simple responses. */
 function lambdaAuthorizer(authorizerId: string, resultTtlSeconds: number): HttpLambdaRouteAuthorizer {
-  return { kind: 'LAMBDA', authorizerId, target: { functionLogicalId: 'Authorizer' }, identitySource: ['$request.header.Authorization'], resultTtlSeconds };
+  return {
+    kind: 'LAMBDA',
+    authorizerId,
+    target: { functionLogicalId: 'Authorizer' },
+    identitySource: ['$request.header.Authorization'],
+    resultTtlSeconds,
+  };
 }
 
 const routes: GatewayRoutes = {
   http: [
     { routeKey: 'POST /webhooks/stripe', target: { functionLogicalId: 'Echo' }, authorizer: { kind: 'NONE' } },
-    { routeKey: 'GET /agents/{agentId}', target: { functionLogicalId: 'Echo' }, authorizer: lambdaAuthorizer('Uncached', 0) },
+    {
+      routeKey: 'GET /agents/{agentId}',
+      target: { functionLogicalId: 'Echo' },
+      authorizer: lambdaAuthorizer('Uncached', 0),
+    },
     { routeKey: 'GET /cached', target: { functionLogicalId: 'Echo' }, authorizer: lambdaAuthorizer('Cached', 300) },
     { routeKey: 'GET /text', target: { functionLogicalId: 'Text' }, authorizer: { kind: 'NONE' } },
     { routeKey: 'POST /binary', target: { functionLogicalId: 'Binary' }, authorizer: { kind: 'NONE' } },
@@ -128,7 +138,12 @@ describe('HTTP API routes', () => {
   it('delivers a payload 2.0 event built from the real request', async () => {
     const response = await fetch(`${gateway.url}/webhooks/stripe?a=1&a=2&b=x%20y`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': 't=1,v1=abc', Cookie: 'c1=v1; c2=v2', 'User-Agent': 'Stripe/1.0' },
+      headers: {
+        'Content-Type': 'application/json',
+        'Stripe-Signature': 't=1,v1=abc',
+        Cookie: 'c1=v1; c2=v2',
+        'User-Agent': 'Stripe/1.0',
+      },
       body: '{"id":"evt_1","name":"zoë"}',
     });
     expect(response.status).toBe(200);
@@ -157,7 +172,13 @@ describe('HTTP API routes', () => {
       accountId: '000000000000',
       apiId: expect.stringMatching(/^[a-z0-9]{10}$/),
       domainName: `127.0.0.1:${gateway.port}`,
-      http: { method: 'POST', path: '/webhooks/stripe', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'Stripe/1.0' },
+      http: {
+        method: 'POST',
+        path: '/webhooks/stripe',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'Stripe/1.0',
+      },
       requestId: response.headers.get('apigw-requestid'),
       routeKey: 'POST /webhooks/stripe',
       stage: '$default',
@@ -214,7 +235,8 @@ describe('HTTP API routes', () => {
 });
 
 describe('Lambda authorizer (payload 2.0, simple responses)', () => {
-  const getAgent = (headers: Record<string, string> = {}) => fetch(`${gateway.url}/agents/agent%201?view=full`, { headers });
+  const getAgent = (headers: Record<string, string> = {}) =>
+    fetch(`${gateway.url}/agents/agent%201?view=full`, { headers });
   const authorizerCalls = () => invocations.filter((call) => call.functionLogicalId === 'Authorizer');
 
   it('answers 401 {"message":"Unauthorized"} without the identity source (missing or empty header), invoking nothing', async () => {
@@ -257,7 +279,9 @@ describe('Lambda authorizer (payload 2.0, simple responses)', () => {
       pathParameters: { agentId: 'agent 1' },
       queryStringParameters: { view: 'full' },
     });
-    expect(event.routeArn).toMatch(/^arn:aws:execute-api:[a-z0-9-]+:\d{12}:[a-z0-9]{10}\/\$default\/GET\/agents\/agent%201$/);
+    expect(event.routeArn).toMatch(
+      /^arn:aws:execute-api:[a-z0-9-]+:\d{12}:[a-z0-9]{10}\/\$default\/GET\/agents\/agent%201$/,
+    );
     expect(event).not.toHaveProperty('body');
   });
 
@@ -269,7 +293,8 @@ describe('Lambda authorizer (payload 2.0, simple responses)', () => {
   });
 
   it('reuses an answer for the same identity source within the TTL, and asks again for another value', async () => {
-    const cached = (authorization: string) => fetch(`${gateway.url}/cached`, { headers: { Authorization: authorization } });
+    const cached = (authorization: string) =>
+      fetch(`${gateway.url}/cached`, { headers: { Authorization: authorization } });
     expect((await cached('allow cache-user')).status).toBe(200);
     expect((await cached('allow cache-user')).status).toBe(200);
     expect((await cached('deny')).status).toBe(403);
@@ -294,7 +319,10 @@ describe('local-only paths', () => {
 
   it('serves the dev issuer JWKS, signs tokens with its key and refuses a token request without a valid userId', async () => {
     expect(await (await fetch(`${gateway.url}/.well-known/jwks.json`)).json()).toEqual(devAuth.jwks());
-    const [header, claims] = (await tokenFor('user-1')).split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
+    const [header, claims] = (await tokenFor('user-1'))
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()));
     expect(devAuth.jwks().keys.map((key) => key.kid)).toContain(header.kid);
     expect(claims).toMatchObject({ sub: 'user-1', token_use: 'access', client_id: CLIENT_ID, iss: gateway.url });
     for (const body of ['not json', '{}', '{"userId":""}', '{"userId":42}']) {
@@ -305,7 +333,13 @@ describe('local-only paths', () => {
   });
 
   it('has no dev issuer paths when devAuth is absent', async () => {
-    const plain = await startGateway({ port: 0, routes: { http: [], webSocket: undefined }, invoke, logger, publicConfig: {} });
+    const plain = await startGateway({
+      port: 0,
+      routes: { http: [], webSocket: undefined },
+      invoke,
+      logger,
+      publicConfig: {},
+    });
     try {
       expect((await fetch(`${plain.url}/dev/token`, { method: 'POST', body: '{"userId":"u"}' })).status).toBe(404);
       expect((await fetch(`${plain.url}/.well-known/jwks.json`)).status).toBe(404);
@@ -336,7 +370,11 @@ describe('local-only paths', () => {
   });
 
   it('never serves files outside the static directory', async () => {
-    for (const path of ['/..%2f..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/assets/..%2f..%2fpackage.json']) {
+    for (const path of [
+      '/..%2f..%2f..%2fetc%2fpasswd',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/assets/..%2f..%2fpackage.json',
+    ]) {
       const body = await (await fetch(`${gateway.url}${path}`)).text();
       expect(body).not.toMatch(/root:|"name"/);
     }

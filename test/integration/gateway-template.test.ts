@@ -12,11 +12,16 @@ const template = inject('template');
 const routes = routesFromTemplate(template);
 const entries = functionEntries(template);
 /** `lambdas/<name>/handler.ts` -> `<name>`. */
-const handlerNameOf = (functionLogicalId: string) => basename(dirname(entries[functionLogicalId]?.entry ?? 'missing/x'));
+const handlerNameOf = (functionLogicalId: string) =>
+  basename(dirname(entries[functionLogicalId]?.entry ?? 'missing/x'));
 
 describe('routes of the synthesized stack', () => {
   it('serves every HTTP route of the contract with its handler and authorization', () => {
-    const table = routes.http.map((route) => [route.routeKey, handlerNameOf(route.target.functionLogicalId), route.authorizer.kind]);
+    const table = routes.http.map((route) => [
+      route.routeKey,
+      handlerNameOf(route.target.functionLogicalId),
+      route.authorizer.kind,
+    ]);
     expect(table).toEqual(
       expect.arrayContaining([
         ['POST /webhooks/stripe', 'stripe-webhook', 'NONE'],
@@ -33,7 +38,9 @@ describe('routes of the synthesized stack', () => {
     );
     expect(table).toHaveLength(10);
     const authorizers = routes.http.flatMap((route) => (route.authorizer.kind === 'LAMBDA' ? [route.authorizer] : []));
-    expect(new Set(authorizers.map((authorizer) => handlerNameOf(authorizer.target.functionLogicalId)))).toEqual(new Set(['http-authorizer']));
+    expect(new Set(authorizers.map((authorizer) => handlerNameOf(authorizer.target.functionLogicalId)))).toEqual(
+      new Set(['http-authorizer']),
+    );
     expect(authorizers[0]?.identitySource).toEqual(['$request.header.Authorization']);
   });
 
@@ -42,7 +49,9 @@ describe('routes of the synthesized stack', () => {
     expect(webSocket?.routeSelectionExpression).toBe('$request.body.action');
     const table = webSocket?.routes.map((route) => [route.routeKey, handlerNameOf(route.target.functionLogicalId)]);
     expect(table).toEqual(
-      expect.arrayContaining(['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'].map((key) => [key, 'ws-handler'])),
+      expect.arrayContaining(
+        ['$connect', '$disconnect', '$default', 'subscribe', 'unsubscribe', 'ping'].map((key) => [key, 'ws-handler']),
+      ),
     );
     const connect = webSocket?.routes.find((route) => route.routeKey === '$connect');
     expect(connect?.authorizer.kind).toBe('REQUEST');
@@ -63,7 +72,8 @@ describe('gateway on the synthesized routes', () => {
       invoke: async (functionLogicalId, event) => {
         const name = handlerNameOf(functionLogicalId);
         invoked.push(name);
-        if (name === 'http-authorizer') return { isAuthorized: (event as HttpAuthorizerEvent).identitySource[0] === 'Bearer good' };
+        if (name === 'http-authorizer')
+          return { isAuthorized: (event as HttpAuthorizerEvent).identitySource[0] === 'Bearer good' };
         return { statusCode: 200, body: '{}' };
       },
       publicConfig: {},

@@ -33,7 +33,11 @@ const routes: GatewayRoutes = {
       {
         routeKey: '$connect',
         target: { functionLogicalId: 'WsHandler' },
-        authorizer: { kind: 'REQUEST', target: { functionLogicalId: 'WsAuthorizer' }, identitySource: ['route.request.querystring.token'] },
+        authorizer: {
+          kind: 'REQUEST',
+          target: { functionLogicalId: 'WsAuthorizer' },
+          identitySource: ['route.request.querystring.token'],
+        },
       },
       { routeKey: '$disconnect', target: { functionLogicalId: 'WsHandler' }, authorizer: { kind: 'NONE' } },
       { routeKey: '$default', target: { functionLogicalId: 'WsHandler' }, authorizer: { kind: 'NONE' } },
@@ -56,7 +60,9 @@ function authorizer(event: WebSocketAuthorizerEvent): unknown {
     principalId: userId || 'nobody',
     policyDocument: {
       Version: '2012-10-17',
-      Statement: [{ Action: 'execute-api:Invoke', Effect: verdict === 'allow' ? 'Allow' : 'Deny', Resource: event.methodArn }],
+      Statement: [
+        { Action: 'execute-api:Invoke', Effect: verdict === 'allow' ? 'Allow' : 'Deny', Resource: event.methodArn },
+      ],
     },
     context: { userId },
   };
@@ -65,11 +71,15 @@ function authorizer(event: WebSocketAuthorizerEvent): unknown {
 function wsHandler(event: AnyWebSocketEvent): unknown {
   handlerEvents.push(event);
   const { eventType, routeKey, connectionId } = event.requestContext;
-  if (eventType === 'CONNECT') return { statusCode: 'queryStringParameters' in event && event.queryStringParameters?.refuse ? 403 : 200 };
+  if (eventType === 'CONNECT')
+    return { statusCode: 'queryStringParameters' in event && event.queryStringParameters?.refuse ? 403 : 200 };
   if (eventType === 'DISCONNECT') return { statusCode: 200 };
   const body = (event as WebSocketMessageEvent).body;
   if (routeKey === 'subscribe')
-    return { statusCode: 200, body: JSON.stringify({ type: 'subscribed', connectionId, authorizer: event.requestContext.authorizer }) };
+    return {
+      statusCode: 200,
+      body: JSON.stringify({ type: 'subscribed', connectionId, authorizer: event.requestContext.authorizer }),
+    };
   if (body === 'throw') throw new Error('handler bug');
   if (body === 'silent') return { statusCode: 200 };
   return { statusCode: 200, body: JSON.stringify({ echo: body }) };
@@ -221,11 +231,15 @@ describe('WebSocket API', () => {
   describe('messages', () => {
     it('routes by action, sends the handler response body back, and routes everything else to $default', async () => {
       const socket = await connect(`${gateway.wsUrl}?token=allow:user-1`);
-      expect(await request(socket, JSON.stringify({ action: 'subscribe', agentId: 'a1' }))).toMatchObject({ type: 'subscribed' });
+      expect(await request(socket, JSON.stringify({ action: 'subscribe', agentId: 'a1' }))).toMatchObject({
+        type: 'subscribed',
+      });
       expect(await request(socket, JSON.stringify({ action: 'unknown' }))).toEqual({ echo: '{"action":"unknown"}' });
       expect(await request(socket, 'not json')).toEqual({ echo: 'not json' });
 
-      const messages = handlerEvents.filter((event): event is WebSocketMessageEvent => event.requestContext.eventType === 'MESSAGE');
+      const messages = handlerEvents.filter(
+        (event): event is WebSocketMessageEvent => event.requestContext.eventType === 'MESSAGE',
+      );
       expect(messages.map((event) => event.requestContext.routeKey)).toEqual(['subscribe', '$default', '$default']);
       expect(messages[0]).toMatchObject({
         body: '{"action":"subscribe","agentId":"a1"}',
@@ -239,7 +253,11 @@ describe('WebSocket API', () => {
       const connectionId = await connectionIdOf(socket);
       socket.send('silent');
       // Had `silent` been answered, that answer would arrive first.
-      expect(await request(socket, 'throw')).toEqual({ message: 'Internal server error', connectionId, requestId: expect.any(String) });
+      expect(await request(socket, 'throw')).toEqual({
+        message: 'Internal server error',
+        connectionId,
+        requestId: expect.any(String),
+      });
     });
   });
 
@@ -265,7 +283,9 @@ describe('WebSocket API', () => {
       const socket = await connect(`${gateway.wsUrl}?token=allow:user-1`);
       const connectionId = await connectionIdOf(socket);
       const received = once(socket, 'message');
-      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from('{"type":"update","seq":1}') }));
+      await management.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from('{"type":"update","seq":1}') }),
+      );
       const [data, isBinary] = (await received) as [Buffer, boolean];
       expect({ text: data.toString(), isBinary }).toEqual({ text: '{"type":"update","seq":1}', isBinary: false });
     });
@@ -327,7 +347,10 @@ describe('WebSocket limits', () => {
     const connectionId = await connectionIdOf(socket);
     const [code] = (await once(socket, 'close')) as [number];
     expect(code).toBe(1001);
-    expect((await disconnectOf(connectionId)).requestContext).toMatchObject({ disconnectStatusCode: 1001, disconnectReason: 'Going away' });
+    expect((await disconnectOf(connectionId)).requestContext).toMatchObject({
+      disconnectStatusCode: 1001,
+      disconnectReason: 'Going away',
+    });
   });
 
   it('closes the connection with 1009 when a message is larger than the limit', async () => {
@@ -368,7 +391,10 @@ describe('WebSocket limits', () => {
     await stopping.stop();
     expect(((await closed) as [number])[0]).toBe(1001);
     expect(
-      handlerEvents.some((event) => event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId),
+      handlerEvents.some(
+        (event) =>
+          event.requestContext.eventType === 'DISCONNECT' && event.requestContext.connectionId === connectionId,
+      ),
     ).toBe(true);
   });
 });

@@ -27,14 +27,20 @@ const DEFINITION = {
     AwaitStart: {
       Type: 'Task',
       Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-      Parameters: { FunctionName: 'StoreStartToken', Payload: { 'jobId.$': '$.jobId', 'taskToken.$': '$$.Task.Token' } },
+      Parameters: {
+        FunctionName: 'StoreStartToken',
+        Payload: { 'jobId.$': '$.jobId', 'taskToken.$': '$$.Task.Token' },
+      },
       ResultPath: '$.started',
       Next: 'AwaitCompletion',
     },
     AwaitCompletion: {
       Type: 'Task',
       Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-      Parameters: { FunctionName: 'StoreCompletionToken', Payload: { 'jobId.$': '$.jobId', 'taskToken.$': '$$.Task.Token' } },
+      Parameters: {
+        FunctionName: 'StoreCompletionToken',
+        Payload: { 'jobId.$': '$.jobId', 'taskToken.$': '$$.Task.Token' },
+      },
       HeartbeatSeconds: 600,
       ResultPath: '$.vm',
       End: true,
@@ -126,7 +132,9 @@ function callback(message: unknown, secret = SECRET): Promise<Delivery> {
 async function deliveryRecord(webhookId: string) {
   const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
   const { keys } = await import('../../lambdas/shared/keys.ts');
-  const { Item } = await dynamo.send(new GetCommand({ TableName: tables.tableName, Key: keys.callbackDelivery(webhookId), ConsistentRead: true }));
+  const { Item } = await dynamo.send(
+    new GetCommand({ TableName: tables.tableName, Key: keys.callbackDelivery(webhookId), ConsistentRead: true }),
+  );
   return Item;
 }
 
@@ -134,14 +142,39 @@ const RECEIVED = { statusCode: 200, body: { received: true } };
 const ignored = (reason: string) => ({ statusCode: 200, body: { received: true, ignored: reason } });
 
 const messages = (jobId: string) => ({
-  provisioning: { type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: '777', workflow_run_url: 'https://github.com/o/r/actions/runs/777' },
+  provisioning: {
+    type: 'status',
+    job_id: jobId,
+    status: 'provisioning',
+    workflow_run_id: '777',
+    workflow_run_url: 'https://github.com/o/r/actions/runs/777',
+  },
   vmCreated: { type: 'step', job_id: jobId, step: 'vm_created', server_id: '4711', server_ip: '203.0.113.7' },
-  networkConfigured: { type: 'step', job_id: jobId, step: 'network_configured', tailscale_ip: '100.64.0.7', tailscale_device_id: 'dev7' },
+  networkConfigured: {
+    type: 'step',
+    job_id: jobId,
+    step: 'network_configured',
+    tailscale_ip: '100.64.0.7',
+    tailscale_device_id: 'dev7',
+  },
   ansibleStarted: { type: 'step', job_id: jobId, step: 'ansible_started', metadata: { used_snapshot: 'true' } },
   ansibleComplete: { type: 'step', job_id: jobId, step: 'ansible_complete' },
   heartbeat: { type: 'heartbeat', job_id: jobId },
-  running: { type: 'status', job_id: jobId, status: 'running', server_id: '4711', server_ip: '203.0.113.7', tailscale_ip: '100.64.0.7' },
-  failed: { type: 'status', job_id: jobId, status: 'failed', error: 'apt-get exited 100', failed_step: 'ansible_started' },
+  running: {
+    type: 'status',
+    job_id: jobId,
+    status: 'running',
+    server_id: '4711',
+    server_ip: '203.0.113.7',
+    tailscale_ip: '100.64.0.7',
+  },
+  failed: {
+    type: 'status',
+    job_id: jobId,
+    status: 'failed',
+    error: 'apt-get exited 100',
+    failed_step: 'ansible_started',
+  },
 });
 
 interface ProvisioningJob {
@@ -155,16 +188,29 @@ interface ProvisioningJob {
 async function provisioningJob(): Promise<ProvisioningJob> {
   const userId = `user_${randomUUID().slice(0, 8)}`;
   const agent = await repository.createAgent({ userId, name: 'Research bot', region: 'nbg1' });
-  const created = await jobWriter.createJob({ agentId: agent.agentId, userId, region: 'nbg1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
+  const created = await jobWriter.createJob({
+    agentId: agent.agentId,
+    userId,
+    region: 'nbg1',
+    actor: 'test',
+    timeouts: PROVISION_TIMEOUTS,
+  });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   const { jobId } = created.job;
-  const { executionArn } = stepFunctions.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: jobId, input: JSON.stringify({ jobId }) });
+  const { executionArn } = stepFunctions.startExecution({
+    stateMachineArn: STATE_MACHINE_ARN,
+    name: jobId,
+    input: JSON.stringify({ jobId }),
+  });
   await waitForTaskPhase(jobId, 'start');
   return { agentId: agent.agentId, jobId, executionArn, m: messages(jobId) };
 }
 
 function waitForTaskPhase(jobId: string, phase: 'start' | 'completion'): Promise<void> {
-  return vi.waitFor(async () => expect((await repository.getJob(jobId))?.taskPhase).toBe(phase), { timeout: 5_000, interval: 20 });
+  return vi.waitFor(async () => expect((await repository.getJob(jobId))?.taskPhase).toBe(phase), {
+    timeout: 5_000,
+    interval: 20,
+  });
 }
 
 async function historySeqs(agentId: string): Promise<number[]> {
@@ -186,18 +232,39 @@ describe('POST /callbacks/github: signature and body checks', () => {
     job = await provisioningJob();
   });
 
-  const without = (headers: Record<string, string>, name: string) => Object.fromEntries(Object.entries(headers).filter(([key]) => key !== name));
+  const without = (headers: Record<string, string>, name: string) =>
+    Object.fromEntries(Object.entries(headers).filter(([key]) => key !== name));
   it.each([
-    ['missing signature', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-signature')],
-    ['missing timestamp', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-timestamp')],
+    [
+      'missing signature',
+      'invalid_signature',
+      (body: string) => without(signed(SECRET, body, now()), 'webhook-signature'),
+    ],
+    [
+      'missing timestamp',
+      'invalid_signature',
+      (body: string) => without(signed(SECRET, body, now()), 'webhook-timestamp'),
+    ],
     ['missing id', 'invalid_signature', (body: string) => without(signed(SECRET, body, now()), 'webhook-id')],
     ['wrong secret', 'invalid_signature', (body: string) => signed(newSecret(), body, now())],
-    ['signature of another body', 'invalid_signature', (body: string) => ({ ...signed(SECRET, `${body} `, now()), 'webhook-id': idOf(body) })],
-    ['signature under another id', 'invalid_signature', (body: string) => ({ ...signed(SECRET, body, now(), 'other-id'), 'webhook-id': idOf(body) })],
-    ['truncated signature', 'invalid_signature', (body: string) => {
-      const headers = signed(SECRET, body, now());
-      return { ...headers, 'webhook-signature': headers['webhook-signature']!.slice(0, -2) };
-    }],
+    [
+      'signature of another body',
+      'invalid_signature',
+      (body: string) => ({ ...signed(SECRET, `${body} `, now()), 'webhook-id': idOf(body) }),
+    ],
+    [
+      'signature under another id',
+      'invalid_signature',
+      (body: string) => ({ ...signed(SECRET, body, now(), 'other-id'), 'webhook-id': idOf(body) }),
+    ],
+    [
+      'truncated signature',
+      'invalid_signature',
+      (body: string) => {
+        const headers = signed(SECRET, body, now());
+        return { ...headers, 'webhook-signature': headers['webhook-signature']!.slice(0, -2) };
+      },
+    ],
     ['legacy headers (the setting is off)', 'invalid_signature', (body: string) => legacySigned(SECRET, body, now())],
     ['timestamp 301 s in the past', 'stale_timestamp', (body: string) => signed(SECRET, body, now() - 301)],
     ['timestamp 301 s in the future', 'stale_timestamp', (body: string) => signed(SECRET, body, now() + 301)],
@@ -205,7 +272,10 @@ describe('POST /callbacks/github: signature and body checks', () => {
     const before = await snapshot(job);
     const body = JSON.stringify(job.m.provisioning);
 
-    expect(await deliver(body, headersFor(body))).toEqual({ statusCode: 401, body: { error: { code, message: expect.any(String) } } });
+    expect(await deliver(body, headersFor(body))).toEqual({
+      statusCode: 401,
+      body: { error: { code, message: expect.any(String) } },
+    });
     expect(await snapshot(job)).toEqual(before);
   });
 
@@ -260,11 +330,17 @@ describe('POST /callbacks/github: signature and body checks', () => {
     ['an unknown step', (jobId: string) => ({ type: 'step', job_id: jobId, step: 'teleported' })],
     ['an unknown status', (jobId: string) => ({ type: 'status', job_id: jobId, status: 'exploded' })],
     ['a step without its fields', (jobId: string) => ({ type: 'step', job_id: jobId, step: 'vm_created' })],
-    ['an invalid IP address', (jobId: string) => ({ type: 'step', job_id: jobId, step: 'vm_created', server_id: '1', server_ip: '<script>' })],
+    [
+      'an invalid IP address',
+      (jobId: string) => ({ type: 'step', job_id: jobId, step: 'vm_created', server_id: '1', server_ip: '<script>' }),
+    ],
   ])('a signed body with %s: 400 invalid_body, naming fields but echoing no values', async (_name, messageFor) => {
     const before = await snapshot(job);
     const delivery = await callback(messageFor(job.jobId));
-    expect(delivery).toEqual({ statusCode: 400, body: { error: { code: 'invalid_body', message: expect.stringMatching(/^Invalid callback fields: /) } } });
+    expect(delivery).toEqual({
+      statusCode: 400,
+      body: { error: { code: 'invalid_body', message: expect.stringMatching(/^Invalid callback fields: /) } },
+    });
     expect(JSON.stringify(delivery.body)).not.toMatch(/teleported|exploded|restart|<script>/);
     expect(await snapshot(job)).toEqual(before);
   });
@@ -316,7 +392,9 @@ describe('POST /callbacks/github: the legacy headers while ACCEPT_LEGACY_CALLBAC
     expect(await deliver(body, legacySigned(PREVIOUS_SECRET, body, now), legacyHandler)).toEqual(RECEIVED);
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', workflowRunId: '777' });
     // Standard Webhooks callbacks are accepted as always.
-    expect(await deliver(JSON.stringify(m.vmCreated), signed(SECRET, JSON.stringify(m.vmCreated), now), legacyHandler)).toEqual(RECEIVED);
+    expect(
+      await deliver(JSON.stringify(m.vmCreated), signed(SECRET, JSON.stringify(m.vmCreated), now), legacyHandler),
+    ).toEqual(RECEIVED);
   });
 });
 
@@ -326,7 +404,11 @@ describe('POST /callbacks/github: a provisioning run', () => {
 
     expect(await callback(m.provisioning)).toEqual(RECEIVED);
     await waitForTaskPhase(jobId, 'completion'); // AwaitStart resolved: the execution moved on
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', currentStep: 'creating', workflowRunId: '777' });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'provisioning',
+      currentStep: 'creating',
+      workflowRunId: '777',
+    });
 
     expect(await callback(m.vmCreated)).toEqual(RECEIVED);
     expect(await callback(m.networkConfigured)).toEqual(RECEIVED);
@@ -340,7 +422,11 @@ describe('POST /callbacks/github: a provisioning run', () => {
     expect(await callback(m.running)).toEqual(RECEIVED);
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
-    expect(JSON.parse(execution.output ?? '{}').vm).toEqual({ serverId: '4711', serverIp: '203.0.113.7', tailscaleIp: '100.64.0.7' });
+    expect(JSON.parse(execution.output ?? '{}').vm).toEqual({
+      serverId: '4711',
+      serverIp: '203.0.113.7',
+      tailscaleIp: '100.64.0.7',
+    });
     expect(await repository.getJob(jobId)).toMatchObject({ outcome: { status: 'running' } });
     expect(await historySeqs(agentId)).toEqual([1, 2, 3, 4, 5, 6]);
   });
@@ -362,14 +448,22 @@ describe('POST /callbacks/github: a provisioning run', () => {
     expect(await callback(m.failed)).toEqual(RECEIVED);
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution).toMatchObject({ status: 'FAILED', error: 'WorkflowFailed' });
-    expect(JSON.parse(execution.cause ?? '{}')).toEqual({ error: 'apt-get exited 100', failed_step: 'ansible_started' });
-    expect(await repository.getJob(jobId)).toMatchObject({ outcome: { status: 'failed', error: 'apt-get exited 100' } });
+    expect(JSON.parse(execution.cause ?? '{}')).toEqual({
+      error: 'apt-get exited 100',
+      failed_step: 'ansible_started',
+    });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      outcome: { status: 'failed', error: 'apt-get exited 100' },
+    });
   });
 
   it('fails the start wait too when the workflow fails before confirming its start', async () => {
     const { executionArn, m } = await provisioningJob();
     expect(await callback(m.failed)).toEqual(RECEIVED);
-    expect(await stepFunctions.waitForExecution(executionArn)).toMatchObject({ status: 'FAILED', error: 'WorkflowFailed' });
+    expect(await stepFunctions.waitForExecution(executionArn)).toMatchObject({
+      status: 'FAILED',
+      error: 'WorkflowFailed',
+    });
   });
 
   it('keeps the first final report: a contradicting one is stale', async () => {
@@ -441,7 +535,7 @@ describe('POST /callbacks/github: duplicate, out-of-order and late callbacks', (
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', outcome: { status: 'running' } });
   });
 
-  it("calls a running report for a job already running a duplicate, never terminal (terminal tells the workflow to delete its VM)", async () => {
+  it('calls a running report for a job already running a duplicate, never terminal (terminal tells the workflow to delete its VM)', async () => {
     const { jobId, m } = await provisioningJob();
     expect(await callback(m.provisioning)).toEqual(RECEIVED);
     expect(await callback(m.running)).toEqual(RECEIVED);
@@ -491,7 +585,13 @@ describe('POST /callbacks/github: logs', () => {
     const logs = output.join('');
     expect(logs).toContain('Refused callback');
     expect(logs).toContain('"message":"Callback"'); // the accepted request was logged too
-    for (const secret of [SECRET, PREVIOUS_SECRET, good['webhook-signature'], forged['webhook-signature'], 'marker-of-the-raw-body']) {
+    for (const secret of [
+      SECRET,
+      PREVIOUS_SECRET,
+      good['webhook-signature'],
+      forged['webhook-signature'],
+      'marker-of-the-raw-body',
+    ]) {
       expect(logs).not.toContain(secret);
     }
   });

@@ -6,7 +6,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startGithub, type GithubFake } from '../../local/fakes/github.ts';
 import { ApiUnavailableError } from '../../lambdas/rollback/api-client.ts';
-import { DispatchRefusedError, dispatchWorkflow, findWorkflowRunOfJob, type GithubTarget } from '../../lambdas/rollback/github.ts';
+import {
+  DispatchRefusedError,
+  dispatchWorkflow,
+  findWorkflowRunOfJob,
+  type GithubTarget,
+} from '../../lambdas/rollback/github.ts';
 
 const REPOSITORY = 'acme/agent-infra';
 const WORKFLOW_FILE = 'provision-agent.yml';
@@ -25,7 +30,12 @@ const dispatchJob = (jobId: string) =>
     workflowFile: WORKFLOW_FILE,
     ref: 'main',
     jobId,
-    inputs: { agent_id: 'agent-1', agent_name: 'Scout', region: 'fsn1', callback_url: 'https://example.com/callbacks/github' },
+    inputs: {
+      agent_id: 'agent-1',
+      agent_name: 'Scout',
+      region: 'fsn1',
+      callback_url: 'https://example.com/callbacks/github',
+    },
   });
 const runsOf = (jobId: string) => [...github.state.runs.values()].filter((run) => run.inputs.job_id === jobId);
 
@@ -74,10 +84,19 @@ describe('dispatchWorkflow', () => {
     try {
       const jobId = newJobId();
       isolated.loseNextAnswers(1, 502);
-      isolated.inject({ route: 'GET /repos/:owner/:repo/actions/workflows/:workflow/runs', status: 503, times: Infinity });
+      isolated.inject({
+        route: 'GET /repos/:owner/:repo/actions/workflows/:workflow/runs',
+        status: 503,
+        times: Infinity,
+      });
       const dispatch = dispatchWorkflow(
         { apiUrl: isolated.url, repository: REPOSITORY, token: isolated.token },
-        { workflowFile: WORKFLOW_FILE, ref: 'main', jobId, inputs: { agent_id: 'a', agent_name: 'A', region: 'fsn1', callback_url: 'https://example.com/c' } },
+        {
+          workflowFile: WORKFLOW_FILE,
+          ref: 'main',
+          jobId,
+          inputs: { agent_id: 'a', agent_name: 'A', region: 'fsn1', callback_url: 'https://example.com/c' },
+        },
       );
       await expect(dispatch).rejects.toBeInstanceOf(ApiUnavailableError);
       expect(isolated.state.runs.size).toBe(1);
@@ -111,6 +130,8 @@ describe('findWorkflowRunOfJob', () => {
     const jobId = newJobId();
     const { workflowRunId } = await dispatchJob(jobId);
     for (let index = 0; index < 100; index++) await dispatchJob(newJobId());
-    expect(await findWorkflowRunOfJob(target, { workflowFile: WORKFLOW_FILE, jobId, createdSince: since })).toMatchObject({ workflowRunId });
+    expect(
+      await findWorkflowRunOfJob(target, { workflowFile: WORKFLOW_FILE, jobId, createdSince: since }),
+    ).toMatchObject({ workflowRunId });
   });
 });

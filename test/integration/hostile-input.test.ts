@@ -44,7 +44,13 @@ function captureLogs(): void {
   for (const method of ['log', 'info', 'warn', 'error'] as const) {
     const original = console[method];
     console[method] = (...args: unknown[]) => {
-      logs.push(args.map((arg) => (arg instanceof Error ? `${arg.message}\n${arg.stack}` : typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '));
+      logs.push(
+        args
+          .map((arg) =>
+            arg instanceof Error ? `${arg.message}\n${arg.stack}` : typeof arg === 'string' ? arg : JSON.stringify(arg),
+          )
+          .join(' '),
+      );
     };
     restores.push(() => {
       console[method] = original;
@@ -87,7 +93,11 @@ interface Answer {
 }
 
 async function post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${stack.url}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
+  const response = await fetch(`${stack.url}${path}`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
   return { status: response.status, text: await response.text() };
 }
 
@@ -124,7 +134,11 @@ const POLLUTING_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
 /** JSON text with own `__proto__` / `constructor` keys (JSON.stringify drops them from object literals). */
 const pollutingJson = fc
-  .tuple(fc.constantFrom(...POLLUTING_KEYS), fc.jsonValue({ maxDepth: 2 }), fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }))
+  .tuple(
+    fc.constantFrom(...POLLUTING_KEYS),
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 }),
+  )
   .map(([key, value, rest]) => {
     const body = JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
     const text = JSON.stringify(body);
@@ -135,7 +149,13 @@ const pollutingJson = fc
 /** Bytes that are not UTF-8 (lone continuation bytes, overlongs, surrogates), alone or inside JSON. */
 const invalidUtf8 = fc
   .tuple(fc.string({ maxLength: 20 }), fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80], [0xfe, 0xfe]))
-  .map(([text, bytes]) => Buffer.concat([Buffer.from(`{"name":"${text.replace(/["\\]/g, '')}`), Buffer.from(bytes), Buffer.from('","region":"fsn1"}')]));
+  .map(([text, bytes]) =>
+    Buffer.concat([
+      Buffer.from(`{"name":"${text.replace(/["\\]/g, '')}`),
+      Buffer.from(bytes),
+      Buffer.from('","region":"fsn1"}'),
+    ]),
+  );
 
 /** Any body: random text, JSON of any shape, polluting keys, invalid UTF-8. */
 const hostileBody: fc.Arbitrary<string | Buffer> = fc.oneof(
@@ -181,7 +201,6 @@ const stripeHeader = (payload: string | Buffer, secret = stack.secrets.stripeWeb
   Stripe.webhooks.generateTestHeaderString({ payload: payload.toString(), secret, timestamp });
 
 describe('POST /webhooks/stripe', () => {
-
   it('refuses any body with a missing, random or foreign signature: 400, nothing written', async () => {
     await withoutWrites(() =>
       fc.assert(
@@ -191,7 +210,9 @@ describe('POST /webhooks/stripe', () => {
           fc.oneof(
             fc.constant(undefined),
             fc.string({ maxLength: 200 }),
-            fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((hex) => `t=${nowSeconds()},v1=${hex}`),
+            fc
+              .string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 })
+              .map((hex) => `t=${nowSeconds()},v1=${hex}`),
           ),
           async (body, type, signature) => {
             const headers: Record<string, string> = { 'content-type': type };
@@ -205,18 +226,49 @@ describe('POST /webhooks/stripe', () => {
   });
 
   it('refuses a correctly signed body that is not a Stripe event, and ignores signed junk events: never 5xx, nothing written', async () => {
-    const junkEvent = fc.record({
-      id: fc.oneof(fc.string({ maxLength: 40 }), wrongType),
-      type: fc.oneof(fc.constantFrom('checkout.session.completed', 'customer.subscription.deleted', 'invoice.paid'), wrongType),
-      data: fc.oneof(wrongType, fc.record({ object: fc.oneof(wrongType, fc.record({ metadata: fc.oneof(wrongType, fc.dictionary(fc.constantFrom('agentId', 'userId', 'region', ...POLLUTING_KEYS), wrongType)) }, { requiredKeys: [] })) })),
-    }, { requiredKeys: [] });
+    const junkEvent = fc.record(
+      {
+        id: fc.oneof(fc.string({ maxLength: 40 }), wrongType),
+        type: fc.oneof(
+          fc.constantFrom('checkout.session.completed', 'customer.subscription.deleted', 'invoice.paid'),
+          wrongType,
+        ),
+        data: fc.oneof(
+          wrongType,
+          fc.record({
+            object: fc.oneof(
+              wrongType,
+              fc.record(
+                {
+                  metadata: fc.oneof(
+                    wrongType,
+                    fc.dictionary(fc.constantFrom('agentId', 'userId', 'region', ...POLLUTING_KEYS), wrongType),
+                  ),
+                },
+                { requiredKeys: [] },
+              ),
+            ),
+          }),
+        ),
+      },
+      { requiredKeys: [] },
+    );
     await withoutWrites(() =>
       fc.assert(
-        fc.asyncProperty(fc.oneof(hostileBody, junkEvent.map((event) => JSON.stringify(event))), async (body) => {
-          const answer = await post('/webhooks/stripe', body, { 'content-type': 'application/json', 'stripe-signature': stripeHeader(body) });
-          if (answer.status === 200) expect(JSON.parse(answer.text)).toEqual({ received: true, ignored: true });
-          else expectRefused(answer);
-        }),
+        fc.asyncProperty(
+          fc.oneof(
+            hostileBody,
+            junkEvent.map((event) => JSON.stringify(event)),
+          ),
+          async (body) => {
+            const answer = await post('/webhooks/stripe', body, {
+              'content-type': 'application/json',
+              'stripe-signature': stripeHeader(body),
+            });
+            if (answer.status === 200) expect(JSON.parse(answer.text)).toEqual({ received: true, ignored: true });
+            else expectRefused(answer);
+          },
+        ),
         { numRuns: NUM_RUNS },
       ),
     );
@@ -225,7 +277,9 @@ describe('POST /webhooks/stripe', () => {
   it('refuses a body over 1 MB without reading it into a write', async () => {
     const body = `{"id":"evt_${'x'.repeat(HUGE)}"}`;
     await withoutWrites(async () => {
-      expectRefused(await post('/webhooks/stripe', body, { 'stripe-signature': `t=${nowSeconds()},v1=${'0'.repeat(64)}` }));
+      expectRefused(
+        await post('/webhooks/stripe', body, { 'stripe-signature': `t=${nowSeconds()},v1=${'0'.repeat(64)}` }),
+      );
     });
   });
 });
@@ -243,7 +297,11 @@ describe('POST /callbacks/github', () => {
     await withoutWrites(() =>
       fc.assert(
         fc.asyncProperty(hostileBody, contentType, fc.string({ maxLength: 100 }), async (body, type, forged) => {
-          const headers = { ...signed('another body'), 'content-type': type, 'webhook-signature': forged.replace(/[\r\n]/g, '') || 'x' };
+          const headers = {
+            ...signed('another body'),
+            'content-type': type,
+            'webhook-signature': forged.replace(/[\r\n]/g, '') || 'x',
+          };
           const answer = await post('/callbacks/github', body, headers);
           expect(answer.status).toBe(401);
           expectRefused(answer);
@@ -339,13 +397,23 @@ describe('REST API', () => {
       .tuple(fc.constantFrom('name', 'region', ...POLLUTING_KEYS), wrongType)
       .map(([field, value]) => withField({ name: 'agent', region: 'fsn1' }, field, value))
       .filter((body) => !/^\{"name":"agent","region":"fsn1"/.test(body));
-    const tooLong = fc.string({ minLength: 81, maxLength: 200 }).filter((name) => name.trim().length > 80).map((name) => JSON.stringify({ name, region: 'fsn1' }));
-    const badRegion = fc.string({ maxLength: 10 }).filter((r) => !['fsn1', 'nbg1', 'hel1', 'ash', 'hil', 'sin'].includes(r)).map((region) => JSON.stringify({ name: 'a', region }));
+    const tooLong = fc
+      .string({ minLength: 81, maxLength: 200 })
+      .filter((name) => name.trim().length > 80)
+      .map((name) => JSON.stringify({ name, region: 'fsn1' }));
+    const badRegion = fc
+      .string({ maxLength: 10 })
+      .filter((r) => !['fsn1', 'nbg1', 'hel1', 'ash', 'hil', 'sin'].includes(r))
+      .map((region) => JSON.stringify({ name: 'a', region }));
     const createsNothing = fc.oneof(hostileBody, mistyped, tooLong, badRegion).filter((body) => {
       // A random body that happens to be a valid request would rightly create an agent.
       try {
         const parsed = JSON.parse(body.toString()) as { name?: unknown; region?: unknown };
-        return !(typeof parsed?.name === 'string' && typeof parsed.region === 'string' && ['fsn1', 'nbg1', 'hel1', 'ash', 'hil', 'sin'].includes(parsed.region));
+        return !(
+          typeof parsed?.name === 'string' &&
+          typeof parsed.region === 'string' &&
+          ['fsn1', 'nbg1', 'hel1', 'ash', 'hil', 'sin'].includes(parsed.region)
+        );
       } catch {
         return true;
       }
@@ -378,15 +446,23 @@ describe('REST API', () => {
 
   it('refuses a body over 1 MB', async () => {
     await withoutWrites(async () => {
-      const answer = await post('/agents', JSON.stringify({ name: 'n'.repeat(HUGE), region: 'fsn1' }), bearer(ownerToken));
+      const answer = await post(
+        '/agents',
+        JSON.stringify({ name: 'n'.repeat(HUGE), region: 'fsn1' }),
+        bearer(ownerToken),
+      );
       expectRefused(answer, [ownerToken]);
     });
   });
 
-  it('answers 404 to any guessed or malformed agent id, and to the owner\'s agent for anyone else', async () => {
+  it("answers 404 to any guessed or malformed agent id, and to the owner's agent for anyone else", async () => {
     // `.` and `..` are path segments a URL resolves away (`/agents/.` is `/agents/`): they name no agent id.
     const guessed = fc
-      .oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.string({ minLength: 1, maxLength: 80 }), fc.constant(ownedAgentId))
+      .oneof(
+        fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+        fc.string({ minLength: 1, maxLength: 80 }),
+        fc.constant(ownedAgentId),
+      )
       .filter((id) => id !== '.' && id !== '..');
     await withoutWrites(() =>
       fc.assert(
@@ -394,10 +470,16 @@ describe('REST API', () => {
           const path = `/agents/${encodeURIComponent(id)}`;
           const answer =
             what === 'get'
-              ? await fetch(`${stack.url}${path}`, { headers: bearer(intruderToken) }).then(async (r) => ({ status: r.status, text: await r.text() }))
+              ? await fetch(`${stack.url}${path}`, { headers: bearer(intruderToken) }).then(async (r) => ({
+                  status: r.status,
+                  text: await r.text(),
+                }))
               : what === 'checkout'
                 ? await post(`${path}/checkout`, '', bearer(intruderToken))
-                : await post(`${path}/actions`, JSON.stringify({ action: 'destroy' }), { ...bearer(intruderToken), 'idempotency-key': `key-${RUN}-0001` });
+                : await post(`${path}/actions`, JSON.stringify({ action: 'destroy' }), {
+                    ...bearer(intruderToken),
+                    'idempotency-key': `key-${RUN}-0001`,
+                  });
           expect(answer.status, `${what} ${id}: ${answer.text}`).toBe(404);
           expectRefused(answer, [intruderToken]);
           expect(answer.text).not.toContain(`owner-${RUN}`);
@@ -414,7 +496,8 @@ describe('REST API', () => {
     const expired = stack.gateway.devAuth!.issueAccessToken(`owner-${RUN}`, { expiresInSeconds: -120 });
     const idToken = stack.gateway.devAuth!.issueIdToken(`owner-${RUN}`);
     const tampered = `${ownerToken.split('.').slice(0, 2).join('.')}.${Buffer.from('forged').toString('base64url')}`;
-    const getOwnedAgent = (headers: Record<string, string>) => fetch(`${stack.url}/agents/${ownedAgentId}`, { headers });
+    const getOwnedAgent = (headers: Record<string, string>) =>
+      fetch(`${stack.url}/agents/${ownedAgentId}`, { headers });
 
     // No identity source: API Gateway refuses without asking the authorizer.
     const missing = await getOwnedAgent({});
@@ -474,12 +557,23 @@ describe('WebSocket', () => {
       }
       await withoutWrites(() =>
         fc.assert(
-          fc.asyncProperty(fc.oneof(fc.string({ minLength: 1, maxLength: 300 }), fc.json({ maxDepth: 3 }), pollutingJson, mistyped, guessing), async (message) => {
-            const answer = await answerTo(live, message);
-            expect(answer.type, message).toBe('error');
-            expect(['bad_request', 'forbidden'], message).toContain(answer.type === 'error' ? answer.code : undefined);
-            expectNoLeak(JSON.stringify(answer));
-          }),
+          fc.asyncProperty(
+            fc.oneof(
+              fc.string({ minLength: 1, maxLength: 300 }),
+              fc.json({ maxDepth: 3 }),
+              pollutingJson,
+              mistyped,
+              guessing,
+            ),
+            async (message) => {
+              const answer = await answerTo(live, message);
+              expect(answer.type, message).toBe('error');
+              expect(['bad_request', 'forbidden'], message).toContain(
+                answer.type === 'error' ? answer.code : undefined,
+              );
+              expectNoLeak(JSON.stringify(answer));
+            },
+          ),
           { numRuns: NUM_RUNS },
         ),
       );
@@ -508,7 +602,8 @@ describe('WebSocket', () => {
 // Last but one: the accepted event starts provisioning, whose writes would disturb the "nothing written" counts above.
 describe('POST /webhooks/stripe, accepted', () => {
   it('accepts several v1 signatures only when one of them is valid', async () => {
-    const agentId = (await (await ApiClient.signIn(stack.url, `payer-${RUN}`)).createAgent('multi-signature [manual]')).agentId;
+    const agentId = (await (await ApiClient.signIn(stack.url, `payer-${RUN}`)).createAgent('multi-signature [manual]'))
+      .agentId;
     const payload = JSON.stringify(checkoutCompletedEvent({ agentId, userId: `payer-${RUN}`, region: 'fsn1' }));
     const t = nowSeconds();
     const valid = /v1=([0-9a-f]+)/.exec(stripeHeader(payload, undefined, t))?.[1];
@@ -516,14 +611,20 @@ describe('POST /webhooks/stripe, accepted', () => {
     expect(valid).toBeDefined();
 
     await withoutWrites(async () => {
-      expectRefused(await post('/webhooks/stripe', payload, { 'stripe-signature': `t=${t},v1=${foreign},v1=${'0'.repeat(64)}` }));
+      expectRefused(
+        await post('/webhooks/stripe', payload, { 'stripe-signature': `t=${t},v1=${foreign},v1=${'0'.repeat(64)}` }),
+      );
       // A valid signature from another moment does not vouch for this timestamp.
       expectRefused(await post('/webhooks/stripe', payload, { 'stripe-signature': `t=${t - 1},v1=${valid}` }));
       // Replayed outside the 300 s tolerance: refused even though the signature is genuine.
-      expectRefused(await post('/webhooks/stripe', payload, { 'stripe-signature': stripeHeader(payload, undefined, t - 330) }));
+      expectRefused(
+        await post('/webhooks/stripe', payload, { 'stripe-signature': stripeHeader(payload, undefined, t - 330) }),
+      );
     });
     const before = await itemCount();
-    const accepted = await post('/webhooks/stripe', payload, { 'stripe-signature': `t=${t},v1=${foreign},v1=${valid}` });
+    const accepted = await post('/webhooks/stripe', payload, {
+      'stripe-signature': `t=${t},v1=${foreign},v1=${valid}`,
+    });
     expect(accepted.status, accepted.text).toBe(200);
     expect(await itemCount()).toBeGreaterThan(before);
   });

@@ -87,7 +87,11 @@ async function paidAgent(name: string) {
   return { client, agentId, jobId, paid };
 }
 
-async function waitForAgent(client: ApiClient, agentId: string, done: (view: AgentView) => boolean): Promise<AgentView> {
+async function waitForAgent(
+  client: ApiClient,
+  agentId: string,
+  done: (view: AgentView) => boolean,
+): Promise<AgentView> {
   let view: AgentView | undefined;
   await vi.waitFor(
     async () => {
@@ -100,14 +104,23 @@ async function waitForAgent(client: ApiClient, agentId: string, done: (view: Age
 }
 
 const act = (client: ApiClient, agentId: string, action: string) =>
-  client.fetch(`/agents/${agentId}/actions`, { method: 'POST', body: JSON.stringify({ action }), headers: { 'idempotency-key': randomUUID() } });
+  client.fetch(`/agents/${agentId}/actions`, {
+    method: 'POST',
+    body: JSON.stringify({ action }),
+    headers: { 'idempotency-key': randomUUID() },
+  });
 
 const sweepSettings = (): SweepSettings => ({
   stateMachines: {
     provision: stack.stateMachineArn,
     lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
   },
-  github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
+  github: {
+    apiUrl: stack.fakes.github.url,
+    repository: 'local/agent-infra',
+    workflowFile: 'provision-agent.yml',
+    token: stack.fakes.github.token,
+  },
   hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
   tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
 });
@@ -116,13 +129,18 @@ const sweepSettings = (): SweepSettings => ({
 const sweepLater = () => sweep(sweepSettings(), new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000));
 
 /** The DynamoDB operations (command and index) made while `work` runs, counted on the handlers' shared client. */
-async function dynamoOperationsDuring<T>(work: () => Promise<T>): Promise<{ result: T; operations: { command: string; indexName?: string }[] }> {
+async function dynamoOperationsDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; operations: { command: string; indexName?: string }[] }> {
   const operations: { command: string; indexName?: string }[] = [];
   const name = `count-operations-${randomBytes(4).toString('hex')}`;
   dynamo.middlewareStack.add(
     (next, context) => async (args) => {
       const input = args.input as { IndexName?: string };
-      operations.push({ command: context.commandName ?? 'unknown', ...(input.IndexName === undefined ? {} : { indexName: input.IndexName }) });
+      operations.push({
+        command: context.commandName ?? 'unknown',
+        ...(input.IndexName === undefined ? {} : { indexName: input.IndexName }),
+      });
       return next(args);
     },
     { step: 'initialize', name },
@@ -163,7 +181,10 @@ describe('an accepted stop whose StartExecution fails', () => {
       expect((await act(client, agentId, 'stop')).status).toBe(202);
       // The webhook acknowledges the payment: its answer waits for the write only.
       other = await paidAgent('Paid during the outage');
-      await vi.waitFor(() => expect(starterGaveUp.length).toBeGreaterThanOrEqual(gaveUp + 2), { timeout: SETTLE_MS, interval: 100 });
+      await vi.waitFor(() => expect(starterGaveUp.length).toBeGreaterThanOrEqual(gaveUp + 2), {
+        timeout: SETTLE_MS,
+        interval: 100,
+      });
 
       // Before the repair: the agent waits for an execution that does not exist, and refuses anything else.
       const stuck = await getAgent(agentId);
@@ -178,7 +199,9 @@ describe('an accepted stop whose StartExecution fails', () => {
       sfnProxy.pass();
       const { result, operations } = await dynamoOperationsDuring(() => sweepLater());
       expect(result.startedExecutions).toEqual(expect.arrayContaining([stuck!.execution!.name, other.jobId]));
-      expect(operations.some(({ command, indexName }) => command === 'QueryCommand' && indexName === 'GSI3')).toBe(true);
+      expect(operations.some(({ command, indexName }) => command === 'QueryCommand' && indexName === 'GSI3')).toBe(
+        true,
+      );
       expect(operations.filter(({ command }) => command === 'ScanCommand')).toEqual([]);
 
       await waitForAgent(client, agentId, (view) => view.agentStatus === 'stopped');
@@ -226,7 +249,11 @@ function endNextExecution(prefix: string): Promise<string> {
     const onExecution = ({ type, execution }: { type: string; execution: { executionArn: string; name: string } }) => {
       if (type !== 'started' || !execution.executionArn.startsWith(arnPrefix)) return;
       stack.stepFunctions.off('execution', onExecution);
-      stack.stepFunctions.stopExecution({ executionArn: execution.executionArn, error: 'Injected', cause: 'ended without settling the agent' });
+      stack.stepFunctions.stopExecution({
+        executionArn: execution.executionArn,
+        error: 'Injected',
+        cause: 'ended without settling the agent',
+      });
       resolve(execution.name);
     };
     stack.stepFunctions.on('execution', onExecution);
@@ -260,7 +287,6 @@ describe('the sweeper', () => {
     expect(destroys[0]).toBe(destroy);
   });
 
-
   it('fails a job whose execution ended without settling it, and deletes its server and Tailscale device; keeps those of a live or unknown job', async () => {
     const lost = await paidAgent('Lost execution [manual]');
     const live = await paidAgent('Live execution [manual]');
@@ -269,11 +295,15 @@ describe('the sweeper', () => {
     stack.fakes.github.updateRun((await runOf(lost.jobId)).id, { status: 'completed', conclusion: 'failure' });
 
     const servers = await Promise.all([lost.jobId, live.jobId].map(createServerOf));
-    const devices = [lost.jobId, live.jobId].map((jobId) => stack.fakes.tailscale.join({ hostname: agentHostname(jobId) }).id);
+    const devices = [lost.jobId, live.jobId].map(
+      (jobId) => stack.fakes.tailscale.join({ hostname: agentHostname(jobId) }).id,
+    );
     // Another stack's job (unknown here) and a machine that is no agent: never ours to delete.
     const foreignJob = 'job_01ZZZZZZZZZZZZZZZZZZZZZZZZ';
     const foreignServer = await createServerOf(foreignJob);
-    const foreignDevices = [agentHostname(foreignJob), 'laptop-of-an-operator'].map((hostname) => stack.fakes.tailscale.join({ hostname }).id);
+    const foreignDevices = [agentHostname(foreignJob), 'laptop-of-an-operator'].map(
+      (hostname) => stack.fakes.tailscale.join({ hostname }).id,
+    );
 
     const result = await sweepLater();
     expect(result.settledAgents).toContain(lost.agentId);
@@ -290,7 +320,10 @@ describe('the sweeper', () => {
     expect(stack.fakes.tailscale.state.devices.has(devices[1]!)).toBe(true);
     expect(stack.fakes.hetzner.state.servers.has(foreignServer)).toBe(true);
     for (const device of foreignDevices) expect(stack.fakes.tailscale.state.devices.has(device)).toBe(true);
-    expect(await getAgent(live.agentId)).toMatchObject({ agentStatus: 'provisioning', execution: { name: live.jobId } });
+    expect(await getAgent(live.agentId)).toMatchObject({
+      agentStatus: 'provisioning',
+      execution: { name: live.jobId },
+    });
   });
 
   it('activates a job whose execution ended without settling it but whose run succeeded, from what GitHub, Hetzner and Tailscale say, and keeps its server and device (I4)', async () => {
@@ -306,7 +339,10 @@ describe('the sweeper', () => {
     expect(result.deletedDevices).not.toContain(device);
     expect(stack.fakes.hetzner.state.servers.has(server)).toBe(true);
     expect(stack.fakes.tailscale.state.devices.has(device)).toBe(true);
-    expect(await getJob(upAnyway.jobId)).toMatchObject({ status: 'running', vm: { serverId: String(server), tailscaleDeviceId: nodeId } });
+    expect(await getJob(upAnyway.jobId)).toMatchObject({
+      status: 'running',
+      vm: { serverId: String(server), tailscaleDeviceId: nodeId },
+    });
     const agent = await getAgent(upAnyway.agentId);
     expect(agent).toMatchObject({ agentStatus: 'active', vm: { serverId: String(server), tailscaleDeviceId: nodeId } });
     expect(agent?.deadlineAt).toBeUndefined();
@@ -320,17 +356,26 @@ describe('the sweeper', () => {
 /** Ends the provisioning execution of `jobId` as a lost execution would: without settling its job. */
 async function endProvisioningExecution(jobId: string): Promise<void> {
   const executionArn = `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
-  await vi.waitFor(() => expect(stack.stepFunctions.describeExecution(executionArn).status).toBe('RUNNING'), { timeout: SETTLE_MS });
-  stack.stepFunctions.stopExecution({ executionArn, error: 'Injected', cause: 'the execution ended without settling the job' });
+  await vi.waitFor(() => expect(stack.stepFunctions.describeExecution(executionArn).status).toBe('RUNNING'), {
+    timeout: SETTLE_MS,
+  });
+  stack.stepFunctions.stopExecution({
+    executionArn,
+    error: 'Injected',
+    cause: 'the execution ended without settling the job',
+  });
 }
 
 /** The fake GitHub's run of `jobId` (a `[manual]` job's run is dispatched, never run). */
 async function runOf(jobId: string) {
   let run: ReturnType<typeof stack.fakes.github.state.runs.get>;
-  await vi.waitFor(() => {
-    run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
-    expect(run).toBeDefined();
-  }, { timeout: SETTLE_MS });
+  await vi.waitFor(
+    () => {
+      run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
+      expect(run).toBeDefined();
+    },
+    { timeout: SETTLE_MS },
+  );
   return run!;
 }
 
@@ -339,7 +384,12 @@ async function createServerOf(jobId: string): Promise<number> {
   const response = await fetch(`${stack.fakes.hetzner.url}/servers`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+    body: JSON.stringify({
+      name: agentHostname(jobId),
+      server_type: 'cx22',
+      image: 'ubuntu-24.04',
+      labels: { job_id: jobId },
+    }),
   });
   return ((await response.json()) as { server: { id: number } }).server.id;
 }

@@ -49,7 +49,13 @@ interface ApiResponse {
   readonly body: any;
 }
 
-async function api(userId: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+async function api(
+  userId: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
   const response = await fetch(`${stack.url}${path}`, {
     method,
     headers: {
@@ -136,7 +142,13 @@ async function history(agentId: string) {
       ConsistentRead: true,
     }),
   );
-  return Items.map((item) => ({ seq: item.seq as number, event: item.event as string, actor: item.actor as string, agentStatus: item.agentStatus as string, updatedAt: item.updatedAt as string }));
+  return Items.map((item) => ({
+    seq: item.seq as number,
+    event: item.event as string,
+    actor: item.actor as string,
+    agentStatus: item.agentStatus as string,
+    updatedAt: item.updatedAt as string,
+  }));
 }
 
 /**
@@ -158,7 +170,8 @@ async function watchStatuses(userId: string, agentId: string): Promise<{ statuse
         lastSeq = message.seq;
         resolve();
       }
-      if (message.type !== 'update' || lastSeq === undefined || message.seq === undefined || message.seq <= lastSeq) return;
+      if (message.type !== 'update' || lastSeq === undefined || message.seq === undefined || message.seq <= lastSeq)
+        return;
       lastSeq = message.seq;
       statuses.push(message.agentStatus ?? '');
     });
@@ -177,7 +190,13 @@ describe('stop, start and destroy', () => {
 
     const stop = await act(userId, agentId, 'stop');
     expect(stop.status).toBe(202);
-    expect(stop.body).toMatchObject({ action: 'stop', agentId, status: 'accepted', agentStatus: 'stopping', requestedBy: userId });
+    expect(stop.body).toMatchObject({
+      action: 'stop',
+      agentId,
+      status: 'accepted',
+      agentStatus: 'stopping',
+      requestedBy: userId,
+    });
     await waitForStatus(userId, agentId, 'stopped');
     expect(serverStatus(serverId)).toBe('off');
     // Progress reaches the browser like provisioning does: each history item is pushed over the WebSocket.
@@ -232,7 +251,9 @@ describe('stop, start and destroy', () => {
 
     const items = await history(agentId);
     expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
-    expect(items.filter((item) => item.event.endsWith('-requested')).map((item) => item.event)).toEqual([`${winner}-requested`]);
+    expect(items.filter((item) => item.event.endsWith('-requested')).map((item) => item.event)).toEqual([
+      `${winner}-requested`,
+    ]);
     expect(items.at(-1)).toMatchObject({ event: `${winner}-completed`, agentStatus: end });
   });
 });
@@ -275,7 +296,9 @@ describe('an action that fails for good', () => {
 
     const items = await history(agentId);
     expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
-    expect(items.filter((item) => item.event.startsWith('stop-')).map((item) => [item.event, item.agentStatus])).toEqual([
+    expect(
+      items.filter((item) => item.event.startsWith('stop-')).map((item) => [item.event, item.agentStatus]),
+    ).toEqual([
       ['stop-requested', 'stopping'],
       ['stop-failed', 'active'],
       ['stop-requested', 'stopping'],
@@ -294,7 +317,8 @@ describe('an action that fails for good', () => {
     const execution = await executionOf(agentId, 'destroy', 'destroy-requested');
     await expect.poll(() => execution().status).toBe('FAILED');
 
-    for (const action of ['stop', 'start', 'retry']) expect((await act(userId, agentId, action)).status, action).toBe(409);
+    for (const action of ['stop', 'start', 'retry'])
+      expect((await act(userId, agentId, action)).status, action).toBe(409);
     expect((await view(userId, agentId)).seq).toBe(failed.seq);
 
     expect((await act(userId, agentId, 'destroy')).status).toBe(202);
@@ -318,7 +342,9 @@ describe('retry', () => {
     expect(retry.body.jobId).not.toBe(failed.jobId);
     const active = await waitForStatus(userId, agentId, 'active');
     expect(active.jobId).toBe(retry.body.jobId);
-    expect((await history(agentId)).find((item) => item.event === 'created' && item.actor === `user:${userId}`)).toBeDefined();
+    expect(
+      (await history(agentId)).find((item) => item.event === 'created' && item.actor === `user:${userId}`),
+    ).toBeDefined();
   });
 });
 
@@ -398,7 +424,11 @@ describe('Idempotency-Key and rate limit', () => {
 describe('Stripe subscription and invoice events', () => {
   it('flags and clears a payment issue without destroying anything, and destroys the agent when the subscription is deleted', async () => {
     const { userId, agentId, subscriptionId, serverId } = await activeAgent();
-    const invoice = { id: `in_${RUN}`, object: 'invoice', parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId } } };
+    const invoice = {
+      id: `in_${RUN}`,
+      object: 'invoice',
+      parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId } },
+    };
 
     expect((await sendStripeEvent(stripeEvent('invoice.payment_failed', invoice))).status).toBe(200);
     expect(await view(userId, agentId)).toMatchObject({ agentStatus: 'active', paymentIssue: true });
@@ -409,7 +439,11 @@ describe('Stripe subscription and invoice events', () => {
     expect(cleared.agentStatus).toBe('active');
     expect(cleared.paymentIssue).toBeUndefined();
 
-    const deleted = stripeEvent('customer.subscription.deleted', { id: subscriptionId, object: 'subscription', status: 'canceled' });
+    const deleted = stripeEvent('customer.subscription.deleted', {
+      id: subscriptionId,
+      object: 'subscription',
+      status: 'canceled',
+    });
     expect((await sendStripeEvent(deleted)).status).toBe(200);
     await waitForStatus(userId, agentId, 'destroyed');
     expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
@@ -418,12 +452,9 @@ describe('Stripe subscription and invoice events', () => {
 
     const items = await history(agentId);
     expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
-    expect(items.filter((item) => item.actor === 'stripe' && item.event !== 'created').map((item) => item.event)).toEqual([
-      'payment-failed',
-      'payment-succeeded',
-      'destroy-requested',
-      'destroy-completed',
-    ]);
+    expect(
+      items.filter((item) => item.actor === 'stripe' && item.event !== 'created').map((item) => item.event),
+    ).toEqual(['payment-failed', 'payment-succeeded', 'destroy-requested', 'destroy-completed']);
   });
 
   /** A paid `[manual]` agent whose workflow was dispatched but posts nothing: the test reports for it. */
@@ -443,11 +474,22 @@ describe('Stripe subscription and invoice events', () => {
     if (jobId === null) throw new Error('The paid agent has no job');
     const subscriptionId = (paid.data as { object: { subscription: string } }).object.subscription;
     const report = async (payload: Record<string, unknown>) => {
-      const result = await postCallback({ url: `${stack.url}/callbacks/github`, secret: stack.secrets.callbackSecret, payload: { job_id: jobId, ...payload }, attempts: 1, log: () => {} });
+      const result = await postCallback({
+        url: `${stack.url}/callbacks/github`,
+        secret: stack.secrets.callbackSecret,
+        payload: { job_id: jobId, ...payload },
+        attempts: 1,
+        log: () => {},
+      });
       expect(result).toMatchObject({ ok: true, status: 200 });
     };
     await report({ type: 'status', status: 'provisioning' });
-    const deleted = stripeEvent('customer.subscription.deleted', { id: subscriptionId, object: 'subscription', status: 'canceled', ended_at: Math.floor(Date.now() / 1000) });
+    const deleted = stripeEvent('customer.subscription.deleted', {
+      id: subscriptionId,
+      object: 'subscription',
+      status: 'canceled',
+      ended_at: Math.floor(Date.now() / 1000),
+    });
     return { userId, agentId, jobId, report, deleted };
   }
 
@@ -477,16 +519,38 @@ describe('Stripe subscription and invoice events', () => {
       const hetzner = await fetch(`${stack.fakes.hetzner.url}/servers`, {
         method: 'POST',
         headers: { authorization: `Bearer ${stack.fakes.hetzner.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: agentHostname(jobId), server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' } }),
+        body: JSON.stringify({
+          name: agentHostname(jobId),
+          server_type: 'cx22',
+          image: 'ubuntu-24.04',
+          location: 'fsn1',
+          labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },
+        }),
       });
       const { server } = (await hetzner.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
       const device = stack.fakes.tailscale.join({ hostname: agentHostname(jobId), tags: ['tag:agent'] });
       const tailscaleIp = device.addresses[0]!;
-      await report({ type: 'step', step: 'vm_created', server_id: String(server.id), server_ip: server.public_net.ipv4.ip });
-      await report({ type: 'step', step: 'network_configured', tailscale_ip: tailscaleIp, tailscale_device_id: device.nodeId });
+      await report({
+        type: 'step',
+        step: 'vm_created',
+        server_id: String(server.id),
+        server_ip: server.public_net.ipv4.ip,
+      });
+      await report({
+        type: 'step',
+        step: 'network_configured',
+        tailscale_ip: tailscaleIp,
+        tailscale_device_id: device.nodeId,
+      });
       await report({ type: 'step', step: 'ansible_started' });
       await report({ type: 'step', step: 'ansible_complete' });
-      await report({ type: 'status', status: 'running', server_id: String(server.id), server_ip: server.public_net.ipv4.ip, tailscale_ip: tailscaleIp });
+      await report({
+        type: 'status',
+        status: 'running',
+        server_id: String(server.id),
+        server_ip: server.public_net.ipv4.ip,
+        tailscale_ip: tailscaleIp,
+      });
 
       const destroyed = await waitForStatus(userId, agentId, 'destroyed');
       expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(false);
@@ -498,7 +562,11 @@ describe('Stripe subscription and invoice events', () => {
 
       const items = await history(agentId);
       expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
-      expect(items.filter((item) => item.actor === 'stripe' && item.event !== 'created').map((item) => [item.event, item.agentStatus])).toEqual([
+      expect(
+        items
+          .filter((item) => item.actor === 'stripe' && item.event !== 'created')
+          .map((item) => [item.event, item.agentStatus]),
+      ).toEqual([
         ['subscription-ended', 'provisioning'],
         ['destroy-requested', 'destroying'],
         ['destroy-completed', 'destroyed'],
@@ -523,7 +591,9 @@ describe('Stripe subscription and invoice events', () => {
 
     const retry = await act(userId, agentId, 'retry');
     expect(retry.status).toBe(409);
-    expect(retry.body).toEqual({ error: { code: 'action_refused', message: 'Cannot retry: the subscription of this agent has ended' } });
+    expect(retry.body).toEqual({
+      error: { code: 'action_refused', message: 'Cannot retry: the subscription of this agent has ended' },
+    });
     expect((await view(userId, agentId)).seq).toBe(destroyed.seq);
   });
 });

@@ -32,7 +32,9 @@ describe('a statement removed from a role', () => {
       functionId(template, 'dispatch-workflow'),
     );
     // Lambda.AWSLambdaException is retried as a transient error, as in AWS: without the ASL's waits here.
-    const { States } = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../state-machines/provision.asl.json'), 'utf8')) as {
+    const { States } = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, '../../state-machines/provision.asl.json'), 'utf8'),
+    ) as {
       States: Record<string, unknown>;
     };
     stack = await startTestStack({
@@ -49,7 +51,12 @@ describe('a statement removed from a role', () => {
     const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
     const denied = await rejectionOf(
       stack.callAs(wsHandlerId, () =>
-        dynamo.send(new PutCommand({ TableName: stack.tableName, Item: { ...keys.connection(`revoked-${RUN}`), entity: 'connection' } })),
+        dynamo.send(
+          new PutCommand({
+            TableName: stack.tableName,
+            Item: { ...keys.connection(`revoked-${RUN}`), entity: 'connection' },
+          }),
+        ),
       ),
     );
     expect(denied.name).toBe('AccessDeniedException');
@@ -82,7 +89,9 @@ describe('a statement removed from a role', () => {
 describe('an event source mapping whose role may not read the stream', () => {
   it('keeps the stack from starting, as creating the mapping fails in AWS', async () => {
     const fanoutId = functionId(template, 'fanout');
-    await expect(startTestStack({ template: revoke(template, roleOf(template, fanoutId), 'dynamodb:DescribeStream') })).rejects.toThrow(
+    await expect(
+      startTestStack({ template: revoke(template, roleOf(template, fanoutId), 'dynamodb:DescribeStream') }),
+    ).rejects.toThrow(
       /^Cannot access stream arn:aws:dynamodb:\S+\/stream\/\S+\. Please ensure the role can perform .*dynamodb:DescribeStream/,
     );
   });

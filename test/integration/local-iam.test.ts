@@ -35,12 +35,14 @@ describe('IAM from the template, on by default', () => {
     return () => stack.stop();
   });
 
-  it('answers a call outside the role with AWS\'s AccessDeniedException, naming the role session, the action and the resource', async () => {
+  it("answers a call outside the role with AWS's AccessDeniedException, naming the role session, the action and the resource", async () => {
     const fanoutId = functionId(template, 'fanout');
     const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
     const item = { ...keys.connection(`iam-${RUN}`), entity: 'connection' };
 
-    const denied = await rejectionOf(stack.callAs(fanoutId, () => dynamo.send(new PutCommand({ TableName: stack.tableName, Item: item }))));
+    const denied = await rejectionOf(
+      stack.callAs(fanoutId, () => dynamo.send(new PutCommand({ TableName: stack.tableName, Item: item }))),
+    );
     expect(denied.name).toBe('AccessDeniedException');
     expect(denied.$metadata?.httpStatusCode).toBe(400);
     expect(denied.message).toBe(
@@ -49,7 +51,9 @@ describe('IAM from the template, on by default', () => {
         'because no identity-based policy allows the dynamodb:PutItem action',
     );
     // Nothing was written, and what the role does allow goes through.
-    const read = await stack.callAs(fanoutId, () => dynamo.send(new GetCommand({ TableName: stack.tableName, Key: keys.connection(`iam-${RUN}`) })));
+    const read = await stack.callAs(fanoutId, () =>
+      dynamo.send(new GetCommand({ TableName: stack.tableName, Key: keys.connection(`iam-${RUN}`) })),
+    );
     expect(read.Item).toBeUndefined();
   });
 
@@ -60,23 +64,38 @@ describe('IAM from the template, on by default', () => {
       stack.callAs(checkoutId, () =>
         dynamo.send(
           new TransactWriteCommand({
-            TransactItems: [{ Put: { TableName: stack.tableName, Item: { ...keys.connection(`iam-tx-${RUN}`), entity: 'connection' } } }],
+            TransactItems: [
+              {
+                Put: {
+                  TableName: stack.tableName,
+                  Item: { ...keys.connection(`iam-tx-${RUN}`), entity: 'connection' },
+                },
+              },
+            ],
           }),
         ),
       ),
     );
     expect(denied.name).toBe('AccessDeniedException');
-    expect(denied.message).toContain(`not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/${stack.tableName} `);
+    expect(denied.message).toContain(
+      `not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/${stack.tableName} `,
+    );
   });
 
-  it('checks Step Functions, Secrets Manager and @connections calls against the caller\'s role too', async () => {
+  it("checks Step Functions, Secrets Manager and @connections calls against the caller's role too", async () => {
     const fanoutId = functionId(template, 'fanout');
     const { sfn } = await import('../../lambdas/shared/clients/sfn.ts');
     const start = await rejectionOf(
-      stack.callAs(fanoutId, () => sfn.send(new StartExecutionCommand({ stateMachineArn: stack.stateMachineArn, name: `iam-${RUN}`, input: '{}' }))),
+      stack.callAs(fanoutId, () =>
+        sfn.send(
+          new StartExecutionCommand({ stateMachineArn: stack.stateMachineArn, name: `iam-${RUN}`, input: '{}' }),
+        ),
+      ),
     );
     expect(start.name).toBe('AccessDeniedException');
-    expect(start.message).toContain(`not authorized to perform: states:StartExecution on resource: ${stack.stateMachineArn} `);
+    expect(start.message).toContain(
+      `not authorized to perform: states:StartExecution on resource: ${stack.stateMachineArn} `,
+    );
 
     const secrets = new SecretsManagerClient({});
     const secret = await rejectionOf(
@@ -90,7 +109,9 @@ describe('IAM from the template, on by default', () => {
     const agentsApiId = functionId(template, 'agents-api'); // never talks to browsers
     const management = managementApi(stack.gateway.managementEndpoint);
     const post = await rejectionOf(
-      stack.callAs(agentsApiId, () => management.send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: new Uint8Array([1]) }))),
+      stack.callAs(agentsApiId, () =>
+        management.send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: new Uint8Array([1]) })),
+      ),
     );
     expect(post.name).toBe('ForbiddenException');
     expect(post.$metadata?.httpStatusCode).toBe(403);
@@ -128,10 +149,21 @@ describe('IAM from the template, on by default', () => {
       // The whole workflow reports while AwaitCompletion's store-task-token is still queued.
       await report({ type: 'status', status: 'provisioning' });
       await report({ type: 'step', step: 'vm_created', server_id: '4711', server_ip: '203.0.113.7' });
-      await report({ type: 'step', step: 'network_configured', tailscale_ip: '100.64.0.7', tailscale_device_id: 'device-4711' });
+      await report({
+        type: 'step',
+        step: 'network_configured',
+        tailscale_ip: '100.64.0.7',
+        tailscale_device_id: 'device-4711',
+      });
       await report({ type: 'step', step: 'ansible_started' });
       await report({ type: 'step', step: 'ansible_complete' });
-      await report({ type: 'status', status: 'running', server_id: '4711', server_ip: '203.0.113.7', tailscale_ip: '100.64.0.7' });
+      await report({
+        type: 'status',
+        status: 'running',
+        server_id: '4711',
+        server_ip: '203.0.113.7',
+        tailscale_ip: '100.64.0.7',
+      });
     } finally {
       holdStoreTaskToken = undefined;
       released.resolve();
@@ -148,7 +180,13 @@ describe('IAM from the template, on by default', () => {
     // A connection the table still lists, which the gateway no longer has (it dropped without a $disconnect).
     const goneId = `gone${RUN}AAAAAA=`;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-    const connection = { connectionId: goneId, userId: client.userId, role: 'customer' as const, connectedAt: new Date().toISOString(), expiresAt };
+    const connection = {
+      connectionId: goneId,
+      userId: client.userId,
+      role: 'customer' as const,
+      connectedAt: new Date().toISOString(),
+      expiresAt,
+    };
     await putConnection(connection);
     await subscribe({ ...connection, agentIds: new Set() }, agent.agentId);
 

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { INTERRUPTED_REASON } from '../../local/interrupted-jobs.ts';
-import { ApiClient, descendantPids, isAlive, payForAgent, spawnLocalStack, type SpawnedStack } from '../support/local-stack.ts';
+import {
+  ApiClient,
+  descendantPids,
+  isAlive,
+  payForAgent,
+  spawnLocalStack,
+  type SpawnedStack,
+} from '../support/local-stack.ts';
 
 const RUN = randomBytes(4).toString('hex');
 /** Each start synthesizes the template and starts Java: tens of seconds on a busy 2-core machine. */
@@ -50,66 +57,74 @@ afterAll(() => {
 });
 
 describe('npm start', () => {
-  it('serves on PORT=0, keeps data across a restart (failing the interrupted job), and stops everything on Ctrl-C', async () => {
-    const dataDir = newDataDir();
-    const first = start({ PORT: '0', DATA_DIR: dataDir });
-    const url = await first.ready;
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(url).not.toMatch(/:0$/);
+  it(
+    'serves on PORT=0, keeps data across a restart (failing the interrupted job), and stops everything on Ctrl-C',
+    async () => {
+      const dataDir = newDataDir();
+      const first = start({ PORT: '0', DATA_DIR: dataDir });
+      const url = await first.ready;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(url).not.toMatch(/:0$/);
 
-    const page = await fetch(url);
-    expect(page.status).toBe(200);
-    expect(page.headers.get('content-type')).toContain('text/html');
-    const config = (await (await fetch(`${url}/config.json`)).json()) as { apiUrl: string; wsUrl: string };
-    expect(config).toMatchObject({ apiUrl: url, wsUrl: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\//) });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      const config = (await (await fetch(`${url}/config.json`)).json()) as { apiUrl: string; wsUrl: string };
+      expect(config).toMatchObject({ apiUrl: url, wsUrl: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\//) });
 
-    // A [manual] agent is dispatched but nobody runs it: its job stays in flight until the runtime stops.
-    const api = await ApiClient.signIn(url, `restart-${RUN}`);
-    const agent = await api.createAgent('Interrupted [manual]');
-    expect((await payForAgent(api, agent.agentId)).delivered).toBe(true);
-    const inFlight = await vi.waitFor(
-      async () => {
-        const view = await api.agent(agent.agentId);
-        expect(view.agentStatus).toBe('provisioning');
-        return view;
-      },
-      { timeout: 10_000, interval: 100 },
-    );
+      // A [manual] agent is dispatched but nobody runs it: its job stays in flight until the runtime stops.
+      const api = await ApiClient.signIn(url, `restart-${RUN}`);
+      const agent = await api.createAgent('Interrupted [manual]');
+      expect((await payForAgent(api, agent.agentId)).delivered).toBe(true);
+      const inFlight = await vi.waitFor(
+        async () => {
+          const view = await api.agent(agent.agentId);
+          expect(view.agentStatus).toBe('provisioning');
+          return view;
+        },
+        { timeout: 10_000, interval: 100 },
+      );
 
-    await interruptAndExpectNothingLeft(first);
+      await interruptAndExpectNothingLeft(first);
 
-    const second = start({ PORT: '0', DATA_DIR: dataDir });
-    const restartedUrl = await second.ready;
-    const again = await ApiClient.signIn(restartedUrl, api.userId);
-    const after = await again.agent(agent.agentId);
-    expect(after).toMatchObject({
-      agentId: agent.agentId,
-      name: 'Interrupted [manual]',
-      jobId: inFlight.jobId,
-      agentStatus: 'failed',
-      status: 'failed',
-      error: INTERRUPTED_REASON,
-    });
-    expect(after.seq).toBeGreaterThan(inFlight.seq);
-    expect(after.steps.find((step) => step.key === 'queued')?.startedAt).toBe(
-      inFlight.steps.find((step) => step.key === 'queued')?.startedAt,
-    );
+      const second = start({ PORT: '0', DATA_DIR: dataDir });
+      const restartedUrl = await second.ready;
+      const again = await ApiClient.signIn(restartedUrl, api.userId);
+      const after = await again.agent(agent.agentId);
+      expect(after).toMatchObject({
+        agentId: agent.agentId,
+        name: 'Interrupted [manual]',
+        jobId: inFlight.jobId,
+        agentStatus: 'failed',
+        status: 'failed',
+        error: INTERRUPTED_REASON,
+      });
+      expect(after.seq).toBeGreaterThan(inFlight.seq);
+      expect(after.steps.find((step) => step.key === 'queued')?.startedAt).toBe(
+        inFlight.steps.find((step) => step.key === 'queued')?.startedAt,
+      );
 
-    await interruptAndExpectNothingLeft(second);
-  }, 3 * START_BUDGET_MS);
+      await interruptAndExpectNothingLeft(second);
+    },
+    3 * START_BUDGET_MS,
+  );
 
-  it('refuses a busy port with a message naming it, and leaves nothing running', async () => {
-    const holder = start({ PORT: '0', DATA_DIR: newDataDir() });
-    const url = await holder.ready;
-    const port = new URL(url).port;
+  it(
+    'refuses a busy port with a message naming it, and leaves nothing running',
+    async () => {
+      const holder = start({ PORT: '0', DATA_DIR: newDataDir() });
+      const url = await holder.ready;
+      const port = new URL(url).port;
 
-    const refused = start({ PORT: port, DATA_DIR: newDataDir() });
-    await expect(refused.ready).rejects.toThrow();
-    expect((await refused.exited).code).toBe(1);
-    expect(refused.output()).toContain(port);
-    expect(refused.output()).toMatch(/in use|busy/i);
-    expect(descendantPids(refused.child.pid!)).toEqual([]);
+      const refused = start({ PORT: port, DATA_DIR: newDataDir() });
+      await expect(refused.ready).rejects.toThrow();
+      expect((await refused.exited).code).toBe(1);
+      expect(refused.output()).toContain(port);
+      expect(refused.output()).toMatch(/in use|busy/i);
+      expect(descendantPids(refused.child.pid!)).toEqual([]);
 
-    await interruptAndExpectNothingLeft(holder);
-  }, 2 * START_BUDGET_MS);
+      await interruptAndExpectNothingLeft(holder);
+    },
+    2 * START_BUDGET_MS,
+  );
 });

@@ -23,7 +23,9 @@ const clients: LiveClient[] = [];
 const executions = new Map<string, ExecutionDescription>();
 
 beforeAll(async () => {
-  stack = await startTestStack({ timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS, completionSeconds: COMPLETION_TIMEOUT_SECONDS } });
+  stack = await startTestStack({
+    timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS, completionSeconds: COMPLETION_TIMEOUT_SECONDS },
+  });
   stack.stepFunctions.on('execution', ({ execution }) => executions.set(execution.name, execution));
 });
 
@@ -73,13 +75,21 @@ describe('provisioning through the local runtime', () => {
 
     expect(view).toMatchObject({ agentStatus: 'active', status: 'running', currentStep: null });
     // What the customer is billed for, as the Stripe API on the gateway's port says: one active subscription for it.
-    const billed = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as { data: { id: string; status: string; metadata: Record<string, string> }[] };
+    const billed = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as {
+      data: { id: string; status: string; metadata: Record<string, string> }[];
+    };
     expect(billed.data.filter((subscription) => subscription.metadata.agentId === agent.agentId)).toEqual([
-      expect.objectContaining({ id: paid.subscriptionId, status: 'active', metadata: { agentId: agent.agentId, userId: api.userId, region: 'fsn1' } }),
+      expect.objectContaining({
+        id: paid.subscriptionId,
+        status: 'active',
+        metadata: { agentId: agent.agentId, userId: api.userId, region: 'fsn1' },
+      }),
     ]);
     expect((await fetch(`${stack.url}/stripe/v1/subscriptions?status=all`)).status).toBe(401);
     expect(view.steps.map((step) => [step.key, step.status])).toEqual(UI_STEP_KEYS.map((key) => [key, 'completed']));
-    const server = [...stack.fakes.hetzner.state.servers.values()].find((candidate) => candidate.labels.job_id === view.jobId);
+    const server = [...stack.fakes.hetzner.state.servers.values()].find(
+      (candidate) => candidate.labels.job_id === view.jobId,
+    );
     const device = [...stack.fakes.tailscale.state.devices.values()].find(
       (candidate) => candidate.hostname === agentHostname(view.jobId!),
     );
@@ -137,7 +147,9 @@ describe('provisioning through the local runtime', () => {
     expect(servers.filter((server) => server.labels.job_id === view.jobId)).toEqual([]);
     expect(servers.map((server) => String(server.id))).not.toContain(view.vm?.serverId);
     const hostname = agentHostname(view.jobId!);
-    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
+    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual(
+      [],
+    );
   });
 
   it('stops a run that starts after its job was rolled back (answered terminal) and builds nothing (I6)', async () => {
@@ -150,20 +162,34 @@ describe('provisioning through the local runtime', () => {
     const first = [...github.state.runs.values()].find((run) => run.inputs.job_id === failed.jobId)!;
 
     // The same job's workflow starts again after the rollback (a late run): the stack's workflow runner runs it.
-    const dispatched = await fetch(`${github.url}/repos/${first.owner}/${first.repo}/actions/workflows/${first.workflow}/dispatches`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ ref: first.ref, inputs: { ...first.inputs, agent_name: 'Rolled back' }, return_run_details: true }),
-    });
+    const dispatched = await fetch(
+      `${github.url}/repos/${first.owner}/${first.repo}/actions/workflows/${first.workflow}/dispatches`,
+      {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          ref: first.ref,
+          inputs: { ...first.inputs, agent_name: 'Rolled back' },
+          return_run_details: true,
+        }),
+      },
+    );
     const { workflow_run_id: lateRunId } = (await dispatched.json()) as { workflow_run_id: number };
-    await vi.waitFor(() => expect(github.state.runs.get(lateRunId)?.status).toBe('completed'), { timeout: 15_000, interval: 50 });
+    await vi.waitFor(() => expect(github.state.runs.get(lateRunId)?.status).toBe('completed'), {
+      timeout: 15_000,
+      interval: 50,
+    });
 
     // Its first report was answered terminal: it stopped there, created no server and no device, changed nothing.
     expect(github.state.runs.get(lateRunId)).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(github.state.runs.get(lateRunId)?.log.join('\n')).toContain('the pipeline ended the job');
-    expect([...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === failed.jobId)).toEqual([]);
+    expect(
+      [...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === failed.jobId),
+    ).toEqual([]);
     const hostname = agentHostname(failed.jobId!);
-    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual([]);
+    expect([...stack.fakes.tailscale.state.devices.values()].filter((device) => device.hostname === hostname)).toEqual(
+      [],
+    );
     expect(await api.agent(agent.agentId)).toMatchObject({ seq: failed.seq, status: 'failed' });
   });
 
@@ -176,7 +202,9 @@ describe('provisioning through the local runtime', () => {
     expect(view.error).toContain(`no heartbeat for ${HEARTBEAT_TIMEOUT_SECONDS} s`);
     expect(view.steps.find((step) => step.status === 'error')?.key).toBe('networking');
     expect((await executionOf(view.jobId!)).status).toBe('FAILED');
-    expect([...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === view.jobId)).toEqual([]);
+    expect(
+      [...stack.fakes.hetzner.state.servers.values()].filter((server) => server.labels.job_id === view.jobId),
+    ).toEqual([]);
     const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === view.jobId);
     expect(run).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
   });
@@ -200,7 +228,12 @@ describe('the run link', () => {
     const run = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
     expect(run).toBeDefined();
     const linked = client.views().find((view) => view.workflowRunUrl !== undefined);
-    expect(linked).toMatchObject({ type: 'update', status: 'queued', currentStep: 'queued', workflowRunUrl: run!.htmlUrl });
+    expect(linked).toMatchObject({
+      type: 'update',
+      status: 'queued',
+      currentStep: 'queued',
+      workflowRunUrl: run!.htmlUrl,
+    });
     expect(await api.agent(agent.agentId)).toMatchObject({ status: 'queued', workflowRunUrl: run!.htmlUrl });
   });
 });
@@ -213,7 +246,9 @@ describe('a lost final report (I4)', () => {
     // The paid job's execution starts from the table's stream: its dispatch comes a moment after the payment.
     const run = await vi.waitFor(
       () => {
-        const dispatched = [...stack.fakes.github.state.runs.values()].find((candidate) => candidate.inputs.job_id === jobId);
+        const dispatched = [...stack.fakes.github.state.runs.values()].find(
+          (candidate) => candidate.inputs.job_id === jobId,
+        );
         if (dispatched === undefined) throw new Error(`no run of ${jobId} yet`);
         return dispatched;
       },
@@ -225,7 +260,13 @@ describe('a lost final report (I4)', () => {
     const created = await fetch(`${stack.fakes.hetzner.url}/servers`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: agentHostname(jobId!), server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels: { job_id: jobId } }),
+      body: JSON.stringify({
+        name: agentHostname(jobId!),
+        server_type: 'cx22',
+        image: 'ubuntu-24.04',
+        location: 'fsn1',
+        labels: { job_id: jobId },
+      }),
     });
     const { server } = (await created.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
     const device = stack.fakes.tailscale.join({ hostname: agentHostname(jobId!), tags: ['tag:agent'] });
@@ -236,7 +277,12 @@ describe('a lost final report (I4)', () => {
     expect(view).toMatchObject({
       agentStatus: 'active',
       status: 'running',
-      vm: { serverId: String(server.id), serverIp: server.public_net.ipv4.ip, tailscaleIp: device.addresses[0], tailscaleDeviceId: device.nodeId },
+      vm: {
+        serverId: String(server.id),
+        serverIp: server.public_net.ipv4.ip,
+        tailscaleIp: device.addresses[0],
+        tailscaleDeviceId: device.nodeId,
+      },
     });
     expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(true);
     expect(stack.fakes.tailscale.state.devices.has(device.id)).toBe(true);
@@ -276,7 +322,12 @@ describe('reconnecting', () => {
 /** Posts one callback as the workflow signs it. */
 async function signedCallback(payload: Record<string, unknown>): Promise<void> {
   const { postCallback } = await import('../../.github/scripts/callback.mjs');
-  const result = await postCallback({ url: `${stack.url}/callbacks/github`, secret: stack.secrets.callbackSecret, payload, log: () => {} });
+  const result = await postCallback({
+    url: `${stack.url}/callbacks/github`,
+    secret: stack.secrets.callbackSecret,
+    payload,
+    log: () => {},
+  });
   expect(result.ok).toBe(true);
 }
 

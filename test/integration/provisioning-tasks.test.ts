@@ -53,14 +53,19 @@ const injectedFailures = new Map<string, InjectedFailure[]>();
 const failureKey = (fn: TaskFunction, jobId: unknown) => `${fn}:${String(jobId)}`;
 /** Every task function invocation, in order: which function, for which job. */
 const invocations: { fn: TaskFunction; jobId: unknown }[] = [];
-const invocationsOf = (jobId: string) => invocations.filter((invocation) => invocation.jobId === jobId).map(({ fn }) => fn);
+const invocationsOf = (jobId: string) =>
+  invocations.filter((invocation) => invocation.jobId === jobId).map(({ fn }) => fn);
 
 /** An error named like the SDK's attempt timeout (`@smithy/node-http-handler` names it `TimeoutError`). */
 const sdkTimeout = () => Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' });
 
 beforeAll(async () => {
   tables = await createTestTables();
-  [github, hetzner, tailscale] = await Promise.all([startGithub({ repository: REPOSITORY }), startHetzner(), startTailscale()]);
+  [github, hetzner, tailscale] = await Promise.all([
+    startGithub({ repository: REPOSITORY }),
+    startHetzner(),
+    startTailscale(),
+  ]);
 
   // The runtime needs the functions, the functions need the endpoint's URL: they are bound once both exist.
   const handlers = new Map<string, (payload: unknown) => Promise<unknown>>();
@@ -116,7 +121,9 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
   for (const name of Object.values(FUNCTIONS)) {
-    const module = (await import(`../../lambdas/${name}/handler.ts`)) as { handler: (payload: unknown) => Promise<unknown> };
+    const module = (await import(`../../lambdas/${name}/handler.ts`)) as {
+      handler: (payload: unknown) => Promise<unknown>;
+    };
     handlers.set(name, module.handler);
   }
   repository = await import('../../lambdas/shared/repository.ts');
@@ -136,15 +143,30 @@ beforeAll(async () => {
  * A paid agent with a queued job, and its execution started like the Stripe webhook starts it; `failures` are the
  * errors its task functions end with, in order, per function.
  */
-async function startProvisioning(timeouts = LONG, agentName = 'Research assistant', failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {}) {
+async function startProvisioning(
+  timeouts = LONG,
+  agentName = 'Research assistant',
+  failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {},
+) {
   const agent = await repository.createAgent({ userId: 'user-1', name: agentName, region: 'fsn1' });
-  const created = await jobWriter.createJob({ agentId: agent.agentId, userId: 'user-1', region: 'fsn1', actor: 'test', timeouts });
+  const created = await jobWriter.createJob({
+    agentId: agent.agentId,
+    userId: 'user-1',
+    region: 'fsn1',
+    actor: 'test',
+    timeouts,
+  });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   const jobId = created.job.jobId;
-  for (const [fn, list] of Object.entries(failures)) injectedFailures.set(failureKey(fn as TaskFunction, jobId), [...list]);
+  for (const [fn, list] of Object.entries(failures))
+    injectedFailures.set(failureKey(fn as TaskFunction, jobId), [...list]);
   const dispatched = nextDispatch(jobId);
   const input: ProvisionInput = { jobId, agentId: agent.agentId, userId: 'user-1', region: 'fsn1', timeouts };
-  const { executionArn } = stepFunctions.startExecution({ stateMachineArn: STATE_MACHINE_ARN, name: jobId, input: JSON.stringify(input) });
+  const { executionArn } = stepFunctions.startExecution({
+    stateMachineArn: STATE_MACHINE_ARN,
+    name: jobId,
+    input: JSON.stringify(input),
+  });
   return { jobId, agentId: agent.agentId, executionArn, dispatched };
 }
 
@@ -191,13 +213,35 @@ async function createCloudResources(jobId: string) {
   const response = await fetch(`${hetzner.url}/servers`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: `agent-${jobId.toLowerCase().replaceAll('_', '-')}`, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+    body: JSON.stringify({
+      name: `agent-${jobId.toLowerCase().replaceAll('_', '-')}`,
+      server_type: 'cx22',
+      image: 'ubuntu-24.04',
+      labels: { job_id: jobId },
+    }),
   });
   const { server } = (await response.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
   const device = tailscale.join({ hostname: `agent-${jobId.toLowerCase().replaceAll('_', '-')}` });
-  await callback({ type: 'step', job_id: jobId, step: 'vm_created', server_id: String(server.id), server_ip: server.public_net.ipv4.ip });
-  await callback({ type: 'step', job_id: jobId, step: 'network_configured', tailscale_ip: device.addresses[0]!, tailscale_device_id: device.id });
-  return { serverId: server.id, serverIp: server.public_net.ipv4.ip, deviceId: device.id, tailscaleIp: device.addresses[0]! };
+  await callback({
+    type: 'step',
+    job_id: jobId,
+    step: 'vm_created',
+    server_id: String(server.id),
+    server_ip: server.public_net.ipv4.ip,
+  });
+  await callback({
+    type: 'step',
+    job_id: jobId,
+    step: 'network_configured',
+    tailscale_ip: device.addresses[0]!,
+    tailscale_device_id: device.id,
+  });
+  return {
+    serverId: server.id,
+    serverIp: server.public_net.ipv4.ip,
+    deviceId: device.id,
+    tailscaleIp: device.addresses[0]!,
+  };
 }
 
 /**
@@ -213,11 +257,19 @@ async function createUnreportedCloudResources(jobId: string) {
   });
   const { server } = (await response.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
   const device = tailscale.join({ hostname, tags: ['tag:agent'] });
-  return { serverId: server.id, serverIp: server.public_net.ipv4.ip, deviceId: device.nodeId, tailscaleIp: device.addresses[0]! };
+  return {
+    serverId: server.id,
+    serverIp: server.public_net.ipv4.ip,
+    deviceId: device.nodeId,
+    tailscaleIp: device.addresses[0]!,
+  };
 }
 
 /** A started job waiting in AwaitCompletion, its run in `status` on GitHub. */
-async function provisioningUnderway(timeouts: typeof LONG, failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {}) {
+async function provisioningUnderway(
+  timeouts: typeof LONG,
+  failures: Partial<Record<TaskFunction, InjectedFailure[]>> = {},
+) {
   const started = await startProvisioning(timeouts, 'Research assistant', failures);
   const run = await started.dispatched;
   await waitForPhase(started.jobId, 'start');
@@ -235,23 +287,41 @@ describe('provisioning state machine', () => {
   it('provisions: dispatch, start, steps, heartbeats, running -> agent active; a used token answers TaskTimedOut', async () => {
     const { jobId, agentId, executionArn, dispatched } = await startProvisioning();
     const run = await dispatched;
-    expect(run.inputs).toMatchObject({ job_id: jobId, agent_id: agentId, agent_name: 'Research assistant', region: 'fsn1' });
+    expect(run.inputs).toMatchObject({
+      job_id: jobId,
+      agent_id: agentId,
+      agent_name: 'Research assistant',
+      region: 'fsn1',
+    });
     const startToken = (await waitForPhase(jobId, 'start')).taskToken!;
 
     await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
     await waitForPhase(jobId, 'completion');
-    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: startToken, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
+    await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: startToken, output: '{}' }))).rejects.toBeInstanceOf(
+      TaskTimedOut,
+    );
 
     const vm = await createCloudResources(jobId);
     await callback({ type: 'heartbeat', job_id: jobId });
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
 
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!).activation).toEqual({ outcome: 'changed' });
     const { agent, job } = (await repository.agentView(agentId))!;
     expect(agent.agentStatus).toBe('active');
-    expect(job).toMatchObject({ status: 'running', workflowRunId: String(run.id), vm: { serverId: String(vm.serverId), tailscaleDeviceId: vm.deviceId } });
+    expect(job).toMatchObject({
+      status: 'running',
+      workflowRunId: String(run.id),
+      vm: { serverId: String(vm.serverId), tailscaleDeviceId: vm.deviceId },
+    });
     expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
   });
 
@@ -277,7 +347,10 @@ describe('provisioning state machine', () => {
     const run = await dispatched;
 
     expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'timed out waiting for the workflow to start (1 s)' });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'failed',
+      error: 'timed out waiting for the workflow to start (1 s)',
+    });
     expect(github.state.runs.get(run.id)).toMatchObject({ conclusion: 'cancelled' });
   });
 
@@ -292,7 +365,14 @@ describe('provisioning state machine', () => {
     expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
 
     const vm = await createCloudResources(jobId);
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
     expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
   });
@@ -315,10 +395,25 @@ describe('provisioning state machine', () => {
     // No callback yet: still queued, already linked to the run GitHub named in its answer.
     expect(job).toMatchObject({ status: 'queued', workflowRunId: String(run.id), workflowRunUrl: run.htmlUrl });
     const history = await repository.historySince(agentId, 0);
-    expect(history.at(-1)).toMatchObject({ type: 'update', status: 'queued', currentStep: 'queued', workflowRunUrl: run.htmlUrl });
+    expect(history.at(-1)).toMatchObject({
+      type: 'update',
+      status: 'queued',
+      currentStep: 'queued',
+      workflowRunUrl: run.htmlUrl,
+    });
     // The workflow's own report of the same run changes nothing about the link.
-    await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id), workflow_run_url: run.htmlUrl });
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'provisioning', workflowRunId: String(run.id), workflowRunUrl: run.htmlUrl });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'provisioning',
+      workflow_run_id: String(run.id),
+      workflow_run_url: run.htmlUrl,
+    });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'provisioning',
+      workflowRunId: String(run.id),
+      workflowRunUrl: run.htmlUrl,
+    });
     stepFunctions.stopExecution({ executionArn });
   });
 
@@ -369,21 +464,42 @@ describe('provisioning state machine', () => {
       // DynamoDB timed out before anything was dispatched.
       'dispatch-workflow': [{ when: 'before', error: sdkTimeout() }],
       // The token was stored, then the function failed: the retry stores its own token.
-      'store-task-token': [{ when: 'after', error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) }],
+      'store-task-token': [
+        { when: 'after', error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) },
+      ],
       // The agent was activated, then the function failed: the retry finds it done.
-      'finish-job': [{ when: 'after', error: new ProvisionedThroughputExceededException({ message: 'Throughput exceeded', $metadata: {} }) }],
+      'finish-job': [
+        {
+          when: 'after',
+          error: new ProvisionedThroughputExceededException({ message: 'Throughput exceeded', $metadata: {} }),
+        },
+      ],
     });
     await waitForPhase(jobId, 'start');
     const run = await dispatched;
     await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
     await waitForPhase(jobId, 'completion');
     const vm = await createCloudResources(jobId);
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
 
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!).activation).toEqual({ outcome: 'duplicate' });
-    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'store-task-token', 'store-task-token', 'finish-job', 'finish-job']);
+    expect(invocationsOf(jobId)).toEqual([
+      'dispatch-workflow',
+      'dispatch-workflow',
+      'store-task-token',
+      'store-task-token',
+      'finish-job',
+      'finish-job',
+    ]);
     expect([...github.state.runs.values()].filter((candidate) => candidate.inputs.job_id === jobId)).toHaveLength(1);
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
     expect(await repository.getJob(jobId)).toMatchObject({ status: 'running', workflowRunId: String(run.id) });
@@ -392,12 +508,25 @@ describe('provisioning state machine', () => {
   it('gives up on a transient error that outlasts the retries: the job fails unexpectedly, nothing was dispatched', async () => {
     const before = github.state.runs.size;
     const timeouts = Array.from({ length: 4 }, () => ({ when: 'before' as const, error: sdkTimeout() }));
-    const { jobId, agentId, executionArn } = await startProvisioning(LONG, 'Research assistant', { 'dispatch-workflow': timeouts });
+    const { jobId, agentId, executionArn } = await startProvisioning(LONG, 'Research assistant', {
+      'dispatch-workflow': timeouts,
+    });
 
     expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
     // The first attempt and three retries; then GitHub knows no run of the job.
-    expect(invocationsOf(jobId)).toEqual(['dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'dispatch-workflow', 'check-run', 'finish-job', 'rollback']);
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'provisioning failed unexpectedly (TimeoutError)' });
+    expect(invocationsOf(jobId)).toEqual([
+      'dispatch-workflow',
+      'dispatch-workflow',
+      'dispatch-workflow',
+      'dispatch-workflow',
+      'check-run',
+      'finish-job',
+      'rollback',
+    ]);
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'failed',
+      error: 'provisioning failed unexpectedly (TimeoutError)',
+    });
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('failed');
     expect(github.state.runs.size).toBe(before);
   });
@@ -409,10 +538,20 @@ describe('provisioning state machine', () => {
     await callback({ type: 'status', job_id: jobId, status: 'provisioning', workflow_run_id: String(run.id) });
     await waitForPhase(jobId, 'completion');
     const vm = await createCloudResources(jobId);
-    await callback({ type: 'status', job_id: jobId, status: 'failed', error: 'ansible: unreachable host', failed_step: 'ansible_started' });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'failed',
+      error: 'ansible: unreachable host',
+      failed_step: 'ansible_started',
+    });
 
     expectFailedExecution(await stepFunctions.waitForExecution(executionArn));
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'failed', error: 'ansible: unreachable host', failedStep: 'ansible_started' });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'failed',
+      error: 'ansible: unreachable host',
+      failedStep: 'ansible_started',
+    });
     expect(hetzner.state.servers.has(vm.serverId)).toBe(false);
   });
 
@@ -426,7 +565,13 @@ describe('provisioning state machine', () => {
     // The first attempt and its three retries are refused.
     hetzner.inject({ route: 'DELETE /servers/:id', status: 403, times: 4 });
     const entered: string[] = [];
-    const onState = ({ executionArn: arn, event }: { executionArn: string; event: { type: string; state?: { name: string } } }) => {
+    const onState = ({
+      executionArn: arn,
+      event,
+    }: {
+      executionArn: string;
+      event: { type: string; state?: { name: string } };
+    }) => {
       if (arn === executionArn && event.type === 'StateEntered' && event.state) entered.push(event.state.name);
     };
     stepFunctions.on('state', onState);
@@ -453,7 +598,12 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
     expect(agent.agentStatus).toBe('active');
     expect(job).toMatchObject({
       status: 'running',
-      vm: { serverId: String(vm.serverId), serverIp: vm.serverIp, tailscaleIp: vm.tailscaleIp, tailscaleDeviceId: vm.deviceId },
+      vm: {
+        serverId: String(vm.serverId),
+        serverIp: vm.serverIp,
+        tailscaleIp: vm.tailscaleIp,
+        tailscaleDeviceId: vm.deviceId,
+      },
     });
     expect(agent.vm).toMatchObject({ serverId: String(vm.serverId), serverIp: vm.serverIp });
     expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
@@ -471,16 +621,26 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
 
     expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
-    expect(await repository.getJob(jobId)).toMatchObject({ status: 'running', vm: { serverId: String(vm.serverId), serverIp: vm.serverIp } });
+    expect(await repository.getJob(jobId)).toMatchObject({
+      status: 'running',
+      vm: { serverId: String(vm.serverId), serverIp: vm.serverIp },
+    });
     expect(hetzner.state.servers.has(vm.serverId)).toBe(true);
     // Asked (once, or again if the run was still in progress then), activated, nothing rolled back.
     expect(invocationsOf(jobId).filter((fn) => fn !== 'check-run')).toEqual(['dispatch-workflow', 'finish-job']);
   });
 
   it('asks again while the run is in progress, and activates it once it succeeds', async () => {
-    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1, completionSeconds: 3600 });
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({
+      ...LONG,
+      heartbeatSeconds: 1,
+      completionSeconds: 3600,
+    });
     const vm = await createUnreportedCloudResources(jobId);
-    await eventually(async () => (invocationsOf(jobId).includes('check-run') ? true : undefined), 'the first question to GitHub');
+    await eventually(
+      async () => (invocationsOf(jobId).includes('check-run') ? true : undefined),
+      'the first question to GitHub',
+    );
     expect(stepFunctions.describeExecution(executionArn).status).toBe('RUNNING');
     github.updateRun(run.id, { status: 'completed', conclusion: 'success' });
 
@@ -491,11 +651,25 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
   });
 
   it('takes the final report that arrived after the wait had timed out', async () => {
-    const { jobId, agentId, executionArn, run } = await provisioningUnderway({ ...LONG, heartbeatSeconds: 1, completionSeconds: 3600 });
+    const { jobId, agentId, executionArn, run } = await provisioningUnderway({
+      ...LONG,
+      heartbeatSeconds: 1,
+      completionSeconds: 3600,
+    });
     const vm = await createUnreportedCloudResources(jobId);
-    await eventually(async () => (invocationsOf(jobId).includes('check-run') ? true : undefined), 'the first question to GitHub');
+    await eventually(
+      async () => (invocationsOf(jobId).includes('check-run') ? true : undefined),
+      'the first question to GitHub',
+    );
     // Still in progress on GitHub: the workflow posts its report before its run ends.
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
 
     expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
     expect((await repository.getAgent(agentId))?.agentStatus).toBe('active');
@@ -527,10 +701,22 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
   });
 
   it('retries an activation failing on transient errors many times, and never rolls back', async () => {
-    const throttled = () => ({ when: 'before' as const, error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) });
-    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, { 'finish-job': Array.from({ length: 6 }, throttled) });
+    const throttled = () => ({
+      when: 'before' as const,
+      error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }),
+    });
+    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, {
+      'finish-job': Array.from({ length: 6 }, throttled),
+    });
     const vm = await createCloudResources(jobId);
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
 
     expect((await stepFunctions.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
     expect(invocationsOf(jobId).filter((fn) => fn === 'finish-job')).toHaveLength(7);
@@ -540,11 +726,23 @@ describe('a VM that came up is never destroyed because a report was lost (I4)', 
   });
 
   it('alarms and keeps the VM when activation still fails after all its retries', async () => {
-    const throttled = () => ({ when: 'before' as const, error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }) });
+    const throttled = () => ({
+      when: 'before' as const,
+      error: new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }),
+    });
     // The first attempt and ActivateAgent's ten retries.
-    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, { 'finish-job': Array.from({ length: 11 }, throttled) });
+    const { jobId, agentId, executionArn } = await provisioningUnderway(LONG, {
+      'finish-job': Array.from({ length: 11 }, throttled),
+    });
     const vm = await createCloudResources(jobId);
-    await callback({ type: 'status', job_id: jobId, status: 'running', server_id: String(vm.serverId), server_ip: vm.serverIp, tailscale_ip: vm.tailscaleIp });
+    await callback({
+      type: 'status',
+      job_id: jobId,
+      status: 'running',
+      server_id: String(vm.serverId),
+      server_ip: vm.serverIp,
+      tailscale_ip: vm.tailscaleIp,
+    });
 
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution).toMatchObject({ status: 'FAILED', error: 'ActivationFailed' });

@@ -52,7 +52,8 @@ const post = async (client: ApiClient, path: string, body: unknown, headers: Rec
   const text = await response.text();
   return { status: response.status, text, body: text === '' ? undefined : JSON.parse(text) };
 };
-const act = (client: ApiClient, body: unknown) => post(client, `/agents/${agentId}/actions`, body, { 'idempotency-key': randomUUID() });
+const act = (client: ApiClient, body: unknown) =>
+  post(client, `/agents/${agentId}/actions`, body, { 'idempotency-key': randomUUID() });
 
 /** No address of the VM, no Stripe id, nothing that looks like one. */
 function expectRedacted(text: string): void {
@@ -80,9 +81,12 @@ describe('REST, each role against each route', () => {
     expectRedacted(supports.text);
   });
 
-  it('GET /agents lists only the caller\'s own agents, whatever the role', async () => {
-    for (const client of [stranger, operator, support]) expect((await get(client, '/agents')).body).toEqual({ agents: [] });
-    expect((await get(owner, '/agents')).body.agents.map((agent: { agentId: string }) => agent.agentId)).toEqual([agentId]);
+  it("GET /agents lists only the caller's own agents, whatever the role", async () => {
+    for (const client of [stranger, operator, support])
+      expect((await get(client, '/agents')).body).toEqual({ agents: [] });
+    expect((await get(owner, '/agents')).body.agents.map((agent: { agentId: string }) => agent.agentId)).toEqual([
+      agentId,
+    ]);
   });
 
   it('support is read only: no new agent, no action, no checkout; nothing is written', async () => {
@@ -113,14 +117,25 @@ describe('REST, each role against each route', () => {
     ];
     for (const query of matching) {
       const { body } = await get(operator, `/operations/jobs?${query}`);
-      expect(body.jobs.map((job: { jobId: string }) => job.jobId), query).toContain(firstJobId);
+      expect(
+        body.jobs.map((job: { jobId: string }) => job.jobId),
+        query,
+      ).toContain(firstJobId);
     }
     for (const query of ['status=running', 'failedStep=vm_created', 'region=fsn1', `userId=stranger-${RUN}`]) {
       const { body } = await get(operator, `/operations/jobs?${query}`);
-      expect(body.jobs.map((job: { jobId: string }) => job.jobId), query).not.toContain(firstJobId);
+      expect(
+        body.jobs.map((job: { jobId: string }) => job.jobId),
+        query,
+      ).not.toContain(firstJobId);
     }
     const { body, text } = await get(support, `/operations/jobs?userId=owner-${RUN}`);
-    expect(body.jobs[0]).toMatchObject({ jobId: firstJobId, status: 'failed', failedStep: 'network_configured', stepsDone: 2 });
+    expect(body.jobs[0]).toMatchObject({
+      jobId: firstJobId,
+      status: 'failed',
+      failedStep: 'network_configured',
+      stepsDone: 2,
+    });
     expectRedacted(text);
     for (const query of ['status=exploded', 'limit=0', 'limit=101', 'cursor=bm90LW91cnM']) {
       expect((await get(operator, `/operations/jobs?${query}`)).status, query).toBe(400);
@@ -131,7 +146,9 @@ describe('REST, each role against each route', () => {
     const { body } = await get(operator, '/operations/health');
     expect(body.lastHour.failed).toBeGreaterThanOrEqual(1);
     expect(body.last24h.failuresByStep).toContainEqual({ step: 'network_configured', count: expect.any(Number) });
-    expect(body.lastHour.stepDurations.find((entry: { step: string }) => entry.step === 'creating').count).toBeGreaterThanOrEqual(1);
+    expect(
+      body.lastHour.stepDurations.find((entry: { step: string }) => entry.step === 'creating').count,
+    ).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -139,13 +156,18 @@ describe('WebSocket, each role', () => {
   const until = async (client: LiveClient, condition: (messages: ServerMessage[]) => boolean) => {
     const deadline = Date.now() + 30_000;
     while (!condition(client.messages)) {
-      if (Date.now() > deadline) throw new Error(`Waited for a message; got ${JSON.stringify(client.messages.slice(-5))}`);
+      if (Date.now() > deadline)
+        throw new Error(`Waited for a message; got ${JSON.stringify(client.messages.slice(-5))}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
 
   it('subscribe: another customer is refused, support gets a redacted snapshot, an operator the full one', async () => {
-    const [theirs, supports, operators] = await Promise.all([stranger.live(stack.wsUrl), support.live(stack.wsUrl), operator.live(stack.wsUrl)]);
+    const [theirs, supports, operators] = await Promise.all([
+      stranger.live(stack.wsUrl),
+      support.live(stack.wsUrl),
+      operator.live(stack.wsUrl),
+    ]);
     try {
       theirs.send({ action: 'subscribe', agentId });
       await until(theirs, (messages) => messages.some((message) => message.type === 'error'));
@@ -161,7 +183,11 @@ describe('WebSocket, each role', () => {
   });
 
   it('an operator retries with a reason: audited; agent followers and the fleet channel hear it, support redacted', async () => {
-    const [customerSocket, supports, operators] = await Promise.all([owner.live(stack.wsUrl), support.live(stack.wsUrl), operator.live(stack.wsUrl)]);
+    const [customerSocket, supports, operators] = await Promise.all([
+      owner.live(stack.wsUrl),
+      support.live(stack.wsUrl),
+      operator.live(stack.wsUrl),
+    ]);
     try {
       customerSocket.send({ action: 'subscribeFleet' });
       await until(customerSocket, (messages) => messages.length > 0);
@@ -175,7 +201,10 @@ describe('WebSocket, each role', () => {
       expect((await act(operator, { action: 'retry' })).body).toMatchObject({ error: { code: 'reason_required' } });
       const reason = `customer ticket ${RUN}: network flake`;
       const accepted = await act(operator, { action: 'retry', reason });
-      expect(accepted).toMatchObject({ status: 202, body: { action: 'retry', agentStatus: 'provisioning', reason, requestedBy: `operator-${RUN}` } });
+      expect(accepted).toMatchObject({
+        status: 202,
+        body: { action: 'retry', agentStatus: 'provisioning', reason, requestedBy: `operator-${RUN}` },
+      });
       const retried = await owner.settled(agentId);
       expect(retried.jobId).not.toBe(firstJobId);
 
@@ -183,7 +212,9 @@ describe('WebSocket, each role', () => {
       const fleetOf = (client: LiveClient) => client.messages.filter((message) => message.type === 'fleet');
       await until(operators, () => fleetOf(operators).some((message) => message.seq === retried.seq));
       await until(supports, () => fleetOf(supports).some((message) => message.seq === retried.seq));
-      expect(fleetOf(operators).map((message) => message.event)).toEqual(expect.arrayContaining(['created', 'vm_created', 'failed']));
+      expect(fleetOf(operators).map((message) => message.event)).toEqual(
+        expect.arrayContaining(['created', 'vm_created', 'failed']),
+      );
       for (const message of fleetOf(operators)) {
         expect(Object.keys(message).sort()).toEqual(
           expect.arrayContaining(['agentId', 'agentStatus', 'event', 'seq', 'type', 'updatedAt']),
@@ -192,14 +223,21 @@ describe('WebSocket, each role', () => {
         expect(message).not.toHaveProperty('steps');
       }
       // Support's agent subscription got the retry's updates, the VM's new address among them for others, not for it.
-      await until(supports, (messages) => messages.some((message) => message.type === 'update' && message.seq === retried.seq));
+      await until(supports, (messages) =>
+        messages.some((message) => message.type === 'update' && message.seq === retried.seq),
+      );
       addresses.push(...[retried.vm?.serverIp].filter((ip): ip is string => ip !== undefined));
       expectRedacted(JSON.stringify(supports.messages));
 
       // Kept on the agent's history, shown to operators and support.
       const { body } = await get(support, `/operations/agents/${agentId}/history`);
       expect(body.entries).toContainEqual(
-        expect.objectContaining({ event: 'created', actor: `operator:operator-${RUN}`, reason, agentStatus: 'provisioning' }),
+        expect.objectContaining({
+          event: 'created',
+          actor: `operator:operator-${RUN}`,
+          reason,
+          agentStatus: 'provisioning',
+        }),
       );
       expect(body.entries.map((entry: { seq: number }) => entry.seq)).toEqual(
         [...body.entries.map((entry: { seq: number }) => entry.seq)].sort((a: number, b: number) => b - a),

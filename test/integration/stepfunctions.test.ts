@@ -101,7 +101,12 @@ describe('LocalStepFunctions', () => {
             },
             // An hour: the run would not end in a test without the override.
             Pause: { Type: 'Wait', Seconds: 3600, Next: 'Count' },
-            Count: { Type: 'Pass', Parameters: { 'waited.$': 'States.MathAdd($.count.waited, 3600)' }, ResultPath: '$.count', Next: 'Call' },
+            Count: {
+              Type: 'Pass',
+              Parameters: { 'waited.$': 'States.MathAdd($.count.waited, 3600)' },
+              ResultPath: '$.count',
+              Next: 'Call',
+            },
             Done: { Type: 'Succeed' },
           },
         },
@@ -113,7 +118,10 @@ describe('LocalStepFunctions', () => {
     stepFunctions.on('state', ({ event }) => {
       if (event.type === 'StateEntered' && event.state.name === 'Call') calls++;
     });
-    const { executionArn } = stepFunctions.startExecution({ stateMachineArn: ARN, input: JSON.stringify({ payload: {}, bound: 3 * 3600 }) });
+    const { executionArn } = stepFunctions.startExecution({
+      stateMachineArn: ARN,
+      input: JSON.stringify({ payload: {}, bound: 3 * 3600 }),
+    });
     const execution = await stepFunctions.waitForExecution(executionArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!).count).toEqual({ waited: 3 * 3600 });
@@ -123,9 +131,14 @@ describe('LocalStepFunctions', () => {
   it('refuses definitions it cannot run: other resources, unknown functions, bad state machine ARNs', () => {
     const refused = (definition: object) => () =>
       new LocalStepFunctions({ definitions: { [ARN]: definition }, functions: { [FN]: async () => null } });
-    expect(refused({ StartAt: 'Call', States: { Call: task({ Resource: 'arn:aws:states:::sqs:sendMessage' }) } })).toThrow(/only/);
     expect(
-      refused({ StartAt: 'Call', States: { Call: task({ Parameters: { FunctionName: `${FN}Missing`, Payload: {} } }) } }),
+      refused({ StartAt: 'Call', States: { Call: task({ Resource: 'arn:aws:states:::sqs:sendMessage' }) } }),
+    ).toThrow(/only/);
+    expect(
+      refused({
+        StartAt: 'Call',
+        States: { Call: task({ Parameters: { FunctionName: `${FN}Missing`, Payload: {} } }) },
+      }),
     ).toThrow(/no local function/);
     expect(() => new LocalStepFunctions({ definitions: { 'not-an-arn': {} }, functions: {} })).toThrow(/ARN/);
   });

@@ -30,16 +30,24 @@ async function startPoller(options: Omit<StreamPollerOptions, 'tableName'>): Pro
 
 async function putItems(ids: readonly string[]): Promise<void> {
   for (const id of ids) {
-    await client.send(new PutItemCommand({ TableName: tables.tableName, Item: { PK: { S: id }, SK: { S: 'ITEM' }, entity: { S: 'test' } } }));
+    await client.send(
+      new PutItemCommand({
+        TableName: tables.tableName,
+        Item: { PK: { S: id }, SK: { S: 'ITEM' }, entity: { S: 'test' } },
+      }),
+    );
   }
 }
 
-const ids = (count: number, prefix = 'item'): string[] => Array.from({ length: count }, (_, index) => `${prefix}-${String(index).padStart(4, '0')}`);
+const ids = (count: number, prefix = 'item'): string[] =>
+  Array.from({ length: count }, (_, index) => `${prefix}-${String(index).padStart(4, '0')}`);
 const keyOf = (record: DynamoDBRecord): string | undefined => record.dynamodb?.Keys?.PK?.S;
 const keysOf = (event: DynamoDBStreamEvent): (string | undefined)[] => event.Records.map(keyOf);
 
 /** A handler that records every invocation (the keys it was given) and answers with `respond`. */
-function recordingHandler(respond: (event: DynamoDBStreamEvent, invocation: number) => DynamoDBBatchResponse | void = () => undefined) {
+function recordingHandler(
+  respond: (event: DynamoDBStreamEvent, invocation: number) => DynamoDBBatchResponse | void = () => undefined,
+) {
   const invocations: (string | undefined)[][] = [];
   const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse | void> => {
     invocations.push(keysOf(event));
@@ -51,9 +59,17 @@ function recordingHandler(respond: (event: DynamoDBStreamEvent, invocation: numb
 describe('StreamPoller', () => {
   it('delivers INSERT, MODIFY and REMOVE in order, in the Lambda event shape', async () => {
     const events: DynamoDBStreamEvent[] = [];
-    const started = await startPoller({ startingPosition: 'LATEST', handler: async (event) => void events.push(event) });
+    const started = await startPoller({
+      startingPosition: 'LATEST',
+      handler: async (event) => void events.push(event),
+    });
     const Key = { PK: { S: 'AGENT#1' }, SK: { S: 'AGENT' } };
-    await client.send(new PutItemCommand({ TableName: tables.tableName, Item: { ...Key, agentStatus: { S: 'draft' }, seq: { N: '0' } } }));
+    await client.send(
+      new PutItemCommand({
+        TableName: tables.tableName,
+        Item: { ...Key, agentStatus: { S: 'draft' }, seq: { N: '0' } },
+      }),
+    );
     await client.send(
       new UpdateItemCommand({
         TableName: tables.tableName,
@@ -113,7 +129,12 @@ describe('StreamPoller', () => {
     const failures: DynamoDBRecord[][] = [];
 
     await (
-      await startPoller({ startingPosition: 'TRIM_HORIZON', bisectBatchOnError: false, handler, onFailure: (records) => void failures.push(records) })
+      await startPoller({
+        startingPosition: 'TRIM_HORIZON',
+        bisectBatchOnError: false,
+        handler,
+        onFailure: (records) => void failures.push(records),
+      })
     ).drain();
 
     expect(invocations).toEqual([ids(3), ids(3), ids(3)]);
@@ -125,7 +146,8 @@ describe('StreamPoller', () => {
     await putItems([a!, b!, c!, d!, e!]);
     const { invocations, handler } = recordingHandler((event, invocation) => {
       // The first answer names d and b (out of order): the checkpoint is b, the lowest.
-      if (invocation === 1) return { batchItemFailures: [d, b].map((id) => ({ itemIdentifier: sequenceNumberOf(event, id!) })) };
+      if (invocation === 1)
+        return { batchItemFailures: [d, b].map((id) => ({ itemIdentifier: sequenceNumberOf(event, id!) })) };
       if (invocation === 2) return { batchItemFailures: [{ itemIdentifier: sequenceNumberOf(event, c!) }] };
       return { batchItemFailures: [] };
     });
@@ -161,7 +183,17 @@ describe('StreamPoller', () => {
 
     expect(delivered).toEqual(all.filter((id) => id !== poison));
     expect(failures).toEqual([{ keys: [poison], error: new Error('poison') }]);
-    expect(invocations).toEqual([all, all.slice(0, 4), all.slice(4), all.slice(4, 6), [poison], [poison], [poison], all.slice(5, 6), all.slice(6)]);
+    expect(invocations).toEqual([
+      all,
+      all.slice(0, 4),
+      all.slice(4),
+      all.slice(4, 6),
+      [poison],
+      [poison],
+      [poison],
+      all.slice(5, 6),
+      all.slice(6),
+    ]);
   });
 
   it('without bisecting, gives the whole failing batch to onFailure after maxRetryAttempts retries and moves on', async () => {
@@ -189,7 +221,13 @@ describe('StreamPoller', () => {
     await putItems(['CONN#1', 'AGENT#1', 'CONN#2']);
     const { invocations, handler } = recordingHandler();
 
-    await (await startPoller({ startingPosition: 'TRIM_HORIZON', handler, filter: (record) => keyOf(record)?.startsWith('AGENT#') === true })).drain();
+    await (
+      await startPoller({
+        startingPosition: 'TRIM_HORIZON',
+        handler,
+        filter: (record) => keyOf(record)?.startsWith('AGENT#') === true,
+      })
+    ).drain();
 
     expect(invocations).toEqual([['AGENT#1']]);
   });
@@ -200,7 +238,12 @@ describe('StreamPoller', () => {
     const failures: (string | undefined)[][] = [];
 
     await (
-      await startPoller({ startingPosition: 'TRIM_HORIZON', maxRecordAgeSeconds: 0, handler, onFailure: (records) => void failures.push(records.map(keyOf)) })
+      await startPoller({
+        startingPosition: 'TRIM_HORIZON',
+        maxRecordAgeSeconds: 0,
+        handler,
+        onFailure: (records) => void failures.push(records.map(keyOf)),
+      })
     ).drain();
 
     expect(invocations).toEqual([]);
@@ -216,12 +259,16 @@ describe('StreamPoller', () => {
     const started = await startPoller({ startingPosition: 'LATEST', batchSize: 40, handler });
 
     // BatchWriteItem (25 items) in parallel, while the poller reads.
-    const chunks = Array.from({ length: written.length / 25 }, (_, index) => written.slice(index * 25, index * 25 + 25));
+    const chunks = Array.from({ length: written.length / 25 }, (_, index) =>
+      written.slice(index * 25, index * 25 + 25),
+    );
     await Promise.all(
       chunks.map((chunk) =>
         client.send(
           new BatchWriteItemCommand({
-            RequestItems: { [tables.tableName]: chunk.map((id) => ({ PutRequest: { Item: { PK: { S: id }, SK: { S: 'ITEM' } } } })) },
+            RequestItems: {
+              [tables.tableName]: chunk.map((id) => ({ PutRequest: { Item: { PK: { S: id }, SK: { S: 'ITEM' } } } })),
+            },
           }),
         ),
       ),

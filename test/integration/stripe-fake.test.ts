@@ -34,7 +34,9 @@ beforeAll(async () => {
   });
   endpoint.listen(0, '127.0.0.1');
   await once(endpoint, 'listening');
-  fake = await start({ webhook: { url: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/`, secret: WEBHOOK_SECRET } });
+  fake = await start({
+    webhook: { url: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/`, secret: WEBHOOK_SECRET },
+  });
 });
 
 afterAll(async () => {
@@ -54,7 +56,9 @@ const sessionParams = (agentId: string): Stripe.Checkout.SessionCreateParams => 
 
 describe('the Stripe fake', () => {
   it('refuses a wrong secret key with 401 as Stripe does, without echoing the key', async () => {
-    const error = await client('sk_test_wrong_key_1234').checkout.sessions.create(sessionParams('agent-x')).catch((caught: unknown) => caught);
+    const error = await client('sk_test_wrong_key_1234')
+      .checkout.sessions.create(sessionParams('agent-x'))
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect((error as Error).message).not.toContain('sk_test_wrong');
     expect((error as Error).message).toContain('1234');
@@ -63,19 +67,33 @@ describe('the Stripe fake', () => {
   it('creates, retrieves, lists and expires Checkout Sessions in Stripe shapes', async () => {
     const stripe = client(fake.secretKey);
     const created = await stripe.checkout.sessions.create(sessionParams('agent-1'));
-    expect(created).toMatchObject({ object: 'checkout.session', status: 'open', mode: 'subscription', metadata: { agentId: 'agent-1' } });
+    expect(created).toMatchObject({
+      object: 'checkout.session',
+      status: 'open',
+      mode: 'subscription',
+      metadata: { agentId: 'agent-1' },
+    });
     expect(created.url).toBe(`${fake.url}/c/pay/${created.id}`);
     expect(created.expires_at - created.created).toBe(24 * 60 * 60);
     expect((await stripe.checkout.sessions.retrieve(created.id)).id).toBe(created.id);
     expect((await stripe.checkout.sessions.list({ status: 'open' })).data.map((each) => each.id)).toContain(created.id);
     expect(await stripe.checkout.sessions.expire(created.id)).toMatchObject({ status: 'expired', url: null });
-    await expect(stripe.checkout.sessions.expire(created.id)).rejects.toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    await expect(stripe.checkout.sessions.expire(created.id)).rejects.toBeInstanceOf(
+      Stripe.errors.StripeInvalidRequestError,
+    );
   });
 
   it('answers missing parameters and unknown ids with Stripe errors the SDK types', async () => {
     const stripe = client(fake.secretKey);
-    await expect(stripe.checkout.sessions.create({ mode: 'subscription' })).rejects.toMatchObject({ type: 'StripeInvalidRequestError', code: 'parameter_missing', param: 'line_items' });
-    await expect(stripe.subscriptions.retrieve('sub_missing')).rejects.toMatchObject({ statusCode: 404, code: 'resource_missing' });
+    await expect(stripe.checkout.sessions.create({ mode: 'subscription' })).rejects.toMatchObject({
+      type: 'StripeInvalidRequestError',
+      code: 'parameter_missing',
+      param: 'line_items',
+    });
+    await expect(stripe.subscriptions.retrieve('sub_missing')).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+    });
   });
 
   it('pays on the hosted page ("Pay"): signed subscription.created and checkout.session.completed, then the success_url', async () => {
@@ -91,9 +109,17 @@ describe('the Stripe fake', () => {
     const ours = received.filter((event) => JSON.stringify(event.data.object).includes('agent-2'));
     expect(ours.map((event) => event.type)).toEqual(['customer.subscription.created', 'checkout.session.completed']);
     const completed = ours[1]!.data.object as Stripe.Checkout.Session;
-    expect(completed).toMatchObject({ id: created.id, payment_status: 'paid', status: 'complete', metadata: { agentId: 'agent-2' } });
+    expect(completed).toMatchObject({
+      id: created.id,
+      payment_status: 'paid',
+      status: 'complete',
+      metadata: { agentId: 'agent-2' },
+    });
     const subscription = await stripe.subscriptions.retrieve(completed.subscription as string);
-    expect(subscription).toMatchObject({ status: 'active', metadata: { agentId: 'agent-2', userId: 'user-1', region: 'fsn1' } });
+    expect(subscription).toMatchObject({
+      status: 'active',
+      metadata: { agentId: 'agent-2', userId: 'user-1', region: 'fsn1' },
+    });
     expect((await fetch(created.url!, { method: 'POST', redirect: 'manual' })).status).toBe(410);
   });
 
@@ -108,11 +134,22 @@ describe('the Stripe fake', () => {
 
     expect(first).toMatchObject({ status: 'canceled' });
     expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
-    await expect(stripe.subscriptions.cancel(subscription.id, { invoice_now: true }, options)).rejects.toMatchObject({ type: 'StripeIdempotencyError' });
-    expect(received.filter((event) => event.type === 'customer.subscription.deleted' && (event.data.object as Stripe.Subscription).id === subscription.id)).toHaveLength(1);
+    await expect(stripe.subscriptions.cancel(subscription.id, { invoice_now: true }, options)).rejects.toMatchObject({
+      type: 'StripeIdempotencyError',
+    });
+    expect(
+      received.filter(
+        (event) =>
+          event.type === 'customer.subscription.deleted' &&
+          (event.data.object as Stripe.Subscription).id === subscription.id,
+      ),
+    ).toHaveLength(1);
     expect((await stripe.subscriptions.list()).data.map((each) => each.id)).not.toContain(subscription.id);
     const all = await stripe.subscriptions.list({ status: 'all', price: 'price_agent_monthly', limit: 100 });
-    expect(all.data.find((each) => each.id === subscription.id)).toMatchObject({ status: 'canceled', metadata: { agentId: 'agent-3' } });
+    expect(all.data.find((each) => each.id === subscription.id)).toMatchObject({
+      status: 'canceled',
+      metadata: { agentId: 'agent-3' },
+    });
   });
 
   it('refunds the payment of an invoice once, and refuses a second full refund', async () => {
@@ -123,12 +160,25 @@ describe('the Stripe fake', () => {
 
     const refund = await stripe.refunds.create({ payment_intent: paymentIntent, reason: 'duplicate' });
 
-    expect(refund).toMatchObject({ object: 'refund', amount: invoice.amount_paid, status: 'succeeded', reason: 'duplicate' });
-    await expect(stripe.refunds.create({ payment_intent: paymentIntent })).rejects.toMatchObject({ code: 'charge_already_refunded' });
+    expect(refund).toMatchObject({
+      object: 'refund',
+      amount: invoice.amount_paid,
+      status: 'succeeded',
+      reason: 'duplicate',
+    });
+    await expect(stripe.refunds.create({ payment_intent: paymentIntent })).rejects.toMatchObject({
+      code: 'charge_already_refunded',
+    });
   });
 
   it('decodes Stripe form encoding into the objects and arrays the SDK encoded', () => {
-    expect(decodeForm(new URLSearchParams('line_items[0][price]=p&line_items[0][quantity]=1&metadata[a]=b&expand[]=x&expand[]=y&mode=subscription'))).toEqual({
+    expect(
+      decodeForm(
+        new URLSearchParams(
+          'line_items[0][price]=p&line_items[0][quantity]=1&metadata[a]=b&expand[]=x&expand[]=y&mode=subscription',
+        ),
+      ),
+    ).toEqual({
       line_items: [{ price: 'p', quantity: '1' }],
       metadata: { a: 'b' },
       expand: ['x', 'y'],

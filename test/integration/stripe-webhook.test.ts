@@ -50,7 +50,11 @@ let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
 let keys: typeof import('../../lambdas/shared/keys.ts').keys;
 
 async function startServices(port = 0): Promise<void> {
-  services = await startAwsServices({ port, secrets: { [WEBHOOK_SECRET_ID]: WEBHOOK_SECRET, [STRIPE_KEY_ID]: stripe.secretKey }, stepFunctions });
+  services = await startAwsServices({
+    port,
+    secrets: { [WEBHOOK_SECRET_ID]: WEBHOOK_SECRET, [STRIPE_KEY_ID]: stripe.secretKey },
+    stepFunctions,
+  });
 }
 
 beforeAll(async () => {
@@ -166,8 +170,16 @@ interface Delivery {
   body: Record<string, unknown>;
 }
 
-async function deliver(body: string | Buffer, headers: Record<string, string>, contentType = 'application/json'): Promise<Delivery> {
-  const event = httpApiEvent({ routeKey: 'POST /webhooks/stripe', headers: { 'content-type': contentType, ...headers }, body });
+async function deliver(
+  body: string | Buffer,
+  headers: Record<string, string>,
+  contentType = 'application/json',
+): Promise<Delivery> {
+  const event = httpApiEvent({
+    routeKey: 'POST /webhooks/stripe',
+    headers: { 'content-type': contentType, ...headers },
+    body,
+  });
   const result = (await handler(event, lambdaContext('StripeWebhook'))) as APIGatewayProxyStructuredResultV2;
   return { statusCode: result.statusCode ?? 0, body: JSON.parse(result.body ?? 'null') as Record<string, unknown> };
 }
@@ -214,13 +226,21 @@ async function expectUntouched(agent: { agentId: string; agentStatus: string; se
 describe('POST /webhooks/stripe: a paid checkout', () => {
   it('creates one queued job, moves the agent to provisioning and starts one execution named after the job', async () => {
     const agent = await draftAgent('hel1');
-    const payload = stripeEventBody(agent, { id: 'evt_paid_once', session: { customer: 'cus_42', subscription: 'sub_42' } });
+    const payload = stripeEventBody(agent, {
+      id: 'evt_paid_once',
+      session: { customer: 'cus_42', subscription: 'sub_42' },
+    });
 
     const delivery = await deliverSigned(payload);
 
     expect(delivery).toEqual({ statusCode: 200, body: { received: true } });
     const after = await repository.getAgent(agent.agentId);
-    expect(after).toMatchObject({ agentStatus: 'provisioning', seq: 1, customerId: 'cus_42', subscriptionId: 'sub_42' });
+    expect(after).toMatchObject({
+      agentStatus: 'provisioning',
+      seq: 1,
+      customerId: 'cus_42',
+      subscriptionId: 'sub_42',
+    });
     const jobId = after?.currentJobId;
     expect(await repository.getJob(jobId ?? '')).toMatchObject({
       jobId,
@@ -286,7 +306,11 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
   it('accepts a body API Gateway delivered base64-encoded', async () => {
     const agent = await draftAgent();
     const payload = stripeEventBody(agent);
-    const delivery = await deliver(Buffer.from(payload), { 'Stripe-Signature': signatureOf(payload) }, 'application/octet-stream');
+    const delivery = await deliver(
+      Buffer.from(payload),
+      { 'Stripe-Signature': signatureOf(payload) },
+      'application/octet-stream',
+    );
     expect(delivery).toEqual({ statusCode: 200, body: { received: true } });
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
   });
@@ -331,13 +355,22 @@ describe('POST /webhooks/stripe: nothing is provisioned', () => {
     const agent = await draftAgent();
     // Another paid event of the same subscription; one of another subscription is refunded (test/integration/billing.test.ts).
     const session = { subscription: `sub_${randomUUID().replaceAll('-', '')}` };
-    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true } });
+    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({
+      statusCode: 200,
+      body: { received: true },
+    });
     const busy = await repository.getAgent(agent.agentId);
     await startedExecutions();
     started = [];
 
-    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({ statusCode: 200, body: { received: true, ignored: true } });
-    expect(await repository.getAgent(agent.agentId)).toMatchObject({ seq: busy?.seq, currentJobId: busy?.currentJobId });
+    expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({
+      statusCode: 200,
+      body: { received: true, ignored: true },
+    });
+    expect(await repository.getAgent(agent.agentId)).toMatchObject({
+      seq: busy?.seq,
+      currentJobId: busy?.currentJobId,
+    });
     expect(await jobsOf(agent.agentId)).toHaveLength(1);
     expect(await startedExecutions()).toEqual([]);
   });
@@ -351,7 +384,9 @@ describe('POST /webhooks/stripe: nothing is provisioned', () => {
 
   it('for a paid checkout without usable metadata', async () => {
     const agent = await draftAgent();
-    const payload = stripeEventBody(agent, { session: { metadata: { agentId: agent.agentId }, client_reference_id: null } });
+    const payload = stripeEventBody(agent, {
+      session: { metadata: { agentId: agent.agentId }, client_reference_id: null },
+    });
     expect(await deliverSigned(payload)).toEqual({ statusCode: 200, body: { received: true, ignored: true } });
     await expectUntouched(agent);
   });
@@ -374,12 +409,28 @@ describe('POST /webhooks/stripe: refused deliveries write nothing', () => {
 
   it.each([
     ['missing signature', 'invalid_signature', () => ({})],
-    ['signature with another secret', 'invalid_signature', (payload: string) => ({ 'Stripe-Signature': signatureOf(payload, { secret: 'whsec_other' }) })],
-    ['signature of another body', 'invalid_signature', (payload: string) => ({ 'Stripe-Signature': signatureOf(`${payload} `) })],
-    ['truncated signature', 'invalid_signature', (payload: string) => ({ 'Stripe-Signature': signatureOf(payload).slice(0, -4) })],
+    [
+      'signature with another secret',
+      'invalid_signature',
+      (payload: string) => ({ 'Stripe-Signature': signatureOf(payload, { secret: 'whsec_other' }) }),
+    ],
+    [
+      'signature of another body',
+      'invalid_signature',
+      (payload: string) => ({ 'Stripe-Signature': signatureOf(`${payload} `) }),
+    ],
+    [
+      'truncated signature',
+      'invalid_signature',
+      (payload: string) => ({ 'Stripe-Signature': signatureOf(payload).slice(0, -4) }),
+    ],
     ['non-hex signature', 'invalid_signature', () => ({ 'Stripe-Signature': `t=${now()},v1=${'z'.repeat(64)}` })],
     ['garbage header', 'invalid_signature', () => ({ 'Stripe-Signature': 'not a signature' })],
-    ['timestamp older than 300 s', 'stale_timestamp', (payload: string) => ({ 'Stripe-Signature': signatureOf(payload, { timestamp: now() - 301 }) })],
+    [
+      'timestamp older than 300 s',
+      'stale_timestamp',
+      (payload: string) => ({ 'Stripe-Signature': signatureOf(payload, { timestamp: now() - 301 }) }),
+    ],
   ])('%s: 400 %s', async (_name, code, headersFor) => {
     const agent = await draftAgent();
     const payload = stripeEventBody(agent);

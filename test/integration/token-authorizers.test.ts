@@ -35,7 +35,9 @@ beforeAll(async () => {
   jwksServer = createServer((request, response) => {
     if (request.url !== '/.well-known/jwks.json') return void response.writeHead(404).end();
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: KEY_ID, alg: 'RS256', use: 'sig' }] }));
+    response.end(
+      JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: KEY_ID, alg: 'RS256', use: 'sig' }] }),
+    );
   });
   jwksServer.listen(0, '127.0.0.1');
   await once(jwksServer, 'listening');
@@ -52,7 +54,15 @@ afterAll(() => {
 
 function accessToken(overrides: Record<string, unknown> = {}): string {
   const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: 'user-1', iss: issuer, client_id: CLIENT_ID, token_use: 'access', iat: now, exp: now + 600, ...overrides };
+  const claims = {
+    sub: 'user-1',
+    iss: issuer,
+    client_id: CLIENT_ID,
+    token_use: 'access',
+    iat: now,
+    exp: now + 600,
+    ...overrides,
+  };
   const encode = (part: object): string => Buffer.from(JSON.stringify(part)).toString('base64url');
   const signingInput = `${encode({ alg: 'RS256', kid: KEY_ID, typ: 'JWT' })}.${encode(claims)}`;
   return `${signingInput}.${sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`;
@@ -78,7 +88,8 @@ function requestEvent(authorization: string | undefined): APIGatewayRequestAutho
   } as APIGatewayRequestAuthorizerEventV2;
 }
 
-const context = (name: string): Context => createLambdaContext(name, randomUUID(), { region: 'us-east-1', accountId: '000000000000' });
+const context = (name: string): Context =>
+  createLambdaContext(name, randomUUID(), { region: 'us-east-1', accountId: '000000000000' });
 
 /** Every token both authorizers refuse. */
 const refusedTokens = (): Array<[string, string | undefined]> => [
@@ -100,7 +111,10 @@ describe('ws-authorizer', () => {
     const result = await authorize(connectEvent(accessToken({ sub: 'user-42', exp })), context('ws-authorizer'));
     expect(result).toEqual({
       principalId: 'user-42',
-      policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: METHOD_ARN }] },
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: METHOD_ARN }],
+      },
       context: { userId: 'user-42', tokenExpiresAt: exp, role: 'customer' },
     });
   });
@@ -128,14 +142,18 @@ describe('http-authorizer', () => {
     [['support', 'operators'], 'operator'],
     [['admins'], 'customer'],
     ['operators', 'customer'],
-  ])('gives the role of cognito:groups %j (%s) to both authorizers\' context', async (groups, role) => {
+  ])("gives the role of cognito:groups %j (%s) to both authorizers' context", async (groups, role) => {
     const token = accessToken({ sub: 'user-42', 'cognito:groups': groups });
-    expect(await authorizeRequest(requestEvent(`Bearer ${token}`), context('http-authorizer'))).toMatchObject({ context: { role } });
+    expect(await authorizeRequest(requestEvent(`Bearer ${token}`), context('http-authorizer'))).toMatchObject({
+      context: { role },
+    });
     expect(await authorize(connectEvent(token), context('ws-authorizer'))).toMatchObject({ context: { role } });
   });
 
   it.each(refusedTokens())('answers isAuthorized: false for %s', async (_name, token) => {
     const authorization = token === undefined ? undefined : `Bearer ${token}`;
-    expect(await authorizeRequest(requestEvent(authorization), context('http-authorizer'))).toEqual({ isAuthorized: false });
+    expect(await authorizeRequest(requestEvent(authorization), context('http-authorizer'))).toEqual({
+      isAuthorized: false,
+    });
   });
 });

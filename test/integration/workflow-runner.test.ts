@@ -79,7 +79,9 @@ async function startCallbackReceiver() {
       if (refuseOnce.delete(key)) {
         timeline.push({ jobId: callback.job_id, label: `refused:${label(callback)}` });
         const heartbeatsBefore = forJob(callback.job_id).filter((seen) => seen.type === 'heartbeat').length;
-        await waitUntil(() => forJob(callback.job_id).filter((seen) => seen.type === 'heartbeat').length > heartbeatsBefore);
+        await waitUntil(
+          () => forJob(callback.job_id).filter((seen) => seen.type === 'heartbeat').length > heartbeatsBefore,
+        );
         response.writeHead(503).end();
         return;
       }
@@ -93,7 +95,8 @@ async function startCallbackReceiver() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
-  const label = (callback: Callback) => (callback.type === 'heartbeat' ? 'heartbeat' : `${callback.type}:${callback.step ?? callback.status}`);
+  const label = (callback: Callback) =>
+    callback.type === 'heartbeat' ? 'heartbeat' : `${callback.type}:${callback.step ?? callback.status}`;
   const forJob = (jobId: string) => accepted.filter((callback) => callback.job_id === jobId);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callbacks/github`,
@@ -105,7 +108,10 @@ async function startCallbackReceiver() {
     /** The job's callbacks as `type:step|status`, heartbeats included. */
     labels: (jobId: string) => forJob(jobId).map(label),
     /** The job's callbacks without heartbeats. */
-    sequence: (jobId: string) => forJob(jobId).map(label).filter((name) => name !== 'heartbeat'),
+    sequence: (jobId: string) =>
+      forJob(jobId)
+        .map(label)
+        .filter((name) => name !== 'heartbeat'),
     find: (jobId: string, name: string) => forJob(jobId).find((callback) => label(callback) === name),
     /** The job's answered callbacks in arrival order, refused ones as `refused:<label>`. */
     timeline: (jobId: string) => timeline.filter((entry) => entry.jobId === jobId).map((entry) => entry.label),
@@ -148,7 +154,8 @@ type Receiver = Awaited<ReturnType<typeof startCallbackReceiver>>;
 
 /** Polls `condition` every 10 ms for at most 5 s. */
 async function waitUntil(condition: () => boolean): Promise<void> {
-  for (let waited = 0; waited < 5_000 && !condition(); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let waited = 0; waited < 5_000 && !condition(); waited += 10)
+    await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** Every callback's webhook-id names it: `<job>:<type>:<step or status>`, heartbeats numbered 1, 2, ... */
@@ -157,7 +164,9 @@ function expectStableWebhookIds(receiver: Receiver, jobId: string) {
   expect(callbacks.filter((callback) => callback.type !== 'heartbeat').map((callback) => callback.webhookId)).toEqual(
     HAPPY_SEQUENCE.map((name) => `${jobId}:${name}`),
   );
-  const heartbeats = callbacks.filter((callback) => callback.type === 'heartbeat').map((callback) => callback.webhookId);
+  const heartbeats = callbacks
+    .filter((callback) => callback.type === 'heartbeat')
+    .map((callback) => callback.webhookId);
   expect(heartbeats.length).toBeGreaterThan(0);
   expect(heartbeats).toEqual(heartbeats.map((_, index) => `${jobId}:heartbeat:${index + 1}`));
 }
@@ -178,7 +187,15 @@ describe('local workflow runner', () => {
       startCallbackReceiver(),
     ]);
     // Heartbeats come faster than steps, so a run that should be silent has every chance to post one.
-    runner = startWorkflowRunner({ github, hetzner, tailscale, secret: SECRET, stepMs: 20, heartbeatMs: 10, log: () => {} });
+    runner = startWorkflowRunner({
+      github,
+      hetzner,
+      tailscale,
+      secret: SECRET,
+      stepMs: 20,
+      heartbeatMs: 10,
+      log: () => {},
+    });
   });
   afterAll(async () => {
     await runner.stop();
@@ -192,7 +209,13 @@ describe('local workflow runner', () => {
       headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
         ref: 'main',
-        inputs: { job_id: jobId, agent_id: `agent-${jobCount}`, agent_name: agentName, region: 'fsn1', callback_url: receiver.url },
+        inputs: {
+          job_id: jobId,
+          agent_id: `agent-${jobCount}`,
+          agent_name: agentName,
+          region: 'fsn1',
+          callback_url: receiver.url,
+        },
         return_run_details: true,
       }),
     });
@@ -202,7 +225,8 @@ describe('local workflow runner', () => {
   }
 
   const runState = (runId: number) => github.state.runs.get(runId);
-  const serversOf = (jobId: string) => [...hetzner.state.servers.values()].filter((server) => server.labels.job_id === jobId);
+  const serversOf = (jobId: string) =>
+    [...hetzner.state.servers.values()].filter((server) => server.labels.job_id === jobId);
   const devicesOf = (jobId: string) =>
     [...tailscale.state.devices.values()].filter((device) => device.hostname === agentHostname(jobId));
 
@@ -220,7 +244,10 @@ describe('local workflow runner', () => {
     expect(started).toMatchObject({ workflow_run_id: String(runId), workflow_run_url: runState(runId)?.htmlUrl });
     const [server] = serversOf(jobId);
     const [device] = devicesOf(jobId);
-    expect(receiver.find(jobId, 'step:vm_created')).toMatchObject({ server_id: String(server?.id), server_ip: server?.public_net.ipv4.ip });
+    expect(receiver.find(jobId, 'step:vm_created')).toMatchObject({
+      server_id: String(server?.id),
+      server_ip: server?.public_net.ipv4.ip,
+    });
     expect(receiver.find(jobId, 'step:network_configured')).toMatchObject({
       tailscale_device_id: device?.nodeId,
       tailscale_ip: device?.addresses[0],
@@ -256,23 +283,26 @@ describe('local workflow runner', () => {
   it.each([
     ['vm_created', ['status:provisioning', 'step:vm_created']],
     ['network_configured', ['status:provisioning', 'step:vm_created', 'step:network_configured']],
-  ])('stops when its %s report is answered terminal, and deletes the server and device it created', async (step, posted) => {
-    receiver.onCallback(async (callback) => {
-      if (callback.step === step) receiver.endJob(callback.job_id);
-    });
-    try {
-      const { jobId, runId } = await dispatch(`Too late at ${step}`);
-      await receiver.waitFor(jobId, `step:${step}`);
-      await runner.idle();
+  ])(
+    'stops when its %s report is answered terminal, and deletes the server and device it created',
+    async (step, posted) => {
+      receiver.onCallback(async (callback) => {
+        if (callback.step === step) receiver.endJob(callback.job_id);
+      });
+      try {
+        const { jobId, runId } = await dispatch(`Too late at ${step}`);
+        await receiver.waitFor(jobId, `step:${step}`);
+        await runner.idle();
 
-      expect(receiver.sequence(jobId)).toEqual(posted);
-      expect(serversOf(jobId)).toEqual([]);
-      expect(devicesOf(jobId)).toEqual([]);
-      expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
-    } finally {
-      receiver.onCallback(async () => {});
-    }
-  });
+        expect(receiver.sequence(jobId)).toEqual(posted);
+        expect(serversOf(jobId)).toEqual([]);
+        expect(devicesOf(jobId)).toEqual([]);
+        expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+      } finally {
+        receiver.onCallback(async () => {});
+      }
+    },
+  );
 
   it('stops by the next step when a heartbeat is answered terminal', async () => {
     receiver.onCallback(async (callback) => {
@@ -283,7 +313,9 @@ describe('local workflow runner', () => {
       await receiver.waitFor(jobId, 'heartbeat');
       await runner.idle();
       // The next step sees it before its work, unless its report got there first and was answered terminal itself.
-      expect(['status:provisioning', 'step:vm_created'].slice(0, receiver.sequence(jobId).length)).toEqual(receiver.sequence(jobId));
+      expect(['status:provisioning', 'step:vm_created'].slice(0, receiver.sequence(jobId).length)).toEqual(
+        receiver.sequence(jobId),
+      );
       expect(receiver.labels(jobId).filter((name) => name === 'heartbeat')).toHaveLength(1);
       expect(serversOf(jobId)).toEqual([]);
     } finally {
@@ -312,7 +344,10 @@ describe('local workflow runner', () => {
     await receiver.waitFor(jobId, 'status:failed');
 
     expect(receiver.sequence(jobId)).toEqual(['status:provisioning', 'status:failed']);
-    expect(receiver.find(jobId, 'status:failed')).toMatchObject({ failed_step: 'vm_created', error: expect.stringContaining('503') });
+    expect(receiver.find(jobId, 'status:failed')).toMatchObject({
+      failed_step: 'vm_created',
+      error: expect.stringContaining('503'),
+    });
   });
 
   it('[manual] dispatches but posts nothing', async () => {
@@ -385,7 +420,13 @@ describe('local workflow runner', () => {
         headers: { Authorization: `Bearer ${own.github.token}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({
           ref: 'main',
-          inputs: { job_id: jobId, agent_id: 'a', agent_name: 'Quiet [no-heartbeat]', region: 'fsn1', callback_url: receiver.url },
+          inputs: {
+            job_id: jobId,
+            agent_id: 'a',
+            agent_name: 'Quiet [no-heartbeat]',
+            region: 'fsn1',
+            callback_url: receiver.url,
+          },
           return_run_details: true,
         }),
       });
@@ -436,9 +477,11 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
    * checkout is the working tree; Node is this process's Node 24).
    */
   async function runWorkflow(inputs: Record<string, string>, runId: number) {
-    const job = (parseYaml(await readFile(join(REPO_ROOT, '.github/workflows/provision-agent.yml'), 'utf8')) as {
-      jobs: { provision: Job };
-    }).jobs.provision;
+    const job = (
+      parseYaml(await readFile(join(REPO_ROOT, '.github/workflows/provision-agent.yml'), 'utf8')) as {
+        jobs: { provision: Job };
+      }
+    ).jobs.provision;
     const runnerTemp = await mkdtemp(join(scratch, 'run-'));
     const githubEnvFile = join(runnerTemp, 'github-env');
     let failed = false;
@@ -456,7 +499,8 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
       }
       return '';
     };
-    const substitute = (text: string) => text.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expression: string) => evaluate(expression));
+    const substitute = (text: string) =>
+      text.replace(/\$\{\{\s*(.*?)\s*\}\}/g, (_, expression: string) => evaluate(expression));
     const conditionHolds = (condition = 'success()') => {
       if (condition.includes("env.JOB_ENDED != 'true'") && exported.JOB_ENDED === 'true') return false;
       if (condition.includes('always()')) return true;
@@ -474,14 +518,20 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
         HOME: runnerTemp,
         RUNNER_TEMP: runnerTemp,
         GITHUB_ENV: githubEnvFile,
-        ...Object.fromEntries(Object.entries({ ...job.env, ...step.env }).map(([name, value]) => [name, substitute(String(value))])),
+        ...Object.fromEntries(
+          Object.entries({ ...job.env, ...step.env }).map(([name, value]) => [name, substitute(String(value))]),
+        ),
         ...exported,
       };
       const script = join(runnerTemp, `step-${index}.sh`);
       await writeFile(script, substitute(step.run));
       await writeFile(githubEnvFile, '');
       try {
-        await promisify(execFile)(shell, shellArgs.map((arg) => (arg === '{0}' ? script : arg)), { cwd: REPO_ROOT, env });
+        await promisify(execFile)(
+          shell,
+          shellArgs.map((arg) => (arg === '{0}' ? script : arg)),
+          { cwd: REPO_ROOT, env },
+        );
       } catch {
         failed = true;
       }
@@ -504,7 +554,10 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
 
   it('posts the same sequence as the local runner, with fake resources, and stops its heartbeat', async () => {
     const marker = join(scratch, 'injected');
-    const { failed, exported } = await runWorkflow(inputsFor('Job_Dry-1', `$(touch ${marker}) \`touch ${marker}\``), 4242);
+    const { failed, exported } = await runWorkflow(
+      inputsFor('Job_Dry-1', `$(touch ${marker}) \`touch ${marker}\``),
+      4242,
+    );
 
     expect(failed).toBe(false);
     expect(exported.AGENT_HOSTNAME).toBe(agentHostname('Job_Dry-1'));

@@ -30,7 +30,9 @@ const functions = functionEntries(template);
 /** The handler of a template function, imported on first use (after the environment below is set). */
 const handlerOf = handlerLoader(template);
 
-const fanoutLogicalId = Object.entries(functions).find(([, entry]) => entry.entry.endsWith('/lambdas/fanout/handler.ts'))?.[0];
+const fanoutLogicalId = Object.entries(functions).find(([, entry]) =>
+  entry.entry.endsWith('/lambdas/fanout/handler.ts'),
+)?.[0];
 
 let tables: TestTables;
 let gateway: Gateway;
@@ -115,7 +117,10 @@ class LiveClient {
 
   /** Waits until `count` messages have arrived and returns them. */
   async received(count: number): Promise<ServerMessage[]> {
-    await vi.waitFor(() => expect(this.messages.length).toBeGreaterThanOrEqual(count), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(this.messages.length).toBeGreaterThanOrEqual(count), {
+      timeout: 5_000,
+      interval: 20,
+    });
     return this.messages.slice(0, count);
   }
 
@@ -143,7 +148,13 @@ async function subscriptionItems(agentId: string): Promise<Record<string, unknow
 async function provisioningAgent(): Promise<{ userId: string; agentId: string; jobId: string }> {
   const userId = `user-${randomUUID()}`;
   const agent = await createAgent({ userId, name: 'Helper', region: 'fsn1' });
-  const created = await createJob({ agentId: agent.agentId, userId, region: 'fsn1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
+  const created = await createJob({
+    agentId: agent.agentId,
+    userId,
+    region: 'fsn1',
+    actor: 'test',
+    timeouts: PROVISION_TIMEOUTS,
+  });
   if (created.kind !== 'created') throw new Error(`createJob: ${created.kind}`);
   // Let the stream deliver seq 1 (to nobody) now: a late delivery would be a legitimate, but here confusing, duplicate.
   await poller.drain();
@@ -176,7 +187,11 @@ describe('connect (ws-authorizer)', () => {
     const connections = await Promise.all(
       gateway.connections.ids().map(async (connectionId) => {
         const { Items = [] } = await dynamo.send(
-          new QueryCommand({ TableName: tables.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': keys.connection(connectionId).PK } }),
+          new QueryCommand({
+            TableName: tables.tableName,
+            KeyConditionExpression: 'PK = :pk',
+            ExpressionAttributeValues: { ':pk': keys.connection(connectionId).PK },
+          }),
         );
         return Items;
       }),
@@ -190,7 +205,10 @@ describe('connect (ws-authorizer)', () => {
   it.each([
     ['no token', () => undefined],
     ['an expired token', () => devAuth.issueAccessToken('user-x', { expiresInSeconds: -60 })],
-    ['a token signed by another key', () => createDevAuth({ issuer: devAuth.issuer, clientId: CLIENT_ID }).issueAccessToken('user-x')],
+    [
+      'a token signed by another key',
+      () => createDevAuth({ issuer: devAuth.issuer, clientId: CLIENT_ID }).issueAccessToken('user-x'),
+    ],
     ['garbage', () => 'not-a-jwt'],
   ])('refuses %s with 401', async (_name, token) => {
     await expect(LiveClient.connect(token())).rejects.toThrow('refused: 401');
@@ -205,7 +223,9 @@ describe('messages (ws-handler)', () => {
     client.send('{not json');
     client.send({ action: 'ping' });
     // Messages are handled concurrently, as in API Gateway: answers may come in any order.
-    const answers = (await client.received(4)).map((message) => (message.type === 'error' ? message.code : message.type));
+    const answers = (await client.received(4)).map((message) =>
+      message.type === 'error' ? message.code : message.type,
+    );
     expect(answers.sort()).toEqual(['bad_request', 'bad_request', 'bad_request', 'pong']);
   });
 
@@ -213,7 +233,9 @@ describe('messages (ws-handler)', () => {
     const { agentId } = await provisioningAgent();
     const stranger = await connectAs('user-stranger');
     stranger.send({ action: 'subscribe', agentId });
-    expect(await stranger.received(1)).toEqual([{ type: 'error', code: 'forbidden', message: 'Not your agent', agentId }]);
+    expect(await stranger.received(1)).toEqual([
+      { type: 'error', code: 'forbidden', message: 'Not your agent', agentId },
+    ]);
     expect(await subscriptionItems(agentId)).toEqual([]);
   });
 
@@ -230,25 +252,42 @@ describe('messages (ws-handler)', () => {
     const [snapshot] = await client.received(1);
     const current = await agentView(agentId);
     expect(snapshot).toEqual({ type: 'snapshot', ...current?.view });
-    expect(snapshot).toMatchObject({ agentStatus: 'provisioning', jobId, seq: 1, status: 'queued', currentStep: 'queued' });
+    expect(snapshot).toMatchObject({
+      agentStatus: 'provisioning',
+      jobId,
+      seq: 1,
+      status: 'queued',
+      currentStep: 'queued',
+    });
   });
 
   it('replays every update after `since` in order, then live updates follow: no gap, no duplicate', async () => {
     const { userId, agentId, jobId } = await provisioningAgent();
     await recordJobEvent(jobId, { kind: 'provisioning' }, 'test');
-    await recordJobEvent(jobId, { kind: 'step', step: 'vm_created', vm: { serverId: 's1', serverIp: '10.0.0.1' } }, 'test');
+    await recordJobEvent(
+      jobId,
+      { kind: 'step', step: 'vm_created', vm: { serverId: 's1', serverIp: '10.0.0.1' } },
+      'test',
+    );
     await poller.drain(); // nobody follows the agent yet: these are delivered to no one
 
     const client = await connectAs(userId);
     client.send({ action: 'subscribe', agentId, since: 1 });
     await client.received(2);
-    await recordJobEvent(jobId, { kind: 'step', step: 'network_configured', vm: { tailscaleIp: '100.64.0.1', tailscaleDeviceId: 'd1' } }, 'test');
+    await recordJobEvent(
+      jobId,
+      { kind: 'step', step: 'network_configured', vm: { tailscaleIp: '100.64.0.1', tailscaleDeviceId: 'd1' } },
+      'test',
+    );
     await poller.drain();
 
     const messages = await client.received(3);
     expect(messages.map((message) => message.type)).toEqual(['update', 'update', 'update']);
     expect(seqsOf(messages)).toEqual([2, 3, 4]);
-    expect(messages[2]).toMatchObject({ currentStep: 'installing', vm: { serverIp: '10.0.0.1', tailscaleIp: '100.64.0.1' } });
+    expect(messages[2]).toMatchObject({
+      currentStep: 'installing',
+      vm: { serverIp: '10.0.0.1', tailscaleIp: '100.64.0.1' },
+    });
   });
 
   it('answers a `since` that is already current with the snapshot, so every subscribe is answered', async () => {
@@ -312,8 +351,32 @@ describe('fan-out', () => {
     // A connection API Gateway no longer knows, whose $disconnect never ran.
     const goneId = `gone-${randomUUID()}`;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
-    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.connection(goneId), entity: 'connection', connectionId: goneId, userId, agentIds: new Set([agentId]), connectedAt: new Date().toISOString(), expiresAt } }));
-    await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.subscription(agentId, goneId), entity: 'subscription', connectionId: goneId, userId, expiresAt } }));
+    await dynamo.send(
+      new PutCommand({
+        TableName: tables.tableName,
+        Item: {
+          ...keys.connection(goneId),
+          entity: 'connection',
+          connectionId: goneId,
+          userId,
+          agentIds: new Set([agentId]),
+          connectedAt: new Date().toISOString(),
+          expiresAt,
+        },
+      }),
+    );
+    await dynamo.send(
+      new PutCommand({
+        TableName: tables.tableName,
+        Item: {
+          ...keys.subscription(agentId, goneId),
+          entity: 'subscription',
+          connectionId: goneId,
+          userId,
+          expiresAt,
+        },
+      }),
+    );
     expect(await subscriptionItems(agentId)).toHaveLength(2);
 
     const responses: (DynamoDBBatchResponse | void)[] = [];
@@ -327,9 +390,15 @@ describe('fan-out', () => {
 
     expect((await client.received(2))[1]).toMatchObject({ type: 'update', seq: 2, status: 'provisioning' });
     expect(responses.flatMap((response) => response?.batchItemFailures ?? [])).toEqual([]);
-    expect((await subscriptionItems(agentId)).map((item) => item.connectionId)).toEqual([expect.not.stringMatching(/^gone-/)]);
+    expect((await subscriptionItems(agentId)).map((item) => item.connectionId)).toEqual([
+      expect.not.stringMatching(/^gone-/),
+    ]);
     const { Items } = await dynamo.send(
-      new QueryCommand({ TableName: tables.tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': keys.connection(goneId).PK } }),
+      new QueryCommand({
+        TableName: tables.tableName,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': keys.connection(goneId).PK },
+      }),
     );
     expect(Items).toEqual([]);
   });
@@ -345,12 +414,17 @@ describe('fan-out', () => {
     const collected = await recordsOf(async () => {
       await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job' } }));
       await dynamo.send(
-        new PutCommand({ TableName: tables.tableName, Item: { ...orphanJob, entity: 'job', lastHeartbeatAt: new Date().toISOString() } }),
+        new PutCommand({
+          TableName: tables.tableName,
+          Item: { ...orphanJob, entity: 'job', lastHeartbeatAt: new Date().toISOString() },
+        }),
       );
       await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
     });
 
-    const unreadableRecord = collected.find((record) => record.eventName === 'MODIFY' && record.dynamodb?.Keys?.PK?.S === orphanJob.PK);
+    const unreadableRecord = collected.find(
+      (record) => record.eventName === 'MODIFY' && record.dynamodb?.Keys?.PK?.S === orphanJob.PK,
+    );
     expect(unreadableRecord).toBeDefined();
     const response = await fanout({ Records: collected });
 
@@ -368,7 +442,12 @@ describe('fan-out', () => {
     // An update too large for a WebSocket frame (it can never be delivered), then a valid update of the same agent.
     const oversized = { type: 'update', agentId: broken.agentId, seq: 99, name: 'x'.repeat(130 * 1024) };
     const collected = await recordsOf(async () => {
-      await dynamo.send(new PutCommand({ TableName: tables.tableName, Item: { ...keys.history(broken.agentId, 99), entity: 'history', ...oversized } }));
+      await dynamo.send(
+        new PutCommand({
+          TableName: tables.tableName,
+          Item: { ...keys.history(broken.agentId, 99), entity: 'history', ...oversized },
+        }),
+      );
       await recordJobEvent(healthy.jobId, { kind: 'provisioning' }, 'test');
       await recordJobEvent(broken.jobId, { kind: 'provisioning' }, 'test');
     });
@@ -376,7 +455,9 @@ describe('fan-out', () => {
     const sequenceOf = (predicate: (record: DynamoDBRecord) => boolean): string[] =>
       collected.filter(predicate).map((record) => record.dynamodb?.SequenceNumber ?? '');
     const isHistoryOf = (agentId: string) => (record: DynamoDBRecord) =>
-      record.eventName === 'INSERT' && record.dynamodb?.Keys?.PK?.S === `AGENT#${agentId}` && record.dynamodb.Keys.SK?.S !== 'AGENT';
+      record.eventName === 'INSERT' &&
+      record.dynamodb?.Keys?.PK?.S === `AGENT#${agentId}` &&
+      record.dynamodb.Keys.SK?.S !== 'AGENT';
     const brokenHistory = sequenceOf(isHistoryOf(broken.agentId));
     expect(brokenHistory).toHaveLength(2); // the broken item, then the valid seq 2
 

@@ -56,17 +56,26 @@ interface Watched {
  * dashboard received its agent's last seq.
  */
 async function provisionWhileWatched(fleet: Fleet, log: (phase: string) => void): Promise<Watched> {
-  const users = await Promise.all(range(1, fleet.users).map((index) => ApiClient.signIn(stack.url, `scale-${index}-${RUN}`)));
+  const users = await Promise.all(
+    range(1, fleet.users).map((index) => ApiClient.signIn(stack.url, `scale-${index}-${RUN}`)),
+  );
   let created = 0;
   const agents = (
     await Promise.all(
       users.map(async (api) =>
-        Promise.all(range(1, fleet.agentsPerUser).map(async () => ({ api, agent: await api.createAgent(fleet.nameOf(created++)) }))),
+        Promise.all(
+          range(1, fleet.agentsPerUser).map(async () => ({
+            api,
+            agent: await api.createAgent(fleet.nameOf(created++)),
+          })),
+        ),
       ),
     )
   ).flat();
 
-  const watchers = agents.flatMap(({ api, agent }) => range(1, fleet.clientsPerAgent).map(() => ({ api, agentId: agent.agentId })));
+  const watchers = agents.flatMap(({ api, agent }) =>
+    range(1, fleet.clientsPerAgent).map(() => ({ api, agentId: agent.agentId })),
+  );
   const watching = new Map<LiveClient, string>();
   for (let index = 0; index < watchers.length; index += CONNECT_BATCH) {
     await Promise.all(
@@ -79,18 +88,18 @@ async function provisionWhileWatched(fleet: Fleet, log: (phase: string) => void)
   }
   log(`${watching.size} dashboards connected and subscribed`);
 
-  const paid = await Promise.all(
-    agents.map(({ api, agent }) => payForAgent(api, agent.agentId)),
-  );
+  const paid = await Promise.all(agents.map(({ api, agent }) => payForAgent(api, agent.agentId)));
   expect(paid.map((checkout) => checkout.delivered)).toEqual(agents.map(() => true));
   // A callback the saturated stack answered with a timeout is sent again with backoff (the final report's reaches 60 s
   // between tries, I4), so an agent may settle minutes after the others: the bound is on losing nothing, not on speed.
   const finals = new Map<string, AgentView>(
-    await Promise.all(agents.map(async ({ api, agent }) => [agent.agentId, await api.settled(agent.agentId, 300_000)] as const)),
+    await Promise.all(
+      agents.map(async ({ api, agent }) => [agent.agentId, await api.settled(agent.agentId, 300_000)] as const),
+    ),
   );
   log(`${finals.size} agents settled`);
   await Promise.all([...watching].map(([client, agentId]) => client.reached(finals.get(agentId)!.seq, 60_000)));
-  log('every dashboard has its agent\'s last update');
+  log("every dashboard has its agent's last update");
   return { userIds: users.map((api) => api.userId), finals, watching };
 }
 
@@ -131,7 +140,11 @@ async function expectNothingLeftAfterClosing({ userIds, watching }: Watched): Pr
   const leftOver = async () => {
     const found: Record<string, unknown>[] = [];
     for await (const page of paginateScan({ client: dynamo }, { TableName: stack.tableName, ConsistentRead: true })) {
-      found.push(...(page.Items ?? []).filter((item) => ['connection', 'subscription'].includes(item.entity) && users.has(item.userId)));
+      found.push(
+        ...(page.Items ?? []).filter(
+          (item) => ['connection', 'subscription'].includes(item.entity) && users.has(item.userId),
+        ),
+      );
     }
     return found;
   };
@@ -141,12 +154,14 @@ async function expectNothingLeftAfterClosing({ userIds, watching }: Watched): Pr
 }
 
 describe('fan-out', () => {
-  it('delivers to 1,000 dashboards on 50 agents exactly their own agent\'s updates, in order', async () => {
+  it("delivers to 1,000 dashboards on 50 agents exactly their own agent's updates, in order", async () => {
     const watched = await provisionWhileWatched(
       { users: 10, agentsPerUser: 5, clientsPerAgent: 20, nameOf: (index) => `Fleet ${index}` },
       (phase) => console.info(`[fan-out] ${phase}`),
     );
-    expect([...watched.finals.values()].map((view) => view.status)).toEqual([...watched.finals.keys()].map(() => 'running'));
+    expect([...watched.finals.values()].map((view) => view.status)).toEqual(
+      [...watched.finals.keys()].map(() => 'running'),
+    );
     expectEveryClientSawItsAgent(watched);
     await expectNoOrphanedTaskTokens(watched);
     await expectNothingLeftAfterClosing(watched);
@@ -166,13 +181,25 @@ describe('load', () => {
       (phase) => console.info(`[load] ${phase}`),
     );
     // Compared whole, so that an agent that ended otherwise shows how and why.
-    const outcomes = [...watched.finals.values()].map(({ name, status, agentStatus, failedStep, error }) => ({ name, status, agentStatus, failedStep, error }));
+    const outcomes = [...watched.finals.values()].map(({ name, status, agentStatus, failedStep, error }) => ({
+      name,
+      status,
+      agentStatus,
+      failedStep,
+      error,
+    }));
     expect(outcomes).toEqual(
       outcomes.map(({ name }) => {
         const failAt = /\[fail:([a-z_]+)\]/.exec(name)?.[1];
         return failAt === undefined
           ? { name, status: 'running', agentStatus: 'active', failedStep: undefined, error: undefined }
-          : { name, status: 'failed', agentStatus: 'failed', failedStep: failAt, error: expect.stringContaining(`Injected failure at ${failAt}`) };
+          : {
+              name,
+              status: 'failed',
+              agentStatus: 'failed',
+              failedStep: failAt,
+              error: expect.stringContaining(`Injected failure at ${failAt}`),
+            };
       }),
     );
     expect(outcomes.filter(({ status }) => status === 'failed')).toHaveLength(20);

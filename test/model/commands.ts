@@ -52,7 +52,8 @@ const ACTIONS = ['stop', 'start', 'destroy', 'retry'] as const;
 const agentIndex = fc.nat({ max: MAX_AGENTS - 1 });
 
 /** The agent `index` names, modulo the agents there are (commands are generated before the agents exist). */
-const agentAt = <T>(list: readonly T[], index: number): T | undefined => (list.length === 0 ? undefined : list[index % list.length]);
+const agentAt = <T>(list: readonly T[], index: number): T | undefined =>
+  list.length === 0 ? undefined : list[index % list.length];
 
 /** Every answer the pipeline gives a well-formed request is a decision, never a server error. */
 function expectDecision(what: string, status: number, body: string): void {
@@ -150,7 +151,13 @@ class Act implements Command {
   toString = () => `Act(${this.agent}, ${this.action}${this.reuseKey ? ', same key' : ''})`;
 }
 
-const FAULTS = ['github dispatch 503', 'hetzner delete 503', 'hetzner power 503', 'tailscale delete 503', 'stripe cancel 503'] as const;
+const FAULTS = [
+  'github dispatch 503',
+  'hetzner delete 503',
+  'hetzner power 503',
+  'tailscale delete 503',
+  'stripe cancel 503',
+] as const;
 
 /** One call to an outside API fails once. */
 class FailOutside implements Command {
@@ -160,8 +167,10 @@ class FailOutside implements Command {
     const { github, hetzner, tailscale, stripe } = real.stack.fakes;
     if (this.fault === 'github dispatch 503') github.failNext(1, 503);
     else if (this.fault === 'hetzner delete 503') hetzner.inject({ route: 'DELETE /servers/:id', status: 503 });
-    else if (this.fault === 'hetzner power 503') hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 503 });
-    else if (this.fault === 'tailscale delete 503') tailscale.inject({ route: 'DELETE /device/:deviceId', status: 503 });
+    else if (this.fault === 'hetzner power 503')
+      hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 503 });
+    else if (this.fault === 'tailscale delete 503')
+      tailscale.inject({ route: 'DELETE /device/:deviceId', status: 503 });
     else stripe.inject({ route: 'DELETE /v1/subscriptions/:id', status: 503 });
   }
   toString = () => `FailOutside(${this.fault})`;
@@ -225,7 +234,9 @@ export async function createAgents(model: Model, real: Real, kinds: readonly str
   }
 }
 
-const act = fc.tuple(agentIndex, fc.constantFrom(...ACTIONS), fc.boolean()).map(([agent, action, reuse]) => new Act(agent, action, reuse));
+const act = fc
+  .tuple(agentIndex, fc.constantFrom(...ACTIONS), fc.boolean())
+  .map(([agent, action, reuse]) => new Act(agent, action, reuse));
 
 /** Every command, weighted (by repetition) towards the ones that move money and agents. */
 export const commandArbitraries: fc.Arbitrary<Command>[] = [
@@ -239,9 +250,14 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   act,
   fc.constantFrom(...FAULTS).map((fault) => new FailOutside(fault)),
   fc
-    .tuple(fc.constantFrom<CallbackKind>('final', 'step', 'heartbeat', 'status'), fc.constantFrom<CallbackFault>('lose', 'lose-answer', 'duplicate', 'delay'))
+    .tuple(
+      fc.constantFrom<CallbackKind>('final', 'step', 'heartbeat', 'status'),
+      fc.constantFrom<CallbackFault>('lose', 'lose-answer', 'duplicate', 'delay'),
+    )
     .map(([kind, fault]) => new FailCallback(kind, fault)),
-  fc.tuple(fc.constantFrom('refuse' as const, 'lose-answer' as const), fc.integer({ min: 1, max: 4 })).map(([fault, requests]) => new FailStartExecution(fault, requests)),
+  fc
+    .tuple(fc.constantFrom('refuse' as const, 'lose-answer' as const), fc.integer({ min: 1, max: 4 }))
+    .map(([fault, requests]) => new FailStartExecution(fault, requests)),
   fc.constant(new SweepLater()),
   fc.constantFrom(0, 150, 600).map((ms) => new Wait(ms)),
 ];
@@ -249,7 +265,12 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
 /** The Stripe API of the fake, through the SDK, as another client of the same account (a second browser tab). */
 function stripeApiClient(stack: LocalStack): Stripe {
   const api = new URL(stack.fakes.stripe.url);
-  return new Stripe(stack.fakes.stripe.secretKey, { host: api.hostname, port: api.port, protocol: 'http', maxNetworkRetries: 0 });
+  return new Stripe(stack.fakes.stripe.secretKey, {
+    host: api.hostname,
+    port: api.port,
+    protocol: 'http',
+    maxNetworkRetries: 0,
+  });
 }
 
 /** The Stripe events about the run's agents, in order. */

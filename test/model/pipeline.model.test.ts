@@ -23,7 +23,8 @@ import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 const STREAMS = Number(process.env.MODEL_STREAMS ?? 4);
-const BASE_SEED = process.env.MODEL_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.MODEL_SEED ?? 20261204);
+const BASE_SEED =
+  process.env.MODEL_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.MODEL_SEED ?? 20261204);
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 8);
 /** How long a run's agents may take to leave their transitional statuses once the commands are done. */
 const SETTLE_MS = 60_000;
@@ -60,8 +61,12 @@ afterAll(async () => {
   await stack?.stop();
   await Promise.all([callbacks?.stop(), stepFunctions?.stop()]);
   const byCommand = [...totals.byCommand].map(([name, count]) => `${name} x${count}`).join(', ');
-  const faults = Object.entries(callbacks?.injected() ?? {}).map(([fault, count]) => `${fault} x${count}`).join(', ');
-  console.log(`[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}; callbacks failed: ${faults}`);
+  const faults = Object.entries(callbacks?.injected() ?? {})
+    .map(([fault, count]) => `${fault} x${count}`)
+    .join(', ');
+  console.log(
+    `[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}; callbacks failed: ${faults}`,
+  );
 });
 
 async function item(key: { PK: string; SK: string }): Promise<Record<string, any> | undefined> {
@@ -84,8 +89,16 @@ async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
 function sweepLater(): Promise<unknown> {
   return sweep(
     {
-      stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']! },
-      github: { apiUrl: stack.fakes.github.url, repository: 'local/agent-infra', workflowFile: 'provision-agent.yml', token: stack.fakes.github.token },
+      stateMachines: {
+        provision: stack.stateMachineArn,
+        lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+      },
+      github: {
+        apiUrl: stack.fakes.github.url,
+        repository: 'local/agent-infra',
+        workflowFile: 'provision-agent.yml',
+        token: stack.fakes.github.token,
+      },
       hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
       tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
     },
@@ -107,10 +120,16 @@ async function settle(real: Real): Promise<void> {
     for (const event of runEvents(real).filter((candidate) => candidate.pending_webhooks > 0)) {
       await stack.fakes.stripe.redeliver(event.id);
     }
-    const running = executions.filter(({ arn, input }) => about(input) && stack.stepFunctions.describeExecution(arn).status === 'RUNNING');
+    const running = executions.filter(
+      ({ arn, input }) => about(input) && stack.stepFunctions.describeExecution(arn).status === 'RUNNING',
+    );
     const agents = await Promise.all(real.agents.map(({ agentId }) => agentSnapshot(agentId)));
     const unacknowledged = runEvents(real).some((event) => event.pending_webhooks > 0);
-    if ((running.length === 0 && !unacknowledged && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) || Date.now() > deadline) return;
+    if (
+      (running.length === 0 && !unacknowledged && agents.every((agent) => !TRANSITIONAL.has(agent.agentStatus))) ||
+      Date.now() > deadline
+    )
+      return;
     // Nothing moved on its own for a while: time passes until the sweeper's schedule comes round.
     if (Date.now() > nextSweep) {
       await sweepLater().catch(() => undefined);
@@ -126,7 +145,11 @@ async function worldOf(real: Real): Promise<WorldSnapshot> {
   const agents = await Promise.all([...agentIds].map(agentSnapshot));
   const subscriptions = [...stack.fakes.stripe.state.subscriptions.values()]
     .filter((subscription) => agentIds.has(subscription.metadata.agentId ?? ''))
-    .map((subscription) => ({ id: subscription.id, status: subscription.status, agentId: subscription.metadata.agentId }));
+    .map((subscription) => ({
+      id: subscription.id,
+      status: subscription.status,
+      agentId: subscription.metadata.agentId,
+    }));
   const servers = [...stack.fakes.hetzner.state.servers.values()]
     .filter((server) => agentIds.has(server.labels.agent_id ?? ''))
     .map((server) => ({ id: server.id, status: server.status, agentId: server.labels.agent_id }));
@@ -155,39 +178,43 @@ describe('money and lifecycle invariants', () => {
     async (stream) => {
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(agentKinds, fc.commands(commandArbitraries, { maxCommands: MAX_COMMANDS }), async (kinds, commands) => {
-          const userId = `model-${stream}-${run++}-${randomBytes(3).toString('hex')}`;
-          const real: Real = {
-            stack,
-            callbacks,
-            stepFunctions,
-            sweepLater,
-            client: await ApiClient.signIn(stack.url, userId),
-            agents: [],
-            endedByStripe: new Set(),
-            log: [],
-          };
-          const model: Model = { agents: [] };
-          await createAgents(model, real, kinds);
-          // Each command logs itself as it runs (the iterable's own wrappers still record what ran, for shrinking).
-          const logged = [...commands].map((command) => ({
-            check: (m: Readonly<Model>) => command.check(m),
-            run: async (m: Model, r: Real) => {
-              r.log.push(command.toString());
-              await command.run(m, r);
-            },
-            toString: () => command.toString(),
-          }));
-          await fc.asyncModelRun(() => ({ model, real }), logged);
-          await settle(real);
-          totals.runs++;
-          totals.commands += real.log.length;
-          for (const line of real.log) {
-            const name = line.replace(/\(.*$/, '');
-            totals.byCommand.set(name, (totals.byCommand.get(name) ?? 0) + 1);
-          }
-          expect(violations(await worldOf(real))).toEqual([]);
-        }),
+        fc.asyncProperty(
+          agentKinds,
+          fc.commands(commandArbitraries, { maxCommands: MAX_COMMANDS }),
+          async (kinds, commands) => {
+            const userId = `model-${stream}-${run++}-${randomBytes(3).toString('hex')}`;
+            const real: Real = {
+              stack,
+              callbacks,
+              stepFunctions,
+              sweepLater,
+              client: await ApiClient.signIn(stack.url, userId),
+              agents: [],
+              endedByStripe: new Set(),
+              log: [],
+            };
+            const model: Model = { agents: [] };
+            await createAgents(model, real, kinds);
+            // Each command logs itself as it runs (the iterable's own wrappers still record what ran, for shrinking).
+            const logged = [...commands].map((command) => ({
+              check: (m: Readonly<Model>) => command.check(m),
+              run: async (m: Model, r: Real) => {
+                r.log.push(command.toString());
+                await command.run(m, r);
+              },
+              toString: () => command.toString(),
+            }));
+            await fc.asyncModelRun(() => ({ model, real }), logged);
+            await settle(real);
+            totals.runs++;
+            totals.commands += real.log.length;
+            for (const line of real.log) {
+              const name = line.replace(/\(.*$/, '');
+              totals.byCommand.set(name, (totals.byCommand.get(name) ?? 0) + 1);
+            }
+            expect(violations(await worldOf(real))).toEqual([]);
+          },
+        ),
         { numRuns: Math.ceil(RUNS / STREAMS), seed: BASE_SEED + stream },
       );
     },

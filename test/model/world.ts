@@ -46,9 +46,24 @@ export interface WorldSnapshot {
 /** Stripe's statuses of a subscription that bills the customer. */
 const BILLED = new Set(['active', 'past_due']);
 /** Agent statuses a customer may be billed for (I1). */
-const BILLABLE: ReadonlySet<AgentStatus> = new Set(['provisioning', 'active', 'stopping', 'stopped', 'starting', 'destroying', 'failed']);
+const BILLABLE: ReadonlySet<AgentStatus> = new Set([
+  'provisioning',
+  'active',
+  'stopping',
+  'stopped',
+  'starting',
+  'destroying',
+  'failed',
+]);
 /** Agent statuses that may own a server or a tailnet device (I6). */
-const HOLDS_A_VM: ReadonlySet<AgentStatus> = new Set(['provisioning', 'active', 'stopping', 'stopped', 'starting', 'destroying']);
+const HOLDS_A_VM: ReadonlySet<AgentStatus> = new Set([
+  'provisioning',
+  'active',
+  'stopping',
+  'stopped',
+  'starting',
+  'destroying',
+]);
 /** Statuses that something must drive on (I3): none may remain once the run has settled. */
 export const TRANSITIONAL: ReadonlySet<AgentStatus> = new Set(['provisioning', 'stopping', 'starting', 'destroying']);
 
@@ -62,14 +77,23 @@ export function violations(world: WorldSnapshot): string[] {
     const agent = subscription.agentId === undefined ? undefined : agents.get(subscription.agentId);
     if (agent === undefined) found.push(`I1: subscription ${subscription.id} is billed for no agent of the run`);
     else if (!BILLABLE.has(agent.agentStatus)) {
-      found.push(`I1: subscription ${subscription.id} is billed for agent ${agent.agentId}, which is ${agent.agentStatus}`);
+      found.push(
+        `I1: subscription ${subscription.id} is billed for agent ${agent.agentId}, which is ${agent.agentStatus}`,
+      );
     }
   }
   for (const agent of world.agents) {
     const mine = billed.filter((subscription) => subscription.agentId === agent.agentId);
-    if (mine.length > 1) found.push(`I2: agent ${agent.agentId} has ${mine.length} billed subscriptions (${mine.map((s) => s.id).join(', ')})`);
-    if (TRANSITIONAL.has(agent.agentStatus)) found.push(`I3: agent ${agent.agentId} is still ${agent.agentStatus} after the run settled`);
-    if (agent.agentStatus === 'active' && !world.servers.some((server) => server.agentId === agent.agentId && server.status !== 'deleting')) {
+    if (mine.length > 1)
+      found.push(
+        `I2: agent ${agent.agentId} has ${mine.length} billed subscriptions (${mine.map((s) => s.id).join(', ')})`,
+      );
+    if (TRANSITIONAL.has(agent.agentStatus))
+      found.push(`I3: agent ${agent.agentId} is still ${agent.agentStatus} after the run settled`);
+    if (
+      agent.agentStatus === 'active' &&
+      !world.servers.some((server) => server.agentId === agent.agentId && server.status !== 'deleting')
+    ) {
       found.push(`I6: agent ${agent.agentId} is active without a server`);
     }
   }
@@ -90,7 +114,9 @@ export function violations(world: WorldSnapshot): string[] {
     const agentId = world.jobAgents.get(device.jobId);
     const agent = agentId === undefined ? undefined : agents.get(agentId);
     if (agent !== undefined && !HOLDS_A_VM.has(agent.agentStatus)) {
-      found.push(`I6: tailnet device ${device.hostname} is left for agent ${agent.agentId}, which is ${agent.agentStatus}`);
+      found.push(
+        `I6: tailnet device ${device.hostname} is left for agent ${agent.agentId}, which is ${agent.agentStatus}`,
+      );
     }
   }
   return found;

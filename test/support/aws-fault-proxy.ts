@@ -30,15 +30,19 @@ export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
   let failure: { operation: string; fault: AwsFault; left: number } | undefined;
 
   const forward = (request: IncomingMessage, response: ServerResponse, loseAnswer: boolean) => {
-    const upstream = httpRequest(new URL(request.url ?? '/', target), { method: request.method, headers: request.headers, agent }, (answer) => {
-      if (loseAnswer) {
-        answer.resume();
-        answer.on('end', () => response.destroy());
-        return;
-      }
-      response.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(response);
-    });
+    const upstream = httpRequest(
+      new URL(request.url ?? '/', target),
+      { method: request.method, headers: request.headers, agent },
+      (answer) => {
+        if (loseAnswer) {
+          answer.resume();
+          answer.on('end', () => response.destroy());
+          return;
+        }
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
     upstream.on('error', () => response.destroy());
     request.pipe(upstream);
   };
@@ -46,7 +50,8 @@ export async function startAwsFaultProxy(): Promise<AwsFaultProxy> {
   const server = await listenLocally((request, response) => {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     seen.set(operation, (seen.get(operation) ?? 0) + 1);
-    const fault = failure !== undefined && failure.operation === operation && failure.left > 0 ? failure.fault : undefined;
+    const fault =
+      failure !== undefined && failure.operation === operation && failure.left > 0 ? failure.fault : undefined;
     if (fault !== undefined && failure !== undefined) failure.left -= 1;
     if (fault === 'refuse') {
       request.resume();

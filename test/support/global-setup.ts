@@ -43,7 +43,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function startSharedResources(): Promise<Awaited<SharedResources['ready']>> {
-  const [started, synthesized, built] = await Promise.allSettled([startDynamoDbLocal(), synthesizeTemplate(), buildDashboard()]);
+  const [started, synthesized, built] = await Promise.allSettled([
+    startDynamoDbLocal(),
+    synthesizeTemplate(),
+    buildDashboard(),
+  ]);
   if (started.status === 'rejected' || synthesized.status === 'rejected' || built.status === 'rejected') {
     if (started.status === 'fulfilled') await started.value.stop();
     throw [started, synthesized, built].flatMap((result) => (result.status === 'rejected' ? [result.reason] : []))[0];
@@ -62,5 +66,8 @@ async function startSharedResources(): Promise<Awaited<SharedResources['ready']>
 
 /** Builds `frontend/dist` once, before any suite starts a stack that serves it. */
 async function buildDashboard(): Promise<void> {
-  await build({ configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)), logLevel: 'warn' });
+  await build({
+    configFile: fileURLToPath(new URL('../../frontend/vite.config.ts', import.meta.url)),
+    logLevel: 'warn',
+  });
 }

@@ -3,7 +3,9 @@ import { functionEntries, type CloudFormationTemplate } from '../../local/templa
 
 /** The logical id of the template function whose handler is `lambdas/<name>/`. */
 export function functionId(template: CloudFormationTemplate, name: string): string {
-  const found = Object.entries(functionEntries(template)).find(([, entry]) => entry.entry.includes(`/lambdas/${name}/`));
+  const found = Object.entries(functionEntries(template)).find(([, entry]) =>
+    entry.entry.includes(`/lambdas/${name}/`),
+  );
   if (found === undefined) throw new Error(`No ${name} function in the template`);
   return found[0];
 }
@@ -18,19 +20,29 @@ export function roleOf(template: CloudFormationTemplate, logicalId: string): str
  * A copy of `template` in which the role `roleLogicalId` no longer has `action`: on any resource, or only on the
  * resources that reference `onResource` (a logical id). Statements left empty are removed.
  */
-export function revoke(template: CloudFormationTemplate, roleLogicalId: string, action: string, onResource?: string): CloudFormationTemplate {
+export function revoke(
+  template: CloudFormationTemplate,
+  roleLogicalId: string,
+  action: string,
+  onResource?: string,
+): CloudFormationTemplate {
   const copy = structuredClone(template) as CloudFormationTemplate;
   let revoked = 0;
   for (const resource of Object.values(copy.Resources)) {
     if (resource.Type !== 'AWS::IAM::Policy') continue;
     const roles = (resource.Properties?.Roles ?? []) as { Ref?: string }[];
     if (!roles.some((role) => role.Ref === roleLogicalId)) continue;
-    const document = resource.Properties?.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] };
+    const document = resource.Properties?.PolicyDocument as {
+      Statement: { Action: string | string[]; Resource: unknown }[];
+    };
     document.Statement = document.Statement.flatMap((statement) => {
       const actions = [statement.Action].flat();
       if (!actions.includes(action)) return [statement];
       const resources = [statement.Resource].flat();
-      const kept = onResource === undefined ? [] : resources.filter((candidate) => !JSON.stringify(candidate).includes(`"${onResource}"`));
+      const kept =
+        onResource === undefined
+          ? []
+          : resources.filter((candidate) => !JSON.stringify(candidate).includes(`"${onResource}"`));
       if (kept.length === resources.length) return [statement];
       revoked++;
       const otherActions = actions.filter((candidate) => candidate !== action);
@@ -40,12 +52,15 @@ export function revoke(template: CloudFormationTemplate, roleLogicalId: string, 
       ];
     });
   }
-  if (revoked === 0) throw new Error(`${roleLogicalId} has no ${action}${onResource ? ` on ${onResource}` : ''} to revoke`);
+  if (revoked === 0)
+    throw new Error(`${roleLogicalId} has no ${action}${onResource ? ` on ${onResource}` : ''} to revoke`);
   return copy;
 }
 
 /** The error a promise rejects with. */
-export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
   try {
     await promise;
   } catch (error) {

@@ -120,7 +120,8 @@ export async function payForAgent(client: ApiClient, agentId: string): Promise<P
 /** `POST /agents/{agentId}/checkout`: the URL of the agent's hosted checkout page on the Stripe fake. */
 export async function openCheckout(client: ApiClient, agentId: string): Promise<string> {
   const checkout = await client.fetch(`/agents/${agentId}/checkout`, { method: 'POST' });
-  if (checkout.status !== 200) throw new Error(`POST /agents/${agentId}/checkout answered ${checkout.status}: ${await checkout.text()}`);
+  if (checkout.status !== 200)
+    throw new Error(`POST /agents/${agentId}/checkout answered ${checkout.status}: ${await checkout.text()}`);
   return ((await checkout.json()) as { url: string }).url;
 }
 
@@ -143,8 +144,11 @@ export async function payCheckout(client: ApiClient, url: string): Promise<PaidC
 
 /** A GET on the local Stripe fake's API through the gateway (`/stripe/v1/...`), with the local secret key. */
 export async function stripeApi(url: string, path: string): Promise<unknown> {
-  const response = await fetch(`${url}/stripe${path}`, { headers: { authorization: `Bearer ${STRIPE_FAKE_SECRET_KEY}` } });
-  if (response.status !== 200) throw new Error(`GET /stripe${path} answered ${response.status}: ${await response.text()}`);
+  const response = await fetch(`${url}/stripe${path}`, {
+    headers: { authorization: `Bearer ${STRIPE_FAKE_SECRET_KEY}` },
+  });
+  if (response.status !== 200)
+    throw new Error(`GET /stripe${path} answered ${response.status}: ${await response.text()}`);
   return response.json();
 }
 
@@ -194,7 +198,9 @@ export class LiveClient {
 
   /** Snapshots and updates, in arrival order. */
   views(): Extract<ServerMessage, { type: 'snapshot' | 'update' }>[] {
-    return this.messages.flatMap((message) => (message.type === 'snapshot' || message.type === 'update' ? [message] : []));
+    return this.messages.flatMap((message) =>
+      message.type === 'snapshot' || message.type === 'update' ? [message] : [],
+    );
   }
 
   /** The highest seq of a snapshot or update received so far; -1 before any. */
@@ -204,7 +210,11 @@ export class LiveClient {
 
   /** Waits until an update or snapshot with `seq` or higher has arrived. */
   async reached(seq: number, timeoutMs = 15_000): Promise<void> {
-    await this.until(() => this.lastSeq() >= seq, timeoutMs, () => `seq ${seq} (last seen ${this.lastSeq()})`);
+    await this.until(
+      () => this.lastSeq() >= seq,
+      timeoutMs,
+      () => `seq ${seq} (last seen ${this.lastSeq()})`,
+    );
   }
 
   /** Resolves once `condition` holds, checked now and after each message; rejects after `timeoutMs`. */

@@ -6,7 +6,11 @@
 import { randomBytes } from 'node:crypto';
 
 /** `checkout.session.completed` as Stripe sends it for a paid subscription checkout. */
-export function checkoutCompletedEvent(agent: { agentId: string; userId: string; region: string }): Record<string, unknown> {
+export function checkoutCompletedEvent(agent: {
+  agentId: string;
+  userId: string;
+  region: string;
+}): Record<string, unknown> {
   const suffix = randomBytes(12).toString('hex');
   const metadata = { agentId: agent.agentId, userId: agent.userId, region: agent.region };
   return {

@@ -35,7 +35,8 @@ export async function createTestTables(): Promise<TestTables> {
   const tableNames = await createTables(endpoint, inject('template'), { prefix });
   const physicalNames = Object.values(tableNames);
   const [tableName] = physicalNames;
-  if (tableName === undefined || physicalNames.length !== 1) throw new Error(`Expected one table in the template, found ${physicalNames.length}`);
+  if (tableName === undefined || physicalNames.length !== 1)
+    throw new Error(`Expected one table in the template, found ${physicalNames.length}`);
 
   const client = localDynamoDbClient(endpoint);
   const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));

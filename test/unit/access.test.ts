@@ -40,9 +40,12 @@ describe('who may see, act and pay', () => {
     ['an operator', operator, { see: true, act: true, pay: false, staff: true }],
     ['support', support, { see: true, act: false, pay: false, staff: true }],
   ] as const)('%s', (_, caller, expected) => {
-    expect({ see: maySee(caller, agent), act: mayAct(caller, agent), pay: mayPayFor(caller, agent), staff: isStaff(caller) }).toEqual(
-      expected,
-    );
+    expect({
+      see: maySee(caller, agent),
+      act: mayAct(caller, agent),
+      pay: mayPayFor(caller, agent),
+      staff: isStaff(caller),
+    }).toEqual(expected);
   });
 
   it('support may not act even on an agent of its own', () => {
@@ -65,7 +68,9 @@ describe('redact', () => {
     subscriptionId: 'sub_1A2b3C4d5E',
     refundedSubscriptionIds: ['sub_9Z8y7X6w5V'],
     vm: { serverId: '4711', serverIp: '203.0.113.7', tailscaleIp: 'fd7a:115c:a1e0::53', tailscaleDeviceId: 'n123' },
-    steps: [{ key: 'networking', status: 'error', error: 'ssh root@203.0.113.7 failed at 12:30:45 for ada@example.com' }],
+    steps: [
+      { key: 'networking', status: 'error', error: 'ssh root@203.0.113.7 failed at 12:30:45 for ada@example.com' },
+    ],
     error: 'tailscale up failed on fd7a:115c:a1e0::53 (invoice in_1Nq2W3e4R5t6 of cus_Q1w2e3r4t5)',
     currentStep: 'in_progress_marker',
     updatedAt: '2026-12-04T23:53:04.123Z',
@@ -77,13 +82,20 @@ describe('redact', () => {
       agentId: 'agent_1',
       userId: 'owner',
       vm: { serverId: '4711', tailscaleDeviceId: 'n123' },
-      steps: [{ key: 'networking', status: 'error', error: `ssh root@${REDACTED_TEXT} failed at 12:30:45 for ${REDACTED_TEXT}` }],
+      steps: [
+        {
+          key: 'networking',
+          status: 'error',
+          error: `ssh root@${REDACTED_TEXT} failed at 12:30:45 for ${REDACTED_TEXT}`,
+        },
+      ],
       error: `tailscale up failed on ${REDACTED_TEXT} (invoice ${REDACTED_TEXT} of ${REDACTED_TEXT})`,
       currentStep: 'in_progress_marker',
       updatedAt: '2026-12-04T23:53:04.123Z',
     });
     const text = JSON.stringify(shown);
-    for (const secret of ['ada@example.com', '203.0.113.7', 'fd7a:115c', 'cus_', 'sub_', 'in_1Nq']) expect(text).not.toContain(secret);
+    for (const secret of ['ada@example.com', '203.0.113.7', 'fd7a:115c', 'cus_', 'sub_', 'in_1Nq'])
+      expect(text).not.toContain(secret);
   });
 
   it('leaves the input untouched and shows operators and customers everything', () => {

@@ -12,7 +12,9 @@ describe('describeFailure', () => {
     expect(describeFailure({ Error: 'States.Timeout' }, timeouts, 'completion')).toEqual({
       error: 'the workflow did not finish within 2700 s',
     });
-    expect(describeFailure({ Error: 'States.HeartbeatTimeout' }, timeouts, 'completion')).toEqual({ error: 'no heartbeat for 180 s' });
+    expect(describeFailure({ Error: 'States.HeartbeatTimeout' }, timeouts, 'completion')).toEqual({
+      error: 'no heartbeat for 180 s',
+    });
   });
 
   it("keeps the workflow's own reason and step", () => {
@@ -24,7 +26,10 @@ describe('describeFailure', () => {
   });
 
   it("shows GitHub's refusal from the Lambda error cause", () => {
-    const cause = JSON.stringify({ errorType: 'DispatchRefused', errorMessage: 'GitHub refused (HTTP 422): bad input' });
+    const cause = JSON.stringify({
+      errorType: 'DispatchRefused',
+      errorMessage: 'GitHub refused (HTTP 422): bad input',
+    });
     expect(describeFailure({ Error: 'DispatchRefused', Cause: cause }, timeouts, 'start')).toEqual({
       error: 'GitHub refused (HTTP 422): bad input',
       failedStep: 'dispatch',
@@ -32,7 +37,11 @@ describe('describeFailure', () => {
   });
 
   it('never shows the cause of an unexpected error', () => {
-    const cause = JSON.stringify({ errorType: 'Error', errorMessage: 'connect ECONNREFUSED 10.0.0.1:443', trace: ['at x'] });
+    const cause = JSON.stringify({
+      errorType: 'Error',
+      errorMessage: 'connect ECONNREFUSED 10.0.0.1:443',
+      trace: ['at x'],
+    });
     const detail = describeFailure({ Error: 'Error', Cause: cause }, timeouts, 'start');
     expect(detail).toEqual({ error: 'provisioning failed unexpectedly (Error)' });
   });

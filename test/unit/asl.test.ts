@@ -23,7 +23,13 @@ type AslValidator = (
 ) => { isValid: boolean; errorsText: (separator: string) => string };
 const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
-const SUBSTITUTIONS = ['DispatchWorkflowFunctionArn', 'StoreTaskTokenFunctionArn', 'FinishJobFunctionArn', 'RollbackFunctionArn', 'CheckRunFunctionArn'];
+const SUBSTITUTIONS = [
+  'DispatchWorkflowFunctionArn',
+  'StoreTaskTokenFunctionArn',
+  'FinishJobFunctionArn',
+  'RollbackFunctionArn',
+  'CheckRunFunctionArn',
+];
 const arnOf = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
 
 const template = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8');
@@ -111,7 +117,10 @@ describe('state-machines/provision.asl.json', () => {
     expect(transient).toEqual(expect.arrayContaining(modelled.map((error) => error.name)));
     for (const name of ['AwaitStart', 'AwaitCompletion']) {
       const retriers = states[name]?.Retry ?? [];
-      expect(retriers.find((retrier) => retrier.ErrorEquals.includes('TimeoutError')), name).toEqual({
+      expect(
+        retriers.find((retrier) => retrier.ErrorEquals.includes('TimeoutError')),
+        name,
+      ).toEqual({
         ErrorEquals: transient,
         IntervalSeconds: 2,
         MaxAttempts: 3,
@@ -131,7 +140,16 @@ describe('state-machines/provision.asl.json', () => {
     for (const name of ['AwaitStart', 'AwaitCompletion', 'ActivateAgent']) {
       // What must leave at once: refusals, a failed workflow, a finished job, and the waits' own timeouts.
       const retried = (states[name]?.Retry ?? []).flatMap((retrier) => retrier.ErrorEquals);
-      for (const error of ['States.ALL', 'States.TaskFailed', 'States.Timeout', 'States.HeartbeatTimeout', 'DispatchRefused', 'WorkflowFailed', 'JobNotLive', 'JobNotActivated']) {
+      for (const error of [
+        'States.ALL',
+        'States.TaskFailed',
+        'States.Timeout',
+        'States.HeartbeatTimeout',
+        'DispatchRefused',
+        'WorkflowFailed',
+        'JobNotLive',
+        'JobNotActivated',
+      ]) {
         expect(retried, name).not.toContain(error);
       }
     }
@@ -144,9 +162,12 @@ describe('state-machines/provision.asl.json', () => {
       const state = states[name];
       if (state === undefined) throw new Error(`${name} does not exist`);
       const next = new Set(
-        [state.Next, state.Default, ...(state.Choices ?? []).map((choice) => choice.Next), ...(state.Catch ?? []).map((catcher) => catcher.Next)].filter(
-          (candidate): candidate is string => candidate !== undefined,
-        ),
+        [
+          state.Next,
+          state.Default,
+          ...(state.Choices ?? []).map((choice) => choice.Next),
+          ...(state.Catch ?? []).map((catcher) => catcher.Next),
+        ].filter((candidate): candidate is string => candidate !== undefined),
       );
       if (state.Type === 'Fail' || state.End === true) found.push([...seen, name]);
       for (const candidate of next) if (!seen.includes(candidate)) walk(candidate, [...seen, name]);
@@ -156,10 +177,17 @@ describe('state-machines/provision.asl.json', () => {
   };
 
   it('rolls back at once only what is definitive: a refused dispatch, a failure the workflow reported, a job that cannot be activated', () => {
-    const catchers = (name: string) => Object.fromEntries((states[name]?.Catch ?? []).map((catcher) => [catcher.ErrorEquals.join(','), catcher.Next]));
-    expect(catchers('AwaitStart')).toEqual({ 'DispatchRefused,WorkflowFailed': 'MarkFailed', 'States.ALL': 'BeginRunCheck' });
+    const catchers = (name: string) =>
+      Object.fromEntries((states[name]?.Catch ?? []).map((catcher) => [catcher.ErrorEquals.join(','), catcher.Next]));
+    expect(catchers('AwaitStart')).toEqual({
+      'DispatchRefused,WorkflowFailed': 'MarkFailed',
+      'States.ALL': 'BeginRunCheck',
+    });
     expect(catchers('AwaitCompletion')).toEqual({ WorkflowFailed: 'MarkFailed', 'States.ALL': 'BeginRunCheck' });
-    expect(catchers('ActivateAgent')).toEqual({ JobNotActivated: 'MarkFailed', 'States.ALL': 'RecordActivationFailure' });
+    expect(catchers('ActivateAgent')).toEqual({
+      JobNotActivated: 'MarkFailed',
+      'States.ALL': 'RecordActivationFailure',
+    });
   });
 
   it('asks GitHub how the run ended before anything else rolls back: succeeded -> activate, in progress -> wait and ask again (bounded), else roll back', () => {

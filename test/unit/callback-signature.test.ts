@@ -22,8 +22,17 @@ const V1 = { acceptLegacy: false };
 
 /** Headers as the workflow signs them. */
 function signed(overrides: { secret?: string; timestamp?: number; body?: string; id?: string } = {}): CallbackHeaders {
-  const headers = signCallback(overrides.secret ?? SECRET, overrides.id ?? ID, overrides.body ?? BODY, overrides.timestamp ?? NOW_SECONDS);
-  return { webhookId: headers['webhook-id'], webhookTimestamp: headers['webhook-timestamp'], webhookSignature: headers['webhook-signature'] };
+  const headers = signCallback(
+    overrides.secret ?? SECRET,
+    overrides.id ?? ID,
+    overrides.body ?? BODY,
+    overrides.timestamp ?? NOW_SECONDS,
+  );
+  return {
+    webhookId: headers['webhook-id'],
+    webhookTimestamp: headers['webhook-timestamp'],
+    webhookSignature: headers['webhook-signature'],
+  };
 }
 
 /** The scheme before Standard Webhooks: `sha256=<hex HMAC of "<timestamp>.<body>">`. */
@@ -65,8 +74,12 @@ describe('verifyCallback: Standard Webhooks v1', () => {
       webhookTimestamp: '1614265330',
       webhookSignature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
     };
-    expect(verify(headers, V1, '{"test": 2432232314}', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toMatchObject({ ok: true });
-    expect(verify(headers, V1, '{"test": 2432232315}', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toMatchObject({ ok: false });
+    expect(verify(headers, V1, '{"test": 2432232314}', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toMatchObject({
+      ok: true,
+    });
+    expect(verify(headers, V1, '{"test": 2432232315}', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toMatchObject({
+      ok: false,
+    });
   });
 
   it('verifies the bytes as received, also a body with multi-byte characters', () => {
@@ -83,7 +96,10 @@ describe('verifyCallback: Standard Webhooks v1', () => {
     ['wrong secret', signed({ secret: `whsec_${Buffer.alloc(32, 3).toString('base64')}` })],
     ['signature of another body', signed({ body: '{"type":"heartbeat","job_id":"job_2"}' })],
     ['signature of another id', { ...signed({ id: 'job_1:heartbeat:2' }), webhookId: ID }],
-    ['signature for another timestamp', { ...signed({ timestamp: NOW_SECONDS - 1 }), webhookTimestamp: String(NOW_SECONDS) }],
+    [
+      'signature for another timestamp',
+      { ...signed({ timestamp: NOW_SECONDS - 1 }), webhookTimestamp: String(NOW_SECONDS) },
+    ],
     ['truncated signature', { ...signed(), webhookSignature: signed().webhookSignature!.slice(0, -2) }],
     ['other version', { ...signed(), webhookSignature: signed().webhookSignature!.replace('v1,', 'v1a,') }],
     ['timestamp in another spelling', { ...signed(), webhookTimestamp: `0${NOW_SECONDS}` }],
@@ -101,9 +117,12 @@ describe('verifyCallback: Standard Webhooks v1', () => {
     expect(verify(signed({ timestamp: NOW_SECONDS + offset }))).toEqual({ ok: false, reason: 'stale_timestamp' });
   });
 
-  it.each([-CALLBACK_TOLERANCE_SECONDS, CALLBACK_TOLERANCE_SECONDS])('accepts a timestamp exactly %i s away', (offset) => {
-    expect(verify(signed({ timestamp: NOW_SECONDS + offset }))).toMatchObject({ ok: true });
-  });
+  it.each([-CALLBACK_TOLERANCE_SECONDS, CALLBACK_TOLERANCE_SECONDS])(
+    'accepts a timestamp exactly %i s away',
+    (offset) => {
+      expect(verify(signed({ timestamp: NOW_SECONDS + offset }))).toMatchObject({ ok: true });
+    },
+  );
 
   it('accepts either secret of a rotation, and a request signed with both; neither once it is removed', () => {
     const both = `${SECRET},${PREVIOUS_SECRET}`;
@@ -111,7 +130,10 @@ describe('verifyCallback: Standard Webhooks v1', () => {
     expect(verify(signed({ secret: PREVIOUS_SECRET }), V1, BODY, both)).toMatchObject({ ok: true });
     expect(verify(signed({ secret: both }), V1, BODY, SECRET)).toMatchObject({ ok: true });
     expect(verify(signed({ secret: both }), V1, BODY, PREVIOUS_SECRET)).toMatchObject({ ok: true });
-    expect(verify(signed({ secret: PREVIOUS_SECRET }), V1, BODY, SECRET)).toEqual({ ok: false, reason: 'invalid_signature' });
+    expect(verify(signed({ secret: PREVIOUS_SECRET }), V1, BODY, SECRET)).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
   });
 });
 
@@ -125,19 +147,40 @@ describe('verifyCallback: the legacy X-Callback-* headers', () => {
 
   it('are accepted while it is on, with any secret of the secret string used as it is written', () => {
     const secrets = `${SECRET},${LEGACY_SECRET}`;
-    expect(verify(legacySigned(LEGACY_SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({ ok: true, scheme: 'legacy' });
-    expect(verify(legacySigned(SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({ ok: true, scheme: 'legacy' });
+    expect(verify(legacySigned(LEGACY_SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({
+      ok: true,
+      scheme: 'legacy',
+    });
+    expect(verify(legacySigned(SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({
+      ok: true,
+      scheme: 'legacy',
+    });
   });
 
   it('still check the signature, then the timestamp', () => {
-    expect(verify(legacySigned('forger', BODY, NOW_SECONDS), withLegacy)).toEqual({ ok: false, reason: 'invalid_signature' });
-    expect(verify(legacySigned('forger', BODY, NOW_SECONDS - 3600), withLegacy)).toEqual({ ok: false, reason: 'invalid_signature' });
-    expect(verify(legacySigned(SECRET, BODY, NOW_SECONDS - 301), withLegacy)).toEqual({ ok: false, reason: 'stale_timestamp' });
-    expect(verify({ legacyTimestamp: String(NOW_SECONDS) }, withLegacy)).toEqual({ ok: false, reason: 'invalid_signature' });
+    expect(verify(legacySigned('forger', BODY, NOW_SECONDS), withLegacy)).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
+    expect(verify(legacySigned('forger', BODY, NOW_SECONDS - 3600), withLegacy)).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
+    expect(verify(legacySigned(SECRET, BODY, NOW_SECONDS - 301), withLegacy)).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
+    expect(verify({ legacyTimestamp: String(NOW_SECONDS) }, withLegacy)).toEqual({
+      ok: false,
+      reason: 'invalid_signature',
+    });
   });
 
   it('never rescue a request that carries a bad Standard Webhooks signature', () => {
-    const headers = { ...legacySigned(SECRET, BODY, NOW_SECONDS), ...signed({ secret: `whsec_${Buffer.alloc(32, 3).toString('base64')}` }) };
+    const headers = {
+      ...legacySigned(SECRET, BODY, NOW_SECONDS),
+      ...signed({ secret: `whsec_${Buffer.alloc(32, 3).toString('base64')}` }),
+    };
     expect(verify(headers, withLegacy)).toEqual({ ok: false, reason: 'invalid_signature' });
   });
 });

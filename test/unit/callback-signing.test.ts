@@ -41,7 +41,10 @@ interface ReceivedCallback {
  * A callback endpoint holding `secret`, answering `statuses` in turn (the last one repeats) with `answer`, and checking
  * each signature with the official library (the clock is the test's: fake timers move it).
  */
-async function startEndpoint(statuses: number[], options: { onRequest?: () => void; secret?: string; answer?: object } = {}) {
+async function startEndpoint(
+  statuses: number[],
+  options: { onRequest?: () => void; secret?: string; answer?: object } = {},
+) {
   const webhook = new Webhook(options.secret ?? SECRET);
   const received: ReceivedCallback[] = [];
   const server: Server = createServer((request, response) => {
@@ -56,10 +59,17 @@ async function startEndpoint(statuses: number[], options: { onRequest?: () => vo
       } catch {
         signatureValid = false;
       }
-      received.push({ rawBody, webhookId: headers['webhook-id'] ?? '', timestamp: headers['webhook-timestamp'] ?? '', signatureValid });
+      received.push({
+        rawBody,
+        webhookId: headers['webhook-id'] ?? '',
+        timestamp: headers['webhook-timestamp'] ?? '',
+        signatureValid,
+      });
       options.onRequest?.();
       const status = statuses[Math.min(received.length, statuses.length) - 1] ?? 200;
-      response.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(options.answer ?? { received: true }));
+      response
+        .writeHead(status, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify(options.answer ?? { received: true }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -87,7 +97,9 @@ describe('signCallback (Standard Webhooks v1)', () => {
     const body = '{"type":"heartbeat","job_id":"job-123"}';
     const at = Math.floor(Date.now() / 1000);
     const headers = signCallback(SECRET, 'job-123:heartbeat:1', body, at);
-    expect(headers['webhook-signature']).toBe(new Webhook(SECRET).sign('job-123:heartbeat:1', new Date(at * 1000), body));
+    expect(headers['webhook-signature']).toBe(
+      new Webhook(SECRET).sign('job-123:heartbeat:1', new Date(at * 1000), body),
+    );
     expect(() => new Webhook(SECRET).verify(body, headers)).not.toThrow();
   });
 
@@ -152,7 +164,10 @@ describe('postCallback', () => {
 
     expect(result).toEqual({ ok: true, status: 200, attempts: 2 });
     expect(endpoint.received.map((callback) => callback.signatureValid)).toEqual([true, true]);
-    expect(endpoint.received.map((callback) => callback.webhookId)).toEqual(['job-1:step:vm_created', 'job-1:step:vm_created']);
+    expect(endpoint.received.map((callback) => callback.webhookId)).toEqual([
+      'job-1:step:vm_created',
+      'job-1:step:vm_created',
+    ]);
     expect(JSON.parse(endpoint.received[1]?.rawBody ?? '')).toEqual(payload);
     const [first, second] = endpoint.received.map((callback) => Number(callback.timestamp));
     expect(second! - first!).toBeGreaterThanOrEqual(100);
@@ -160,7 +175,14 @@ describe('postCallback', () => {
 
   it('retries 429 and gives up after the configured attempts on a lasting 5xx', async () => {
     const endpoint = await startEndpoint([429, 502]);
-    const result = await postCallback({ url: endpoint.url, secret: SECRET, payload, attempts: 3, baseDelayMs: 1, log: () => {} });
+    const result = await postCallback({
+      url: endpoint.url,
+      secret: SECRET,
+      payload,
+      attempts: 3,
+      baseDelayMs: 1,
+      log: () => {},
+    });
 
     expect(result).toEqual({ ok: false, status: 502, attempts: 3 });
     expect(endpoint.received).toHaveLength(3);
@@ -184,7 +206,14 @@ describe('postCallback', () => {
   it('stops retrying when its signal is aborted', async () => {
     const controller = new AbortController();
     const endpoint = await startEndpoint([503], { onRequest: () => controller.abort() });
-    const result = await postCallback({ url: endpoint.url, secret: SECRET, payload, retryForMs: FINAL_REPORT_RETRY_MS, signal: controller.signal, log: () => {} });
+    const result = await postCallback({
+      url: endpoint.url,
+      secret: SECRET,
+      payload,
+      retryForMs: FINAL_REPORT_RETRY_MS,
+      signal: controller.signal,
+      log: () => {},
+    });
     expect(result).toMatchObject({ ok: false, attempts: 1 });
   });
 
@@ -201,7 +230,13 @@ describe('postCallback', () => {
   it('does not retry a 400 and logs it without the secret or the body', async () => {
     const endpoint = await startEndpoint([400]);
     const lines: string[] = [];
-    const result = await postCallback({ url: endpoint.url, secret: SECRET, payload, baseDelayMs: 1, log: (line) => lines.push(line) });
+    const result = await postCallback({
+      url: endpoint.url,
+      secret: SECRET,
+      payload,
+      baseDelayMs: 1,
+      log: (line) => lines.push(line),
+    });
 
     expect(result).toEqual({ ok: false, status: 400, attempts: 1 });
     expect(endpoint.received).toHaveLength(1);
@@ -213,7 +248,12 @@ describe('postCallback', () => {
   it('sends nothing with a secret that cannot sign, and says so without the secret', async () => {
     const endpoint = await startEndpoint([200]);
     const lines: string[] = [];
-    const result = await postCallback({ url: endpoint.url, secret: 'plain-old-secret', payload, log: (line) => lines.push(line) });
+    const result = await postCallback({
+      url: endpoint.url,
+      secret: 'plain-old-secret',
+      payload,
+      log: (line) => lines.push(line),
+    });
     expect(result).toEqual({ ok: false, status: null, attempts: 0 });
     expect(endpoint.received).toHaveLength(0);
     expect(lines.join('\n')).toContain('not sent');
@@ -231,7 +271,15 @@ describe('postCallback', () => {
       throw new TypeError('boom');
     }) as unknown as typeof fetch;
     await expect(
-      postCallback({ url: closed.url, secret: SECRET, payload, attempts: 2, baseDelayMs: 1, fetchImpl: throwingFetch, log: () => {} }),
+      postCallback({
+        url: closed.url,
+        secret: SECRET,
+        payload,
+        attempts: 2,
+        baseDelayMs: 1,
+        fetchImpl: throwingFetch,
+        log: () => {},
+      }),
     ).resolves.toEqual({ ok: false, status: null, attempts: 2 });
   });
 });

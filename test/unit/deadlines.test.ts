@@ -24,7 +24,8 @@ describe('status bounds (I3)', () => {
   it('lets a healthy execution finish within the bound: provisioning outlasts its default waits, a lifecycle execution its 1 h timeout', () => {
     const defaultWaits = 900 + 2700;
     expect(STATUS_BOUNDS_SECONDS.provisioning).toBeGreaterThan(defaultWaits);
-    for (const status of ['stopping', 'starting', 'destroying'] as const) expect(STATUS_BOUNDS_SECONDS[status]).toBeGreaterThan(3600);
+    for (const status of ['stopping', 'starting', 'destroying'] as const)
+      expect(STATUS_BOUNDS_SECONDS[status]).toBeGreaterThan(3600);
   });
 
   it('puts the deadline a bound after entering, and sweeps an agent from SWEEP_AFTER_SECONDS after it entered', () => {

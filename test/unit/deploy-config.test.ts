@@ -6,12 +6,16 @@ const contextOf = (values: Record<string, unknown>) => (key: string) => values[k
 describe('deploy configuration from CDK context', () => {
   it('fails naming stripePriceId when it is missing or empty', () => {
     for (const values of [{}, { stripePriceId: '' }, { githubRepository: 'acme/agents' }]) {
-      expect(() => stackPropsFromContext(contextOf(values))).toThrow(/Missing required deploy configuration: context value "stripePriceId"/);
+      expect(() => stackPropsFromContext(contextOf(values))).toThrow(
+        /Missing required deploy configuration: context value "stripePriceId"/,
+      );
     }
   });
 
   it('passes the price and the optional values through', () => {
-    expect(stackPropsFromContext(contextOf({ stripePriceId: 'price_123', githubRepository: 'acme/agents', alarmEmail: '' }))).toEqual({
+    expect(
+      stackPropsFromContext(contextOf({ stripePriceId: 'price_123', githubRepository: 'acme/agents', alarmEmail: '' })),
+    ).toEqual({
       stripePriceId: 'price_123',
       githubRepository: 'acme/agents',
       alarmEmail: undefined,
@@ -22,7 +26,9 @@ describe('deploy configuration from CDK context', () => {
   });
 
   it('accepts legacy callback signatures only when acceptLegacyCallbackSignatures is "true"', () => {
-    const legacy = (value: unknown) => stackPropsFromContext(contextOf({ stripePriceId: 'price_1', acceptLegacyCallbackSignatures: value })).acceptLegacyCallbackSignatures;
+    const legacy = (value: unknown) =>
+      stackPropsFromContext(contextOf({ stripePriceId: 'price_1', acceptLegacyCallbackSignatures: value }))
+        .acceptLegacyCallbackSignatures;
     expect(legacy('true')).toBe(true);
     expect(legacy(true)).toBe(true);
     expect(legacy('false')).toBe(false);

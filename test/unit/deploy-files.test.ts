@@ -21,7 +21,9 @@ interface WorkflowDocument {
  * a folder and an extension, not part of a URL (`https://host/install.sh`) nor of a variable (`${RUNNER_TEMP}/x.json`).
  */
 function pathsInShell(text: string): string[] {
-  const paths = text.matchAll(/(?<![\w.$}/:-])((?:[\w.-]+\/)+[\w.-]+\.(?:sh|bash|mjs|cjs|js|ts|py|yml|yaml|json|j2|cfg))(?![\w/])/g);
+  const paths = text.matchAll(
+    /(?<![\w.$}/:-])((?:[\w.-]+\/)+[\w.-]+\.(?:sh|bash|mjs|cjs|js|ts|py|yml|yaml|json|j2|cfg))(?![\w/])/g,
+  );
   return [...paths].map((match) => match[1]!);
 }
 
@@ -32,9 +34,11 @@ function importsOf(text: string): string[] {
 
 /** Ansible files a playbook pulls in by path (`src:`, includes, imports). */
 function pathsInPlaybook(text: string): string[] {
-  return [...text.matchAll(/^\s*-?\s*(?:src|file|import_playbook|import_tasks|include_tasks|include_vars|template):\s*['"]?([^\s'"{}]+)/gm)].map(
-    (match) => match[1]!,
-  );
+  return [
+    ...text.matchAll(
+      /^\s*-?\s*(?:src|file|import_playbook|import_tasks|include_tasks|include_vars|template):\s*['"]?([^\s'"{}]+)/gm,
+    ),
+  ].map((match) => match[1]!);
 }
 
 /** Every file the workflow needs, repository-relative, and the package imports a shipped script would need installed. */

@@ -22,7 +22,14 @@ describe('createDevAuth', () => {
   it('publishes an RS256 signing key without private parts', () => {
     const [key, ...others] = devAuth.jwks().keys;
     expect(others).toEqual([]);
-    expect(key).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: expect.any(String), n: expect.any(String), e: 'AQAB' });
+    expect(key).toMatchObject({
+      kty: 'RSA',
+      alg: 'RS256',
+      use: 'sig',
+      kid: expect.any(String),
+      n: expect.any(String),
+      e: 'AQAB',
+    });
     expect(key).not.toHaveProperty('d');
   });
 
@@ -47,7 +54,13 @@ describe('createDevAuth', () => {
     const verifier = JwtVerifier.create({ issuer, audience: clientId, tokenUse: 'id' });
     verifier.cacheJwks(devAuth.jwks());
     const payload = await verifier.verify(devAuth.issueIdToken('user-1'));
-    expect(payload).toMatchObject({ sub: 'user-1', iss: issuer, aud: clientId, token_use: 'id', 'cognito:username': 'user-1' });
+    expect(payload).toMatchObject({
+      sub: 'user-1',
+      iss: issuer,
+      aud: clientId,
+      token_use: 'id',
+      'cognito:username': 'user-1',
+    });
     expect(payload).not.toHaveProperty('client_id');
   });
 

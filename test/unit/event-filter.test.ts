@@ -32,8 +32,18 @@ describe('event source filter patterns', () => {
             FunctionName: { Ref: 'FanoutFn' },
             FilterCriteria: {
               Filters: [
-                { Pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['history'] } } } }) },
-                { Pattern: JSON.stringify({ eventName: ['MODIFY'], dynamodb: { NewImage: { entity: { S: ['job'] } } } }) },
+                {
+                  Pattern: JSON.stringify({
+                    eventName: ['INSERT'],
+                    dynamodb: { NewImage: { entity: { S: ['history'] } } },
+                  }),
+                },
+                {
+                  Pattern: JSON.stringify({
+                    eventName: ['MODIFY'],
+                    dynamodb: { NewImage: { entity: { S: ['job'] } } },
+                  }),
+                },
               ],
             },
           },

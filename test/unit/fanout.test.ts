@@ -21,16 +21,28 @@ const update = { type: 'update' as const, ...agentViewOf(agent, job) };
 
 type Image = Record<string, unknown>;
 
-function record(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', images: { newImage?: Image; oldImage?: Image }): DynamoDBRecord {
+function record(
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE',
+  images: { newImage?: Image; oldImage?: Image },
+): DynamoDBRecord {
   const image = (item: Image | undefined) =>
-    item === undefined ? undefined : (marshall(item, { convertClassInstanceToMap: true }) as Record<string, AttributeValue>);
+    item === undefined
+      ? undefined
+      : (marshall(item, { convertClassInstanceToMap: true }) as Record<string, AttributeValue>);
   return {
     eventName,
     dynamodb: { NewImage: image(images.newImage), OldImage: image(images.oldImage), SequenceNumber: '1' },
   };
 }
 
-const historyItem = { PK: 'AGENT#agent_1', SK: 'SEQ#000000000001', entity: 'history', event: 'created', actor: 'stripe', ...update };
+const historyItem = {
+  PK: 'AGENT#agent_1',
+  SK: 'SEQ#000000000001',
+  entity: 'history',
+  event: 'created',
+  actor: 'stripe',
+  ...update,
+};
 const jobItem = { PK: 'JOB#job_1', SK: 'JOB', entity: 'job', ...job };
 
 describe('messageOf', () => {
@@ -65,7 +77,10 @@ describe('messageOf', () => {
 
   it('sends the first heartbeat of a job too', () => {
     const after = { ...jobItem, lastHeartbeatAt: at };
-    expect(messageOf(record('MODIFY', { oldImage: jobItem, newImage: after }))?.message).toMatchObject({ type: 'heartbeat', at });
+    expect(messageOf(record('MODIFY', { oldImage: jobItem, newImage: after }))?.message).toMatchObject({
+      type: 'heartbeat',
+      at,
+    });
   });
 
   it('refuses a heartbeat of a job item that does not say whose it is', () => {

@@ -49,7 +49,10 @@ describe('routeOf', () => {
 describe('checkoutReturnOf', () => {
   it('reads the agent and the outcome of the URL a checkout returns to', () => {
     expect(checkoutReturnOf('?agentId=agent_1&checkout=success')).toEqual({ agentId: 'agent_1', outcome: 'success' });
-    expect(checkoutReturnOf('?agentId=agent_1&checkout=cancelled')).toEqual({ agentId: 'agent_1', outcome: 'cancelled' });
+    expect(checkoutReturnOf('?agentId=agent_1&checkout=cancelled')).toEqual({
+      agentId: 'agent_1',
+      outcome: 'cancelled',
+    });
     expect(checkoutReturnOf('?checkout=success')).toBeUndefined();
     expect(checkoutReturnOf('')).toBeUndefined();
   });

@@ -16,10 +16,14 @@ describe('backoff with full jitter', () => {
     expect(backoffDelayMs(3, () => 0)).toBe(0);
     expect(backoffDelayMs(3, () => 0.5)).toBe(2_500);
     fc.assert(
-      fc.property(fc.integer({ min: -2, max: 100 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, random) => {
-        const delay = backoffDelayMs(attempt, () => random);
-        return Number.isInteger(delay) && delay >= 0 && delay < backoffCeilingMs(attempt);
-      }),
+      fc.property(
+        fc.integer({ min: -2, max: 100 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, random) => {
+          const delay = backoffDelayMs(attempt, () => random);
+          return Number.isInteger(delay) && delay >= 0 && delay < backoffCeilingMs(attempt);
+        },
+      ),
     );
   });
 

@@ -102,7 +102,9 @@ describe('stepTimeLabel', () => {
 describe('actionFailureText', () => {
   it('names the failed action and gives its reason', () => {
     const at = '2026-12-01T10:00:00.000Z';
-    expect(actionFailureText({ action: 'stop', message: 'Hetzner refused (HTTP 401)', at })).toBe('Stop failed: Hetzner refused (HTTP 401)');
+    expect(actionFailureText({ action: 'stop', message: 'Hetzner refused (HTTP 401)', at })).toBe(
+      'Stop failed: Hetzner refused (HTTP 401)',
+    );
     expect(actionFailureText({ action: 'start', message: 'x', at })).toBe('Start failed: x');
     expect(actionFailureText({ action: 'destroy', message: 'y', at })).toBe('Destroy failed: y');
   });
@@ -128,10 +130,16 @@ describe('availableControls', () => {
 
   it('leaves out the failed action, which Try again offers, and keeps the others', () => {
     const at = '2026-12-01T10:00:00.000Z';
-    expect(availableControls({ agentStatus: 'active', actionError: { action: 'stop', message: 'x', at } })).toEqual(['destroy']);
-    expect(availableControls({ agentStatus: 'stopped', actionError: { action: 'start', message: 'x', at } })).toEqual(['destroy']);
+    expect(availableControls({ agentStatus: 'active', actionError: { action: 'stop', message: 'x', at } })).toEqual([
+      'destroy',
+    ]);
+    expect(availableControls({ agentStatus: 'stopped', actionError: { action: 'start', message: 'x', at } })).toEqual([
+      'destroy',
+    ]);
     // A destroy that failed for good may only be destroyed again, and Try again is that button.
-    expect(availableControls({ agentStatus: 'destroying', actionError: { action: 'destroy', message: 'x', at } })).toEqual([]);
+    expect(
+      availableControls({ agentStatus: 'destroying', actionError: { action: 'destroy', message: 'x', at } }),
+    ).toEqual([]);
   });
 });
 

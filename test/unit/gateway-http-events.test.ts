@@ -73,17 +73,25 @@ describe('toHttpApiEvent (payload format 2.0)', () => {
 
   it('reproduces the documented example field by field', () => {
     const { headers, requestContext, ...topLevel } = documentedExample;
-    for (const [field, expected] of Object.entries(topLevel)) expect(event[field as keyof typeof event], field).toEqual(expected);
+    for (const [field, expected] of Object.entries(topLevel))
+      expect(event[field as keyof typeof event], field).toEqual(expected);
     for (const [field, expected] of Object.entries(requestContext)) {
-      expect(event.requestContext[field as keyof typeof event.requestContext], `requestContext.${field}`).toEqual(expected);
+      expect(event.requestContext[field as keyof typeof event.requestContext], `requestContext.${field}`).toEqual(
+        expected,
+      );
     }
-    for (const [name, expected] of Object.entries(headers)) expect(event.headers[name], `headers.${name}`).toBe(expected);
+    for (const [name, expected] of Object.entries(headers))
+      expect(event.headers[name], `headers.${name}`).toBe(expected);
   });
 
   it('lowercases header names, moves Cookie out of headers and adds the headers API Gateway adds', () => {
     expect(Object.keys(event.headers).every((name) => name === name.toLowerCase())).toBe(true);
     expect(event.headers.cookie).toBeUndefined();
-    expect(event.headers).toMatchObject({ 'x-forwarded-for': '192.0.2.1', 'x-forwarded-port': '443', 'x-forwarded-proto': 'http' });
+    expect(event.headers).toMatchObject({
+      'x-forwarded-for': '192.0.2.1',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'http',
+    });
     expect(event.headers['x-amzn-trace-id']).toMatch(/^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$/);
   });
 
@@ -124,7 +132,10 @@ describe('toHttpApiEvent (payload format 2.0)', () => {
   it('base64-encodes binary bodies, and text-typed bodies that are not valid UTF-8', () => {
     const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0xff, 0x00]);
     for (const contentType of ['image/png', 'application/json']) {
-      const binary = toHttpApiEvent(request({ rawHeaders: ['Content-Type', contentType], body: bytes }), exampleContext);
+      const binary = toHttpApiEvent(
+        request({ rawHeaders: ['Content-Type', contentType], body: bytes }),
+        exampleContext,
+      );
       expect(binary.isBase64Encoded).toBe(true);
       expect(Buffer.from(binary.body ?? '', 'base64')).toEqual(bytes);
     }
@@ -136,7 +147,11 @@ describe('toHttpApiEvent (payload format 2.0)', () => {
 describe('fromLambdaResult (response format 2.0)', () => {
   it('infers a 200 JSON response from a string result, used as the body as is', () => {
     const response = fromLambdaResult('Hello from Lambda!');
-    expect(response).toEqual({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('Hello from Lambda!') });
+    expect(response).toEqual({
+      statusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from('Hello from Lambda!'),
+    });
   });
 
   it('infers a 200 JSON response from an object without statusCode, serialized as the body', () => {
@@ -179,10 +194,21 @@ describe('Lambda authorizer (payload 2.0, simple responses)', () => {
   });
 
   it('allows only on isAuthorized: true, and treats anything but a boolean isAuthorized as invalid', () => {
-    expect(evaluateSimpleAuthorizerResult({ isAuthorized: true, context: { userId: 'u' } })).toEqual({ outcome: 'allow', context: { userId: 'u' } });
+    expect(evaluateSimpleAuthorizerResult({ isAuthorized: true, context: { userId: 'u' } })).toEqual({
+      outcome: 'allow',
+      context: { userId: 'u' },
+    });
     expect(evaluateSimpleAuthorizerResult({ isAuthorized: true })).toEqual({ outcome: 'allow', context: {} });
-    expect(evaluateSimpleAuthorizerResult({ isAuthorized: false, context: { userId: 'u' } })).toEqual({ outcome: 'deny' });
-    for (const invalid of [undefined, null, 'Allow', { isAuthorized: 'true' }, { principalId: 'u', policyDocument: {} }]) {
+    expect(evaluateSimpleAuthorizerResult({ isAuthorized: false, context: { userId: 'u' } })).toEqual({
+      outcome: 'deny',
+    });
+    for (const invalid of [
+      undefined,
+      null,
+      'Allow',
+      { isAuthorized: 'true' },
+      { principalId: 'u', policyDocument: {} },
+    ]) {
       expect(evaluateSimpleAuthorizerResult(invalid).outcome).toBe('invalid');
     }
   });

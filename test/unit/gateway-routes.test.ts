@@ -117,7 +117,12 @@ const template: CloudFormationTemplate = {
     },
     WsApiSubscribeRoute: {
       Type: 'AWS::ApiGatewayV2::Route',
-      Properties: { ApiId: { Ref: 'WsApi88D84716' }, AuthorizationType: 'NONE', RouteKey: 'subscribe', Target: target('WsApiIntegration') },
+      Properties: {
+        ApiId: { Ref: 'WsApi88D84716' },
+        AuthorizationType: 'NONE',
+        RouteKey: 'subscribe',
+        Target: target('WsApiIntegration'),
+      },
     },
     LiveStage: { Type: 'AWS::ApiGatewayV2::Stage', Properties: { ApiId: { Ref: 'WsApi88D84716' }, StageName: 'live' } },
   },
@@ -142,12 +147,16 @@ describe('routesFromTemplate', () => {
       identitySource: ['$request.header.Authorization'],
       resultTtlSeconds: 60,
     });
-    expect(routes.http.find((route) => route.routeKey === 'POST /webhooks/stripe')?.authorizer).toEqual({ kind: 'NONE' });
+    expect(routes.http.find((route) => route.routeKey === 'POST /webhooks/stripe')?.authorizer).toEqual({
+      kind: 'NONE',
+    });
   });
 
   it('refuses authorizers it cannot serve as AWS would: JWT, and HTTP Lambda authorizers answering IAM policies', () => {
     const variant = (properties: Record<string, unknown>, authorizationType: string) => {
-      const changed = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+      const changed = structuredClone(template) as {
+        Resources: Record<string, { Properties: Record<string, unknown> }>;
+      };
       Object.assign(changed.Resources.HttpApiAccessTokenAuthorizer1ABED563!.Properties, properties);
       changed.Resources.HttpApiCheckoutRoute!.Properties.AuthorizationType = authorizationType;
       return () => routesFromTemplate(changed as CloudFormationTemplate);
@@ -174,20 +183,36 @@ describe('routesFromTemplate', () => {
   });
 
   it('follows a Lambda alias to its function and accepts the string form of Fn::GetAtt', () => {
-    const aliased = structuredClone(template) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-    aliased.Resources.LiveAlias = { Type: 'AWS::Lambda::Alias', Properties: { FunctionName: { Ref: 'StripeWebhookFn5E6F7A8B' } } };
+    const aliased = structuredClone(template) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    aliased.Resources.LiveAlias = {
+      Type: 'AWS::Lambda::Alias',
+      Properties: { FunctionName: { Ref: 'StripeWebhookFn5E6F7A8B' } },
+    };
     aliased.Resources.HttpApiStripeIntegration!.Properties.IntegrationUri = { Ref: 'LiveAlias' };
-    aliased.Resources.HttpApiCheckoutIntegration!.Properties.IntegrationUri = { 'Fn::GetAtt': 'AgentsApiFn1A2B3C4D.Arn' };
+    aliased.Resources.HttpApiCheckoutIntegration!.Properties.IntegrationUri = {
+      'Fn::GetAtt': 'AgentsApiFn1A2B3C4D.Arn',
+    };
     const http = routesFromTemplate(aliased as CloudFormationTemplate).http;
-    expect(http.map((route) => route.target.functionLogicalId)).toEqual(['AgentsApiFn1A2B3C4D', 'StripeWebhookFn5E6F7A8B']);
+    expect(http.map((route) => route.target.functionLogicalId)).toEqual([
+      'AgentsApiFn1A2B3C4D',
+      'StripeWebhookFn5E6F7A8B',
+    ]);
   });
 
   it('refuses a template it cannot serve faithfully, naming the resource', () => {
-    const httpProxy = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    const httpProxy = structuredClone(template) as {
+      Resources: Record<string, { Properties: Record<string, unknown> }>;
+    };
     httpProxy.Resources.HttpApiStripeIntegration!.Properties.IntegrationType = 'HTTP_PROXY';
-    expect(() => routesFromTemplate(httpProxy as CloudFormationTemplate)).toThrow(/HttpApiStripeIntegration.*AWS_PROXY/);
+    expect(() => routesFromTemplate(httpProxy as CloudFormationTemplate)).toThrow(
+      /HttpApiStripeIntegration.*AWS_PROXY/,
+    );
 
-    const dangling = structuredClone(template) as { Resources: Record<string, { Properties: Record<string, unknown> }> };
+    const dangling = structuredClone(template) as {
+      Resources: Record<string, { Properties: Record<string, unknown> }>;
+    };
     dangling.Resources.HttpApiStripeRoute!.Properties.Target = target('Missing');
     expect(() => routesFromTemplate(dangling as CloudFormationTemplate)).toThrow(/HttpApiStripeRoute\.Target/);
   });
@@ -200,7 +225,11 @@ describe('routesFromTemplate', () => {
 });
 
 describe('HTTP route matching', () => {
-  const route = (routeKey: string): HttpRoute => ({ routeKey, target: { functionLogicalId: routeKey }, authorizer: { kind: 'NONE' } });
+  const route = (routeKey: string): HttpRoute => ({
+    routeKey,
+    target: { functionLogicalId: routeKey },
+    authorizer: { kind: 'NONE' },
+  });
   const match = createHttpRouteMatcher(
     [
       'GET /agents',

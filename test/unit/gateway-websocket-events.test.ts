@@ -45,7 +45,8 @@ const documentedRequestContext = {
 };
 
 const expectContext = (actual: object, expected: Record<string, unknown>) => {
-  for (const [field, value] of Object.entries(expected)) expect(actual[field as keyof typeof actual], field).toEqual(value);
+  for (const [field, value] of Object.entries(expected))
+    expect(actual[field as keyof typeof actual], field).toEqual(value);
 };
 
 describe('WebSocket events', () => {
@@ -53,7 +54,11 @@ describe('WebSocket events', () => {
     const event = toAuthorizerEvent(handshake, connection, timing);
     expect(event.type).toBe('REQUEST');
     expect(event.methodArn).toBe('arn:aws:execute-api:us-east-1:123456789012:abcd1234/live/$connect');
-    expect(event.headers).toMatchObject({ Host: connection.domainName, 'Sec-WebSocket-Version': '13', 'X-Forwarded-For': '192.0.2.1' });
+    expect(event.headers).toMatchObject({
+      Host: connection.domainName,
+      'Sec-WebSocket-Version': '13',
+      'X-Forwarded-For': '192.0.2.1',
+    });
     expect(event.queryStringParameters).toEqual({ token: 'def' });
     expect(event.multiValueQueryStringParameters).toEqual({ token: ['abc', 'def'] });
     expectContext(event.requestContext, { ...documentedRequestContext, routeKey: '$connect', eventType: 'CONNECT' });
@@ -75,7 +80,12 @@ describe('WebSocket events', () => {
     const text = toMessageEvent(
       connection,
       timing,
-      { routeKey: 'subscribe', messageId: 'Fh3jLdnoIAMCJcg=', data: Buffer.from('{"action":"subscribe"}'), isBinary: false },
+      {
+        routeKey: 'subscribe',
+        messageId: 'Fh3jLdnoIAMCJcg=',
+        data: Buffer.from('{"action":"subscribe"}'),
+        isBinary: false,
+      },
       undefined,
     );
     expectContext(text.requestContext, {
@@ -85,7 +95,10 @@ describe('WebSocket events', () => {
       messageId: 'Fh3jLdnoIAMCJcg=',
     });
     expect(text.requestContext).not.toHaveProperty('authorizer');
-    expect({ body: text.body, isBase64Encoded: text.isBase64Encoded }).toEqual({ body: '{"action":"subscribe"}', isBase64Encoded: false });
+    expect({ body: text.body, isBase64Encoded: text.isBase64Encoded }).toEqual({
+      body: '{"action":"subscribe"}',
+      isBase64Encoded: false,
+    });
 
     const binary = toMessageEvent(
       connection,
@@ -93,11 +106,19 @@ describe('WebSocket events', () => {
       { routeKey: '$default', messageId: 'm', data: Buffer.from([0xff, 0]), isBinary: true },
       undefined,
     );
-    expect({ body: binary.body, isBase64Encoded: binary.isBase64Encoded }).toEqual({ body: '/wA=', isBase64Encoded: true });
+    expect({ body: binary.body, isBase64Encoded: binary.isBase64Encoded }).toEqual({
+      body: '/wA=',
+      isBase64Encoded: true,
+    });
   });
 
   it('builds the $disconnect event with the close status code and reason', () => {
-    const event = toDisconnectEvent(connection, timing, { statusCode: 1001, reason: 'Going away' }, { principalId: 'user-1' });
+    const event = toDisconnectEvent(
+      connection,
+      timing,
+      { statusCode: 1001, reason: 'Going away' },
+      { principalId: 'user-1' },
+    );
     expectContext(event.requestContext, {
       ...documentedRequestContext,
       routeKey: '$disconnect',
@@ -131,20 +152,27 @@ describe('evaluateAuthorizerResult', () => {
   });
 
   it('matches wildcards in resources', () => {
-    expect(evaluateAuthorizerResult(policy(allow('arn:aws:execute-api:us-east-1:123456789012:abcd1234/*')), methodArn).outcome).toBe(
-      'allow',
+    expect(
+      evaluateAuthorizerResult(policy(allow('arn:aws:execute-api:us-east-1:123456789012:abcd1234/*')), methodArn)
+        .outcome,
+    ).toBe('allow');
+    expect(evaluateAuthorizerResult(policy(allow(['arn:aws:execute-api:*:*:other/*'])), methodArn).outcome).toBe(
+      'deny',
     );
-    expect(evaluateAuthorizerResult(policy(allow(['arn:aws:execute-api:*:*:other/*'])), methodArn).outcome).toBe('deny');
   });
 
   it('denies on an explicit Deny even next to an Allow, and without any Allow', () => {
-    expect(evaluateAuthorizerResult(policy(allow(methodArn), { ...allow('*'), Effect: 'Deny' }), methodArn).outcome).toBe('deny');
+    expect(
+      evaluateAuthorizerResult(policy(allow(methodArn), { ...allow('*'), Effect: 'Deny' }), methodArn).outcome,
+    ).toBe('deny');
     expect(evaluateAuthorizerResult(policy(), methodArn).outcome).toBe('deny');
   });
 
   it('treats malformed answers (no policy, nested context values) as invalid', () => {
     expect(evaluateAuthorizerResult({ principalId: 'user-1' }, methodArn).outcome).toBe('invalid');
-    expect(evaluateAuthorizerResult({ ...policy(allow(methodArn)), context: { nested: { no: 1 } } }, methodArn).outcome).toBe('invalid');
+    expect(
+      evaluateAuthorizerResult({ ...policy(allow(methodArn)), context: { nested: { no: 1 } } }, methodArn).outcome,
+    ).toBe('invalid');
   });
 });
 
@@ -169,6 +197,8 @@ describe('selectRouteKey ($request.body.action)', () => {
   });
 
   it('follows nested expressions', () => {
-    expect(selectRouteKey('$request.body.meta.kind', Buffer.from('{"meta":{"kind":"ping"}}'), false, routeKeys)).toBe('ping');
+    expect(selectRouteKey('$request.body.meta.kind', Buffer.from('{"meta":{"kind":"ping"}}'), false, routeKeys)).toBe(
+      'ping',
+    );
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { agentViewOf, applyJobEvent, newJob, type AgentState, type JobEvent, type JobState } from '../../lambdas/domain/job-events.ts';
+import {
+  agentViewOf,
+  applyJobEvent,
+  newJob,
+  type AgentState,
+  type JobEvent,
+  type JobState,
+} from '../../lambdas/domain/job-events.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const base = () => newJob({ jobId: 'job_1', agentId: 'agent_1', userId: 'user_1', region: 'fsn1' }, T0);
@@ -12,9 +19,17 @@ function run(job: JobState, ...events: JobEvent[]): JobState {
   }, job);
 }
 
-const provisioning: JobEvent = { kind: 'provisioning', workflowRunId: '42', workflowRunUrl: 'https://github.com/o/r/actions/runs/42' };
+const provisioning: JobEvent = {
+  kind: 'provisioning',
+  workflowRunId: '42',
+  workflowRunUrl: 'https://github.com/o/r/actions/runs/42',
+};
 const vmCreated: JobEvent = { kind: 'step', step: 'vm_created', vm: { serverId: '7', serverIp: '203.0.113.7' } };
-const network: JobEvent = { kind: 'step', step: 'network_configured', vm: { tailscaleIp: '100.64.0.7', tailscaleDeviceId: 'd7' } };
+const network: JobEvent = {
+  kind: 'step',
+  step: 'network_configured',
+  vm: { tailscaleIp: '100.64.0.7', tailscaleDeviceId: 'd7' },
+};
 
 describe('applyJobEvent', () => {
   it('starts queued with the Queued step active', () => {
@@ -31,20 +46,39 @@ describe('applyJobEvent', () => {
       { kind: 'step', step: 'ansible_complete' },
     );
     expect(job).toMatchObject({ status: 'provisioning', currentStep: 'configuring', workflowRunId: '42' });
-    const outcome = applyJobEvent(job, { kind: 'activated', vm: { serverId: '7', serverIp: '203.0.113.7', tailscaleIp: '100.64.0.7' } }, T0);
-    expect(outcome).toMatchObject({ kind: 'changed', agentStatus: 'active', job: { status: 'running', currentStep: null } });
+    const outcome = applyJobEvent(
+      job,
+      { kind: 'activated', vm: { serverId: '7', serverIp: '203.0.113.7', tailscaleIp: '100.64.0.7' } },
+      T0,
+    );
+    expect(outcome).toMatchObject({
+      kind: 'changed',
+      agentStatus: 'active',
+      job: { status: 'running', currentStep: null },
+    });
     if (outcome.kind === 'changed') {
-      expect(outcome.job.vm).toEqual({ serverId: '7', serverIp: '203.0.113.7', tailscaleIp: '100.64.0.7', tailscaleDeviceId: 'd7' });
+      expect(outcome.job.vm).toEqual({
+        serverId: '7',
+        serverIp: '203.0.113.7',
+        tailscaleIp: '100.64.0.7',
+        tailscaleDeviceId: 'd7',
+      });
       expect(outcome.job.steps.every((step) => step.status === 'completed')).toBe(true);
     }
   });
 
   it('ignores a duplicate step', () => {
-    expect(applyJobEvent(run(base(), provisioning, vmCreated), vmCreated, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+    expect(applyJobEvent(run(base(), provisioning, vmCreated), vmCreated, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'duplicate',
+    });
   });
 
   it('ignores a step older than the current one', () => {
-    expect(applyJobEvent(run(base(), provisioning, network), vmCreated, T0)).toEqual({ kind: 'ignored', reason: 'stale' });
+    expect(applyJobEvent(run(base(), provisioning, network), vmCreated, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'stale',
+    });
   });
 
   it('accepts a step whose predecessor was lost, completing the steps before it', () => {
@@ -58,51 +92,102 @@ describe('applyJobEvent', () => {
   });
 
   it('fails from queued or provisioning, marking the active step', () => {
-    const failed = applyJobEvent(run(base(), provisioning, vmCreated), { kind: 'failed', error: 'boom', failedStep: 'network_configured' }, T0);
-    expect(failed).toMatchObject({ kind: 'changed', agentStatus: 'failed', job: { status: 'failed', error: 'boom', currentStep: 'networking' } });
-    expect(applyJobEvent(base(), { kind: 'failed', error: 'dispatch refused' }, T0)).toMatchObject({ job: { status: 'failed', currentStep: 'queued' } });
+    const failed = applyJobEvent(
+      run(base(), provisioning, vmCreated),
+      { kind: 'failed', error: 'boom', failedStep: 'network_configured' },
+      T0,
+    );
+    expect(failed).toMatchObject({
+      kind: 'changed',
+      agentStatus: 'failed',
+      job: { status: 'failed', error: 'boom', currentStep: 'networking' },
+    });
+    expect(applyJobEvent(base(), { kind: 'failed', error: 'dispatch refused' }, T0)).toMatchObject({
+      job: { status: 'failed', currentStep: 'queued' },
+    });
   });
 
   it('links a queued job to the run its dispatch created, once, without moving it on', () => {
-    const dispatched: JobEvent = { kind: 'dispatched', workflowRunId: '42', workflowRunUrl: 'https://github.com/o/r/actions/runs/42' };
+    const dispatched: JobEvent = {
+      kind: 'dispatched',
+      workflowRunId: '42',
+      workflowRunUrl: 'https://github.com/o/r/actions/runs/42',
+    };
     const outcome = applyJobEvent(base(), dispatched, T0);
-    expect(outcome).toMatchObject({ kind: 'changed', event: 'dispatched', job: { status: 'queued', currentStep: 'queued', progress: 0, workflowRunId: '42' } });
+    expect(outcome).toMatchObject({
+      kind: 'changed',
+      event: 'dispatched',
+      job: { status: 'queued', currentStep: 'queued', progress: 0, workflowRunId: '42' },
+    });
     if (outcome.kind === 'changed') {
       expect(outcome).not.toHaveProperty('agentStatus');
       const agent: AgentState = {
-        agentId: 'agent_1', userId: 'user_1', name: 'a', region: 'fsn1', agentStatus: 'provisioning', seq: 1, createdAt: T0, updatedAt: T0,
+        agentId: 'agent_1',
+        userId: 'user_1',
+        name: 'a',
+        region: 'fsn1',
+        agentStatus: 'provisioning',
+        seq: 1,
+        createdAt: T0,
+        updatedAt: T0,
       };
       expect(agentViewOf(agent, outcome.job).workflowRunUrl).toBe('https://github.com/o/r/actions/runs/42');
       // Known once: a second answer, or one after the workflow reported itself, changes nothing.
-      expect(applyJobEvent(outcome.job, { ...dispatched, workflowRunId: '43' }, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+      expect(applyJobEvent(outcome.job, { ...dispatched, workflowRunId: '43' }, T0)).toEqual({
+        kind: 'ignored',
+        reason: 'duplicate',
+      });
       // The workflow's own `provisioning` still moves the job on.
       expect(run(outcome.job, provisioning)).toMatchObject({ status: 'provisioning', workflowRunId: '42' });
     }
     expect(applyJobEvent(run(base(), provisioning), dispatched, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
-    expect(applyJobEvent(run(base(), { kind: 'failed', error: 'boom' }), dispatched, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
+    expect(applyJobEvent(run(base(), { kind: 'failed', error: 'boom' }), dispatched, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'terminal',
+    });
   });
 
   it('changes nothing once a job is finished', () => {
     const failed = run(base(), provisioning, { kind: 'failed', error: 'boom' });
     expect(applyJobEvent(failed, vmCreated, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
-    expect(applyJobEvent(failed, { kind: 'failed', error: 'again' }, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+    expect(applyJobEvent(failed, { kind: 'failed', error: 'again' }, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'duplicate',
+    });
     const running = run(base(), provisioning, { kind: 'activated', vm: {} });
-    expect(applyJobEvent(running, { kind: 'failed', error: 'late' }, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
+    expect(applyJobEvent(running, { kind: 'failed', error: 'late' }, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'terminal',
+    });
   });
 });
 
 describe('agentViewOf', () => {
   const agent: AgentState = {
-    agentId: 'agent_1', userId: 'user_1', name: 'a', region: 'fsn1', agentStatus: 'provisioning', seq: 3,
-    createdAt: T0, updatedAt: T0, paymentIssue: true,
+    agentId: 'agent_1',
+    userId: 'user_1',
+    name: 'a',
+    region: 'fsn1',
+    agentStatus: 'provisioning',
+    seq: 3,
+    createdAt: T0,
+    updatedAt: T0,
+    paymentIssue: true,
   };
 
   it('combines agent and job into the contract view', () => {
     const job = run(base(), provisioning, vmCreated);
     const view = agentViewOf(agent, job);
     expect(view).toMatchObject({
-      agentId: 'agent_1', agentStatus: 'provisioning', jobId: 'job_1', seq: 3, status: 'provisioning',
-      currentStep: 'networking', vm: { serverId: '7' }, paymentIssue: true, workflowRunUrl: 'https://github.com/o/r/actions/runs/42',
+      agentId: 'agent_1',
+      agentStatus: 'provisioning',
+      jobId: 'job_1',
+      seq: 3,
+      status: 'provisioning',
+      currentStep: 'networking',
+      vm: { serverId: '7' },
+      paymentIssue: true,
+      workflowRunUrl: 'https://github.com/o/r/actions/runs/42',
     });
     expect(view.updatedAt).toBe(job.updatedAt);
   });

@@ -44,7 +44,9 @@ describe('state-machines/lifecycle.asl.json', () => {
       const task = definition.States[next]!;
       expect(task).toMatchObject({ Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', End: true });
       expect(task.Parameters?.FunctionName).toBe(FUNCTION_ARN);
-      expect(task.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed') && retry.MaxAttempts > 0)).toBe(true);
+      expect(
+        task.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed') && retry.MaxAttempts > 0),
+      ).toBe(true);
     }
     expect(definition.States[choice.Default!]?.Type).toBe('Fail');
   });
@@ -53,14 +55,21 @@ describe('state-machines/lifecycle.asl.json', () => {
     const choice = definition.States[definition.StartAt]!;
     for (const rule of choice.Choices ?? []) {
       const task = definition.States[rule.Next]!;
-      expect(task.Catch, rule.Next).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }]);
+      expect(task.Catch, rule.Next).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' },
+      ]);
     }
     const record = definition.States.RecordFailure!;
     expect(record).toMatchObject({
       Type: 'Task',
       Parameters: {
         FunctionName: FUNCTION_ARN,
-        Payload: { action: 'recordFailure', 'failedAction.$': '$.action', 'agentId.$': '$.agentId', 'failure.$': '$.failure' },
+        Payload: {
+          action: 'recordFailure',
+          'failedAction.$': '$.action',
+          'agentId.$': '$.agentId',
+          'failure.$': '$.failure',
+        },
       },
     });
     expect(record.Retry?.some((retry) => retry.ErrorEquals.includes('States.TaskFailed'))).toBe(true);

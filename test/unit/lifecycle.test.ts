@@ -21,7 +21,11 @@ describe('planOf', () => {
     expect(planOf('retry')).toMatchObject({ from: ['failed'], pending: 'provisioning' });
     expect(planOf('stop')).toMatchObject({ from: ['active'], pending: 'stopping', done: 'stopped' });
     expect(planOf('start')).toMatchObject({ from: ['stopped'], pending: 'starting', done: 'active' });
-    expect(planOf('destroy')).toMatchObject({ from: ['active', 'failed', 'stopped'], pending: 'destroying', done: 'destroyed' });
+    expect(planOf('destroy')).toMatchObject({
+      from: ['active', 'failed', 'stopped'],
+      pending: 'destroying',
+      done: 'destroyed',
+    });
   });
 
   it('only plans transitions the status machine allows', () => {
@@ -73,14 +77,11 @@ describe('a subscription that ended before its agent could be destroyed', () => 
   });
 
   it('destroys the agent from every status a destroy may start from, once it is in one (I5)', () => {
-    expect(AGENT_STATUSES.filter((agentStatus) => mustDestroyForEndedSubscription({ agentStatus, subscriptionEndedAt }))).toEqual([
-      'active',
-      'failed',
-      'stopped',
-    ]);
+    expect(
+      AGENT_STATUSES.filter((agentStatus) => mustDestroyForEndedSubscription({ agentStatus, subscriptionEndedAt })),
+    ).toEqual(['active', 'failed', 'stopped']);
     expect(AGENT_STATUSES.filter((agentStatus) => mustDestroyForEndedSubscription({ agentStatus }))).toEqual([]);
   });
-
 });
 
 describe('an action that failed for good', () => {
@@ -109,7 +110,8 @@ describe('an action that failed for good', () => {
     const failedDestroy = { agentStatus: 'destroying', actionError: failedBy('destroy') } as const;
     expect(isActionAllowed('destroy', failedDestroy)).toBe(true);
     // A failed destroy is not usable again: no stop, start or retry.
-    for (const action of ['stop', 'start', 'retry'] as const) expect(isActionAllowed(action, failedDestroy), action).toBe(false);
+    for (const action of ['stop', 'start', 'retry'] as const)
+      expect(isActionAllowed(action, failedDestroy), action).toBe(false);
   });
 
   it('keeps the Lambda error message only, short and with credentials masked', () => {
@@ -119,10 +121,18 @@ describe('an action that failed for good', () => {
       trace: ['PowerActionFailed: at runPowerCommand (/var/task/index.mjs:1:2)'],
     });
     const error = actionErrorOf('stop', cause, at);
-    expect(error).toEqual({ action: 'stop', message: 'Hetzner poweroff of server 40000001 refused (HTTP 503): service unavailable', at });
+    expect(error).toEqual({
+      action: 'stop',
+      message: 'Hetzner poweroff of server 40000001 refused (HTTP 503): service unavailable',
+      at,
+    });
     expect(actionError.parse(error)).toEqual(error);
 
-    const leaky = actionErrorOf('start', JSON.stringify({ errorMessage: `Unauthorized: Bearer abc.def token=${'x'.repeat(64)} ${'y'.repeat(500)}` }), at);
+    const leaky = actionErrorOf(
+      'start',
+      JSON.stringify({ errorMessage: `Unauthorized: Bearer abc.def token=${'x'.repeat(64)} ${'y'.repeat(500)}` }),
+      at,
+    );
     expect(leaky.message).not.toContain('abc.def');
     expect(leaky.message).not.toContain('x'.repeat(32));
     expect(leaky.message.length).toBeLessThanOrEqual(ACTION_ERROR_MAX_LENGTH);

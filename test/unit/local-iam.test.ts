@@ -5,7 +5,11 @@ import type { CloudFormationTemplate } from '../../local/template.ts';
 
 const TABLE_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/local-Data';
 const resolveReference: ReferenceResolver = (logicalId, attribute) =>
-  logicalId === 'Data' && attribute === 'Arn' ? TABLE_ARN : logicalId === 'Machine' && attribute === undefined ? 'arn:aws:states:us-east-1:000000000000:stateMachine:Machine' : undefined;
+  logicalId === 'Data' && attribute === 'Arn'
+    ? TABLE_ARN
+    : logicalId === 'Machine' && attribute === undefined
+      ? 'arn:aws:states:us-east-1:000000000000:stateMachine:Machine'
+      : undefined;
 
 describe('resolveIntrinsics', () => {
   it('resolves Ref, Fn::GetAtt, Fn::Join, Fn::Sub and pseudo parameters to local values', () => {
@@ -14,7 +18,20 @@ describe('resolveIntrinsics', () => {
         [
           { 'Fn::GetAtt': ['Data', 'Arn'] },
           { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Data', 'Arn'] }, '/index/*']] },
-          { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':execution:x:*']] },
+          {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':states:',
+                { Ref: 'AWS::Region' },
+                ':',
+                { Ref: 'AWS::AccountId' },
+                ':execution:x:*',
+              ],
+            ],
+          },
           { 'Fn::Sub': 'cdk-assets-${AWS::AccountId}-${AWS::Region}' },
           { 'Fn::Sub': ['${Machine}/${Suffix}', { Suffix: 'live' }] },
           { Ref: 'Machine' },
@@ -32,7 +49,9 @@ describe('resolveIntrinsics', () => {
   });
 
   it('turns a reference the runtime has no value for into an ARN that matches nothing it calls', () => {
-    expect(resolveIntrinsics({ 'Fn::GetAtt': ['Logs', 'Arn'] }, resolveReference)).toBe('arn:aws:local:::unresolved/Logs.Arn');
+    expect(resolveIntrinsics({ 'Fn::GetAtt': ['Logs', 'Arn'] }, resolveReference)).toBe(
+      'arn:aws:local:::unresolved/Logs.Arn',
+    );
   });
 });
 
@@ -41,7 +60,9 @@ describe('dynamoDbIamRequests', () => {
     expect(dynamoDbIamRequests('Query', { TableName: 'local-Data', IndexName: 'GSI1' })).toEqual([
       { action: 'dynamodb:Query', resource: `${TABLE_ARN}/index/GSI1` },
     ]);
-    expect(dynamoDbIamRequests('UpdateItem', { TableName: 'local-Data' })).toEqual([{ action: 'dynamodb:UpdateItem', resource: TABLE_ARN }]);
+    expect(dynamoDbIamRequests('UpdateItem', { TableName: 'local-Data' })).toEqual([
+      { action: 'dynamodb:UpdateItem', resource: TABLE_ARN },
+    ]);
   });
 
   it('authorizes each entry of a transaction under its own action, and a batch under the batch action on each table', () => {
@@ -51,7 +72,9 @@ describe('dynamoDbIamRequests', () => {
         TransactItems: [{ Put: entry }, { Update: entry }, { Delete: entry }, { ConditionCheck: entry }],
       }).map(({ action }) => action),
     ).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem']);
-    expect(dynamoDbIamRequests('TransactGetItems', { TransactItems: [{ Get: entry }] })).toEqual([{ action: 'dynamodb:GetItem', resource: TABLE_ARN }]);
+    expect(dynamoDbIamRequests('TransactGetItems', { TransactItems: [{ Get: entry }] })).toEqual([
+      { action: 'dynamodb:GetItem', resource: TABLE_ARN },
+    ]);
     expect(dynamoDbIamRequests('BatchWriteItem', { RequestItems: { 'local-Data': [] } })).toEqual([
       { action: 'dynamodb:BatchWriteItem', resource: TABLE_ARN },
     ]);
@@ -70,9 +93,20 @@ describe('LocalIam', () => {
           PolicyDocument: {
             Version: '2012-10-17',
             Statement: [
-              { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: [{ 'Fn::GetAtt': ['Data', 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Data', 'Arn'] }, '/index/*']] }] },
+              {
+                Effect: 'Allow',
+                Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+                Resource: [
+                  { 'Fn::GetAtt': ['Data', 'Arn'] },
+                  { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Data', 'Arn'] }, '/index/*']] },
+                ],
+              },
               { Effect: 'Allow', Action: 'states:SendTaskSuccess', Resource: { Ref: 'Machine' } },
-              { Effect: 'Deny', Action: 'dynamodb:Query', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Data', 'Arn'] }, '/index/Secret']] } },
+              {
+                Effect: 'Deny',
+                Action: 'dynamodb:Query',
+                Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['Data', 'Arn'] }, '/index/Secret']] },
+              },
             ],
           },
         },
@@ -86,8 +120,10 @@ describe('LocalIam', () => {
     expect(principal.arn).toBe('arn:aws:sts::000000000000:assumed-role/FnRole/Fn');
   });
 
-  it('allows what the role grants, and denies the rest with AWS\'s message', async () => {
-    await expect(iam.check(principal, [{ action: 'dynamodb:Query', resource: `${TABLE_ARN}/index/GSI1` }])).resolves.toBeUndefined();
+  it("allows what the role grants, and denies the rest with AWS's message", async () => {
+    await expect(
+      iam.check(principal, [{ action: 'dynamodb:Query', resource: `${TABLE_ARN}/index/GSI1` }]),
+    ).resolves.toBeUndefined();
     const denial = await iam.check(principal, [
       { action: 'dynamodb:GetItem', resource: TABLE_ARN },
       { action: 'dynamodb:PutItem', resource: TABLE_ARN },
@@ -100,12 +136,18 @@ describe('LocalIam', () => {
 
   it('honours an explicit deny over an allow, and says so', async () => {
     const denial = await iam.check(principal, [{ action: 'dynamodb:Query', resource: `${TABLE_ARN}/index/Secret` }]);
-    expect(denial?.message).toMatch(/on resource: \S+\/index\/Secret with an explicit deny in an identity-based policy$/);
+    expect(denial?.message).toMatch(
+      /on resource: \S+\/index\/Secret with an explicit deny in an identity-based policy$/,
+    );
   });
 
   it('authorizes SendTask* on the state machine of the token, as AWS does', async () => {
     const machine = 'arn:aws:states:us-east-1:000000000000:stateMachine:Machine';
-    await expect(iam.check(principal, [{ action: 'states:SendTaskSuccess', resource: machine }])).resolves.toBeUndefined();
-    expect(await iam.check(principal, [{ action: 'states:SendTaskFailure', resource: machine }])).toBeInstanceOf(AccessDeniedError);
+    await expect(
+      iam.check(principal, [{ action: 'states:SendTaskSuccess', resource: machine }]),
+    ).resolves.toBeUndefined();
+    expect(await iam.check(principal, [{ action: 'states:SendTaskFailure', resource: machine }])).toBeInstanceOf(
+      AccessDeniedError,
+    );
   });
 });

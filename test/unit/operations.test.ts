@@ -17,7 +17,10 @@ const at = (secondsBeforeNow: number) => new Date(NOW.getTime() - secondsBeforeN
 
 /** A job created `age` seconds ago, then moved by each event `step` seconds apart. */
 function job(id: string, age: number, events: JobEvent[], step = 10, fields: Partial<JobState> = {}): JobState {
-  let state = newJob({ jobId: id, agentId: `agent-${id}`, userId: fields.userId ?? 'user-1', region: fields.region ?? 'fsn1' }, at(age));
+  let state = newJob(
+    { jobId: id, agentId: `agent-${id}`, userId: fields.userId ?? 'user-1', region: fields.region ?? 'fsn1' },
+    at(age),
+  );
   events.forEach((event, index) => {
     const outcome = applyJobEvent(state, event, at(age - step * (index + 1)));
     if (outcome.kind !== 'changed') throw new Error(`event ${index} ignored: ${outcome.reason}`);
@@ -55,7 +58,12 @@ describe('percentile (nearest rank)', () => {
 describe('jobSummaryOf', () => {
   it('gives each step its duration, the steps done, and where a failed job failed', () => {
     const summary = jobSummaryOf(job('f', 100, failedAtNetwork, 20), NOW);
-    expect(summary).toMatchObject({ status: 'failed', failedStep: 'network_configured', stepsDone: 2, durationMs: 60_000 });
+    expect(summary).toMatchObject({
+      status: 'failed',
+      failedStep: 'network_configured',
+      stepsDone: 2,
+      durationMs: 60_000,
+    });
     expect(summary.steps.map((step) => [step.key, step.status, step.durationMs])).toEqual([
       ['queued', 'completed', 20_000],
       ['creating', 'completed', 20_000],
@@ -93,9 +101,21 @@ describe('stuckReasonOf', () => {
   it.each([
     ['a fresh queued job', job('q', 60, []), undefined],
     ['a queued job past the start bound', job('q', 1000, []), 'not started after 900 s'],
-    ['a provisioning job with a recent heartbeat', job('p', 600, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(30) }), undefined],
-    ['a provisioning job silent past the heartbeat bound', job('p', 600, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(200) }), 'no heartbeat for more than 180 s'],
-    ['a job live past the total bound', job('p', 4000, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(5) }), 'live for more than 3600 s'],
+    [
+      'a provisioning job with a recent heartbeat',
+      job('p', 600, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(30) }),
+      undefined,
+    ],
+    [
+      'a provisioning job silent past the heartbeat bound',
+      job('p', 600, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(200) }),
+      'no heartbeat for more than 180 s',
+    ],
+    [
+      'a job live past the total bound',
+      job('p', 4000, [{ kind: 'provisioning' }], 10, { lastHeartbeatAt: at(5) }),
+      'live for more than 3600 s',
+    ],
     ['a finished job, however old', job('done', 9000, happy), undefined],
   ] as const)('%s', (_, subject, expected) => {
     expect(stuckReasonOf(subject, NOW, bounds)).toBe(expected);
@@ -108,7 +128,10 @@ describe('fleetHealth', () => {
     job('ok-recent-2', 1200, happy, 30),
     job('fail-recent', 300, failedAtNetwork, 10),
     job('fail-old', 7200, failedAtNetwork, 10),
-    job('fail-old-vm', 5 * 3600, [{ kind: 'provisioning' }, { kind: 'failed', error: 'no capacity', failedStep: 'vm_created' }]),
+    job('fail-old-vm', 5 * 3600, [
+      { kind: 'provisioning' },
+      { kind: 'failed', error: 'no capacity', failedStep: 'vm_created' },
+    ]),
     job('stuck', 1000, []),
   ];
   const health = fleetHealth(jobs, NOW, bounds);
@@ -144,7 +167,13 @@ describe('fleetHealth', () => {
 
   it('lists the jobs stuck past their bound', () => {
     expect(health.stuck).toEqual([
-      { jobId: 'stuck', agentId: 'agent-stuck', currentStep: 'queued', reason: 'not started after 900 s', since: at(1000) },
+      {
+        jobId: 'stuck',
+        agentId: 'agent-stuck',
+        currentStep: 'queued',
+        reason: 'not started after 900 s',
+        since: at(1000),
+      },
     ]);
   });
 });

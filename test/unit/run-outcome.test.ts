@@ -7,7 +7,10 @@ describe('outcomeFromJob', () => {
     const job = {
       status: 'provisioning' as const,
       vm: { serverId: '1', tailscaleDeviceId: 'n1' },
-      outcome: { status: 'running' as const, vm: { serverId: '1', serverIp: '203.0.113.1', tailscaleIp: '100.64.0.1' } },
+      outcome: {
+        status: 'running' as const,
+        vm: { serverId: '1', serverIp: '203.0.113.1', tailscaleIp: '100.64.0.1' },
+      },
     };
     expect(outcomeFromJob(job)).toMatchObject({
       verdict: 'succeeded',
@@ -19,7 +22,10 @@ describe('outcomeFromJob', () => {
     const failure = { status: 'failed' as const, error: 'x', failedStep: 'vm_created' };
     expect(outcomeFromJob({ status: 'provisioning', vm: {}, outcome: failure })?.verdict).toBe('failed');
     expect(outcomeFromJob({ status: 'failed', vm: {} })?.verdict).toBe('failed');
-    expect(outcomeFromJob({ status: 'running', vm: { serverId: '7' } })).toMatchObject({ verdict: 'succeeded', vm: { serverId: '7' } });
+    expect(outcomeFromJob({ status: 'running', vm: { serverId: '7' } })).toMatchObject({
+      verdict: 'succeeded',
+      vm: { serverId: '7' },
+    });
     expect(outcomeFromJob({ status: 'provisioning', vm: {} })).toBeUndefined();
     expect(outcomeFromJob({ status: 'queued', vm: {} })).toBeUndefined();
   });
@@ -48,15 +54,20 @@ describe('outcomeOfSucceededRun', () => {
   ];
 
   it('takes the server the callbacks named among the labelled ones, and the device Tailscale knows', () => {
-    expect(outcomeOfSucceededRun({ serverId: '11' }, servers, { deviceId: 'nABC', tailscaleIp: '100.64.0.9' })).toEqual({
-      verdict: 'succeeded',
-      vm: { serverId: '11', serverIp: '203.0.113.11', tailscaleDeviceId: 'nABC', tailscaleIp: '100.64.0.9' },
-      reason: expect.any(String),
-    });
+    expect(outcomeOfSucceededRun({ serverId: '11' }, servers, { deviceId: 'nABC', tailscaleIp: '100.64.0.9' })).toEqual(
+      {
+        verdict: 'succeeded',
+        vm: { serverId: '11', serverIp: '203.0.113.11', tailscaleDeviceId: 'nABC', tailscaleIp: '100.64.0.9' },
+        reason: expect.any(String),
+      },
+    );
     expect(outcomeOfSucceededRun({}, servers, undefined).vm).toEqual({ serverId: '10', serverIp: '203.0.113.10' });
   });
 
   it('rolls back a run that succeeded without a labelled server: nothing came up', () => {
-    expect(outcomeOfSucceededRun({ serverId: '10' }, [], { deviceId: 'n' })).toMatchObject({ verdict: 'failed', vm: {} });
+    expect(outcomeOfSucceededRun({ serverId: '10' }, [], { deviceId: 'n' })).toMatchObject({
+      verdict: 'failed',
+      vm: {},
+    });
   });
 });

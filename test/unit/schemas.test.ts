@@ -4,13 +4,32 @@ import { agentViewOf, newJob } from '../../lambdas/domain/job-events.ts';
 
 describe('callback messages (contract examples)', () => {
   const valid = [
-    { type: 'status', job_id: 'job_1', status: 'provisioning', workflow_run_id: '123', workflow_run_url: 'https://github.com/o/r/actions/runs/123' },
+    {
+      type: 'status',
+      job_id: 'job_1',
+      status: 'provisioning',
+      workflow_run_id: '123',
+      workflow_run_url: 'https://github.com/o/r/actions/runs/123',
+    },
     { type: 'step', job_id: 'job_1', step: 'vm_created', server_id: '42', server_ip: '203.0.113.10' },
-    { type: 'step', job_id: 'job_1', step: 'network_configured', tailscale_ip: '100.64.0.1', tailscale_device_id: 'n123' },
+    {
+      type: 'step',
+      job_id: 'job_1',
+      step: 'network_configured',
+      tailscale_ip: '100.64.0.1',
+      tailscale_device_id: 'n123',
+    },
     { type: 'step', job_id: 'job_1', step: 'ansible_started', metadata: { used_snapshot: 'true', mode: 'full' } },
     { type: 'step', job_id: 'job_1', step: 'ansible_complete' },
     { type: 'heartbeat', job_id: 'job_1' },
-    { type: 'status', job_id: 'job_1', status: 'running', server_id: '42', server_ip: '203.0.113.10', tailscale_ip: '100.64.0.1' },
+    {
+      type: 'status',
+      job_id: 'job_1',
+      status: 'running',
+      server_id: '42',
+      server_ip: '203.0.113.10',
+      tailscale_ip: '100.64.0.1',
+    },
     { type: 'status', job_id: 'job_1', status: 'failed', error: 'apt failed', failed_step: 'ansible_started' },
   ];
   it.each(valid)('accepts %j', (message) => {
@@ -46,11 +65,23 @@ describe('WebSocket messages', () => {
   it('describes what the domain produces: a view is a valid snapshot', () => {
     const job = newJob({ jobId: 'job_1', agentId: 'agent_1', userId: 'u', region: 'fsn1' }, '2026-01-01T00:00:00.000Z');
     const view = agentViewOf(
-      { agentId: 'agent_1', userId: 'u', name: 'n', region: 'fsn1', agentStatus: 'provisioning', seq: 1, createdAt: job.createdAt, updatedAt: job.createdAt },
+      {
+        agentId: 'agent_1',
+        userId: 'u',
+        name: 'n',
+        region: 'fsn1',
+        agentStatus: 'provisioning',
+        seq: 1,
+        createdAt: job.createdAt,
+        updatedAt: job.createdAt,
+      },
       job,
     );
     expect(agentView.parse(view)).toEqual(view);
     expect(serverMessage.safeParse({ type: 'snapshot', ...view }).success).toBe(true);
-    expect(serverMessage.safeParse({ type: 'heartbeat', agentId: 'agent_1', jobId: 'job_1', at: '2026-01-01T00:00:00.000Z' }).success).toBe(true);
+    expect(
+      serverMessage.safeParse({ type: 'heartbeat', agentId: 'agent_1', jobId: 'job_1', at: '2026-01-01T00:00:00.000Z' })
+        .success,
+    ).toBe(true);
   });
 });

@@ -37,7 +37,9 @@ describe('event -> UI step mapping (contract table)', () => {
     ['running', ['completed', 'completed', 'completed', 'completed', 'completed', 'completed']],
   ];
   it.each(table)('%s', (event, expected) => {
-    expect(statuses(advanceSteps(initialSteps(), activeStepAfter(event), '2026-01-01T00:00:00.000Z'))).toEqual(expected);
+    expect(statuses(advanceSteps(initialSteps(), activeStepAfter(event), '2026-01-01T00:00:00.000Z'))).toEqual(
+      expected,
+    );
   });
 
   it('keeps the time a step really started and ended, so durations are true', () => {
@@ -53,7 +55,10 @@ describe('event -> UI step mapping (contract table)', () => {
 
   it('marks the active step as the error on failure, and keeps the ones before it completed', () => {
     const running = advanceSteps(initialSteps(), activeStepAfter('vm_created'), '2026-01-01T00:00:00.000Z');
-    const failed = failSteps(running, '2026-01-01T00:02:00.000Z', { error: 'tailscale up timed out', failedStep: 'network_configured' });
+    const failed = failSteps(running, '2026-01-01T00:02:00.000Z', {
+      error: 'tailscale up timed out',
+      failedStep: 'network_configured',
+    });
     expect(statuses(failed)).toEqual(['completed', 'completed', 'error', 'pending', 'pending', 'pending']);
     expect(failed[2]).toMatchObject({ error: 'tailscale up timed out', failedStep: 'network_configured' });
     expect(currentStepOf(failed)).toBe('networking');

@@ -40,29 +40,50 @@ describe('stripeEventAction', () => {
   });
 
   it('leaves customer and subscription out when the session has none (one-off payment)', () => {
-    const action = stripeEventAction(stripeEvent('checkout.session.completed', session({ customer: null, subscription: null })));
+    const action = stripeEventAction(
+      stripeEvent('checkout.session.completed', session({ customer: null, subscription: null })),
+    );
     expect(action).toEqual({ kind: 'provision', request: { ...METADATA, stripeEventId: 'evt_1' } });
   });
 
   it('takes the user from client_reference_id when the metadata has none', () => {
     const action = stripeEventAction(
-      stripeEvent('checkout.session.completed', session({ metadata: { agentId: 'agent_1', region: 'hel1' }, client_reference_id: 'user_9' })),
+      stripeEvent(
+        'checkout.session.completed',
+        session({ metadata: { agentId: 'agent_1', region: 'hel1' }, client_reference_id: 'user_9' }),
+      ),
     );
-    expect(action).toMatchObject({ kind: 'provision', request: { agentId: 'agent_1', userId: 'user_9', region: 'hel1' } });
-  });
-
-  it.each(['unpaid', 'no_payment_required'])('provisions nothing for a session whose payment_status is %s', (status) => {
-    expect(stripeEventAction(stripeEvent('checkout.session.completed', session({ payment_status: status })))).toEqual({
-      kind: 'ignore',
-      reason: 'unpaid',
+    expect(action).toMatchObject({
+      kind: 'provision',
+      request: { agentId: 'agent_1', userId: 'user_9', region: 'hel1' },
     });
   });
 
+  it.each(['unpaid', 'no_payment_required'])(
+    'provisions nothing for a session whose payment_status is %s',
+    (status) => {
+      expect(stripeEventAction(stripeEvent('checkout.session.completed', session({ payment_status: status })))).toEqual(
+        {
+          kind: 'ignore',
+          reason: 'unpaid',
+        },
+      );
+    },
+  );
+
   it('reports a paid session with missing or invalid metadata by field path, without its values', () => {
     const action = stripeEventAction(
-      stripeEvent('checkout.session.completed', session({ metadata: { agentId: 'agent 1!', region: 'mars' } }), 'evt_bad'),
+      stripeEvent(
+        'checkout.session.completed',
+        session({ metadata: { agentId: 'agent 1!', region: 'mars' } }),
+        'evt_bad',
+      ),
     );
-    expect(action).toEqual({ kind: 'invalid-checkout', stripeEventId: 'evt_bad', issues: ['agentId', 'userId', 'region'] });
+    expect(action).toEqual({
+      kind: 'invalid-checkout',
+      stripeEventId: 'evt_bad',
+      issues: ['agentId', 'userId', 'region'],
+    });
     expect(JSON.stringify(action)).not.toContain('mars');
   });
 
@@ -73,7 +94,10 @@ describe('stripeEventAction', () => {
 
   it('ends the subscription of customer.subscription.deleted at its ended_at, else at the event time', () => {
     const deleted = (fields: Record<string, unknown>) =>
-      ({ ...stripeEvent('customer.subscription.deleted', { object: 'subscription', id: 'sub_7', ...fields }), created: 1_700_000_100 }) as Stripe.Event;
+      ({
+        ...stripeEvent('customer.subscription.deleted', { object: 'subscription', id: 'sub_7', ...fields }),
+        created: 1_700_000_100,
+      }) as Stripe.Event;
     expect(stripeEventAction(deleted({ ended_at: 1_700_000_000 }))).toEqual({
       kind: 'end-subscription',
       subscriptionId: 'sub_7',
@@ -83,7 +107,11 @@ describe('stripeEventAction', () => {
   });
 
   it('ignores a customer.subscription.deleted without a subscription id or any time, and never throws', () => {
-    const junk = { id: 'evt_junk', type: 'customer.subscription.deleted', data: { object: {} } } as unknown as Stripe.Event;
+    const junk = {
+      id: 'evt_junk',
+      type: 'customer.subscription.deleted',
+      data: { object: {} },
+    } as unknown as Stripe.Event;
     expect(stripeEventAction(junk)).toEqual({ kind: 'ignore', reason: 'no-subscription' });
     const timeless = { ...junk, data: { object: { id: 'sub_7' } } } as unknown as Stripe.Event;
     expect(stripeEventAction(timeless)).toEqual({ kind: 'ignore', reason: 'no-subscription' });
@@ -93,7 +121,10 @@ describe('stripeEventAction', () => {
     ['invoice.payment_failed', true],
     ['invoice.paid', false],
   ])('%s sets the payment issue flag to %s for the invoice subscription', (type, flag) => {
-    const invoice = { object: 'invoice', parent: { type: 'subscription_details', subscription_details: { subscription: 'sub_3' } } };
+    const invoice = {
+      object: 'invoice',
+      parent: { type: 'subscription_details', subscription_details: { subscription: 'sub_3' } },
+    };
     expect(stripeEventAction(stripeEvent(type, invoice))).toEqual({
       kind: 'set-payment-issue',
       subscriptionId: 'sub_3',

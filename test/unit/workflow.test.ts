@@ -92,7 +92,14 @@ describe('provision-agent.yml', () => {
 
   it('takes the dispatch inputs the dispatcher sends', () => {
     const inputs = workflow.on.workflow_dispatch.inputs;
-    expect(Object.keys(inputs).sort()).toEqual(['agent_id', 'agent_name', 'callback_url', 'dry_run', 'job_id', 'region']);
+    expect(Object.keys(inputs).sort()).toEqual([
+      'agent_id',
+      'agent_name',
+      'callback_url',
+      'dry_run',
+      'job_id',
+      'region',
+    ]);
     for (const name of ['job_id', 'agent_id', 'agent_name', 'region', 'callback_url']) {
       expect(inputs[name]).toMatchObject({ type: 'string', required: true });
     }
@@ -116,7 +123,10 @@ describe('provision-agent.yml', () => {
     expect([...used].sort()).toEqual([...SECRETS].sort());
     const stepsWith = (secret: string) =>
       steps.filter((step) => Object.values(step.env ?? {}).some((value) => value.includes(`secrets.${secret}`)));
-    expect(stepsWith('HCLOUD_TOKEN').map((step) => step.name)).toEqual(['Create server', 'Delete what an ended job built']);
+    expect(stepsWith('HCLOUD_TOKEN').map((step) => step.name)).toEqual([
+      'Create server',
+      'Delete what an ended job built',
+    ]);
     expect(stepsWith('TAILSCALE_AUTHKEY').map((step) => step.name)).toEqual(['Join tailnet']);
   });
 
@@ -168,7 +178,9 @@ describe('provision-agent.yml', () => {
 
   it("bounds the work steps so the final report's 15 minutes of retries fit in the job, and the job in the server's timeout", () => {
     const job = workflow.jobs.provision['timeout-minutes'];
-    const work = ['Create server', 'Join tailnet', 'Configure agent'].map((name) => (stepNamed(name) as { 'timeout-minutes'?: number })?.['timeout-minutes']);
+    const work = ['Create server', 'Join tailnet', 'Configure agent'].map(
+      (name) => (stepNamed(name) as { 'timeout-minutes'?: number })?.['timeout-minutes'],
+    );
     expect(work.every((minutes) => typeof minutes === 'number' && minutes > 0)).toBe(true);
     const workMinutes = work.reduce<number>((sum, minutes) => sum + (minutes ?? Infinity), 0);
     // One minute for checkout, setup and the first reports.

@@ -33,14 +33,19 @@ function randomString(bytes: number): string {
 }
 
 function base64Url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 /** Sends the browser to the hosted UI; the page the person was on is restored after sign-in. */
 export async function beginCognitoSignIn(settings: CognitoSettings): Promise<void> {
   const verifier = randomString(32);
   const state = randomString(16);
-  const challenge = base64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  const challenge = base64Url(
+    new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))),
+  );
   const returnTo = `${location.pathname}${location.search}${location.hash}`;
   sessionStorage.setItem(PKCE_STORAGE_KEY, JSON.stringify({ verifier, state, returnTo }));
   const params = new URLSearchParams({
@@ -68,7 +73,8 @@ export async function completeCognitoSignIn(settings: CognitoSettings): Promise<
   const stored = pendingSignIn.safeParse(JSON.parse(sessionStorage.getItem(PKCE_STORAGE_KEY) ?? 'null'));
   sessionStorage.removeItem(PKCE_STORAGE_KEY);
   history.replaceState(null, '', stored.success ? stored.data.returnTo : '/');
-  if (!stored.success || stored.data.state !== state) throw new Error('The sign-in response does not match this browser');
+  if (!stored.success || stored.data.state !== state)
+    throw new Error('The sign-in response does not match this browser');
 
   return requestTokens(settings, {
     grant_type: 'authorization_code',

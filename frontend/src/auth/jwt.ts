@@ -23,7 +23,9 @@ export function readTokenClaims(token: string): TokenClaims {
   const { exp, username, sub, 'cognito:groups': groupsClaim } = claims as Record<string, unknown>;
   const userId = typeof username === 'string' ? username : sub;
   if (typeof exp !== 'number' || typeof userId !== 'string') throw new Error('JWT lacks exp or subject');
-  const groups = Array.isArray(groupsClaim) ? groupsClaim.filter((group): group is string => typeof group === 'string') : [];
+  const groups = Array.isArray(groupsClaim)
+    ? groupsClaim.filter((group): group is string => typeof group === 'string')
+    : [];
   return { userId, expiresAt: exp * 1000, groups };
 }
 

@@ -23,7 +23,13 @@ const CHECKOUT_OUTCOMES: Readonly<Record<CheckoutReturn['outcome'], string>> = {
 };
 
 /** One agent, live: its provisioning steps, heartbeat, VM and what to do when it failed. */
-export function AgentPage({ agentId, checkout }: { agentId: string; checkout?: CheckoutReturn['outcome'] | undefined }) {
+export function AgentPage({
+  agentId,
+  checkout,
+}: {
+  agentId: string;
+  checkout?: CheckoutReturn['outcome'] | undefined;
+}) {
   const { live } = useServices();
   const { agents, problems } = useLiveState();
   useEffect(() => live.watch(agentId), [live, agentId]);
@@ -98,12 +104,16 @@ function AgentDetails({ view }: { view: AgentView }) {
       {view.failedExpiresAt !== undefined ? (
         <p class="notice notice--bad" role="status" data-testid="failed-expires">
           If you do not retry this agent by{' '}
-          <time dateTime={view.failedExpiresAt}>{new Date(view.failedExpiresAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}</time>,
-          it will be removed and its subscription cancelled.
+          <time dateTime={view.failedExpiresAt}>
+            {new Date(view.failedExpiresAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}
+          </time>
+          , it will be removed and its subscription cancelled.
         </p>
       ) : null}
 
-      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? <PayButton agentId={view.agentId} /> : null}
+      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? (
+        <PayButton agentId={view.agentId} />
+      ) : null}
       <AgentControls view={view} />
 
       {view.actionError === undefined ? null : (
@@ -270,7 +280,8 @@ function AgentControls({ view }: { view: AgentView }) {
   if (controls.length === 0) return null;
 
   const click = (action: AgentControl): void => {
-    if (action === 'destroy' && !confirm(`Destroy ${view.name}? Its server is deleted and this cannot be undone.`)) return;
+    if (action === 'destroy' && !confirm(`Destroy ${view.name}? Its server is deleted and this cannot be undone.`))
+      return;
     void request(action, `${CONTROL_LABELS[action]} requested.`);
   };
 

@@ -16,7 +16,8 @@ export function AgentsPage() {
     let cancelled = false;
     api.listAgents().then(
       (list) => !cancelled && setAgents(list),
-      (error: unknown) => !cancelled && setProblem(error instanceof Error ? error.message : 'Could not load your agents'),
+      (error: unknown) =>
+        !cancelled && setProblem(error instanceof Error ? error.message : 'Could not load your agents'),
     );
     return () => {
       cancelled = true;

@@ -8,7 +8,13 @@ import { OperationsPage } from './operations-page.tsx';
 import { SignIn } from './sign-in.tsx';
 
 /** The signed-in shell (top bar + page), or the sign-in page. */
-export function App({ signInError, checkout }: { signInError?: string | undefined; checkout?: CheckoutReturn | undefined }) {
+export function App({
+  signInError,
+  checkout,
+}: {
+  signInError?: string | undefined;
+  checkout?: CheckoutReturn | undefined;
+}) {
   const { session } = useServices();
   const [current, setCurrent] = useState(session.current);
   useEffect(() => session.subscribe(setCurrent), [session]);

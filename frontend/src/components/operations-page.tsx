@@ -8,7 +8,14 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { REGIONS } from '../../../lambdas/domain/schemas.ts';
 import { JOB_STATUSES } from '../../../lambdas/domain/statuses.ts';
 import { UI_STEP_KEYS } from '../../../lambdas/domain/steps.ts';
-import { ApiError, type AuditTrail, type FleetHealth, type JobFilters, type JobSummary, type WindowHealth } from '../api.ts';
+import {
+  ApiError,
+  type AuditTrail,
+  type FleetHealth,
+  type JobFilters,
+  type JobSummary,
+  type WindowHealth,
+} from '../api.ts';
 import { formatDuration } from '../presentation.ts';
 import { useServices } from '../services.ts';
 
@@ -188,7 +195,8 @@ function DurationChart({ durations, testId }: { durations: WindowHealth['stepDur
 }
 
 function JobFiltersForm({ filters, onChange }: { filters: JobFilters; onChange: (filters: JobFilters) => void }) {
-  const set = (name: keyof JobFilters) => (event: Event) => onChange({ ...filters, [name]: (event.target as HTMLInputElement).value });
+  const set = (name: keyof JobFilters) => (event: Event) =>
+    onChange({ ...filters, [name]: (event.target as HTMLInputElement).value });
   return (
     <form class="filters" data-testid="job-filters" onSubmit={(event) => event.preventDefault()}>
       <label>
@@ -257,7 +265,11 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
         <td>{job.userId}</td>
         <td>{job.region}</td>
         <td>
-          <span class={`badge badge--${job.status === 'failed' ? 'bad' : job.status === 'running' ? 'good' : 'progress'}`}>{job.status}</span>
+          <span
+            class={`badge badge--${job.status === 'failed' ? 'bad' : job.status === 'running' ? 'good' : 'progress'}`}
+          >
+            {job.status}
+          </span>
           {job.failedStep !== undefined && <span class="muted"> at {job.failedStep}</span>}
         </td>
         <td>
@@ -270,7 +282,12 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
               Run
             </a>
           )}
-          <button type="button" class="button button--quiet" onClick={() => void showTrail()} data-testid="show-history">
+          <button
+            type="button"
+            class="button button--quiet"
+            onClick={() => void showTrail()}
+            data-testid="show-history"
+          >
             History
           </button>
         </td>
@@ -288,7 +305,12 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
               >
                 <label>
                   Reason
-                  <input value={reason} onInput={(event) => setReason((event.target as HTMLInputElement).value)} required minLength={3} />
+                  <input
+                    value={reason}
+                    onInput={(event) => setReason((event.target as HTMLInputElement).value)}
+                    required
+                    minLength={3}
+                  />
                 </label>
                 <button type="submit" class="button button--primary" data-testid="retry-job">
                   Retry
@@ -322,7 +344,10 @@ function StepProgress({ job }: { job: JobSummary }) {
           title={`${step.key}: ${step.status}${step.durationMs === undefined ? '' : `, ${formatDuration(step.durationMs)}`}`}
         />
       ))}
-      <span class="muted"> {job.stepsDone}/{UI_STEP_KEYS.length}</span>
+      <span class="muted">
+        {' '}
+        {job.stepsDone}/{UI_STEP_KEYS.length}
+      </span>
     </span>
   );
 }

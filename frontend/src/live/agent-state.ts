@@ -46,10 +46,7 @@ export function applyHeartbeat(current: AgentView | undefined, heartbeat: Heartb
  * The subscribe messages that restore every watched agent on a new connection: `since` is the last seq the page has,
  * so the server replays exactly what was missed.
  */
-export function resubscribeMessages(
-  watched: Iterable<string>,
-  views: ReadonlyMap<string, AgentView>,
-): ClientMessage[] {
+export function resubscribeMessages(watched: Iterable<string>, views: ReadonlyMap<string, AgentView>): ClientMessage[] {
   return Array.from(watched, (agentId) => {
     const seq = views.get(agentId)?.seq;
     return seq === undefined ? { action: 'subscribe', agentId } : { action: 'subscribe', agentId, since: seq };

@@ -6,7 +6,12 @@
  * subscribed.
  */
 import { z } from 'zod';
-import { serverMessage, type AgentView, type ClientMessage, type ServerMessage } from '../../../lambdas/domain/schemas.ts';
+import {
+  serverMessage,
+  type AgentView,
+  type ClientMessage,
+  type ServerMessage,
+} from '../../../lambdas/domain/schemas.ts';
 import { ApiError, type ApiClient } from '../api.ts';
 import { applyHeartbeat, mergeAgentView, resubscribeMessages } from './agent-state.ts';
 import { backoffDelayMs } from './backoff.ts';
@@ -303,7 +308,10 @@ export class LiveConnection {
       }
       // Anything else (network down, 5xx, a body outside the contract) is retried by the next poll or healed by the
       // socket; it is logged so that a contract mismatch does not go unnoticed.
-      else console.warn(`Reading agent ${agentId} failed: ${error instanceof z.ZodError ? z.prettifyError(error) : String(error)}`);
+      else
+        console.warn(
+          `Reading agent ${agentId} failed: ${error instanceof z.ZodError ? z.prettifyError(error) : String(error)}`,
+        );
     }
   }
 
@@ -330,7 +338,10 @@ export class LiveConnection {
       this.sendAll([message]);
       const attempts = this.subscribing.get(agentId)?.attempts ?? 0;
       clearTimeout(this.subscribing.get(agentId)?.timer);
-      this.subscribing.set(agentId, { attempts, timer: setTimeout(() => this.retrySubscribe(agentId), SUBSCRIBE_CONFIRM_MS) });
+      this.subscribing.set(agentId, {
+        attempts,
+        timer: setTimeout(() => this.retrySubscribe(agentId), SUBSCRIBE_CONFIRM_MS),
+      });
     }
   }
 
@@ -339,7 +350,10 @@ export class LiveConnection {
     if (!this.watchers.has(agentId) || this.subscribed.has(agentId) || this.current === undefined) return;
     const attempts = (this.subscribing.get(agentId)?.attempts ?? 0) + 1;
     clearTimeout(this.subscribing.get(agentId)?.timer);
-    this.subscribing.set(agentId, { attempts, timer: setTimeout(() => this.subscribeTo([agentId]), backoffDelayMs(attempts)) });
+    this.subscribing.set(agentId, {
+      attempts,
+      timer: setTimeout(() => this.subscribeTo([agentId]), backoffDelayMs(attempts)),
+    });
   }
 
   private confirmSubscription(agentId: string): void {
@@ -368,7 +382,9 @@ export class LiveConnection {
 
   private emit(): void {
     this.state = {
-      status: this.stopped ? 'offline' : shownStatus(this.reconnect.status, this.watchers.keys(), this.subscribed, this.problems),
+      status: this.stopped
+        ? 'offline'
+        : shownStatus(this.reconnect.status, this.watchers.keys(), this.subscribed, this.problems),
       agents: new Map(this.views),
       problems: new Map(this.problems),
     };

@@ -28,5 +28,10 @@ export function shownStatus(
 
 /** API Gateway's own answer to a message it did not deliver (throttled, or the route's function failed). */
 export function isGatewayError(json: unknown): boolean {
-  return typeof json === 'object' && json !== null && !('type' in json) && typeof (json as { message?: unknown }).message === 'string';
+  return (
+    typeof json === 'object' &&
+    json !== null &&
+    !('type' in json) &&
+    typeof (json as { message?: unknown }).message === 'string'
+  );
 }

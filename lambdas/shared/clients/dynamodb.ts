@@ -21,7 +21,11 @@ export const dynamo = DynamoDBDocumentClient.from(
   new DynamoDBClient({
     maxAttempts: 3,
     // Without throwOnRequestTimeout the SDK only logs that the request timeout passed, and keeps waiting.
-    requestHandler: { connectionTimeout: attemptTimeoutMs, requestTimeout: attemptTimeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: attemptTimeoutMs,
+      requestTimeout: attemptTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
   }),
   { marshallOptions: { removeUndefinedValues: true } },
 );
