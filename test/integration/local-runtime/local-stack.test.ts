@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
-import type { ExecutionDescription } from '../../local/stepfunctions.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { agentHostname } from '../../local/workflow-runner.ts';
-import { ApiClient, payForAgent, startTestStack, stripeApi, type LiveClient } from '../support/local-stack.ts';
+import { UI_STEP_KEYS } from '../../../lambdas/domain/steps.ts';
+import type { ExecutionDescription } from '../../../local/stepfunctions.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import { agentHostname } from '../../../local/workflow-runner.ts';
+import { ApiClient, payForAgent, startTestStack, stripeApi, type LiveClient } from '../../support/local-stack.ts';
 
 const RUN = randomBytes(4).toString('hex');
 /** Short enough for a test to wait for, long enough for the runner's 200 ms heartbeats on a busy 2-core machine. */
@@ -98,7 +98,7 @@ describe('provisioning through the local runtime', () => {
     expect(view.vm?.tailscaleIp).toMatch(/^100\./);
 
     // Imported once the stack has set the handlers' configuration (they read it when first imported).
-    const { historySince } = await import('../../lambdas/shared/repository.ts');
+    const { historySince } = await import('../../../lambdas/shared/repository.ts');
     const history = await historySince(agent.agentId, 0);
     expect(seqs(history)).toEqual(range(1, view.seq));
     expect(view.seq).toBeGreaterThanOrEqual(UI_STEP_KEYS.length);
@@ -321,7 +321,7 @@ describe('reconnecting', () => {
 
 /** Posts one callback as the workflow signs it. */
 async function signedCallback(payload: Record<string, unknown>): Promise<void> {
-  const { postCallback } = await import('../../.github/scripts/callback.mjs');
+  const { postCallback } = await import('../../../.github/scripts/callback.mjs');
   const result = await postCallback({
     url: `${stack.url}/callbacks/github`,
     secret: stack.secrets.callbackSecret,
@@ -333,7 +333,7 @@ async function signedCallback(payload: Record<string, unknown>): Promise<void> {
 
 /** Posts `status provisioning`, a heartbeat and `vm_created` for a `[manual]` job, signed like the workflow signs them. */
 async function manualCallbacks(jobId: string): Promise<void> {
-  const { postCallback } = await import('../../.github/scripts/callback.mjs');
+  const { postCallback } = await import('../../../.github/scripts/callback.mjs');
   const url = `${stack.url}/callbacks/github`;
   for (const payload of [
     { type: 'status', job_id: jobId, status: 'provisioning' },

@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { keys } from '../../lambdas/shared/keys.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { functionId, rejectionOf, revoke, roleOf } from '../support/iam.ts';
-import { ApiClient, payForAgent, startTestStack } from '../support/local-stack.ts';
+import { keys } from '../../../lambdas/shared/keys.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import { functionId, rejectionOf, revoke, roleOf } from '../../support/iam.ts';
+import { ApiClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
 
 const RUN = randomBytes(3).toString('hex');
 const template = inject('template');
@@ -33,7 +33,7 @@ describe('a statement removed from a role', () => {
     );
     // Lambda.AWSLambdaException is retried as a transient error, as in AWS: without the ASL's waits here.
     const { States } = JSON.parse(
-      readFileSync(resolve(import.meta.dirname, '../../state-machines/provision.asl.json'), 'utf8'),
+      readFileSync(resolve(import.meta.dirname, '../../../state-machines/provision.asl.json'), 'utf8'),
     ) as {
       States: Record<string, unknown>;
     };
@@ -48,7 +48,7 @@ describe('a statement removed from a role', () => {
     const client = await ApiClient.signIn(stack.url, `iam-revoked-${RUN}`);
     await expect(client.live(stack.wsUrl)).rejects.toThrow(/refused: 500/);
 
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
     const denied = await rejectionOf(
       stack.callAs(wsHandlerId, () =>
         dynamo.send(

@@ -8,11 +8,11 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
-import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
-import { LocalStepFunctions } from '../../local/stepfunctions.ts';
-import { httpApiEvent, lambdaContext, PROVISION_TIMEOUTS } from '../support/events.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { callbackWebhookId, signCallback } from '../../../.github/scripts/callback.mjs';
+import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
+import { LocalStepFunctions } from '../../../local/stepfunctions.ts';
+import { httpApiEvent, lambdaContext, PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 const SECRET = newSecret();
@@ -51,10 +51,10 @@ const DEFINITION = {
 let tables: TestTables;
 let stepFunctions: LocalStepFunctions;
 let services: AwsServices;
-type Handler = typeof import('../../lambdas/github-callback/handler.ts').handler;
+type Handler = typeof import('../../../lambdas/github-callback/handler.ts').handler;
 let handler: Handler;
-let repository: typeof import('../../lambdas/shared/repository.ts');
-let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
+let repository: typeof import('../../../lambdas/shared/repository.ts');
+let jobWriter: typeof import('../../../lambdas/shared/job-writer.ts');
 
 beforeAll(async () => {
   tables = await createTestTables();
@@ -76,9 +76,9 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: services.url,
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  ({ handler } = await import('../../lambdas/github-callback/handler.ts'));
-  repository = await import('../../lambdas/shared/repository.ts');
-  jobWriter = await import('../../lambdas/shared/job-writer.ts');
+  ({ handler } = await import('../../../lambdas/github-callback/handler.ts'));
+  repository = await import('../../../lambdas/shared/repository.ts');
+  jobWriter = await import('../../../lambdas/shared/job-writer.ts');
 });
 
 afterAll(async () => {
@@ -130,8 +130,8 @@ function callback(message: unknown, secret = SECRET): Promise<Delivery> {
 
 /** The de-duplication record of a webhook-id, if any. */
 async function deliveryRecord(webhookId: string) {
-  const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
-  const { keys } = await import('../../lambdas/shared/keys.ts');
+  const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
+  const { keys } = await import('../../../lambdas/shared/keys.ts');
   const { Item } = await dynamo.send(
     new GetCommand({ TableName: tables.tableName, Key: keys.callbackDelivery(webhookId), ConsistentRead: true }),
   );
@@ -374,7 +374,7 @@ describe('POST /callbacks/github: the legacy headers while ACCEPT_LEGACY_CALLBAC
     vi.resetModules();
     process.env.ACCEPT_LEGACY_CALLBACK_SIGNATURES = 'true';
     try {
-      ({ handler: legacyHandler } = await import('../../lambdas/github-callback/handler.ts'));
+      ({ handler: legacyHandler } = await import('../../../lambdas/github-callback/handler.ts'));
     } finally {
       delete process.env.ACCEPT_LEGACY_CALLBACK_SIGNATURES;
     }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { INTERRUPTED_REASON } from '../../local/interrupted-jobs.ts';
+import { INTERRUPTED_REASON } from '../../../local/interrupted-jobs.ts';
 import {
   ApiClient,
   descendantPids,
@@ -16,7 +16,7 @@ import {
   payForAgent,
   spawnLocalStack,
   type SpawnedStack,
-} from '../support/local-stack.ts';
+} from '../../support/local-stack.ts';
 
 const RUN = randomBytes(4).toString('hex');
 /** Each start synthesizes the template and starts Java: tens of seconds on a busy 2-core machine. */

@@ -16,7 +16,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLambdaContext } from '../../local/gateway/lambda-context.ts';
+import { createLambdaContext } from '../../../local/gateway/lambda-context.ts';
 
 const CLIENT_ID = 'dashboard-client';
 const KEY_ID = randomUUID();
@@ -44,8 +44,8 @@ beforeAll(async () => {
   issuer = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}`;
   Object.assign(process.env, { JWT_ISSUER: issuer, JWT_CLIENT_ID: CLIENT_ID, POWERTOOLS_LOG_LEVEL: 'ERROR' });
   delete process.env.JWT_JWKS_URI;
-  ({ handler: authorize } = await import('../../lambdas/ws-authorizer/handler.ts'));
-  ({ handler: authorizeRequest } = await import('../../lambdas/http-authorizer/handler.ts'));
+  ({ handler: authorize } = await import('../../../lambdas/ws-authorizer/handler.ts'));
+  ({ handler: authorizeRequest } = await import('../../../lambdas/http-authorizer/handler.ts'));
 });
 
 afterAll(() => {

@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createJob } from '../../lambdas/shared/job-writer.ts';
-import { createDevAuth } from '../../local/dev-auth.ts';
-import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
-import { functionEntries, handlerLoader } from '../../local/template.ts';
-import { PROVISION_TIMEOUTS } from '../support/events.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { createJob } from '../../../lambdas/shared/job-writer.ts';
+import { createDevAuth } from '../../../local/dev-auth.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import { functionEntries, handlerLoader } from '../../../local/template.ts';
+import { PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const template = inject('template');
 const functions = functionEntries(template);
@@ -180,7 +180,7 @@ describe('POST /agents/{agentId}/actions', () => {
     });
     expect(stranger.status).toBe(404);
 
-    // What an accepted request does is covered on the whole local runtime (test/integration/lifecycle.test.ts); a
+    // What an accepted request does is covered on the whole local runtime (test/integration/pipeline/lifecycle.test.ts); a
     // valid one the draft's status refuses is a 409 that writes nothing.
     const valid = await api(owner, 'POST', path, {
       body: { action: 'retry' },

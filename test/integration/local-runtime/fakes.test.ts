@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as githubFake from '../../local/fakes/github.ts';
-import * as hetznerFake from '../../local/fakes/hetzner.ts';
-import * as tailscaleFake from '../../local/fakes/tailscale.ts';
+import * as githubFake from '../../../local/fakes/github.ts';
+import * as hetznerFake from '../../../local/fakes/hetzner.ts';
+import * as tailscaleFake from '../../../local/fakes/tailscale.ts';
 
 /** A JSON call the way our Lambdas make it: bearer token, JSON body; answers status and parsed body. */
 async function call(url: string, token: string | undefined, method = 'GET', body?: unknown) {
@@ -34,17 +34,19 @@ describe('fake GitHub', () => {
   afterAll(() => github.stop());
 
   it('reads the dispatch inputs and the run name from the real workflow file', () => {
-    expect(githubFake.readWorkflow(new URL('../../.github/workflows/provision-agent.yml', import.meta.url))).toEqual({
-      inputs: {
-        job_id: { type: 'string', required: true },
-        agent_id: { type: 'string', required: true },
-        agent_name: { type: 'string', required: true },
-        region: { type: 'string', required: true },
-        callback_url: { type: 'string', required: true },
-        dry_run: { type: 'boolean', required: false, default: 'false' },
+    expect(githubFake.readWorkflow(new URL('../../../.github/workflows/provision-agent.yml', import.meta.url))).toEqual(
+      {
+        inputs: {
+          job_id: { type: 'string', required: true },
+          agent_id: { type: 'string', required: true },
+          agent_name: { type: 'string', required: true },
+          region: { type: 'string', required: true },
+          callback_url: { type: 'string', required: true },
+          dry_run: { type: 'boolean', required: false, default: 'false' },
+        },
+        runName: 'Provision job ${{ inputs.job_id }}',
       },
-      runName: 'Provision job ${{ inputs.job_id }}',
-    });
+    );
   });
 
   it('requires the bearer token', async () => {

@@ -9,13 +9,13 @@ import { ProvisionedThroughputExceededException, ThrottlingException } from '@aw
 import { SendTaskSuccessCommand, SFNClient, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
-import { start as startGithub, type GithubFake, type WorkflowRun } from '../../local/fakes/github.ts';
-import { start as startHetzner, type HetznerFake } from '../../local/fakes/hetzner.ts';
-import { start as startTailscale, type TailscaleFake } from '../../local/fakes/tailscale.ts';
-import { LocalStepFunctions, type ExecutionDescription } from '../../local/stepfunctions.ts';
-import type { CallbackMessage, ProvisionInput } from '../../lambdas/domain/schemas.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
+import { start as startGithub, type GithubFake, type WorkflowRun } from '../../../local/fakes/github.ts';
+import { start as startHetzner, type HetznerFake } from '../../../local/fakes/hetzner.ts';
+import { start as startTailscale, type TailscaleFake } from '../../../local/fakes/tailscale.ts';
+import { LocalStepFunctions, type ExecutionDescription } from '../../../local/stepfunctions.ts';
+import type { CallbackMessage, ProvisionInput } from '../../../lambdas/domain/schemas.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const REPOSITORY = 'acme/agent-infra';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
@@ -36,9 +36,9 @@ let tailscale: TailscaleFake;
 let services: AwsServices;
 let stepFunctions: LocalStepFunctions;
 let sfn: SFNClient;
-let repository: typeof import('../../lambdas/shared/repository.ts');
-let jobWriter: typeof import('../../lambdas/shared/job-writer.ts');
-let handleCallback: typeof import('../../lambdas/github-callback/callbacks.ts').handleCallback;
+let repository: typeof import('../../../lambdas/shared/repository.ts');
+let jobWriter: typeof import('../../../lambdas/shared/job-writer.ts');
+let handleCallback: typeof import('../../../lambdas/github-callback/callbacks.ts').handleCallback;
 
 type TaskFunction = (typeof FUNCTIONS)[keyof typeof FUNCTIONS];
 /**
@@ -78,7 +78,7 @@ beforeAll(async () => {
     if (failure?.when === 'after') throw failure.error;
     return result;
   };
-  const asl = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8').replace(
+  const asl = readFileSync(new URL('../../../state-machines/provision.asl.json', import.meta.url), 'utf8').replace(
     /\$\{(\w+)\}/g,
     (_, name: keyof typeof FUNCTIONS) => functionArn(FUNCTIONS[name]),
   );
@@ -121,14 +121,14 @@ beforeAll(async () => {
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
   for (const name of Object.values(FUNCTIONS)) {
-    const module = (await import(`../../lambdas/${name}/handler.ts`)) as {
+    const module = (await import(`../../../lambdas/${name}/handler.ts`)) as {
       handler: (payload: unknown) => Promise<unknown>;
     };
     handlers.set(name, module.handler);
   }
-  repository = await import('../../lambdas/shared/repository.ts');
-  jobWriter = await import('../../lambdas/shared/job-writer.ts');
-  ({ handleCallback } = await import('../../lambdas/github-callback/callbacks.ts'));
+  repository = await import('../../../lambdas/shared/repository.ts');
+  jobWriter = await import('../../../lambdas/shared/job-writer.ts');
+  ({ handleCallback } = await import('../../../lambdas/github-callback/callbacks.ts'));
   sfn = new SFNClient({ endpoint: services.url, maxAttempts: 1 });
 
   return async () => {

@@ -15,13 +15,13 @@ import {
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../local/gateway.ts';
+import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../../local/gateway.ts';
 import type {
   WebSocketAuthorizerEvent,
   WebSocketConnectEvent,
   WebSocketDisconnectEvent,
   WebSocketMessageEvent,
-} from '../../local/gateway/websocket-events.ts';
+} from '../../../local/gateway/websocket-events.ts';
 
 type AnyWebSocketEvent = WebSocketConnectEvent | WebSocketMessageEvent | WebSocketDisconnectEvent;
 

@@ -16,14 +16,14 @@ import type { Socket } from 'node:net';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { postCallback } from '../../.github/scripts/callback.mjs';
-import { errorBody } from '../../lambdas/domain/schemas.ts';
-import { keys } from '../../lambdas/shared/keys.ts';
-import { managementConnectionId } from '../../local/gateway/management-api.ts';
-import type { WorkflowRun } from '../../local/fakes/github.ts';
-import type { LocalStack } from '../../local/start.ts';
-import type { LocalStepFunctionsEvents } from '../../local/stepfunctions.ts';
-import { listenLocally } from '../support/listen.ts';
+import { postCallback } from '../../../.github/scripts/callback.mjs';
+import { errorBody } from '../../../lambdas/domain/schemas.ts';
+import { keys } from '../../../lambdas/shared/keys.ts';
+import { managementConnectionId } from '../../../local/gateway/management-api.ts';
+import type { WorkflowRun } from '../../../local/fakes/github.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import type { LocalStepFunctionsEvents } from '../../../local/stepfunctions.ts';
+import { listenLocally } from '../../support/listen.ts';
 import {
   ApiClient,
   openCheckout,
@@ -31,7 +31,7 @@ import {
   payForAgent,
   startTestStack,
   type LiveClient,
-} from '../support/local-stack.ts';
+} from '../../support/local-stack.ts';
 
 /** How DynamoDB fails: connections cut, `ThrottlingException` answers, or requests accepted and never answered. */
 type DynamoFault = 'refuse' | 'throttle' | 'hang';
@@ -392,8 +392,8 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
     ['hanging while the start token is stored, before the dispatch', 'hang', 'payment'],
     ['throttling while the run id is stored, after GitHub accepted the dispatch', 'throttle', 'dispatch'],
   ] as const)('%s: one run is dispatched and the agent ends running', async (_, fault, at) => {
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
-    const { getJob } = await import('../../lambdas/shared/repository.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
+    const { getJob } = await import('../../../lambdas/shared/repository.ts');
     // Every SDK attempt of one write fails, so the call itself fails (TimeoutError / ThrottlingException): the start
     // token's UpdateItem, or the TransactWriteItems that records the dispatched run as a job event.
     const failedAttempts = await dynamo.config.maxAttempts();
@@ -466,7 +466,7 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
 describe('the management API failing for one subscriber', () => {
   it('410 Gone: keeps delivering to the live subscriber and forgets the gone one', async () => {
     // The stack has loaded the handlers (and set TABLE_NAME): this is the same module instance they use.
-    const { getConnection, putConnection, subscribe } = await import('../../lambdas/ws-handler/connections.ts');
+    const { getConnection, putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
     const client = await ApiClient.signIn(stack.url, `fanout-${RUN}`);
     const { agentId, jobId } = await dispatchedManualAgent(client);
     const alive = await client.live(stack.wsUrl);
@@ -596,7 +596,7 @@ describe('the fan-out failing mid-stream', () => {
   });
 
   it('its DynamoDB reads refused: the failed records are retried, every dashboard gets every update', async () => {
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
     // A record is given up after failing POLLER_RETRY_ATTEMPTS + 1 invocations, and each failed invocation failed at
     // least one delivery, i.e. one read with all its SDK attempts. That many failed reads minus one invocation's worth
     // cannot give anything up.
@@ -610,7 +610,7 @@ describe('the fan-out failing mid-stream', () => {
   });
 
   it('gives a record it can never deliver to the on-failure destination and delivers its neighbours', async () => {
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
     const client = await ApiClient.signIn(stack.url, `poison-${RUN}`);
     const broken = await client.createAgent('poison');
     const { agentId, jobId } = await dispatchedManualAgent(client);

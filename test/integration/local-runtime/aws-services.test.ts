@@ -23,8 +23,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
-import { LocalStepFunctions } from '../../local/stepfunctions.ts';
+import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
+import { LocalStepFunctions } from '../../../local/stepfunctions.ts';
 
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Callback';
 const WAITER_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:Waiter';
@@ -206,7 +206,7 @@ describe('Secrets Manager API', () => {
 
   it("reaches the functions' secretValue as the SDK's own error, which the state machine's Retry matches by name", async () => {
     process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = services.url;
-    const { secretValue } = await import('../../lambdas/shared/secrets.ts');
+    const { secretValue } = await import('../../../lambdas/shared/secrets.ts');
     expect(await secretValue('github-token')).toBe('ghp_local');
     // Not Powertools' GetParameterError around it.
     await expect(secretValue('missing')).rejects.toMatchObject({ name: 'ResourceNotFoundException' });

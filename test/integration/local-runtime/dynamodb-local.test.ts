@@ -13,12 +13,12 @@ import {
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { createTables, localDynamoDbClient, startDynamoDbLocal } from '../../local/dynamodb.ts';
-import { functionEntries, streamEventSourceSettings, tableDefinitions } from '../../local/template.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { createTables, localDynamoDbClient, startDynamoDbLocal } from '../../../local/dynamodb.ts';
+import { functionEntries, streamEventSourceSettings, tableDefinitions } from '../../../local/template.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const template = inject('template');
-const fixture = (name: string): string => fileURLToPath(new URL(`../support/fixtures/${name}`, import.meta.url));
+const fixture = (name: string): string => fileURLToPath(new URL(`../../support/fixtures/${name}`, import.meta.url));
 
 describe('template readers', () => {
   it('reads the one table as documented: PK/SK, GSI1, GSI2, GSI3, JobsByTime, NEW_AND_OLD_IMAGES stream, TTL on expiresAt', () => {

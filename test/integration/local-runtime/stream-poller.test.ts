@@ -1,9 +1,9 @@
 import { BatchWriteItemCommand, DeleteItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { localDynamoDbClient } from '../../local/dynamodb.ts';
-import { StreamPoller, type StreamPollerOptions } from '../../local/stream-poller.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { localDynamoDbClient } from '../../../local/dynamodb.ts';
+import { StreamPoller, type StreamPollerOptions } from '../../../local/stream-poller.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const client = localDynamoDbClient(inject('dynamoEndpoint'));
 const silentLogger = { warn: () => undefined, error: () => undefined };

@@ -14,16 +14,16 @@ import {
   destroyCancellationKey,
   duplicatePaymentKeys,
   FAILED_RETRY_WINDOW_SECONDS,
-} from '../../lambdas/domain/billing.ts';
-import type { AgentView } from '../../lambdas/domain/schemas.ts';
+} from '../../../lambdas/domain/billing.ts';
+import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import {
   BILLED_SUBSCRIPTION_STATUSES,
   type FakeEvent,
   type FakeRefund,
   type FakeSubscription,
-} from '../../local/fakes/stripe.ts';
-import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
-import type { LocalStack } from '../../local/start.ts';
+} from '../../../local/fakes/stripe.ts';
+import { LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
+import type { LocalStack } from '../../../local/start.ts';
 import {
   ApiClient,
   openCheckout,
@@ -32,7 +32,7 @@ import {
   startTestStack,
   stripeApi,
   type PaidCheckout,
-} from '../support/local-stack.ts';
+} from '../../support/local-stack.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
@@ -40,7 +40,7 @@ const SETTLE_TIMEOUT_MS = 30_000;
 
 let stack: LocalStack;
 let documents: DynamoDBDocumentClient;
-let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
+let sweep: typeof import('../../../lambdas/sweeper/sweep.ts').sweep;
 
 beforeAll(async () => {
   stack = await startTestStack({
@@ -49,7 +49,7 @@ beforeAll(async () => {
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
   // Loaded once the stack has set the environment its modules read at load.
-  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
+  ({ sweep } = await import('../../../lambdas/sweeper/sweep.ts'));
 });
 
 afterAll(async () => {

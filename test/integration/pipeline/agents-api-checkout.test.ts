@@ -6,16 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { createJob } from '../../lambdas/shared/job-writer.ts';
-import { getAgent } from '../../lambdas/shared/repository.ts';
-import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
-import { createDevAuth } from '../../local/dev-auth.ts';
-import { start as startStripeFake, type StripeFake } from '../../local/fakes/stripe.ts';
-import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
-import { LocalStepFunctions } from '../../local/stepfunctions.ts';
-import { handlerLoader, LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
-import { PROVISION_TIMEOUTS } from '../support/events.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { createJob } from '../../../lambdas/shared/job-writer.ts';
+import { getAgent } from '../../../lambdas/shared/repository.ts';
+import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
+import { createDevAuth } from '../../../local/dev-auth.ts';
+import { start as startStripeFake, type StripeFake } from '../../../local/fakes/stripe.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import { LocalStepFunctions } from '../../../local/stepfunctions.ts';
+import { handlerLoader, LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
+import { PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const template = inject('template');
 const handlerOf = handlerLoader(template);

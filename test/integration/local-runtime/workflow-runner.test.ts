@@ -10,14 +10,14 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callbackMessage } from '../../lambdas/domain/schemas.ts';
-import * as githubFake from '../../local/fakes/github.ts';
-import * as hetznerFake from '../../local/fakes/hetzner.ts';
-import * as tailscaleFake from '../../local/fakes/tailscale.ts';
-import { agentHostname, startWorkflowRunner, type WorkflowRunner } from '../../local/workflow-runner.ts';
+import { callbackMessage } from '../../../lambdas/domain/schemas.ts';
+import * as githubFake from '../../../local/fakes/github.ts';
+import * as hetznerFake from '../../../local/fakes/hetzner.ts';
+import * as tailscaleFake from '../../../local/fakes/tailscale.ts';
+import { agentHostname, startWorkflowRunner, type WorkflowRunner } from '../../../local/workflow-runner.ts';
 
 const SECRET = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The callbacks of a successful run, heartbeats left out: the workflow and the local runner must both post these. */
 const HAPPY_SEQUENCE = [
   'status:provisioning',

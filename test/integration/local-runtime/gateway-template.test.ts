@@ -4,9 +4,9 @@
  */
 import { basename, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { routesFromTemplate, startGateway, type Gateway } from '../../local/gateway.ts';
-import type { HttpAuthorizerEvent } from '../../local/gateway/http-events.ts';
-import { functionEntries } from '../../local/template.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import type { HttpAuthorizerEvent } from '../../../local/gateway/http-events.ts';
+import { functionEntries } from '../../../local/template.ts';
 
 const template = inject('template');
 const routes = routesFromTemplate(template);

@@ -10,23 +10,23 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
-import type { AgentView } from '../../lambdas/domain/schemas.ts';
-import type { SweepSettings } from '../../lambdas/sweeper/sweep.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { agentHostname } from '../../local/workflow-runner.ts';
-import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
-import { ApiClient, startTestStack } from '../support/local-stack.ts';
-import { checkoutCompletedEvent } from '../support/stripe-events.ts';
+import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../../lambdas/domain/deadlines.ts';
+import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import type { SweepSettings } from '../../../lambdas/sweeper/sweep.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import { agentHostname } from '../../../local/workflow-runner.ts';
+import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
+import { ApiClient, startTestStack } from '../../support/local-stack.ts';
+import { checkoutCompletedEvent } from '../../support/stripe-events.ts';
 
 const SETTLE_MS = 30_000;
 
 let stack: LocalStack;
 // Loaded once the stack has set the handlers' environment (they read their configuration at load).
-let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
-let getAgent: typeof import('../../lambdas/shared/repository.ts').getAgent;
-let getJob: typeof import('../../lambdas/shared/repository.ts').getJob;
-let sweep: typeof import('../../lambdas/sweeper/sweep.ts').sweep;
+let dynamo: typeof import('../../../lambdas/shared/clients/dynamodb.ts').dynamo;
+let getAgent: typeof import('../../../lambdas/shared/repository.ts').getAgent;
+let getJob: typeof import('../../../lambdas/shared/repository.ts').getJob;
+let sweep: typeof import('../../../lambdas/sweeper/sweep.ts').sweep;
 let sfnProxy: AwsFaultProxy;
 /** Requests the execution-starter gave up on (its on-failure destination). */
 const starterGaveUp: DynamoDBRecord[][] = [];
@@ -49,9 +49,9 @@ beforeAll(async () => {
       throw new Error('Injected crash after the execution-starter ran');
     },
   });
-  ({ dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts'));
-  ({ getAgent, getJob } = await import('../../lambdas/shared/repository.ts'));
-  ({ sweep } = await import('../../lambdas/sweeper/sweep.ts'));
+  ({ dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts'));
+  ({ getAgent, getJob } = await import('../../../lambdas/shared/repository.ts'));
+  ({ sweep } = await import('../../../lambdas/sweeper/sweep.ts'));
   stack.stepFunctions.on('execution', ({ type, execution }) => {
     if (type === 'started') startedExecutions.push(execution.name);
   });

@@ -9,12 +9,12 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { postCallback } from '../../.github/scripts/callback.mjs';
-import { managementApi } from '../../lambdas/shared/clients/management-api.ts';
-import { keys } from '../../lambdas/shared/keys.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { functionId, rejectionOf, roleOf } from '../support/iam.ts';
-import { ApiClient, payForAgent, startTestStack } from '../support/local-stack.ts';
+import { postCallback } from '../../../.github/scripts/callback.mjs';
+import { managementApi } from '../../../lambdas/shared/clients/management-api.ts';
+import { keys } from '../../../lambdas/shared/keys.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import { functionId, rejectionOf, roleOf } from '../../support/iam.ts';
+import { ApiClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
 
 const RUN = randomBytes(3).toString('hex');
 
@@ -37,7 +37,7 @@ describe('IAM from the template, on by default', () => {
 
   it("answers a call outside the role with AWS's AccessDeniedException, naming the role session, the action and the resource", async () => {
     const fanoutId = functionId(template, 'fanout');
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
     const item = { ...keys.connection(`iam-${RUN}`), entity: 'connection' };
 
     const denied = await rejectionOf(
@@ -59,7 +59,7 @@ describe('IAM from the template, on by default', () => {
 
   it('authorizes each action of a transaction on its own (Put: dynamodb:PutItem)', async () => {
     const checkoutId = functionId(template, 'checkout'); // may update an agent, never create an item
-    const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+    const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
     const denied = await rejectionOf(
       stack.callAs(checkoutId, () =>
         dynamo.send(
@@ -84,7 +84,7 @@ describe('IAM from the template, on by default', () => {
 
   it("checks Step Functions, Secrets Manager and @connections calls against the caller's role too", async () => {
     const fanoutId = functionId(template, 'fanout');
-    const { sfn } = await import('../../lambdas/shared/clients/sfn.ts');
+    const { sfn } = await import('../../../lambdas/shared/clients/sfn.ts');
     const start = await rejectionOf(
       stack.callAs(fanoutId, () =>
         sfn.send(
@@ -176,7 +176,7 @@ describe('IAM from the template, on by default', () => {
   it('the fan-out deletes a subscriber that is gone (410): its connection and subscriptions leave the table', async () => {
     const client = await ApiClient.signIn(stack.url, `iam-gone-${RUN}`);
     const agent = await client.createAgent(`gone subscriber ${RUN}`);
-    const { putConnection, subscribe } = await import('../../lambdas/ws-handler/connections.ts');
+    const { putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
     // A connection the table still lists, which the gateway no longer has (it dropped without a $disconnect).
     const goneId = `gone${RUN}AAAAAA=`;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
@@ -195,7 +195,7 @@ describe('IAM from the template, on by default', () => {
       await dashboard.subscribe(agent.agentId);
       await payForAgent(client, agent.agentId); // its history reaches both subscribers
       await dashboard.reached(agent.seq + 1);
-      const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+      const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
       const itemOf = async (key: Record<string, string>) =>
         (await dynamo.send(new GetCommand({ TableName: stack.tableName, Key: key, ConsistentRead: true }))).Item;
       await vi.waitFor(

@@ -9,14 +9,14 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
-import { startAwsServices, type AwsServices } from '../../local/aws-services.ts';
-import { start as startStripeFake, type StripeFake } from '../../local/fakes/stripe.ts';
-import { streamMappings } from '../../local/event-filter.ts';
-import { LocalStepFunctions, type ExecutionDescription } from '../../local/stepfunctions.ts';
-import { StreamPoller } from '../../local/stream-poller.ts';
-import { functionEntries, importHandler } from '../../local/template.ts';
-import { httpApiEvent, lambdaContext } from '../support/events.ts';
-import { createTestTables, type TestTables } from '../support/tables.ts';
+import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
+import { start as startStripeFake, type StripeFake } from '../../../local/fakes/stripe.ts';
+import { streamMappings } from '../../../local/event-filter.ts';
+import { LocalStepFunctions, type ExecutionDescription } from '../../../local/stepfunctions.ts';
+import { StreamPoller } from '../../../local/stream-poller.ts';
+import { functionEntries, importHandler } from '../../../local/template.ts';
+import { httpApiEvent, lambdaContext } from '../../support/events.ts';
+import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const WEBHOOK_SECRET = `whsec_${randomUUID().replaceAll('-', '')}`;
 const WEBHOOK_SECRET_ID = 'stripe-webhook-secret';
@@ -44,10 +44,10 @@ let stepFunctions: LocalStepFunctions;
 let services: AwsServices;
 let starter: StreamPoller;
 let started: ExecutionDescription[];
-let handler: typeof import('../../lambdas/stripe-webhook/handler.ts').handler;
-let repository: typeof import('../../lambdas/shared/repository.ts');
-let dynamo: typeof import('../../lambdas/shared/clients/dynamodb.ts').dynamo;
-let keys: typeof import('../../lambdas/shared/keys.ts').keys;
+let handler: typeof import('../../../lambdas/stripe-webhook/handler.ts').handler;
+let repository: typeof import('../../../lambdas/shared/repository.ts');
+let dynamo: typeof import('../../../lambdas/shared/clients/dynamodb.ts').dynamo;
+let keys: typeof import('../../../lambdas/shared/keys.ts').keys;
 
 async function startServices(port = 0): Promise<void> {
   services = await startAwsServices({
@@ -80,10 +80,10 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: services.url,
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  ({ handler } = await import('../../lambdas/stripe-webhook/handler.ts'));
-  repository = await import('../../lambdas/shared/repository.ts');
-  ({ dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts'));
-  ({ keys } = await import('../../lambdas/shared/keys.ts'));
+  ({ handler } = await import('../../../lambdas/stripe-webhook/handler.ts'));
+  repository = await import('../../../lambdas/shared/repository.ts');
+  ({ dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts'));
+  ({ keys } = await import('../../../lambdas/shared/keys.ts'));
 
   const template = inject('template');
   const [mapping] = streamMappings(template).filter(({ functionLogicalId }) =>
@@ -353,7 +353,7 @@ describe('POST /webhooks/stripe: a paid checkout', () => {
 describe('POST /webhooks/stripe: nothing is provisioned', () => {
   it('for a paid checkout of an agent that already has a live job (a person must look at it)', async () => {
     const agent = await draftAgent();
-    // Another paid event of the same subscription; one of another subscription is refunded (test/integration/billing.test.ts).
+    // Another paid event of the same subscription; one of another subscription is refunded (test/integration/pipeline/billing.test.ts).
     const session = { subscription: `sub_${randomUUID().replaceAll('-', '')}` };
     expect(await deliverSigned(stripeEventBody(agent, { session }))).toEqual({
       statusCode: 200,

@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { keys } from '../../lambdas/shared/keys.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { ApiClient, payForAgent, startTestStack } from '../support/local-stack.ts';
+import { keys } from '../../../lambdas/shared/keys.ts';
+import type { LocalStack } from '../../../local/start.ts';
+import { ApiClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
 
 const RUN = randomBytes(3).toString('hex');
 
@@ -22,7 +22,7 @@ describe('the fan-out in a worker thread', () => {
   it("delivers the paid agent's updates to its dashboard, and removes a subscriber that is gone (410)", async () => {
     const client = await ApiClient.signIn(stack.url, `worker-${RUN}`);
     const agent = await client.createAgent(`worker fan-out ${RUN}`);
-    const { putConnection, subscribe } = await import('../../lambdas/ws-handler/connections.ts');
+    const { putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
     const goneId = `gone${RUN}AAAAAA=`;
     const connection = {
       connectionId: goneId,
@@ -44,7 +44,7 @@ describe('the fan-out in a worker thread', () => {
         agentId: agent.agentId,
         agentStatus: 'provisioning',
       });
-      const { dynamo } = await import('../../lambdas/shared/clients/dynamodb.ts');
+      const { dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts');
       await vi.waitFor(
         async () => {
           const { Item } = await dynamo.send(

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeForm, start, type StripeFake } from '../../local/fakes/stripe.ts';
+import { decodeForm, start, type StripeFake } from '../../../local/fakes/stripe.ts';
 
 const WEBHOOK_SECRET = 'whsec_test_fake_endpoint';
 
