@@ -11,7 +11,13 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
-import { isWildcardOnlyAction, runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
+import {
+  isWildcardOnlyAction,
+  runSimulation,
+  runUnsafeSimulation,
+  type EvaluationResult,
+  type Simulation,
+} from '@cloud-copilot/iam-simulate';
 import type { CloudFormationTemplate, CloudFormationValue } from './template.ts';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
@@ -111,11 +117,14 @@ const PSEUDO_PARAMETERS: Record<string, string> = {
 /**
  * The IAM side of the template: each role's policies (inline `Policies` and the `AWS::IAM::Policy` /
  * `AWS::IAM::ManagedPolicy` resources attached to it), resolved to local ARNs, and the evaluation of requests
- * against them. Decisions are cached per principal, action and resource.
+ * against them. Decisions are cached per principal, action and resource; resources that differ only in their last
+ * path segment (each `@connections/<id>`) share one decision when the role's policies cannot tell them apart.
  */
 export class LocalIam {
   private readonly principals = new Map<string, Principal>();
-  private readonly decisions = new Map<Principal, Map<string, Promise<AccessDeniedError | undefined>>>();
+  private readonly decisions = new Map<Principal, Map<string, Promise<EvaluationResult>>>();
+  /** Per principal, whether its policies decide alike for every resource `<prefix><segment>` (by prefix). */
+  private readonly uniformPrefixes = new Map<Principal, Map<string, boolean>>();
 
   constructor(
     private readonly template: CloudFormationTemplate,
@@ -197,20 +206,97 @@ export class LocalIam {
     return [...inline, ...attached];
   }
 
-  private decide(principal: Principal, request: IamRequest): Promise<AccessDeniedError | undefined> {
+  private async decide(principal: Principal, request: IamRequest): Promise<AccessDeniedError | undefined> {
     let byRequest = this.decisions.get(principal);
     if (byRequest === undefined) this.decisions.set(principal, (byRequest = new Map()));
-    const key = `${request.action} ${request.resource}`;
+    // One evaluation per connection id would cost a policy evaluation on each new connection's first message.
+    const family = this.familyOf(principal, request.resource);
+    const key = `${request.action} ${family ?? request.resource}`;
     let decision = byRequest.get(key);
     if (decision === undefined) {
       decision = evaluate(principal, request);
       byRequest.set(key, decision);
     }
-    return decision;
+    const result = await decision;
+    return result === 'Allowed' ? undefined : new AccessDeniedError(principal, request, result === 'ExplicitlyDenied');
+  }
+
+  /**
+   * `<prefix>*` when the resource is `<prefix><segment>` (its last path segment a plain name, e.g. a connection id)
+   * and no Resource or NotResource pattern of the principal's policies can match some such segments and not others,
+   * so that one decision holds for all of them; undefined otherwise. Any Condition or policy variable in its policies
+   * rules it out: those could depend on the resource.
+   */
+  private familyOf(principal: Principal, resource: string): string | undefined {
+    const slash = resource.lastIndexOf('/');
+    if (slash < 0 || !PLAIN_SEGMENT.test(resource.slice(slash + 1))) return undefined;
+    const prefix = resource.slice(0, slash + 1);
+    let byPrefix = this.uniformPrefixes.get(principal);
+    if (byPrefix === undefined) this.uniformPrefixes.set(principal, (byPrefix = new Map()));
+    let uniform = byPrefix.get(prefix);
+    if (uniform === undefined) {
+      const patterns = resourcePatterns(principal);
+      uniform = patterns !== undefined && patterns.every((pattern) => matchesEverySegmentOrNone(pattern, prefix));
+      byPrefix.set(prefix, uniform);
+    }
+    return uniform ? `${prefix}*` : undefined;
   }
 }
 
-async function evaluate(principal: Principal, request: IamRequest): Promise<AccessDeniedError | undefined> {
+/** A last path segment that is a name, not a pattern: no wildcard, no separator, no policy variable. */
+const PLAIN_SEGMENT = /^[A-Za-z0-9_.=+-]+$/;
+
+/**
+ * Every Resource and NotResource pattern of the principal's policies, whatever the action; undefined when a statement
+ * has a Condition or a pattern is not a plain string (a policy variable), which the family cache does not reason about.
+ */
+function resourcePatterns(principal: Principal): string[] | undefined {
+  const patterns: string[] = [];
+  for (const { policy } of principal.policies) {
+    const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement];
+    for (const statement of statements as Record<string, unknown>[]) {
+      if (statement.Condition !== undefined) return undefined;
+      for (const element of [statement.Resource, statement.NotResource]) {
+        for (const pattern of element === undefined ? [] : Array.isArray(element) ? element : [element]) {
+          if (typeof pattern !== 'string' || pattern.includes('${')) return undefined;
+          patterns.push(pattern);
+        }
+      }
+    }
+  }
+  return patterns;
+}
+
+/**
+ * Whether the IAM pattern (`*` any characters, `?` one) matches either every `<prefix><segment>` or none of them, for
+ * any plain non-empty segment. After reading `prefix` the pattern may be at several places; each must be before only
+ * `*`s (matches every segment), at its end or before a character no plain segment has (matches none). Matched case-insensitively and with `*` crossing `:` and `/`,
+ * both looser than IAM: the places found are a superset of IAM's, so `true` holds for IAM too.
+ */
+export function matchesEverySegmentOrNone(pattern: string, prefix: string): boolean {
+  const text = pattern.toLowerCase();
+  const skipStars = (positions: Set<number>) => {
+    for (const position of positions) if (text[position] === '*') positions.add(position + 1);
+    return positions;
+  };
+  let positions = skipStars(new Set([0]));
+  for (const character of prefix.toLowerCase()) {
+    const next = new Set<number>();
+    for (const position of positions) {
+      if (text[position] === '*') next.add(position);
+      else if (text[position] === '?' || text[position] === character) next.add(position + 1);
+    }
+    positions = skipStars(next);
+    if (positions.size === 0) return true;
+  }
+  return [...positions].every((position) => {
+    const rest = text.slice(position);
+    // Only `*`s: matches every segment. A character no plain segment has (a `/`, a `:`): matches none.
+    return /^\**$/.test(rest) || /[^a-z0-9_.=+\-*?]/.test(rest);
+  });
+}
+
+async function evaluate(principal: Principal, request: IamRequest): Promise<EvaluationResult> {
   const simulation: Simulation = {
     request: {
       principal: principal.arn,
@@ -223,7 +309,7 @@ async function evaluate(principal: Principal, request: IamRequest): Promise<Acce
     resourceControlPolicies: [],
   };
   const [service = '', action = ''] = request.action.split(':');
-  let result: string;
+  let result: EvaluationResult;
   if (request.resource !== '*' && (await isWildcardOnlyAction(service, action))) {
     // Documented without resource-level permissions, yet AWS authorizes SendTask* on the token's state machine (its
     // denials name it, and a grant on it works): evaluated as AWS does, without the simulator's input validation.
@@ -235,7 +321,7 @@ async function evaluate(principal: Principal, request: IamRequest): Promise<Acce
     }
     result = response.overallResult;
   }
-  return result === 'Allowed' ? undefined : new AccessDeniedError(principal, request, result === 'ExplicitlyDenied');
+  return result;
 }
 
 /**

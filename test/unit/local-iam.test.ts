@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { dynamoDbIamRequests } from '../../local/dynamodb-iam-proxy.ts';
-import { AccessDeniedError, LocalIam, resolveIntrinsics, type ReferenceResolver } from '../../local/iam.ts';
+import {
+  AccessDeniedError,
+  LocalIam,
+  matchesEverySegmentOrNone,
+  resolveIntrinsics,
+  type ReferenceResolver,
+} from '../../local/iam.ts';
 import type { CloudFormationTemplate } from '../../local/template.ts';
 
 const TABLE_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/local-Data';
@@ -149,5 +155,82 @@ describe('LocalIam', () => {
     expect(await iam.check(principal, [{ action: 'states:SendTaskFailure', resource: machine }])).toBeInstanceOf(
       AccessDeniedError,
     );
+  });
+});
+
+describe('LocalIam decision cache', () => {
+  const CONNECTIONS = 'arn:aws:execute-api:us-east-1:000000000000:api1/prod/POST/@connections/';
+  const MANAGE = 'execute-api:ManageConnections';
+  const roleWith = (statements: unknown[]) => ({
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      Policies: [{ PolicyName: 'Inline', PolicyDocument: { Version: '2012-10-17', Statement: statements } }],
+    },
+  });
+  const fn = (role: string) => ({
+    Type: 'AWS::Lambda::Function',
+    Properties: { Role: { 'Fn::GetAtt': [role, 'Arn'] } },
+  });
+  const template: CloudFormationTemplate = {
+    Resources: {
+      Fanout: fn('FanoutRole'),
+      FanoutRole: roleWith([{ Effect: 'Allow', Action: MANAGE, Resource: `${CONNECTIONS}*` }]),
+      Other: fn('OtherRole'),
+      OtherRole: roleWith([{ Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: TABLE_ARN }]),
+      Narrow: fn('NarrowRole'),
+      NarrowRole: roleWith([
+        { Effect: 'Allow', Action: MANAGE, Resource: `${CONNECTIONS}abc*` },
+        { Effect: 'Deny', Action: MANAGE, Resource: `${CONNECTIONS}abcBanned` },
+      ]),
+    },
+  };
+  const decisions = async (iam: LocalIam, functionId: string, action: string, connectionIds: string[]) => {
+    const principal = iam.functionPrincipal(functionId);
+    const results: string[] = [];
+    for (const id of connectionIds) {
+      const denial = await iam.check(principal, [{ action, resource: `${CONNECTIONS}${id}` }]);
+      results.push(denial === undefined ? 'allowed' : denial.message);
+    }
+    return results;
+  };
+
+  it("serves one connection's decision for another only to the same role and action, naming the resource asked", async () => {
+    const iam = new LocalIam(template, resolveReference);
+    expect(await decisions(iam, 'Fanout', MANAGE, ['conn1', 'conn2', 'conn3'])).toEqual([
+      'allowed',
+      'allowed',
+      'allowed',
+    ]);
+    const [otherDenial] = await decisions(iam, 'Other', MANAGE, ['conn2']);
+    expect(otherDenial).toBe(
+      `User: arn:aws:sts::000000000000:assumed-role/OtherRole/Other is not authorized to perform: ${MANAGE} on resource: ${CONNECTIONS}conn2 because no identity-based policy allows the ${MANAGE} action`,
+    );
+    const [invokeDenial] = await decisions(iam, 'Fanout', 'execute-api:Invoke', ['conn1']);
+    expect(invokeDenial).toMatch(/not authorized to perform: execute-api:Invoke on resource: \S+@connections\/conn1 /);
+  });
+
+  it('decides each connection on its own when the role grants or denies some connection ids and not others', async () => {
+    const ids = ['abc1', 'xyz', 'abcBanned', 'abc2'];
+    for (const order of [ids, [...ids].reverse()]) {
+      const iam = new LocalIam(template, resolveReference);
+      const byId = Object.fromEntries(
+        (await decisions(iam, 'Narrow', MANAGE, order)).map((result, index) => [order[index], result]),
+      );
+      expect(byId.abc1).toBe('allowed');
+      expect(byId.abc2).toBe('allowed');
+      expect(byId.xyz).toMatch(/@connections\/xyz because no identity-based policy allows/);
+      expect(byId.abcBanned).toMatch(/@connections\/abcBanned with an explicit deny/);
+    }
+  });
+
+  it('shares a decision across last path segments only when no pattern can tell them apart', () => {
+    expect(matchesEverySegmentOrNone(`${CONNECTIONS}*`, CONNECTIONS)).toBe(true);
+    expect(matchesEverySegmentOrNone('*', CONNECTIONS)).toBe(true);
+    expect(matchesEverySegmentOrNone('arn:aws:execute-api:*:*:api1/*/POST/@connections/*', CONNECTIONS)).toBe(true);
+    expect(matchesEverySegmentOrNone(TABLE_ARN, CONNECTIONS)).toBe(true);
+    expect(matchesEverySegmentOrNone(`${CONNECTIONS}abc*`, CONNECTIONS)).toBe(false);
+    expect(matchesEverySegmentOrNone(`${CONNECTIONS}?*`, CONNECTIONS)).toBe(false);
+    expect(matchesEverySegmentOrNone(`${CONNECTIONS}conn1`, CONNECTIONS)).toBe(false);
+    expect(matchesEverySegmentOrNone('arn:aws:execute-api:*/@connections/conn1', CONNECTIONS)).toBe(false);
   });
 });
