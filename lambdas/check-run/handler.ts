@@ -11,6 +11,7 @@ import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { howRunEnded, type RunSources } from './how-run-ended.ts';
 import type { RunOutcome } from './run-outcome.ts';
 
@@ -47,10 +48,8 @@ const sources = async (): Promise<RunSources> => {
   };
 };
 
-export const handler = async (event: unknown): Promise<RunOutcome> => {
-  const { jobId: id } = checkInput.parse(event);
-  logger.appendKeys({ jobId: id });
+export const handler = taskHandler(checkInput, async ({ jobId: id }): Promise<RunOutcome> => {
   const outcome = await howRunEnded(id, await getJob(id), sources);
   logger.info('Asked how the run ended', { verdict: outcome.verdict, reason: outcome.reason });
   return outcome;
-};
+});

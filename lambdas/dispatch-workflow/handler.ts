@@ -13,6 +13,7 @@ import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { getAgent, storeTaskToken } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
@@ -36,10 +37,7 @@ export interface DispatchResult {
   workflowRunId?: string;
 }
 
-export const handler = async (event: unknown): Promise<DispatchResult> => {
-  const input = dispatchInput.parse(event);
-  logger.appendKeys({ jobId: input.jobId });
-
+export const handler = taskHandler(dispatchInput, async (input): Promise<DispatchResult> => {
   const job = await storeTaskToken(input.jobId, 'start', input.taskToken);
   if (job.workflowRunId !== undefined) {
     logger.info('Workflow already dispatched; the new token is stored', { workflowRunId: job.workflowRunId });
@@ -69,7 +67,7 @@ export const handler = async (event: unknown): Promise<DispatchResult> => {
   if (run.workflowRunId !== undefined) await keepWorkflowRun(input.jobId, { ...run, workflowRunId: run.workflowRunId });
   logger.info('Workflow dispatched', { ...run });
   return { dispatched: true, ...(run.workflowRunId === undefined ? {} : { workflowRunId: run.workflowRunId }) };
-};
+});
 
 /**
  * Records the run GitHub created on the job, as an update people see at once (the dashboard links to the run while the

@@ -6,7 +6,6 @@
  * failure queue, alarmed), and the sweeper starts anything still missing once the agent's deadline comes near.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import middy from '@middy/core';
 import type {
@@ -21,6 +20,7 @@ import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
 import { logger } from '../shared/logger.ts';
+import { handlerMiddleware } from '../shared/middleware.ts';
 
 const config = loadConfig({
   PROVISION_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
@@ -56,4 +56,4 @@ async function startExecutions(event: DynamoDBStreamEvent, context: Context): Pr
   return processPartialResponse(event, startExecution, processor, { context });
 }
 
-export const handler = middy(startExecutions).use(injectLambdaContext(logger, { resetKeys: true }));
+export const handler = middy(startExecutions).use(handlerMiddleware());

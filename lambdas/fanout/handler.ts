@@ -18,7 +18,6 @@
  * invocation from the channel's own partition (never every connection).
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
@@ -28,6 +27,7 @@ import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { handlerMiddleware } from '../shared/middleware.ts';
 import {
   encodeMessage,
   fleetSubscribers,
@@ -143,6 +143,4 @@ async function forget(connectionId: string): Promise<void> {
   }
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
-  .use(injectLambdaContext(logger))
-  .handler(fanOut);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(handlerMiddleware()).handler(fanOut);

@@ -13,6 +13,7 @@ import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
 import { getJob } from '../shared/repository.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { describeFailure } from './failure.ts';
 
 loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
@@ -38,9 +39,7 @@ export class JobNotActivatedError extends Error {
   override readonly name = 'JobNotActivated';
 }
 
-export const handler = async (event: unknown): Promise<FinishResult> => {
-  const input = finishInput.parse(event);
-  logger.appendKeys({ jobId: input.jobId, action: input.action });
+export const handler = taskHandler(finishInput, async (input): Promise<FinishResult> => {
   switch (input.action) {
     case 'activate': {
       const result = resultOf(input.jobId, await activateJob(input.jobId, input.result, ACTOR));
@@ -67,7 +66,7 @@ export const handler = async (event: unknown): Promise<FinishResult> => {
     case 'rollback-failed':
       return recordGivingUp(input, 'RollbackFailed', 'Rollback gave up: cloud resources of this job may still exist');
   }
-};
+});
 
 /** Logs that a task gave up after its retries and emits the metric whose alarm pages a person. */
 function recordGivingUp(

@@ -3,11 +3,11 @@
  * WebSocket authorizer applies, from the same module: a Cognito access token of the dashboard client, never an ID
  * token. API Gateway answers 401 itself when the `Authorization` header is missing, and 403 when this says no.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
 import { verifyAccessToken, type AccessTokenIdentity } from '../shared/auth.ts';
 import { logger } from '../shared/logger.ts';
+import { handlerMiddleware } from '../shared/middleware.ts';
 
 /** What the dashboard functions read at `requestContext.authorizer.lambda`. */
 export type CallerContext = AccessTokenIdentity;
@@ -28,5 +28,5 @@ async function authorize(event: APIGatewayRequestAuthorizerEventV2): Promise<Aut
 }
 
 export const handler = middy<APIGatewayRequestAuthorizerEventV2, AuthorizerResult>()
-  .use(injectLambdaContext(logger))
+  .use(handlerMiddleware())
   .handler(authorize);

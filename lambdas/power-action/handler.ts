@@ -17,6 +17,7 @@ import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { cancelSubscription } from '../shared/stripe-billing.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { STRIPE_API_URL, stripeClient } from '../shared/stripe-client.ts';
 import { deleteServer, serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
@@ -57,16 +58,14 @@ export interface LifecycleTaskResult {
   outcome: 'recorded' | 'already';
 }
 
-export const handler = async (event: unknown): Promise<LifecycleTaskResult> => {
-  const input = taskInput.parse(event);
-  logger.appendKeys({ agentId: input.agentId, action: input.action });
+export const handler = taskHandler(taskInput, async (input): Promise<LifecycleTaskResult> => {
   if (input.action === 'recordFailure') {
     const recorded = await recordActionFailure({ ...input, cause: input.failure.Cause ?? input.failure.Error });
     return input.failedAction === 'destroy' ? recorded : destroyIfSubscriptionEnded(input.agentId, recorded);
   }
   const done = await carryOut(input);
   return input.action === 'destroy' ? done : destroyIfSubscriptionEnded(input.agentId, done);
-};
+});
 
 /**
  * I5: the subscription ended while the agent was stopping or starting (the end is kept on it), and the stop or start is

@@ -11,6 +11,7 @@ import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob, type JobRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from './github.ts';
 import { deleteServer, serversOfJob } from './hetzner.ts';
 import { deleteDevice, devicesOfJob } from './tailscale.ts';
@@ -40,10 +41,8 @@ export class RollbackIncompleteError extends Error {
   override readonly name = 'RollbackIncomplete';
 }
 
-export const handler = async (event: unknown): Promise<RollbackResult> => {
-  const { jobId: id } = rollbackInput.parse(event);
+export const handler = taskHandler(rollbackInput, async ({ jobId: id }): Promise<RollbackResult> => {
   const job = await getJob(id);
-  logger.appendKeys({ jobId: id });
 
   const [workflowRun, servers, devices] = await Promise.allSettled([
     cancelRun(id, job),
@@ -70,7 +69,7 @@ export const handler = async (event: unknown): Promise<RollbackResult> => {
   };
   logger.info('Rolled back', { ...result });
   return result;
-};
+});
 
 /** @returns the run id when a cancellation was requested */
 async function cancelRun(id: string, job: JobRecord | undefined): Promise<string | undefined> {

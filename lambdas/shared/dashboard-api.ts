@@ -5,7 +5,6 @@
  * `cognito:groups` give (lambdas/domain/access.ts decides what each role may see and do). An agent the caller may not
  * see answers 404 like one that does not exist, so ids reveal nothing.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithLambdaAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { CallerContext } from '../http-authorizer/handler.ts';
@@ -13,6 +12,7 @@ import { maySee, ROLES, type Caller } from '../domain/access.ts';
 import { agentId as agentIdSchema } from '../domain/schemas.ts';
 import { errorResponse } from './http.ts';
 import { logger } from './logger.ts';
+import { handlerMiddleware } from './middleware.ts';
 import { getAgent, type AgentRecord } from './repository.ts';
 
 export type DashboardRequest = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;
@@ -66,7 +66,7 @@ export function agentNotFound(): HttpError {
 /** The Lambda handler of a dashboard function: an {@link HttpError} is answered as such, anything else as a logged 500. */
 export function dashboardApiHandler(handle: (request: DashboardRequest) => Promise<DashboardResponse>) {
   return middy<DashboardRequest, DashboardResponse>()
-    .use(injectLambdaContext(logger))
+    .use(handlerMiddleware())
     .handler(async (request) => {
       try {
         return await handle(request);

@@ -3,13 +3,13 @@
  * context, metrics, a count of accepted and refused requests, and a JSON 500 that asks the sender to retry when
  * something failed after the request was verified (every step is safe to repeat).
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errorResponse } from './http.ts';
 import { logger, metrics } from './logger.ts';
+import { handlerMiddleware } from './middleware.ts';
 
 export interface WebhookHandlerOptions {
   /** Metric counted for each 200 answer (a burst of the refused one means a wrong secret or someone probing). */
@@ -25,7 +25,7 @@ export function webhookHandler(
   options: WebhookHandlerOptions,
 ) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(handlerMiddleware())
     .use(logMetrics(metrics))
     .handler(async (event) => {
       const response = await handle(event);

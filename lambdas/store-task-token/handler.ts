@@ -9,6 +9,7 @@ import * as z from '../domain/zod-mini.ts';
 import { jobId } from '../domain/schemas.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { storeTaskToken, type WorkflowOutcome } from '../shared/repository.ts';
 import { settleCompletionWait } from '../shared/task-tokens.ts';
 
@@ -21,13 +22,11 @@ export interface StoreTaskTokenResult {
   resolvedWith?: WorkflowOutcome['status'];
 }
 
-export const handler = async (event: unknown): Promise<StoreTaskTokenResult> => {
-  const { taskToken, jobId: id } = storeInput.parse(event);
-  logger.appendKeys({ jobId: id });
+export const handler = taskHandler(storeInput, async ({ taskToken, jobId: id }): Promise<StoreTaskTokenResult> => {
   const { outcome } = await storeTaskToken(id, 'completion', taskToken);
   if (outcome === undefined) return {};
 
   logger.info('The workflow finished before its wait began; resolving it now', { outcome: outcome.status });
   await settleCompletionWait(id, taskToken, outcome);
   return { resolvedWith: outcome.status };
-};
+});

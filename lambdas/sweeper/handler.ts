@@ -2,6 +2,7 @@
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig } from '../shared/config.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { taskHandler } from '../shared/task-handler.ts';
 import { sweep, type SweepResult } from './sweep.ts';
 
 const config = loadConfig({
@@ -19,19 +20,23 @@ const config = loadConfig({
   TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
 });
 
-export const handler = async (): Promise<SweepResult> =>
-  sweep({
-    stateMachines: { provision: config.PROVISION_STATE_MACHINE_ARN, lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN },
-    github: {
-      apiUrl: config.GITHUB_API_URL,
-      repository: config.GITHUB_REPOSITORY,
-      workflowFile: config.GITHUB_WORKFLOW_FILE,
-      token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
-    },
-    hetzner: { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) },
-    tailscale: {
-      apiUrl: config.TAILSCALE_API_URL,
-      tailnet: config.TAILSCALE_TAILNET,
-      token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
-    },
-  });
+/** The schedule's event carries nothing the sweep needs. */
+export const handler = taskHandler(
+  z.unknown(),
+  async (): Promise<SweepResult> =>
+    sweep({
+      stateMachines: { provision: config.PROVISION_STATE_MACHINE_ARN, lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN },
+      github: {
+        apiUrl: config.GITHUB_API_URL,
+        repository: config.GITHUB_REPOSITORY,
+        workflowFile: config.GITHUB_WORKFLOW_FILE,
+        token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
+      },
+      hetzner: { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) },
+      tailscale: {
+        apiUrl: config.TAILSCALE_API_URL,
+        tailnet: config.TAILSCALE_TAILNET,
+        token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
+      },
+    }),
+);

@@ -3,12 +3,12 @@
  * rides in `?token=`; a valid one yields an Allow policy whose context tells the `$connect` handler who connected and
  * until when the token is good.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import type { Role } from '../domain/access.ts';
 import { verifyAccessToken } from '../shared/auth.ts';
 import { logger } from '../shared/logger.ts';
+import { handlerMiddleware } from '../shared/middleware.ts';
 
 /** What the `$connect` handler reads at `requestContext.authorizer` (API Gateway passes context values as strings). */
 export interface ConnectAuthorizerContext {
@@ -51,5 +51,5 @@ async function authorize(event: APIGatewayRequestAuthorizerEvent): Promise<APIGa
 }
 
 export const handler = middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>()
-  .use(injectLambdaContext(logger))
+  .use(handlerMiddleware())
   .handler(authorize);

@@ -5,7 +5,6 @@
  * way the fan-out sends updates; route responses carry no body. One path for all messages keeps their order
  * (a snapshot is never overtaken by a route response) and works alike in AWS and on the local gateway.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type {
   APIGatewayEventWebsocketRequestContextV2,
@@ -18,6 +17,7 @@ import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import { handlerMiddleware } from '../shared/middleware.ts';
 import { connectionExpiry, encodeMessage, postMessage, putConnection, removeConnection } from './connections.ts';
 import { answer, badRequest } from './live-status.ts';
 
@@ -90,4 +90,4 @@ async function send(connectionId: string, messages: readonly ServerMessage[]): P
   }
 }
 
-export const handler = middy<WebSocketEvent, APIGatewayProxyResultV2>().use(injectLambdaContext(logger)).handler(route);
+export const handler = middy<WebSocketEvent, APIGatewayProxyResultV2>().use(handlerMiddleware()).handler(route);

@@ -1,0 +1,12 @@
+/**
+ * The middleware every function's handler runs under, composed in this one place so that what each log line and each
+ * invocation carries is the same for every kind of handler (webhook, dashboard API, state-machine task, stream).
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { MiddlewareObj } from '@middy/core';
+import { logger } from './logger.ts';
+
+/** The logger's Lambda context on every line, and no key one invocation appended left for the next. */
+export function handlerMiddleware(): MiddlewareObj[] {
+  return [injectLambdaContext(logger, { resetKeys: true })];
+}
