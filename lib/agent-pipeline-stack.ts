@@ -87,7 +87,7 @@ export class AgentPipelineStack extends Stack {
       data,
       observability,
       provisioning: provisioning.stateMachine,
-      lifecycle,
+      lifecycle: lifecycle.stateMachine,
     });
     new Sweeper(this, 'Sweeper', {
       data,
@@ -95,7 +95,7 @@ export class AgentPipelineStack extends Stack {
       observability,
       provisioning: provisioning.stateMachine,
       workflowRuns: provisioning.workflowRuns,
-      lifecycle,
+      lifecycle: lifecycle.stateMachine,
     });
     const httpApi = new HttpApi(this, 'HttpApi', {
       data,

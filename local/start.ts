@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
+import { DEFINITION_METADATA_KEY, PROVISION_ASL_PATH } from '../lib/metadata.ts';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -46,7 +47,6 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const ACCOUNT_ID = '000000000000';
 const DEV_CLIENT_ID = 'local-dashboard';
 const GITHUB_REPOSITORY = 'local/agent-infra';
-const PROVISION_DEFINITION = 'state-machines/provision.asl.json';
 const PER_FUNCTION_VARIABLES = new Set(['POWERTOOLS_SERVICE_NAME']);
 
 export interface LocalStackOptions {
@@ -231,9 +231,9 @@ function stateMachinesOf(template: CloudFormationTemplate): LocalStateMachine[] 
   );
   if (machines.length === 0) throw new Error('The template has no state machine');
   return machines.map(([logicalId, resource]) => {
-    const definitionFile = resource.Metadata?.['agent-pipeline:definition'];
+    const definitionFile = resource.Metadata?.[DEFINITION_METADATA_KEY];
     if (typeof definitionFile !== 'string')
-      throw new Error(`State machine ${logicalId} has no agent-pipeline:definition metadata`);
+      throw new Error(`State machine ${logicalId} has no ${DEFINITION_METADATA_KEY} metadata`);
     const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
     let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
     for (const [key, value] of Object.entries(substitutions)) {
@@ -413,8 +413,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const stateMachineArns = Object.fromEntries(
       machines.map((machine) => [machine.definitionFile, localStateMachineArn(machine.logicalId)]),
     );
-    const stateMachineArn = stateMachineArns[PROVISION_DEFINITION];
-    if (stateMachineArn === undefined) throw new Error(`No state machine runs ${PROVISION_DEFINITION}`);
+    const stateMachineArn = stateMachineArns[PROVISION_ASL_PATH];
+    if (stateMachineArn === undefined) throw new Error(`No state machine runs ${PROVISION_ASL_PATH}`);
     const stepFunctions = new LocalStepFunctions({
       definitions: Object.fromEntries(
         machines.map((machine) => [localStateMachineArn(machine.logicalId), machine.definition]),

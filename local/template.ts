@@ -11,13 +11,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { App, Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
+import { ENTRY_METADATA_KEY } from '../lib/metadata.ts';
 import type { StreamPollerOptions } from './stream-poller.ts';
-
-/**
- * Metadata key on `AWS::Lambda::Function` resources naming the handler's source file (repository-relative). The same
- * key as `lib/constructs/lambda-function.ts`, repeated so that reading a cached template does not load aws-cdk-lib.
- */
-const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
 
 /** The parts of a CloudFormation template the local runtime reads; everything else is kept as is. */
 export interface CloudFormationTemplate {

@@ -1,21 +1,20 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Data } from './data.ts';
 import { FailureQueue } from './failure-queue.ts';
 import { PipelineFunction } from './lambda-function.ts';
-import type { Lifecycle } from './lifecycle.ts';
 import type { Observability } from './observability.ts';
+import type { PipelineStateMachine } from './pipeline-state-machine.ts';
 
 export interface ExecutionStarterProps {
   readonly data: Data;
   readonly observability: Observability;
   /** Where paid jobs and retries are provisioned. */
-  readonly provisioning: StateMachine;
+  readonly provisioning: PipelineStateMachine;
   /** Where stop, start and destroy run. */
-  readonly lifecycle: Lifecycle;
+  readonly lifecycle: PipelineStateMachine;
 }
 
 /**
@@ -39,8 +38,9 @@ export class ExecutionStarter extends Construct {
         'Starts the execution of each recorded intent (provisioning, stop, start, destroy) from the table stream',
       timeout: Duration.seconds(30),
       observability,
-    }).useProvisioning(props.provisioning);
-    props.lifecycle.grantStart(this.function);
+    });
+    props.provisioning.grantStartTo(this.function);
+    props.lifecycle.grantStartTo(this.function);
 
     this.failures = new FailureQueue(this, 'Failures', {
       observability,

@@ -5,17 +5,11 @@ import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aw
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
-import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { ENTRY_METADATA_KEY } from '../metadata.ts';
 import { nagReference } from '../nag.ts';
 import { fromRepoRoot, repoRoot } from '../paths.ts';
-import type { Observability } from './observability.ts';
-
-/** Template metadata key that maps a function resource to its handler file (read by the local runtime). */
-export const ENTRY_METADATA_KEY = 'agent-pipeline:entry';
-
-/** CloudWatch namespace of the pipeline's own metrics (Powertools Metrics, e.g. `RollbackFailed`). */
-export const METRICS_NAMESPACE = 'AgentPipeline';
+import { METRICS_NAMESPACE, type Observability } from './observability.ts';
 
 export interface PipelineFunctionProps {
   /** Folder under `lambdas/` that holds `handler.ts`, e.g. `stripe-webhook`; also the Powertools service name. */
@@ -35,7 +29,7 @@ export interface PipelineFunctionProps {
  * X-Ray tracing by Lambda (the handlers do not load the X-Ray SDK: its async-hook context made every promise about 20
  * times slower, measured, which the fan-out's thousands of posts felt most), its own log group (1 month) and a role
  * that may write to that log group and nothing else until a `use*` helper or a grant adds exactly what the handler
- * needs. Every function alarms on errors.
+ * needs ({@link PipelineStateMachine.grantStartTo} for starting a state machine). Every function alarms on errors.
  */
 export class PipelineFunction extends NodejsFunction {
   /** The function's own role (also {@link role}), typed as created: the place for grants' nag acknowledgments. */
@@ -124,13 +118,6 @@ export class PipelineFunction extends NodejsFunction {
   useSecret(envName: `${string}_ID`, secret: ISecret): this {
     this.addEnvironment(envName, secret.secretArn);
     secret.grantRead(this);
-    return this;
-  }
-
-  /** Sets `PROVISION_STATE_MACHINE_ARN` and grants starting executions of it. */
-  useProvisioning(stateMachine: IStateMachine): this {
-    this.addEnvironment('PROVISION_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
-    stateMachine.grantStartExecution(this);
     return this;
   }
 }

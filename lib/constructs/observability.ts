@@ -7,7 +7,9 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { acknowledgeGuardRule } from '../guard.ts';
-import { METRICS_NAMESPACE } from './lambda-function.ts';
+
+/** CloudWatch namespace of the pipeline's own metrics (Powertools Metrics, e.g. `RollbackFailed`). */
+export const METRICS_NAMESPACE = 'AgentPipeline';
 
 export interface ObservabilityProps {
   /**

@@ -1,19 +1,12 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import {
-  type CfnStateMachine,
-  DefinitionBody,
-  LogLevel,
-  StateMachine,
-  StateMachineType,
-} from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { fromRepoRoot } from '../paths.ts';
+import { PROVISION_ASL_PATH } from '../metadata.ts';
 import type { Data } from './data.ts';
-import { METRICS_NAMESPACE, PipelineFunction } from './lambda-function.ts';
-import type { Observability } from './observability.ts';
+import { PipelineFunction } from './lambda-function.ts';
+import { METRICS_NAMESPACE, type Observability } from './observability.ts';
+import { PipelineStateMachine } from './pipeline-state-machine.ts';
 import type { Secrets } from './secrets.ts';
 
 /** Which workflow is dispatched, and where. */
@@ -33,19 +26,13 @@ export interface ProvisioningProps {
   readonly github: GitHubWorkflowTarget;
 }
 
-/** Path of the provisioning ASL, relative to the repository root. */
-export const PROVISION_ASL_PATH = 'state-machines/provision.asl.json';
-
-/** Metadata key on the state machine resource naming its ASL file (repository-relative), read by the local runtime. */
-export const DEFINITION_METADATA_KEY = 'agent-pipeline:definition';
-
 /**
  * The provisioning state machine (`state-machines/provision.asl.json`) with the five functions its Task states call.
  * Alarms on failed and timed-out executions, on activations that gave up with the VM up (`ActivationFailed`) and on
  * rollbacks that gave up (`RollbackFailed`), both emitted by finish-job.
  */
 export class Provisioning extends Construct {
-  public readonly stateMachine: StateMachine;
+  public readonly stateMachine: PipelineStateMachine;
   public readonly dispatchWorkflow: PipelineFunction;
   public readonly storeTaskToken: PipelineFunction;
   public readonly finishJob: PipelineFunction;
@@ -109,32 +96,22 @@ export class Provisioning extends Construct {
       .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
       .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
 
-    const logGroup = new LogGroup(this, 'StateMachineLogs', { retention: RetentionDays.ONE_MONTH });
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromFile(fromRepoRoot(PROVISION_ASL_PATH)),
-      definitionSubstitutions: {
-        DispatchWorkflowFunctionArn: this.dispatchWorkflow.functionArn,
-        StoreTaskTokenFunctionArn: this.storeTaskToken.functionArn,
-        FinishJobFunctionArn: this.finishJob.functionArn,
-        RollbackFunctionArn: this.rollback.functionArn,
-        CheckRunFunctionArn: this.checkRun.functionArn,
+    this.stateMachine = new PipelineStateMachine(this, 'StateMachine', {
+      definitionPath: PROVISION_ASL_PATH,
+      tasks: {
+        DispatchWorkflowFunctionArn: this.dispatchWorkflow,
+        StoreTaskTokenFunctionArn: this.storeTaskToken,
+        FinishJobFunctionArn: this.finishJob,
+        RollbackFunctionArn: this.rollback,
+        CheckRunFunctionArn: this.checkRun,
       },
-      tracingEnabled: true,
-      // Execution data holds task tokens and customer data: keep it out of the logs.
-      logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
+      arnEnvironmentVariable: 'PROVISION_STATE_MACHINE_ARN',
+      observability,
+      alarmDescriptions: {
+        failed: 'Provisioning executions failed',
+        timedOut: 'Provisioning executions timed out',
+      },
     });
-    // The definition is an S3 asset in the template: name its file so the local runtime runs the same ASL.
-    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(DEFINITION_METADATA_KEY, PROVISION_ASL_PATH);
-    // The unqualified ARNs the ASL names, and nothing else (grantInvoke would add every version and alias).
-    this.stateMachine.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['lambda:InvokeFunction'],
-        resources: [this.dispatchWorkflow, this.storeTaskToken, this.finishJob, this.rollback, this.checkRun].map(
-          (fn) => fn.functionArn,
-        ),
-      }),
-    );
 
     // When the workflow's final report arrived before the completion token was stored, store-task-token ends the wait
     // itself (settleCompletionWait): success or failure, never a heartbeat. A policy of its own, not the role's default
@@ -149,20 +126,6 @@ export class Provisioning extends Construct {
       ],
     });
 
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Execution logging (logs:*LogDelivery*, logs:PutResourcePolicy, logs:Describe*) and X-Ray (xray:Put*, xray:GetSampling*) support no resource-level permissions.',
-    });
-
-    observability.addAlarm(this, 'ExecutionsFailedAlarm', {
-      metric: this.stateMachine.metricFailed(),
-      description: 'Provisioning executions failed',
-    });
-    observability.addAlarm(this, 'ExecutionsTimedOutAlarm', {
-      metric: this.stateMachine.metricTimedOut(),
-      description: 'Provisioning executions timed out',
-    });
     const givingUp = {
       ActivationFailed:
         'An activation gave up: the VM of a job is up but its agent is not active (nothing was rolled back)',

@@ -3,24 +3,24 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
-import type { CfnStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { nagReference } from '../nag.ts';
 import type { Data } from './data.ts';
 import { FailureQueue } from './failure-queue.ts';
 import { PipelineFunction } from './lambda-function.ts';
-import type { Lifecycle } from './lifecycle.ts';
 import type { Observability } from './observability.ts';
+import type { PipelineStateMachine } from './pipeline-state-machine.ts';
 import type { Secrets } from './secrets.ts';
 
 export interface SweeperProps {
   readonly data: Data;
   readonly secrets: Secrets;
   readonly observability: Observability;
-  readonly provisioning: StateMachine;
+  readonly provisioning: PipelineStateMachine;
   /** Where the provisioning workflow's runs are (Provisioning.workflowRuns): asked how a run ended (I4). */
   readonly workflowRuns: Readonly<Record<string, string>>;
-  readonly lifecycle: Lifecycle;
+  readonly lifecycle: PipelineStateMachine;
 }
 
 /**
@@ -46,11 +46,11 @@ export class Sweeper extends Construct {
       .useTable(data.table, 'keyedReadWrite')
       .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
       .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
-      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken)
-      .useProvisioning(props.provisioning);
-    props.lifecycle.grantStart(this.function);
+      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+    props.provisioning.grantStartTo(this.function);
+    props.lifecycle.grantStartTo(this.function);
     // Executions of these state machines only; built from their names so the resources stay readable.
-    for (const stateMachine of [props.provisioning, props.lifecycle.stateMachine]) {
+    for (const stateMachine of [props.provisioning, props.lifecycle]) {
       const executionArn = Stack.of(this).formatArn({
         service: 'states',
         resource: 'execution',

@@ -3,7 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { AgentPipelineStack } from '../../lib/agent-pipeline-stack.ts';
-import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
+import { ENTRY_METADATA_KEY } from '../../lib/metadata.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 import {
   actionsOf,

@@ -5,9 +5,7 @@
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { LIFECYCLE_ASL_PATH } from '../../lib/constructs/lifecycle.ts';
-import { DEFINITION_METADATA_KEY } from '../../lib/constructs/provisioning.ts';
-import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
+import { DEFINITION_METADATA_KEY, ENTRY_METADATA_KEY, LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
 import {
   actionsOf,
   allIamStatements,

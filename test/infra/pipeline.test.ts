@@ -3,7 +3,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { Observability } from '../../lib/constructs/observability.ts';
-import { PROVISION_ASL_PATH } from '../../lib/constructs/provisioning.ts';
+import { DEFINITION_METADATA_KEY, PROVISION_ASL_PATH } from '../../lib/metadata.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 import { functionLogicalId, roleStatements, synthesizePipeline } from './support.ts';
 
@@ -19,7 +19,7 @@ const table = onlyResource('AWS::DynamoDB::Table');
 /** The provisioning state machine (the lifecycle one has its own tests in lifecycle.test.ts). */
 const stateMachine = ((): { id: string; resource: Record<string, any> } => {
   const entries = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).filter(
-    ([, resource]) => resource.Metadata?.['agent-pipeline:definition'] === PROVISION_ASL_PATH,
+    ([, resource]) => resource.Metadata?.[DEFINITION_METADATA_KEY] === PROVISION_ASL_PATH,
   );
   expect(entries).toHaveLength(1);
   const [id, resource] = entries[0]!;

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AgentPipelineStack, type AgentPipelineStackProps } from '../../lib/agent-pipeline-stack.ts';
-import { ENTRY_METADATA_KEY } from '../../lib/constructs/lambda-function.ts';
+import { ENTRY_METADATA_KEY } from '../../lib/metadata.ts';
 
 /** Every handler folder under `lambdas/` the stack deploys. */
 export const FUNCTION_NAMES = [

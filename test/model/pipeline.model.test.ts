@@ -13,6 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
@@ -91,7 +92,7 @@ function sweepLater(): Promise<unknown> {
     {
       stateMachines: {
         provision: stack.stateMachineArn,
-        lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+        lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
       },
       github: {
         apiUrl: stack.fakes.github.url,

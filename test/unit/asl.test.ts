@@ -15,6 +15,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { InternalServiceError } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
+import { PROVISION_ASL_PATH } from '../../lib/metadata.ts';
+import { fromRepoRoot } from '../../lib/paths.ts';
 
 /** asl-validator (the validator aws-local-stepfunctions runs) ships no types. */
 type AslValidator = (
@@ -32,7 +34,7 @@ const SUBSTITUTIONS = [
 ];
 const arnOf = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
 
-const template = readFileSync(new URL('../../state-machines/provision.asl.json', import.meta.url), 'utf8');
+const template = readFileSync(fromRepoRoot(PROVISION_ASL_PATH), 'utf8');
 const substituted = template.replace(/\$\{(\w+)\}/g, (placeholder, name: string) =>
   SUBSTITUTIONS.includes(name) ? arnOf(name) : placeholder,
 );

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHttpRouteMatcher } from '../../local/gateway/route-matcher.ts';
 import { routesFromTemplate, type HttpRoute } from '../../local/gateway/routes.ts';
 import type { CloudFormationTemplate } from '../../local/template.ts';
+import { ENTRY_METADATA_KEY } from '../../lib/metadata.ts';
 
 /** Integration URIs, route targets and authorizers exactly as `cdk synth` writes them (aws-cdk-lib 2.276). */
 const lambdaInvocationUri = (functionId: string) => ({
@@ -22,7 +23,7 @@ const target = (integrationId: string) => ({ 'Fn::Join': ['', ['integrations/', 
 const lambdaFunction = (name: string) => ({
   Type: 'AWS::Lambda::Function',
   Properties: { Handler: 'index.handler', Runtime: 'nodejs24.x' },
-  Metadata: { 'agent-pipeline:entry': `lambdas/${name}/handler.ts` },
+  Metadata: { [ENTRY_METADATA_KEY]: `lambdas/${name}/handler.ts` },
 });
 
 const template: CloudFormationTemplate = {

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
+import { fromRepoRoot } from '../../lib/paths.ts';
 
 type AslValidator = (
   definition: unknown,
@@ -10,7 +12,7 @@ type AslValidator = (
 const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
 const FUNCTION_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:power-action';
-const template = readFileSync(new URL('../../state-machines/lifecycle.asl.json', import.meta.url), 'utf8');
+const template = readFileSync(fromRepoRoot(LIFECYCLE_ASL_PATH), 'utf8');
 const substituted = template.replaceAll('${PowerActionFunctionArn}', FUNCTION_ARN);
 
 interface State {

@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { keys } from '../../../lambdas/shared/keys.ts';
+import { DEFINITION_METADATA_KEY, PROVISION_ASL_PATH } from '../../../lib/metadata.ts';
+import { fromRepoRoot } from '../../../lib/paths.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { functionId, rejectionOf, revoke, roleOf } from '../../support/iam.ts';
 import { ApiClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
@@ -17,7 +18,7 @@ const RUN = randomBytes(3).toString('hex');
 const template = inject('template');
 const wsHandlerId = functionId(template, 'ws-handler');
 const provisioningId = Object.keys(template.Resources).find(
-  (id) => template.Resources[id]?.Metadata?.['agent-pipeline:definition'] === 'state-machines/provision.asl.json',
+  (id) => template.Resources[id]?.Metadata?.[DEFINITION_METADATA_KEY] === PROVISION_ASL_PATH,
 )!;
 
 describe('a statement removed from a role', () => {
@@ -32,9 +33,7 @@ describe('a statement removed from a role', () => {
       functionId(template, 'dispatch-workflow'),
     );
     // Lambda.AWSLambdaException is retried as a transient error, as in AWS: without the ASL's waits here.
-    const { States } = JSON.parse(
-      readFileSync(resolve(import.meta.dirname, '../../../state-machines/provision.asl.json'), 'utf8'),
-    ) as {
+    const { States } = JSON.parse(readFileSync(fromRepoRoot(PROVISION_ASL_PATH), 'utf8')) as {
       States: Record<string, unknown>;
     };
     stack = await startTestStack({

@@ -22,6 +22,7 @@ import {
   type FakeRefund,
   type FakeSubscription,
 } from '../../../local/fakes/stripe.ts';
+import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import {
@@ -187,7 +188,7 @@ describe('I1: a failed agent the owner does not retry', () => {
       {
         stateMachines: {
           provision: stack.stateMachineArn,
-          lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+          lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
         },
         github: {
           apiUrl: stack.fakes.github.url,

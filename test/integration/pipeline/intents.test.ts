@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../../lambdas/domain/deadlines.ts';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import type { SweepSettings } from '../../../lambdas/sweeper/sweep.ts';
+import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
@@ -113,7 +114,7 @@ const act = (client: ApiClient, agentId: string, action: string) =>
 const sweepSettings = (): SweepSettings => ({
   stateMachines: {
     provision: stack.stateMachineArn,
-    lifecycle: stack.stateMachineArns['state-machines/lifecycle.asl.json']!,
+    lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
   },
   github: {
     apiUrl: stack.fakes.github.url,
@@ -244,7 +245,7 @@ describe('crashes between the intent and its execution', () => {
  * (as an execution that timed out or was stopped by hand would end): the agent is left waiting on it.
  */
 function endNextExecution(prefix: string): Promise<string> {
-  const arnPrefix = `${stack.stateMachineArns['state-machines/lifecycle.asl.json']!.replace(':stateMachine:', ':execution:')}:${prefix}`;
+  const arnPrefix = `${stack.stateMachineArns[LIFECYCLE_ASL_PATH]!.replace(':stateMachine:', ':execution:')}:${prefix}`;
   return new Promise((resolve) => {
     const onExecution = ({ type, execution }: { type: string; execution: { executionArn: string; name: string } }) => {
       if (type !== 'started' || !execution.executionArn.startsWith(arnPrefix)) return;

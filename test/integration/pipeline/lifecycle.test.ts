@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RATE_LIMIT, rateWindowOf } from '../../../lambdas/domain/lifecycle.ts';
 import { requestFingerprint } from '../../../lambdas/domain/request-fingerprint.ts';
 import { agentView, type AgentView } from '../../../lambdas/domain/schemas.ts';
+import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import { checkoutCompletedEvent } from '../../support/stripe-events.ts';
 import { startLocalStack, type LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
@@ -264,12 +265,11 @@ describe('an action that fails for good', () => {
    * token, which the API client does not retry within an attempt.
    */
   const ATTEMPTS = 4;
-  const LIFECYCLE_ASL = 'state-machines/lifecycle.asl.json';
 
   /** The lifecycle execution started by the `event` history item (named after its seq). */
   async function executionOf(agentId: string, action: string, event: string) {
     const requested = (await history(agentId)).filter((item) => item.event === event).at(-1)!;
-    const arn = stack.stateMachineArns[LIFECYCLE_ASL]!.replace(':stateMachine:', ':execution:');
+    const arn = stack.stateMachineArns[LIFECYCLE_ASL_PATH]!.replace(':stateMachine:', ':execution:');
     return () => stack.stepFunctions.describeExecution(`${arn}:${agentId}-${action}-${requested.seq}`);
   }
 

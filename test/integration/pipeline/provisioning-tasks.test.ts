@@ -15,6 +15,8 @@ import { start as startHetzner, type HetznerFake } from '../../../local/fakes/he
 import { start as startTailscale, type TailscaleFake } from '../../../local/fakes/tailscale.ts';
 import { LocalStepFunctions, type ExecutionDescription } from '../../../local/stepfunctions.ts';
 import type { CallbackMessage, ProvisionInput } from '../../../lambdas/domain/schemas.ts';
+import { PROVISION_ASL_PATH } from '../../../lib/metadata.ts';
+import { fromRepoRoot } from '../../../lib/paths.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const REPOSITORY = 'acme/agent-infra';
@@ -78,7 +80,7 @@ beforeAll(async () => {
     if (failure?.when === 'after') throw failure.error;
     return result;
   };
-  const asl = readFileSync(new URL('../../../state-machines/provision.asl.json', import.meta.url), 'utf8').replace(
+  const asl = readFileSync(fromRepoRoot(PROVISION_ASL_PATH), 'utf8').replace(
     /\$\{(\w+)\}/g,
     (_, name: keyof typeof FUNCTIONS) => functionArn(FUNCTIONS[name]),
   );
