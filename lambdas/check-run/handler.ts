@@ -1,9 +1,9 @@
 /**
  * CheckRun (provisioning state machine task): before anything is rolled back, asks how the job's workflow run ended
- * (./how-run-ended.ts), because a wait that timed out or an activation that failed says nothing about the VM: its
+ * (shared/how-run-ended.ts), because a wait that timed out or an activation that failed says nothing about the VM: its
  * reports may just have been lost. Reads only; the state machine activates, waits and asks again, or rolls back by the
- * verdict (./run-outcome.ts). GitHub, Hetzner or Tailscale unreachable: it throws (`ApiUnavailable`), and the state
- * retries it.
+ * verdict (shared/run-outcome.ts). GitHub, Hetzner or Tailscale unreachable: it throws (`ApiUnavailable`), and the
+ * state retries it.
  */
 import { jobId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -11,9 +11,9 @@ import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { howRunEnded, type RunSources } from '../shared/how-run-ended.ts';
+import type { RunOutcome } from '../shared/run-outcome.ts';
 import { taskHandler } from '../shared/task-handler.ts';
-import { howRunEnded, type RunSources } from './how-run-ended.ts';
-import type { RunOutcome } from './run-outcome.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),

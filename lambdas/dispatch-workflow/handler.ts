@@ -17,7 +17,7 @@ import { taskHandler } from '../shared/task-handler.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { getAgent, storeTaskToken } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
-import { DispatchRefusedError, dispatchWorkflow } from '../rollback/github.ts';
+import { DispatchRefusedError, dispatchWorkflow } from '../shared/clients/github.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),

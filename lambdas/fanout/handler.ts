@@ -35,7 +35,7 @@ import {
   removeConnection,
   subscribersOf,
   type Subscriber,
-} from '../ws-handler/connections.ts';
+} from '../shared/connections.ts';
 import { messageOf, type AgentMessage } from './messages.ts';
 
 /**

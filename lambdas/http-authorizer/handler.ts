@@ -5,12 +5,9 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
-import { verifyAccessToken, type AccessTokenIdentity } from '../shared/auth.ts';
+import { verifyAccessToken, type CallerContext } from '../shared/auth.ts';
 import { logger } from '../shared/logger.ts';
 import { handlerMiddleware } from '../shared/middleware.ts';
-
-/** What the dashboard functions read at `requestContext.authorizer.lambda`. */
-export type CallerContext = AccessTokenIdentity;
 
 type AuthorizerResult = APIGatewaySimpleAuthorizerWithContextResult<CallerContext> | { isAuthorized: false };
 

@@ -19,10 +19,10 @@ import { secretValue } from '../shared/secrets.ts';
 import { cancelSubscription } from '../shared/stripe-billing.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { STRIPE_API_URL, stripeClient } from '../shared/stripe-client.ts';
-import { deleteServer, serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
-import { deleteDevice, devicesOfJob } from '../rollback/tailscale.ts';
+import { deleteServer, serversOfJob, type HetznerTarget } from '../shared/clients/hetzner.ts';
+import { deleteDevice, devicesOfJob } from '../shared/clients/tailscale.ts';
 import { runPowerCommand } from './hetzner-power.ts';
-import { recordActionFailure } from './record-failure.ts';
+import { recordActionFailure } from '../shared/record-failure.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),

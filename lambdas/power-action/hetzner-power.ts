@@ -1,6 +1,6 @@
 /** Hetzner Cloud power actions: start one on a server and wait until Hetzner reports it finished. */
-import { apiMessage, callApi } from '../rollback/api-client.ts';
-import type { HetznerTarget } from '../rollback/hetzner.ts';
+import { apiMessage, callApi } from '../shared/clients/api-client.ts';
+import type { HetznerTarget } from '../shared/clients/hetzner.ts';
 
 export type PowerCommand = 'poweroff' | 'poweron';
 

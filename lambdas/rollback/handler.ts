@@ -11,10 +11,10 @@ import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob, type JobRecord } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
+import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from '../shared/clients/github.ts';
+import { deleteServer, serversOfJob } from '../shared/clients/hetzner.ts';
+import { deleteDevice, devicesOfJob } from '../shared/clients/tailscale.ts';
 import { taskHandler } from '../shared/task-handler.ts';
-import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from './github.ts';
-import { deleteServer, serversOfJob } from './hetzner.ts';
-import { deleteDevice, devicesOfJob } from './tailscale.ts';
 
 const config = loadConfig({
   TABLE_NAME: z.string().check(z.minLength(1)),

@@ -57,6 +57,9 @@ export interface AccessTokenIdentity {
   readonly role: Role;
 }
 
+/** What the HTTP authorizer hands the dashboard functions, read at `requestContext.authorizer.lambda`. */
+export type CallerContext = AccessTokenIdentity;
+
 /**
  * Verifies a Cognito-style access token (signature against the issuer's JWKS, `iss`, `exp`/`nbf`, `token_use`,
  * `client_id`) and returns its identity, with the role its groups give. Rejects for any invalid token; the error never contains the token.

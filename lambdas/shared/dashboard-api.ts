@@ -7,9 +7,9 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2WithLambdaAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { CallerContext } from '../http-authorizer/handler.ts';
 import { maySee, ROLES, type Caller } from '../domain/access.ts';
 import { agentId as agentIdSchema } from '../domain/schemas.ts';
+import type { CallerContext } from './auth.ts';
 import { errorResponse } from './http.ts';
 import { logger } from './logger.ts';
 import { handlerMiddleware } from './middleware.ts';

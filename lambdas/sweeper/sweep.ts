@@ -13,7 +13,7 @@
  *   by the job-id label and hostname even when no callback recorded them.
  */
 import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
-import { howRunEnded, type RunSources } from '../check-run/how-run-ended.ts';
+import { howRunEnded, type RunSources } from '../shared/how-run-ended.ts';
 import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
 import { isFailedAgentExpired } from '../domain/billing.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
@@ -28,9 +28,9 @@ import { activateJob } from '../shared/activate-job.ts';
 import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { agentIdsWithDeadlineBefore, getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
-import { recordActionFailure } from '../power-action/record-failure.ts';
-import { deleteServer, serversMatching } from '../rollback/hetzner.ts';
-import { deleteDevice, jobIdOfHostname, listDevices } from '../rollback/tailscale.ts';
+import { recordActionFailure } from '../shared/record-failure.ts';
+import { deleteServer, serversMatching } from '../shared/clients/hetzner.ts';
+import { deleteDevice, jobIdOfHostname, listDevices } from '../shared/clients/tailscale.ts';
 
 /** GitHub is asked how a provisioning run ended; Hetzner and Tailscale also list what finished jobs left. */
 export interface SweepSettings extends RunSources {

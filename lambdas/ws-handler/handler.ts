@@ -17,8 +17,14 @@ import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
+import {
+  connectionExpiry,
+  encodeMessage,
+  postMessage,
+  putConnection,
+  removeConnection,
+} from '../shared/connections.ts';
 import { handlerMiddleware } from '../shared/middleware.ts';
-import { connectionExpiry, encodeMessage, postMessage, putConnection, removeConnection } from './connections.ts';
 import { answer, badRequest } from './live-status.ts';
 
 const config = loadConfig({ WS_MANAGEMENT_ENDPOINT: z.url() });

@@ -13,7 +13,7 @@
 import { isStaff, maySee, shownTo } from '../domain/access.ts';
 import type { ClientMessage, ServerMessage } from '../domain/schemas.ts';
 import { agentView, getAgent, historySince } from '../shared/repository.ts';
-import { getConnection, subscribe, subscribeFleet, unsubscribe, unsubscribeFleet } from './connections.ts';
+import { getConnection, subscribe, subscribeFleet, unsubscribe, unsubscribeFleet } from '../shared/connections.ts';
 
 /** The answer to a message that no route understands, or that does not match its route's schema. */
 export function badRequest(message: string): ServerMessage {

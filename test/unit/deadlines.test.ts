@@ -8,7 +8,7 @@ import {
   sweepCutoffOf,
 } from '../../lambdas/domain/deadlines.ts';
 import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
-import { hostnameFragmentOf, jobIdOfHostname } from '../../lambdas/rollback/tailscale.ts';
+import { hostnameFragmentOf, jobIdOfHostname } from '../../lambdas/shared/clients/tailscale.ts';
 import { newId } from '../../lambdas/domain/ids.ts';
 
 const AT = '2026-12-04T10:00:00.000Z';

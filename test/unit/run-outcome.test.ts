@@ -1,6 +1,6 @@
-/** How CheckRun decides whether a provisioning run's VM is activated, waited for or rolled back (lambdas/check-run/run-outcome.ts). */
+/** How CheckRun decides whether a provisioning run's VM is activated, waited for or rolled back (lambdas/shared/run-outcome.ts). */
 import { describe, expect, it } from 'vitest';
-import { outcomeFromJob, outcomeOfSucceededRun, verdictOfRun } from '../../lambdas/check-run/run-outcome.ts';
+import { outcomeFromJob, outcomeOfSucceededRun, verdictOfRun } from '../../lambdas/shared/run-outcome.ts';
 
 describe('outcomeFromJob', () => {
   it('activates with the final report that reached the job after the wait had ended, over what the steps recorded', () => {

@@ -22,7 +22,7 @@ describe('the fan-out in a worker thread', () => {
   it("delivers the paid agent's updates to its dashboard, and removes a subscriber that is gone (410)", async () => {
     const client = await ApiClient.signIn(stack.url, `worker-${RUN}`);
     const agent = await client.createAgent(`worker fan-out ${RUN}`);
-    const { putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
+    const { putConnection, subscribe } = await import('../../../lambdas/shared/connections.ts');
     const goneId = `gone${RUN}AAAAAA=`;
     const connection = {
       connectionId: goneId,

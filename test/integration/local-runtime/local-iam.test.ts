@@ -176,7 +176,7 @@ describe('IAM from the template, on by default', () => {
   it('the fan-out deletes a subscriber that is gone (410): its connection and subscriptions leave the table', async () => {
     const client = await ApiClient.signIn(stack.url, `iam-gone-${RUN}`);
     const agent = await client.createAgent(`gone subscriber ${RUN}`);
-    const { putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
+    const { putConnection, subscribe } = await import('../../../lambdas/shared/connections.ts');
     // A connection the table still lists, which the gateway no longer has (it dropped without a $disconnect).
     const goneId = `gone${RUN}AAAAAA=`;
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;

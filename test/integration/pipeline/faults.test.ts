@@ -466,7 +466,7 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
 describe('the management API failing for one subscriber', () => {
   it('410 Gone: keeps delivering to the live subscriber and forgets the gone one', async () => {
     // The stack has loaded the handlers (and set TABLE_NAME): this is the same module instance they use.
-    const { getConnection, putConnection, subscribe } = await import('../../../lambdas/ws-handler/connections.ts');
+    const { getConnection, putConnection, subscribe } = await import('../../../lambdas/shared/connections.ts');
     const client = await ApiClient.signIn(stack.url, `fanout-${RUN}`);
     const { agentId, jobId } = await dispatchedManualAgent(client);
     const alive = await client.live(stack.wsUrl);

@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startGithub, type GithubFake } from '../../../local/fakes/github.ts';
-import { ApiUnavailableError } from '../../../lambdas/rollback/api-client.ts';
+import { ApiUnavailableError } from '../../../lambdas/shared/clients/api-client.ts';
 import {
   DispatchRefusedError,
   dispatchWorkflow,
   findWorkflowRunOfJob,
   type GithubTarget,
-} from '../../../lambdas/rollback/github.ts';
+} from '../../../lambdas/shared/clients/github.ts';
 
 const REPOSITORY = 'acme/agent-infra';
 const WORKFLOW_FILE = 'provision-agent.yml';

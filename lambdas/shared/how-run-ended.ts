@@ -4,10 +4,10 @@
  * (the server labelled with the job) and Tailscale (the device named after it). Reads only. Used by CheckRun; anything
  * else about to give up on a live job (the sweeper) asks the same before it rolls back (invariant I4).
  */
-import { findWorkflowRunOfJob, getWorkflowRun, runSearchStart, type GithubTarget } from '../rollback/github.ts';
-import { serversOfJob, type HetznerTarget } from '../rollback/hetzner.ts';
-import { deviceOfJob, type TailscaleTarget } from '../rollback/tailscale.ts';
-import type { JobRecord } from '../shared/repository.ts';
+import { findWorkflowRunOfJob, getWorkflowRun, runSearchStart, type GithubTarget } from './clients/github.ts';
+import { serversOfJob, type HetznerTarget } from './clients/hetzner.ts';
+import { deviceOfJob, type TailscaleTarget } from './clients/tailscale.ts';
+import type { JobRecord } from './repository.ts';
 import { JOB_NOT_FOUND, outcomeFromJob, outcomeOfSucceededRun, verdictOfRun, type RunOutcome } from './run-outcome.ts';
 
 export interface RunSources {

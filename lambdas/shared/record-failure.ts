@@ -4,8 +4,8 @@
  * the dashboard says what failed and the owner can act again.
  */
 import { actionErrorOf, failurePlanOf, isFailureRecordable, type LifecycleInput } from '../domain/lifecycle.ts';
-import { recordAgentTransition } from '../shared/job-writer.ts';
-import { logger } from '../shared/logger.ts';
+import { recordAgentTransition } from './job-writer.ts';
+import { logger } from './logger.ts';
 
 export interface ActionFailure {
   readonly failedAction: LifecycleInput['action'];

@@ -27,9 +27,9 @@ import {
 import { ROLES, type Role } from '../domain/access.ts';
 import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { dynamo } from '../shared/clients/dynamodb.ts';
-import { loadConfig } from '../shared/config.ts';
-import { FLEET_SUBSCRIPTIONS_PARTITION, keys, SUBSCRIPTION_PREFIX } from '../shared/keys.ts';
+import { dynamo } from './clients/dynamodb.ts';
+import { loadConfig } from './config.ts';
+import { FLEET_SUBSCRIPTIONS_PARTITION, keys, SUBSCRIPTION_PREFIX } from './keys.ts';
 
 const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().check(z.minLength(3)) });
 

@@ -4,9 +4,9 @@
  * docs/ARCHITECTURE.md). Pure: lambdas/check-run/handler.ts does the asking.
  */
 import type { VmDetails } from '../domain/schemas.ts';
-import type { WorkflowRunState } from '../rollback/github.ts';
-import type { LabelledServer } from '../rollback/hetzner.ts';
-import type { JobRecord } from '../shared/repository.ts';
+import type { WorkflowRunState } from './clients/github.ts';
+import type { LabelledServer } from './clients/hetzner.ts';
+import type { JobRecord } from './repository.ts';
 
 /**
  * `succeeded`: activate the agent with `vm`; `in_progress`: ask again later (the state machine bounds how long);
