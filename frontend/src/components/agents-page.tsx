@@ -5,6 +5,7 @@ import { agentStatusBadge } from '../presentation.ts';
 import { agentHref } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
 import { StatusBadge } from './badge.tsx';
+import { Notice } from './notice.tsx';
 
 /** The signed-in user's agents, with live statuses, and the form that buys a new one. */
 export function AgentsPage() {
@@ -35,9 +36,9 @@ export function AgentsPage() {
       <section aria-labelledby="agents-heading">
         <h1 id="agents-heading">Your agents</h1>
         {problem !== undefined ? (
-          <p class="notice notice--bad" role="alert">
+          <Notice tone="bad" role="alert">
             {problem}
-          </p>
+          </Notice>
         ) : agents === undefined ? (
           <p aria-busy="true">Loading…</p>
         ) : agents.length === 0 ? (

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { devSignIn } from '../auth/dev.ts';
 import { beginCognitoSignIn } from '../auth/cognito.ts';
 import { useServices } from '../services.ts';
+import { Notice } from './notice.tsx';
 
 /** Sign-in: the Cognito hosted UI in AWS, a "sign in as" form on the local runtime. */
 export function SignIn({ error }: { error?: string | undefined }) {
@@ -10,9 +11,9 @@ export function SignIn({ error }: { error?: string | undefined }) {
     <main class="sign-in">
       <h1>Agent dashboard</h1>
       {error === undefined ? null : (
-        <p class="notice notice--bad" role="alert">
+        <Notice tone="bad" role="alert">
           {error}
-        </p>
+        </Notice>
       )}
       {config.auth.dev === true ? (
         <DevSignIn />

@@ -1,0 +1,110 @@
+import { useState } from 'preact/hooks';
+import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import { agentStatusBadge, isStale } from '../presentation.ts';
+import { useNow } from '../services.ts';
+import type { ActionOutcome } from './action-request.ts';
+import { AgentControls } from './agent-controls.tsx';
+import { StatusBadge } from './badge.tsx';
+import { ActionFailurePanel, FailurePanel } from './failure-panels.tsx';
+import { Notice } from './notice.tsx';
+import { PayButton } from './pay-button.tsx';
+import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
+
+/** Everything about one loaded agent: status, notices, what can be done with it, its steps and its server. */
+export function AgentDetails({ view }: { view: AgentView }) {
+  const provisioning = view.agentStatus === 'provisioning';
+  const now = useNow(provisioning);
+  const failedStep = view.steps.find((step) => step.status === 'error');
+  // Kept here, not in the failure panels: an accepted request moves the agent on, which removes its panel.
+  const [retryOutcome, setRetryOutcome] = useState<ActionOutcome>();
+  const [tryAgainOutcome, setTryAgainOutcome] = useState<ActionOutcome>();
+
+  return (
+    <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
+      <header class="agent__header">
+        <h1 id="agent-heading">{view.name}</h1>
+        <StatusBadge badge={agentStatusBadge(view.agentStatus)} testId="agent-status" />
+        {isStale(view, now) ? (
+          <StatusBadge badge={{ label: 'Stale: no heartbeat for 90 s', icon: '⚠', tone: 'bad' }} testId="stale" />
+        ) : null}
+      </header>
+      <p class="muted">
+        Region {view.region} · Agent {view.agentId}
+      </p>
+
+      {view.paymentIssue === true ? (
+        <Notice tone="bad" role="alert" testId="payment-issue">
+          <span aria-hidden="true">⚠ </span>
+          Your last payment did not go through. Please update your payment method so this agent keeps running.
+        </Notice>
+      ) : null}
+
+      {view.subscriptionEndedAt !== undefined && view.agentStatus !== 'destroyed' ? (
+        <Notice tone="bad" role="status" testId="subscription-ended">
+          {view.agentStatus === 'draft'
+            ? 'Subscription ended before this agent was provisioned: create a new agent to start again.'
+            : 'Subscription ended: this agent will be removed.'}
+        </Notice>
+      ) : null}
+
+      {view.failedExpiresAt !== undefined ? (
+        <Notice tone="bad" role="status" testId="failed-expires">
+          If you do not retry this agent by{' '}
+          <time dateTime={view.failedExpiresAt}>
+            {new Date(view.failedExpiresAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}
+          </time>
+          , it will be removed and its subscription cancelled.
+        </Notice>
+      ) : null}
+
+      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? (
+        <PayButton agentId={view.agentId} />
+      ) : null}
+      <AgentControls view={view} />
+
+      {view.actionError === undefined ? null : (
+        <ActionFailurePanel agentId={view.agentId} error={view.actionError} onOutcome={setTryAgainOutcome} />
+      )}
+      {/* An accepted request clears the failure and the status badge shows the progress: only a refusal needs words. */}
+      {tryAgainOutcome?.ok === false && view.actionError !== undefined ? (
+        <Notice tone="bad" role="status" testId="try-again-outcome">
+          {tryAgainOutcome.message}
+        </Notice>
+      ) : null}
+
+      {failedStep !== undefined && view.agentStatus === 'failed' ? (
+        <FailurePanel agentId={view.agentId} step={failedStep} onOutcome={setRetryOutcome} />
+      ) : null}
+      {retryOutcome !== undefined && (view.agentStatus === 'failed' || view.agentStatus === 'provisioning') ? (
+        <Notice tone={retryOutcome.ok ? 'neutral' : 'bad'} role="status" testId="retry-outcome">
+          {retryOutcome.message}
+        </Notice>
+      ) : null}
+
+      <section aria-labelledby="steps-heading" class="card">
+        <h2 id="steps-heading">Provisioning</h2>
+        <StepList steps={view.steps} now={now} />
+        {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
+        {view.workflowRunUrl === undefined ? null : (
+          <p>
+            <a href={view.workflowRunUrl} target="_blank" rel="noopener noreferrer" data-testid="workflow-run">
+              View the workflow run logs
+            </a>
+          </p>
+        )}
+      </section>
+
+      {view.agentStatus === 'active' && view.vm !== undefined ? (
+        <section aria-labelledby="vm-heading" class="card">
+          <h2 id="vm-heading">Server</h2>
+          <dl class="details" data-testid="vm">
+            <dt>Server IP</dt>
+            <dd data-testid="server-ip">{view.vm.serverIp ?? '—'}</dd>
+            <dt>Tailscale IP</dt>
+            <dd data-testid="tailscale-ip">{view.vm.tailscaleIp ?? '—'}</dd>
+          </dl>
+        </section>
+      ) : null}
+    </article>
+  );
+}

@@ -1,0 +1,42 @@
+import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import type { UiStep } from '../../../lambdas/domain/steps.ts';
+import { formatAge, heartbeatAgeMs, stepStatusBadge, stepTimeLabel } from '../presentation.ts';
+
+/** The provisioning steps in order, each with its status and how long it took (or has been running). */
+export function StepList({ steps, now }: { steps: readonly UiStep[]; now: Date }) {
+  return (
+    <ol class="steps" data-testid="steps">
+      {steps.map((step) => {
+        const badge = stepStatusBadge(step.status);
+        return (
+          <li
+            key={step.key}
+            class={`step step--${step.status}`}
+            data-testid={`step-${step.key}`}
+            data-status={step.status}
+            aria-current={step.status === 'active' ? 'step' : undefined}
+          >
+            <span class="step__icon" aria-hidden="true">
+              {badge.icon}
+            </span>
+            <span class="step__label">{step.label}</span>
+            <span class="step__status">{badge.label}</span>
+            <span class="step__duration" data-testid={`duration-${step.key}`}>
+              {stepTimeLabel(step, steps, now)}
+            </span>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
+/** How long ago the provisioning workflow last reported in. */
+export function HeartbeatAge({ view, now }: { view: AgentView; now: Date }) {
+  const ageMs = heartbeatAgeMs(view, now);
+  return (
+    <p class="muted" data-testid="heartbeat">
+      {ageMs === undefined ? 'No heartbeat yet' : `Last heartbeat ${formatAge(ageMs)}`}
+    </p>
+  );
+}
