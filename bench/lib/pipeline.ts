@@ -3,13 +3,12 @@
  * webhooks and callbacks, WebSocket dashboards. Nothing here reaches into the stack's internals.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import Stripe from 'stripe';
 import WebSocket from 'ws';
 import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { agentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { StepFunctionsError } from '../../local/stepfunctions.ts';
-import { checkoutCompletedEvent } from '../../test/support/stripe-events.ts';
+import { checkoutCompletedEvent, sendStripeEvent } from '../../test/support/stripe-events.ts';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across the processes of one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();
@@ -43,15 +42,7 @@ export async function sendCheckoutWebhook(
   stack: LocalStack,
   agent: { agentId: string; userId: string },
 ): Promise<number> {
-  const payload = JSON.stringify(checkoutCompletedEvent({ ...agent, region: 'fsn1' }));
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
-  const response = await fetch(`${stack.url}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-    body: payload,
-  });
-  await response.arrayBuffer();
-  return response.status;
+  return (await sendStripeEvent(stack, checkoutCompletedEvent({ ...agent, region: 'fsn1' }))).status;
 }
 
 export async function getAgent(stack: LocalStack, token: string, agentId: string) {

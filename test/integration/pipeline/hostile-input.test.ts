@@ -8,13 +8,12 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { signCallback, webhookKey } from '../../../.github/scripts/callback.mjs';
 import { errorBody, type ServerMessage } from '../../../lambdas/domain/schemas.ts';
 import { createDevAuth } from '../../../local/dev-auth.ts';
 import { localDynamoDbClient } from '../../../local/dynamodb.ts';
-import { checkoutCompletedEvent } from '../../support/stripe-events.ts';
+import { checkoutCompletedEvent, stripeSignature } from '../../support/stripe-events.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { ApiClient, LiveClient, startTestStack } from '../../support/local-stack.ts';
 
@@ -198,7 +197,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 // ---------------------------------------------------------------------------------------------------------------------
 
 const stripeHeader = (payload: string | Buffer, secret = stack.secrets.stripeWebhookSecret, timestamp = nowSeconds()) =>
-  Stripe.webhooks.generateTestHeaderString({ payload: payload.toString(), secret, timestamp });
+  stripeSignature(payload.toString(), secret, timestamp);
 
 describe('POST /webhooks/stripe', () => {
   it('refuses any body with a missing, random or foreign signature: 400, nothing written', async () => {

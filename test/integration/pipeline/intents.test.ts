@@ -7,7 +7,6 @@
  * ran, as a timeout at the end of a batch would.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import Stripe from 'stripe';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../../lambdas/domain/deadlines.ts';
@@ -18,7 +17,7 @@ import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
 import { ApiClient, startTestStack } from '../../support/local-stack.ts';
-import { checkoutCompletedEvent } from '../../support/stripe-events.ts';
+import { checkoutCompletedEvent, sendStripeEvent } from '../../support/stripe-events.ts';
 
 const SETTLE_MS = 30_000;
 
@@ -65,24 +64,12 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------------------------
 // Helpers
 
-async function sendStripeEvent(event: Record<string, unknown>): Promise<number> {
-  const payload = JSON.stringify(event);
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
-  const response = await fetch(`${stack.url}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-    body: payload,
-  });
-  await response.arrayBuffer();
-  return response.status;
-}
-
 /** A new user's draft agent, paid for with a signed `checkout.session.completed` (the event is returned to resend). */
 async function paidAgent(name: string) {
   const client = await ApiClient.signIn(stack.url, `user-${randomUUID()}`);
   const { agentId } = await client.createAgent(name);
   const paid = checkoutCompletedEvent({ agentId, userId: client.userId, region: 'fsn1' });
-  expect(await sendStripeEvent(paid)).toBe(200);
+  expect((await sendStripeEvent(stack, paid)).status).toBe(200);
   const jobId = (await getAgent(agentId))?.currentJobId;
   if (jobId === undefined) throw new Error('The paid agent has no job');
   return { client, agentId, jobId, paid };
@@ -224,8 +211,8 @@ describe('crashes between the intent and its execution', () => {
     try {
       const { client, agentId, jobId, paid } = await paidAgent('Crash points');
       // Stripe never heard the answer (the webhook "died" after its write): it delivers the event again, twice.
-      expect(await sendStripeEvent(paid)).toBe(200);
-      expect(await sendStripeEvent(paid)).toBe(200);
+      expect((await sendStripeEvent(stack, paid)).status).toBe(200);
+      expect((await sendStripeEvent(stack, paid)).status).toBe(200);
 
       const settled = await client.settled(agentId);
       expect(settled).toMatchObject({ agentStatus: 'active', jobId, status: 'running' });

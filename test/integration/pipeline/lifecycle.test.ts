@@ -7,7 +7,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import Stripe from 'stripe';
 import { postCallback } from '../../../.github/scripts/callback.mjs';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,7 +14,7 @@ import { RATE_LIMIT, rateWindowOf } from '../../../lambdas/domain/lifecycle.ts';
 import { requestFingerprint } from '../../../lambdas/domain/request-fingerprint.ts';
 import { agentView, type AgentView } from '../../../lambdas/domain/schemas.ts';
 import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
-import { checkoutCompletedEvent } from '../../support/stripe-events.ts';
+import { checkoutCompletedEvent, sendStripeEvent, stripeEvent } from '../../support/stripe-events.ts';
 import { startLocalStack, type LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 
@@ -92,29 +91,6 @@ async function waitForView(userId: string, agentId: string, done: (view: AgentVi
 const waitForStatus = (userId: string, agentId: string, status: string) =>
   waitForView(userId, agentId, (current) => current.agentStatus === status);
 
-async function sendStripeEvent(event: Record<string, unknown>): Promise<ApiResponse> {
-  const payload = JSON.stringify(event);
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: stack.secrets.stripeWebhookSecret });
-  const response = await fetch(`${stack.url}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-    body: payload,
-  });
-  return { status: response.status, headers: response.headers, body: await response.json() };
-}
-
-const stripeEvent = (type: string, object: Record<string, unknown>) => ({
-  id: `evt_${randomBytes(12).toString('hex')}`,
-  object: 'event',
-  api_version: '2025-10-29.clover',
-  created: Math.floor(Date.now() / 1000),
-  livemode: false,
-  pending_webhooks: 1,
-  request: { id: null, idempotency_key: null },
-  type,
-  data: { object },
-});
-
 /** A draft agent of a new user. */
 async function draftAgent(name = 'Helper'): Promise<{ userId: string; agentId: string }> {
   const userId = `user-${randomUUID()}`;
@@ -127,7 +103,7 @@ async function draftAgent(name = 'Helper'): Promise<{ userId: string; agentId: s
 async function activeAgent(name = 'Helper') {
   const { userId, agentId } = await draftAgent(name);
   const paid = checkoutCompletedEvent({ agentId, userId, region: 'fsn1' });
-  expect((await sendStripeEvent(paid)).status).toBe(200);
+  expect((await sendStripeEvent(stack, paid)).status).toBe(200);
   const active = await waitForStatus(userId, agentId, 'active');
   const subscriptionId = (paid.data as { object: { subscription: string } }).object.subscription;
   return { userId, agentId, subscriptionId, serverId: active.vm!.serverId!, deviceId: active.vm!.tailscaleDeviceId };
@@ -333,7 +309,9 @@ describe('retry', () => {
     const { userId, agentId } = await draftAgent();
     // The first run cannot create its server; the retry's run can.
     stack.fakes.hetzner.inject({ route: 'POST /servers', status: 503, times: 1 });
-    expect((await sendStripeEvent(checkoutCompletedEvent({ agentId, userId, region: 'fsn1' }))).status).toBe(200);
+    expect((await sendStripeEvent(stack, checkoutCompletedEvent({ agentId, userId, region: 'fsn1' }))).status).toBe(
+      200,
+    );
     const failed = await waitForStatus(userId, agentId, 'failed');
 
     const retry = await act(userId, agentId, 'retry');
@@ -430,11 +408,11 @@ describe('Stripe subscription and invoice events', () => {
       parent: { type: 'subscription_details', subscription_details: { subscription: subscriptionId } },
     };
 
-    expect((await sendStripeEvent(stripeEvent('invoice.payment_failed', invoice))).status).toBe(200);
+    expect((await sendStripeEvent(stack, stripeEvent('invoice.payment_failed', invoice))).status).toBe(200);
     expect(await view(userId, agentId)).toMatchObject({ agentStatus: 'active', paymentIssue: true });
     expect(serverStatus(serverId)).toBe('running');
 
-    expect((await sendStripeEvent(stripeEvent('invoice.paid', invoice))).status).toBe(200);
+    expect((await sendStripeEvent(stack, stripeEvent('invoice.paid', invoice))).status).toBe(200);
     const cleared = await view(userId, agentId);
     expect(cleared.agentStatus).toBe('active');
     expect(cleared.paymentIssue).toBeUndefined();
@@ -444,11 +422,11 @@ describe('Stripe subscription and invoice events', () => {
       object: 'subscription',
       status: 'canceled',
     });
-    expect((await sendStripeEvent(deleted)).status).toBe(200);
+    expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
     await waitForStatus(userId, agentId, 'destroyed');
     expect(stack.fakes.hetzner.state.servers.has(Number(serverId))).toBe(false);
     // A redelivery changes nothing.
-    expect((await sendStripeEvent(deleted)).status).toBe(200);
+    expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
 
     const items = await history(agentId);
     expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index + 1));
@@ -468,7 +446,7 @@ describe('Stripe subscription and invoice events', () => {
       });
     });
     const paid = checkoutCompletedEvent({ agentId, userId, region: 'fsn1' });
-    expect((await sendStripeEvent(paid)).status).toBe(200);
+    expect((await sendStripeEvent(stack, paid)).status).toBe(200);
     await dispatched;
     const { jobId } = await view(userId, agentId);
     if (jobId === null) throw new Error('The paid agent has no job');
@@ -507,12 +485,12 @@ describe('Stripe subscription and invoice events', () => {
     const { userId, agentId, jobId, report, deleted } = await provisioningManualAgent();
     const destroys = countDestroyExecutions(agentId);
     try {
-      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
       const marked = await view(userId, agentId);
       expect(marked.agentStatus).toBe('provisioning');
       expect(marked.subscriptionEndedAt).toBe(new Date((deleted.data.object.ended_at as number) * 1000).toISOString());
       // A redelivery while it still provisions changes nothing.
-      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
       expect((await view(userId, agentId)).seq).toBe(marked.seq);
 
       // The workflow goes on as the real one does: a server in Hetzner, a device in the tailnet, then running.
@@ -556,7 +534,7 @@ describe('Stripe subscription and invoice events', () => {
       expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(false);
       expect(stack.fakes.tailscale.state.devices.has(device.id)).toBe(false);
       // A redelivery after the end changes nothing either.
-      expect((await sendStripeEvent(deleted)).status).toBe(200);
+      expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
       expect((await view(userId, agentId)).seq).toBe(destroyed.seq);
       expect(destroys.count()).toBe(1);
 
@@ -578,7 +556,7 @@ describe('Stripe subscription and invoice events', () => {
 
   it('destroys an agent whose provisioning failed after its subscription ended, and refuses to retry it', async () => {
     const { userId, agentId, report, deleted } = await provisioningManualAgent();
-    expect((await sendStripeEvent(deleted)).status).toBe(200);
+    expect((await sendStripeEvent(stack, deleted)).status).toBe(200);
     await report({ type: 'status', status: 'failed', error: 'Hetzner is out of servers', failed_step: 'vm_created' });
     // A failed agent can be destroyed: the kept end destroys it at once (I5) rather than leave it waiting for a retry.
     const destroyed = await waitForStatus(userId, agentId, 'destroyed');

@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
 import { start as startStripeFake, type StripeFake } from '../../../local/fakes/stripe.ts';
@@ -16,6 +15,7 @@ import { LocalStepFunctions, type ExecutionDescription } from '../../../local/st
 import { StreamPoller } from '../../../local/stream-poller.ts';
 import { functionEntries, importHandler } from '../../../local/template.ts';
 import { httpApiEvent, lambdaContext } from '../../support/events.ts';
+import { stripeSignature } from '../../support/stripe-events.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const WEBHOOK_SECRET = `whsec_${randomUUID().replaceAll('-', '')}`;
@@ -158,11 +158,7 @@ function stripeEventBody(agent: { agentId: string; userId: string; region: strin
 }
 
 function signatureOf(payload: string, options: { secret?: string; timestamp?: number } = {}): string {
-  return Stripe.webhooks.generateTestHeaderString({
-    payload,
-    secret: options.secret ?? WEBHOOK_SECRET,
-    ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }),
-  });
+  return stripeSignature(payload, options.secret ?? WEBHOOK_SECRET, options.timestamp);
 }
 
 interface Delivery {
