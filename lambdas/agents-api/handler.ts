@@ -8,7 +8,7 @@ import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig, seconds } from '../shared/config.ts';
+import { loadConfig, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
 import {
   agentIdOf,
   agentNotFound,
@@ -25,21 +25,15 @@ import { agentView, createAgent, getJob, listAgentsByUser, type AgentRecord } fr
 import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(3)),
-  START_TIMEOUT_SECONDS: seconds(900),
-  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
-  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+  ...tableConfig,
+  ...timeoutsConfig,
   // The function's own timeout, set by the stack: the lease of an idempotency claim.
   IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().check(z.int(), z.positive()),
 });
 
 /** Accepted actions request their executions with the write (the execution-starter starts them): no ARN here. */
 const actionSettings: ActionSettings = {
-  timeouts: {
-    startSeconds: config.START_TIMEOUT_SECONDS,
-    heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
-    completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
-  },
+  timeouts: timeoutsOf(config),
   idempotencyLeaseSeconds: config.IDEMPOTENCY_LEASE_SECONDS,
 };
 

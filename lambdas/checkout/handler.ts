@@ -7,7 +7,7 @@
 import { mayPayFor } from '../domain/access.ts';
 import { checkoutMetadata } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, tableConfig } from '../shared/config.ts';
 import {
   callerOf,
   dashboardApiHandler,
@@ -18,15 +18,14 @@ import {
   type DashboardResponse,
 } from '../shared/dashboard-api.ts';
 import { json } from '../shared/http.ts';
-import { STRIPE_API_URL, StripeKeyMissingError } from '../shared/stripe-client.ts';
+import { StripeKeyMissingError, stripeConfig } from '../shared/stripe-client.ts';
 import { keepCheckoutSession } from './checkout-sessions.ts';
 import { openCheckoutSession, type CheckoutSettings } from './stripe-checkout.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(3)),
-  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
+  ...tableConfig,
+  ...stripeConfig,
   STRIPE_PRICE_ID: z.string().check(z.startsWith('price_')),
-  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
   DASHBOARD_URL: z.url(),
 });
 

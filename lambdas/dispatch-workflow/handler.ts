@@ -11,25 +11,23 @@
  */
 import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { githubConfig, githubTarget } from '../shared/api-config.ts';
+import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { getAgent, storeTaskToken } from '../shared/repository.ts';
-import { secretValue } from '../shared/secrets.ts';
 import { DispatchRefusedError, dispatchWorkflow } from '../shared/clients/github.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
-  GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
-  GITHUB_WORKFLOW_FILE: z._default(z.string().check(z.minLength(1)), 'provision-agent.yml'),
-  GITHUB_REF: z._default(z.string().check(z.minLength(1)), 'main'),
+  ...tableConfig,
+  ...githubConfig,
+  GITHUB_REF: z._default(nonEmpty(), 'main'),
   CALLBACK_URL: z.url(),
 });
+const githubApi = githubTarget(config);
 
-const dispatchInput = z.object({ taskToken: z.string().check(z.minLength(1)), jobId, agentId, region });
+const dispatchInput = z.object({ taskToken: nonEmpty(), jobId, agentId, region });
 
 export interface DispatchResult {
   /** False when an earlier attempt of this state already dispatched the run (the state was retried). */
@@ -46,24 +44,18 @@ export const handler = taskHandler(dispatchInput, async (input): Promise<Dispatc
   const agent = await getAgent(input.agentId);
   if (agent === undefined) throw new DispatchRefusedError(`Agent ${input.agentId} does not exist`);
 
-  const run = await dispatchWorkflow(
-    {
-      apiUrl: config.GITHUB_API_URL,
-      repository: config.GITHUB_REPOSITORY,
-      token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
+  const github = await githubApi();
+  const run = await dispatchWorkflow(github, {
+    workflowFile: github.workflowFile,
+    ref: config.GITHUB_REF,
+    jobId: input.jobId,
+    inputs: {
+      agent_id: input.agentId,
+      agent_name: agent.name,
+      region: input.region,
+      callback_url: config.CALLBACK_URL,
     },
-    {
-      workflowFile: config.GITHUB_WORKFLOW_FILE,
-      ref: config.GITHUB_REF,
-      jobId: input.jobId,
-      inputs: {
-        agent_id: input.agentId,
-        agent_name: agent.name,
-        region: input.region,
-        callback_url: config.CALLBACK_URL,
-      },
-    },
-  );
+  });
   if (run.workflowRunId !== undefined) await keepWorkflowRun(input.jobId, { ...run, workflowRunId: run.workflowRunId });
   logger.info('Workflow dispatched', { ...run });
   return { dispatched: true, ...(run.workflowRunId === undefined ? {} : { workflowRunId: run.workflowRunId }) };

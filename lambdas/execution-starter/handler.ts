@@ -17,15 +17,12 @@ import type {
 } from 'aws-lambda';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, stateMachinesConfig } from '../shared/config.ts';
 import { startRequestedExecution, type StateMachineArns } from '../shared/executions.ts';
 import { logger } from '../shared/logger.ts';
 import { handlerMiddleware } from '../shared/middleware.ts';
 
-const config = loadConfig({
-  PROVISION_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
-  LIFECYCLE_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
-});
+const config = loadConfig(stateMachinesConfig);
 const arns: StateMachineArns = {
   provision: config.PROVISION_STATE_MACHINE_ARN,
   lifecycle: config.LIFECYCLE_STATE_MACHINE_ARN,

@@ -8,7 +8,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, tableConfig } from '../shared/config.ts';
 import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger, metrics } from '../shared/logger.ts';
@@ -16,7 +16,7 @@ import { getJob } from '../shared/repository.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { describeFailure } from './failure.ts';
 
-loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
+loadConfig(tableConfig);
 
 const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.string()) });
 const finishInput = z.discriminatedUnion('action', [

@@ -8,7 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { callbackKeys, verifyCallback, type CallbackKeys } from '../domain/callback-signature.ts';
 import { callbackMessage, type CallbackResponse } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { recordCallbackDelivery } from '../shared/callback-deliveries.ts';
 import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
@@ -17,8 +17,8 @@ import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  CALLBACK_SECRET_ID: z.string().check(z.minLength(1)),
+  ...tableConfig,
+  CALLBACK_SECRET_ID: nonEmpty(),
   // The legacy X-Callback-* headers, for one release while workflow repositories move to Standard Webhooks (CDK context
   // acceptLegacyCallbackSignatures); off unless set.
   ACCEPT_LEGACY_CALLBACK_SIGNATURES: z._default(z.enum(['true', 'false']), 'false'),

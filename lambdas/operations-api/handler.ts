@@ -9,7 +9,7 @@ import { fleetHealth, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/o
 import { agentId as agentIdSchema, region } from '../domain/schemas.ts';
 import { JOB_STATUSES } from '../domain/statuses.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig, seconds } from '../shared/config.ts';
+import { loadConfig, tableConfig, timeoutsConfig } from '../shared/config.ts';
 import {
   agentNotFound,
   callerOf,
@@ -23,13 +23,8 @@ import { json } from '../shared/http.ts';
 import { getAgent } from '../shared/repository.ts';
 import { auditTrail, decodeCursor, jobsCreatedSince, jobsPage } from './fleet-reads.ts';
 
-const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(3)),
-  // The state machine's timeouts (the same settings the execution input is built from): a job past them is stuck.
-  START_TIMEOUT_SECONDS: seconds(900),
-  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
-  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
-});
+// With the state machine's timeouts (the same settings the execution input is built from): a job past them is stuck.
+const config = loadConfig({ ...tableConfig, ...timeoutsConfig });
 
 const bounds: StuckBounds = {
   startSeconds: config.START_TIMEOUT_SECONDS,

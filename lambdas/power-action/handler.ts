@@ -10,42 +10,35 @@ import { destroyCancellationKey, mustDestroyForEndedSubscription } from '../doma
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { hetznerConfig, hetznerTarget, tailscaleConfig, tailscaleTarget } from '../shared/api-config.ts';
+import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
-import { secretValue } from '../shared/secrets.ts';
 import { cancelSubscription } from '../shared/stripe-billing.ts';
 import { taskHandler } from '../shared/task-handler.ts';
-import { STRIPE_API_URL, stripeClient } from '../shared/stripe-client.ts';
+import { stripeClient, stripeConfig } from '../shared/stripe-client.ts';
 import { deleteServer, serversOfJob, type HetznerTarget } from '../shared/clients/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../shared/clients/tailscale.ts';
 import { runPowerCommand } from './hetzner-power.ts';
 import { recordActionFailure } from '../shared/record-failure.ts';
 
-const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
-  TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
-  TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
-  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
-  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
-});
+const config = loadConfig({ ...tableConfig, ...hetznerConfig, ...tailscaleConfig, ...stripeConfig });
+const hetznerApi = hetznerTarget(config);
+const tailscaleApi = tailscaleTarget(config);
 
 const lifecycleInput = z.object({
   action: z.enum(['stop', 'start', 'destroy']),
   agentId,
-  actor: z.string().check(z.minLength(1)),
+  actor: nonEmpty(),
 }) satisfies z.ZodMiniType<LifecycleInput>;
 
 const failureInput = z.object({
   action: z.literal('recordFailure'),
   failedAction: lifecycleInput.shape.action,
   agentId,
-  actor: z.string().check(z.minLength(1)),
+  actor: nonEmpty(),
   // What the Catch caught: `{ Error, Cause }` (Cause may be absent, so the whole object is passed).
   failure: z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) }),
 });
@@ -94,10 +87,7 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
     throw new Error(`Agent ${input.agentId} is ${agent.agentStatus}, expected ${plan.pending} for ${input.action}`);
   }
 
-  const hetzner: HetznerTarget = {
-    apiUrl: config.HETZNER_API_URL,
-    token: await secretValue(config.HETZNER_TOKEN_SECRET_ID),
-  };
+  const hetzner = await hetznerApi();
   if (input.action === 'destroy') {
     // First, so that a destroy that then fails (the agent stays destroying) bills nobody for what is left.
     await stopBilling(agent);
@@ -149,11 +139,7 @@ async function destroyResources(
   const deviceIds = new Set(
     [agent.vm?.tailscaleDeviceId, job?.vm.tailscaleDeviceId].filter((id): id is string => id !== undefined),
   );
-  const tailscale = {
-    apiUrl: config.TAILSCALE_API_URL,
-    tailnet: config.TAILSCALE_TAILNET,
-    token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
-  };
+  const tailscale = await tailscaleApi();
   if (job !== undefined) {
     for (const server of await serversOfJob(hetzner, job.jobId)) serverIds.add(server.id);
     for (const device of await devicesOfJob(tailscale, job.jobId)) deviceIds.add(device);

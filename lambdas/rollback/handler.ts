@@ -7,27 +7,16 @@
  */
 import { jobId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from '../shared/config.ts';
+import { apiTargets, githubConfig, hetznerConfig, tailscaleConfig } from '../shared/api-config.ts';
+import { loadConfig, tableConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob, type JobRecord } from '../shared/repository.ts';
-import { secretValue } from '../shared/secrets.ts';
 import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from '../shared/clients/github.ts';
 import { deleteServer, serversOfJob } from '../shared/clients/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../shared/clients/tailscale.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 
-const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  GITHUB_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  GITHUB_API_URL: z._default(z.url(), 'https://api.github.com'),
-  GITHUB_REPOSITORY: z.string().check(z.regex(/^[\w.-]+\/[\w.-]+$/)),
-  GITHUB_WORKFLOW_FILE: z._default(z.string().check(z.minLength(1)), 'provision-agent.yml'),
-  HETZNER_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  HETZNER_API_URL: z._default(z.url(), 'https://api.hetzner.cloud/v1'),
-  TAILSCALE_TOKEN_SECRET_ID: z.string().check(z.minLength(1)),
-  TAILSCALE_API_URL: z._default(z.url(), 'https://api.tailscale.com/api/v2'),
-  TAILSCALE_TAILNET: z._default(z.string().check(z.minLength(1)), '-'),
-});
+const apis = apiTargets(loadConfig({ ...tableConfig, ...githubConfig, ...hetznerConfig, ...tailscaleConfig }));
 
 const rollbackInput = z.object({ jobId });
 
@@ -74,24 +63,19 @@ export const handler = taskHandler(rollbackInput, async ({ jobId: id }): Promise
 /** @returns the run id when a cancellation was requested */
 async function cancelRun(id: string, job: JobRecord | undefined): Promise<string | undefined> {
   if (job === undefined) return undefined;
-  const target = {
-    apiUrl: config.GITHUB_API_URL,
-    repository: config.GITHUB_REPOSITORY,
-    token: await secretValue(config.GITHUB_TOKEN_SECRET_ID),
-  };
+  const target = await apis.github();
   // No run can be older than its job.
   const createdSince = runSearchStart(Date.parse(job.createdAt));
   const runId =
     job.workflowRunId ??
-    (await findWorkflowRunOfJob(target, { workflowFile: config.GITHUB_WORKFLOW_FILE, jobId: id, createdSince }))
-      ?.workflowRunId;
+    (await findWorkflowRunOfJob(target, { workflowFile: target.workflowFile, jobId: id, createdSince }))?.workflowRunId;
   if (runId === undefined) return undefined;
   return (await cancelWorkflowRun(target, runId)) ? runId : undefined;
 }
 
 /** @returns ids of the servers deleted now */
 async function deleteServers(id: string, recordedServerId: string | undefined): Promise<string[]> {
-  const target = { apiUrl: config.HETZNER_API_URL, token: await secretValue(config.HETZNER_TOKEN_SECRET_ID) };
+  const target = await apis.hetzner();
   const labelled = (await serversOfJob(target, id)).map((server) => server.id);
   return deleteAll([...labelled, ...(recordedServerId === undefined ? [] : [recordedServerId])], (serverId) =>
     deleteServer(target, serverId),
@@ -100,11 +84,7 @@ async function deleteServers(id: string, recordedServerId: string | undefined): 
 
 /** @returns ids of the devices deleted now */
 async function deleteDevices(id: string, recordedDeviceId: string | undefined): Promise<string[]> {
-  const target = {
-    apiUrl: config.TAILSCALE_API_URL,
-    tailnet: config.TAILSCALE_TAILNET,
-    token: await secretValue(config.TAILSCALE_TOKEN_SECRET_ID),
-  };
+  const target = await apis.tailscale();
   const found = await devicesOfJob(target, id);
   return deleteAll([...(recordedDeviceId === undefined ? [] : [recordedDeviceId]), ...found], (deviceId) =>
     deleteDevice(target, deviceId),

@@ -8,11 +8,11 @@ import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import { roleOf, type Role } from '../domain/access.ts';
 import * as z from '../domain/zod-mini.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, nonEmpty } from './config.ts';
 
 const config = loadConfig({
   JWT_ISSUER: z.url(),
-  JWT_CLIENT_ID: z.string().check(z.minLength(1)),
+  JWT_CLIENT_ID: nonEmpty(),
   JWT_JWKS_URI: z.optional(z.url()),
 });
 

@@ -18,3 +18,36 @@ export function loadConfig<Shape extends z.core.$ZodLooseShape>(
 
 /** A positive whole number of seconds read from the environment, with a default. */
 export const seconds = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+
+/** A setting that must be present and not empty. */
+export const nonEmpty = () => z.string().check(z.minLength(1));
+
+/** The ARN of a resource the stack passes in. */
+export const arn = () => z.string().check(z.startsWith('arn:'));
+
+// Fragments: the settings a concern needs, spread into a handler's `loadConfig({ ...tableConfig, ... })`, so each is
+// named and validated one way everywhere.
+
+/** The pipeline's one table (DynamoDB names are 3 characters at least). */
+export const tableConfig = { TABLE_NAME: z.string().check(z.minLength(3)) };
+
+/** The state machines an intent's execution request names. */
+export const stateMachinesConfig = { PROVISION_STATE_MACHINE_ARN: arn(), LIFECYCLE_STATE_MACHINE_ARN: arn() };
+
+/** The provisioning state machine's timeouts (seconds), from which execution inputs and stuck-job bounds are built. */
+export const timeoutsConfig = {
+  START_TIMEOUT_SECONDS: seconds(900),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
+  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+};
+
+export type Loaded<Shape extends z.core.$ZodLooseShape> = z.infer<z.ZodMiniObject<Shape>>;
+
+/** The timeouts as the execution input carries them (lambdas/domain/schemas.ts, `provisionTimeouts`). */
+export function timeoutsOf(config: Loaded<typeof timeoutsConfig>) {
+  return {
+    startSeconds: config.START_TIMEOUT_SECONDS,
+    heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
+    completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
+  };
+}

@@ -28,10 +28,10 @@ import { ROLES, type Role } from '../domain/access.ts';
 import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { dynamo } from './clients/dynamodb.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, tableConfig } from './config.ts';
 import { FLEET_SUBSCRIPTIONS_PARTITION, keys, SUBSCRIPTION_PREFIX } from './keys.ts';
 
-const { TABLE_NAME } = loadConfig({ TABLE_NAME: z.string().check(z.minLength(3)) });
+const { TABLE_NAME } = loadConfig(tableConfig);
 
 /** API Gateway closes every WebSocket after two hours; nothing about a connection needs to outlive that. */
 export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;

@@ -4,32 +4,23 @@
  * (the server labelled with the job) and Tailscale (the device named after it). Reads only. Used by CheckRun; anything
  * else about to give up on a live job (the sweeper) asks the same before it rolls back (invariant I4).
  */
-import { findWorkflowRunOfJob, getWorkflowRun, runSearchStart, type GithubTarget } from './clients/github.ts';
-import { serversOfJob, type HetznerTarget } from './clients/hetzner.ts';
-import { deviceOfJob, type TailscaleTarget } from './clients/tailscale.ts';
+import type { ApiTargets } from './api-config.ts';
+import { findWorkflowRunOfJob, getWorkflowRun, runSearchStart } from './clients/github.ts';
+import { serversOfJob } from './clients/hetzner.ts';
+import { deviceOfJob } from './clients/tailscale.ts';
 import type { JobRecord } from './repository.ts';
 import { JOB_NOT_FOUND, outcomeFromJob, outcomeOfSucceededRun, verdictOfRun, type RunOutcome } from './run-outcome.ts';
 
-export interface RunSources {
-  readonly github: GithubTarget & { readonly workflowFile: string };
-  readonly hetzner: HetznerTarget;
-  readonly tailscale: TailscaleTarget;
-}
-
 /**
- * @param sources the APIs to ask, called only when the job alone does not decide (no token is read before)
+ * @param apis the APIs to ask, each built only when the job alone does not decide (no token is read before)
  * @throws ApiUnavailableError when an API keeps failing, Error for any other failed answer
  */
-export async function howRunEnded(
-  jobId: string,
-  job: JobRecord | undefined,
-  sources: () => Promise<RunSources>,
-): Promise<RunOutcome> {
+export async function howRunEnded(jobId: string, job: JobRecord | undefined, apis: ApiTargets): Promise<RunOutcome> {
   if (job === undefined) return JOB_NOT_FOUND;
   const fromJob = outcomeFromJob(job);
   if (fromJob !== undefined) return fromJob;
 
-  const { github, hetzner, tailscale } = await sources();
+  const github = await apis.github();
   const runId =
     job.workflowRunId ??
     (
@@ -42,6 +33,9 @@ export async function howRunEnded(
   const { verdict, reason } = verdictOfRun(runId === undefined ? undefined : await getWorkflowRun(github, runId));
   if (verdict !== 'succeeded') return { verdict, vm: {}, reason };
 
-  const [servers, device] = await Promise.all([serversOfJob(hetzner, jobId), deviceOfJob(tailscale, jobId)]);
+  const [servers, device] = await Promise.all([
+    apis.hetzner().then((hetzner) => serversOfJob(hetzner, jobId)),
+    apis.tailscale().then((tailscale) => deviceOfJob(tailscale, jobId)),
+  ]);
   return outcomeOfSucceededRun(job.vm, servers, device);
 }

@@ -11,6 +11,7 @@ import { newId } from '../domain/ids.ts';
 import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
 import type { AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
+import { loadConfig, tableConfig } from './config.ts';
 import {
   AGENT_PREFIX,
   agentsByUserKey,
@@ -21,12 +22,9 @@ import {
   withoutKeys,
 } from './keys.ts';
 
-/** Set by the handler's config at load; every function that touches data has TABLE_NAME. */
-export const tableName = (): string => {
-  const name = process.env.TABLE_NAME;
-  if (name === undefined || name === '') throw new Error('TABLE_NAME is not set');
-  return name;
-};
+let table: string | undefined;
+/** The table of `tableConfig`, loaded once (each data function's handler has already validated it at its load). */
+export const tableName = (): string => (table ??= loadConfig(tableConfig).TABLE_NAME);
 
 export type TaskPhase = 'start' | 'completion';
 

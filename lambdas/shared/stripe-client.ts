@@ -4,11 +4,16 @@
  * (`STRIPE_API_URL`: Stripe's own in AWS, the local Stripe fake locally), given through the SDK's own options.
  */
 import Stripe from 'stripe';
+import * as z from '../domain/zod-mini.ts';
+import { nonEmpty } from './config.ts';
 import { logger } from './logger.ts';
 import { secretValue } from './secrets.ts';
 
 /** Stripe's API base URL: the default of `STRIPE_API_URL`. */
 export const STRIPE_API_URL = 'https://api.stripe.com';
+
+/** The settings of a function that calls Stripe: the secret holding the key, and the API's base URL. */
+export const stripeConfig = { STRIPE_SECRET_KEY_ID: nonEmpty(), STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL) };
 
 /**
  * The secret key has not been pasted in yet (the operator does it after deploy; until then the secret holds the random

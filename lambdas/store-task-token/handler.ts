@@ -7,15 +7,15 @@
  */
 import * as z from '../domain/zod-mini.ts';
 import { jobId } from '../domain/schemas.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { storeTaskToken, type WorkflowOutcome } from '../shared/repository.ts';
 import { settleCompletionWait } from '../shared/task-tokens.ts';
 
-loadConfig({ TABLE_NAME: z.string().check(z.minLength(1)) });
+loadConfig(tableConfig);
 
-const storeInput = z.object({ taskToken: z.string().check(z.minLength(1)), jobId });
+const storeInput = z.object({ taskToken: nonEmpty(), jobId });
 
 export interface StoreTaskTokenResult {
   /** The workflow's report was already on the job and has been handed to the wait. */

@@ -6,32 +6,24 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Stripe from 'stripe';
 import { stripeEventAction, stripeEventEnvelope } from '../domain/stripe-events.ts';
-import * as z from '../domain/zod-mini.ts';
-import { loadConfig, seconds } from '../shared/config.ts';
+import { loadConfig, nonEmpty, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
 import { errorResponse, header, json, rawBody } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
-import { STRIPE_API_URL } from '../shared/stripe-client.ts';
+import { stripeConfig } from '../shared/stripe-client.ts';
 import { handleStripeEvent, type WebhookSettings } from './stripe-actions.ts';
 
 const config = loadConfig({
-  TABLE_NAME: z.string().check(z.minLength(1)),
-  STRIPE_WEBHOOK_SECRET_ID: z.string().check(z.minLength(1)),
-  STRIPE_SECRET_KEY_ID: z.string().check(z.minLength(1)),
-  STRIPE_API_URL: z._default(z.url(), STRIPE_API_URL),
-  START_TIMEOUT_SECONDS: seconds(900),
-  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
-  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+  ...tableConfig,
+  ...stripeConfig,
+  ...timeoutsConfig,
+  STRIPE_WEBHOOK_SECRET_ID: nonEmpty(),
 });
 
 const settings: WebhookSettings = {
   stripe: { secretKeyId: config.STRIPE_SECRET_KEY_ID, apiUrl: config.STRIPE_API_URL },
-  timeouts: {
-    startSeconds: config.START_TIMEOUT_SECONDS,
-    heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
-    completionSeconds: config.COMPLETION_TIMEOUT_SECONDS,
-  },
+  timeouts: timeoutsOf(config),
 };
 
 /** How old a signed event may be (Stripe's own default, pinned because the contract names it). */

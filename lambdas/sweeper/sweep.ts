@@ -13,10 +13,11 @@
  *   by the job-id label and hostname even when no callback recorded them.
  */
 import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
-import { howRunEnded, type RunSources } from '../shared/how-run-ended.ts';
+import { howRunEnded } from '../shared/how-run-ended.ts';
 import { DRIVEN_STATUSES, sweepCutoffOf, isDrivenStatus, type ExecutionRequest } from '../domain/deadlines.ts';
 import { isFailedAgentExpired } from '../domain/billing.ts';
 import type { LifecycleInput } from '../domain/lifecycle.ts';
+import type { ApiTargets } from '../shared/api-config.ts';
 import { sfn } from '../shared/clients/sfn.ts';
 import {
   executionArnOf,
@@ -33,7 +34,7 @@ import { deleteServer, serversMatching } from '../shared/clients/hetzner.ts';
 import { deleteDevice, jobIdOfHostname, listDevices } from '../shared/clients/tailscale.ts';
 
 /** GitHub is asked how a provisioning run ended; Hetzner and Tailscale also list what finished jobs left. */
-export interface SweepSettings extends RunSources {
+export interface SweepSettings extends ApiTargets {
   readonly stateMachines: StateMachineArns;
 }
 
@@ -88,16 +89,18 @@ export async function sweep(settings: SweepSettings, now: Date = new Date()): Pr
   }
 
   // After the agent pass, so resources of jobs it just failed go in the same run.
-  for (const server of await serversMatching(settings.hetzner, 'job_id')) {
+  const hetzner = await settings.hetzner();
+  for (const server of await serversMatching(hetzner, 'job_id')) {
     await attempt(`server ${server.id}`, async () => {
       if (!(await isOver(server.labels.job_id))) return;
-      if (await deleteServer(settings.hetzner, server.id)) result.deletedServers.push(server.id);
+      if (await deleteServer(hetzner, server.id)) result.deletedServers.push(server.id);
     });
   }
-  for (const device of await listDevices(settings.tailscale)) {
+  const tailscale = await settings.tailscale();
+  for (const device of await listDevices(tailscale)) {
     await attempt(`device ${device.id}`, async () => {
       if (!(await isOver(jobIdOfHostname(device.hostname ?? '')))) return;
-      if (await deleteDevice(settings.tailscale, device.id)) result.deletedDevices.push(device.id);
+      if (await deleteDevice(tailscale, device.id)) result.deletedDevices.push(device.id);
     });
   }
 
@@ -192,7 +195,7 @@ async function settle(
   if (execution.stateMachine === 'provision') {
     // The execution may have ended after the VM came up (ActivationFailed, or lost while it asked): ask first (I4).
     const jobId = execution.name;
-    const run = await howRunEnded(jobId, await getJob(jobId), async () => settings);
+    const run = await howRunEnded(jobId, await getJob(jobId), settings);
     logger.info('Asked how the run ended', { agentId: agent.agentId, jobId, verdict: run.verdict, reason: run.reason });
     if (run.verdict === 'in_progress') return false;
     const outcome =

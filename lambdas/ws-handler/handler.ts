@@ -15,7 +15,7 @@ import { ROLES } from '../domain/access.ts';
 import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
-import { loadConfig } from '../shared/config.ts';
+import { loadConfig, nonEmpty } from '../shared/config.ts';
 import { logger } from '../shared/logger.ts';
 import {
   connectionExpiry,
@@ -36,7 +36,7 @@ type WebSocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
 >;
 
 const authorizerContext = z.object({
-  userId: z.string().check(z.minLength(1)),
+  userId: nonEmpty(),
   tokenExpiresAt: z.coerce.number().check(z.int(), z.positive()),
   // Set by ws-authorizer from the token's groups; without it, the least role.
   role: z._default(z.enum(ROLES), 'customer'),

@@ -13,7 +13,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
 import type { LocalStack } from '../../local/start.ts';
 import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
@@ -21,6 +20,7 @@ import { startCallbackFaultProxy, type CallbackFaultProxy } from '../support/cal
 import { ApiClient, startTestStack } from '../support/local-stack.ts';
 import { agentKinds, commandArbitraries, createAgents, runEvents, type Model, type Real } from './commands.ts';
 import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from './world.ts';
+import { sweepSettingsOf } from '../support/sweep.ts';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 const STREAMS = Number(process.env.MODEL_STREAMS ?? 4);
@@ -88,23 +88,7 @@ async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
 
 /** The sweeper as its schedule runs it once every bound has passed (what a long enough wait would lead to). */
 function sweepLater(): Promise<unknown> {
-  return sweep(
-    {
-      stateMachines: {
-        provision: stack.stateMachineArn,
-        lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
-      },
-      github: {
-        apiUrl: stack.fakes.github.url,
-        repository: 'local/agent-infra',
-        workflowFile: 'provision-agent.yml',
-        token: stack.fakes.github.token,
-      },
-      hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
-      tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
-    },
-    new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000),
-  );
+  return sweep(sweepSettingsOf(stack), new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000));
 }
 
 /**

@@ -22,7 +22,6 @@ import {
   type FakeRefund,
   type FakeSubscription,
 } from '../../../local/fakes/stripe.ts';
-import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import {
@@ -34,6 +33,7 @@ import {
   stripeApi,
   type PaidCheckout,
 } from '../../support/local-stack.ts';
+import { sweepSettingsOf } from '../../support/sweep.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
@@ -183,24 +183,7 @@ describe('I1: billing follows the agent', () => {
 
 describe('I1: a failed agent the owner does not retry', () => {
   /** The scheduled sweep, run as it would run at `now`. */
-  const sweepAt = (now: Date) =>
-    sweep(
-      {
-        stateMachines: {
-          provision: stack.stateMachineArn,
-          lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
-        },
-        github: {
-          apiUrl: stack.fakes.github.url,
-          repository: 'local/agent-infra',
-          workflowFile: 'provision-agent.yml',
-          token: stack.fakes.github.token,
-        },
-        hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
-        tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
-      },
-      now,
-    );
+  const sweepAt = (now: Date) => sweep(sweepSettingsOf(stack), now);
 
   it('is destroyed and its subscription cancelled once its time to retry is over; the view says when', async () => {
     const client = await signIn();

@@ -11,13 +11,13 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deadlineOf, SWEEP_AFTER_SECONDS } from '../../../lambdas/domain/deadlines.ts';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
-import type { SweepSettings } from '../../../lambdas/sweeper/sweep.ts';
 import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
 import { ApiClient, startTestStack } from '../../support/local-stack.ts';
 import { checkoutCompletedEvent, sendStripeEvent } from '../../support/stripe-events.ts';
+import { sweepSettingsOf } from '../../support/sweep.ts';
 
 const SETTLE_MS = 30_000;
 
@@ -98,23 +98,8 @@ const act = (client: ApiClient, agentId: string, action: string) =>
     headers: { 'idempotency-key': randomUUID() },
   });
 
-const sweepSettings = (): SweepSettings => ({
-  stateMachines: {
-    provision: stack.stateMachineArn,
-    lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]!,
-  },
-  github: {
-    apiUrl: stack.fakes.github.url,
-    repository: 'local/agent-infra',
-    workflowFile: 'provision-agent.yml',
-    token: stack.fakes.github.token,
-  },
-  hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
-  tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
-});
-
 /** A sweep as the schedule would run it once the agents of this test entered their status long enough ago. */
-const sweepLater = () => sweep(sweepSettings(), new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000));
+const sweepLater = () => sweep(sweepSettingsOf(stack), new Date(Date.now() + (SWEEP_AFTER_SECONDS + 60) * 1000));
 
 /** The DynamoDB operations (command and index) made while `work` runs, counted on the handlers' shared client. */
 async function dynamoOperationsDuring<T>(
@@ -180,7 +165,7 @@ describe('an accepted stop whose StartExecution fails', () => {
       expect(startedExecutions).not.toContain(stuck!.execution!.name);
       expect((await act(client, agentId, 'start')).status).toBe(409);
       // Not yet past its sweep time: a sweep now leaves it alone.
-      expect((await sweep(sweepSettings())).startedExecutions).not.toContain(stuck!.execution!.name);
+      expect((await sweep(sweepSettingsOf(stack))).startedExecutions).not.toContain(stuck!.execution!.name);
       // Step Functions still down: the sweep fails (and alarms), the agent still waits.
       await expect(sweepLater()).rejects.toThrow(/could not settle/);
 
