@@ -73,8 +73,9 @@ const fleetHealth = z.object({
   last24h: windowHealth,
   stuck: z.array(
     z.object({
-      jobId: z.string(),
       agentId: z.string(),
+      agentStatus: z.string(),
+      jobId: z.optional(z.string()),
       currentStep: z.nullable(z.string()),
       reason: z.string(),
       since: z.string(),

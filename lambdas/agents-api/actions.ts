@@ -15,6 +15,8 @@ import { actorOf, type Caller } from '../domain/access.ts';
 import { newId } from '../domain/ids.ts';
 import {
   isActionAllowed,
+  isCancellable,
+  type AgentAction,
   planOf,
   RATE_LIMIT,
   rateWindowOf,
@@ -25,10 +27,12 @@ import {
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import type { ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
-import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
+import { createJob, recordAgentTransition, recordJobEvent, type Actor } from '../shared/job-writer.ts';
 import { keys } from '../shared/keys.ts';
 import { lifecycleExecution } from '../shared/executions.ts';
-import { tableName, type AgentRecord } from '../shared/repository.ts';
+import { logger } from '../shared/logger.ts';
+import { getJob, tableName, type AgentRecord } from '../shared/repository.ts';
+import { endCancelledWait } from '../shared/task-tokens.ts';
 import { claimKey, completeKey, releaseKey, type IdempotencyScope } from './idempotency.ts';
 
 /** How long the waits of a retry's provisioning execution may take. */
@@ -46,10 +50,10 @@ export interface ActionResponse {
 }
 
 export interface ActionRequest {
-  /** The owner, or an operator acting on anyone's agent (access.ts#mayAct has allowed it). */
+  /** The owner, or an operator acting on anyone's agent (access.ts#mayAct, and #mayCancel for a cancel, allowed it). */
   caller: Caller;
   agent: AgentRecord;
-  action: LifecycleAction;
+  action: AgentAction;
   idempotencyKey: string;
   /** Why: required of operators, kept on the history item with the actor. */
   reason?: string;
@@ -127,6 +131,10 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     requestedAt: now.toISOString(),
     ...audit,
   };
+  if (action === 'cancel') {
+    if (reason === undefined) throw new Error('A cancel is an operator action and carries a reason');
+    return cancelProvisioning(agent, actor, reason, record, now);
+  }
   const refused = (current: ActionSubject) => error(409, 'action_refused', refusalMessageOf(action, current));
 
   if (action === 'retry') {
@@ -168,6 +176,52 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
   if (result.kind === 'refused') return refused(result.agent);
   if (result.kind !== 'changed') return error(404, 'agent_not_found', 'No such agent');
   return { statusCode: 202, body: { ...record, status: 'accepted', agentStatus: plan.pending } };
+}
+
+/**
+ * Cancels the agent's live provisioning: its job fails with who and why through the one domain writer (the agent
+ * becomes `failed`, with its time to retry, and the history item keeps the operator and the reason), then the
+ * execution's current wait is ended with `ProvisioningCancelled`, so it rolls back the run, the server and the device
+ * at once. The failed job is what makes it safe: a late callback of the run is answered `ignored: terminal` (the
+ * workflow stops and deletes what it built, I6), a wait that stores its token later finds the job not live, and a
+ * wait that is never told (its token not stored yet, or Step Functions unreachable now) ends at its own timeout; each
+ * of these goes through CheckRun, which finds the job failed, to MarkFailed and Rollback.
+ */
+async function cancelProvisioning(
+  agent: AgentRecord,
+  actor: Actor,
+  reason: string,
+  record: Record<string, unknown>,
+  now: Date,
+): Promise<ActionResponse> {
+  const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
+  const ended = () => error(409, 'action_refused', `Cannot cancel: the agent is ${agent.agentStatus} with no live job`);
+  if (job === undefined || !isCancellable(agent, job)) return ended();
+  const outcome = await recordJobEvent(job.jobId, { kind: 'cancelled', actor, reason }, actor, () => now);
+  // The job ended meanwhile (activated or failed): nothing left to cancel.
+  if (outcome.kind !== 'changed') return error(409, 'action_refused', 'Cannot cancel: the provisioning has ended');
+  if (outcome.job.error !== undefined) await tellExecution(job.jobId, outcome.job.error);
+  return {
+    statusCode: 202,
+    body: { ...record, status: 'accepted', agentStatus: 'failed', jobId: job.jobId },
+  };
+}
+
+/**
+ * Ends the wait whose token the job holds now: read after the write, which no later token can follow (a token is
+ * stored on a live job only). Best effort: the cancel is recorded, and an execution not told ends at its next step or
+ * timeout the same way.
+ */
+async function tellExecution(jobId: string, jobError: string): Promise<void> {
+  try {
+    const taskToken = (await getJob(jobId))?.taskToken;
+    if (taskToken !== undefined) await endCancelledWait(jobId, taskToken, jobError);
+  } catch (failure) {
+    logger.warn('Could not end the wait of the cancelled job; its execution rolls back at its next timeout', {
+      jobId,
+      error: failure,
+    });
+  }
 }
 
 /** Counts this request in the current window (a conditional counter item that expires with it). */

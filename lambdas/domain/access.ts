@@ -49,6 +49,14 @@ export function mayAct(caller: Caller, agent: OwnedResource): boolean {
   return caller.role === 'operator' || (caller.role === 'customer' && agent.userId === caller.userId);
 }
 
+/**
+ * May the caller cancel a provisioning in flight? Operators only: it ends the owner's paid provisioning early (they
+ * retry it), a decision for the team, never for support or, through the API, the owner.
+ */
+export function mayCancel(caller: Caller): boolean {
+  return caller.role === 'operator';
+}
+
 /** Paying is the customer's own act: only the owner opens a checkout, whatever their role. */
 export function mayPayFor(caller: Caller, agent: OwnedResource): boolean {
   return agent.userId === caller.userId;

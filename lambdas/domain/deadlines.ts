@@ -20,6 +20,12 @@ export const isDrivenStatus = (status: AgentStatus): status is DrivenStatus =>
   (DRIVEN_STATUSES as readonly AgentStatus[]).includes(status);
 
 /**
+ * The lifecycle state machine's own timeout (`TimeoutSeconds` of state-machines/lifecycle.asl.json, pinned equal by
+ * test/unit/lifecycle-asl.test.ts): a stop, start or destroy execution has ended by then, whatever happened to it.
+ */
+export const LIFECYCLE_EXECUTION_TIMEOUT_SECONDS = 60 * 60;
+
+/**
  * How long an agent may stay in a status, in seconds, from the write that moved it there. A healthy execution settles
  * it well within: provisioning waits at most the start and completion timeouts (900 s + 2,700 s by default) plus its
  * activation or rollback; a lifecycle execution is stopped by its own 1 h timeout. Past the bound, the sweeper
@@ -27,9 +33,9 @@ export const isDrivenStatus = (status: AgentStatus): status is DrivenStatus =>
  */
 export const STATUS_BOUNDS_SECONDS: Readonly<Partial<Record<AgentStatus, number>>> = {
   provisioning: 75 * 60,
-  stopping: 70 * 60,
-  starting: 70 * 60,
-  destroying: 70 * 60,
+  stopping: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
+  starting: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
+  destroying: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
   // Not driven: the owner's time to retry (I1), after which the sweeper destroys the agent and its billing ends.
   failed: FAILED_RETRY_WINDOW_SECONDS,
 };

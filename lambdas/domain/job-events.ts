@@ -2,6 +2,7 @@
  * What a job event does to a job, as a pure function: the one place that decides whether an update is accepted,
  * a duplicate, stale, or too late. The domain writer (lambdas/shared/job-writer.ts) persists the outcome.
  */
+import { cancellationErrorOf } from './lifecycle.ts';
 import type { ActionError, AgentView, VmDetails } from './schemas.ts';
 import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 import {
@@ -64,7 +65,12 @@ export type JobEvent =
   | { kind: 'provisioning'; workflowRunId?: string; workflowRunUrl?: string }
   | { kind: 'step'; step: WorkflowStep; vm?: VmDetails; metadata?: Record<string, string> }
   | { kind: 'activated'; vm: VmDetails }
-  | { kind: 'failed'; error: string; failedStep?: string };
+  | { kind: 'failed'; error: string; failedStep?: string }
+  /** An operator stopped the provisioning (`actor` is `operator:<id>`): the job fails and the execution rolls back. */
+  | { kind: 'cancelled'; actor: string; reason: string };
+
+/** The `failedStep` of a job an operator cancelled: the console counts these apart from the workflow's failures. */
+export const CANCELLED_STEP = 'cancelled';
 
 export type JobEventOutcome =
   | { kind: 'ignored'; reason: 'duplicate' | 'stale' | 'terminal' }
@@ -75,6 +81,8 @@ export type JobEventOutcome =
       agentStatus?: AgentStatus;
       /** What caused the change, as kept in the history item. */
       event: string;
+      /** Why a person caused it (an operator's reason), kept on the history item too. */
+      reason?: string;
     };
 
 /** A new job, queued: the state the Stripe webhook writes. */
@@ -95,7 +103,7 @@ export function newJob(
   };
 }
 
-function progressEventOf(event: Exclude<JobEvent, { kind: 'failed' | 'dispatched' }>): ProgressEvent {
+function progressEventOf(event: Exclude<JobEvent, { kind: 'failed' | 'cancelled' | 'dispatched' }>): ProgressEvent {
   if (event.kind === 'step') return event.step;
   return event.kind === 'activated' ? 'running' : 'provisioning';
 }
@@ -105,6 +113,7 @@ const STATUS_AFTER: Readonly<Record<Exclude<JobEvent['kind'], 'dispatched'>, Job
   step: 'provisioning',
   activated: 'running',
   failed: 'failed',
+  cancelled: 'failed',
 };
 
 /** Applies `event` to `job` at time `at` (ISO 8601). Never throws for a well-typed event. */
@@ -115,8 +124,12 @@ export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEv
     return { kind: 'ignored', reason: job.status === nextStatus ? 'duplicate' : 'terminal' };
   }
 
-  if (event.kind === 'failed') {
-    const steps = failSteps(job.steps, at, event);
+  if (event.kind === 'failed' || event.kind === 'cancelled') {
+    const detail =
+      event.kind === 'failed'
+        ? event
+        : { error: cancellationErrorOf(event.actor, event.reason), failedStep: CANCELLED_STEP };
+    const steps = failSteps(job.steps, at, detail);
     return {
       kind: 'changed',
       job: {
@@ -124,12 +137,13 @@ export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEv
         status: 'failed',
         steps,
         currentStep: currentStepOf(steps),
-        error: event.error,
-        ...(event.failedStep === undefined ? {} : { failedStep: event.failedStep }),
+        error: detail.error,
+        ...(detail.failedStep === undefined ? {} : { failedStep: detail.failedStep }),
         updatedAt: at,
       },
       agentStatus: 'failed',
-      event: 'failed',
+      event: event.kind,
+      ...(event.kind === 'cancelled' ? { reason: event.reason } : {}),
     };
   }
 

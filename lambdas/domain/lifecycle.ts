@@ -3,10 +3,12 @@
  * each action may start from, the status it moves the agent to at once and the one it ends in, where a failure leaves
  * it, and the rate limit window. Pure: the writers turn these into conditional writes.
  */
-import type { ActionError, LIFECYCLE_ACTIONS } from './schemas.ts';
-import { agentStatusesLeadingTo, type AgentStatus } from './statuses.ts';
+import type { ActionError, AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './schemas.ts';
+import { agentStatusesLeadingTo, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+/** Every action of `POST /agents/{agentId}/actions`: the lifecycle actions and an operator's `cancel`. */
+export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
 /** What an action does to the agent's status: `pending` is written when it is accepted, `done` when it has finished. */
 export interface ActionPlan {
@@ -138,6 +140,31 @@ export function actionErrorOf(action: LifecycleInput['action'], cause: string | 
     .replace(/\s+/g, ' ');
   const short = masked.length > ACTION_ERROR_MAX_LENGTH ? `${masked.slice(0, ACTION_ERROR_MAX_LENGTH - 1)}…` : masked;
   return { action, message: short, at };
+}
+
+/**
+ * An operator's cancel stops a provisioning in flight: the agent is `provisioning` and its current job is still live
+ * (queued or provisioning). Anything else is refused (409): a job that has ended (active, failed) has nothing to stop,
+ * and an active agent is removed with `destroy`.
+ */
+export function isCancellable(
+  agent: { readonly agentStatus: AgentStatus; readonly currentJobId?: string },
+  job: { readonly jobId: string; readonly status: JobStatus } | undefined,
+): boolean {
+  return (
+    agent.agentStatus === 'provisioning' &&
+    job !== undefined &&
+    job.jobId === agent.currentJobId &&
+    !isTerminalJobStatus(job.status)
+  );
+}
+
+/**
+ * The job's error after an operator cancelled it: the owner reads who stopped their provisioning and why (the agent
+ * ends `failed`, so they may retry it, and its time to retry runs as after any failure, I1).
+ */
+export function cancellationErrorOf(actor: string, reason: string): string {
+  return `cancelled by ${actor}: ${reason}`;
 }
 
 /** Actions each user may request per agent in one window. */

@@ -3,8 +3,9 @@
  * health (provisionings started, succeeded and failed, failures by step, p50/p95 duration of each step, jobs stuck past
  * their bound) over the last hour and the last 24 hours. They come from the table, so they work without CloudWatch.
  */
+import { STATUS_BOUNDS_SECONDS } from './deadlines.ts';
 import type { JobState } from './job-events.ts';
-import type { JobStatus } from './statuses.ts';
+import type { AgentStatus, JobStatus } from './statuses.ts';
 import { stepDurationMs, UI_STEP_KEYS, type UiStepKey, type UiStepStatus } from './steps.ts';
 
 /** One step of a job as the console lists it. */
@@ -52,6 +53,24 @@ export interface StuckBounds {
   readonly heartbeatSeconds: number;
   /** A job still live this long after it was created (start + completion timeouts). */
   readonly totalSeconds: number;
+  /** An agent still stopping, starting or destroying this long after the action was accepted (the lifecycle state
+   * machine's own timeout: its execution has ended by then, so nothing drives the agent any more). */
+  readonly lifecycleSeconds: number;
+}
+
+/** The statuses a stop, start or destroy holds an agent in while its lifecycle execution runs. */
+export const LIFECYCLE_PENDING_STATUSES = [
+  'stopping',
+  'starting',
+  'destroying',
+] as const satisfies readonly AgentStatus[];
+export type LifecyclePendingStatus = (typeof LIFECYCLE_PENDING_STATUSES)[number];
+
+/** An agent in a lifecycle status, as the console reads it (its deadline says when it entered the status). */
+export interface LifecycleAgent {
+  readonly agentId: string;
+  readonly agentStatus: AgentStatus;
+  readonly deadlineAt?: string;
 }
 
 /** Where a job failed, or undefined when it has not. */
@@ -111,6 +130,31 @@ export function stuckReasonOf(job: JobState, now: Date, bounds: StuckBounds): st
   return undefined;
 }
 
+/** When `agent` entered its bounded status: its deadline less the status's bound (lambdas/domain/deadlines.ts). */
+function enteredAt(agent: LifecycleAgent): number | undefined {
+  const bound = STATUS_BOUNDS_SECONDS[agent.agentStatus];
+  if (bound === undefined || agent.deadlineAt === undefined) return undefined;
+  return Date.parse(agent.deadlineAt) - bound * 1000;
+}
+
+/** Why an agent still stopping, starting or destroying counts as stuck, or undefined within its bound (or not in one). */
+export function lifecycleStuckReasonOf(agent: LifecycleAgent, now: Date, bounds: StuckBounds): string | undefined {
+  if (!(LIFECYCLE_PENDING_STATUSES as readonly AgentStatus[]).includes(agent.agentStatus)) return undefined;
+  const entered = enteredAt(agent);
+  if (entered === undefined || (now.getTime() - entered) / 1000 <= bounds.lifecycleSeconds) return undefined;
+  return `${agent.agentStatus} for more than ${bounds.lifecycleSeconds} s`;
+}
+
+/**
+ * The newest deadline (GSI3 sort key) an agent in `status` can have and already be stuck at `now`: it entered the status
+ * more than `bounds.lifecycleSeconds` ago. The index is read up to this; {@link lifecycleStuckReasonOf} decides on the
+ * agent itself.
+ */
+export function lifecycleStuckCutoffOf(status: LifecyclePendingStatus, now: Date, bounds: StuckBounds): string {
+  const bound = STATUS_BOUNDS_SECONDS[status] ?? 0;
+  return new Date(now.getTime() + (bound - bounds.lifecycleSeconds) * 1000).toISOString();
+}
+
 /** p50 and p95 (nearest rank) of a step's completed durations in a window, and how many there were. */
 export interface StepDurations {
   readonly step: UiStepKey;
@@ -131,9 +175,13 @@ export interface WindowHealth {
   readonly stepDurations: readonly StepDurations[];
 }
 
-export interface StuckJob {
-  readonly jobId: string;
+/** A provisioning job, or a stop, start or destroy, past its bound. */
+export interface StuckEntry {
   readonly agentId: string;
+  /** `provisioning` for a job, else the lifecycle action's status. */
+  readonly agentStatus: AgentStatus;
+  /** The live job of a provisioning; absent for a stop, start or destroy. */
+  readonly jobId?: string;
   readonly currentStep: UiStepKey | null;
   readonly reason: string;
   readonly since: string;
@@ -143,7 +191,7 @@ export interface FleetHealth {
   readonly at: string;
   readonly lastHour: WindowHealth;
   readonly last24h: WindowHealth;
-  readonly stuck: readonly StuckJob[];
+  readonly stuck: readonly StuckEntry[];
 }
 
 export const HOUR_MS = 60 * 60 * 1000;
@@ -197,20 +245,41 @@ function windowHealth(jobs: readonly JobState[], now: Date): WindowHealth {
 
 /**
  * The fleet's health from the jobs created in the last 24 hours (the caller reads exactly those, newest first, from
- * the jobs index): each window counts the jobs created in it.
+ * the jobs index): each window counts the jobs created in it. Stuck: those jobs past their bounds, then the agents
+ * still stopping, starting or destroying past the lifecycle state machine's timeout (`lifecycleAgents`, read from
+ * the deadline index).
  */
-export function fleetHealth(jobs: readonly JobState[], now: Date, bounds: StuckBounds): FleetHealth {
+export function fleetHealth(
+  jobs: readonly JobState[],
+  now: Date,
+  bounds: StuckBounds,
+  lifecycleAgents: readonly LifecycleAgent[] = [],
+): FleetHealth {
   const createdWithin = (ms: number) => jobs.filter((job) => now.getTime() - Date.parse(job.createdAt) <= ms);
-  const stuck: StuckJob[] = [];
+  const stuck: StuckEntry[] = [];
   for (const job of jobs) {
     const reason = stuckReasonOf(job, now, bounds);
     if (reason !== undefined) {
       stuck.push({
-        jobId: job.jobId,
         agentId: job.agentId,
+        agentStatus: 'provisioning',
+        jobId: job.jobId,
         currentStep: job.currentStep,
         reason,
         since: job.createdAt,
+      });
+    }
+  }
+  for (const agent of lifecycleAgents) {
+    const reason = lifecycleStuckReasonOf(agent, now, bounds);
+    const entered = enteredAt(agent);
+    if (reason !== undefined && entered !== undefined) {
+      stuck.push({
+        agentId: agent.agentId,
+        agentStatus: agent.agentStatus,
+        currentStep: null,
+        reason,
+        since: new Date(entered).toISOString(),
       });
     }
   }

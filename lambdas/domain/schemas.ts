@@ -206,9 +206,12 @@ export const createAgentRequest = z.object({
 export type CreateAgentRequest = z.infer<typeof createAgentRequest>;
 
 export const LIFECYCLE_ACTIONS = ['retry', 'stop', 'start', 'destroy'] as const;
+/** Actions only an operator may ask for: `cancel` stops a provisioning in flight (lambdas/domain/lifecycle.ts). */
+export const OPERATOR_ACTIONS = ['cancel'] as const;
+export const AGENT_ACTIONS = [...LIFECYCLE_ACTIONS, ...OPERATOR_ACTIONS] as const;
 /** Why an operator acts on an agent: kept on the agent's history with who and when. */
 export const actionReason = z.string().check(z.trim(), z.minLength(3), z.maxLength(500));
-export const agentActionRequest = z.object({ action: z.enum(LIFECYCLE_ACTIONS), reason: z.optional(actionReason) });
+export const agentActionRequest = z.object({ action: z.enum(AGENT_ACTIONS), reason: z.optional(actionReason) });
 export type AgentActionRequest = z.infer<typeof agentActionRequest>;
 
 export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

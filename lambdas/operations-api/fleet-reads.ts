@@ -5,10 +5,17 @@
  */
 import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { JobState } from '../domain/job-events.ts';
-import { matchesFilter, type JobFilter } from '../domain/operations.ts';
+import {
+  LIFECYCLE_PENDING_STATUSES,
+  lifecycleStuckCutoffOf,
+  matchesFilter,
+  type JobFilter,
+  type LifecycleAgent,
+  type StuckBounds,
+} from '../domain/operations.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { HISTORY_PREFIX, JOBS_BY_TIME_INDEX, JOBS_BY_TIME_PARTITION, keys, withoutKeys } from '../shared/keys.ts';
-import { tableName } from '../shared/repository.ts';
+import { agentIdsWithDeadlineBefore, getAgent, tableName } from '../shared/repository.ts';
 
 /** Index items read per Query page. */
 const PAGE_SIZE = 100;
@@ -115,6 +122,27 @@ function newestFirst() {
     ExpressionAttributeValues: { ':jobs': JOBS_BY_TIME_PARTITION } as Record<string, unknown>,
     ScanIndexForward: false,
   } satisfies Partial<QueryCommandInput>;
+}
+
+/**
+ * The agents stopping, starting or destroying that may be past the lifecycle state machine's timeout: a Query of the
+ * deadline index (GSI3, keys only) per status up to its cutoff, then each agent read (the index lags: the domain
+ * decides on the agent as read).
+ */
+export async function agentsPastLifecycleBound(now: Date, bounds: StuckBounds): Promise<LifecycleAgent[]> {
+  const ids = await Promise.all(
+    LIFECYCLE_PENDING_STATUSES.map((status) =>
+      agentIdsWithDeadlineBefore(status, lifecycleStuckCutoffOf(status, now, bounds)),
+    ),
+  );
+  const agents = await Promise.all(ids.flat().map((agentId) => getAgent(agentId)));
+  return agents
+    .filter((agent) => agent !== undefined)
+    .map(({ agentId, agentStatus, deadlineAt }) => ({
+      agentId,
+      agentStatus,
+      ...(deadlineAt === undefined ? {} : { deadlineAt }),
+    }));
 }
 
 /** One entry of an agent's audit trail: what happened, who caused it and why (operators give a reason). */

@@ -5,6 +5,7 @@
  * Support receives everything redacted (lambdas/domain/access.ts).
  */
 import { isStaff, shownTo } from '../domain/access.ts';
+import { LIFECYCLE_EXECUTION_TIMEOUT_SECONDS } from '../domain/deadlines.ts';
 import { fleetHealth, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/operations.ts';
 import { agentId as agentIdSchema, region } from '../domain/schemas.ts';
 import { JOB_STATUSES } from '../domain/statuses.ts';
@@ -21,7 +22,7 @@ import {
 } from '../shared/dashboard-api.ts';
 import { json } from '../shared/http.ts';
 import { getAgent } from '../shared/repository.ts';
-import { auditTrail, decodeCursor, jobsCreatedSince, jobsPage } from './fleet-reads.ts';
+import { agentsPastLifecycleBound, auditTrail, decodeCursor, jobsCreatedSince, jobsPage } from './fleet-reads.ts';
 
 // With the state machine's timeouts (the same settings the execution input is built from): a job past them is stuck.
 const config = loadConfig({ ...tableConfig, ...timeoutsConfig });
@@ -30,6 +31,7 @@ const bounds: StuckBounds = {
   startSeconds: config.START_TIMEOUT_SECONDS,
   heartbeatSeconds: config.HEARTBEAT_TIMEOUT_SECONDS,
   totalSeconds: config.START_TIMEOUT_SECONDS + config.COMPLETION_TIMEOUT_SECONDS,
+  lifecycleSeconds: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS,
 };
 
 const DEFAULT_PAGE = 25;
@@ -65,12 +67,18 @@ async function listJobs(request: Request): Promise<Response> {
   );
 }
 
-/** GET /operations/health: the last hour and the last 24 hours, from the jobs created in the last 24 hours. */
+/**
+ * GET /operations/health: the last hour and the last 24 hours, from the jobs created in the last 24 hours; stuck also
+ * lists stops, starts and destroys past the lifecycle state machine's timeout.
+ */
 async function health(request: Request): Promise<Response> {
   const caller = callerOf(request);
   const now = new Date();
-  const jobs = await jobsCreatedSince(new Date(now.getTime() - DAY_MS));
-  return json(200, shownTo(caller.role, fleetHealth(jobs, now, bounds)));
+  const [jobs, lifecycleAgents] = await Promise.all([
+    jobsCreatedSince(new Date(now.getTime() - DAY_MS)),
+    agentsPastLifecycleBound(now, bounds),
+  ]);
+  return json(200, shownTo(caller.role, fleetHealth(jobs, now, bounds, lifecycleAgents)));
 }
 
 /** GET /operations/agents/{agentId}/history: who did what to the agent, when and why, newest first. */

@@ -406,6 +406,7 @@ export async function recordJobEvent(
         outcome.event,
         actor,
         at,
+        outcome.reason,
       ),
     ]);
     if (result === 'written') return outcome;

@@ -16,6 +16,13 @@ import type { WorkflowOutcome } from './repository.ts';
 /** The error a failed workflow ends the state machine's wait with (the ASL's Catch routes it to rollback). */
 export const WORKFLOW_FAILED_ERROR = 'WorkflowFailed';
 
+/**
+ * The error a cancelled provisioning ends the state machine's wait with. The ASL names it nowhere on purpose: like any
+ * unnamed error of a wait it leads to CheckRun, which finds the job failed already and goes on to MarkFailed (a
+ * duplicate) and Rollback, so a cancel and a failure share one rollback path.
+ */
+export const PROVISIONING_CANCELLED_ERROR = 'ProvisioningCancelled';
+
 /** Step Functions answers these when the waiting task has already ended (timed out, resolved, execution gone). */
 const ENDED_TASK_ERRORS = [TaskTimedOut, TaskDoesNotExist, InvalidToken];
 
@@ -44,4 +51,15 @@ export async function settleCompletionWait(jobId: string, taskToken: string, out
     const output = JSON.stringify(outcome.vm);
     await sendToTask(jobId, () => sfn.send(new SendTaskSuccessCommand({ taskToken, output })));
   }
+}
+
+/**
+ * Ends the wait of a provisioning an operator cancelled (its job already failed), so its execution rolls back now
+ * rather than at its next timeout. A wait that has already ended is left alone.
+ */
+export async function endCancelledWait(jobId: string, taskToken: string, error: string): Promise<void> {
+  const cause = JSON.stringify({ error });
+  await sendToTask(jobId, () =>
+    sfn.send(new SendTaskFailureCommand({ taskToken, error: PROVISIONING_CANCELLED_ERROR, cause })),
+  );
 }

@@ -131,6 +131,9 @@ export class HttpApi extends Construct {
       environment: { IDEMPOTENCY_LEASE_SECONDS: String(agentsApiTimeout.toSeconds()) },
       observability,
     }).useTable(data.table, 'readWrite');
+    // An operator's cancel ends the provisioning's current wait (ProvisioningCancelled) so that it rolls back at once:
+    // failure only, never success or a heartbeat, and on the provisioning state machine only.
+    provisioningStateMachine.grant(this.agentsApi, 'states:SendTaskFailure');
 
     this.checkout = new PipelineFunction(this, 'Checkout', {
       name: 'checkout',

@@ -51,7 +51,6 @@ export class Lifecycle extends Construct {
           'Lifecycle executions failed: a stop, start or destroy failed after its retries (reason recorded on the agent)',
         timedOut: 'Lifecycle executions timed out',
       },
-      timeout: Duration.hours(1),
     });
   }
 }

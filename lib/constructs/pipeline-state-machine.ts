@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Duration, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -30,14 +30,14 @@ export interface PipelineStateMachineProps {
   readonly observability: Observability;
   /** Alarm descriptions: what a failed and a timed-out execution mean. */
   readonly alarmDescriptions: { readonly failed: string; readonly timedOut: string };
-  /** @default - no timeout */
-  readonly timeout?: Duration;
 }
 
 /**
  * A standard state machine of the pipeline, defined by an ASL file in `state-machines/` (the same file the local runtime
  * runs): X-Ray tracing, its own log group (1 month) without execution data (it holds task tokens and customer data),
- * a role that may invoke exactly the functions the ASL names, and alarms on failed and timed-out executions.
+ * a role that may invoke exactly the functions the ASL names, and alarms on failed and timed-out executions. An
+ * execution timeout is the file's own `TimeoutSeconds`: CDK's `timeout` property applies only to definitions built in
+ * code, and on a file definition it would set nothing.
  * The log group (`<id>Logs`) and the alarms (`ExecutionsFailedAlarm`, `ExecutionsTimedOutAlarm`) are created beside it
  * in `scope`, one state machine per scope.
  */
@@ -62,7 +62,6 @@ export class PipelineStateMachine extends StateMachine {
       definitionSubstitutions: Object.fromEntries(
         Object.entries(props.tasks).map(([name, fn]) => [name, fn.functionArn]),
       ),
-      timeout: props.timeout,
       tracingEnabled: true,
       logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
     });

@@ -274,10 +274,11 @@ describe('least privilege', () => {
     },
   );
 
-  it('lets only github-callback answer task tokens, and store-task-token end the wait it stores (success or failure, no heartbeat)', () => {
+  it("lets only github-callback answer task tokens, store-task-token end the wait it stores (success or failure, no heartbeat) and agents-api fail the wait of an operator's cancel", () => {
     const answering: Partial<Record<FunctionName, string[]>> = {
       'github-callback': TASK_RESPONSE_ACTIONS,
       'store-task-token': ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+      'agents-api': ['states:SendTaskFailure'],
     };
     for (const name of FUNCTION_NAMES) {
       const answers = actionsOfFunction(name).filter((action) => TASK_RESPONSE_ACTIONS.includes(action));
@@ -287,6 +288,9 @@ describe('least privilege', () => {
       const tokenResources = resourcesOf(functionStatements(template, name), 'states:SendTaskSuccess');
       expect(tokenResources, name).toEqual([{ Ref: expect.stringMatching(/^ProvisioningStateMachine/) }]);
     }
+    expect(resourcesOf(functionStatements(template, 'agents-api'), 'states:SendTaskFailure')).toEqual([
+      { Ref: expect.stringMatching(/^ProvisioningStateMachine/) },
+    ]);
   });
 
   it('lets only the execution-starter and the sweeper start executions (of the two state machines); the ack paths start none', () => {

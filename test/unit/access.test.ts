@@ -3,6 +3,7 @@ import {
   actorOf,
   isStaff,
   mayAct,
+  mayCancel,
   mayPayFor,
   maySee,
   reasonRequired,
@@ -46,6 +47,10 @@ describe('who may see, act and pay', () => {
       pay: mayPayFor(caller, agent),
       staff: isStaff(caller),
     }).toEqual(expected);
+  });
+
+  it('lets only operators cancel a provisioning, not its owner, not support', () => {
+    expect([owner, stranger, operator, support].map(mayCancel)).toEqual([false, false, true, false]);
   });
 
   it('support may not act even on an agent of its own', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   agentViewOf,
   applyJobEvent,
+  CANCELLED_STEP,
   newJob,
   type AgentState,
   type JobEvent,
@@ -104,6 +105,33 @@ describe('applyJobEvent', () => {
     });
     expect(applyJobEvent(base(), { kind: 'failed', error: 'dispatch refused' }, T0)).toMatchObject({
       job: { status: 'failed', currentStep: 'queued' },
+    });
+  });
+
+  it('cancels a live job for an operator: failed with who and why, at the active step, the reason kept for the history', () => {
+    const cancel: JobEvent = { kind: 'cancelled', actor: 'operator:op-1', reason: 'ticket 42: wrong region' };
+    expect(applyJobEvent(run(base(), provisioning, vmCreated), cancel, T0)).toMatchObject({
+      kind: 'changed',
+      agentStatus: 'failed',
+      event: 'cancelled',
+      reason: 'ticket 42: wrong region',
+      job: {
+        status: 'failed',
+        error: 'cancelled by operator:op-1: ticket 42: wrong region',
+        failedStep: CANCELLED_STEP,
+        currentStep: 'networking',
+      },
+    });
+    expect(applyJobEvent(base(), cancel, T0)).toMatchObject({ kind: 'changed', job: { currentStep: 'queued' } });
+    // Nothing to cancel once the job has ended; a late callback of a cancelled run changes nothing either.
+    const active = run(base(), provisioning, { kind: 'activated', vm: {} });
+    expect(applyJobEvent(active, cancel, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
+    const cancelled = run(base(), provisioning, cancel);
+    expect(applyJobEvent(cancelled, cancel, T0)).toEqual({ kind: 'ignored', reason: 'duplicate' });
+    expect(applyJobEvent(cancelled, vmCreated, T0)).toEqual({ kind: 'ignored', reason: 'terminal' });
+    expect(applyJobEvent(cancelled, { kind: 'activated', vm: {} }, T0)).toEqual({
+      kind: 'ignored',
+      reason: 'terminal',
     });
   });
 

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
+import { LIFECYCLE_EXECUTION_TIMEOUT_SECONDS, STATUS_BOUNDS_SECONDS } from '../../lambdas/domain/deadlines.ts';
 
 type AslValidator = (
   definition: unknown,
@@ -26,7 +27,11 @@ interface State {
   Next?: string;
   End?: boolean;
 }
-const definition = JSON.parse(substituted) as { StartAt: string; States: Record<string, State> };
+const definition = JSON.parse(substituted) as {
+  StartAt: string;
+  TimeoutSeconds?: number;
+  States: Record<string, State>;
+};
 
 describe('state-machines/lifecycle.asl.json', () => {
   it('has no placeholder left after its one substitution and is valid ASL', () => {
@@ -35,6 +40,14 @@ describe('state-machines/lifecycle.asl.json', () => {
     const { isValid, errorsText } = aslValidator(definition, { checkArn: true, checkPaths: true });
     expect(errorsText('\n')).toBe('');
     expect(isValid).toBe(true);
+  });
+
+  it('ends every execution within its own timeout, the one the stopping / starting / destroying bounds and the console build on', () => {
+    // In the file: CDK's `timeout` prop applies only to definitions built in code, not to DefinitionBody.fromFile.
+    expect(definition.TimeoutSeconds).toBe(LIFECYCLE_EXECUTION_TIMEOUT_SECONDS);
+    for (const status of ['stopping', 'starting', 'destroying'] as const) {
+      expect(STATUS_BOUNDS_SECONDS[status]).toBeGreaterThan(LIFECYCLE_EXECUTION_TIMEOUT_SECONDS);
+    }
   });
 
   it('branches on the action to one power-action task each, retried, and fails on anything else', () => {

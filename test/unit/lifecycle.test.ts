@@ -6,7 +6,9 @@ import {
   actionErrorOf,
   failurePlanOf,
   awaitsDestroyForEndedSubscription,
+  cancellationErrorOf,
   isActionAllowed,
+  isCancellable,
   isFailureRecordable,
   planOf,
   rateWindowOf,
@@ -139,6 +141,31 @@ describe('an action that failed for good', () => {
 
     expect(actionErrorOf('destroy', 'States.Timeout', at).message).toBe('States.Timeout');
     expect(actionErrorOf('destroy', undefined, at).message).toBe('no reason given');
+  });
+});
+
+describe("an operator's cancel", () => {
+  const provisioning = { agentStatus: 'provisioning' as const, currentJobId: 'job-1' };
+
+  it('stops a provisioning whose current job is still live (queued or provisioning)', () => {
+    expect(isCancellable(provisioning, { jobId: 'job-1', status: 'queued' })).toBe(true);
+    expect(isCancellable(provisioning, { jobId: 'job-1', status: 'provisioning' })).toBe(true);
+  });
+
+  it('refuses a job that has ended, an older job of the agent, an agent without a job and every other status', () => {
+    expect(isCancellable(provisioning, { jobId: 'job-1', status: 'failed' })).toBe(false);
+    expect(isCancellable(provisioning, { jobId: 'job-1', status: 'running' })).toBe(false);
+    expect(isCancellable(provisioning, { jobId: 'job-0', status: 'provisioning' })).toBe(false);
+    expect(isCancellable(provisioning, undefined)).toBe(false);
+    for (const agentStatus of AGENT_STATUSES.filter((status) => status !== 'provisioning')) {
+      expect(isCancellable({ agentStatus, currentJobId: 'job-1' }, { jobId: 'job-1', status: 'provisioning' })).toBe(
+        false,
+      );
+    }
+  });
+
+  it('tells the owner who cancelled and why', () => {
+    expect(cancellationErrorOf('operator:op-1', 'duplicate order')).toBe('cancelled by operator:op-1: duplicate order');
   });
 });
 

@@ -4,15 +4,19 @@ import {
   failedStepOf,
   fleetHealth,
   jobSummaryOf,
+  lifecycleStuckCutoffOf,
+  lifecycleStuckReasonOf,
   matchesFilter,
   percentile,
   stuckReasonOf,
   type StuckBounds,
 } from '../../lambdas/domain/operations.ts';
 import type { JobEvent } from '../../lambdas/domain/job-events.ts';
+import { deadlineOf, LIFECYCLE_EXECUTION_TIMEOUT_SECONDS } from '../../lambdas/domain/deadlines.ts';
+import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 
 const NOW = new Date('2026-12-05T12:00:00.000Z');
-const bounds: StuckBounds = { startSeconds: 900, heartbeatSeconds: 180, totalSeconds: 3600 };
+const bounds: StuckBounds = { startSeconds: 900, heartbeatSeconds: 180, totalSeconds: 3600, lifecycleSeconds: 3600 };
 const at = (secondsBeforeNow: number) => new Date(NOW.getTime() - secondsBeforeNow * 1000).toISOString();
 
 /** A job created `age` seconds ago, then moved by each event `step` seconds apart. */
@@ -168,12 +172,64 @@ describe('fleetHealth', () => {
   it('lists the jobs stuck past their bound', () => {
     expect(health.stuck).toEqual([
       {
-        jobId: 'stuck',
         agentId: 'agent-stuck',
+        agentStatus: 'provisioning',
+        jobId: 'stuck',
         currentStep: 'queued',
         reason: 'not started after 900 s',
         since: at(1000),
       },
     ]);
+  });
+
+  it('lists the stops, starts and destroys past the lifecycle timeout after the stuck jobs', () => {
+    const withActions = fleetHealth(jobs, NOW, bounds, [
+      lifecycleAgent('a-stopping', 'stopping', 3700),
+      lifecycleAgent('a-starting', 'starting', 120),
+    ]);
+    expect(withActions.stuck.map((entry) => entry.agentId)).toEqual(['agent-stuck', 'a-stopping']);
+    expect(withActions.stuck[1]).toEqual({
+      agentId: 'a-stopping',
+      agentStatus: 'stopping',
+      currentStep: null,
+      reason: 'stopping for more than 3600 s',
+      since: at(3700),
+    });
+  });
+});
+
+/** An agent that entered `agentStatus` `age` seconds ago: its deadline is the one the writer set then. */
+const lifecycleAgent = (agentId: string, agentStatus: AgentStatus, age: number) => ({
+  agentId,
+  agentStatus,
+  deadlineAt: deadlineOf(agentStatus, at(age))!,
+});
+
+describe('lifecycleStuckReasonOf', () => {
+  it('takes its bound from the lifecycle state machine timeout', () => {
+    expect(LIFECYCLE_EXECUTION_TIMEOUT_SECONDS).toBe(3600);
+  });
+
+  it.each([
+    ['stopping', 3500, undefined],
+    ['stopping', 3700, 'stopping for more than 3600 s'],
+    ['starting', 3700, 'starting for more than 3600 s'],
+    ['destroying', 3700, 'destroying for more than 3600 s'],
+    ['destroying', 60, undefined],
+    // Not a lifecycle status: provisioning is judged on its job, failed and active have nothing running.
+    ['provisioning', 9000, undefined],
+    ['failed', 9000, undefined],
+  ] as const)('%s for %d s -> %s', (status, age, expected) => {
+    expect(lifecycleStuckReasonOf(lifecycleAgent('a', status, age), NOW, bounds)).toBe(expected);
+  });
+
+  it('is undefined for an agent without a deadline (the index lagged behind a write that removed it)', () => {
+    expect(lifecycleStuckReasonOf({ agentId: 'a', agentStatus: 'stopping' }, NOW, bounds)).toBeUndefined();
+  });
+
+  it('reads the deadline index up to exactly the deadline of an agent that entered the status one bound ago', () => {
+    for (const status of ['stopping', 'starting', 'destroying'] as const) {
+      expect(lifecycleStuckCutoffOf(status, NOW, bounds)).toBe(lifecycleAgent('a', status, 3600).deadlineAt);
+    }
   });
 });

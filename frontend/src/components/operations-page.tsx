@@ -117,9 +117,9 @@ function HealthPanel({ health }: { health: FleetHealth }) {
           <p class="muted">None</p>
         ) : (
           <ul>
-            {health.stuck.map((job) => (
-              <li key={job.jobId}>
-                {job.agentId} ({job.currentStep ?? 'no step'}): {job.reason}
+            {health.stuck.map((entry) => (
+              <li key={`${entry.agentId}-${entry.jobId ?? entry.agentStatus}`} data-testid="stuck-entry">
+                {entry.agentId} ({entry.currentStep ?? entry.agentStatus}): {entry.reason}
               </li>
             ))}
           </ul>
