@@ -2,17 +2,20 @@
  * `npm run bench [-- --quick]`: benchmarks of the local runtime (docs/BENCHMARKS.md). Prints a table and writes the
  * full results as JSON to bench/results/ (git-ignored). Timings are measurements, never assertions.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalStack } from '../local/start.ts';
+import { synthesizeTemplate } from '../local/template.ts';
 import { Fleet } from './lib/fleet.ts';
 import { FloorServer } from './lib/floor-server.ts';
 import { getAgent, paidAgent } from './lib/pipeline.ts';
+import { type BenchResults, readmeTable, TARGETS } from './lib/readme-table.ts';
+import { StackProcess } from './lib/stack.ts';
 import { kb, markdownTable, mb, ms, perSecond, type ResultRow } from './lib/stats.ts';
-import { IMPORT_TARGET_MS, measureColdStarts } from './suites/cold-start.ts';
+import { measureColdStarts } from './suites/cold-start.ts';
 import {
   CallbackScript,
   growFleet,
@@ -20,7 +23,6 @@ import {
   measureLatency,
   measureRounds,
   measureThroughput,
-  memory,
   type FanoutResult,
   type LatencyResult,
   type RoundsResult,
@@ -64,11 +66,13 @@ const QUICK: Plan = {
   fanout: [{ connections: 200, messages: 5 }],
 };
 
-/** The targets (docs/BENCHMARKS.md), each also held against its floor measured in the same run. */
-const LATENCY_TARGET = { clients: 1_000, p99Ms: 250, floorRatio: 5 };
-const THROUGHPUT_TARGET = { connections: 5_000, perSecond: 4_000 };
-const WEBHOOK_TARGET = { floorRatio: 2 };
-const RSS_TARGET = { connections: 5_000, bytes: 400 * 1024 * 1024 };
+const {
+  latency: LATENCY_TARGET,
+  throughput: THROUGHPUT_TARGET,
+  webhook: WEBHOOK_TARGET,
+  rss: RSS_TARGET,
+  importMs: IMPORT_TARGET_MS,
+} = TARGETS;
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const RESULTS_DIR = resolve(PROJECT_ROOT, 'bench/results');
@@ -82,6 +86,16 @@ function machine() {
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
   };
+}
+
+/** The commit the run measured, `+changes` when the work tree differs from it. */
+function commit(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
+  try {
+    return `${git('rev-parse', '--short=8', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+changes'}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -116,31 +130,33 @@ async function main(): Promise<void> {
 
   log('starting the local stack');
   // The fan-out in a worker thread, as a Lambda is its own process: its SDK work (signing) leaves the gateway's thread.
-  const stack = await startLocalStack({
-    dataDir: null,
-    port: 0,
-    verbose: false,
-    runnerStepMs: 200,
-    runnerHeartbeatMs: 1_000,
-    functionsInWorkers: ['fanout'],
-  });
+  // In a process of its own, so that its memory and CPU are the stack's alone (not the synthesis', the floors', the
+  // fleet's), as `npm start` runs it.
+  const stack = await StackProcess.start(
+    {
+      dataDir: null,
+      port: 0,
+      verbose: false,
+      runnerStepMs: 200,
+      runnerHeartbeatMs: 1_000,
+      functionsInWorkers: ['fanout'],
+    },
+    await synthesizeTemplate(),
+  );
   const fleet = await Fleet.start();
   const results: Record<string, unknown> = { coldStarts };
+  let table: BenchResults;
   try {
     log('provisioning counts: one agent through the local workflow runner');
     const counts = await countProvisioning(stack, fleet, run);
     results.provisioningCounts = counts;
     rows.push({ benchmark: 'provisioning', metric: 'state transitions', value: String(counts.stateTransitions) });
-    const { stripeWebhook, githubCallback, stepFunctionsTasks, streamAtMost } = counts.lambdaInvocations;
-    const streamInvocations = Object.values(streamAtMost).reduce((sum, count) => sum + count, 0);
     rows.push({
       benchmark: 'provisioning',
-      metric: `Lambda invocations (webhook ${stripeWebhook} + callbacks ${githubCallback} + tasks ${stepFunctionsTasks} + stream-triggered at most: ${Object.entries(
-        streamAtMost,
-      )
+      metric: `Lambda invocations (${Object.entries(counts.invocations)
         .map(([name, count]) => `${name} ${count}`)
         .join(', ')})`,
-      value: String(stripeWebhook + githubCallback + stepFunctionsTasks + streamInvocations),
+      value: String(counts.invocationsTotal),
     });
     rows.push({ benchmark: 'provisioning', metric: 'DynamoDB item writes', value: String(counts.itemWritesTotal) });
     rows.push({
@@ -223,7 +239,8 @@ async function main(): Promise<void> {
     }
     results.floors = { latency: floorLatency, fanout: floorFanout };
 
-    const memoryBefore = memory();
+    const { rss, heapUsed } = await stack.call('usage');
+    const memoryBefore = { rss, heapUsed };
     const latency: LatencyResult[] = [];
     const fanout: FanoutResult[] = [];
     let open = 0;
@@ -311,6 +328,7 @@ async function main(): Promise<void> {
           : {}),
       });
     }
+    table = { latency, floorLatency, fanout, floorFanout, webhook, ackFloor, coldStarts, polling, push, counts };
     for (const watch of [polling, push]) {
       rows.push({
         benchmark: `${watch.mode} (${watch.dashboards} dashboards)`,
@@ -335,7 +353,8 @@ async function main(): Promise<void> {
 
   const output = {
     run,
-    mode: values.quick ? 'quick' : 'full',
+    mode: values.quick ? ('quick' as const) : ('full' as const),
+    commit: commit(),
     finishedAt: new Date().toISOString(),
     seconds: (performance.now() - started) / 1000,
     machine: { ...machine(), loadAverageBefore: loadBefore, loadAverageAfter: loadavg() },
@@ -346,12 +365,27 @@ async function main(): Promise<void> {
   const file = resolve(RESULTS_DIR, `bench-${output.finishedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(output, null, 2));
   writeFileSync(resolve(RESULTS_DIR, 'latest.json'), JSON.stringify(output, null, 2));
-  const { nproc, memoryBytes, cpuModel } = output.machine;
+  const { nproc, memoryBytes, cpuModel, loadAverageAfter } = output.machine;
   console.log(`\n${markdownTable(rows)}\n`);
   console.log(
     `Machine: ${nproc} CPUs (${cpuModel}), ${mb(memoryBytes)} RAM, Node ${process.version}, load ${loadBefore.map((value) => value.toFixed(1)).join(' ')}`,
   );
   console.log(`Run ${run} (${output.mode}) took ${output.seconds.toFixed(0)} s; results: ${file}`);
+  console.log('\nREADME results table (docs/BENCHMARKS.md, "Results"):\n');
+  console.log(
+    readmeTable(table, {
+      mode: output.mode,
+      cpus: nproc,
+      cpuModel,
+      memoryBytes,
+      node: process.version,
+      loadAverageBefore: loadBefore,
+      loadAverageAfter,
+      seconds: output.seconds,
+      commit: output.commit,
+      finishedAt: output.finishedAt,
+    }),
+  );
 }
 
 main().catch((error: unknown) => {

@@ -6,14 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { callbackWebhookId, signCallback } from '../../.github/scripts/callback.mjs';
 import { agentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
-import type { LocalStack } from '../../local/start.ts';
-import { StepFunctionsError } from '../../local/stepfunctions.ts';
 import { checkoutCompletedEvent, sendStripeEvent } from '../../test/support/stripe-events.ts';
+import type { StackInfo, StackProcess } from './stack.ts';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across the processes of one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
-export async function devToken(stack: LocalStack, userId: string): Promise<string> {
+export async function devToken(stack: StackInfo, userId: string): Promise<string> {
   const response = await fetch(`${stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
   if (!response.ok) throw new Error(`POST /dev/token: ${response.status}`);
   return ((await response.json()) as { token: string }).token;
@@ -27,7 +26,7 @@ export interface PaidAgent {
 }
 
 /** Creates an agent through the API; `[manual]` in the name leaves its callbacks to the caller. */
-export async function createAgent(stack: LocalStack, token: string, name: string): Promise<string> {
+export async function createAgent(stack: StackInfo, token: string, name: string): Promise<string> {
   const response = await fetch(`${stack.url}/agents`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -39,13 +38,13 @@ export async function createAgent(stack: LocalStack, token: string, name: string
 
 /** Posts `checkout.session.completed` for the agent, signed like Stripe; resolves with the HTTP status. */
 export async function sendCheckoutWebhook(
-  stack: LocalStack,
+  stack: StackInfo,
   agent: { agentId: string; userId: string },
 ): Promise<number> {
   return (await sendStripeEvent(stack, checkoutCompletedEvent({ ...agent, region: 'fsn1' }))).status;
 }
 
-export async function getAgent(stack: LocalStack, token: string, agentId: string) {
+export async function getAgent(stack: StackInfo, token: string, agentId: string) {
   const response = await fetch(`${stack.url}/agents/${agentId}`, { headers: { authorization: `Bearer ${token}` } });
   if (!response.ok) throw new Error(`GET /agents/${agentId}: ${response.status}`);
   return agentView.parse(await response.json());
@@ -58,23 +57,15 @@ const EXECUTIONS_TIMEOUT_MS = 120_000;
  * When the provisioning execution of each job started (epoch ms, in the order given), waiting until every one has: the
  * webhook answers after the job's write, and the execution-starter starts the execution from the stream later.
  */
-export async function executionStarts(stack: LocalStack, jobIds: readonly (string | null)[]): Promise<number[]> {
+export async function executionStarts(stack: StackProcess, jobIds: readonly (string | null)[]): Promise<number[]> {
   const executionArns = jobIds.map((jobId) => {
     if (jobId === null) throw new Error('A paid agent has no job');
     return `${stack.stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
   });
-  const started: (number | undefined)[] = executionArns.map(() => undefined);
   const deadline = now() + EXECUTIONS_TIMEOUT_MS;
   for (;;) {
-    for (const [index, executionArn] of executionArns.entries()) {
-      if (started[index] !== undefined) continue;
-      try {
-        started[index] = stack.stepFunctions.describeExecution(executionArn).startDate.getTime();
-      } catch (error) {
-        if (!(error instanceof StepFunctionsError && error.code === 'ExecutionDoesNotExist')) throw error;
-      }
-    }
-    const waiting = started.filter((at) => at === undefined).length;
+    const started = await stack.call('executionStarts', executionArns);
+    const waiting = started.filter((at) => at === null).length;
     if (waiting === 0) return started as number[];
     if (now() > deadline)
       throw new Error(`${waiting} paid jobs' executions did not start within ${EXECUTIONS_TIMEOUT_MS} ms`);
@@ -83,7 +74,7 @@ export async function executionStarts(stack: LocalStack, jobIds: readonly (strin
 }
 
 /** A user, an agent named `name`, paid through the Stripe webhook: its job exists and its execution runs when this resolves. */
-export async function paidAgent(stack: LocalStack, userId: string, name: string): Promise<PaidAgent> {
+export async function paidAgent(stack: StackProcess, userId: string, name: string): Promise<PaidAgent> {
   const token = await devToken(stack, userId);
   const agentId = await createAgent(stack, token, name);
   const status = await sendCheckoutWebhook(stack, { agentId, userId });
@@ -101,7 +92,7 @@ export interface CallbackTiming {
 }
 
 /** Posts one callback signed with the stack's secret, as the workflow does. */
-export async function postCallback(stack: LocalStack, payload: Record<string, unknown>): Promise<CallbackTiming> {
+export async function postCallback(stack: StackInfo, payload: Record<string, unknown>): Promise<CallbackTiming> {
   const rawBody = JSON.stringify(payload);
   const sentAt = now();
   const response = await fetch(`${stack.url}/callbacks/github`, {

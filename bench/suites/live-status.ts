@@ -4,9 +4,9 @@
  * fan-out handler and the local `@connections` API, to dashboards in the fleet process.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LocalStack } from '../../local/start.ts';
 import { FleetTimeout, type Fleet } from '../lib/fleet.ts';
 import { postCallback, type PaidAgent } from '../lib/pipeline.ts';
+import type { MemorySample, StackInfo, StackProcess } from '../lib/stack.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
 /** Longest wait for one update at every client before it counts as lost. */
@@ -142,7 +142,7 @@ export async function measureRounds(
 
 /** Callback -> browser: each round is one signed callback; `keepSteps` step callbacks are left in the script for later phases. */
 export async function measureLatency(
-  stack: LocalStack,
+  stack: StackInfo,
   fleet: Fleet,
   script: CallbackScript,
   clients: number,
@@ -194,48 +194,37 @@ export async function measureThroughput(
   };
 }
 
-export interface MemorySample {
-  readonly rss: number;
-  readonly heapUsed: number;
-}
-
 export interface FanoutResult extends ThroughputResult {
   readonly memoryBefore: MemorySample;
   readonly memoryConnected: MemorySample;
   readonly memoryPeak: MemorySample;
 }
 
-export const memory = (): MemorySample => {
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heapUsed };
-};
-
 /**
  * `messages` heartbeats sent back to back to the agent the fleet's `connections` dashboards follow: deliveries per
- * second, and the memory of this process (gateway, handlers, poller, Step Functions; the clients are the fleet's).
+ * second, and the memory of the stack process (gateway, handlers and their worker threads, poller, Step Functions;
+ * the clients are the fleet's).
  */
 export async function measureFanout(
-  stack: LocalStack,
+  stack: StackProcess,
   fleet: Fleet,
   agent: PaidAgent,
   connections: number,
   messages: number,
   memoryBefore: MemorySample,
 ): Promise<FanoutResult> {
-  const memoryConnected = memory();
-  let peak = memoryConnected;
-  const sampler = setInterval(() => {
-    const sample = memory();
-    peak = { rss: Math.max(peak.rss, sample.rss), heapUsed: Math.max(peak.heapUsed, sample.heapUsed) };
-  }, 20);
+  const { rss, heapUsed } = await stack.call('usage');
+  await stack.call('startMemorySampling');
+  let memoryPeak: MemorySample | undefined;
   try {
     const throughput = await measureThroughput(fleet, connections, messages, async () => {
       const callback = await postCallback(stack, { type: 'heartbeat', job_id: agent.jobId });
       if (callback.status !== 200) throw new Error(`Heartbeat answered ${callback.status}`);
       return callback.sentAt;
     });
-    return { ...throughput, memoryBefore, memoryConnected, memoryPeak: peak };
+    memoryPeak = await stack.call('stopMemorySampling');
+    return { ...throughput, memoryBefore, memoryConnected: { rss, heapUsed }, memoryPeak };
   } finally {
-    clearInterval(sampler);
+    if (memoryPeak === undefined) await stack.call('stopMemorySampling');
   }
 }

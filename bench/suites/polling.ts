@@ -5,9 +5,9 @@
  * dashboard sees the change.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LocalStack } from '../../local/start.ts';
 import type { Fleet } from '../lib/fleet.ts';
 import { getAgent, postCallback, type PaidAgent } from '../lib/pipeline.ts';
+import type { StackInfo, StackProcess } from '../lib/stack.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
 export interface WatchResult {
@@ -22,17 +22,18 @@ export interface WatchResult {
   readonly timeToSeeChange: Distribution;
 }
 
-function cpuMeter(): () => { cores: number; seconds: number } {
+/** The stack process's CPU from now on: resolves with CPU-seconds per wall-clock second, and the seconds. */
+async function cpuMeter(stack: StackProcess): Promise<() => Promise<{ cores: number; seconds: number }>> {
   const started = performance.now();
-  const cpu = process.cpuUsage();
-  return () => {
-    const used = process.cpuUsage(cpu);
+  const { cpuMicros } = await stack.call('usage');
+  return async () => {
+    const used = (await stack.call('usage')).cpuMicros - cpuMicros;
     const seconds = (performance.now() - started) / 1000;
-    return { cores: (used.user + used.system) / 1e6 / seconds, seconds };
+    return { cores: used / 1e6 / seconds, seconds };
   };
 }
 
-async function changeAfter(stack: LocalStack, delayMs: number, payload: Record<string, unknown>): Promise<number> {
+async function changeAfter(stack: StackInfo, delayMs: number, payload: Record<string, unknown>): Promise<number> {
   await sleep(delayMs);
   const callback = await postCallback(stack, payload);
   if (callback.status !== 200) throw new Error(`Change callback answered ${callback.status}`);
@@ -41,7 +42,7 @@ async function changeAfter(stack: LocalStack, delayMs: number, payload: Record<s
 
 /** `dashboards` pollers (in the fleet process) every `intervalMs`; `change` is posted halfway through the window. */
 export async function measurePolling(
-  stack: LocalStack,
+  stack: StackProcess,
   fleet: Fleet,
   agent: PaidAgent,
   dashboards: number,
@@ -49,7 +50,7 @@ export async function measurePolling(
   change: Record<string, unknown>,
 ): Promise<WatchResult> {
   const intervalMs = 1_000;
-  const stop = cpuMeter();
+  const stop = await cpuMeter(stack);
   const polled = fleet.request(
     {
       cmd: 'poll',
@@ -66,7 +67,7 @@ export async function measurePolling(
   // The seq the change produced: a poller has seen the change once it has seen this seq (or a later one).
   const { seq: changedSeq } = await getAgent(stack, agent.token, agent.agentId);
   const { requests, failures, seqsSeen } = await polled;
-  const { cores, seconds } = stop();
+  const { cores, seconds } = await stop();
   const seenChangeAt = seqsSeen.flatMap((seen) => seen.find(([seq]) => seq >= changedSeq)?.[1] ?? []);
   return {
     mode: 'polling',
@@ -81,7 +82,7 @@ export async function measurePolling(
 
 /** The fleet's `dashboards` subscribed dashboards over the same window, with the same kind of change halfway. */
 export async function measurePush(
-  stack: LocalStack,
+  stack: StackProcess,
   fleet: Fleet,
   dashboards: number,
   windowSeconds: number,
@@ -89,12 +90,12 @@ export async function measurePush(
 ): Promise<WatchResult> {
   await fleet.request({ cmd: 'arm', expected: dashboards }, 'armed');
   const windowEnd = performance.now() + windowSeconds * 1000;
-  const stop = cpuMeter();
+  const stop = await cpuMeter(stack);
   const arrived = fleet.next('arrived', windowSeconds * 1000 + 30_000);
   const acceptedAt = await changeAfter(stack, (windowSeconds * 1000) / 2, change);
   const { times } = await arrived;
   await sleep(Math.max(0, windowEnd - performance.now()));
-  const { cores, seconds } = stop();
+  const { cores, seconds } = await stop();
   return {
     mode: 'push',
     dashboards,

@@ -4,7 +4,6 @@
  */
 import { DynamoDBDocumentClient, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { createTables, localDynamoDbClient } from '../../local/dynamodb.ts';
-import type { LocalStack } from '../../local/start.ts';
 import { synthesizeTemplate } from '../../local/template.ts';
 import {
   createAgent,
@@ -15,6 +14,7 @@ import {
   now,
   sendCheckoutWebhook,
 } from '../lib/pipeline.ts';
+import type { StackInfo, StackProcess } from '../lib/stack.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
 export interface WebhookResult {
@@ -69,7 +69,7 @@ async function concurrentSenders<T>(
 
 /** `senders` concurrent senders, each posting `perSender` `checkout.session.completed` webhooks one after another. */
 export async function measureWebhookAck(
-  stack: LocalStack,
+  stack: StackProcess,
   senders: number,
   perSender: number,
   run: string,
@@ -148,15 +148,12 @@ async function webhookItems(
  * reads that table.
  */
 export async function measureAckFloor(
-  stack: LocalStack,
+  stack: StackInfo,
   run: WebhookRun,
   runId: string,
 ): Promise<WebhookResult & { itemsPerTransaction: number; bytesPerTransaction: number }> {
-  // DynamoDB Local itself: the functions' endpoint (AWS_ENDPOINT_URL_DYNAMODB) is the local IAM proxy in front of it,
-  // which a bare write does without; the streams endpoint is the Java process.
-  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS;
-  if (endpoint === undefined)
-    throw new Error('AWS_ENDPOINT_URL_DYNAMODB_STREAMS is not set: is the local stack running?');
+  // DynamoDB Local itself: the functions reach it through the local IAM proxy, which a bare write does without.
+  const endpoint = stack.dynamoEndpoint;
   const tables = await createTables(endpoint, await synthesizeTemplate(), { prefix: `bench-floor-${runId}-` });
   const floorTable = Object.entries(tables).find(([logicalId]) => stack.tableName.endsWith(logicalId))?.[1];
   if (floorTable === undefined) throw new Error(`No table of the template is ${stack.tableName}`);
