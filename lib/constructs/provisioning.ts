@@ -72,29 +72,25 @@ export class Provisioning extends Construct {
       observability,
     }).useTable(data.table, 'readWrite');
 
-    this.rollback = new PipelineFunction(this, 'Rollback', {
-      name: 'rollback',
-      description: 'Deletes the cloud resources of a failed provisioning job',
-      timeout: Duration.minutes(1),
-      environment: workflowRuns,
-      observability,
-    })
-      .useTable(data.table, 'read')
-      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
-      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
-      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
-
-    this.checkRun = new PipelineFunction(this, 'CheckRun', {
-      name: 'check-run',
-      description: 'Asks GitHub how a provisioning run ended, and finds the VM of one that succeeded',
-      timeout: Duration.minutes(1),
-      environment: workflowRuns,
-      observability,
-    })
-      .useTable(data.table, 'read')
-      .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
-      .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
-      .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+    // Rollback and check-run look up a job's run, server and device: read access and the three cloud tokens each.
+    const cloudLookup = (id: string, name: string, description: string): PipelineFunction =>
+      new PipelineFunction(this, id, {
+        name,
+        description,
+        timeout: Duration.minutes(1),
+        environment: workflowRuns,
+        observability,
+      })
+        .useTable(data.table, 'read')
+        .useSecret('GITHUB_TOKEN_SECRET_ID', secrets.githubToken)
+        .useSecret('HETZNER_TOKEN_SECRET_ID', secrets.hetznerToken)
+        .useSecret('TAILSCALE_TOKEN_SECRET_ID', secrets.tailscaleToken);
+    this.rollback = cloudLookup('Rollback', 'rollback', 'Deletes the cloud resources of a failed provisioning job');
+    this.checkRun = cloudLookup(
+      'CheckRun',
+      'check-run',
+      'Asks GitHub how a provisioning run ended, and finds the VM of one that succeeded',
+    );
 
     this.stateMachine = new PipelineStateMachine(this, 'StateMachine', {
       definitionPath: PROVISION_ASL_PATH,

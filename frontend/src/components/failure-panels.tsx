@@ -4,16 +4,14 @@ import { actionFailureText } from '../presentation.ts';
 import { type ActionOutcome, useActionRequest } from './action-request.ts';
 import { Notice } from './notice.tsx';
 
-/** Provisioning failed at `step`: where and why, and a retry. */
-export function FailurePanel({
-  agentId,
-  step,
-  onOutcome,
-}: {
+/** The agent a panel acts on, and where the answer to its button goes (the page keeps it past the panel). */
+interface PanelProps {
   agentId: string;
-  step: UiStep;
   onOutcome: (outcome: ActionOutcome) => void;
-}) {
+}
+
+/** Provisioning failed at `step`: where and why, and a retry. */
+export function FailurePanel({ agentId, step, onOutcome }: PanelProps & { step: UiStep }) {
   const { pending, request } = useActionRequest(agentId, onOutcome);
   return (
     <Notice as="section" tone="bad" role="alert" testId="failure">
@@ -36,15 +34,7 @@ export function FailurePanel({
 }
 
 /** The agent's last stop, start or destroy failed for good: why, and the same action again. */
-export function ActionFailurePanel({
-  agentId,
-  error,
-  onOutcome,
-}: {
-  agentId: string;
-  error: ActionError;
-  onOutcome: (outcome: ActionOutcome) => void;
-}) {
+export function ActionFailurePanel({ agentId, error, onOutcome }: PanelProps & { error: ActionError }) {
   const { pending, request } = useActionRequest(agentId, onOutcome);
   return (
     <Notice as="section" tone="bad" role="alert" testId="action-failure">

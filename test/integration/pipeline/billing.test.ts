@@ -31,6 +31,7 @@ import {
   payForAgent,
   startTestStack,
   stripeApi,
+  sweepSettingsOf,
   type PaidCheckout,
 } from '../../support/local-stack.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';
