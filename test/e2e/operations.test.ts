@@ -1,7 +1,8 @@
 /**
  * The operations console in headless Chromium against the whole local runtime: an operator sees every user's jobs,
  * the failure breakdown and the step-duration chart, retries a failed job with a reason (audited, shown, and the new
- * job arrives live over the fleet channel); support sees the same without Retry; a customer sees nothing of it.
+ * job arrives live over the fleet channel) and cancels a live provisioning with a reason (the agent fails with who and
+ * why, audited); support sees the same without Retry or Cancel; a customer sees nothing of it.
  * The operator's view is saved as docs/operator-console.png for the README.
  */
 import { randomBytes } from 'node:crypto';
@@ -79,6 +80,42 @@ describe('Operations console', () => {
       .toBe('4');
     await page.screenshot({ path: README_SCREENSHOT, fullPage: true });
   }, 180_000);
+
+  it('lets an operator cancel a live provisioning with a reason: the agent fails with who and why, audited', async () => {
+    const owner = await ApiClient.signIn(suite.stack.url, `frank-${RUN}`);
+    // [manual]: the run is dispatched and never reports, so the job stays live until cancelled.
+    const { agentId } = await owner.createAgent(`[manual] frank-${RUN}`, 'fsn1');
+    await payForAgent(owner, agentId);
+    const { jobId } = await owner.agent(agentId);
+
+    const support = await suite.newPage();
+    await support.goto(consoleUrl(`support-${RUN}`, 'support'));
+    await support.getByTestId(`job-${jobId}`).waitFor();
+    expect(await support.getByTestId(`job-${jobId}`).getByTestId('open-cancel').count()).toBe(0);
+
+    const page = await suite.newPage();
+    await page.goto(consoleUrl(`operator-${RUN}`, 'operators'));
+    const row = page.getByTestId(`job-${jobId}`);
+    await row.waitFor();
+    expect(['queued', 'provisioning']).toContain(await row.getAttribute('data-status'));
+    await row.getByTestId('open-cancel').click();
+    const detail = page.getByTestId(`job-detail-${jobId}`);
+    const reason = `ticket ${RUN}: ordered twice`;
+    await detail.getByLabel('Reason').fill(reason);
+    await detail.getByTestId('cancel-job').click();
+    const cancelled = detail.getByTestId('audit').locator('li[data-event="cancelled"]');
+    await cancelled.filter({ hasText: reason }).waitFor({ timeout: SETTLE_TIMEOUT_MS });
+    expect(await cancelled.textContent()).toContain(`by operator:operator-${RUN}`);
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: SETTLE_TIMEOUT_MS }).toBe('failed');
+    expect(await row.textContent()).toContain('at cancelled');
+    expect(await row.getByTestId('open-cancel').count()).toBe(0);
+    // The owner reads who stopped the provisioning and why, and may retry it.
+    expect(await owner.agent(agentId)).toMatchObject({
+      agentStatus: 'failed',
+      failedStep: 'cancelled',
+      error: `cancelled by operator:operator-${RUN}: ${reason}`,
+    });
+  }, 120_000);
 
   it('shows support the same without Retry, and a customer nothing of it', async () => {
     const { jobId } = await failedJob(`dave-${RUN}`, 'vm_created', 'ash');

@@ -1,7 +1,8 @@
 /**
  * The operations console (`#/operations`), for operators and support: the fleet's health (last hour and 24 h, failures
- * by step, p50/p95 of each step as an inline SVG chart, stuck jobs), every job newest first with filters, and per job
- * its run, its agent's audit trail and, for operators, Retry with a reason. Live: the fleet channel's summaries make it
+ * by step, p50/p95 of each step as an inline SVG chart, stuck jobs and lifecycle actions), every job newest first with
+ * filters, and per job its run, its agent's audit trail (who, when, why) and, for operators, Retry of a failed job or
+ * Cancel of a live one, each with a reason. Live: the fleet channel's summaries make it
  * read the table again. Everything shown comes from the API, which redacts for support and refuses what a role may not do.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
@@ -244,15 +245,21 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
     setOpen(!open);
     if (!open) setTrail(await api.auditTrail(job.agentId));
   };
-  const retry = async (): Promise<void> => {
+  // Retry a failed job; cancel a live one (its agent ends failed, its resources rolled back, the owner may retry).
+  const live = job.status === 'queued' || job.status === 'provisioning';
+  const action = job.status === 'failed' ? ACTIONS.retry : live ? ACTIONS.cancel : undefined;
+  const act = async (chosen: OperatorAction): Promise<void> => {
     try {
-      await api.requestAction(job.agentId, 'retry', crypto.randomUUID(), reason);
-      setMessage('Retry accepted');
+      await api.requestAction(job.agentId, chosen.action, crypto.randomUUID(), reason);
+      setMessage(`${chosen.label} accepted`);
       setTrail(await api.auditTrail(job.agentId));
       await onActed();
     } catch (error) {
-      setMessage(error instanceof ApiError ? error.message : 'The retry failed');
+      setMessage(error instanceof ApiError ? error.message : `${chosen.label} failed`);
     }
+  };
+  const openForCancel = async (): Promise<void> => {
+    if (!open) await showTrail();
   };
 
   return (
@@ -290,17 +297,27 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
           >
             History
           </button>
+          {canAct && live && (
+            <button
+              type="button"
+              class="button button--danger"
+              onClick={() => void openForCancel()}
+              data-testid="open-cancel"
+            >
+              Cancel
+            </button>
+          )}
         </td>
       </tr>
       {open && (
         <tr class="jobs__detail" data-testid={`job-detail-${job.jobId}`}>
           <td colSpan={8}>
-            {canAct && job.status === 'failed' && (
+            {canAct && action !== undefined && (
               <form
                 class="form form--inline"
                 onSubmit={(event) => {
                   event.preventDefault();
-                  void retry();
+                  void act(action);
                 }}
               >
                 <label>
@@ -312,15 +329,15 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
                     minLength={3}
                   />
                 </label>
-                <button type="submit" class="button button--primary" data-testid="retry-job">
-                  Retry
+                <button type="submit" class={`button ${action.buttonClass}`} data-testid={action.testId}>
+                  {action.label}
                 </button>
               </form>
             )}
             {message !== undefined && <p role="status">{message}</p>}
             <ol class="audit" data-testid="audit">
               {trail?.entries.map((entry) => (
-                <li key={entry.seq}>
+                <li key={entry.seq} data-event={entry.event}>
                   {new Date(entry.at).toLocaleString()} <strong>{entry.event}</strong> by {entry.actor}
                   {entry.reason !== undefined && <em> ({entry.reason})</em>}
                 </li>
@@ -332,6 +349,18 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
     </>
   );
 }
+
+interface OperatorAction {
+  readonly action: 'retry' | 'cancel';
+  readonly label: string;
+  readonly testId: string;
+  readonly buttonClass: string;
+}
+
+const ACTIONS = {
+  retry: { action: 'retry', label: 'Retry', testId: 'retry-job', buttonClass: 'button--primary' },
+  cancel: { action: 'cancel', label: 'Cancel provisioning', testId: 'cancel-job', buttonClass: 'button--danger' },
+} as const satisfies Record<string, OperatorAction>;
 
 /** Six small cells, one per step, coloured by status, titled with the step's duration. */
 function StepProgress({ job }: { job: JobSummary }) {
