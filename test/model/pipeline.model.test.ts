@@ -17,7 +17,7 @@ import type { LocalStack } from '../../local/start.ts';
 import { SWEEP_AFTER_SECONDS } from '../../lambdas/domain/deadlines.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../support/aws-fault-proxy.ts';
 import { startCallbackFaultProxy, type CallbackFaultProxy } from '../support/callback-fault-proxy.ts';
-import { ApiClient, startTestStack, sweepSettingsOf } from '../support/local-stack.ts';
+import { ApiClient, startTestStack } from '../support/local-stack.ts';
 import { agentKinds, commandArbitraries, createAgents, runEvents, type Model, type Real } from './commands.ts';
 import { TRANSITIONAL, violations, type AgentSnapshot, type WorldSnapshot } from './world.ts';
 import { sweepSettingsOf } from '../support/sweep.ts';

@@ -13,8 +13,6 @@ import { resolve } from 'node:path';
 import { expect, inject, vi } from 'vitest';
 import WebSocket from 'ws';
 import { agentView, type AgentView, type ServerMessage } from '../../lambdas/domain/schemas.ts';
-import type { SweepSettings } from '../../lambdas/sweeper/sweep.ts';
-import { LIFECYCLE_ASL_PATH } from '../../lib/metadata.ts';
 import { STRIPE_FAKE_SECRET_KEY } from '../../local/fakes/stripe.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/start.ts';
 
@@ -35,24 +33,6 @@ export function startTestStack(options: LocalStackOptions = {}): Promise<LocalSt
     verbose: false,
     ...options,
   });
-}
-
-/**
- * What the scheduled sweeper runs with on `stack`: its state machines, and the GitHub, Hetzner and Tailscale fakes for
- * asking how a run ended and deleting what a job left (for suites that run `sweep` themselves, at a time they choose).
- */
-export function sweepSettingsOf(stack: LocalStack): SweepSettings {
-  return {
-    stateMachines: { provision: stack.stateMachineArn, lifecycle: stack.stateMachineArns[LIFECYCLE_ASL_PATH]! },
-    github: {
-      apiUrl: stack.fakes.github.url,
-      repository: 'local/agent-infra',
-      workflowFile: 'provision-agent.yml',
-      token: stack.fakes.github.token,
-    },
-    hetzner: { apiUrl: stack.fakes.hetzner.url, token: stack.fakes.hetzner.token },
-    tailscale: { apiUrl: stack.fakes.tailscale.url, tailnet: '-', token: stack.fakes.tailscale.token },
-  };
 }
 
 /** An HTTP client of one origin acting as one dev user (token from `POST /dev/token`). */

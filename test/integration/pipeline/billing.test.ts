@@ -31,7 +31,6 @@ import {
   payForAgent,
   startTestStack,
   stripeApi,
-  sweepSettingsOf,
   type PaidCheckout,
 } from '../../support/local-stack.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';

@@ -15,7 +15,7 @@ import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
-import { ApiClient, startTestStack, sweepSettingsOf } from '../../support/local-stack.ts';
+import { ApiClient, startTestStack } from '../../support/local-stack.ts';
 import { checkoutCompletedEvent, sendStripeEvent } from '../../support/stripe-events.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';
 
