@@ -3,7 +3,7 @@
  * get 403, another customer 404), with a reason; the agent ends `failed` with who and why, the execution's wait is
  * failed so its own rollback deletes the server and the Tailscale device and cancels the run; a late callback of the
  * cancelled run changes nothing and is told the job is over (I6); the cancel is on the agent's history; the owner's
- * retry provisions the agent again, which then cannot be cancelled. The console's health counts a stop, start or
+ * retry provisions the agent again, which then cannot be cancelled, and an operator's stop is audited like the cancel. The console's health counts a stop, start or
  * destroy still pending past the lifecycle state machine's timeout as stuck.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -189,21 +189,41 @@ describe("an operator's cancel of a provisioning", () => {
     expect((await act(owner, agentId, { action: 'retry' })).status).toBe(202);
     const retried = await owner.agent(agentId);
     expect(retried.jobId).not.toBe(jobId);
-    const next = await runOf(retried.jobId!);
-    await callback({ type: 'status', job_id: retried.jobId, status: 'provisioning', workflow_run_id: String(next.id) });
+    const again = await buildUpToVm(retried.jobId!);
     await callback({
       type: 'status',
       job_id: retried.jobId,
       status: 'running',
-      server_id: '4242',
-      server_ip: '203.0.113.42',
-      tailscale_ip: '100.64.0.42',
+      server_id: String(again.server.id),
+      server_ip: again.server.public_net.ipv4.ip,
+      tailscale_ip: again.device.addresses[0],
     });
     expect(await owner.settled(agentId)).toMatchObject({ agentStatus: 'active', status: 'running' });
     expect(await act(operator, agentId, { action: 'cancel', reason })).toMatchObject({
       status: 409,
       body: { error: { code: 'action_refused' } },
     });
+
+    // An operator's stop is audited the same way: no reason, no stop; with one, who and why are on the history.
+    expect((await act(operator, agentId, { action: 'stop' })).body).toMatchObject({
+      error: { code: 'reason_required' },
+    });
+    const stopReason = `ticket ${RUN}: abuse report`;
+    expect((await act(operator, agentId, { action: 'stop', reason: stopReason })).status).toBe(202);
+    await vi.waitFor(async () => expect((await owner.agent(agentId)).agentStatus).toBe('stopped'), {
+      timeout: 30_000,
+      interval: 100,
+    });
+    const trail = (await (await operator.fetch(`/operations/agents/${agentId}/history`)).json()) as {
+      entries: { event: string }[];
+    };
+    expect(trail.entries.find((entry) => entry.event === 'stop-requested')).toMatchObject({
+      actor: `operator:operator-${RUN}`,
+      reason: stopReason,
+      agentStatus: 'stopping',
+    });
+    // Every entry says who; only people's actions carry a reason, and the owner's retry needed none.
+    expect(trail.entries.find((entry) => entry.event === 'created')).toMatchObject({ actor: `user:owner-${RUN}` });
   }, 90_000);
 
   it('refuses to cancel an agent that is not provisioning', async () => {
