@@ -1,12 +1,6 @@
 /**
- * IAM on the local runtime: every AWS call a function (or a state machine) makes locally is checked against the
- * policies its role has in the synthesized template, with a real policy evaluator (`@cloud-copilot/iam-simulate`).
- *
- * Who calls: all functions run in one Node process, so the SDK's credentials (read from the process environment and
- * memoized per client) cannot tell them apart. Each invocation instead runs in Lambda's own per-invocation context,
- * `InvokeStore` (what the Node.js runtime uses when one process serves concurrent invocations), with an X-Ray trace
- * id of its own; the SDK copies that trace id into the `X-Amzn-Trace-Id` header of every request, and the local
- * endpoints map it back to the invocation's role.
+ * IAM on the local runtime: every AWS call checked against its role's policies in the synthesized template.
+ * See docs/ARCHITECTURE.md, "Roles, and IAM on the local runtime".
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';

@@ -1,11 +1,6 @@
 /**
- * Step Functions for the local runtime: runs the same ASL as AWS on `aws-local-stepfunctions`, with the parts that
- * library lacks done here: Lambda service integrations (`arn:aws:states:::lambda:invoke[.waitForTaskToken]`) mapped
- * to in-process functions, per-task tokens with SendTaskSuccess/Failure/Heartbeat, `HeartbeatSeconds(Path)` and
- * `TimeoutSeconds(Path)`, execution names and their idempotency, DescribeExecution and StopExecution.
- *
- * Executions live in memory: they do not survive a restart (`local/interrupted-jobs.ts` fails the jobs left in flight
- * when the runtime starts).
+ * Step Functions on the local runtime: the same ASL as AWS, with what `aws-local-stepfunctions` lacks.
+ * See docs/ARCHITECTURE.md, "Local runtime".
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';

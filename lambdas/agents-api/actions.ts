@@ -1,13 +1,6 @@
 /**
- * `POST /agents/{agentId}/actions`: idempotent (per user, agent and `Idempotency-Key`), rate-limited (5 per minute per
- * user and agent), and carried out by one conditional transition of the agent that also requests its execution
- * (provisioning for `retry`, the lifecycle state machine for `stop` / `start` / `destroy`), started from the stream by
- * the execution-starter: the answer waits for the write only, and no crash point leaves an accepted action undriven. Progress reaches the dashboard through the
- * history items those writes add, like provisioning.
- *
- * Idempotency is a conditional-put record on the one table, with a lease (./idempotency.ts): Powertools' DynamoDB
- * persistence layer writes its own key layout (`<function>#<hash>` partition keys), which does not fit the table's
- * `PK`/`SK` convention. Same key + same body replays the first answer; same key + another body is 422.
+ * `POST /agents/{agentId}/actions`: idempotent, rate-limited, one conditional transition that requests its execution.
+ * See docs/ARCHITECTURE.md, "Lifecycle actions".
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';

@@ -1,12 +1,6 @@
 /**
- * The `Idempotency-Key` records of lifecycle actions: a conditional-put record on the one table
- * (`IDEMPOTENCY#<user>#<agent>#<key>` / `IDEMPOTENCY`), `in-progress` while a request is carried out, then `completed`
- * with its answer, or deleted when it failed so the client may send the key again.
- *
- * A claim is a lease as long as the function's timeout: a function that dies between claim and answer (timeout,
- * crash) leaves its record `in-progress`, and a claim older than the timeout can only belong to a function that is
- * gone, so the next request with that key takes it over by a conditional write instead of answering 409 for 24 hours.
- * Two requests taking over at once: one write wins, the other sees a live claim (409).
+ * The `Idempotency-Key` records of lifecycle actions, leased so that a claim of a dead invocation is taken over.
+ * See docs/ARCHITECTURE.md, "Lifecycle actions".
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';

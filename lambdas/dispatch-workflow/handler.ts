@@ -1,13 +1,6 @@
 /**
- * AwaitStart's task (`lambda:invoke.waitForTaskToken`): stores the task token on the job (phase `start`) before
- * anything can call back, then dispatches the provisioning workflow. The workflow's first `provisioning` callback ends
- * the wait. A dispatch GitHub refuses for good fails as `DispatchRefused`, which the state machine shows to the owner.
- * The state retries transient AWS errors, so this function fails only before it dispatches: once GitHub has accepted
- * the dispatch, nothing it does after may throw, or the retry would dispatch a second run. A dispatch whose answer was
- * lost is retried inside `dispatchWorkflow`, which first looks the job's run up. This function does not look up before
- * its own first dispatch: the state runs it again only after a transient AWS error, and those come before the dispatch;
- * an error of the Lambda service after a dispatch whose run id could not be stored is the one way to a second run, and
- * the workflow's concurrency group (one run per job id at a time) keeps even that from racing the first.
+ * AwaitStart's task: stores the start token, then dispatches the workflow, never twice for one job.
+ * See docs/ARCHITECTURE.md, "Step Functions".
  */
 import { agentId, jobId, region } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';

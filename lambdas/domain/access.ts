@@ -1,13 +1,6 @@
 /**
- * Who may see and act on which agent, and what a caller is shown: the one rule of the REST handlers, the WebSocket
- * subscribe and the fan-out. The role comes from the verified access token's `cognito:groups` (the authorizers put it
- * in their context), never from anything the browser sends.
- *
- * - `operator` (group `operators`): sees and acts on every agent; each action carries a reason, kept in the history.
- * - `support` (group `support`): sees every agent, read only, with customer-identifying fields removed server-side.
- * - `customer` (no staff group): sees and acts on their own agents only.
- *
- * Pure: no AWS imports.
+ * The one rule of who may see and act on which agent, and what each role is shown. Pure: no AWS imports.
+ * See docs/ARCHITECTURE.md, "Roles".
  */
 
 export const OPERATORS_GROUP = 'operators';

@@ -1,21 +1,6 @@
 /**
- * DynamoDB Streams -> WebSocket fan-out. Each history insert (an `update`) and each job heartbeat is posted to every
- * live subscriber of the agent through the management API.
- *
- * Ordering and concurrency: the records of a batch are delivered for all agents at once, but one after another for
- * the same agent, so a client never receives seq N+1 before seq N; posts in flight are bounded for the whole
- * invocation, whatever the mix of agents and followers.
- *
- * Failure handling (partial batch response, ReportBatchItemFailures):
- * - a subscriber that answers 410 has disconnected: its connection and subscriptions are deleted and the message
- *   counts as delivered;
- * - any other failure fails the record, so the event source retries it (delivery is at least once; clients skip a
- *   seq they already have);
- * - once a message for an agent fails, later messages for the same agent in the batch fail too without being sent.
- *
- * Redaction and the fleet channel: a support connection receives the redacted message (lambdas/domain/access.ts);
- * operators and support on the fleet channel receive each update's one-line summary, their connections read once per
- * invocation from the channel's own partition (never every connection).
+ * Table stream -> WebSocket fan-out: in order per agent, bounded, at least once, redacted per role.
+ * See docs/ARCHITECTURE.md, "Live status fan-out".
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import middy from '@middy/core';

@@ -1,9 +1,6 @@
 /**
- * Rollback (state machine task): removes what a failed provisioning job may have left, found by the job id even when
- * callbacks were lost: cancels the GitHub run if it is still going (looked up by the job id when the job has none: a
- * dispatch whose answer was lost may have started one), deletes the Hetzner servers labelled
- * `job_id=<jobId>` (and the one the job recorded) and the Tailscale devices of the job. Anything already gone is
- * fine; anything that could not be removed makes the invocation fail, so the state machine retries and then alarms.
+ * Rollback's task: removes what a failed job may have left, found by its job id even when callbacks were lost.
+ * See docs/ARCHITECTURE.md, "Step Functions".
  */
 import { jobId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';

@@ -1,12 +1,6 @@
 /**
- * WebSocket connections and agent subscriptions in the table, and delivery to a connection through the API Gateway
- * management API. Shared by the WebSocket handler (which writes them) and the stream fan-out (which reads them).
- *
- * Items (docs/ARCHITECTURE.md, "The table"): `CONN#<connectionId>` / `CONN` holds the user and the agents the
- * connection follows; `AGENT#<agentId>` / `SUB#<connectionId>` lets the fan-out find an agent's followers with one
- * Query; `FLEET#SUB` / `SUB#<connectionId>` does the same for the staff connections on the fleet channel. All expire
- * (TTL) with the connection, so a missed `$disconnect` leaves nothing behind for long. Each carries the connection's
- * role, so the fan-out knows whom to redact for without reading the connection.
+ * WebSocket connections and agent subscriptions in the table, and delivery to a connection.
+ * See docs/ARCHITECTURE.md, "The table".
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {

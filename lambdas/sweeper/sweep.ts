@@ -1,16 +1,6 @@
 /**
- * The sweeper's repairs (I3 and I6 of docs/ARCHITECTURE.md, "Invariants"):
- * - agents in a driven status (provisioning, stopping, starting, destroying) that entered it more than
- *   SWEEP_AFTER_SECONDS ago, found through the sparse GSI3 (a Query per status, never a scan): an execution that was
- *   never started is started now under its deterministic name (so never twice); one that ended without settling the
- *   agent is settled by the domain's rules: provisioning first asks how the job's run ended (I4: a VM that came up is
- *   never destroyed because a report was lost) and activates the agent when it succeeded, waits for a run still in
- *   progress (the next sweep asks again), and fails the job otherwise; a stop or start is recorded as failed
- *   (the agent goes back to the status that is true of the VM), a destroy is asked again;
- * - failed agents whose owner did not retry them within FAILED_RETRY_WINDOW_SECONDS (GSI3 too) are destroyed, and with
- *   them their subscription (I1);
- * - Hetzner servers and Tailscale devices of jobs that are over (failed, or their agent destroyed) are deleted, found
- *   by the job-id label and hostname even when no callback recorded them.
+ * The sweeper's repairs: drives, settles or destroys what nothing else drives any more.
+ * See docs/ARCHITECTURE.md, I1, I3 and I4.
  */
 import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
 import { howRunEnded } from '../shared/how-run-ended.ts';

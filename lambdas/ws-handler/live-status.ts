@@ -1,14 +1,6 @@
 /**
- * What the server answers to each client message of the WebSocket API (docs/CONTRACT.md, "WebSocket API"). Returns
- * the messages to send, in order; the handler delivers them.
- *
- * Ordering guarantee of `subscribe`: the subscription is stored BEFORE the snapshot or the missed history is read.
- * An update written while we read is therefore either in what we read, or fanned out to the new subscription by the
- * stream (or both). Nothing falls between the two; a duplicate may arrive, and clients drop any update whose `seq`
- * is not above the last one they applied (delivery is at least once, never with a gap).
- *
- * Who may follow what is lambdas/domain/access.ts: an owner their agents, operators and support every agent (support
- * redacted) and the fleet channel; the role is the connection's, set at `$connect` from the verified token.
+ * The answers to each WebSocket client message; a subscription is stored before anything is read for it.
+ * See docs/ARCHITECTURE.md, "Live status fan-out".
  */
 import { isStaff, maySee, shownTo } from '../domain/access.ts';
 import type { ClientMessage, ServerMessage } from '../domain/schemas.ts';

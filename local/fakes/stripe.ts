@@ -1,12 +1,6 @@
 /**
- * The in-memory Stripe API: the calls this project makes (Checkout Sessions, Subscriptions, Invoices, Refunds), in
- * Stripe's shapes, error format and form-encoded requests, so the `stripe` SDK talks to it unchanged through its
- * `host`/`port`/`protocol` options (`STRIPE_API_URL`). It also serves the hosted checkout page at each session's `url`:
- * its "Pay" button does what Stripe does when a buyer pays (customer, subscription, paid invoice) and sends the signed
- * webhooks to the configured endpoint, then redirects to the session's `success_url`.
- *
- * Test and model drivers use the methods of {@link StripeFake}: `pay`, `endSubscription`, `failInvoice`, `events`,
- * `deliveries`, `settled`, `inject`, and `now` (a clock they may move).
+ * The in-memory Stripe API and hosted checkout page, so the `stripe` SDK and the webhooks run unchanged locally.
+ * See docs/ARCHITECTURE.md, "Local runtime".
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
