@@ -6,7 +6,8 @@
 import { ScanCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../lambdas/shared/clients/dynamodb.ts';
 import { recordJobEvent } from '../lambdas/shared/job-writer.ts';
-import { LIVE_JOB_STATUSES, tableName } from '../lambdas/shared/repository.ts';
+import { isLiveJob, tableName } from '../lambdas/shared/repository.ts';
+import { and, conditionOf, equals } from '../lambdas/shared/update-expression.ts';
 
 export const INTERRUPTED_REASON =
   'The local runtime stopped while this job was in flight, and its execution was lost. Retry to provision again.';
@@ -14,15 +15,11 @@ export const INTERRUPTED_REASON =
 /** Fails every live job; returns how many. Scans: local data is small and this runs once per start. */
 export async function failInterruptedJobs(): Promise<number> {
   let failed = 0;
+  const { expression, ...placeholders } = conditionOf(and(equals('entity', 'job'), isLiveJob));
   const pages = paginateScan({ client: dynamo }, {
     TableName: tableName(),
-    FilterExpression: 'entity = :job AND #status IN (:queued, :provisioning)',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: {
-      ':job': 'job',
-      ':queued': LIVE_JOB_STATUSES[0],
-      ':provisioning': LIVE_JOB_STATUSES[1],
-    },
+    FilterExpression: expression,
+    ...placeholders,
     ProjectionExpression: 'jobId',
   } satisfies ScanCommand['input']);
   for await (const page of pages) {

@@ -4,8 +4,8 @@
  * conditions; a lost race is re-read and decided again by the pure domain, so concurrent writers never skip or repeat
  * a seq.
  */
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newId } from '../domain/ids.ts';
 import {
   agentViewOf,
@@ -22,17 +22,31 @@ import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts'
 import { dynamo } from './clients/dynamodb.ts';
 import { agentBySubscriptionKey, agentDeadlineKey, jobsByTimeKey, keys } from './keys.ts';
 import {
-  LIVE_JOB_STATUSES,
   endedSubscriptionAt,
   getAgent,
   getJob,
   tableName,
+  updateLiveJob,
+  whyNotLive,
   type AgentRecord,
   type JobRecord,
 } from './repository.ts';
+import { and, equals, isIn, notExists, or, updateOf } from './update-expression.ts';
 
 /** How often a lost race is retried before giving up (each retry re-reads, so this bounds contention, not time). */
 const MAX_ATTEMPTS = 8;
+
+/** What an attempt answers when its conditional write lost a race: it is decided again on fresh data. */
+const LOST_RACE = Symbol('lost race');
+
+/** Optimistic concurrency: runs `attempt` (read, decide, conditional write) until it does not lose a race. */
+async function retryLostRaces<T>(what: string, attempt: () => Promise<T | typeof LOST_RACE>): Promise<T> {
+  for (let attempts = 0; attempts < MAX_ATTEMPTS; attempts++) {
+    const result = await attempt();
+    if (result !== LOST_RACE) return result;
+  }
+  throw new Error(`${what} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+}
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -170,7 +184,7 @@ export interface CreateJobInput {
  * one transaction: the execution-starter starts it from the stream.
  */
 export async function createJob(input: CreateJobInput, now: Date = new Date()): Promise<CreateJobResult> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return retryLostRaces(`createJob: agent ${input.agentId}`, async () => {
     const agent = await getAgent(input.agentId);
     if (agent === undefined || agent.userId !== input.userId) return { kind: 'agent-not-found' };
     if (isSecondSubscription(agent, input.subscriptionId))
@@ -208,38 +222,31 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
         ? {}
         : { subscriptionId: input.subscriptionId, ...agentBySubscriptionKey(input.subscriptionId) }),
     };
-    const billingNames = Object.keys(billing);
-    const driveNames = Object.keys(drive);
     const items: TransactItem[] = [
       {
         Update: {
           TableName: tableName(),
           Key: keys.agent(agent.agentId),
-          UpdateExpression: [
-            'SET agentStatus = :provisioning, currentJobId = :jobId, seq = :seq, updatedAt = :at, #region = :region',
-            ...[...billingNames, ...driveNames].map((name) => `#${name} = :${name}`),
-          ].join(', '),
-          ConditionExpression:
-            `userId = :userId AND seq = :expectedSeq AND agentStatus IN (${allowedFrom.map((_, i) => `:from${i}`).join(', ')})` +
-            // Never replaces the subscription that pays for the agent (I2): read above, held here.
-            (input.subscriptionId === undefined
-              ? ''
-              : ' AND (attribute_not_exists(subscriptionId) OR subscriptionId = :subscriptionId)'),
-          ExpressionAttributeNames: {
-            '#region': 'region',
-            ...Object.fromEntries([...billingNames, ...driveNames].map((name) => [`#${name}`, name])),
-          },
-          ExpressionAttributeValues: {
-            ':provisioning': 'provisioning',
-            ':jobId': job.jobId,
-            ':seq': seq,
-            ':expectedSeq': agent.seq,
-            ':at': at,
-            ':region': input.region,
-            ':userId': input.userId,
-            ...Object.fromEntries(allowedFrom.map((status, i) => [`:from${i}`, status])),
-            ...Object.fromEntries(Object.entries({ ...billing, ...drive }).map(([name, value]) => [`:${name}`, value])),
-          },
+          ...updateOf({
+            set: {
+              agentStatus: 'provisioning',
+              currentJobId: job.jobId,
+              seq,
+              updatedAt: at,
+              region: input.region,
+              ...billing,
+              ...drive,
+            },
+            condition: and(
+              equals('userId', input.userId),
+              equals('seq', agent.seq),
+              isIn('agentStatus', allowedFrom),
+              // Never replaces the subscription that pays for the agent (I2): read above, held here.
+              ...(input.subscriptionId === undefined
+                ? []
+                : [or(notExists('subscriptionId'), equals('subscriptionId', input.subscriptionId))]),
+            ),
+          }),
         },
       },
       {
@@ -286,8 +293,8 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       return (await jobOfStripeEvent(input.stripeEventId)) ?? { kind: 'duplicate-event', jobId: undefined };
     }
     // The agent changed under us (another event, another writer): decide again on fresh data.
-  }
-  throw new Error(`createJob: agent ${input.agentId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+    return LOST_RACE;
+  });
 }
 
 async function jobOfStripeEvent(eventId: string): Promise<CreateJobResult | undefined> {
@@ -306,31 +313,21 @@ const OPTIONAL_JOB_FIELDS = ['workflowRunId', 'workflowRunUrl', 'failedStep', 'e
 
 /** The conditional update that moves `job` to `next`: it applies only if nobody moved the job since it was read. */
 function jobUpdate(job: JobState, next: JobState, at: string) {
-  const present = OPTIONAL_JOB_FIELDS.filter((name) => next[name] !== undefined);
-  const absent = OPTIONAL_JOB_FIELDS.filter((name) => next[name] === undefined);
   return {
     TableName: tableName(),
     Key: keys.job(job.jobId),
-    UpdateExpression: [
-      `SET #status = :status, progress = :progress, steps = :steps, currentStep = :currentStep, vm = :vm, updatedAt = :at${present.map((name) => `, #${name} = :${name}`).join('')}`,
-      ...(absent.length > 0 ? [`REMOVE ${absent.map((name) => `#${name}`).join(', ')}`] : []),
-    ].join(' '),
-    ConditionExpression: '#status = :expectedStatus AND progress = :expectedProgress',
-    ExpressionAttributeNames: {
-      '#status': 'status',
-      ...Object.fromEntries(OPTIONAL_JOB_FIELDS.map((name) => [`#${name}`, name])),
-    },
-    ExpressionAttributeValues: {
-      ':status': next.status,
-      ':progress': next.progress,
-      ':steps': next.steps,
-      ':currentStep': next.currentStep,
-      ':vm': next.vm,
-      ':at': at,
-      ':expectedStatus': job.status,
-      ':expectedProgress': job.progress,
-      ...Object.fromEntries(present.map((name) => [`:${name}`, next[name]])),
-    },
+    ...updateOf({
+      set: {
+        status: next.status,
+        progress: next.progress,
+        steps: next.steps,
+        currentStep: next.currentStep,
+        vm: next.vm,
+        updatedAt: at,
+        ...Object.fromEntries(OPTIONAL_JOB_FIELDS.map((name) => [name, next[name]])),
+      },
+      condition: and(equals('status', job.status), equals('progress', job.progress)),
+    }),
   };
 }
 
@@ -347,27 +344,13 @@ function agentUpdate(
   execution?: ExecutionRequest,
 ) {
   const fields = [...changedFields, ...deadlineFields(agent, agentStatus, at, execution)];
-  const set = fields.filter(([, value]) => value !== undefined);
-  const removed = fields.filter(([, value]) => value === undefined);
   return {
     TableName: tableName(),
     Key: keys.agent(agent.agentId),
-    UpdateExpression: [
-      `SET agentStatus = :agentStatus, seq = :seq, updatedAt = :at${set.map(([name]) => `, #${name} = :${name}`).join('')}`,
-      ...(removed.length > 0 ? [`REMOVE ${removed.map(([name]) => `#${name}`).join(', ')}`] : []),
-    ].join(' '),
-    ConditionExpression: 'seq = :expectedSeq AND agentStatus = :expectedAgentStatus',
-    ...(fields.length > 0
-      ? { ExpressionAttributeNames: Object.fromEntries(fields.map(([name]) => [`#${name}`, name])) }
-      : {}),
-    ExpressionAttributeValues: {
-      ':agentStatus': agentStatus,
-      ':seq': seq,
-      ':at': at,
-      ':expectedSeq': agent.seq,
-      ':expectedAgentStatus': agent.agentStatus,
-      ...Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])),
-    },
+    ...updateOf({
+      set: { agentStatus, seq, updatedAt: at, ...Object.fromEntries(fields) },
+      condition: and(equals('seq', agent.seq), equals('agentStatus', agent.agentStatus)),
+    }),
   };
 }
 
@@ -381,7 +364,7 @@ export async function recordJobEvent(
   actor: Actor,
   now: () => Date = () => new Date(),
 ): Promise<JobEventOutcome | { kind: 'not-found' }> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return retryLostRaces(`recordJobEvent: job ${jobId}`, async () => {
     const job = await getJob(jobId);
     if (job === undefined) return { kind: 'not-found' };
     const agent = await getAgent(job.agentId);
@@ -409,9 +392,8 @@ export async function recordJobEvent(
         outcome.reason,
       ),
     ]);
-    if (result === 'written') return outcome;
-  }
-  throw new Error(`recordJobEvent: job ${jobId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+    return result === 'written' ? outcome : LOST_RACE;
+  });
 }
 
 /**
@@ -419,26 +401,7 @@ export async function recordJobEvent(
  * stream, never replayed.
  */
 export async function recordHeartbeat(jobId: string, at: string): Promise<'recorded' | 'terminal' | 'not-found'> {
-  try {
-    await dynamo.send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.job(jobId),
-        UpdateExpression: 'SET lastHeartbeatAt = :at',
-        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':at': at,
-          ':queued': LIVE_JOB_STATUSES[0],
-          ':provisioning': LIVE_JOB_STATUSES[1],
-        },
-      }),
-    );
-    return 'recorded';
-  } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
-  }
+  return (await updateLiveJob(jobId, { set: { lastHeartbeatAt: at } })) === undefined ? whyNotLive(jobId) : 'recorded';
 }
 
 /** A change of the agent alone (lifecycle actions, billing flags), with the statuses it may start from. */
@@ -488,7 +451,7 @@ export async function recordAgentTransition(
   change: AgentTransition,
   now: () => Date = () => new Date(),
 ): Promise<AgentTransitionResult> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return retryLostRaces(`recordAgentTransition: agent ${agentId}`, async () => {
     const agent = await getAgent(agentId);
     if (agent === undefined) return { kind: 'not-found' };
     const allowed = typeof change.from === 'function' ? change.from(agent) : change.from.includes(agent.agentStatus);
@@ -518,7 +481,6 @@ export async function recordAgentTransition(
       historyPut(next, job, seq, change.event, change.actor, at, change.reason),
       ...(execution === undefined ? [] : [executionRequestPut(agentId, execution, at)]),
     ]);
-    if (result === 'written') return { kind: 'changed', agent: next, seq };
-  }
-  throw new Error(`recordAgentTransition: agent ${agentId} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+    return result === 'written' ? { kind: 'changed', agent: next, seq } : LOST_RACE;
+  });
 }

@@ -12,6 +12,7 @@ import type { AgentView, UpdateMessage, VmDetails } from '../domain/schemas.ts';
 import type { AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
 import { loadConfig, tableConfig } from './config.ts';
+import { and, exists, isIn, updateOf, type UpdateSpec } from './update-expression.ts';
 import {
   AGENT_PREFIX,
   agentsByUserKey,
@@ -52,7 +53,7 @@ export interface AgentRecord extends AgentState {
 }
 
 /** A job is live (not terminal) in these statuses: the condition of every update a live job may take. */
-export const LIVE_JOB_STATUSES = ['queued', 'provisioning'] as const;
+const LIVE_JOB_STATUSES = ['queued', 'provisioning'] as const;
 
 export async function getJob(jobId: string): Promise<JobRecord | undefined> {
   const { Item } = await dynamo.send(
@@ -216,33 +217,43 @@ export class JobNotLiveError extends Error {
   override readonly name = 'JobNotLive';
 }
 
-/**
- * Stores the task token of the state machine's current wait on the job. Returns the job as it is now, so the caller
- * can see a workflow outcome that arrived before the token did.
- */
-export async function storeTaskToken(jobId: string, phase: TaskPhase, token: string): Promise<JobRecord> {
+/** The condition of every update a live job may take: the job exists and is not terminal. */
+export const isLiveJob = and(exists('PK'), isIn('status', LIVE_JOB_STATUSES));
+
+/** Applies `update` to the job when it is live: the job as it is now, or undefined when it is missing or terminal. */
+export async function updateLiveJob(
+  jobId: string,
+  update: Omit<UpdateSpec, 'condition'>,
+): Promise<JobRecord | undefined> {
   try {
     const { Attributes } = await dynamo.send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.job(jobId),
-        UpdateExpression: 'SET taskToken = :token, taskPhase = :phase',
-        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':token': token,
-          ':phase': phase,
-          ':queued': 'queued',
-          ':provisioning': 'provisioning',
-        },
+        ...updateOf({ ...update, condition: isLiveJob }),
         ReturnValues: 'ALL_NEW',
       }),
     );
     return withoutKeys(Attributes ?? {}) as JobRecord;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) throw new JobNotLiveError(`Job ${jobId} is not live`);
+    if (error instanceof ConditionalCheckFailedException) return undefined;
     throw error;
   }
+}
+
+/** Why an update of a live job changed nothing. */
+export async function whyNotLive(jobId: string): Promise<'terminal' | 'not-found'> {
+  return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
+}
+
+/**
+ * Stores the task token of the state machine's current wait on the job. Returns the job as it is now, so the caller
+ * can see a workflow outcome that arrived before the token did.
+ */
+export async function storeTaskToken(jobId: string, phase: TaskPhase, token: string): Promise<JobRecord> {
+  const job = await updateLiveJob(jobId, { set: { taskToken: token, taskPhase: phase } });
+  if (job === undefined) throw new JobNotLiveError(`Job ${jobId} is not live`);
+  return job;
 }
 
 /**
@@ -253,23 +264,7 @@ export async function recordWorkflowOutcome(
   jobId: string,
   outcome: WorkflowOutcome,
 ): Promise<JobRecord | 'terminal' | 'not-found'> {
-  try {
-    const { Attributes } = await dynamo.send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.job(jobId),
-        UpdateExpression: 'SET outcome = if_not_exists(outcome, :outcome)',
-        ConditionExpression: 'attribute_exists(PK) AND #status IN (:queued, :provisioning)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':outcome': outcome, ':queued': 'queued', ':provisioning': 'provisioning' },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return withoutKeys(Attributes ?? {}) as JobRecord;
-  } catch (error) {
-    if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    return (await getJob(jobId)) === undefined ? 'not-found' : 'terminal';
-  }
+  return (await updateLiveJob(jobId, { setIfAbsent: { outcome } })) ?? whyNotLive(jobId);
 }
 
 /** The agent as its owner sees it (GET /agents/{agentId} and the WebSocket snapshot). */
