@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
-import { DEFINITION_METADATA_KEY, PROVISION_ASL_PATH } from '../lib/metadata.ts';
+import { PROVISION_ASL_PATH } from '../lib/metadata.ts';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
@@ -27,7 +27,7 @@ import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts'
 import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
 import { FunctionWorker } from './function-worker.ts';
-import { routesFromTemplate, startGateway, type Gateway } from './gateway.ts';
+import { routesFromTemplate, startGateway, type Gateway } from './gateway/index.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
 import { endpointAuthorizer, Invocations, LocalIam, type ReferenceResolver } from './iam.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
@@ -35,11 +35,12 @@ import { StreamPoller, type StreamBatchHandler } from './stream-poller.ts';
 import {
   functionEntries,
   importHandler,
+  localEnvironment,
+  localSecretIds,
+  stateMachinesOf,
   synthesizeTemplate,
   type LambdaHandler,
   type CloudFormationTemplate,
-  type CloudFormationValue,
-  type FunctionEntry,
 } from './template.ts';
 import { startWorkflowRunner, type WorkflowRunner } from './workflow-runner.ts';
 
@@ -47,7 +48,6 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const ACCOUNT_ID = '000000000000';
 const DEV_CLIENT_ID = 'local-dashboard';
 const GITHUB_REPOSITORY = 'local/agent-infra';
-const PER_FUNCTION_VARIABLES = new Set(['POWERTOOLS_SERVICE_NAME']);
 
 export interface LocalStackOptions {
   /** Gateway port (HTTP API, WebSocket, dashboard). 0 picks a free one. @default PORT or 3000 */
@@ -62,15 +62,31 @@ export interface LocalStackOptions {
   readonly runnerStepMs?: number;
   /** Heartbeat interval of the local workflow runner. @default 5000 */
   readonly runnerHeartbeatMs?: number;
-  /** State machine timeouts written into each execution's input. @default the handlers' own defaults */
-  readonly timeouts?: { startSeconds?: number; heartbeatSeconds?: number; completionSeconds?: number };
-  /** Gateway limits, e.g. a short idle timeout for tests. */
-  readonly gatewayLimits?: Parameters<typeof startGateway>[0]['limits'];
   /**
    * Limit of one DynamoDB attempt in the handlers (`DYNAMODB_ATTEMPT_TIMEOUT_SECONDS`; deployed: 1). Higher locally: every
    * function shares this one process, which a busy machine stalls for seconds. @default 10
    */
   readonly dynamoAttemptTimeoutSeconds?: number;
+  /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
+  readonly template?: CloudFormationTemplate;
+  /**
+   * What tests shorten, intercept or inject faults through: state machine timeouts and waits, proxies in front of
+   * endpoints, failures where the Lambda service would see them. `npm start` sets none.
+   */
+  readonly testHooks?: LocalStackTestHooks;
+  /** Log what happens (URLs, executions, runner steps). @default true */
+  readonly verbose?: boolean;
+  /**
+   * Functions (by folder name, e.g. `fanout`) that run in a worker thread of their own, as a Lambda runs in its own
+   * process: their CPU then goes to another core than the gateway's (the benchmark runs the fan-out so). @default none
+   */
+  readonly functionsInWorkers?: readonly string[];
+}
+
+/** The options of {@link LocalStackOptions.testHooks}: each changes what a test needs and nothing else. */
+export interface LocalStackTestHooks {
+  /** State machine timeouts written into each execution's input. @default the handlers' own defaults */
+  readonly timeouts?: { startSeconds?: number; heartbeatSeconds?: number; completionSeconds?: number };
   /**
    * The `@connections` endpoint handlers are given (`WS_MANAGEMENT_ENDPOINT`), from the gateway's own: tests put a
    * fault-injecting proxy in front of it. @default the gateway's endpoint
@@ -100,19 +116,10 @@ export interface LocalStackOptions {
    * order it after something else. @default none
    */
   readonly beforeInvocation?: (functionLogicalId: string, event: unknown) => Promise<void>;
-  /** The synthesized template, when the caller has one already (test suites share one per run). @default synthesized here */
-  readonly template?: CloudFormationTemplate;
   /** Milliseconds before each retry, by state name, instead of the ASL's intervals (tests keep them short). @default the ASL's */
   readonly retryIntervalOverrides?: Readonly<Record<string, number>>;
   /** Milliseconds each Wait state waits, by state name, instead of the ASL's `Seconds` (tests keep them short). @default the ASL's */
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
-  /** Log what happens (URLs, executions, runner steps). @default true */
-  readonly verbose?: boolean;
-  /**
-   * Functions (by folder name, e.g. `fanout`) that run in a worker thread of their own, as a Lambda runs in its own
-   * process: their CPU then goes to another core than the gateway's (the benchmark runs the fan-out so). @default none
-   */
-  readonly functionsInWorkers?: readonly string[];
 }
 
 export interface LocalStack {
@@ -171,80 +178,6 @@ const localFunctionArn = (logicalId: string) => `arn:aws:lambda:${LOCAL_REGION}:
 const localStateMachineArn = (logicalId: string) =>
   `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:${logicalId}`;
 
-/** The logical id an intrinsic refers to (`{ Ref }` or `{ Fn::GetAtt }`), if it is one. */
-function referencedLogicalId(value: CloudFormationValue): string | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  if (typeof value.Ref === 'string') return value.Ref;
-  const getAtt = value['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') return getAtt[0];
-  return undefined;
-}
-
-/**
- * The local value of each environment variable of the template's functions: literals as they are, references to the
- * table, secrets and state machine resolved to their local names, and endpoints pointed at the local parts.
- */
-function localEnvironment(
-  template: CloudFormationTemplate,
-  functions: Record<string, FunctionEntry>,
-  localByName: Record<string, string>,
-  localByResource: (logicalId: string, type: string) => string | undefined,
-): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [functionId, { environment }] of Object.entries(functions)) {
-    for (const [name, value] of Object.entries(environment)) {
-      const referenced = referencedLogicalId(value);
-      const resolved =
-        localByName[name] ??
-        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
-          ? String(value)
-          : undefined) ??
-        (referenced === undefined
-          ? undefined
-          : localByResource(referenced, template.Resources[referenced]?.Type ?? 'unknown'));
-      if (resolved === undefined) {
-        throw new Error(`No local value for ${name} of ${functionId} (${JSON.stringify(value)})`);
-      }
-      // Each function names its own service in logs; in one process the runtime names them all `local`.
-      if (PER_FUNCTION_VARIABLES.has(name)) continue;
-      if (env[name] !== undefined && env[name] !== resolved) {
-        throw new Error(`Functions disagree on ${name}: the local runtime runs them in one process`);
-      }
-      env[name] = resolved;
-    }
-  }
-  return env;
-}
-
-/** A state machine of the template: its ASL file and its definition with the local ARN of each function it invokes. */
-interface LocalStateMachine {
-  readonly logicalId: string;
-  /** Repository-relative ASL path (the `agent-pipeline:definition` metadata). */
-  readonly definitionFile: string;
-  readonly definition: string;
-}
-
-/** Every state machine of the template (each names its ASL file in its metadata), substituted for local use. */
-function stateMachinesOf(template: CloudFormationTemplate): LocalStateMachine[] {
-  const machines = Object.entries(template.Resources).filter(
-    ([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine',
-  );
-  if (machines.length === 0) throw new Error('The template has no state machine');
-  return machines.map(([logicalId, resource]) => {
-    const definitionFile = resource.Metadata?.[DEFINITION_METADATA_KEY];
-    if (typeof definitionFile !== 'string')
-      throw new Error(`State machine ${logicalId} has no ${DEFINITION_METADATA_KEY} metadata`);
-    const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
-    let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
-    for (const [key, value] of Object.entries(substitutions)) {
-      const referenced = referencedLogicalId(value);
-      if (referenced === undefined) throw new Error(`Substitution ${key} is not a function reference`);
-      definition = definition.replaceAll(`\${${key}}`, localFunctionArn(referenced));
-    }
-    return { logicalId, definitionFile, definition };
-  });
-}
-
 /** The local values IAM policies refer to: what a `Ref` or `Fn::GetAtt` of the template means on this runtime. */
 interface LocalResources {
   readonly template: CloudFormationTemplate;
@@ -294,25 +227,10 @@ function localReferenceResolver({
   };
 }
 
-/** The local secret id of each secret a function's environment references (its `*_SECRET_ID` variable). */
-function localSecretIds(
-  functions: Record<string, FunctionEntry>,
-  secretIdByVariable: Record<string, string>,
-): Record<string, string> {
-  const ids: Record<string, string> = {};
-  for (const { environment } of Object.values(functions)) {
-    for (const [name, value] of Object.entries(environment)) {
-      const referenced = referencedLogicalId(value);
-      const secretId = secretIdByVariable[name];
-      if (referenced !== undefined && secretId !== undefined) ids[referenced] = secretId;
-    }
-  }
-  return ids;
-}
-
 /** Starts every part of the local stack and returns once it serves requests. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const verbose = options.verbose ?? true;
+  const hooks = options.testHooks ?? {};
   const log = (line: string) => {
     if (verbose) console.log(line);
   };
@@ -402,14 +320,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (handler === undefined) throw new Error(`Function ${logicalId} is not loaded`);
       const lambdaContext =
         context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID });
-      await options.beforeInvocation?.(logicalId, event);
+      await hooks.beforeInvocation?.(logicalId, event);
       return invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () =>
         handler(event, lambdaContext),
       );
     };
 
     // Each function's `*_STATE_MACHINE_ARN` variable references its machine, resolved by localEnvironment below.
-    const machines = stateMachinesOf(template);
+    const machines = stateMachinesOf(template, localFunctionArn);
     const stateMachineArns = Object.fromEntries(
       machines.map((machine) => [machine.definitionFile, localStateMachineArn(machine.logicalId)]),
     );
@@ -425,10 +343,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           (payload: unknown) => invoke(logicalId, payload),
         ]),
       ),
-      ...(options.retryIntervalOverrides === undefined
-        ? {}
-        : { retryIntervalOverrides: options.retryIntervalOverrides }),
-      ...(options.waitTimeOverrides === undefined ? {} : { waitTimeOverrides: options.waitTimeOverrides }),
+      ...(hooks.retryIntervalOverrides === undefined ? {} : { retryIntervalOverrides: hooks.retryIntervalOverrides }),
+      ...(hooks.waitTimeOverrides === undefined ? {} : { waitTimeOverrides: hooks.waitTimeOverrides }),
       authorizeInvoke: async (stateMachineArn, functionArn) => {
         const principal = iam.stateMachinePrincipal(stateMachineArn.split(':').at(-1) ?? '');
         return (await iam.check(principal, [{ action: 'lambda:InvokeFunction', resource: functionArn }]))?.message;
@@ -471,7 +387,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       localRoutes: [stripeGatewayRoute(stripe)],
       authorizeManagement: authorize,
       webSocketApiId,
-      ...(options.gatewayLimits ? { limits: options.gatewayLimits } : {}),
       ...(verbose
         ? {}
         : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
@@ -482,8 +397,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const byName: Record<string, string> = {
       TABLE_NAME: tableName,
-      CALLBACK_URL: options.callbackUrl?.(`${gateway.url}/callbacks/github`) ?? `${gateway.url}/callbacks/github`,
-      WS_MANAGEMENT_ENDPOINT: options.managementEndpoint?.(gateway.managementEndpoint) ?? gateway.managementEndpoint,
+      CALLBACK_URL: hooks.callbackUrl?.(`${gateway.url}/callbacks/github`) ?? `${gateway.url}/callbacks/github`,
+      WS_MANAGEMENT_ENDPOINT: hooks.managementEndpoint?.(gateway.managementEndpoint) ?? gateway.managementEndpoint,
       JWT_ISSUER: gateway.url,
       JWT_CLIENT_ID: DEV_CLIENT_ID,
       GITHUB_API_URL: github.url,
@@ -494,12 +409,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       STRIPE_API_URL: stripe.url,
       DASHBOARD_URL: `${gateway.url}/`,
       DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
-      ...(options.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(options.timeouts.startSeconds) } : {}),
-      ...(options.timeouts?.heartbeatSeconds
-        ? { HEARTBEAT_TIMEOUT_SECONDS: String(options.timeouts.heartbeatSeconds) }
+      ...(hooks.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(hooks.timeouts.startSeconds) } : {}),
+      ...(hooks.timeouts?.heartbeatSeconds
+        ? { HEARTBEAT_TIMEOUT_SECONDS: String(hooks.timeouts.heartbeatSeconds) }
         : {}),
-      ...(options.timeouts?.completionSeconds
-        ? { COMPLETION_TIMEOUT_SECONDS: String(options.timeouts.completionSeconds) }
+      ...(hooks.timeouts?.completionSeconds
+        ? { COMPLETION_TIMEOUT_SECONDS: String(hooks.timeouts.completionSeconds) }
         : {}),
     };
     const env = localEnvironment(template, functions, byName, (logicalId, type) => {
@@ -512,7 +427,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoProxy.url,
       AWS_ENDPOINT_URL_DYNAMODB_STREAMS: dynamoEndpoint,
-      AWS_ENDPOINT_URL_SFN: options.sfnEndpoint?.(awsServices.url) ?? awsServices.url,
+      AWS_ENDPOINT_URL_SFN: hooks.sfnEndpoint?.(awsServices.url) ?? awsServices.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? (verbose ? 'INFO' : 'ERROR'),
       POWERTOOLS_METRICS_DISABLED: 'true',
@@ -520,7 +435,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const inWorkers = new Set(options.functionsInWorkers ?? []);
     for (const [logicalId, entry] of Object.entries(functions)) {
-      if (!inWorkers.has(basename(dirname(entry.entry)))) {
+      if (!inWorkers.has(entry.name)) {
         handlers.set(logicalId, await importHandler(entry));
         continue;
       }
@@ -533,7 +448,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // LATEST, not the template's TRIM_HORIZON: the local Step Functions forget their executions at a restart, so
     // replaying requests kept in a DATA_DIR would start them a second time.
     for (const { functionLogicalId, ...mapping } of streamMappings(template)) {
-      const functionName = functions[functionLogicalId]?.entry.match(/\/lambdas\/([^/]+)\//)?.[1] ?? functionLogicalId;
+      const functionName = functions[functionLogicalId]?.name ?? functionLogicalId;
       const invokeFunction: StreamBatchHandler = (event) =>
         invoke(functionLogicalId, event) as ReturnType<StreamBatchHandler>;
       const poller = new StreamPoller({
@@ -541,11 +456,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         streamArn,
         endpoint: dynamoEndpoint,
         startingPosition: 'LATEST',
-        handler: options.wrapStreamInvocation?.(functionName, invokeFunction) ?? invokeFunction,
+        handler: hooks.wrapStreamInvocation?.(functionName, invokeFunction) ?? invokeFunction,
         ...mapping,
         onFailure: (records, error) =>
-          options.onStreamFailure !== undefined
-            ? options.onStreamFailure(records, error, functionName)
+          hooks.onStreamFailure !== undefined
+            ? hooks.onStreamFailure(records, error, functionName)
             : console.error(`[stream-poller] ${functionName}: ${records.length} record(s) given up on`, error),
       });
       await poller.start();

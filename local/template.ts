@@ -3,15 +3,16 @@
  * DynamoDB Local and the functions it runs in-process come from the same definition that is deployed to AWS.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import type { App, Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
-import { ENTRY_METADATA_KEY } from '../lib/metadata.ts';
+import { DEFINITION_METADATA_KEY, ENTRY_METADATA_KEY } from '../lib/metadata.ts';
 import type { StreamPollerOptions } from './stream-poller.ts';
 
 /** The parts of a CloudFormation template the local runtime reads; everything else is kept as is. */
@@ -206,6 +207,8 @@ export type CloudFormationValue =
 export interface FunctionEntry {
   /** Absolute path of the handler's source file (from the `agent-pipeline:entry` metadata). */
   readonly entry: string;
+  /** The handler's folder under `lambdas/` (`fanout`, ...): how the local runtime's options and logs name it. */
+  readonly name: string;
   /** The exported handler's name (the part after the last `.` of `Handler`, e.g. `handler`). */
   readonly exportName: string;
   /** `Environment.Variables` as in the template: literals, or intrinsics the caller resolves to local values. */
@@ -230,6 +233,7 @@ export function functionEntries(template: CloudFormationTemplate): Record<string
     if (!parsed.success) throw new Error(`Function ${logicalId} in the template: ${z.prettifyError(parsed.error)}`);
     entries[logicalId] = {
       entry: resolve(PROJECT_ROOT, entry),
+      name: basename(dirname(entry)),
       exportName: parsed.data.Handler?.split('.').pop() ?? 'handler',
       environment: (parsed.data.Environment?.Variables ?? {}) as Record<string, CloudFormationValue>,
     };
@@ -312,4 +316,103 @@ export function handlerLoader(template: CloudFormationTemplate): (logicalId: str
     if (entry === undefined) return Promise.reject(new Error(`No function ${logicalId} in the template`));
     return importHandler(entry);
   };
+}
+
+/** The logical id an intrinsic refers to (`{ Ref }` or `{ Fn::GetAtt }`), if it is one. */
+export function referencedLogicalId(value: CloudFormationValue): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (typeof value.Ref === 'string') return value.Ref;
+  const getAtt = value['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[0] === 'string') return getAtt[0];
+  return undefined;
+}
+
+/** Variables each function sets for itself (its service name in logs), not shared by the one local process. */
+const PER_FUNCTION_VARIABLES = new Set(['POWERTOOLS_SERVICE_NAME']);
+
+/**
+ * The local value of each environment variable of the template's functions, for one process running them all: literals as they are, references to the
+ * table, secrets and state machine resolved to their local names, and endpoints pointed at the local parts.
+ */
+export function localEnvironment(
+  template: CloudFormationTemplate,
+  functions: Record<string, FunctionEntry>,
+  localByName: Record<string, string>,
+  localByResource: (logicalId: string, type: string) => string | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [functionId, { environment }] of Object.entries(functions)) {
+    for (const [name, value] of Object.entries(environment)) {
+      const referenced = referencedLogicalId(value);
+      const resolved =
+        localByName[name] ??
+        (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+          ? String(value)
+          : undefined) ??
+        (referenced === undefined
+          ? undefined
+          : localByResource(referenced, template.Resources[referenced]?.Type ?? 'unknown'));
+      if (resolved === undefined) {
+        throw new Error(`No local value for ${name} of ${functionId} (${JSON.stringify(value)})`);
+      }
+      // Each function names its own service in logs; in one process the runtime names them all `local`.
+      if (PER_FUNCTION_VARIABLES.has(name)) continue;
+      if (env[name] !== undefined && env[name] !== resolved) {
+        throw new Error(`Functions disagree on ${name}: the local runtime runs them in one process`);
+      }
+      env[name] = resolved;
+    }
+  }
+  return env;
+}
+
+/** The local secret id of each secret a function's environment references (its `*_SECRET_ID` variable). */
+export function localSecretIds(
+  functions: Record<string, FunctionEntry>,
+  secretIdByVariable: Record<string, string>,
+): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const { environment } of Object.values(functions)) {
+    for (const [name, value] of Object.entries(environment)) {
+      const referenced = referencedLogicalId(value);
+      const secretId = secretIdByVariable[name];
+      if (referenced !== undefined && secretId !== undefined) ids[referenced] = secretId;
+    }
+  }
+  return ids;
+}
+
+/** A state machine of the template: its ASL file and its definition with the local ARN of each function it invokes. */
+export interface LocalStateMachine {
+  readonly logicalId: string;
+  /** Repository-relative ASL path (the `agent-pipeline:definition` metadata). */
+  readonly definitionFile: string;
+  readonly definition: string;
+}
+
+/**
+ * Every state machine of the template (each names its ASL file in its metadata), its definition substituted with
+ * `functionArn` of each function it invokes.
+ */
+export function stateMachinesOf(
+  template: CloudFormationTemplate,
+  functionArn: (logicalId: string) => string,
+): LocalStateMachine[] {
+  const machines = Object.entries(template.Resources).filter(
+    ([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine',
+  );
+  if (machines.length === 0) throw new Error('The template has no state machine');
+  return machines.map(([logicalId, resource]) => {
+    const definitionFile = resource.Metadata?.[DEFINITION_METADATA_KEY];
+    if (typeof definitionFile !== 'string')
+      throw new Error(`State machine ${logicalId} has no ${DEFINITION_METADATA_KEY} metadata`);
+    const substitutions = (resource.Properties?.DefinitionSubstitutions ?? {}) as Record<string, CloudFormationValue>;
+    let definition = readFileSync(resolve(PROJECT_ROOT, definitionFile), 'utf8');
+    for (const [key, value] of Object.entries(substitutions)) {
+      const referenced = referencedLogicalId(value);
+      if (referenced === undefined) throw new Error(`Substitution ${key} is not a function reference`);
+      definition = definition.replaceAll(`\${${key}}`, functionArn(referenced));
+    }
+    return { logicalId, definitionFile, definition };
+  });
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import type { LocalRoute } from '../gateway.ts';
+import type { LocalRoute } from '../gateway/index.ts';
 
 /** API version the fake answers as (the SDK's pinned one). */
 export const STRIPE_FAKE_API_VERSION = '2025-10-29.clover';

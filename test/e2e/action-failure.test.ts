@@ -13,7 +13,9 @@ const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 60_000;
 
 // A task that keeps failing goes through all its retries at once.
-const suite = dashboardSuite('action-failure', { retryIntervalOverrides: { Stop: 0, RecordFailure: 0 } });
+const suite = dashboardSuite('action-failure', {
+  testHooks: { retryIntervalOverrides: { Stop: 0, RecordFailure: 0 } },
+});
 
 describe('an action that fails for good', () => {
   it('shows "Stop failed: <reason>" on a Running agent, and Try again stops it once Hetzner recovers', async () => {

@@ -44,10 +44,12 @@ const executions: { arn: string; input: string }[] = [];
 beforeAll(async () => {
   [callbacks, stepFunctions] = await Promise.all([startCallbackFaultProxy(), startAwsFaultProxy()]);
   stack = await startTestStack({
-    callbackUrl: (url) => callbacks.route(url),
-    sfnEndpoint: (endpoint) => stepFunctions.route(endpoint),
-    // Short state-machine bounds so that a lost heartbeat or a stuck start times out within a run.
-    timeouts: { startSeconds: 5, heartbeatSeconds: 2, completionSeconds: 30 },
+    testHooks: {
+      callbackUrl: (url) => callbacks.route(url),
+      sfnEndpoint: (endpoint) => stepFunctions.route(endpoint),
+      // Short state-machine bounds so that a lost heartbeat or a stuck start times out within a run.
+      timeouts: { startSeconds: 5, heartbeatSeconds: 2, completionSeconds: 30 },
+    },
     runnerHeartbeatMs: 250,
   });
   // Loaded once the stack has set the handlers' environment (they read their configuration at load).

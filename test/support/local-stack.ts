@@ -19,7 +19,7 @@ import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Starts the local stack in this process on the run's DynamoDB Local: random port, in memory, quiet, fast runner. */
-export function startTestStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+export function startTestStack({ testHooks, ...options }: LocalStackOptions = {}): Promise<LocalStack> {
   return startLocalStack({
     port: 0,
     dataDir: null,
@@ -28,10 +28,10 @@ export function startTestStack(options: LocalStackOptions = {}): Promise<LocalSt
     tablePrefix: `stack-${randomBytes(4).toString('hex')}-`,
     runnerStepMs: 50,
     runnerHeartbeatMs: 200,
-    // The ASL asks GitHub again a minute after a run was in progress; its bound still counts the minutes.
-    waitTimeOverrides: { WaitForRun: 100 },
     verbose: false,
     ...options,
+    // The ASL asks GitHub again a minute after a run was in progress; its bound still counts the minutes.
+    testHooks: { waitTimeOverrides: { WaitForRun: 100 }, ...testHooks },
   });
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDevAuth, type DevAuth } from '../../../local/dev-auth.ts';
-import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../../local/gateway.ts';
+import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../../local/gateway/index.ts';
 import type { HttpApiEvent, HttpAuthorizerEvent } from '../../../local/gateway/http-events.ts';
 import type { HttpLambdaRouteAuthorizer } from '../../../local/gateway/routes.ts';
 

@@ -2,18 +2,15 @@
  * The routes of the real synthesized `AgentPipeline` stack, as the local gateway reads them: every route of the
  * contract resolves to the function whose source file implements it, with the authorizer AWS would apply.
  */
-import { basename, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway/index.ts';
 import type { HttpAuthorizerEvent } from '../../../local/gateway/http-events.ts';
 import { functionEntries } from '../../../local/template.ts';
 
 const template = inject('template');
 const routes = routesFromTemplate(template);
 const entries = functionEntries(template);
-/** `lambdas/<name>/handler.ts` -> `<name>`. */
-const handlerNameOf = (functionLogicalId: string) =>
-  basename(dirname(entries[functionLogicalId]?.entry ?? 'missing/x'));
+const handlerNameOf = (functionLogicalId: string) => entries[functionLogicalId]?.name ?? 'missing';
 
 describe('routes of the synthesized stack', () => {
   it('serves every HTTP route of the contract with its handler and authorization', () => {

@@ -15,7 +15,7 @@ import {
 import type { Context } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../../local/gateway.ts';
+import { startGateway, type Gateway, type GatewayLogger, type GatewayRoutes } from '../../../local/gateway/index.ts';
 import type {
   WebSocketAuthorizerEvent,
   WebSocketConnectEvent,

@@ -38,7 +38,7 @@ describe('a statement removed from a role', () => {
     };
     stack = await startTestStack({
       template: narrowed,
-      retryIntervalOverrides: Object.fromEntries(Object.keys(States).map((state) => [state, 10])),
+      testHooks: { retryIntervalOverrides: Object.fromEntries(Object.keys(States).map((state) => [state, 10])) },
     });
     return () => stack.stop();
   });

@@ -28,8 +28,10 @@ describe('IAM from the template, on by default', () => {
 
   beforeAll(async () => {
     stack = await startTestStack({
-      beforeInvocation: async (logicalId) => {
-        if (logicalId === storeTaskTokenId) await holdStoreTaskToken;
+      testHooks: {
+        beforeInvocation: async (logicalId) => {
+          if (logicalId === storeTaskTokenId) await holdStoreTaskToken;
+        },
       },
     });
     return () => stack.stop();

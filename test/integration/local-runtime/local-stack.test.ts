@@ -24,7 +24,9 @@ const executions = new Map<string, ExecutionDescription>();
 
 beforeAll(async () => {
   stack = await startTestStack({
-    timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS, completionSeconds: COMPLETION_TIMEOUT_SECONDS },
+    testHooks: {
+      timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS, completionSeconds: COMPLETION_TIMEOUT_SECONDS },
+    },
   });
   stack.stepFunctions.on('execution', ({ execution }) => executions.set(execution.name, execution));
 });

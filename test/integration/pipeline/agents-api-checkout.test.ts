@@ -4,21 +4,18 @@
  * the SDK's host/port/protocol options. One open session per agent (I2): asking again answers the same one.
  */
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createJob } from '../../../lambdas/shared/job-writer.ts';
 import { getAgent } from '../../../lambdas/shared/repository.ts';
 import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
-import { createDevAuth } from '../../../local/dev-auth.ts';
 import { start as startStripeFake, type StripeFake } from '../../../local/fakes/stripe.ts';
-import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import type { Gateway } from '../../../local/gateway/index.ts';
 import { LocalStepFunctions } from '../../../local/stepfunctions.ts';
-import { handlerLoader, LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
+import { LOCAL_STRIPE_PRICE_ID } from '../../../local/template.ts';
 import { PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { startTemplateGateway } from '../../support/gateway.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
 
-const template = inject('template');
-const handlerOf = handlerLoader(template);
 const secrets: Record<string, string> = {};
 
 let stripe: StripeFake;
@@ -34,14 +31,7 @@ beforeAll(async () => {
     stepFunctions: new LocalStepFunctions({ definitions: {}, functions: {} }),
   });
   tables = await createTestTables();
-  gateway = await startGateway({
-    port: 0,
-    routes: routesFromTemplate(template),
-    invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
-    publicConfig: {},
-    devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
-    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
-  });
+  gateway = await startTemplateGateway();
   Object.assign(process.env, {
     TABLE_NAME: tables.tableName,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
@@ -51,10 +41,6 @@ beforeAll(async () => {
     STRIPE_API_URL: stripe.url,
     DASHBOARD_URL: 'https://dashboard.example/',
     IDEMPOTENCY_LEASE_SECONDS: '10',
-    // The access-token authorizer trusts the dev issuer.
-    JWT_ISSUER: gateway.url,
-    JWT_CLIENT_ID: 'dashboard-test-client',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
 });
 

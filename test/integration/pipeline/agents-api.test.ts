@@ -4,42 +4,21 @@
  * (agents-api-checkout.test.ts, on the Stripe fake).
  */
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJob } from '../../../lambdas/shared/job-writer.ts';
-import { createDevAuth } from '../../../local/dev-auth.ts';
-import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
-import { functionEntries, handlerLoader } from '../../../local/template.ts';
+import type { Gateway } from '../../../local/gateway/index.ts';
 import { PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { startTemplateGateway } from '../../support/gateway.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
-
-const template = inject('template');
-const functions = functionEntries(template);
-
-const handlerOf = handlerLoader(template);
 
 let tables: TestTables;
 let gateway: Gateway;
 
 beforeAll(async () => {
   tables = await createTestTables();
-  gateway = await startGateway({
-    port: 0,
-    routes: routesFromTemplate(template),
-    invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
-    publicConfig: {},
-    devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: 'dashboard-test-client' }),
-    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
-  });
+  gateway = await startTemplateGateway();
   // Read by the handlers when first imported, on the first request.
-  Object.assign(process.env, {
-    TABLE_NAME: tables.tableName,
-    IDEMPOTENCY_LEASE_SECONDS: '10',
-    JWT_ISSUER: gateway.url,
-    JWT_CLIENT_ID: 'dashboard-test-client',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  });
+  Object.assign(process.env, { TABLE_NAME: tables.tableName, IDEMPOTENCY_LEASE_SECONDS: '10' });
 });
 
 afterAll(async () => {

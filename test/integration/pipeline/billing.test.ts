@@ -45,7 +45,7 @@ let sweep: typeof import('../../../lambdas/sweeper/sweep.ts').sweep;
 
 beforeAll(async () => {
   stack = await startTestStack({
-    retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 },
+    testHooks: { retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 } },
     verbose: process.env.BILLING_VERBOSE === '1',
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));

@@ -181,18 +181,20 @@ beforeAll(async () => {
     tablePrefix: `faults-${RUN}-`,
     // The deployed limit, not the local runtime's: the 5xx under a hung DynamoDB must come in time in AWS.
     dynamoAttemptTimeoutSeconds: 1,
-    managementEndpoint: (endpoint) => management.route(endpoint),
-    onStreamFailure: (records, error, functionName) => {
-      if (functionName === 'fanout') givenUp.push({ records, error });
-    },
-    // The crash comes after the handler's posts went out, as a timeout at the end of a batch would: everything repeats.
-    wrapStreamInvocation: (functionName, invoke) => async (event) => {
-      const response = await invoke(event);
-      if (functionName !== 'fanout') return response;
-      if (crashesLeft === 0) return response;
-      crashesLeft -= 1;
-      crashedBatchSizes.push(event.Records.length);
-      throw new Error('Injected crash');
+    testHooks: {
+      managementEndpoint: (endpoint) => management.route(endpoint),
+      onStreamFailure: (records, error, functionName) => {
+        if (functionName === 'fanout') givenUp.push({ records, error });
+      },
+      // The crash comes after the handler's posts went out, as a timeout at the end of a batch would: everything repeats.
+      wrapStreamInvocation: (functionName, invoke) => async (event) => {
+        const response = await invoke(event);
+        if (functionName !== 'fanout') return response;
+        if (crashesLeft === 0) return response;
+        crashesLeft -= 1;
+        crashedBatchSizes.push(event.Records.length);
+        throw new Error('Injected crash');
+      },
     },
   });
 });

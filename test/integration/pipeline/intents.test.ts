@@ -38,15 +38,17 @@ const startedExecutions: string[] = [];
 beforeAll(async () => {
   sfnProxy = await startAwsFaultProxy();
   stack = await startTestStack({
-    sfnEndpoint: (endpoint) => sfnProxy.route(endpoint),
-    onStreamFailure: (records, _error, functionName) => {
-      if (functionName === 'execution-starter') starterGaveUp.push(records);
-    },
-    wrapStreamInvocation: (functionName, invoke) => async (event) => {
-      const response = await invoke(event);
-      if (functionName !== 'execution-starter' || starterCrashesLeft === 0) return response;
-      starterCrashesLeft -= 1;
-      throw new Error('Injected crash after the execution-starter ran');
+    testHooks: {
+      sfnEndpoint: (endpoint) => sfnProxy.route(endpoint),
+      onStreamFailure: (records, _error, functionName) => {
+        if (functionName === 'execution-starter') starterGaveUp.push(records);
+      },
+      wrapStreamInvocation: (functionName, invoke) => async (event) => {
+        const response = await invoke(event);
+        if (functionName !== 'execution-starter' || starterCrashesLeft === 0) return response;
+        starterCrashesLeft -= 1;
+        throw new Error('Injected crash after the execution-starter ran');
+      },
     },
   });
   ({ dynamo } = await import('../../../lambdas/shared/clients/dynamodb.ts'));

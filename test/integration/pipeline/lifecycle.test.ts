@@ -33,7 +33,7 @@ beforeAll(async () => {
     runnerStepMs: 30,
     runnerHeartbeatMs: 200,
     // A lifecycle task that keeps failing goes through all its retries at once.
-    retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 },
+    testHooks: { retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 } },
     verbose: false,
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));

@@ -6,8 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ServerMessage } from '../../../lambdas/domain/schemas.ts';
@@ -16,23 +15,21 @@ import { createJob, recordHeartbeat, recordJobEvent } from '../../../lambdas/sha
 import { keys } from '../../../lambdas/shared/keys.ts';
 import { agentView, createAgent } from '../../../lambdas/shared/repository.ts';
 import { createDevAuth, type DevAuth } from '../../../local/dev-auth.ts';
-import { routesFromTemplate, startGateway, type Gateway } from '../../../local/gateway.ts';
+import type { Gateway } from '../../../local/gateway/index.ts';
 import { createLambdaContext } from '../../../local/gateway/lambda-context.ts';
 import { StreamPoller } from '../../../local/stream-poller.ts';
 import { functionEntries, handlerLoader } from '../../../local/template.ts';
 import { PROVISION_TIMEOUTS } from '../../support/events.ts';
+import { startTemplateGateway, TEST_CLIENT_ID } from '../../support/gateway.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
 
-const CLIENT_ID = 'dashboard-test-client';
 const template = inject('template');
 const functions = functionEntries(template);
 
 /** The handler of a template function, imported on first use (after the environment below is set). */
 const handlerOf = handlerLoader(template);
 
-const fanoutLogicalId = Object.entries(functions).find(([, entry]) =>
-  entry.entry.endsWith('/lambdas/fanout/handler.ts'),
-)?.[0];
+const fanoutLogicalId = Object.entries(functions).find(([, entry]) => entry.name === 'fanout')?.[0];
 
 let tables: TestTables;
 let gateway: Gateway;
@@ -50,23 +47,10 @@ async function fanout(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse
 
 beforeAll(async () => {
   tables = await createTestTables();
-  gateway = await startGateway({
-    port: 0,
-    routes: routesFromTemplate(template),
-    invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
-    publicConfig: {},
-    devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: CLIENT_ID }),
-    logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
-  });
+  gateway = await startTemplateGateway();
   devAuth = gateway.devAuth!;
   // Handlers read their configuration when first imported, which happens on the first invocation, after this.
-  Object.assign(process.env, {
-    TABLE_NAME: tables.tableName,
-    WS_MANAGEMENT_ENDPOINT: gateway.managementEndpoint,
-    JWT_ISSUER: devAuth.issuer,
-    JWT_CLIENT_ID: CLIENT_ID,
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  });
+  Object.assign(process.env, { TABLE_NAME: tables.tableName, WS_MANAGEMENT_ENDPOINT: gateway.managementEndpoint });
   onStreamBatch = fanout;
   poller = new StreamPoller({
     tableName: tables.tableName,
@@ -207,7 +191,7 @@ describe('connect (ws-authorizer)', () => {
     ['an expired token', () => devAuth.issueAccessToken('user-x', { expiresInSeconds: -60 })],
     [
       'a token signed by another key',
-      () => createDevAuth({ issuer: devAuth.issuer, clientId: CLIENT_ID }).issueAccessToken('user-x'),
+      () => createDevAuth({ issuer: devAuth.issuer, clientId: TEST_CLIENT_ID }).issueAccessToken('user-x'),
     ],
     ['garbage', () => 'not-a-jwt'],
   ])('refuses %s with 401', async (_name, token) => {

@@ -9,34 +9,34 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import type { DevAuth } from './dev-auth.ts';
-import type { EndpointAuthorizer } from './iam.ts';
-import { newApiGatewayId } from './gateway/api-gateway-ids.ts';
+import type { DevAuth } from '../dev-auth.ts';
+import type { EndpointAuthorizer } from '../iam.ts';
+import { newApiGatewayId } from './api-gateway-ids.ts';
 import {
   fromLambdaResult,
   gatewayMessage,
   toHttpApiEvent,
   type GatewayHttpResponse,
   type RawHttpRequest,
-} from './gateway/http-events.ts';
-import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './gateway/invocation.ts';
-import { createHttpAuthorizers } from './gateway/http-authorizer.ts';
-import { createLambdaContext, type LocalAccount } from './gateway/lambda-context.ts';
-import { handleManagementRequest, managementConnectionId, managementForbidden } from './gateway/management-api.ts';
-import { createHttpRouteMatcher, type HttpRouteMatch } from './gateway/route-matcher.ts';
-import type { GatewayRoutes } from './gateway/routes.ts';
-import { serveStatic } from './gateway/static-files.ts';
+} from './http-events.ts';
+import { describeError, sourceIpOf, type GatewayLogger, type InvokeTarget } from './invocation.ts';
+import { createHttpAuthorizers } from './http-authorizer.ts';
+import { createLambdaContext, type LocalAccount } from './lambda-context.ts';
+import { handleManagementRequest, managementConnectionId, managementForbidden } from './management-api.ts';
+import { createHttpRouteMatcher, type HttpRouteMatch } from './route-matcher.ts';
+import type { GatewayRoutes } from './routes.ts';
+import { serveStatic } from './static-files.ts';
 import {
   createWebSocketGateway,
   type WebSocketConnections,
   type WebSocketGateway,
   type WebSocketLimits,
-} from './gateway/websocket.ts';
+} from './websocket.ts';
 
-export { routesFromTemplate, type GatewayRoutes } from './gateway/routes.ts';
-export type { ConnectionInfo, WebSocketConnections } from './gateway/websocket.ts';
-export type { GatewayHttpResponse } from './gateway/http-events.ts';
-export type { GatewayLogger } from './gateway/invocation.ts';
+export { routesFromTemplate, type GatewayRoutes } from './routes.ts';
+export type { ConnectionInfo, WebSocketConnections } from './websocket.ts';
+export type { GatewayHttpResponse } from './http-events.ts';
+export type { GatewayLogger } from './invocation.ts';
 
 /** Runs the function with this logical id (the caller maps it to a handler module) and returns its result. */
 export type InvokeFunction = (functionLogicalId: string, event: unknown, context: Context) => Promise<unknown>;
@@ -374,13 +374,6 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function headerValue(rawHeaders: readonly string[], name: string): string | undefined {
-  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    if (rawHeaders[index]?.toLowerCase() === name) return rawHeaders[index + 1];
-  }
-  return undefined;
 }
 
 function resolveUrlDependent<T>(value: UrlDependent<T>, urls: GatewayUrls): T;
