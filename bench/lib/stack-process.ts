@@ -4,7 +4,6 @@
  * would bill them (each function invocation where the Lambda service runs it, each state transition, each item write
  * on the table's stream, each callback the workflow sends).
  */
-import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
 import { StepFunctionsError } from '../../local/stepfunctions.ts';
@@ -168,19 +167,19 @@ async function handle(request: StackRequest): Promise<unknown> {
     case 'start': {
       const [options, template] = request.args;
       functionNames = Object.fromEntries(
-        Object.entries(functionEntries(template)).map(([logicalId, { entry }]) => [
-          logicalId,
-          basename(dirname(entry)),
-        ]),
+        Object.entries(functionEntries(template)).map(([logicalId, { name }]) => [logicalId, name]),
       );
       stack = await startLocalStack({
         ...options,
         template,
-        // Where the Lambda service would queue an invocation: each one is counted while a count is open.
-        beforeInvocation: async (logicalId) => {
-          if (counting === undefined) return;
-          const name = functionNames[logicalId] ?? logicalId;
-          counting.invocations[name] = (counting.invocations[name] ?? 0) + 1;
+        testHooks: {
+          ...options.testHooks,
+          // Where the Lambda service would queue an invocation: each one is counted while a count is open.
+          beforeInvocation: async (logicalId) => {
+            if (counting === undefined) return;
+            const name = functionNames[logicalId] ?? logicalId;
+            counting.invocations[name] = (counting.invocations[name] ?? 0) + 1;
+          },
         },
       });
       const dynamoEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS;
