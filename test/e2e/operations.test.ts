@@ -115,6 +115,27 @@ describe('Operations console', () => {
       failedStep: 'cancelled',
       error: `cancelled by operator:operator-${RUN}: ${reason}`,
     });
+
+    // The agent page shows staff the same history; an operator's retry there asks why first, and records it.
+    const agentPage = await suite.newPage();
+    await agentPage.goto(consoleUrl(`operator-${RUN}`, 'operators').replace('#/operations', `#/agents/${agentId}`));
+    const history = agentPage.getByTestId('agent-history');
+    await history.locator('li[data-event="cancelled"]').filter({ hasText: reason }).waitFor();
+    const retryReason = `ticket ${RUN}: customer asked again`;
+    agentPage.once('dialog', (dialog) => void dialog.accept(retryReason));
+    await agentPage.getByTestId('retry').click();
+    await history
+      .locator('li[data-event="created"]')
+      .filter({ hasText: retryReason })
+      .waitFor({ timeout: SETTLE_TIMEOUT_MS });
+    expect(await history.locator('li[data-event="created"]').first().textContent()).toContain(
+      `by operator:operator-${RUN}`,
+    );
+    // The owner's own page has no such history: the route is staff's.
+    const ownerPage = await suite.newPage();
+    await ownerPage.goto(consoleUrl(`frank-${RUN}`, '').replace('#/operations', `#/agents/${agentId}`));
+    await ownerPage.getByTestId('agent-status').waitFor();
+    expect(await ownerPage.getByTestId('agent-history').count()).toBe(0);
   }, 120_000);
 
   it('shows support the same without Retry, and a customer nothing of it', async () => {

@@ -2,6 +2,7 @@ import { useEffect } from 'preact/hooks';
 import type { CheckoutReturn } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
 import { AgentDetails } from './agent-details.tsx';
+import { AgentAuditTrail } from './audit-trail.tsx';
 import { Notice } from './notice.tsx';
 
 const CHECKOUT_OUTCOMES: Readonly<Record<CheckoutReturn['outcome'], string>> = {
@@ -13,9 +14,12 @@ const CHECKOUT_OUTCOMES: Readonly<Record<CheckoutReturn['outcome'], string>> = {
 export function AgentPage({
   agentId,
   checkout,
+  staff = false,
 }: {
   agentId: string;
   checkout?: CheckoutReturn['outcome'] | undefined;
+  /** Operators and support also see who did what to the agent, when and why. */
+  staff?: boolean;
 }) {
   const { live } = useServices();
   const { agents, problems } = useLiveState();
@@ -35,7 +39,10 @@ export function AgentPage({
         </Notice>
       )}
       {view !== undefined ? (
-        <AgentDetails view={view} />
+        <>
+          <AgentDetails view={view} />
+          {staff && <AgentAuditTrail agentId={agentId} seq={view.seq} />}
+        </>
       ) : problems.has(agentId) ? (
         <section class="card" data-testid="agent-missing">
           <h1>Agent not found</h1>

@@ -50,6 +50,7 @@ export function App({
           key={route.agentId}
           agentId={route.agentId}
           checkout={checkout?.agentId === route.agentId ? checkout.outcome : undefined}
+          staff={isStaff}
         />
       ) : (
         <AgentsPage />

@@ -18,6 +18,7 @@ import {
   type WindowHealth,
 } from '../api.ts';
 import { formatDuration } from '../presentation.ts';
+import { AuditEntries } from './audit-trail.tsx';
 import { useServices } from '../services.ts';
 
 /** Re-reading after a burst of fleet updates waits this long, so a busy fleet costs one read per burst. */
@@ -335,14 +336,7 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
               </form>
             )}
             {message !== undefined && <p role="status">{message}</p>}
-            <ol class="audit" data-testid="audit">
-              {trail?.entries.map((entry) => (
-                <li key={entry.seq} data-event={entry.event}>
-                  {new Date(entry.at).toLocaleString()} <strong>{entry.event}</strong> by {entry.actor}
-                  {entry.reason !== undefined && <em> ({entry.reason})</em>}
-                </li>
-              ))}
-            </ol>
+            <AuditEntries trail={trail} />
           </td>
         </tr>
       )}
