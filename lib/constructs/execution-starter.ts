@@ -1,6 +1,5 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import type { Data } from './data.ts';
 import { FailureQueue } from './failure-queue.ts';
@@ -46,29 +45,19 @@ export class ExecutionStarter extends Construct {
       observability,
       description: 'Execution requests the starter could not start (the sweeper starts them past the agent deadline)',
     });
-    this.function.addEventSource(
-      new DynamoEventSource(data.table, {
-        startingPosition: StartingPosition.TRIM_HORIZON,
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(0),
-        bisectBatchOnError: true,
-        retryAttempts: 5,
-        // Older than this, the sweeper has the agent in hand.
-        maxRecordAge: Duration.minutes(30),
-        reportBatchItemFailures: true,
-        onFailure: new SqsDlq(this.failures.queue),
-        filters: [
-          FilterCriteria.filter({
-            eventName: FilterRule.isEqual('INSERT'),
-            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('execution-request') } } },
-          }),
-        ],
-      }),
-    );
-    Validations.of(this.function.executionRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
+    this.function.useStream(data.table, this.failures, {
+      startingPosition: StartingPosition.TRIM_HORIZON,
+      batchSize: 10,
+      maxBatchingWindow: Duration.seconds(0),
+      retryAttempts: 5,
+      // Older than this, the sweeper has the agent in hand.
+      maxRecordAge: Duration.minutes(30),
+      filters: [
+        FilterCriteria.filter({
+          eventName: FilterRule.isEqual('INSERT'),
+          dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('execution-request') } } },
+        }),
+      ],
     });
   }
 }

@@ -1,7 +1,6 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import type { Data } from './data.ts';
 import { FailureQueue } from './failure-queue.ts';
@@ -44,33 +43,23 @@ export class Fanout extends Construct {
       observability,
       description: 'Stream records the fanout could not deliver',
     });
-    this.function.addEventSource(
-      new DynamoEventSource(data.table, {
-        startingPosition: StartingPosition.LATEST,
-        batchSize: 100,
-        maxBatchingWindow: Duration.seconds(0),
-        bisectBatchOnError: true,
-        retryAttempts: 3,
-        // An update older than this is replayed from history by a reconnecting client anyway.
-        maxRecordAge: Duration.hours(1),
-        reportBatchItemFailures: true,
-        onFailure: new SqsDlq(this.failures.queue),
-        filters: [
-          FilterCriteria.filter({
-            eventName: FilterRule.isEqual('INSERT'),
-            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('history') } } },
-          }),
-          FilterCriteria.filter({
-            eventName: FilterRule.isEqual('MODIFY'),
-            dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('job') } } },
-          }),
-        ],
-      }),
-    );
-    Validations.of(this.function.executionRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
+    this.function.useStream(data.table, this.failures, {
+      startingPosition: StartingPosition.LATEST,
+      batchSize: 100,
+      maxBatchingWindow: Duration.seconds(0),
+      retryAttempts: 3,
+      // An update older than this is replayed from history by a reconnecting client anyway.
+      maxRecordAge: Duration.hours(1),
+      filters: [
+        FilterCriteria.filter({
+          eventName: FilterRule.isEqual('INSERT'),
+          dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('history') } } },
+        }),
+        FilterCriteria.filter({
+          eventName: FilterRule.isEqual('MODIFY'),
+          dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('job') } } },
+        }),
+      ],
     });
   }
 }

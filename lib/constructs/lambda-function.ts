@@ -2,6 +2,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import type { CfnTable, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, type DynamoEventSourceProps, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -9,6 +10,7 @@ import type { Construct } from 'constructs';
 import { ENTRY_METADATA_KEY } from '../metadata.ts';
 import { nagReference } from '../nag.ts';
 import { fromRepoRoot, repoRoot } from '../paths.ts';
+import type { FailureQueue } from './failure-queue.ts';
 import { METRICS_NAMESPACE, type Observability } from './observability.ts';
 
 export interface PipelineFunctionProps {
@@ -110,6 +112,31 @@ export class PipelineFunction extends NodejsFunction {
     Validations.of(this.executionRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${nagReference(table.node.defaultChild as CfnTable, 'Arn')}/index/*]`,
       reason: "Queries the indexes (GSI1, GSI2, GSI3) of the one table; the wildcard covers only that table's indexes.",
+    });
+    return this;
+  }
+
+  /**
+   * Reads the table's stream through an event source mapping with `options` (position, batch, retries, age, filters),
+   * always with partial batch responses and bisecting on error; records that still fail go to `failures`.
+   */
+  useStream(
+    table: Table,
+    failures: FailureQueue,
+    options: Omit<DynamoEventSourceProps, 'bisectBatchOnError' | 'reportBatchItemFailures' | 'onFailure'>,
+  ): this {
+    this.addEventSource(
+      new DynamoEventSource(table, {
+        ...options,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        onFailure: new SqsDlq(failures.queue),
+      }),
+    );
+    Validations.of(this.executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Stream polling needs dynamodb:ListStreams, which supports no resource-level permissions (reads are on the stream ARN).',
     });
     return this;
   }
