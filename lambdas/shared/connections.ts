@@ -15,6 +15,7 @@ import {
   GetCommand,
   PutCommand,
   TransactWriteCommand,
+  type TransactWriteCommandInput,
   UpdateCommand,
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
@@ -106,36 +107,23 @@ export async function getConnection(connectionId: string, now: Date = new Date()
  * @returns false when the connection no longer exists (nothing is written)
  */
 export async function subscribe(connection: Connection, agentId: string): Promise<boolean> {
-  try {
-    await dynamo.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: TABLE_NAME,
-              Item: {
-                ...keys.subscription(agentId, connection.connectionId),
-                ...subscriberOf(connection),
-              },
-            },
-          },
-          {
-            Update: {
-              TableName: TABLE_NAME,
-              Key: keys.connection(connection.connectionId),
-              UpdateExpression: 'ADD agentIds :agentIds',
-              ConditionExpression: 'attribute_exists(PK)',
-              ExpressionAttributeValues: { ':agentIds': new Set([agentId]) },
-            },
-          },
-        ],
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return transactWhileConnected([
+    {
+      Put: {
+        TableName: TABLE_NAME,
+        Item: { ...keys.subscription(agentId, connection.connectionId), ...subscriberOf(connection) },
+      },
+    },
+    {
+      Update: {
+        TableName: TABLE_NAME,
+        Key: keys.connection(connection.connectionId),
+        UpdateExpression: 'ADD agentIds :agentIds',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeValues: { ':agentIds': new Set([agentId]) },
+      },
+    },
+  ]);
 }
 
 const subscriberOf = (connection: Connection): Record<string, unknown> => ({
@@ -152,26 +140,27 @@ const subscriberOf = (connection: Connection): Record<string, unknown> => ({
  * @returns false when the connection no longer exists (nothing is written)
  */
 export async function subscribeFleet(connection: Connection): Promise<boolean> {
+  return transactWhileConnected([
+    {
+      Put: {
+        TableName: TABLE_NAME,
+        Item: { ...keys.fleetSubscription(connection.connectionId), ...subscriberOf(connection) },
+      },
+    },
+    {
+      ConditionCheck: {
+        TableName: TABLE_NAME,
+        Key: keys.connection(connection.connectionId),
+        ConditionExpression: 'attribute_exists(PK)',
+      },
+    },
+  ]);
+}
+
+/** Writes `items` in one transaction whose condition is that the connection exists; false when it no longer does. */
+async function transactWhileConnected(items: TransactWriteCommandInput['TransactItems']): Promise<boolean> {
   try {
-    await dynamo.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: TABLE_NAME,
-              Item: { ...keys.fleetSubscription(connection.connectionId), ...subscriberOf(connection) },
-            },
-          },
-          {
-            ConditionCheck: {
-              TableName: TABLE_NAME,
-              Key: keys.connection(connection.connectionId),
-              ConditionExpression: 'attribute_exists(PK)',
-            },
-          },
-        ],
-      }),
-    );
+    await dynamo.send(new TransactWriteCommand({ TransactItems: items }));
     return true;
   } catch (error) {
     if (isConditionFailure(error)) return false;

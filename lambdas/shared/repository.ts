@@ -3,7 +3,15 @@
  * Every change people see goes through job-writer.ts instead.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  paginateQuery,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
 import type { CheckoutSessionRef } from '../domain/checkout.ts';
 import type { ExecutionRequest } from '../domain/deadlines.ts';
 import { agentViewOf, type AgentState, type JobState } from '../domain/job-events.ts';
@@ -97,21 +105,27 @@ export async function createAgent(input: { userId: string; name: string; region:
   return agent;
 }
 
+/** Every item a query of the table finds, page after page, each taken by `take`. */
+async function queryAll<T>(
+  query: Omit<QueryCommandInput, 'TableName'>,
+  take: (item: NonNullable<QueryCommandOutput['Items']>[number]) => T,
+): Promise<T[]> {
+  const found: T[] = [];
+  for await (const page of paginateQuery({ client: dynamo }, { TableName: tableName(), ...query })) {
+    for (const item of page.Items ?? []) found.push(take(item));
+  }
+  return found;
+}
+
 export async function listAgentsByUser(userId: string): Promise<AgentRecord[]> {
-  const agents: AgentRecord[] = [];
-  const pages = paginateQuery(
-    { client: dynamo },
+  return queryAll(
     {
-      TableName: tableName(),
       IndexName: 'GSI1',
       KeyConditionExpression: 'GSI1PK = :pk',
       ExpressionAttributeValues: { ':pk': `USER#${userId}` },
     },
+    (item) => withoutKeys(item) as AgentRecord,
   );
-  for await (const page of pages) {
-    for (const item of page.Items ?? []) agents.push(withoutKeys(item) as AgentRecord);
-  }
-  return agents;
 }
 
 /** How long an early end is kept: far longer than Stripe retries a checkout event (3 days). */
@@ -168,20 +182,14 @@ export async function findAgentBySubscription(subscriptionId: string): Promise<A
  * never a scan. The index lags the table: read each agent again before acting on it.
  */
 export async function agentIdsWithDeadlineBefore(agentStatus: AgentStatus, before: string): Promise<string[]> {
-  const agentIds: string[] = [];
-  const pages = paginateQuery(
-    { client: dynamo },
+  return queryAll(
     {
-      TableName: tableName(),
       IndexName: 'GSI3',
       KeyConditionExpression: 'GSI3PK = :pk AND GSI3SK < :before',
       ExpressionAttributeValues: { ':pk': deadlinePartitionOf(agentStatus), ':before': before },
     },
+    (item) => String(item.PK).slice(AGENT_PREFIX.length),
   );
-  for await (const page of pages) {
-    for (const item of page.Items ?? []) agentIds.push(String(item.PK).slice(AGENT_PREFIX.length));
-  }
-  return agentIds;
 }
 
 /** The `update` message kept in a history item (the item is the message plus `event`, `actor`, `reason` and keys). */
@@ -192,11 +200,8 @@ export function updateMessageOf(historyItem: Record<string, unknown>): UpdateMes
 
 /** Every update after `since`, in seq order: what a reconnecting client missed. */
 export async function historySince(agentId: string, since: number): Promise<UpdateMessage[]> {
-  const updates: UpdateMessage[] = [];
-  const pages = paginateQuery(
-    { client: dynamo },
+  return queryAll(
     {
-      TableName: tableName(),
       KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
       ExpressionAttributeValues: {
         ':pk': keys.agent(agentId).PK,
@@ -205,11 +210,8 @@ export async function historySince(agentId: string, since: number): Promise<Upda
       },
       ConsistentRead: true,
     },
+    updateMessageOf,
   );
-  for await (const page of pages) {
-    for (const item of page.Items ?? []) updates.push(updateMessageOf(item));
-  }
-  return updates;
 }
 
 /** Thrown when a job that must be live (queued or provisioning) is missing or already finished. */
