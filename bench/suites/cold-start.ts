@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
-import { basename, dirname, relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -79,8 +79,7 @@ async function importMs(file: string, env: Record<string, string>): Promise<numb
 export async function measureColdStarts(outDir: string, repetitions: number): Promise<ColdStartResult[]> {
   const template = await synthesizeTemplate();
   const results: ColdStartResult[] = [];
-  for (const { entry, environment } of Object.values(functionEntries(template))) {
-    const name = basename(dirname(entry));
+  for (const { entry, name, environment } of Object.values(functionEntries(template))) {
     if (results.some((result) => result.name === name)) continue;
     const outfile = resolve(outDir, 'bundles', name, 'index.mjs');
     mkdirSync(dirname(outfile), { recursive: true });

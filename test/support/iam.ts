@@ -3,9 +3,7 @@ import { functionEntries, type CloudFormationTemplate } from '../../local/templa
 
 /** The logical id of the template function whose handler is `lambdas/<name>/`. */
 export function functionId(template: CloudFormationTemplate, name: string): string {
-  const found = Object.entries(functionEntries(template)).find(([, entry]) =>
-    entry.entry.includes(`/lambdas/${name}/`),
-  );
+  const found = Object.entries(functionEntries(template)).find(([, entry]) => entry.name === name);
   if (found === undefined) throw new Error(`No ${name} function in the template`);
   return found[0];
 }

@@ -18,18 +18,18 @@ import { createDevAuth, type DevAuth } from '../../../local/dev-auth.ts';
 import type { Gateway } from '../../../local/gateway/index.ts';
 import { createLambdaContext } from '../../../local/gateway/lambda-context.ts';
 import { StreamPoller } from '../../../local/stream-poller.ts';
-import { functionEntries, handlerLoader } from '../../../local/template.ts';
+import { handlerLoader } from '../../../local/template.ts';
 import { PROVISION_TIMEOUTS } from '../../support/events.ts';
 import { startTemplateGateway, TEST_CLIENT_ID } from '../../support/gateway.ts';
+import { functionId } from '../../support/iam.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
 
 const template = inject('template');
-const functions = functionEntries(template);
 
 /** The handler of a template function, imported on first use (after the environment below is set). */
 const handlerOf = handlerLoader(template);
 
-const fanoutLogicalId = Object.entries(functions).find(([, entry]) => entry.name === 'fanout')?.[0];
+const fanoutLogicalId = functionId(template, 'fanout');
 
 let tables: TestTables;
 let gateway: Gateway;
@@ -40,7 +40,7 @@ let onStreamBatch: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse
 const clients: LiveClient[] = [];
 
 async function fanout(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
-  const handler = await handlerOf(fanoutLogicalId ?? 'missing fanout');
+  const handler = await handlerOf(fanoutLogicalId);
   const context = createLambdaContext('fanout', randomUUID(), { region: 'us-east-1', accountId: '000000000000' });
   return (await handler(event, context)) as DynamoDBBatchResponse;
 }
