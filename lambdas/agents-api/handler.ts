@@ -12,6 +12,7 @@ import { loadConfig, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/c
 import {
   agentIdOf,
   agentNotFound,
+  byRouteKey,
   callerOf,
   dashboardApiHandler,
   forbidden,
@@ -104,18 +105,12 @@ async function requestAction(request: Request): Promise<Response> {
   return json(statusCode, body, headers);
 }
 
-const routes: Readonly<Record<string, (request: Request) => Promise<Response>>> = {
+const route = byRouteKey({
   'GET /agents': listAgents,
   'POST /agents': createDraftAgent,
   'GET /agents/{agentId}': getAgentView,
   'POST /agents/{agentId}/actions': requestAction,
-};
-
-async function route(request: Request): Promise<Response> {
-  const handle = routes[request.routeKey];
-  if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
-  return handle(request);
-}
+});
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Request helpers

@@ -7,12 +7,14 @@
 import { isStaff, shownTo } from '../domain/access.ts';
 import { LIFECYCLE_EXECUTION_TIMEOUT_SECONDS } from '../domain/deadlines.ts';
 import { fleetHealth, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/operations.ts';
-import { agentId as agentIdSchema, region } from '../domain/schemas.ts';
+import { region } from '../domain/schemas.ts';
 import { JOB_STATUSES } from '../domain/statuses.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig, timeoutsConfig } from '../shared/config.ts';
 import {
+  agentIdOf,
   agentNotFound,
+  byRouteKey,
   callerOf,
   dashboardApiHandler,
   forbidden,
@@ -84,25 +86,19 @@ async function health(request: Request): Promise<Response> {
 /** GET /operations/agents/{agentId}/history: who did what to the agent, when and why, newest first. */
 async function agentHistory(request: Request): Promise<Response> {
   const caller = callerOf(request);
-  const agentId = agentIdSchema.safeParse(request.pathParameters?.agentId);
-  if (!agentId.success) throw agentNotFound();
-  const agent = await getAgent(agentId.data);
+  const agent = await getAgent(agentIdOf(request));
   if (agent === undefined) throw agentNotFound();
-  const entries = await auditTrail(agentId.data, AUDIT_ENTRIES);
+  const entries = await auditTrail(agent.agentId, AUDIT_ENTRIES);
   return json(200, shownTo(caller.role, { agentId: agent.agentId, userId: agent.userId, name: agent.name, entries }));
 }
 
-const routes: Readonly<Record<string, (request: Request) => Promise<Response>>> = {
+const routes = byRouteKey({
   'GET /operations/jobs': listJobs,
   'GET /operations/health': health,
   'GET /operations/agents/{agentId}/history': agentHistory,
-};
+});
 
-async function route(request: Request): Promise<Response> {
+export const handler = dashboardApiHandler(async (request) => {
   if (!isStaff(callerOf(request))) throw forbidden('The operations console is for operators and support');
-  const handle = routes[request.routeKey];
-  if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
-  return handle(request);
-}
-
-export const handler = dashboardApiHandler(route);
+  return routes(request);
+});

@@ -63,8 +63,19 @@ export function agentNotFound(): HttpError {
   return new HttpError(404, 'agent_not_found', 'No such agent');
 }
 
+export type Route = (request: DashboardRequest) => Promise<DashboardResponse>;
+
+/** One route for a table of them: the request's route key picks the route; a key the table lacks answers 404. */
+export function byRouteKey(routes: Readonly<Record<string, Route>>): Route {
+  return async (request) => {
+    const handle = routes[request.routeKey];
+    if (handle === undefined) throw new HttpError(404, 'route_not_found', `No route ${request.routeKey}`);
+    return handle(request);
+  };
+}
+
 /** The Lambda handler of a dashboard function: an {@link HttpError} is answered as such, anything else as a logged 500. */
-export function dashboardApiHandler(handle: (request: DashboardRequest) => Promise<DashboardResponse>) {
+export function dashboardApiHandler(handle: Route) {
   return middy<DashboardRequest, DashboardResponse>()
     .use(handlerMiddleware())
     .handler(async (request) => {
