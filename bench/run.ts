@@ -327,6 +327,12 @@ async function main(): Promise<void> {
           ? { target: `peak <= ${mb(RSS_TARGET.bytes)}`, ok: result.memoryPeak.rss <= RSS_TARGET.bytes }
           : {}),
       });
+      const { rss, heapTotal, heapUsed, external, rssAnonymous, rssFile } = result.memoryAfter;
+      rows.push({
+        benchmark: 'fan-out',
+        metric: `${result.connections} connections: stack RSS after delivery = anonymous (main thread's V8 heap committed / used, Buffers; the rest is other threads' heaps and native memory) + file-backed`,
+        value: `${mb(rss)} = ${mb(rssAnonymous)} (${mb(heapTotal)} / ${mb(heapUsed)}, ${mb(external)}) + ${mb(rssFile)}`,
+      });
     }
     table = { latency, floorLatency, fanout, floorFanout, webhook, ackFloor, coldStarts, polling, push, counts };
     for (const watch of [polling, push]) {

@@ -4,6 +4,7 @@
  * would bill them (each function invocation where the Lambda service runs it, each state transition, each item write
  * on the table's stream, each callback the workflow sends).
  */
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLocalStack, type LocalStack } from '../../local/start.ts';
 import { StepFunctionsError } from '../../local/stepfunctions.ts';
@@ -131,6 +132,13 @@ const calls: { [K in keyof StackCalls]: (...args: Parameters<StackCalls[K]>) => 
   async usage() {
     const { user, system } = process.cpuUsage();
     return { ...memory(), cpuMicros: user + system };
+  },
+  async memoryBreakdown() {
+    const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+    const status = await readFile('/proc/self/status', 'utf8');
+    const kilobytes = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { rss, heapUsed, heapTotal, external, rssAnonymous: kilobytes('RssAnon'), rssFile: kilobytes('RssFile') };
   },
   async startMemorySampling() {
     const sampler = {

@@ -28,6 +28,16 @@ export interface MemorySample {
   readonly heapUsed: number;
 }
 
+export interface MemoryBreakdown extends MemorySample {
+  /** V8 heap the main thread has committed (used or not). */
+  readonly heapTotal: number;
+  /** Memory of objects outside the main thread's V8 heap that JS holds (Buffers, ArrayBuffers). */
+  readonly external: number;
+  /** Anonymous resident pages (V8 heaps of every thread, malloc'd native memory) and file-backed ones (the code). */
+  readonly rssAnonymous: number;
+  readonly rssFile: number;
+}
+
 /** Billable units the stack counted between `startCounting` and `finishCounting`. */
 export interface StackCounts {
   /** StateEntered + StateRetried events of the execution: what Standard workflows bill as state transitions. */
@@ -47,6 +57,8 @@ export interface StackCalls {
   /** Start date (epoch ms) of each execution, null for one that does not exist (yet). */
   executionStarts(executionArns: string[]): (number | null)[];
   usage(): MemorySample & { readonly cpuMicros: number };
+  /** Where the stack process's RSS is, now: the main thread's V8 heap, memory outside it, file-backed pages. */
+  memoryBreakdown(): MemoryBreakdown;
   startMemorySampling(): void;
   /** The largest RSS and heap seen since `startMemorySampling` (sampled every 20 ms). */
   stopMemorySampling(): MemorySample;

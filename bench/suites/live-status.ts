@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FleetTimeout, type Fleet } from '../lib/fleet.ts';
 import { postCallback, type PaidAgent } from '../lib/pipeline.ts';
-import type { MemorySample, StackInfo, StackProcess } from '../lib/stack.ts';
+import type { MemoryBreakdown, MemorySample, StackInfo, StackProcess } from '../lib/stack.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
 /** Longest wait for one update at every client before it counts as lost. */
@@ -198,6 +198,8 @@ export interface FanoutResult extends ThroughputResult {
   readonly memoryBefore: MemorySample;
   readonly memoryConnected: MemorySample;
   readonly memoryPeak: MemorySample;
+  /** Where the RSS is once the messages are delivered (the connections still open). */
+  readonly memoryAfter: MemoryBreakdown;
 }
 
 /**
@@ -223,7 +225,8 @@ export async function measureFanout(
       return callback.sentAt;
     });
     memoryPeak = await stack.call('stopMemorySampling');
-    return { ...throughput, memoryBefore, memoryConnected: { rss, heapUsed }, memoryPeak };
+    const memoryAfter = await stack.call('memoryBreakdown');
+    return { ...throughput, memoryBefore, memoryConnected: { rss, heapUsed }, memoryPeak, memoryAfter };
   } finally {
     if (memoryPeak === undefined) await stack.call('stopMemorySampling');
   }
