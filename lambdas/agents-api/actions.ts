@@ -26,6 +26,7 @@ import { lifecycleExecution } from '../shared/executions.ts';
 import { logger } from '../shared/logger.ts';
 import { getJob, tableName, type AgentRecord } from '../shared/repository.ts';
 import { endCancelledWait } from '../shared/task-tokens.ts';
+import { lessThan, notExists, or, updateOf } from '../shared/update-expression.ts';
 import { claimKey, completeKey, releaseKey, type IdempotencyScope } from './idempotency.ts';
 
 /** How long the waits of a retry's provisioning execution may take. */
@@ -225,16 +226,12 @@ async function withinRateLimit(userId: string, agentId: string, now: Date): Prom
       new UpdateCommand({
         TableName: tableName(),
         Key: rateKeyOf(userId, agentId, start),
-        UpdateExpression: 'ADD #count :one SET entity = :entity, expiresAt = :expiresAt',
-        ConditionExpression: 'attribute_not_exists(#count) OR #count < :limit',
-        ExpressionAttributeNames: { '#count': 'count' },
-        ExpressionAttributeValues: {
-          ':one': 1,
-          ':limit': RATE_LIMIT.limit,
-          ':entity': 'rate-limit',
+        ...updateOf({
+          add: { count: 1 },
           // Kept one window longer than needed; TTL deletion is lazy anyway and the key names its window.
-          ':expiresAt': start + 2 * RATE_LIMIT.windowSeconds,
-        },
+          set: { entity: 'rate-limit', expiresAt: start + 2 * RATE_LIMIT.windowSeconds },
+          condition: or(notExists('count'), lessThan('count', RATE_LIMIT.limit)),
+        }),
       }),
     );
     return true;

@@ -7,6 +7,7 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { keys } from '../shared/keys.ts';
 import { tableName } from '../shared/repository.ts';
+import { and, conditionFields, equals, lessThan, notExists, or, updateOf } from '../shared/update-expression.ts';
 
 /** How long a key is remembered: a client retrying after a day sends a new request. */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
@@ -51,14 +52,16 @@ export async function claimKey<Response>(
           expiresAt: epoch + IDEMPOTENCY_TTL_SECONDS,
         },
         // TTL deletion is lazy: an expired record counts as absent. ISO times of one format compare as strings.
-        ConditionExpression:
-          'attribute_not_exists(PK) OR expiresAt < :now OR (#status = :inProgress AND createdAt < :leaseStart)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':now': epoch,
-          ':inProgress': 'in-progress',
-          ':leaseStart': new Date(now.getTime() - leaseSeconds * 1000).toISOString(),
-        },
+        ...conditionFields(
+          or(
+            notExists('PK'),
+            lessThan('expiresAt', epoch),
+            and(
+              equals('status', 'in-progress'),
+              lessThan('createdAt', new Date(now.getTime() - leaseSeconds * 1000).toISOString()),
+            ),
+          ),
+        ),
       }),
     );
     return { kind: 'claimed' };
@@ -80,9 +83,7 @@ export async function completeKey(scope: IdempotencyScope, response: unknown): P
     new UpdateCommand({
       TableName: tableName(),
       Key: recordKey(scope),
-      UpdateExpression: 'SET #status = :completed, #response = :response',
-      ExpressionAttributeNames: { '#status': 'status', '#response': 'response' },
-      ExpressionAttributeValues: { ':completed': 'completed', ':response': response },
+      ...updateOf({ set: { status: 'completed', response } }),
     }),
   );
 }

@@ -54,6 +54,11 @@ export const equals =
   (p) =>
     `${p.name(attribute)} = ${p.value(value)}`;
 
+export const lessThan =
+  (attribute: string, value: unknown): Condition =>
+  (p) =>
+    `${p.name(attribute)} < ${p.value(value)}`;
+
 export const isIn =
   (attribute: string, values: readonly unknown[]): Condition =>
   (p) =>
@@ -74,6 +79,12 @@ export function conditionOf(condition: Condition): { expression: string } & Expr
   const placeholders = new Placeholders();
   const expression = condition(placeholders);
   return { expression, ...placeholders.fields() };
+}
+
+/** The ConditionExpression and placeholders of a Put, Delete or ConditionCheck. */
+export function conditionFields(condition: Condition): { ConditionExpression: string } & ExpressionFields {
+  const { expression, ...placeholders } = conditionOf(condition);
+  return { ConditionExpression: expression, ...placeholders };
 }
 
 export interface UpdateSpec {

@@ -5,6 +5,7 @@ import {
   equals,
   exists,
   isIn,
+  lessThan,
   notExists,
   or,
   updateOf,
@@ -55,6 +56,16 @@ describe('updateOf', () => {
 });
 
 describe('conditions', () => {
+  it('compare, and bind AND tighter than OR as DynamoDB does, so an AND inside an OR needs no parentheses', () => {
+    expect(conditionOf(or(notExists('PK'), and(equals('status', 'in-progress'), lessThan('createdAt', 'T1'))))).toEqual(
+      {
+        expression: '(attribute_not_exists(#PK) OR #status = :v0 AND #createdAt < :v1)',
+        ExpressionAttributeNames: { '#PK': 'PK', '#status': 'status', '#createdAt': 'createdAt' },
+        ExpressionAttributeValues: { ':v0': 'in-progress', ':v1': 'T1' },
+      },
+    );
+  });
+
   it('parenthesise an OR inside an AND', () => {
     expect(
       conditionOf(and(equals('seq', 3), or(notExists('subscriptionId'), equals('subscriptionId', 'sub_1')))),
