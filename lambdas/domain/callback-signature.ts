@@ -27,8 +27,9 @@ const LEGACY_SIGNATURE_PATTERN = /^sha256=[0-9a-f]{64}$/;
 
 export type CallbackSignatureFailure = 'invalid_signature' | 'stale_timestamp';
 export type CallbackVerification =
-  | { ok: true; scheme: 'v1'; webhookId: string }
-  | { ok: true; scheme: 'legacy' }
+  /** `signedAt`: the verified timestamp the sender signed (whole seconds), where the callback lag is measured from. */
+  | { ok: true; scheme: 'v1'; webhookId: string; signedAt: Date }
+  | { ok: true; scheme: 'legacy'; signedAt: Date }
   | { ok: false; reason: CallbackSignatureFailure };
 
 /** The signature headers of a request, whichever are present. */
@@ -100,7 +101,7 @@ export function verifyCallback(
   }
   if (!options.acceptLegacy) return { ok: false, reason: 'invalid_signature' };
   const legacy = verifyLegacySignature(body, headers, keys.legacy, options.now ?? new Date());
-  return legacy.ok ? { ok: true, scheme: 'legacy' } : legacy;
+  return legacy.ok ? { ok: true, scheme: 'legacy', signedAt: secondsToDate(headers.legacyTimestamp!) } : legacy;
 }
 
 /**
@@ -132,7 +133,7 @@ function verifyStandardWebhook(
   for (const webhook of webhooks) {
     try {
       webhook.verify(body, signed, { jsonParse: false });
-      return { ok: true, scheme: 'v1', webhookId };
+      return { ok: true, scheme: 'v1', webhookId, signedAt: secondsToDate(webhookTimestamp) };
     } catch (error) {
       if (!(error instanceof WebhookVerificationError)) throw error;
       // "Message timestamp too old" / "too new": the same for every secret.
@@ -169,4 +170,9 @@ function verifyLegacySignature(
   if (!matched) return { ok: false, reason: 'invalid_signature' };
   const ageSeconds = Math.abs(now.getTime() / 1000 - Number(timestamp));
   return ageSeconds > CALLBACK_TOLERANCE_SECONDS ? { ok: false, reason: 'stale_timestamp' } : { ok: true };
+}
+
+/** A timestamp header that passed `TIMESTAMP_PATTERN`: Unix seconds. */
+function secondsToDate(timestamp: string): Date {
+  return new Date(Number(timestamp) * 1000);
 }

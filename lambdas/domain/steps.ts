@@ -113,3 +113,23 @@ export function stepDurationMs(step: UiStep, now: Date): number | undefined {
   const end = step.completedAt === undefined ? now.getTime() : Date.parse(step.completedAt);
   return Math.max(0, end - Date.parse(step.startedAt));
 }
+
+/** A step a job event ended: completed, or failed, and how long it took until then. */
+export interface EndedStep {
+  readonly key: UiStepKey;
+  readonly outcome: 'completed' | 'failed';
+  readonly durationMs: number;
+}
+
+/**
+ * The steps `after` ends that `before` had not ended: what the step metrics count, so a repeated event (nothing new
+ * ends) counts nothing.
+ */
+export function endedSteps(before: readonly UiStep[], after: readonly UiStep[]): EndedStep[] {
+  const ended = (step: UiStep | undefined) => step?.status === 'completed' || step?.status === 'error';
+  return after.flatMap((step) => {
+    if (!ended(step) || ended(before.find((earlier) => earlier.key === step.key))) return [];
+    const durationMs = stepDurationMs(step, new Date(step.completedAt ?? 0)) ?? 0;
+    return [{ key: step.key, outcome: step.status === 'error' ? 'failed' : 'completed', durationMs }];
+  });
+}

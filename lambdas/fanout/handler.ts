@@ -3,6 +3,7 @@
  * See docs/ARCHITECTURE.md, "Live status fan-out".
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
@@ -11,7 +12,8 @@ import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
-import { logger } from '../shared/logger.ts';
+import { logger, metrics } from '../shared/logger.ts';
+import { recordMetric } from '../shared/metrics.ts';
 import { handlerMiddleware } from '../shared/middleware.ts';
 import {
   encodeMessage,
@@ -91,14 +93,21 @@ async function deliver(
       ? []
       : staff.map((subscriber) => ({ subscriber, data: encodedFor(fleet, subscriber.role) }))),
   ];
+  let gone = 0;
   const results = await Promise.allSettled(
     sends.map(({ subscriber: { connectionId }, data }) =>
       post(async () => {
-        if ((await postMessage(management, connectionId, data)) === 'gone') await forget(connectionId);
+        if ((await postMessage(management, connectionId, data)) !== 'gone') return;
+        gone++;
+        await forget(connectionId);
       }),
     ),
   );
   const failures = results.filter((result) => result.status === 'rejected');
+  // Once per message, not per post: Powertools publishes early when one metric holds 100 values.
+  recordMetric('FanoutDeliveries', sends.length - failures.length);
+  recordMetric('FanoutDeliveryFailures', failures.length);
+  recordMetric('GoneConnections', gone);
   if (failures.length > 0) {
     logger.warn('Delivery failed', { agentId, type: message.type, failed: failures.length, of: sends.length });
     throw new AggregateError(
@@ -128,4 +137,7 @@ async function forget(connectionId: string): Promise<void> {
   }
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(handlerMiddleware()).handler(fanOut);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
+  .use(handlerMiddleware())
+  .use(logMetrics(metrics))
+  .handler(fanOut);

@@ -5,13 +5,13 @@
  * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig } from '../shared/config.ts';
 import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
-import { logger, metrics } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
+import { publishMetric } from '../shared/metrics.ts';
 import { getJob } from '../shared/repository.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { describeFailure } from './failure.ts';
@@ -75,8 +75,7 @@ function recordGivingUp(
   message: string,
 ): FinishResult {
   logger.error(message, { failure: input.failure?.Error, cause: input.failure?.Cause });
-  metrics.addMetric(metric, MetricUnit.Count, 1);
-  metrics.publishStoredMetrics();
+  publishMetric(metric, 1, { jobId: input.jobId });
   return { jobId: input.jobId, outcome: 'recorded' };
 }
 

@@ -12,6 +12,7 @@ import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { recordCallbackDelivery } from '../shared/callback-deliveries.ts';
 import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
+import { publishMetric } from '../shared/metrics.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
@@ -93,6 +94,8 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   }
   const result = await handleCallback(message.data);
   if (result.kind === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
+  // Only a report written now: a retried one's lag would measure the retry, not the pipeline.
+  if (result.kind === 'accepted') publishMetric('CallbackLag', Date.now() - signature.signedAt.getTime(), { jobId });
 
   const response: CallbackResponse =
     result.kind === 'ignored' ? { received: true, ignored: result.reason } : { received: true };

@@ -20,6 +20,7 @@ import { deadlineOf, isDrivenStatus, type ExecutionRequest } from '../domain/dea
 import type { ActionError, ProvisionInput } from '../domain/schemas.ts';
 import { agentStatusesLeadingTo, type AgentStatus } from '../domain/statuses.ts';
 import { dynamo } from './clients/dynamodb.ts';
+import { publishEndedSteps } from './metrics.ts';
 import { agentBySubscriptionKey, agentDeadlineKey, jobsByTimeKey, keys } from './keys.ts';
 import {
   endedSubscriptionAt,
@@ -392,7 +393,9 @@ export async function recordJobEvent(
         outcome.reason,
       ),
     ]);
-    return result === 'written' ? outcome : LOST_RACE;
+    if (result !== 'written') return LOST_RACE;
+    publishEndedSteps({ jobId, agentId: job.agentId }, job.steps, next.steps);
+    return outcome;
   });
 }
 

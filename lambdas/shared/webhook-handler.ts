@@ -3,17 +3,18 @@
  * context, metrics, a count of accepted and refused requests, and a JSON 500 that asks the sender to retry when
  * something failed after the request was verified (every step is safe to repeat).
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errorResponse } from './http.ts';
 import { logger, metrics } from './logger.ts';
 import { handlerMiddleware } from './middleware.ts';
+import type { ServiceMetricName } from './metric-names.ts';
+import { recordMetric } from './metrics.ts';
 
 export interface WebhookHandlerOptions {
   /** Metric counted for each 200 answer (a burst of the refused one means a wrong secret or someone probing). */
-  readonly metrics: { readonly accepted: string; readonly refused: string };
+  readonly metrics: { readonly accepted: ServiceMetricName; readonly refused: ServiceMetricName };
   /** Logged, with the error, when the request failed after verification. */
   readonly failureLog: string;
   /** Told to the sender in the 500, which it answers by retrying. */
@@ -29,11 +30,7 @@ export function webhookHandler(
     .use(logMetrics(metrics))
     .handler(async (event) => {
       const response = await handle(event);
-      metrics.addMetric(
-        response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused,
-        MetricUnit.Count,
-        1,
-      );
+      recordMetric(response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused);
       return response;
     })
     .onError((request) => {

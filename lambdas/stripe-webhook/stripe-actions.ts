@@ -3,7 +3,6 @@
  * durable write happens here, so Stripe's answer waits for nothing else: the write records the intent with the request
  * of its execution, which the execution-starter starts from the stream (docs/ARCHITECTURE.md, I3).
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { awaitsDestroyForEndedSubscription, planOf } from '../domain/lifecycle.ts';
 import { duplicatePaymentKeys } from '../domain/billing.ts';
 import type { ProvisionInput } from '../domain/schemas.ts';
@@ -11,7 +10,8 @@ import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
 import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
-import { logger, metrics } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
+import { recordMetric, publishMetric } from '../shared/metrics.ts';
 import { findAgentBySubscription, getAgent, keepEndedSubscription, type AgentRecord } from '../shared/repository.ts';
 import { cancelSubscription, refundLatestPayment } from '../shared/stripe-billing.ts';
 import { stripeClient } from '../shared/stripe-client.ts';
@@ -43,12 +43,16 @@ export type StripeEventOutcome =
   | { kind: 'refunded'; agentId: string; subscriptionId: string }
   | { kind: 'ignored'; reason: string };
 
-/** Counted (and alarmed on) because a customer paid and got nothing: a person has to sort it out. */
-const NEEDS_ATTENTION_METRIC = 'PaidCheckoutNotProvisioned';
-
-function needsAttention(reason: string, details: Record<string, unknown>): StripeEventOutcome {
+/**
+ * Counted (and alarmed on) because a customer paid and got nothing: a person has to sort it out. The reason is a
+ * property of the record, not a dimension, so the one alarm sees every reason.
+ */
+function needsAttention(
+  reason: string,
+  details: { stripeEventId: string } & Record<string, unknown>,
+): StripeEventOutcome {
   logger.error('Paid checkout not provisioned: needs a person', { reason, ...details });
-  metrics.singleMetric().addDimension('reason', reason).addMetric(NEEDS_ATTENTION_METRIC, MetricUnit.Count, 1);
+  publishMetric('PaidCheckoutNotProvisioned', 1, { reason, stripeEventId: details.stripeEventId });
   return { kind: 'ignored', reason };
 }
 
@@ -65,7 +69,7 @@ async function provision(request: ProvisionRequest, settings: WebhookSettings): 
   // A redelivered event finds its job, written with its execution request by the first delivery: nothing to do.
   const jobId = result.kind === 'created' ? result.job.jobId : result.jobId;
   if (jobId === undefined) throw new Error(`Stripe event ${stripeEventId} is recorded without a job`);
-  if (result.kind === 'created') metrics.addMetric('JobCreated', MetricUnit.Count, 1);
+  if (result.kind === 'created') recordMetric('JobCreated');
   logger.info('Provisioning', { jobId, agentId, stripeEventId, delivery: result.kind });
   return { kind: 'provisioning', jobId };
 }
@@ -89,9 +93,6 @@ async function endedBeforeCheckout(request: ProvisionRequest, endedAt: string): 
   });
   return { kind: 'subscription-ended', agentId };
 }
-
-/** Counted (and alarmed on): a customer paid twice for one agent; it was undone, and a person should know why. */
-const SECOND_PAYMENT_METRIC = 'DuplicatePaymentRefunded';
 
 /**
  * A second subscription paid for an agent that has one (I2): cancelled at once and its payment refunded in full, with
@@ -117,7 +118,8 @@ async function undoSecondPayment(
   const details = { agentId, subscriptionId, cancelled, refund: refund?.kind, outcome: recorded.kind };
   if (recorded.kind === 'changed') {
     logger.error('Second payment for one agent: cancelled and refunded', details);
-    metrics.singleMetric().addMetric(SECOND_PAYMENT_METRIC, MetricUnit.Count, 1);
+    // Counted (and alarmed on): a customer paid twice for one agent; it was undone, and a person should know why.
+    publishMetric('DuplicatePaymentRefunded', 1, { agentId, subscriptionId });
   } else {
     logger.info('Second payment already undone', details);
   }

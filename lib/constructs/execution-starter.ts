@@ -44,12 +44,15 @@ export class ExecutionStarter extends Construct {
     this.failures = new FailureQueue(this, 'Failures', {
       observability,
       description: 'Execution requests the starter could not start (the sweeper starts them past the agent deadline)',
+      label: 'execution-starter',
     });
     this.function.useStream(data.table, this.failures, {
       startingPosition: StartingPosition.TRIM_HORIZON,
       batchSize: 10,
       maxBatchingWindow: Duration.seconds(0),
       retryAttempts: 5,
+      // Paid customers wait for their execution to start; past this the backlog is real (the sweeper steps in at 30 min).
+      maxIteratorAge: Duration.minutes(5),
       // Older than this, the sweeper has the agent in hand.
       maxRecordAge: Duration.minutes(30),
       filters: [

@@ -7,6 +7,8 @@ export interface FailureQueueProps {
   readonly observability: Observability;
   /** What lands here, for the alarm description. */
   readonly description: string;
+  /** Its line on the dashboard's failure-queue graph, e.g. `fanout`. */
+  readonly label: string;
 }
 
 /**
@@ -29,9 +31,11 @@ export class FailureQueue extends Construct {
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is itself the dead-letter / on-failure destination; a person reads it, nothing consumes it.',
     });
+    const depth = this.queue.metricApproximateNumberOfMessagesVisible();
     props.observability.addAlarm(this, 'DepthAlarm', {
-      metric: this.queue.metricApproximateNumberOfMessagesVisible(),
+      metric: depth,
       description: `${props.description} (messages waiting in the failure queue)`,
     });
+    props.observability.showOnDashboard('failureQueues', depth.with({ label: props.label }));
   }
 }

@@ -42,12 +42,15 @@ export class Fanout extends Construct {
     this.failures = new FailureQueue(this, 'Failures', {
       observability,
       description: 'Stream records the fanout could not deliver',
+      label: 'fanout',
     });
     this.function.useStream(data.table, this.failures, {
       startingPosition: StartingPosition.LATEST,
       batchSize: 100,
       maxBatchingWindow: Duration.seconds(0),
       retryAttempts: 3,
+      // Dashboards wait for what the fan-out has not read yet: a minute behind is already visibly stale.
+      maxIteratorAge: Duration.minutes(1),
       // An update older than this is replayed from history by a reconnecting client anyway.
       maxRecordAge: Duration.hours(1),
       filters: [

@@ -94,6 +94,11 @@ export class HttpApi extends Construct {
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: HTTP_ACCESS_LOG_FORMAT },
     });
     this.url = stage.url;
+    observability.showOnDashboard(
+      'apiErrors',
+      this.api.metricClientError({ label: 'HTTP API 4xx' }),
+      this.api.metricServerError({ label: 'HTTP API 5xx' }),
+    );
     this.callbackUrl = `${stage.url}callbacks/github`;
 
     this.stripeWebhook = new PipelineFunction(this, 'StripeWebhook', {

@@ -7,11 +7,12 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/metric-names.ts';
 import { ENTRY_METADATA_KEY } from '../metadata.ts';
 import { nagReference } from '../nag.ts';
 import { fromRepoRoot, repoRoot } from '../paths.ts';
 import type { FailureQueue } from './failure-queue.ts';
-import { METRICS_NAMESPACE, type Observability } from './observability.ts';
+import type { Observability } from './observability.ts';
 
 export interface PipelineFunctionProps {
   /** Folder under `lambdas/` that holds `handler.ts`, e.g. `stripe-webhook`; also the Powertools service name. */
@@ -36,6 +37,8 @@ export interface PipelineFunctionProps {
 export class PipelineFunction extends NodejsFunction {
   /** The function's own role (also {@link role}), typed as created: the place for grants' nag acknowledgments. */
   public readonly executionRole: Role;
+  private readonly observability: Observability;
+  private readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     const entry = `lambdas/${props.name}/handler.ts`;
@@ -86,6 +89,8 @@ export class PipelineFunction extends NodejsFunction {
         'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
     });
     (this.node.defaultChild as CfnFunction).addMetadata(ENTRY_METADATA_KEY, entry);
+    this.observability = props.observability;
+    this.serviceName = props.name;
     props.observability.addAlarm(this, 'ErrorsAlarm', {
       metric: this.metricErrors(),
       description: `${props.name} threw errors`,
@@ -118,13 +123,20 @@ export class PipelineFunction extends NodejsFunction {
 
   /**
    * Reads the table's stream through an event source mapping with `options` (position, batch, retries, age, filters),
-   * always with partial batch responses and bisecting on error; records that still fail go to `failures`.
+   * always with partial batch responses and bisecting on error; records that still fail go to `failures`. Alarms when
+   * the records it reads are older than `maxIteratorAge`, and shows their age on the dashboard.
    */
   useStream(
     table: Table,
     failures: FailureQueue,
-    options: Omit<DynamoEventSourceProps, 'bisectBatchOnError' | 'reportBatchItemFailures' | 'onFailure'>,
+    {
+      maxIteratorAge,
+      ...options
+    }: Omit<DynamoEventSourceProps, 'bisectBatchOnError' | 'reportBatchItemFailures' | 'onFailure'> & {
+      readonly maxIteratorAge: Duration;
+    },
   ): this {
+    this.observability.watchStream(this, this.serviceName, maxIteratorAge);
     this.addEventSource(
       new DynamoEventSource(table, {
         ...options,

@@ -46,6 +46,7 @@ export class Lifecycle extends Construct {
       tasks: { PowerActionFunctionArn: this.powerAction },
       arnEnvironmentVariable: 'LIFECYCLE_STATE_MACHINE_ARN',
       observability,
+      dashboardLabel: 'Lifecycle',
       alarmDescriptions: {
         failed:
           'Lifecycle executions failed: a stop, start or destroy failed after its retries (reason recorded on the agent)',

@@ -28,6 +28,8 @@ export interface PipelineStateMachineProps {
   readonly arnEnvironmentVariable: `${string}_STATE_MACHINE_ARN`;
   /** Receives the alarms on failed and timed-out executions. */
   readonly observability: Observability;
+  /** Names its executions on the dashboard's graph, e.g. `Provisioning`. */
+  readonly dashboardLabel: string;
   /** Alarm descriptions: what a failed and a timed-out execution mean. */
   readonly alarmDescriptions: { readonly failed: string; readonly timedOut: string };
 }
@@ -35,9 +37,9 @@ export interface PipelineStateMachineProps {
 /**
  * A standard state machine of the pipeline, defined by an ASL file in `state-machines/` (the same file the local runtime
  * runs): X-Ray tracing, its own log group (1 month) without execution data (it holds task tokens and customer data),
- * a role that may invoke exactly the functions the ASL names, and alarms on failed and timed-out executions. An
- * execution timeout is the file's own `TimeoutSeconds`: CDK's `timeout` property applies only to definitions built in
- * code, and on a file definition it would set nothing.
+ * a role that may invoke exactly the functions the ASL names, alarms on failed and timed-out executions, and its
+ * executions on the dashboard. An execution timeout is the file's own `TimeoutSeconds`: CDK's `timeout` property
+ * applies only to definitions built in code, and on a file definition it would set nothing.
  * The log group (`<id>Logs`) and the alarms (`ExecutionsFailedAlarm`, `ExecutionsTimedOutAlarm`) are created beside it
  * in `scope`, one state machine per scope.
  */
@@ -90,6 +92,14 @@ export class PipelineStateMachine extends StateMachine {
       metric: this.metricTimedOut(),
       description: props.alarmDescriptions.timedOut,
     });
+    const label = props.dashboardLabel;
+    props.observability.showOnDashboard(
+      'executions',
+      this.metricStarted({ label: `${label} started` }),
+      this.metricSucceeded({ label: `${label} succeeded` }),
+      this.metricFailed({ label: `${label} failed` }),
+      this.metricTimedOut({ label: `${label} timed out` }),
+    );
   }
 
   /** Sets the state machine's ARN variable on `fn` and grants it starting executions: how a function starts one. */

@@ -1,11 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { PROVISION_ASL_PATH } from '../metadata.ts';
 import type { Data } from './data.ts';
 import { PipelineFunction } from './lambda-function.ts';
-import { METRICS_NAMESPACE, type Observability } from './observability.ts';
+import { type Observability, serviceMetric } from './observability.ts';
 import { PipelineStateMachine } from './pipeline-state-machine.ts';
 import type { Secrets } from './secrets.ts';
 
@@ -103,6 +102,7 @@ export class Provisioning extends Construct {
       },
       arnEnvironmentVariable: 'PROVISION_STATE_MACHINE_ARN',
       observability,
+      dashboardLabel: 'Provisioning',
       alarmDescriptions: {
         failed: 'Provisioning executions failed',
         timedOut: 'Provisioning executions timed out',
@@ -126,16 +126,10 @@ export class Provisioning extends Construct {
       ActivationFailed:
         'An activation gave up: the VM of a job is up but its agent is not active (nothing was rolled back)',
       RollbackFailed: 'A rollback gave up: cloud resources of a failed job may still exist and cost money',
-    };
+    } as const;
     for (const [metricName, description] of Object.entries(givingUp)) {
       observability.addAlarm(this, `${metricName}Alarm`, {
-        // Powertools Metrics adds the `service` dimension (POWERTOOLS_SERVICE_NAME of finish-job).
-        metric: new Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName,
-          dimensionsMap: { service: 'finish-job' },
-          statistic: 'Sum',
-        }),
+        metric: serviceMetric(metricName as keyof typeof givingUp),
         description,
       });
     }

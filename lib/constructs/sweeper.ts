@@ -69,6 +69,7 @@ export class Sweeper extends Construct {
     const failures = new FailureQueue(this, 'Failures', {
       observability,
       description: 'Sweeper runs failed after their retries',
+      label: 'sweeper',
     });
     // A run that fails is retried twice; the next scheduled run starts fresh, so older events are worthless.
     this.function.configureAsyncInvoke({

@@ -7,6 +7,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -114,6 +115,20 @@ export class WebSocketApi extends Construct {
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: WEBSOCKET_ACCESS_LOG_FORMAT },
     });
     this.url = this.stage.url;
+    // WebSocket APIs report per stage: ClientError (4xx) and ExecutionError (5xx); the CDK has no helper for them.
+    observability.showOnDashboard(
+      'apiErrors',
+      ...(['ClientError', 'ExecutionError'] as const).map(
+        (metricName) =>
+          new Metric({
+            namespace: 'AWS/ApiGateway',
+            metricName,
+            dimensionsMap: { ApiId: this.api.apiId, Stage: this.stage.stageName },
+            statistic: 'Sum',
+            label: `WebSocket ${metricName === 'ClientError' ? '4xx' : '5xx'}`,
+          }),
+      ),
+    );
     this.managementEndpoint = this.stage.callbackUrl;
 
     this.useManagementApi(this.handlerFunction);

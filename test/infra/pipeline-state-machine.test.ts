@@ -22,6 +22,7 @@ function lifecycleWith(taskNames: string[]): void {
     tasks: Object.fromEntries(taskNames.map((name) => [name, fn])),
     arnEnvironmentVariable: 'LIFECYCLE_STATE_MACHINE_ARN',
     observability,
+    dashboardLabel: 'Lifecycle',
     alarmDescriptions: { failed: 'failed', timedOut: 'timed out' },
   });
 }

@@ -54,8 +54,11 @@ afterEach(() => {
 });
 
 describe('verifyCallback: Standard Webhooks v1', () => {
-  it('accepts a callback signed by the workflow within the window, naming its webhook-id', () => {
-    expect(verify(signed())).toEqual({ ok: true, scheme: 'v1', webhookId: ID });
+  it('accepts a callback signed by the workflow within the window, naming its webhook-id and signed time', () => {
+    expect(verify(signed())).toEqual({ ok: true, scheme: 'v1', webhookId: ID, signedAt: NOW });
+    expect(verify(signed({ timestamp: NOW_SECONDS - 42 }))).toMatchObject({
+      signedAt: new Date(NOW.getTime() - 42_000),
+    });
   });
 
   it('accepts a callback signed by the official library (Webhook.sign)', () => {
@@ -64,6 +67,7 @@ describe('verifyCallback: Standard Webhooks v1', () => {
       ok: true,
       scheme: 'v1',
       webhookId: 'msg_1',
+      signedAt: NOW,
     });
   });
 
@@ -150,10 +154,12 @@ describe('verifyCallback: the legacy X-Callback-* headers', () => {
     expect(verify(legacySigned(LEGACY_SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({
       ok: true,
       scheme: 'legacy',
+      signedAt: NOW,
     });
     expect(verify(legacySigned(SECRET, BODY, NOW_SECONDS), withLegacy, BODY, secrets)).toEqual({
       ok: true,
       scheme: 'legacy',
+      signedAt: NOW,
     });
   });
 

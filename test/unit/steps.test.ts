@@ -4,6 +4,7 @@ import {
   activeStepAfter,
   advanceSteps,
   currentStepOf,
+  endedSteps,
   failSteps,
   initialSteps,
   stepDurationMs,
@@ -67,5 +68,30 @@ describe('event -> UI step mapping (contract table)', () => {
   it('fails the first pending step when nothing is active', () => {
     const failed = failSteps(initialSteps(), '2026-01-01T00:00:00.000Z', { error: 'dispatch refused' });
     expect(statuses(failed)[0]).toBe('error');
+  });
+});
+
+describe('endedSteps (what the step metrics count)', () => {
+  const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
+  const queued = advanceSteps(initialSteps(), 'queued', at(0));
+  const creating = advanceSteps(queued, 'creating', at(5));
+  const networking = advanceSteps(creating, 'networking', at(35));
+
+  it('counts each step a write completes, with how long it took', () => {
+    expect(endedSteps(queued, creating)).toEqual([{ key: 'queued', outcome: 'completed', durationMs: 5_000 }]);
+    expect(endedSteps(creating, networking)).toEqual([{ key: 'creating', outcome: 'completed', durationMs: 30_000 }]);
+    expect(endedSteps(queued, networking).map((step) => step.key)).toEqual(['queued', 'creating']);
+  });
+
+  it('counts the step a failure ends, as failed', () => {
+    expect(endedSteps(networking, failSteps(networking, at(95), { error: 'boom' }))).toEqual([
+      { key: 'networking', outcome: 'failed', durationMs: 60_000 },
+    ]);
+  });
+
+  it('counts nothing for a repeated event: the step had already ended', () => {
+    expect(endedSteps(networking, networking)).toEqual([]);
+    const failed = failSteps(networking, at(95), { error: 'boom' });
+    expect(endedSteps(failed, failed)).toEqual([]);
   });
 });

@@ -1,0 +1,77 @@
+/**
+ * What the handlers' metrics look like in the log (EMF, read by CloudWatch): the catalogue's unit, the dimension the
+ * dashboard and alarms read, and the ids as properties, never as dimensions.
+ */
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { advanceSteps, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
+
+type Emf = Record<string, any> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: unknown[] }> } };
+
+let metricsModule: typeof import('../../lambdas/shared/metrics.ts');
+beforeAll(async () => {
+  vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'github-callback');
+  vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'AgentPipeline');
+  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  metricsModule = await import('../../lambdas/shared/metrics.ts');
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** The EMF records written to stdout while `emit` runs. */
+function emfWrittenBy(emit: () => void): Emf[] {
+  const lines: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(chunk.toString());
+    return true;
+  });
+  emit();
+  vi.restoreAllMocks();
+  return lines.map((line) => JSON.parse(line) as Emf).filter((record) => record._aws !== undefined);
+}
+
+describe('handler metrics (EMF)', () => {
+  it('publishes a service metric under the function’s service, with ids as properties', () => {
+    const [record] = emfWrittenBy(() => metricsModule.publishMetric('CallbackLag', 850, { jobId: 'job_1' }));
+    expect(record).toMatchObject({ service: 'github-callback', CallbackLag: 850, jobId: 'job_1' });
+    expect(record!._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: 'AgentPipeline',
+        Dimensions: [['service']],
+        Metrics: [{ Name: 'CallbackLag', Unit: 'Milliseconds' }],
+      },
+    ]);
+  });
+
+  it('publishes the steps a write ended under the step alone, whichever function wrote it', () => {
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
+    const queued = advanceSteps(initialSteps(), 'queued', at(0));
+    const creating = advanceSteps(queued, 'creating', at(4));
+    const ids = { jobId: 'job_1', agentId: 'agent_1' };
+
+    const [completed] = emfWrittenBy(() => metricsModule.publishEndedSteps(ids, queued, creating));
+    expect(completed).toMatchObject({ step: 'queued', StepDuration: 4_000, ...ids });
+    expect(completed).not.toHaveProperty('service');
+    expect(completed!._aws.CloudWatchMetrics[0]).toMatchObject({
+      Dimensions: [['step']],
+      Metrics: [{ Name: 'StepDuration', Unit: 'Milliseconds' }],
+    });
+
+    const [failed] = emfWrittenBy(() =>
+      metricsModule.publishEndedSteps(ids, creating, failSteps(creating, at(9), { error: 'boom' })),
+    );
+    expect(failed).toMatchObject({ step: 'creating', StepFailed: 1, ...ids });
+    expect(failed!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['step']]);
+  });
+
+  it('does not measure `running`, where a provisioning ends', () => {
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
+    const configuring = advanceSteps(initialSteps(), 'configuring', at(0));
+    const records = emfWrittenBy(() =>
+      metricsModule.publishEndedSteps(
+        { jobId: 'job_1', agentId: 'agent_1' },
+        configuring,
+        advanceSteps(configuring, null, at(3)),
+      ),
+    );
+    expect(records.map((record) => record.step)).toEqual(['configuring']);
+  });
+});
