@@ -37,6 +37,8 @@ export interface Real {
   /** Runs the sweeper as its schedule would once every bound has passed. */
   readonly sweepLater: () => Promise<unknown>;
   readonly client: ApiClient;
+  /** A member of `operators`: cancels provisionings in flight. */
+  readonly operator: ApiClient;
   readonly agents: RealAgent[];
   /** Subscriptions Stripe ended during the run. */
   readonly endedByStripe: Set<string>;
@@ -151,6 +153,22 @@ class Act implements Command {
   toString = () => `Act(${this.agent}, ${this.action}${this.reuseKey ? ', same key' : ''})`;
 }
 
+/** An operator cancels the agent's provisioning, with a reason (refused, 409, unless a job of the agent is live). */
+class Cancel implements Command {
+  constructor(readonly agent: number) {}
+  check = () => true;
+  async run(_: Model, real: Real): Promise<void> {
+    const agent = agentAt(real.agents, this.agent)!;
+    const response = await real.operator.fetch(`/agents/${agent.agentId}/actions`, {
+      method: 'POST',
+      headers: { 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ action: 'cancel', reason: 'model: operator cancel' }),
+    });
+    expectDecision('cancel', response.status, await response.text());
+  }
+  toString = () => `Cancel(${this.agent})`;
+}
+
 const FAULTS = [
   'github dispatch 503',
   'hetzner delete 503',
@@ -248,6 +266,7 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   act,
   act,
   act,
+  agentIndex.map((agent) => new Cancel(agent)),
   fc.constantFrom(...FAULTS).map((fault) => new FailOutside(fault)),
   fc
     .tuple(

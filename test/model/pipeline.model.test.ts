@@ -2,7 +2,7 @@
  * Model-based tests of the money and lifecycle invariants (docs/ARCHITECTURE.md, "Invariants") on the real local
  * stack: DynamoDB Local with its stream, the local Step Functions, the gateway, the Stripe, GitHub, Hetzner and
  * Tailscale fakes and the workflow runner. fast-check generates sequences of what customers, Stripe and the outside
- * world do (`commands.ts`); after each sequence the stack is left to settle and the whole world is checked
+ * world and operators do (`commands.ts`); after each sequence the stack is left to settle and the whole world is checked
  * (`world.ts`). A failing run prints its shrunk command list.
  *
  * CI runs a fixed seed set (MODEL_RUNS runs over MODEL_STREAMS concurrent streams, one user each run); `npm run soak`
@@ -176,6 +176,7 @@ describe('money and lifecycle invariants', () => {
               stepFunctions,
               sweepLater,
               client: await ApiClient.signIn(stack.url, userId),
+              operator: await ApiClient.signIn(stack.url, `${userId}-operator`, ['operators']),
               agents: [],
               endedByStripe: new Set(),
               log: [],
