@@ -8,6 +8,7 @@ import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus
 import {
   activeStepAfter,
   advanceSteps,
+  CANCELLED_STEP,
   currentStepOf,
   failSteps,
   initialSteps,
@@ -68,9 +69,6 @@ export type JobEvent =
   | { kind: 'failed'; error: string; failedStep?: string }
   /** An operator stopped the provisioning (`actor` is `operator:<id>`): the job fails and the execution rolls back. */
   | { kind: 'cancelled'; actor: string; reason: string };
-
-/** The `failedStep` of a job an operator cancelled: the console counts these apart from the workflow's failures. */
-export const CANCELLED_STEP = 'cancelled';
 
 export type JobEventOutcome =
   | { kind: 'ignored'; reason: 'duplicate' | 'stale' | 'terminal' }

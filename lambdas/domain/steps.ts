@@ -27,6 +27,9 @@ export interface UiStep {
 }
 
 /** Workflow steps reported in `type: step` callbacks, in the order the workflow runs them. */
+/** The `failedStep` of a job an operator cancelled: the console counts these apart from the workflow's failures. */
+export const CANCELLED_STEP = 'cancelled';
+
 export const WORKFLOW_STEPS = ['vm_created', 'network_configured', 'ansible_started', 'ansible_complete'] as const;
 export type WorkflowStep = (typeof WORKFLOW_STEPS)[number];
 
@@ -129,6 +132,8 @@ export function endedSteps(before: readonly UiStep[], after: readonly UiStep[]):
   const ended = (step: UiStep | undefined) => step?.status === 'completed' || step?.status === 'error';
   return after.flatMap((step) => {
     if (!ended(step) || ended(before.find((earlier) => earlier.key === step.key))) return [];
+    // An operator stopped it: the step did not fail, so it counts towards no failure rate (nor has a duration).
+    if (step.failedStep === CANCELLED_STEP) return [];
     const durationMs = stepDurationMs(step, new Date(step.completedAt ?? 0)) ?? 0;
     return [{ key: step.key, outcome: step.status === 'error' ? 'failed' : 'completed', durationMs }];
   });

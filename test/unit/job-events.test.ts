@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   agentViewOf,
   applyJobEvent,
-  CANCELLED_STEP,
   newJob,
   type AgentState,
   type JobEvent,
   type JobState,
 } from '../../lambdas/domain/job-events.ts';
+import { CANCELLED_STEP } from '../../lambdas/domain/steps.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const base = () => newJob({ jobId: 'job_1', agentId: 'agent_1', userId: 'user_1', region: 'fsn1' }, T0);

@@ -3,7 +3,7 @@
  * dashboard and alarms read, and the ids as properties, never as dimensions.
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { advanceSteps, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
+import { advanceSteps, CANCELLED_STEP, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 
 type Emf = Record<string, any> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: unknown[] }> } };
 
@@ -60,6 +60,17 @@ describe('handler metrics (EMF)', () => {
     );
     expect(failed).toMatchObject({ step: 'creating', StepFailed: 1, ...ids });
     expect(failed!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['step']]);
+  });
+
+  it("counts no failure for a step an operator cancelled: a cancel must not raise a step's failure-rate alarm", () => {
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
+    const creating = advanceSteps(initialSteps(), 'creating', at(0));
+    const cancelled = failSteps(creating, at(9), {
+      error: 'cancelled by operator:op: duplicate',
+      failedStep: CANCELLED_STEP,
+    });
+    const ids = { jobId: 'job_1', agentId: 'agent_1' };
+    expect(emfWrittenBy(() => metricsModule.publishEndedSteps(ids, creating, cancelled))).toEqual([]);
   });
 
   it('does not measure `running`, where a provisioning ends', () => {
