@@ -226,6 +226,32 @@ describe("an operator's cancel of a provisioning", () => {
     expect(trail.entries.find((entry) => entry.event === 'created')).toMatchObject({ actor: `user:owner-${RUN}` });
   }, 90_000);
 
+  it('cancels a job still queued: its execution, started or not yet, ends without a run left going', async () => {
+    const { agentId } = await owner.createAgent(`[manual] queued ${RUN}`);
+    await payForAgent(owner, agentId);
+    const { jobId, status } = await owner.agent(agentId);
+    expect(status).toBe('queued');
+    expect((await act(operator, agentId, { action: 'cancel', reason: 'paid by mistake' })).status).toBe(202);
+    // Whether the execution had dispatched the run or not, it ends failed through its own rollback.
+    const started = await vi.waitFor(
+      () => {
+        const execution = executions.get(jobId!);
+        if (execution === undefined) throw new Error(`no execution of ${jobId} yet`);
+        return execution;
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    expect((await stack.stepFunctions.waitForExecution(started.executionArn)).status).toBe('FAILED');
+    for (const run of [...stack.fakes.github.state.runs.values()].filter((run) => run.inputs.job_id === jobId)) {
+      expect(run).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    }
+    expect(await owner.agent(agentId)).toMatchObject({
+      agentStatus: 'failed',
+      status: 'failed',
+      failedStep: 'cancelled',
+    });
+  }, 60_000);
+
   it('refuses to cancel an agent that is not provisioning', async () => {
     const { agentId } = await owner.createAgent(`draft ${RUN}`);
     expect(await act(operator, agentId, { action: 'cancel', reason: 'nothing to stop' })).toMatchObject({
