@@ -26,6 +26,7 @@ import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
 import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
+import { asFunction, captureFunctionOutput, type FunctionOutputFiles } from './function-output.ts';
 import { FunctionWorker } from './function-worker.ts';
 import { routesFromTemplate, startGateway, type Gateway } from './gateway/index.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
@@ -77,6 +78,12 @@ export interface LocalStackOptions {
   /** Log what happens (URLs, executions, runner steps). @default true */
   readonly verbose?: boolean;
   /**
+   * Where the functions' EMF metric records and structured log lines go, one JSON object a line tagged with the
+   * function (local/function-output.ts). @default metrics in `<dataDir>/metrics.jsonl` (none in memory); log lines to
+   * the terminal
+   */
+  readonly functionOutput?: FunctionOutputFiles;
+  /**
    * Functions (by folder name, e.g. `fanout`) that run in a worker thread of their own, as a Lambda runs in its own
    * process: their CPU then goes to another core than the gateway's (the benchmark runs the fan-out so). @default none
    */
@@ -125,6 +132,8 @@ export interface LocalStackTestHooks {
 export interface LocalStack {
   /** The dashboard and HTTP API origin. */
   readonly url: string;
+  /** Where the functions' EMF metric records and log lines are kept (undefined: not kept). */
+  readonly functionOutput: FunctionOutputFiles;
   readonly wsUrl: string;
   readonly tableName: string;
   readonly dataDir: string | null;
@@ -237,10 +246,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir =
     options.dataDir === null ? null : resolve(PROJECT_ROOT, options.dataDir ?? process.env.DATA_DIR ?? '.data');
   if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+  const functionOutput: FunctionOutputFiles =
+    options.functionOutput ?? (dataDir === null ? {} : { metricsFile: resolve(dataDir, 'metrics.jsonl') });
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: unknown) => console.error(error));
   };
+  const stopCapture = captureFunctionOutput(functionOutput);
+  stops.push(async () => stopCapture());
 
   try {
     const template = options.template ?? (await synthesizeTemplate());
@@ -321,8 +334,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const lambdaContext =
         context ?? createLambdaContext(logicalId, crypto.randomUUID(), { region: LOCAL_REGION, accountId: ACCOUNT_ID });
       await hooks.beforeInvocation?.(logicalId, event);
-      return invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () =>
-        handler(event, lambdaContext),
+      return asFunction(functions[logicalId]?.name ?? logicalId, () =>
+        invocations.run(iam.functionPrincipal(logicalId, lambdaContext.functionName), () =>
+          handler(event, lambdaContext),
+        ),
       );
     };
 
@@ -430,7 +445,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_ENDPOINT_URL_SFN: hooks.sfnEndpoint?.(awsServices.url) ?? awsServices.url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsServices.url,
       POWERTOOLS_LOG_LEVEL: process.env.LOG_LEVEL ?? (verbose ? 'INFO' : 'ERROR'),
-      POWERTOOLS_METRICS_DISABLED: 'true',
+      // EMF records are printed only where they are kept (local/function-output.ts), like CloudWatch would keep them.
+      POWERTOOLS_METRICS_DISABLED: functionOutput.metricsFile === undefined ? 'true' : 'false',
       POWERTOOLS_SERVICE_NAME: 'local',
     });
     const inWorkers = new Set(options.functionsInWorkers ?? []);
@@ -484,6 +500,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       url: gateway.url,
+      functionOutput,
       wsUrl: gateway.wsUrl,
       tableName,
       dataDir,
@@ -567,6 +584,7 @@ async function main(): Promise<void> {
       `  Stripe (fake):  ${stack.url}/stripe/v1/...  (curl -u ${stack.fakes.stripe.secretKey}: ${stack.url}/stripe/v1/subscriptions?status=all)`,
       `  Data:           ${stack.dataDir ?? 'in memory'}`,
       `  Secrets:        ${stack.dataDir === null ? 'generated, in memory' : resolve(stack.dataDir, 'secrets.json')}`,
+      `  Metrics:        ${stack.functionOutput.metricsFile ?? 'not kept (in memory)'}  (EMF, one record a line, the names of docs/OPERATIONS.md)`,
       '  Ctrl-C stops everything.',
       '',
     ].join('\n'),

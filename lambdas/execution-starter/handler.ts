@@ -42,11 +42,18 @@ async function startExecution(record: DynamoDBRecord): Promise<void> {
   if (image === undefined) throw new Error('An execution request record without its new image');
   const request = executionRequest.parse(unmarshall(image as Record<string, AttributeValue>));
   await startRequestedExecution(request, arns);
+  // The ids on the line itself: the records of one batch are for many agents.
   logger.info('Execution started', {
     name: request.name,
     stateMachine: request.stateMachine,
     agentId: request.agentId,
+    ...jobOf(request),
   });
+}
+
+/** A provisioning is named after its job (lambdas/shared/executions.ts); a lifecycle action has none. */
+function jobOf(request: z.infer<typeof executionRequest>): { jobId?: string } {
+  return request.stateMachine === 'provision' ? { jobId: request.name } : {};
 }
 
 async function startExecutions(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {

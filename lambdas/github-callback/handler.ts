@@ -13,6 +13,7 @@ import { recordCallbackDelivery } from '../shared/callback-deliveries.ts';
 import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
 import { publishMetric } from '../shared/metrics.ts';
+import { getJob } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
@@ -82,10 +83,12 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   }
 
   const { type, job_id: jobId } = message.data;
-  logger.appendKeys({ jobId, callbackType: type, signatureScheme: signature.scheme });
+  const job = await getJob(jobId);
+  if (job === undefined) return errorResponse(404, 'job_not_found', `No job ${jobId}`);
+  // Both ids on every line from here on, so one Logs Insights query finds the job's story (docs/OPERATIONS.md).
+  logger.appendKeys({ jobId, agentId: job.agentId, callbackType: type, signatureScheme: signature.scheme });
   if (signature.scheme === 'v1') {
     const delivery = await recordCallbackDelivery(signature.webhookId, jobId, body);
-    if (delivery === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
     if (delivery === 'reused') {
       logger.warn('Refused callback', { reason: 'webhook_id_reused' });
       return errorResponse(409, 'webhook_id_reused', 'This webhook-id was already delivered with another body');
@@ -95,7 +98,8 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   const result = await handleCallback(message.data);
   if (result.kind === 'job-not-found') return errorResponse(404, 'job_not_found', `No job ${jobId}`);
   // Only a report written now: a retried one's lag would measure the retry, not the pipeline.
-  if (result.kind === 'accepted') publishMetric('CallbackLag', Date.now() - signature.signedAt.getTime(), { jobId });
+  if (result.kind === 'accepted')
+    publishMetric('CallbackLag', Date.now() - signature.signedAt.getTime(), { jobId, agentId: job.agentId });
 
   const response: CallbackResponse =
     result.kind === 'ignored' ? { received: true, ignored: result.reason } : { received: true };

@@ -8,26 +8,27 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from './clients/dynamodb.ts';
 import { keys } from './keys.ts';
-import { getJob, tableName } from './repository.ts';
+import { tableName } from './repository.ts';
 
 /** Two days: a run lasts under an hour, and a redelivery comes within its final report's 15 minutes of retries. */
 export const DELIVERY_TTL_SECONDS = 2 * 24 * 60 * 60;
 
 /**
  * `first`: never seen; `redelivery`: seen with the same body (handled again: every step is idempotent, and the first
- * delivery may have failed half way); `reused`: seen with another body; `job-not-found`: nothing was recorded.
+ * delivery may have failed half way); `reused`: seen with another body.
  */
-export type CallbackDelivery = 'first' | 'redelivery' | 'reused' | 'job-not-found';
+export type CallbackDelivery = 'first' | 'redelivery' | 'reused';
 
-/** Records the delivery of `webhookId` for `jobId`, or says how it matches the one already recorded. */
+/**
+ * Records the delivery of `webhookId` for `jobId`, or says how it matches the one already recorded. The caller has
+ * found the job: jobs are never deleted, so it still exists when the record is written.
+ */
 export async function recordCallbackDelivery(
   webhookId: string,
   jobId: string,
   body: Uint8Array,
   now: Date = new Date(),
 ): Promise<CallbackDelivery> {
-  // Jobs are never deleted: a job read now still exists when the record is written.
-  if ((await getJob(jobId)) === undefined) return 'job-not-found';
   const bodyHash = createHash('sha256').update(body).digest('hex');
   const epoch = Math.floor(now.getTime() / 1000);
   const key = keys.callbackDelivery(webhookId);

@@ -16,7 +16,11 @@ export class InvalidTaskInputError extends Error {
   override readonly name = 'InvalidTaskInput';
 }
 
-/** Input fields that say what an invocation works on; each present as a string is added to its log lines. */
+/**
+ * Input fields that say what an invocation works on; each present as a string is added to its log lines. Read from
+ * the input as given (once it parsed): the state machine passes `agentId` with `jobId` to every task for the logs,
+ * whether or not the task's schema needs it.
+ */
 const CORRELATION_KEYS = ['jobId', 'agentId', 'action'] as const;
 
 function correlationKeysOf(input: unknown): Record<string, string> {
@@ -41,7 +45,7 @@ export function taskHandler<Schema extends z.ZodMiniType, Result>(
     .handler(async (event, context) => {
       const parsed = schema.safeParse(event);
       if (!parsed.success) throw new InvalidTaskInputError(`Invalid task input: ${z.prettifyError(parsed.error)}`);
-      logger.appendKeys(correlationKeysOf(parsed.data));
+      logger.appendKeys(correlationKeysOf(event));
       return handle(parsed.data, context);
     });
 }
