@@ -109,7 +109,9 @@ async function deliver(
   recordMetric('FanoutDeliveryFailures', failures.length);
   recordMetric('GoneConnections', gone);
   if (failures.length > 0) {
-    logger.warn('Delivery failed', { agentId, type: message.type, failed: failures.length, of: sends.length });
+    // The ids on the line itself: the records of one batch are for many agents and jobs.
+    const job = 'jobId' in message && message.jobId !== undefined ? { jobId: message.jobId } : {};
+    logger.warn('Delivery failed', { agentId, ...job, type: message.type, failed: failures.length, of: sends.length });
     throw new AggregateError(
       failures.map((failure) => failure.reason),
       `${failures.length} of ${sends.length} deliveries failed`,

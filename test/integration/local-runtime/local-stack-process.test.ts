@@ -76,6 +76,12 @@ describe('npm start', () => {
       const api = await ApiClient.signIn(url, `restart-${RUN}`);
       const agent = await api.createAgent('Interrupted [manual]');
       expect((await payForAgent(api, agent.agentId)).delivered).toBe(true);
+      // It says where the functions' metrics go, and they are there: the paid job's JobCreated, by the webhook.
+      const metricsFile = join(dataDir, 'metrics.jsonl');
+      expect(first.output()).toContain(`Metrics:        ${metricsFile}`);
+      await vi.waitFor(() =>
+        expect(readFileSync(metricsFile, 'utf8')).toMatch(/^\{"function":"stripe-webhook",.*"JobCreated":1/m),
+      );
       const inFlight = await vi.waitFor(
         async () => {
           const view = await api.agent(agent.agentId);
