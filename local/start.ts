@@ -459,6 +459,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stops.push(() => worker.stop());
       handlers.set(logicalId, worker.handler);
     }
+    // Every function's invocations run at once in this one process, as on a Lambda managed instance: so told,
+    // Powertools keeps each invocation's log keys and metrics in its own InvokeStore context (local/iam.ts gives each
+    // invocation one), so one invocation's jobId never lands on, or is cleared from, another's lines. Set once the
+    // handlers are loaded: Powertools Batch's processor, built at load, would look for an invocation context then.
+    process.env.AWS_LAMBDA_MAX_CONCURRENCY = '1000';
 
     // One poller per event source mapping of the template (the fan-out, the execution-starter), with its settings.
     // LATEST, not the template's TRIM_HORIZON: the local Step Functions forget their executions at a restart, so

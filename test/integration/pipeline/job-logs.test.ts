@@ -16,6 +16,8 @@ type Line = Record<string, unknown> & { function: string };
 
 let stack: LocalStack;
 let dir: string;
+/** The job the first test provisioned; the second reads its metrics. */
+let jobId: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'job-logs-'));
@@ -45,7 +47,7 @@ it('every log line a provisioning wrote carries its jobId and agentId, across ev
   await payForAgent(client, agentId);
   const settled = await client.settled(agentId);
   expect(settled.status).toBe('running');
-  const jobId = settled.jobId!;
+  jobId = settled.jobId!;
 
   // Each line that names the job anywhere (a key, a message, an execution name).
   const ofJob = linesOf(stack.functionOutput.logFile!).filter((line) => JSON.stringify(line).includes(jobId));
@@ -69,7 +71,11 @@ it("keeps the run's EMF metrics locally: each step's duration for the job, under
   );
   expect(names.length).toBeGreaterThan(0);
   for (const name of names) expect(METRIC_NAMES).toContain(name);
-  const stepsMeasured = records.filter((record) => record.StepDuration !== undefined).map((record) => record.step);
+  const stepsMeasured = records
+    .filter((record) => record.StepDuration !== undefined && record.jobId === jobId)
+    .map((record) => record.step);
   for (const step of MEASURED_STEPS) expect(stepsMeasured).toContain(step);
-  expect(names).toEqual(expect.arrayContaining(['JobCreated', 'CallbacksReceived', 'CallbackLag']));
+  expect(names).toEqual(
+    expect.arrayContaining(['JobCreated', 'CallbacksReceived', 'CallbackLag', 'FanoutDeliveries', 'GoneConnections']),
+  );
 });
