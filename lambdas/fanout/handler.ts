@@ -3,7 +3,6 @@
  * See docs/ARCHITECTURE.md, "Live status fan-out".
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
@@ -12,7 +11,7 @@ import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig } from '../shared/config.ts';
-import { logger, metrics } from '../shared/logger.ts';
+import { logger } from '../shared/logger.ts';
 import { recordMetric } from '../shared/metrics.ts';
 import { handlerMiddleware } from '../shared/middleware.ts';
 import {
@@ -139,7 +138,4 @@ async function forget(connectionId: string): Promise<void> {
   }
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>()
-  .use(handlerMiddleware())
-  .use(logMetrics(metrics))
-  .handler(fanOut);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(handlerMiddleware()).handler(fanOut);

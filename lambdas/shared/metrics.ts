@@ -3,6 +3,7 @@
  * (./metric-names.ts), with its unit. Ids that help find the record (`jobId`, `agentId`) go in as EMF properties, which
  * CloudWatch keeps in the log record but never turns into dimensions.
  */
+import type { MiddlewareObj } from '@middy/core';
 import { endedSteps, type UiStep } from '../domain/steps.ts';
 import { metrics } from './logger.ts';
 import {
@@ -15,9 +16,23 @@ import {
 
 type Properties = Readonly<Record<string, string>>;
 
-/** Adds to a metric the handler's `logMetrics` middleware publishes at the end of the invocation. */
+/** Adds to a metric the handler's middleware (./middleware.ts) publishes at the end of the invocation. */
 export function recordMetric(name: ServiceMetricName, value = 1): void {
   metrics.addMetric(name, PIPELINE_METRICS[name].unit, value);
+}
+
+/**
+ * Publishes what an invocation recorded once it ends (answered or failed). Unlike Powertools' `logMetrics`, an
+ * invocation that recorded none writes nothing: most fan-out batches and every task have none, and a warning line on
+ * each would be all their logs said.
+ */
+export const publishRecordedMetrics: MiddlewareObj = {
+  after: () => publishIfAny(),
+  onError: () => publishIfAny(),
+};
+
+function publishIfAny(): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }
 
 /** Publishes one metric at once, in an EMF record of its own, under the function's `service` dimension. */

@@ -5,8 +5,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { MiddlewareObj } from '@middy/core';
 import { logger } from './logger.ts';
+import { publishRecordedMetrics } from './metrics.ts';
 
-/** The logger's Lambda context on every line, and no key one invocation appended left for the next. */
+/** The logger's Lambda context on every line, no key one invocation appended left for the next, and its metrics. */
 export function handlerMiddleware(): MiddlewareObj[] {
-  return [injectLambdaContext(logger, { resetKeys: true })];
+  return [injectLambdaContext(logger, { resetKeys: true }), publishRecordedMetrics];
 }

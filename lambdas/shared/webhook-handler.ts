@@ -3,11 +3,10 @@
  * context, metrics, a count of accepted and refused requests, and a JSON 500 that asks the sender to retry when
  * something failed after the request was verified (every step is safe to repeat).
  */
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errorResponse } from './http.ts';
-import { logger, metrics } from './logger.ts';
+import { logger } from './logger.ts';
 import { handlerMiddleware } from './middleware.ts';
 import type { ServiceMetricName } from './metric-names.ts';
 import { recordMetric } from './metrics.ts';
@@ -27,7 +26,6 @@ export function webhookHandler(
 ) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(handlerMiddleware())
-    .use(logMetrics(metrics))
     .handler(async (event) => {
       const response = await handle(event);
       recordMetric(response.statusCode === 200 ? options.metrics.accepted : options.metrics.refused);

@@ -2,17 +2,21 @@
  * What the handlers' metrics look like in the log (EMF, read by CloudWatch): the catalogue's unit, the dimension the
  * dashboard and alarms read, and the ids as properties, never as dimensions.
  */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { advanceSteps, CANCELLED_STEP, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 
 type Emf = Record<string, any> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: unknown[] }> } };
 
 let metricsModule: typeof import('../../lambdas/shared/metrics.ts');
+let middlewareModule: typeof import('../../lambdas/shared/middleware.ts');
 beforeAll(async () => {
   vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'github-callback');
   vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'AgentPipeline');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
   metricsModule = await import('../../lambdas/shared/metrics.ts');
+  middlewareModule = await import('../../lambdas/shared/middleware.ts');
 });
 afterEach(() => vi.restoreAllMocks());
 
@@ -84,5 +88,42 @@ describe('handler metrics (EMF)', () => {
       ),
     );
     expect(records.map((record) => record.step)).toEqual(['configuring']);
+  });
+
+  describe('the handler middleware', () => {
+    const context = { functionName: 'fanout', awsRequestId: 'request-1' } as Context;
+    const handlerRecording = (recorded: number) =>
+      middy(async () => {
+        if (recorded > 0) metricsModule.recordMetric('FanoutDeliveries', recorded);
+        return 'done';
+      }).use(middlewareModule.handlerMiddleware());
+
+    /** Everything written to stdout and stderr while the invocation runs. */
+    async function outputOf(invoke: () => Promise<unknown>): Promise<string[]> {
+      const lines: string[] = [];
+      const capture = (chunk: string | Uint8Array) => {
+        lines.push(chunk.toString());
+        return true;
+      };
+      vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+      vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+      try {
+        await invoke();
+      } finally {
+        vi.restoreAllMocks();
+      }
+      return lines;
+    }
+
+    it('publishes what an invocation recorded in one EMF record when it ends', async () => {
+      const lines = await outputOf(() => handlerRecording(3)({}, context));
+      const records = lines.map((line) => JSON.parse(line) as Emf).filter((record) => record._aws !== undefined);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ service: 'github-callback', FanoutDeliveries: 3 });
+    });
+
+    it('writes nothing for an invocation that recorded no metric (no empty-metrics warning either)', async () => {
+      expect(await outputOf(() => handlerRecording(0)({}, context))).toEqual([]);
+    });
   });
 });
