@@ -5,7 +5,7 @@
  * Safe to repeat, so the states retry it: the writer's transaction is conditioned on the job's status and progress,
  * so a second `activate` or `fail` finds the job already there and answers `duplicate`, changing nothing.
  */
-import { jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
+import { agentId, jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig } from '../shared/config.ts';
 import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
@@ -22,8 +22,8 @@ const caughtError = z.object({ Error: z.nullish(z.string()), Cause: z.nullish(z.
 const finishInput = z.discriminatedUnion('action', [
   z.object({ action: z.literal('activate'), jobId, result: vmDetails }),
   z.object({ action: z.literal('fail'), jobId, failure: caughtError, timeouts: provisionTimeouts }),
-  z.object({ action: z.literal('activation-failed'), jobId, failure: z.optional(caughtError) }),
-  z.object({ action: z.literal('rollback-failed'), jobId, failure: z.optional(caughtError) }),
+  z.object({ action: z.literal('activation-failed'), jobId, agentId, failure: z.optional(caughtError) }),
+  z.object({ action: z.literal('rollback-failed'), jobId, agentId, failure: z.optional(caughtError) }),
 ]);
 
 const ACTOR = 'state-machine';
@@ -70,12 +70,12 @@ export const handler = taskHandler(finishInput, async (input): Promise<FinishRes
 
 /** Logs that a task gave up after its retries and emits the metric whose alarm pages a person. */
 function recordGivingUp(
-  input: { jobId: string; failure?: z.infer<typeof caughtError> | undefined },
+  input: { jobId: string; agentId: string; failure?: z.infer<typeof caughtError> | undefined },
   metric: 'ActivationFailed' | 'RollbackFailed',
   message: string,
 ): FinishResult {
   logger.error(message, { failure: input.failure?.Error, cause: input.failure?.Cause });
-  publishMetric(metric, 1, { jobId: input.jobId });
+  publishMetric(metric, 1, { jobId: input.jobId, agentId: input.agentId });
   return { jobId: input.jobId, outcome: 'recorded' };
 }
 
