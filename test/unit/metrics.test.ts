@@ -4,7 +4,8 @@
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { outputOf, emfRecordsOf } from '../support/console-output.ts';
 import { advanceSteps, CANCELLED_STEP, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 
 type Emf = Record<string, any> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: unknown[] }> } };
@@ -18,23 +19,10 @@ beforeAll(async () => {
   metricsModule = await import('../../lambdas/shared/metrics.ts');
   middlewareModule = await import('../../lambdas/shared/middleware.ts');
 });
-afterEach(() => vi.restoreAllMocks());
-
-/** The EMF records written to stdout while `emit` runs. */
-function emfWrittenBy(emit: () => void): Emf[] {
-  const lines: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(chunk.toString());
-    return true;
-  });
-  emit();
-  vi.restoreAllMocks();
-  return lines.map((line) => JSON.parse(line) as Emf).filter((record) => record._aws !== undefined);
-}
 
 describe('handler metrics (EMF)', () => {
-  it('publishes a service metric under the function’s service, with ids as properties', () => {
-    const [record] = emfWrittenBy(() => metricsModule.publishMetric('CallbackLag', 850, { jobId: 'job_1' }));
+  it('publishes a service metric under the function’s service, with ids as properties', async () => {
+    const [record] = await emfRecordsOf<Emf>(() => metricsModule.publishMetric('CallbackLag', 850, { jobId: 'job_1' }));
     expect(record).toMatchObject({ service: 'github-callback', CallbackLag: 850, jobId: 'job_1' });
     expect(record!._aws.CloudWatchMetrics).toEqual([
       {
@@ -45,13 +33,13 @@ describe('handler metrics (EMF)', () => {
     ]);
   });
 
-  it('publishes the steps a write ended under the step alone, whichever function wrote it', () => {
+  it('publishes the steps a write ended under the step alone, whichever function wrote it', async () => {
     const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
     const queued = advanceSteps(initialSteps(), 'queued', at(0));
     const creating = advanceSteps(queued, 'creating', at(4));
     const ids = { jobId: 'job_1', agentId: 'agent_1' };
 
-    const [completed] = emfWrittenBy(() => metricsModule.publishEndedSteps(ids, queued, creating));
+    const [completed] = await emfRecordsOf<Emf>(() => metricsModule.publishEndedSteps(ids, queued, creating));
     expect(completed).toMatchObject({ step: 'queued', StepDuration: 4_000, ...ids });
     expect(completed).not.toHaveProperty('service');
     expect(completed!._aws.CloudWatchMetrics[0]).toMatchObject({
@@ -59,14 +47,14 @@ describe('handler metrics (EMF)', () => {
       Metrics: [{ Name: 'StepDuration', Unit: 'Milliseconds' }],
     });
 
-    const [failed] = emfWrittenBy(() =>
+    const [failed] = await emfRecordsOf<Emf>(() =>
       metricsModule.publishEndedSteps(ids, creating, failSteps(creating, at(9), { error: 'boom' })),
     );
     expect(failed).toMatchObject({ step: 'creating', StepFailed: 1, ...ids });
     expect(failed!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['step']]);
   });
 
-  it("counts no failure for a step an operator cancelled: a cancel must not raise a step's failure-rate alarm", () => {
+  it("counts no failure for a step an operator cancelled: a cancel must not raise a step's failure-rate alarm", async () => {
     const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
     const creating = advanceSteps(initialSteps(), 'creating', at(0));
     const cancelled = failSteps(creating, at(9), {
@@ -74,13 +62,13 @@ describe('handler metrics (EMF)', () => {
       failedStep: CANCELLED_STEP,
     });
     const ids = { jobId: 'job_1', agentId: 'agent_1' };
-    expect(emfWrittenBy(() => metricsModule.publishEndedSteps(ids, creating, cancelled))).toEqual([]);
+    expect(await emfRecordsOf<Emf>(() => metricsModule.publishEndedSteps(ids, creating, cancelled))).toEqual([]);
   });
 
-  it('does not measure `running`, where a provisioning ends', () => {
+  it('does not measure `running`, where a provisioning ends', async () => {
     const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
     const configuring = advanceSteps(initialSteps(), 'configuring', at(0));
-    const records = emfWrittenBy(() =>
+    const records = await emfRecordsOf<Emf>(() =>
       metricsModule.publishEndedSteps(
         { jobId: 'job_1', agentId: 'agent_1' },
         configuring,
@@ -98,26 +86,8 @@ describe('handler metrics (EMF)', () => {
         return 'done';
       }).use(middlewareModule.handlerMiddleware());
 
-    /** Everything written to stdout and stderr while the invocation runs. */
-    async function outputOf(invoke: () => Promise<unknown>): Promise<string[]> {
-      const lines: string[] = [];
-      const capture = (chunk: string | Uint8Array) => {
-        lines.push(chunk.toString());
-        return true;
-      };
-      vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-      vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-      try {
-        await invoke();
-      } finally {
-        vi.restoreAllMocks();
-      }
-      return lines;
-    }
-
     it('publishes what an invocation recorded in one EMF record when it ends', async () => {
-      const lines = await outputOf(() => handlerRecording(3)({}, context));
-      const records = lines.map((line) => JSON.parse(line) as Emf).filter((record) => record._aws !== undefined);
+      const records = await emfRecordsOf<Emf>(() => handlerRecording(3)({}, context));
       expect(records).toHaveLength(1);
       expect(records[0]).toMatchObject({ service: 'github-callback', FanoutDeliveries: 3 });
     });
