@@ -6,13 +6,13 @@
  * subscription (invariant I1). A failure throws, so the state machine retries it; every step is safe to repeat (the
  * cancellation with its Idempotency-Key). `recordFailure` records an action that failed after its retries.
  */
-import { destroyCancellationKey, mustDestroyForEndedSubscription } from '../domain/billing.ts';
+import { destroyCancellationKey } from '../domain/billing.ts';
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { hetznerConfig, hetznerTarget, tailscaleConfig, tailscaleTarget } from '../shared/api-config.ts';
 import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
-import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
+import { destroyAfterActionIfSubscriptionEnded } from '../shared/ended-subscription.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
@@ -62,19 +62,12 @@ export const handler = taskHandler(taskInput, async (input): Promise<LifecycleTa
 
 /**
  * I5: the subscription ended while the agent was stopping or starting (the end is kept on it), and the stop or start is
- * over (done, or failed for good): the agent goes on to `destroying`, with the request of its destroy execution.
- * Repeated with the task, it finds the agent destroying and writes nothing.
+ * over (done, or failed for good): the agent goes on to `destroying`. Repeated with the task, it writes nothing.
  */
 async function destroyIfSubscriptionEnded(agentId: string, outcome: LifecycleTaskResult): Promise<LifecycleTaskResult> {
-  const agent = await getAgent(agentId);
-  if (agent?.subscriptionEndedAt === undefined) return outcome;
-  const { destroying, result } = await destroyForEndedSubscription(
-    agentId,
-    mustDestroyForEndedSubscription,
-    agent.subscriptionEndedAt,
-  );
-  logger.info('Subscription ended during the action', { destroying, outcome: result.kind });
-  return destroying ? { agentStatus: 'destroying', outcome: outcome.outcome } : outcome;
+  return (await destroyAfterActionIfSubscriptionEnded(agentId))
+    ? { agentStatus: 'destroying', outcome: outcome.outcome }
+    : outcome;
 }
 
 async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
