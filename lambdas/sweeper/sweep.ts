@@ -15,7 +15,8 @@ import {
   startRequestedExecution,
   type StateMachineArns,
 } from '../shared/executions.ts';
-import { activateJob } from '../shared/activate-job.ts';
+import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
+import { destroyAfterActionIfSubscriptionEnded } from '../shared/ended-subscription.ts';
 import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { agentIdsWithDeadlineBefore, getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
@@ -188,15 +189,15 @@ async function settle(
     const run = await howRunEnded(jobId, await getJob(jobId), settings);
     logger.info('Asked how the run ended', { agentId: agent.agentId, jobId, verdict: run.verdict, reason: run.reason });
     if (run.verdict === 'in_progress') return false;
-    const outcome =
-      run.verdict === 'succeeded'
-        ? await activateJob(jobId, run.vm, ACTOR)
-        : await recordJobEvent(
-            jobId,
-            { kind: 'failed', error: `provisioning stopped unexpectedly: ${why} (${run.reason})` },
-            ACTOR,
-          );
-    return outcome.kind === 'changed';
+    if (run.verdict === 'succeeded') return (await activateJob(jobId, run.vm, ACTOR)).kind === 'changed';
+    const failed = await recordJobEvent(
+      jobId,
+      { kind: 'failed', error: `provisioning stopped unexpectedly: ${why} (${run.reason})` },
+      ACTOR,
+    );
+    // As MarkFailed does: a subscription that ended meanwhile destroys the agent now, not after its time to retry (I5).
+    await destroyIfSubscriptionEnded(jobId);
+    return failed.kind === 'changed';
   }
   const { action } = JSON.parse(execution.input) as LifecycleInput;
   if (action === 'destroy') {
@@ -218,6 +219,9 @@ async function settle(
     cause: `The ${action} did not finish: ${why}`,
     executionName: execution.name,
   });
+  // As power-action's RecordFailure does: a subscription that ended during the stop or start destroys the agent (I5),
+  // which would otherwise be back to active (or stopped) with nothing left to act on the end.
+  await destroyAfterActionIfSubscriptionEnded(agent.agentId);
   return recorded.outcome === 'recorded';
 }
 

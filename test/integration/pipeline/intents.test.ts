@@ -16,7 +16,7 @@ import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-proxy.ts';
 import { ApiClient, startTestStack } from '../../support/local-stack.ts';
-import { checkoutCompletedEvent, sendStripeEvent } from '../../support/stripe-events.ts';
+import { checkoutCompletedEvent, sendStripeEvent, stripeEvent } from '../../support/stripe-events.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';
 
 const SETTLE_MS = 30_000;
@@ -262,6 +262,37 @@ describe('the sweeper', () => {
     expect(destroys[0]).toBe(destroy);
   });
 
+  it('destroys an agent whose subscription ended while it was stopping, once it settles the stop its execution left undone (I5)', async () => {
+    const { client, agentId, paid } = await paidAgent('Ended while stopping, execution lost');
+    await waitForAgent(client, agentId, (view) => view.agentStatus === 'active');
+    const stopEnded = endNextExecution(`${agentId}-stop-`);
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    await stopEnded;
+    expect((await sendStripeEvent(stack, subscriptionDeletedEvent(paid))).status).toBe(200);
+    expect(await getAgent(agentId)).toMatchObject({ agentStatus: 'stopping', subscriptionEndedAt: expect.any(String) });
+
+    expect((await sweepLater()).settledAgents).toContain(agentId);
+    // Not back to active with nothing left to act on the end: destroyed, and never started again.
+    const destroyed = await waitForAgent(client, agentId, (view) => view.agentStatus === 'destroyed');
+    expect(destroyed.vm?.serverId).toBeDefined();
+    expect(stack.fakes.hetzner.state.servers.has(Number(destroyed.vm!.serverId))).toBe(false);
+  });
+
+  it('destroys an agent whose subscription ended while it was provisioning, when it fails the job its execution left, not after the time to retry (I5)', async () => {
+    const lost = await paidAgent('Ended while provisioning, execution lost [manual]');
+    await endProvisioningExecution(lost.jobId);
+    stack.fakes.github.updateRun((await runOf(lost.jobId)).id, { status: 'completed', conclusion: 'failure' });
+    expect((await sendStripeEvent(stack, subscriptionDeletedEvent(lost.paid))).status).toBe(200);
+    expect(await getAgent(lost.agentId)).toMatchObject({
+      agentStatus: 'provisioning',
+      subscriptionEndedAt: expect.any(String),
+    });
+
+    expect((await sweepLater()).settledAgents).toContain(lost.agentId);
+    expect(await getJob(lost.jobId)).toMatchObject({ status: 'failed' });
+    await waitForAgent(lost.client, lost.agentId, (view) => view.agentStatus === 'destroyed');
+  });
+
   it('fails a job whose execution ended without settling it, and deletes its server and Tailscale device; keeps those of a live or unknown job', async () => {
     const lost = await paidAgent('Lost execution [manual]');
     const live = await paidAgent('Live execution [manual]');
@@ -327,6 +358,19 @@ describe('the sweeper', () => {
     expect(stack.fakes.hetzner.state.servers.has(server)).toBe(true);
   });
 });
+
+/** Stripe's `customer.subscription.deleted` for the subscription a signed checkout event paid for. */
+function subscriptionDeletedEvent(paid: Record<string, unknown>): Record<string, unknown> {
+  const session = (paid as { data: { object: { subscription: string; metadata: Record<string, string> } } }).data
+    .object;
+  return stripeEvent('customer.subscription.deleted', {
+    id: session.subscription,
+    object: 'subscription',
+    status: 'canceled',
+    ended_at: Math.floor(Date.now() / 1000),
+    metadata: session.metadata,
+  });
+}
 
 /** Ends the provisioning execution of `jobId` as a lost execution would: without settling its job. */
 async function endProvisioningExecution(jobId: string): Promise<void> {
