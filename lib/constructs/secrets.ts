@@ -1,11 +1,25 @@
-import { Validations } from 'aws-cdk-lib';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { CfnOutput, Validations } from 'aws-cdk-lib';
+import { type CfnSecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+
+/**
+ * The stack output naming each secret's ARN (what `aws secretsmanager put-secret-value --secret-id` takes), by the
+ * property that holds the secret. The README's deploy section lists them.
+ */
+export const SECRET_OUTPUTS = {
+  stripeWebhookSecret: 'StripeWebhookSecretArn',
+  stripeSecretKey: 'StripeSecretKeyArn',
+  callbackSecret: 'CallbackSecretArn',
+  githubToken: 'GitHubTokenSecretArn',
+  hetznerToken: 'HetznerTokenSecretArn',
+  tailscaleToken: 'TailscaleTokenSecretArn',
+} as const;
 
 /**
  * The pipeline's secrets. Only the callback HMAC secret is ours to invent; the others are issued by Stripe, GitHub,
  * Hetzner and Tailscale and are set after deploy (`aws secretsmanager put-secret-value`). Until then they hold a
- * random value, so every call that needs them fails closed.
+ * random value, so every call that needs them fails closed. Each secret's ARN is a stack output
+ * ({@link SECRET_OUTPUTS}), so the operator finds what to fill in.
  */
 export class Secrets extends Construct {
   /** Stripe webhook signing secret (`whsec_...`). */
@@ -53,5 +67,15 @@ export class Secrets extends Construct {
       reason:
         'Shared with the workflow repository, so rotation is a two-sided manual procedure (SECURITY.md): both sides hold "new,old" for a while, the workflow signing with both and the handler accepting either.',
     });
+
+    for (const [property, outputName] of Object.entries(SECRET_OUTPUTS) as [keyof typeof SECRET_OUTPUTS, string][]) {
+      const secret = this[property];
+      const output = new CfnOutput(this, outputName, {
+        value: secret.secretArn,
+        description: `Secrets Manager secret: ${(secret.node.defaultChild as CfnSecret).description}`,
+      });
+      // Named as the README names it, not with the construct path's hash.
+      output.overrideLogicalId(outputName);
+    }
   }
 }
