@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
-import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpRoute, type IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   AllowedMethods,
   CachePolicy,
@@ -38,8 +38,35 @@ export interface DashboardBackends {
   readonly auth: Auth;
 }
 
-/** Paths CloudFront forwards to the HTTP API, so the dashboard calls its own origin and needs no CORS. */
-export const API_PATH_PATTERNS = ['/agents*', '/webhooks/*', '/callbacks/*'] as const;
+/**
+ * The CloudFront path patterns that forward the HTTP API's routes, so the dashboard calls the API on its own origin
+ * (no CORS): per first path segment, `/<segment>` when a route is that path and `/<segment>/*` when routes lie under
+ * it. Derived from the routes themselves, so a new route is forwarded without a second list to keep in step.
+ */
+export function apiPathPatterns(routePaths: readonly string[]): string[] {
+  const patterns = new Set<string>();
+  for (const path of routePaths) {
+    const [, segment = '', ...rest] = path.split('/');
+    if (segment === '' || segment.startsWith('{')) {
+      throw new Error(
+        `HTTP API route ${path} cannot be forwarded beside the dashboard: its first segment is not fixed`,
+      );
+    }
+    patterns.add(rest.length === 0 ? `/${segment}` : `/${segment}/*`);
+  }
+  return [...patterns];
+}
+
+/** The paths of the HTTP API's routes (`/agents/{agentId}`, ...); a route without one (`$default`) is refused. */
+function routePathsOf(httpApi: IHttpApi): string[] {
+  return httpApi.node
+    .findAll()
+    .filter((construct): construct is HttpRoute => construct instanceof HttpRoute)
+    .map((route) => {
+      if (route.path === undefined) throw new Error(`HTTP API route ${route.node.path} has no path to forward`);
+      return route.path;
+    });
+}
 
 /** Built dashboard, deployed only when it exists at synth time so a fresh clone still synthesizes. */
 const DASHBOARD_BUILD_DIR = 'frontend/dist';
@@ -144,7 +171,10 @@ export class FrontendHosting extends Construct {
       acknowledgeGuardRule(this, rule as keyof typeof buckets, reason);
   }
 
-  /** Routes the API paths to the HTTP API and deploys the dashboard with a `config.json` that points at its backends. */
+  /**
+   * Forwards the HTTP API's routes to it and deploys the dashboard with a `config.json` that points at its backends.
+   * Call it once the API has its routes: synthesis fails if a route is added later, which no behaviour would forward.
+   */
   connect({ httpApi, webSocketUrl, auth }: DashboardBackends): void {
     const stack = Stack.of(this);
     const apiBehavior: BehaviorOptions = {
@@ -158,7 +188,17 @@ export class FrontendHosting extends Construct {
       // API Gateway routes on its own Host name; everything else (Authorization, signatures) passes through.
       originRequestPolicy: OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
     };
-    for (const pattern of API_PATH_PATTERNS) this.distribution.addBehavior(pattern, apiBehavior.origin, apiBehavior);
+    const forwarded = apiPathPatterns(routePathsOf(httpApi));
+    for (const pattern of forwarded) this.distribution.addBehavior(pattern, apiBehavior.origin, apiBehavior);
+    this.node.addValidation({
+      validate: () =>
+        apiPathPatterns(routePathsOf(httpApi))
+          .filter((pattern) => !forwarded.includes(pattern))
+          .map(
+            (pattern) =>
+              `HTTP API routes under ${pattern} were added after connect(): CloudFront does not forward them`,
+          ),
+    });
 
     const config: DashboardConfig = {
       apiUrl: this.url,

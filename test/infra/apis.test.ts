@@ -304,7 +304,7 @@ describe('dashboard hosting', () => {
     ]);
   });
 
-  it.each(['/agents*', '/webhooks/*', '/callbacks/*'])(
+  it.each(['/agents', '/agents/*', '/webhooks/*', '/callbacks/*', '/operations/*'])(
     'forwards %s to the HTTP API uncached, with every header but Host',
     (pattern) => {
       const config = distribution();
