@@ -26,13 +26,32 @@ export const isDrivenStatus = (status: AgentStatus): status is DrivenStatus =>
 export const LIFECYCLE_EXECUTION_TIMEOUT_SECONDS = 60 * 60;
 
 /**
- * How long an agent may stay in a status, in seconds, from the write that moved it there. A healthy execution settles
- * it well within: provisioning waits at most the start and completion timeouts (900 s + 2,700 s by default) plus its
- * activation or rollback; a lifecycle execution is stopped by its own 1 h timeout. Past the bound, the sweeper
- * repairs the agent. A status not listed here has no bound and no index entry.
+ * The provisioning state machine's waits (seconds) unless the functions that write execution inputs are configured
+ * otherwise (`START_TIMEOUT_SECONDS`, `HEARTBEAT_TIMEOUT_SECONDS`, `COMPLETION_TIMEOUT_SECONDS`, lambdas/shared/config.ts):
+ * the workflow's start (queued behind GitHub's concurrency), its heartbeats, and its whole run.
+ */
+export const PROVISION_TIMEOUT_DEFAULTS = {
+  startSeconds: 900,
+  heartbeatSeconds: 180,
+  completionSeconds: 2700,
+} as const;
+
+/**
+ * The provisioning state machine's own timeout (`TimeoutSeconds` of state-machines/provision.asl.json, pinned equal by
+ * test/unit/asl.test.ts): the start and completion waits, then 15 minutes for the last run check and the activation's
+ * retries (about 10 min at most) or the rollback. An execution still running then is stuck: it times out, which alarms,
+ * and the sweeper settles its job (I3), asking first how the run ended (I4).
+ */
+export const PROVISION_EXECUTION_TIMEOUT_SECONDS =
+  PROVISION_TIMEOUT_DEFAULTS.startSeconds + PROVISION_TIMEOUT_DEFAULTS.completionSeconds + 15 * 60;
+
+/**
+ * How long an agent may stay in a status, in seconds, from the write that moved it there: its execution's own timeout
+ * plus a margin, so a healthy execution settles it well within. Past the bound, the sweeper repairs the agent. A status
+ * not listed here has no bound and no index entry.
  */
 export const STATUS_BOUNDS_SECONDS: Readonly<Partial<Record<AgentStatus, number>>> = {
-  provisioning: 75 * 60,
+  provisioning: PROVISION_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
   stopping: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
   starting: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,
   destroying: LIFECYCLE_EXECUTION_TIMEOUT_SECONDS + 10 * 60,

@@ -1,3 +1,4 @@
+import { PROVISION_TIMEOUT_DEFAULTS } from '../domain/deadlines.ts';
 import * as z from '../domain/zod-mini.ts';
 
 /**
@@ -36,9 +37,9 @@ export const stateMachinesConfig = { PROVISION_STATE_MACHINE_ARN: arn(), LIFECYC
 
 /** The provisioning state machine's timeouts (seconds), from which execution inputs and stuck-job bounds are built. */
 export const timeoutsConfig = {
-  START_TIMEOUT_SECONDS: seconds(900),
-  HEARTBEAT_TIMEOUT_SECONDS: seconds(180),
-  COMPLETION_TIMEOUT_SECONDS: seconds(2700),
+  START_TIMEOUT_SECONDS: seconds(PROVISION_TIMEOUT_DEFAULTS.startSeconds),
+  HEARTBEAT_TIMEOUT_SECONDS: seconds(PROVISION_TIMEOUT_DEFAULTS.heartbeatSeconds),
+  COMPLETION_TIMEOUT_SECONDS: seconds(PROVISION_TIMEOUT_DEFAULTS.completionSeconds),
 };
 
 export type Loaded<Shape extends z.core.$ZodLooseShape> = z.infer<z.ZodMiniObject<Shape>>;

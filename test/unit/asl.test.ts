@@ -15,6 +15,13 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { InternalServiceError } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
+import {
+  PROVISION_EXECUTION_TIMEOUT_SECONDS,
+  PROVISION_TIMEOUT_DEFAULTS,
+  STATUS_BOUNDS_SECONDS,
+} from '../../lambdas/domain/deadlines.ts';
+import { timeoutsConfig } from '../../lambdas/shared/config.ts';
+import * as z from '../../lambdas/domain/zod-mini.ts';
 import { PROVISION_ASL_PATH } from '../../lib/metadata.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 
@@ -59,7 +66,11 @@ interface State {
   Retry?: Retrier[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
 }
-const definition = JSON.parse(substituted) as { StartAt: string; States: Record<string, State> };
+const definition = JSON.parse(substituted) as {
+  StartAt: string;
+  TimeoutSeconds?: number;
+  States: Record<string, State>;
+};
 const states = definition.States;
 
 describe('state-machines/provision.asl.json', () => {
@@ -218,5 +229,30 @@ describe('state-machines/provision.asl.json', () => {
       return path.at(-1);
     });
     expect([...new Set(ends)]).toEqual(['ProvisioningFailed']);
+  });
+
+  it('ends every execution within its own timeout: the default waits, then time to activate through every retry; the provisioning bound outlasts it', () => {
+    // In the file: CDK's `timeout` prop applies only to definitions built in code, not to DefinitionBody.fromFile.
+    // Without it an execution never times out and the "executions timed out" alarm cannot fire.
+    expect(definition.TimeoutSeconds).toBe(PROVISION_EXECUTION_TIMEOUT_SECONDS);
+    // The defaults the functions write into execution inputs are the ones the timeout is built from.
+    const defaults = z.object(timeoutsConfig).parse({});
+    expect(defaults).toEqual({
+      START_TIMEOUT_SECONDS: PROVISION_TIMEOUT_DEFAULTS.startSeconds,
+      HEARTBEAT_TIMEOUT_SECONDS: PROVISION_TIMEOUT_DEFAULTS.heartbeatSeconds,
+      COMPLETION_TIMEOUT_SECONDS: PROVISION_TIMEOUT_DEFAULTS.completionSeconds,
+    });
+    // The longest a retrier of ActivateAgent waits, each wait at its upper bound (full jitter waits less).
+    const longestWaits = Math.max(
+      ...(states.ActivateAgent?.Retry ?? []).map(
+        ({ IntervalSeconds = 1, MaxAttempts = 3, BackoffRate = 2, MaxDelaySeconds }) =>
+          Array.from({ length: MaxAttempts }, (_, attempt) =>
+            Math.min(IntervalSeconds * BackoffRate ** attempt, MaxDelaySeconds ?? Number.POSITIVE_INFINITY),
+          ).reduce((sum, wait) => sum + wait, 0),
+      ),
+    );
+    const waits = defaults.START_TIMEOUT_SECONDS + defaults.COMPLETION_TIMEOUT_SECONDS;
+    expect(definition.TimeoutSeconds! - waits).toBeGreaterThan(longestWaits);
+    expect(STATUS_BOUNDS_SECONDS.provisioning).toBeGreaterThan(definition.TimeoutSeconds!);
   });
 });

@@ -86,6 +86,42 @@ describe('LocalStepFunctions', () => {
     expect(execution).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
   });
 
+  it("times the whole execution out at the definition's TimeoutSeconds, as the provisioning and lifecycle ASL set it: TIMED_OUT, and the waiting task's token is over", async () => {
+    const tokens: string[] = [];
+    const stepFunctions = new LocalStepFunctions({
+      definitions: {
+        [ARN]: {
+          TimeoutSeconds: 1,
+          StartAt: 'Await',
+          States: {
+            Await: task({
+              Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+              Parameters: { FunctionName: FN, Payload: { 'taskToken.$': '$$.Task.Token' } },
+              // A task without a timeout of its own, and a catch-all that must not catch the execution's timeout.
+              Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }],
+            }),
+            Caught: { Type: 'Succeed' },
+          },
+        },
+      },
+      functions: {
+        [FN]: async (payload) => {
+          tokens.push((payload as { taskToken: string }).taskToken);
+          return {};
+        },
+      },
+    });
+    const { executionArn } = stepFunctions.startExecution({ stateMachineArn: ARN, input: '{}' });
+    const started = Date.now();
+    const execution = await stepFunctions.waitForExecution(executionArn);
+    expect(execution).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(tokens).toHaveLength(1);
+    expect(() => stepFunctions.sendTaskSuccess(tokens[0]!, '{}')).toThrow(
+      expect.objectContaining({ name: 'TaskTimedOut' }),
+    );
+  });
+
   it('shortens a Wait state by name, and runs the bounded ask-again loop the provisioning ASL uses', async () => {
     const stepFunctions = new LocalStepFunctions({
       definitions: {
