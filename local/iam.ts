@@ -230,7 +230,7 @@ export class LocalIam {
     let uniform = byPrefix.get(prefix);
     if (uniform === undefined) {
       const patterns = resourcePatterns(principal);
-      uniform = patterns !== undefined && patterns.every((pattern) => matchesEverySegmentOrNone(pattern, prefix));
+      uniform = patterns?.every((pattern) => matchesEverySegmentOrNone(pattern, prefix)) ?? false;
       byPrefix.set(prefix, uniform);
     }
     return uniform ? `${prefix}*` : undefined;

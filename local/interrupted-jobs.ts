@@ -3,7 +3,7 @@
  * its execution: fail it through the domain writer, with a reason a person understands, so nothing stays "in
  * progress" forever. (In AWS, Step Functions executions survive and the sweeper covers lost ones.)
  */
-import { ScanCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { type ScanCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../lambdas/shared/clients/dynamodb.ts';
 import { recordJobEvent } from '../lambdas/shared/job-writer.ts';
 import { isLiveJob, tableName } from '../lambdas/shared/repository.ts';

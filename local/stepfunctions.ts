@@ -96,6 +96,7 @@ const TASK_TOKEN_PLACEHOLDER = 'urn:local-stepfunctions:task-token';
 /** Keeps the library's own task timeout (60 s by default) out of the way: this module enforces the real ones. */
 const LIBRARY_TASK_TIMEOUT_SECONDS = 2_000_000;
 const TOKEN_PREFIX = 'AQ';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: Step Functions refuses names with control characters (StartExecution `name`), so the rule names them.
 const EXECUTION_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
 /** How this module runs one Task state. */

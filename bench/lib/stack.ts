@@ -86,6 +86,7 @@ const ENTRY = fileURLToPath(new URL('./stack-process.ts', import.meta.url));
 /** The stack's public addresses and secrets (StackInfo, assigned by the constructor), and the calls it answers about itself. */
 export interface StackProcess extends StackInfo {}
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the constructor assigns every StackInfo field (Object.assign), which the interface declares.
 export class StackProcess {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();

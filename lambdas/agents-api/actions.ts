@@ -15,7 +15,6 @@ import {
   rateWindowOf,
   refusalMessageOf,
   type ActionSubject,
-  type LifecycleAction,
 } from '../domain/lifecycle.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import type { ProvisionInput } from '../domain/schemas.ts';

@@ -58,7 +58,7 @@ async function startCheckout(request: DashboardRequest): Promise<DashboardRespon
     );
   }
   const metadata = checkoutMetadata.parse({ agentId: agent.agentId, userId: agent.userId, region: agent.region });
-  let outcome;
+  let outcome: Awaited<ReturnType<typeof openCheckoutSession>>;
   try {
     outcome = await openCheckoutSession(settings, metadata, agent.checkoutSession, new Date());
   } catch (error) {

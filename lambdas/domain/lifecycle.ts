@@ -136,7 +136,7 @@ export function actionErrorOf(action: LifecycleInput['action'], cause: string | 
   }
   const masked = message
     .replace(/bearer\s+\S+/gi, 'Bearer ***')
-    .replace(/[A-Za-z0-9_\-]{32,}/g, '***')
+    .replace(/[A-Za-z0-9_-]{32,}/g, '***')
     .replace(/\s+/g, ' ');
   const short = masked.length > ACTION_ERROR_MAX_LENGTH ? `${masked.slice(0, ACTION_ERROR_MAX_LENGTH - 1)}…` : masked;
   return { action, message: short, at };

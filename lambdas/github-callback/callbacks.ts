@@ -8,7 +8,6 @@ import type { JobEvent } from '../domain/job-events.ts';
 import type { CallbackIgnoredReason, CallbackMessage, StatusCallback, StepCallback } from '../domain/schemas.ts';
 import { sfn } from '../shared/clients/sfn.ts';
 import { recordHeartbeat, recordJobEvent } from '../shared/job-writer.ts';
-import { logger } from '../shared/logger.ts';
 import { sendToTask, settleCompletionWait } from '../shared/task-tokens.ts';
 import { getJob, recordWorkflowOutcome, type JobRecord, type WorkflowOutcome } from '../shared/repository.ts';
 

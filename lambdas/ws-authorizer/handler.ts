@@ -26,7 +26,7 @@ async function authorize(event: APIGatewayRequestAuthorizerEvent): Promise<APIGa
   const token = event.queryStringParameters?.token;
   if (token === undefined || token === '') throw new Error(UNAUTHORIZED);
 
-  let identity;
+  let identity: Awaited<ReturnType<typeof verifyAccessToken>>;
   try {
     identity = await verifyAccessToken(token);
   } catch (error) {

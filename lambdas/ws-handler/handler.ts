@@ -16,7 +16,6 @@ import { clientMessage, type ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
 import { loadConfig, nonEmpty } from '../shared/config.ts';
-import { logger } from '../shared/logger.ts';
 import {
   connectionExpiry,
   encodeMessage,

@@ -6,7 +6,7 @@ import {
   OAuthScope,
   StandardThreatProtectionMode,
   UserPool,
-  UserPoolGroup,
+  type UserPoolGroup,
   type UserPoolClient,
   type UserPoolDomain,
 } from 'aws-cdk-lib/aws-cognito';

@@ -4,7 +4,6 @@
  * and a Try again button; once Hetzner accepts again, the button stops the agent and the failure goes away.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { buyAgent, saveScreenshot, signIn } from './dashboard.ts';
 import { dashboardSuite } from './suite.ts';

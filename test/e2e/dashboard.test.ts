@@ -4,7 +4,6 @@
  * another user's agent.
  */
 import { randomBytes } from 'node:crypto';
-import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';

@@ -4,8 +4,7 @@
  * agent again, live, to Running, as a new job.
  */
 import { randomBytes } from 'node:crypto';
-import type { Page } from 'playwright-core';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { buyAgent, saveScreenshot, signIn } from './dashboard.ts';
 import { dashboardSuite } from './suite.ts';

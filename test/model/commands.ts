@@ -11,7 +11,7 @@ import type { LocalStack } from '../../local/start.ts';
 import { LOCAL_STRIPE_PRICE_ID } from '../../local/template.ts';
 import type { AwsFaultProxy } from '../support/aws-fault-proxy.ts';
 import type { CallbackFault, CallbackFaultProxy, CallbackKind } from '../support/callback-fault-proxy.ts';
-import { ApiClient, payCheckout } from '../support/local-stack.ts';
+import { type ApiClient, payCheckout } from '../support/local-stack.ts';
 
 /** What the model knows of one agent. */
 export interface ModelAgent {

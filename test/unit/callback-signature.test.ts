@@ -204,7 +204,7 @@ describe('callback secrets', () => {
     expect(isWebhookSecret(SECRET)).toBe(true);
     expect(isWebhookSecret(SECRET.slice('whsec_'.length))).toBe(true);
     // What the stack generates: 64 letters and digits, 48 bytes as base64.
-    expect(isWebhookSecret('Ab3'.repeat(21) + 'x')).toBe(true);
+    expect(isWebhookSecret(`${'Ab3'.repeat(21)}x`)).toBe(true);
     expect(isWebhookSecret(`whsec_${Buffer.alloc(23).toString('base64')}`)).toBe(false);
     expect(isWebhookSecret(`whsec_${Buffer.alloc(65).toString('base64')}`)).toBe(false);
     expect(isWebhookSecret('whsec_')).toBe(false);

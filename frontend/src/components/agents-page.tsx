@@ -28,7 +28,9 @@ export function AgentsPage() {
   // Every listed agent is watched, so its badge follows along live.
   useEffect(() => {
     const unwatch = (agents ?? []).map((agent) => live.watch(agent.agentId));
-    return () => unwatch.forEach((stop) => stop());
+    return () => {
+      for (const stop of unwatch) stop();
+    };
   }, [agents, live]);
 
   return (

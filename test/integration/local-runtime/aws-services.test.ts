@@ -22,7 +22,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
 import { LocalStepFunctions } from '../../../local/stepfunctions.ts';
 

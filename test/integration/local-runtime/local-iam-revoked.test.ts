@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { keys } from '../../../lambdas/shared/keys.ts';
 import { DEFINITION_METADATA_KEY, PROVISION_ASL_PATH } from '../../../lib/metadata.ts';
 import { fromRepoRoot } from '../../../lib/paths.ts';

@@ -4,7 +4,7 @@
  * read from the state input, Wait states shortened by name for tests, definitions it cannot run refused up front.
  */
 import { describe, expect, it } from 'vitest';
-import { LocalStepFunctions, StepFunctionsError } from '../../../local/stepfunctions.ts';
+import { LocalStepFunctions, type StepFunctionsError } from '../../../local/stepfunctions.ts';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Test';
 const FN = 'arn:aws:lambda:us-east-1:000000000000:function:Fn';

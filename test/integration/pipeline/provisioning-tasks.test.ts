@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ProvisionedThroughputExceededException, ThrottlingException } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, SFNClient, TaskTimedOut } from '@aws-sdk/client-sfn';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startAwsServices, type AwsServices } from '../../../local/aws-services.ts';
 import { start as startGithub, type GithubFake, type WorkflowRun } from '../../../local/fakes/github.ts';
 import { start as startHetzner, type HetznerFake } from '../../../local/fakes/hetzner.ts';

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerMessage } from '../../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../../local/start.ts';
-import { ApiClient, LiveClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
+import { ApiClient, type LiveClient, payForAgent, startTestStack } from '../../support/local-stack.ts';
 
 const RUN = randomBytes(4).toString('hex');
 
