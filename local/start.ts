@@ -24,7 +24,12 @@ import { startDynamoDbIamProxy } from './dynamodb-iam-proxy.ts';
 import { streamMappings } from './event-filter.ts';
 import { start as startGithubFake, type GithubFake } from './fakes/github.ts';
 import { start as startHetznerFake, type HetznerFake } from './fakes/hetzner.ts';
-import { gatewayRoute as stripeGatewayRoute, start as startStripeFake, type StripeFake } from './fakes/stripe.ts';
+import {
+  gatewayRoute as stripeGatewayRoute,
+  start as startStripeFake,
+  type StripeFake,
+  type StripeRetryOptions,
+} from './fakes/stripe.ts';
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
 import { asFunction, captureFunctionOutput, type FunctionOutputFiles } from './function-output.ts';
 import { FunctionWorker } from './function-worker.ts';
@@ -127,6 +132,11 @@ export interface LocalStackTestHooks {
   readonly retryIntervalOverrides?: Readonly<Record<string, number>>;
   /** Milliseconds each Wait state waits, by state name, instead of the ASL's `Seconds` (tests keep them short). @default the ASL's */
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
+  /**
+   * The Stripe fake's own retries of unacknowledged events: tests play the live schedule (three days) in seconds with a
+   * `timeScale`. @default the sandbox schedule at Stripe's pace (local keys are test keys)
+   */
+  readonly stripeRetries?: StripeRetryOptions | false;
 }
 
 export interface LocalStack {
@@ -278,7 +288,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startGithubFake({ repository: GITHUB_REPOSITORY }),
       startHetznerFake(),
       startTailscaleFake(),
-      startStripeFake(),
+      startStripeFake(
+        options.testHooks?.stripeRetries === undefined ? {} : { retries: options.testHooks.stripeRetries },
+      ),
     ]);
     stops.push(
       () => github.stop(),

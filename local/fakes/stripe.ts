@@ -1,6 +1,8 @@
 /**
- * The in-memory Stripe API and hosted checkout page, so the `stripe` SDK and the webhooks run unchanged locally.
- * See docs/ARCHITECTURE.md, "Local runtime".
+ * The in-memory Stripe API and hosted checkout page, so the `stripe` SDK and the webhooks run unchanged locally. It
+ * answers as Stripe does where the code relies on it (errors, idempotency, subscription statuses and their events,
+ * retries of unacknowledged events): each behaviour and its public source is a row of docs/ARCHITECTURE.md, "The
+ * Stripe fake's fidelity", held by test/integration/local-runtime/stripe-fake.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -41,9 +43,13 @@ export type FakeSubscriptionStatus =
   | 'past_due'
   | 'canceled'
   | 'unpaid'
+  | 'paused'
   | 'incomplete'
   | 'incomplete_expired'
   | 'trialing';
+
+/** The statuses {@link StripeFake.setSubscriptionStatus} moves a subscription to, as Stripe's billing does. */
+export type SubscriptionStatusChange = 'active' | 'past_due' | 'unpaid' | 'paused' | 'canceled';
 
 export interface FakeSubscription {
   id: string;
@@ -95,6 +101,8 @@ export interface FakeRefund {
   id: string;
   object: 'refund';
   amount: number;
+  /** The charge of the payment intent (one per payment intent here). */
+  charge: string;
   currency: string;
   payment_intent: string;
   reason: string | null;
@@ -113,7 +121,8 @@ export interface FakeEvent {
   livemode: false;
   pending_webhooks: number;
   request: { id: string | null; idempotency_key: string | null };
-  data: { object: Record<string, unknown> };
+  /** `previous_attributes`: what a `*.updated` event's change replaced (Stripe sends it on those events only). */
+  data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
 }
 
 /** One attempt to deliver an event to the webhook endpoint. */
@@ -122,6 +131,8 @@ export interface FakeDelivery {
   type: string;
   /** The endpoint's HTTP status; 0 when it could not be reached. */
   status: number;
+  /** What made the attempt: the event's creation, one of Stripe's automatic retries (numbered from 1), or `redeliver`. */
+  attempt: 'first' | { retry: number } | 'manual';
 }
 
 export type StripeRoute =
@@ -138,12 +149,32 @@ export type StripeRoute =
   | 'GET /v1/events'
   | 'GET /v1/events/:id';
 
-/** Makes the next `times` requests to `route` answer `status` with Stripe's `api_error` body. */
+/**
+ * Makes the next `times` requests to `route` fail. `before` (a rate limit, Stripe unavailable): refused before the
+ * endpoint runs, so nothing is done and nothing is saved for the request's Idempotency-Key; the answer is `status`
+ * with Stripe's body (429: the rate limiter's, 5xx: `api_error`). `after` (a timeout): the endpoint runs, its answer is
+ * saved for the key as usual, and the connection is then dropped without an answer.
+ */
 export interface StripeFault {
   route: StripeRoute;
-  status: number;
+  /** The answer of a `before` fault. @default 500 */
+  status?: number;
   /** @default 1 */
   times?: number;
+  /** @default 'before' */
+  when?: 'before' | 'after';
+}
+
+/**
+ * Stripe's automatic retries of an event its endpoint did not acknowledge with a 2xx (docs/ARCHITECTURE.md, "The Stripe
+ * fake's fidelity"): `live` mode retries with exponential back-off for up to three days, a sandbox three times over a
+ * few hours ({@link STRIPE_RETRY_SCHEDULES}). `timeScale` multiplies every interval, so tests play days in seconds.
+ */
+export interface StripeRetryOptions {
+  /** @default 'sandbox' (the fake is a test-mode account: `livemode: false`, `sk_test_` keys) */
+  mode?: 'live' | 'sandbox';
+  /** Real milliseconds per scheduled millisecond: 1 keeps Stripe's pace, `1 / 3600` makes an hour a second. @default 1 */
+  timeScale?: number;
 }
 
 /** Where events go: the webhook endpoint and its signing secret (`whsec_...`). */
@@ -161,6 +192,24 @@ export interface StripeFakeOptions {
   unitAmount?: number;
   /** The clock, in milliseconds (sessions expire by it). @default Date.now */
   now?: () => number;
+  /** Stripe's retries of unacknowledged events; `false` sends each event once. @default { mode: 'sandbox', timeScale: 1 } */
+  retries?: StripeRetryOptions | false;
+}
+
+/** What a status change did: the subscription as it is now, the events Stripe sends for it and their first answers. */
+export interface StatusChangeResult {
+  subscription: FakeSubscription;
+  events: FakeEvent[];
+  deliveries: FakeDelivery[];
+}
+
+/** An automatic retry the fake will make. */
+export interface ScheduledRetry {
+  eventId: string;
+  /** Which retry of the event it is, from 1. */
+  retry: number;
+  /** When, on the real clock (`Date.now()`), after the time scale. */
+  dueAt: number;
 }
 
 /** What paying a session did: the objects created and the webhook answers. */
@@ -193,12 +242,34 @@ export interface StripeFake {
    * @throws when the session is unknown or not open
    */
   pay(sessionId: string): Promise<PaymentResult>;
-  /** Stripe ends the subscription (a cancellation in the portal, unpaid invoices): `customer.subscription.deleted`. */
+  /**
+   * The control of a subscription's status: moves it to `status` as Stripe's billing does and sends, each signed and
+   * waiting for its answer, the events Stripe sends for that change (unacknowledged ones are then retried on the
+   * retry schedule):
+   * - `past_due` (from `active`: a renewal's payment failed): a new open invoice; `invoice.payment_failed`, then
+   *   `customer.subscription.updated` (`previous_attributes`: status, latest_invoice);
+   * - `unpaid` (from `past_due`: retries exhausted with the account's dunning set to "mark unpaid"):
+   *   `customer.subscription.updated`;
+   * - `paused` (from `active` or `past_due`: Stripe's pause, or a trial that ended without a payment method):
+   *   `customer.subscription.paused`, then `customer.subscription.updated`;
+   * - `active` from `past_due` or `unpaid` (the open invoice is paid): `invoice.paid`, then
+   *   `customer.subscription.updated`; from `paused` (resumed): a new paid invoice; `customer.subscription.resumed`,
+   *   `invoice.paid`, then `customer.subscription.updated`;
+   * - `canceled` (from any status but an ended one: the dunning set to "cancel", or a cancellation in the portal;
+   *   `reason` is its `cancellation_details.reason`, default `payment_failed`): `customer.subscription.deleted`.
+   * @throws when Stripe makes no such change from the subscription's status, or the subscription is unknown
+   */
+  setSubscriptionStatus(
+    subscriptionId: string,
+    status: SubscriptionStatusChange,
+    options?: { reason?: 'payment_failed' | 'cancellation_requested' | 'payment_disputed' },
+  ): Promise<StatusChangeResult>;
+  /** `setSubscriptionStatus(subscriptionId, 'canceled')`: Stripe ends the subscription. */
   endSubscription(subscriptionId: string): Promise<FakeSubscription>;
-  /** An invoice of the subscription fails (`invoice.payment_failed`, status `past_due`) or is paid (`invoice.paid`, `active`). */
-  renewInvoice(subscriptionId: string, outcome: 'failed' | 'paid'): Promise<FakeInvoice>;
-  /** Sends `eventId` again, as Stripe's retries do. */
+  /** Sends `eventId` again, as "Resend" in Stripe's Dashboard does (the automatic retries are the fake's own). */
   redeliver(eventId: string): Promise<FakeDelivery>;
+  /** The automatic retries still to come, soonest first. */
+  scheduledRetries(): ScheduledRetry[];
   /** Resolves once every delivery started so far (those the API triggers are asynchronous, as in Stripe) has ended. */
   settled(): Promise<void>;
   inject(fault: StripeFault): void;
@@ -211,8 +282,49 @@ export const STRIPE_FAKE_SECRET_KEY = 'sk_test_local_fake';
 /** Stripe's statuses of a subscription that bills the customer. */
 export const BILLED_SUBSCRIPTION_STATUSES: readonly FakeSubscriptionStatus[] = ['active', 'past_due'];
 
+/** Stripe's statuses of a subscription that has ended: a DELETE of it answers 404 `resource_missing`. */
+const ENDED_STATUSES: readonly FakeSubscriptionStatus[] = ['canceled', 'incomplete_expired'];
+
+/** The statuses Stripe's billing moves a subscription to each status from. */
+const STATUS_CHANGES: Readonly<Record<SubscriptionStatusChange, readonly FakeSubscriptionStatus[]>> = {
+  past_due: ['active'],
+  unpaid: ['past_due'],
+  paused: ['active', 'past_due'],
+  active: ['past_due', 'unpaid', 'paused'],
+  canceled: ['active', 'past_due', 'unpaid', 'paused', 'trialing', 'incomplete'],
+};
+
 const SESSION_LIFETIME_SECONDS = 24 * 60 * 60;
+/** The charge of a payment intent: one each here, named after it. */
+const chargeOf = (paymentIntent: string) => `ch_${paymentIntent.replace(/^pi_/, '')}`;
 const MIN_SESSION_LIFETIME_SECONDS = 30 * 60;
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/** The intervals before each automatic retry of an event. */
+const liveSchedule = (): number[] => {
+  // Stripe publishes "exponential back-off for up to three days", not the intervals: doubling from one minute, each at
+  // most 12 h, while the retries stay within three days of the first attempt (14 retries, the last ~65 h after it).
+  const delays: number[] = [];
+  for (let delay = MINUTE_MS, total = 0; total + delay <= 72 * HOUR_MS; delay = Math.min(delay * 2, 12 * HOUR_MS)) {
+    delays.push(delay);
+    total += delay;
+  }
+  return delays;
+};
+
+/**
+ * Milliseconds before each automatic retry, by mode. Stripe states the span (live: up to three days, exponential
+ * back-off; sandbox: three times over a few hours), not each interval; these fit the span.
+ */
+export const STRIPE_RETRY_SCHEDULES: Readonly<Record<'live' | 'sandbox', readonly number[]>> = {
+  live: liveSchedule(),
+  sandbox: [30 * MINUTE_MS, HOUR_MS, 2 * HOUR_MS],
+};
+
+/** Error codes of a request refused while its parameters are validated: Stripe saves no answer for its key then. */
+const VALIDATION_CODES = new Set(['parameter_missing', 'parameter_invalid_integer', 'url_invalid']);
 
 class StripeApiError extends Error {
   constructor(
@@ -226,6 +338,7 @@ class StripeApiError extends Error {
   }
 }
 
+/** Stripe's answer to an id it does not have, or no longer lets the request act on (a cancelled subscription's DELETE). */
 const missing = (kind: string, id: string, param = 'id') =>
   new StripeApiError(404, 'invalid_request_error', `No such ${kind}: '${id}'`, 'resource_missing', param);
 
@@ -243,9 +356,13 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const events: FakeEvent[] = [];
   const deliveries: FakeDelivery[] = [];
   const pending = new Set<Promise<unknown>>();
-  const faults: Required<StripeFault>[] = [];
+  const faults: (Required<Omit<StripeFault, 'status'>> & { status: number })[] = [];
   /** Idempotency-Key -> the request it was first used for and the answer, replayed as Stripe does. */
   const idempotent = new Map<string, { fingerprint: string; status: number; body: unknown }>();
+  const retrySchedule = options.retries === false ? [] : STRIPE_RETRY_SCHEDULES[options.retries?.mode ?? 'sandbox'];
+  const timeScale = options.retries === false ? 1 : (options.retries?.timeScale ?? 1);
+  /** Event id -> its next automatic retry. */
+  const retries = new Map<string, { retry: number; dueAt: number; timer: NodeJS.Timeout }>();
   let baseUrl = '';
 
   const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
@@ -264,7 +381,11 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return found;
   };
 
-  const event = (type: string, object: object, idempotencyKey: string | null = null): FakeEvent => {
+  const event = (
+    type: string,
+    object: object,
+    details: { idempotencyKey?: string | null; previous?: Record<string, unknown> } = {},
+  ): FakeEvent => {
     const created: FakeEvent = {
       id: id('evt'),
       object: 'event',
@@ -273,16 +394,38 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       created: seconds(),
       livemode: false,
       pending_webhooks: webhook === undefined ? 0 : 1,
-      request: { id: null, idempotency_key: idempotencyKey },
+      request: { id: null, idempotency_key: details.idempotencyKey ?? null },
       // A snapshot, as Stripe's events are: later changes to the object do not change the event.
-      data: { object: structuredClone(object) as Record<string, unknown> },
+      data: {
+        object: structuredClone(object) as Record<string, unknown>,
+        ...(details.previous === undefined ? {} : { previous_attributes: structuredClone(details.previous) }),
+      },
     };
     events.push(created);
     return created;
   };
 
-  const deliver = async (sent: FakeEvent): Promise<FakeDelivery> => {
-    if (webhook === undefined) return { eventId: sent.id, type: sent.type, status: 0 };
+  /** Keeps an asynchronous delivery (a background send, an automatic retry) where `settled()` waits for it. */
+  const track = (delivery: Promise<unknown>): void => {
+    const tracked = delivery.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
+
+  /** After an unacknowledged attempt of the first send or of a retry, the next retry of the schedule, if any is left. */
+  const scheduleRetry = (sent: FakeEvent, retry: number): void => {
+    const delay = retrySchedule[retry - 1];
+    if (delay === undefined || sent.pending_webhooks === 0 || retries.has(sent.id)) return;
+    const scaled = delay * timeScale;
+    const timer = setTimeout(() => {
+      retries.delete(sent.id);
+      track(deliver(sent, { retry }));
+    }, scaled);
+    timer.unref();
+    retries.set(sent.id, { retry, dueAt: Date.now() + scaled, timer });
+  };
+
+  const deliver = async (sent: FakeEvent, attempt: FakeDelivery['attempt'] = 'first'): Promise<FakeDelivery> => {
+    if (webhook === undefined) return { eventId: sent.id, type: sent.type, status: 0, attempt };
     const payload = JSON.stringify(sent);
     const signature = Stripe.webhooks.generateTestHeaderString({
       payload,
@@ -305,17 +448,21 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     } catch {
       // Unreachable endpoint: recorded as status 0, as Stripe records a failed attempt.
     }
-    const delivery = { eventId: sent.id, type: sent.type, status };
+    const delivery: FakeDelivery = { eventId: sent.id, type: sent.type, status, attempt };
     deliveries.push(delivery);
-    // As in Stripe, an event counts the endpoints it still has to reach: 0 once one answered 2xx.
-    if (status >= 200 && status < 300) sent.pending_webhooks = 0;
+    if (status >= 200 && status < 300) {
+      // As in Stripe, an event counts the endpoints it still has to reach: 0 once one answered 2xx, and then it is
+      // not retried any more.
+      sent.pending_webhooks = 0;
+      clearTimeout(retries.get(sent.id)?.timer);
+      retries.delete(sent.id);
+    } else if (attempt !== 'manual') {
+      scheduleRetry(sent, attempt === 'first' ? 1 : attempt.retry + 1);
+    }
     return delivery;
   };
   /** Sends in the background (an API call never waits for webhooks); `settled()` waits for it. */
-  const deliverLater = (sent: FakeEvent): void => {
-    const delivery = deliver(sent).finally(() => pending.delete(delivery));
-    pending.add(delivery);
-  };
+  const deliverLater = (sent: FakeEvent): void => track(deliver(sent));
 
   const createSession = (params: Record<string, unknown>): FakeCheckoutSession => {
     const mode = params.mode;
@@ -399,25 +546,24 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return created;
   };
 
-  const pay = async (sessionId: string): Promise<PaymentResult> => {
-    const paid = session(sessionId);
-    if (paid.status !== 'open') throw new Error(`Checkout Session ${sessionId} is ${paid.status}, not open`);
-    if (paid.mode !== 'subscription') throw new Error('The fake pays subscription sessions only');
-    const now = seconds();
-    const customer = id('cus');
-    const subscriptionId = id('sub');
-    const invoiceId = id('in');
+  /** A subscription's invoice for one period, `paid` by its payment intent or `open` (its payment failed). */
+  const createInvoice = (
+    owner: { subscriptionId: string; customer: string; metadata: Record<string, string> },
+    amount: number,
+    currency: string,
+    status: 'paid' | 'open',
+  ): FakeInvoice => {
     const invoice: FakeInvoice = {
-      id: invoiceId,
+      id: id('in'),
       object: 'invoice',
-      status: 'paid',
-      customer,
-      amount_due: paid.amount_total,
-      amount_paid: paid.amount_total,
-      currency: paid.currency,
+      status,
+      customer: owner.customer,
+      amount_due: amount,
+      amount_paid: status === 'paid' ? amount : 0,
+      currency,
       parent: {
         type: 'subscription_details',
-        subscription_details: { subscription: subscriptionId, metadata: { ...paid.subscription_data.metadata } },
+        subscription_details: { subscription: owner.subscriptionId, metadata: { ...owner.metadata } },
       },
       payments: {
         object: 'list',
@@ -425,14 +571,38 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
           {
             id: id('inpay'),
             object: 'invoice_payment',
-            status: 'paid',
+            status,
             payment: { type: 'payment_intent', payment_intent: id('pi') },
           },
         ],
       },
-      created: now,
+      created: seconds(),
       livemode: false,
     };
+    invoices.set(invoice.id, invoice);
+    return invoice;
+  };
+  const renewalOf = (renewed: FakeSubscription, status: 'paid' | 'open') =>
+    createInvoice(
+      { subscriptionId: renewed.id, customer: renewed.customer, metadata: renewed.metadata },
+      unitAmount,
+      'usd',
+      status,
+    );
+
+  const pay = async (sessionId: string): Promise<PaymentResult> => {
+    const paid = session(sessionId);
+    if (paid.status !== 'open') throw new Error(`Checkout Session ${sessionId} is ${paid.status}, not open`);
+    if (paid.mode !== 'subscription') throw new Error('The fake pays subscription sessions only');
+    const now = seconds();
+    const customer = id('cus');
+    const subscriptionId = id('sub');
+    const invoice = createInvoice(
+      { subscriptionId, customer, metadata: paid.subscription_data.metadata },
+      paid.amount_total,
+      paid.currency,
+      'paid',
+    );
     const created: FakeSubscription = {
       id: subscriptionId,
       object: 'subscription',
@@ -448,7 +618,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
           quantity: item.quantity,
         })),
       },
-      latest_invoice: invoiceId,
+      latest_invoice: invoice.id,
       cancel_at_period_end: false,
       canceled_at: null,
       ended_at: null,
@@ -457,14 +627,13 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       start_date: now,
       livemode: false,
     };
-    invoices.set(invoiceId, invoice);
     subscriptions.set(subscriptionId, created);
     Object.assign(paid, {
       status: 'complete',
       payment_status: 'paid',
       customer,
       subscription: subscriptionId,
-      invoice: invoiceId,
+      invoice: invoice.id,
       url: null,
     });
     const sent = [event('customer.subscription.created', created), event('checkout.session.completed', paid)];
@@ -474,12 +643,13 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   };
 
   /**
-   * Cancels now (Stripe's DELETE): idempotent by definition, so cancelling a cancelled subscription changes nothing. The
-   * `customer.subscription.deleted` it sends names the request's Idempotency-Key, as Stripe's `request` does.
+   * Cancels now (Stripe's DELETE) and returns the `customer.subscription.deleted` to send, which names the request's
+   * Idempotency-Key as Stripe's `request` does. A subscription that has ended is gone for a DELETE: 404
+   * `resource_missing`, as Stripe answers (stripe/stripe-go#1887), though GET still reads it.
    */
-  const cancel = (subscriptionId: string, reason: string, idempotencyKey: string | null = null): FakeSubscription => {
+  const cancel = (subscriptionId: string, reason: string, idempotencyKey: string | null = null): FakeEvent => {
     const cancelled = subscription(subscriptionId);
-    if (cancelled.status === 'canceled' || cancelled.status === 'incomplete_expired') return cancelled;
+    if (ENDED_STATUSES.includes(cancelled.status)) throw missing('subscription', subscriptionId);
     const now = seconds();
     Object.assign(cancelled, {
       status: 'canceled',
@@ -487,8 +657,59 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       ended_at: now,
       cancellation_details: { ...cancelled.cancellation_details, reason },
     });
-    deliverLater(event('customer.subscription.deleted', cancelled, idempotencyKey));
-    return cancelled;
+    return event('customer.subscription.deleted', cancelled, { idempotencyKey });
+  };
+
+  /** The events of one status change, in the order Stripe creates them (see {@link StripeFake.setSubscriptionStatus}). */
+  const changeStatus = (changed: FakeSubscription, status: SubscriptionStatusChange, reason: string): FakeEvent[] => {
+    const from = changed.status;
+    if (!STATUS_CHANGES[status].includes(from)) {
+      throw new Error(`Stripe does not move subscription ${changed.id} from ${from} to ${status}`);
+    }
+    if (status === 'canceled') return [cancel(changed.id, reason)];
+    const previous: Record<string, unknown> = { status: from };
+    const moveTo = (invoice?: FakeInvoice) => {
+      if (invoice !== undefined) {
+        previous.latest_invoice = changed.latest_invoice;
+        changed.latest_invoice = invoice.id;
+      }
+      changed.status = status;
+    };
+    const updated = () => event('customer.subscription.updated', changed, { previous });
+    if (status === 'past_due') {
+      const invoice = renewalOf(changed, 'open');
+      moveTo(invoice);
+      return [event('invoice.payment_failed', invoice), updated()];
+    }
+    if (status === 'unpaid') {
+      moveTo();
+      return [updated()];
+    }
+    if (status === 'paused') {
+      moveTo();
+      return [event('customer.subscription.paused', changed), updated()];
+    }
+    if (from === 'paused') {
+      const invoice = renewalOf(changed, 'paid');
+      moveTo(invoice);
+      return [event('customer.subscription.resumed', changed), event('invoice.paid', invoice), updated()];
+    }
+    // Paid again: the open invoice whose payment failed is paid.
+    const open = invoices.get(changed.latest_invoice ?? '');
+    if (open === undefined || open.status !== 'open') throw new Error(`Subscription ${changed.id} has no open invoice`);
+    Object.assign(open, { status: 'paid', amount_paid: open.amount_due });
+    for (const payment of open.payments.data) payment.status = 'paid';
+    moveTo();
+    return [event('invoice.paid', open), updated()];
+  };
+
+  const setSubscriptionStatus: StripeFake['setSubscriptionStatus'] = async (subscriptionId, status, options = {}) => {
+    const changed = subscriptions.get(subscriptionId);
+    if (changed === undefined) throw new Error(`No subscription ${subscriptionId}`);
+    const sent = changeStatus(changed, status, options.reason ?? 'payment_failed');
+    const answers: FakeDelivery[] = [];
+    for (const each of sent) answers.push(await deliver(each));
+    return { subscription: changed, events: sent, deliveries: answers };
   };
 
   const list = <T extends { created: number; id: string }>(
@@ -520,22 +741,42 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       invoice.payments.data.some((payment) => payment.payment.payment_intent === paymentIntent),
     );
     if (paidInvoice === undefined) throw missing('payment_intent', paymentIntent, 'payment_intent');
-    const refunded = [...refunds.values()]
-      .filter((refund) => refund.payment_intent === paymentIntent)
-      .reduce((sum, refund) => sum + refund.amount, 0);
-    const amount = params.amount === undefined ? paidInvoice.amount_paid - refunded : Number(params.amount);
-    if (amount <= 0 || refunded + amount > paidInvoice.amount_paid) {
+    const charge = chargeOf(paymentIntent);
+    if (paidInvoice.status !== 'paid') {
       throw new StripeApiError(
         400,
         'invalid_request_error',
-        `Charge for payment intent ${paymentIntent} has already been refunded.`,
+        `This PaymentIntent (${paymentIntent}) does not have a successful charge to refund.`,
+        'charge_not_refundable',
+        'payment_intent',
+      );
+    }
+    const refunded = [...refunds.values()]
+      .filter((refund) => refund.payment_intent === paymentIntent)
+      .reduce((sum, refund) => sum + refund.amount, 0);
+    if (refunded >= paidInvoice.amount_paid) {
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        `Charge ${charge} has already been refunded.`,
         'charge_already_refunded',
+      );
+    }
+    const amount = params.amount === undefined ? paidInvoice.amount_paid - refunded : Number(params.amount);
+    if (!Number.isInteger(amount) || amount <= 0 || refunded + amount > paidInvoice.amount_paid) {
+      throw new StripeApiError(
+        400,
+        'invalid_request_error',
+        `Refund amount (${amount}) is greater than unrefunded amount on charge (${paidInvoice.amount_paid - refunded})`,
+        'amount_too_large',
+        'amount',
       );
     }
     const refund: FakeRefund = {
       id: id('re'),
       object: 'refund',
       amount,
+      charge,
       currency: paidInvoice.currency,
       payment_intent: paymentIntent,
       reason: typeof params.reason === 'string' ? params.reason : null,
@@ -596,8 +837,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
         '/v1/subscriptions',
       ),
     'GET /v1/subscriptions/:id': ({ params }) => subscription(params.id ?? ''),
-    'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) =>
-      cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null),
+    'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) => {
+      deliverLater(cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null));
+      return subscription(params.id ?? '');
+    },
     'GET /v1/invoices/:id': ({ params }) => {
       const found = invoices.get(params.id ?? '');
       if (found === undefined) throw missing('invoice', params.id ?? '');
@@ -636,12 +879,18 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     return Buffer.from(authorization.slice(6), 'base64').toString('utf8').split(':')[0] === secretKey;
   };
 
+  /**
+   * One API request. Stripe keeps the answer of a POST's Idempotency-Key once the endpoint began (errors included, not a
+   * refusal while validating parameters) and replays it with `Idempotent-Replayed: true`; the same key with other
+   * parameters is an `idempotency_error`. A key on GET or DELETE has no effect (those are idempotent by definition).
+   */
   const answerApi = async (
     method: string,
     url: URL,
     headers: IncomingHttpHeaders,
     text: string,
-  ): Promise<{ status: number; body: unknown; replayed?: boolean }> => {
+    requestId: string,
+  ): Promise<{ status: number; body: unknown; replayed?: boolean; dropped?: boolean }> => {
     const segments = url.pathname.split('/').filter(Boolean);
     const match = compiled
       .map((route) => ({ route, params: matchSegments(route.segments, segments) }))
@@ -656,46 +905,53 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     if (match === undefined)
       throw new StripeApiError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${url.pathname}).`);
     const fault = faults.find((candidate) => candidate.route === match.route.key && candidate.times > 0);
-    if (fault) {
-      fault.times -= 1;
+    if (fault !== undefined) fault.times -= 1;
+    if (fault?.when === 'before') {
+      if (fault.status === 429) {
+        // No `code` since API version 2015-09-08: the status says it.
+        throw new StripeApiError(
+          429,
+          'invalid_request_error',
+          'Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.',
+        );
+      }
       throw new StripeApiError(fault.status, 'api_error', `Injected fault: HTTP ${fault.status}`);
     }
     const key = headers['idempotency-key'];
-    const idempotencyKey =
-      typeof key === 'string' && key !== '' && (method === 'POST' || method === 'DELETE') ? key : undefined;
+    const sentKey = typeof key === 'string' && key !== '' ? key : undefined;
+    const idempotencyKey = method === 'POST' ? sentKey : undefined;
     const fingerprint = createHash('sha256').update(`${method} ${url.pathname}${url.search}\n${text}`).digest('hex');
-    if (idempotencyKey !== undefined) {
-      const earlier = idempotent.get(idempotencyKey);
-      if (earlier !== undefined) {
-        if (earlier.fingerprint !== fingerprint) {
-          throw new StripeApiError(
-            400,
-            'idempotency_error',
-            `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
-          );
-        }
-        return { status: earlier.status, body: earlier.body, replayed: true };
+    const earlier = idempotencyKey === undefined ? undefined : idempotent.get(idempotencyKey);
+    if (earlier !== undefined) {
+      if (earlier.fingerprint !== fingerprint) {
+        throw new StripeApiError(
+          400,
+          'idempotency_error',
+          `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+        );
       }
+      return { status: earlier.status, body: earlier.body, replayed: true, dropped: fault?.when === 'after' };
     }
     let status = 200;
     let body: unknown;
+    let saved = true;
     try {
       body = structuredClone(
         match.route.handle({
           params: match.params ?? {},
           query: decodeForm(url.searchParams),
           body: decodeForm(new URLSearchParams(text)),
-          ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+          ...(sentKey === undefined ? {} : { idempotencyKey: sentKey }),
         }),
       );
     } catch (error) {
       if (!(error instanceof StripeApiError)) throw error;
       status = error.status;
-      body = errorBody(error);
+      body = errorBody(error, requestId, seconds());
+      saved = error.code === undefined || !VALIDATION_CODES.has(error.code);
     }
-    // Stripe saves the answer of a key's first request, errors included (a 4xx, not a 5xx or a 429).
-    if (idempotencyKey !== undefined && status < 500) idempotent.set(idempotencyKey, { fingerprint, status, body });
-    return { status, body };
+    if (idempotencyKey !== undefined && saved) idempotent.set(idempotencyKey, { fingerprint, status, body });
+    return { status, body, dropped: fault?.when === 'after' };
   };
 
   const answerPage = async (
@@ -723,9 +979,11 @@ ${found.cancel_url === null ? '' : `<p><a href="${escapeHtml(found.cancel_url)}"
   };
 
   const server = createServer((request, response) => {
-    void handle(request, response).catch(() =>
-      sendJson(response, 500, errorBody(new StripeApiError(500, 'api_error', 'Internal error in fake'))),
-    );
+    void handle(request, response).catch(() => {
+      const requestId = `req_${randomBytes(7).toString('hex')}`;
+      const error = new StripeApiError(500, 'api_error', 'Internal error in fake');
+      sendJson(response, 500, errorBody(error, requestId, seconds()), { 'request-id': requestId });
+    });
   });
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://stripe.invalid');
@@ -736,13 +994,20 @@ ${found.cancel_url === null ? '' : `<p><a href="${escapeHtml(found.cancel_url)}"
       response.writeHead(answer.status, answer.headers).end(answer.body);
       return;
     }
-    try {
-      const answer = await answerApi(method, url, request.headers, text);
-      sendJson(response, answer.status, answer.body, answer.replayed ? { 'idempotent-replayed': 'true' } : {});
-    } catch (error) {
+    const requestId = `req_${randomBytes(7).toString('hex')}`;
+    const answer = await answerApi(method, url, request.headers, text, requestId).catch((error: unknown) => {
       if (!(error instanceof StripeApiError)) throw error;
-      sendJson(response, error.status, errorBody(error));
+      return { status: error.status, body: errorBody(error, requestId, seconds()), replayed: false, dropped: false };
+    });
+    // A timeout after the endpoint ran: the client sees the connection close without an answer.
+    if (answer.dropped) {
+      request.socket.destroy();
+      return;
     }
+    sendJson(response, answer.status, answer.body, {
+      'request-id': requestId,
+      ...(answer.replayed ? { 'idempotent-replayed': 'true' } : {}),
+    });
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -757,50 +1022,24 @@ ${found.cancel_url === null ? '' : `<p><a href="${escapeHtml(found.cancel_url)}"
       webhook = endpoint;
     },
     pay,
-    endSubscription: async (subscriptionId) => cancel(subscriptionId, 'payment_failed'),
-    renewInvoice: async (subscriptionId, outcome) => {
-      const renewed = subscription(subscriptionId);
-      const invoice: FakeInvoice = {
-        id: id('in'),
-        object: 'invoice',
-        status: outcome === 'paid' ? 'paid' : 'open',
-        customer: renewed.customer,
-        amount_due: unitAmount,
-        amount_paid: outcome === 'paid' ? unitAmount : 0,
-        currency: 'usd',
-        parent: {
-          type: 'subscription_details',
-          subscription_details: { subscription: subscriptionId, metadata: { ...renewed.metadata } },
-        },
-        payments: {
-          object: 'list',
-          data: [
-            {
-              id: id('inpay'),
-              object: 'invoice_payment',
-              status: outcome === 'paid' ? 'paid' : 'open',
-              payment: { type: 'payment_intent', payment_intent: id('pi') },
-            },
-          ],
-        },
-        created: seconds(),
-        livemode: false,
-      };
-      invoices.set(invoice.id, invoice);
-      Object.assign(renewed, { latest_invoice: invoice.id, status: outcome === 'paid' ? 'active' : 'past_due' });
-      await deliver(event(outcome === 'paid' ? 'invoice.paid' : 'invoice.payment_failed', invoice));
-      return invoice;
-    },
+    setSubscriptionStatus,
+    endSubscription: async (subscriptionId) => (await setSubscriptionStatus(subscriptionId, 'canceled')).subscription,
     redeliver: async (eventId) => {
       const sent = events.find((each) => each.id === eventId);
       if (sent === undefined) throw new Error(`No event ${eventId}`);
-      return deliver(sent);
+      return deliver(sent, 'manual');
     },
+    scheduledRetries: () =>
+      [...retries.entries()]
+        .map(([eventId, { retry, dueAt }]) => ({ eventId, retry, dueAt }))
+        .sort((a, b) => a.dueAt - b.dueAt),
     settled: async () => {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
-    inject: (fault) => faults.push({ times: 1, ...fault }),
+    inject: (fault) => faults.push({ times: 1, when: 'before', status: 500, ...fault }),
     stop: async () => {
+      for (const { timer } of retries.values()) clearTimeout(timer);
+      retries.clear();
       await Promise.allSettled([...pending]);
       await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
@@ -866,15 +1105,20 @@ function stringRecord(value: unknown): Record<string, string> {
   return isRecord(value) ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, String(inner)])) : {};
 }
 
-function errorBody(error: StripeApiError) {
+/**
+ * Stripe's error body, its keys in the order Stripe sends them: `code`, `doc_url`, `message`, `param`,
+ * `request_log_url` (the request in the Dashboard's logs, the `Request-Id` header's id), `type`.
+ */
+function errorBody(error: StripeApiError, requestId: string, at: number) {
   return {
     error: {
-      type: error.type,
-      message: error.message,
       ...(error.code === undefined
         ? {}
         : { code: error.code, doc_url: `https://stripe.com/docs/error-codes/${error.code.replaceAll('_', '-')}` }),
+      message: error.message,
       ...(error.param === undefined ? {} : { param: error.param }),
+      request_log_url: `https://dashboard.stripe.com/test/logs/${requestId}?t=${at}`,
+      type: error.type,
     },
   };
 }
@@ -895,7 +1139,6 @@ function sendJson(response: ServerResponse, status: number, body: unknown, heade
   response
     .writeHead(status, {
       'content-type': 'application/json',
-      'request-id': `req_${randomBytes(7).toString('hex')}`,
       'stripe-version': STRIPE_FAKE_API_VERSION,
       ...headers,
     })
