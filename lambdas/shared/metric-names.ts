@@ -1,7 +1,7 @@
 /**
  * Every custom metric of the pipeline, in one catalogue that the handlers (through lambdas/shared/metrics.ts) and the
  * CDK dashboard and alarms (lib/constructs/observability.ts) both read, so a name cannot drift between what is emitted
- * and what is watched. A test (test/infra/metrics.test.ts) fails when a handler emits a name that no dashboard widget
+ * and what is watched. A test (test/infra/observability.test.ts) fails when a handler emits a name that no dashboard widget
  * or alarm uses, or the other way round. No AWS imports: lib/ reads it at synth time.
  *
  * Dimensions stay low-cardinality: the Powertools `service` (the function) or the UI `step`; ids such as `jobId` go in
