@@ -136,7 +136,7 @@ export class FrontendHosting extends Construct {
     const distributionFindings = {
       'AwsSolutions-CFR1': 'Customers may sign up from any country; there is no geographic restriction to enforce.',
       'AwsSolutions-CFR2':
-        'A CloudFront web ACL must live in us-east-1 and this stack is region-agnostic; the API behind it is throttled per stage and every route is token- or signature-checked.',
+        'A CloudFront web ACL must live in us-east-1 and this stack is region-agnostic; the API behind it throttles each route on its own and every route is token- or signature-checked.',
       'AwsSolutions-CFR4':
         'No custom domain: the default *.cloudfront.net certificate fixes the viewer TLS policy; set a certificate with TLSv1.2_2021 when a domain is added.',
     };

@@ -1,10 +1,14 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnRoute,
+  type CfnStage,
   HttpApi as HttpApiResource,
   HttpMethod,
+  type HttpRoute,
   HttpStage,
   LogGroupLogDestination,
+  type ThrottleSettings,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -56,6 +60,28 @@ export const HTTP_ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 );
 
 /**
+ * Each route's own throttle (requests per second, and burst), set as the stage's `RouteSettings`, so that no caller
+ * spends another's: Stripe's webhook and the workflow's callbacks keep their capacity whatever the dashboards send.
+ * Every route must have one (synthesis fails otherwise). The numbers and why: docs/ARCHITECTURE.md, "Throttling".
+ */
+export const ROUTE_THROTTLES: Readonly<Record<string, Required<ThrottleSettings>>> = {
+  // Callers that retry a 429 (Stripe for up to three days, the workflow with backoff) and must never wait on a dashboard.
+  'POST /webhooks/stripe': { rateLimit: 50, burstLimit: 100 },
+  'POST /callbacks/github': { rateLimit: 50, burstLimit: 100 },
+  // Page loads and reconnects: 1,000 dashboards reloaded at once are served within about 20 s.
+  'GET /agents': { rateLimit: 50, burstLimit: 100 },
+  'GET /agents/{agentId}': { rateLimit: 50, burstLimit: 100 },
+  // A person's clicks (actions also have their own per-agent rate limit in the table).
+  'POST /agents': { rateLimit: 10, burstLimit: 20 },
+  'POST /agents/{agentId}/actions': { rateLimit: 10, burstLimit: 20 },
+  'POST /agents/{agentId}/checkout': { rateLimit: 10, burstLimit: 20 },
+  // Staff only.
+  'GET /operations/jobs': { rateLimit: 10, burstLimit: 20 },
+  'GET /operations/health': { rateLimit: 10, burstLimit: 20 },
+  'GET /operations/agents/{agentId}/history': { rateLimit: 10, burstLimit: 20 },
+};
+
+/**
  * The public HTTP API. Webhook and callback routes have no authorizer because their handlers verify signatures over
  * the raw body; every `/agents` route requires a Cognito access token of the dashboard client, checked by a Lambda
  * authorizer with the WebSocket authorizer's rule (API Gateway's own Cognito/JWT authorizer also accepts ID tokens).
@@ -90,7 +116,8 @@ export class HttpApi extends Construct {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle: { rateLimit: 50, burstLimit: 100 },
+      // Applies only to a route without a throttle of its own, which throttleEachRoute refuses: the smallest route's.
+      throttle: { rateLimit: 10, burstLimit: 20 },
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: HTTP_ACCESS_LOG_FORMAT },
     });
     this.url = stage.url;
@@ -202,18 +229,47 @@ export class HttpApi extends Construct {
       ['/agents/{agentId}', [HttpMethod.GET]],
       ['/agents/{agentId}/actions', [HttpMethod.POST]],
     ];
-    for (const [path, methods] of agentsRoutes) {
-      this.api.addRoutes({ path, methods, integration: agentsIntegration, authorizer });
-    }
+    const dashboardRoutes = agentsRoutes.flatMap(([path, methods]) =>
+      this.api.addRoutes({ path, methods, integration: agentsIntegration, authorizer }),
+    );
     const operationsIntegration = new HttpLambdaIntegration('OperationsApiIntegration', this.operationsApi);
     for (const path of ['/operations/jobs', '/operations/health', '/operations/agents/{agentId}/history']) {
-      this.api.addRoutes({ path, methods: [HttpMethod.GET], integration: operationsIntegration, authorizer });
+      dashboardRoutes.push(
+        ...this.api.addRoutes({ path, methods: [HttpMethod.GET], integration: operationsIntegration, authorizer }),
+      );
     }
-    this.api.addRoutes({
-      path: '/agents/{agentId}/checkout',
-      methods: [HttpMethod.POST],
-      integration: new HttpLambdaIntegration('CheckoutIntegration', this.checkout),
-      authorizer,
-    });
+    dashboardRoutes.push(
+      ...this.api.addRoutes({
+        path: '/agents/{agentId}/checkout',
+        methods: [HttpMethod.POST],
+        integration: new HttpLambdaIntegration('CheckoutIntegration', this.checkout),
+        authorizer,
+      }),
+    );
+    throttleEachRoute(stage, [...signedRoutes, ...dashboardRoutes]);
   }
+}
+
+/**
+ * Sets each route's {@link ROUTE_THROTTLES} on the stage. CloudFormation resolves `RouteSettings` by route key when it
+ * updates the stage, so the stage waits for the routes.
+ * @throws when a route has no throttle, or a throttle names no route
+ */
+function throttleEachRoute(stage: HttpStage, routes: readonly HttpRoute[]): void {
+  const keys = routes.map((route) => (route.node.defaultChild as CfnRoute).routeKey);
+  const unthrottled = keys.filter((key) => !(key in ROUTE_THROTTLES));
+  const unknown = Object.keys(ROUTE_THROTTLES).filter((key) => !keys.includes(key));
+  if (unthrottled.length > 0 || unknown.length > 0) {
+    throw new Error(
+      `Every HTTP API route needs its own throttle in ROUTE_THROTTLES: missing ${unthrottled.join(', ') || 'none'}; no such route ${unknown.join(', ') || 'none'}`,
+    );
+  }
+  // A JSON map in CloudFormation's own casing (the L1 does not convert it).
+  (stage.node.defaultChild as CfnStage).routeSettings = Object.fromEntries(
+    keys.map((key) => [
+      key,
+      { ThrottlingRateLimit: ROUTE_THROTTLES[key]!.rateLimit, ThrottlingBurstLimit: ROUTE_THROTTLES[key]!.burstLimit },
+    ]),
+  );
+  stage.node.addDependency(...routes);
 }

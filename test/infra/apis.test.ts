@@ -3,6 +3,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { Auth } from '../../lib/constructs/auth.ts';
+import { ROUTE_THROTTLES } from '../../lib/constructs/http-api.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 import { type FunctionName, functionLogicalId, functionProperties, synthesizePipeline } from './support.ts';
 
@@ -106,10 +107,34 @@ describe('HTTP API', () => {
     });
   });
 
+  const httpStage = () =>
+    Object.entries(
+      template.findResources('AWS::ApiGatewayV2::Stage') as Record<string, Resource & { DependsOn?: string[] }>,
+    ).find(([, s]) => s.Properties.ApiId.Ref === apiId('HTTP'))!;
+
+  it("throttles every route on its own, so Stripe's webhook and the callbacks keep their capacity whatever the dashboards send", () => {
+    const [, stage] = httpStage();
+    const settings = stage.Properties.RouteSettings as Record<string, Record<string, number>>;
+    expect(Object.keys(settings ?? {}).sort()).toEqual(routeTargets.map(([key]) => key).sort());
+    for (const [key, { rateLimit, burstLimit }] of Object.entries(ROUTE_THROTTLES)) {
+      expect(settings[key], key).toEqual({ ThrottlingRateLimit: rateLimit, ThrottlingBurstLimit: burstLimit });
+    }
+    // The signed callers' own capacity is at least what the whole stage allowed before.
+    for (const key of ['POST /webhooks/stripe', 'POST /callbacks/github']) {
+      expect(settings[key]).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    }
+  });
+
+  it('creates the stage after its routes: CloudFormation resolves RouteSettings by route key', () => {
+    const [, stage] = httpStage();
+    const routeIds = Object.entries(resourcesOf('AWS::ApiGatewayV2::Route'))
+      .filter(([, route]) => route.Properties.ApiId.Ref === apiId('HTTP'))
+      .map(([id]) => id);
+    expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
+  });
+
   it('throttles and access-logs its stage without paths or query strings', () => {
-    const stage = Object.values(resourcesOf('AWS::ApiGatewayV2::Stage')).find(
-      (s) => s.Properties.ApiId.Ref === apiId('HTTP'),
-    )!;
+    const [, stage] = httpStage();
     expect(stage.Properties).toMatchObject({
       StageName: '$default',
       AutoDeploy: true,
