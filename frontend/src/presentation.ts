@@ -2,7 +2,8 @@
  * How agent state reads on the page: labels, icons, durations, heartbeat staleness. Pure, so it is unit-tested
  * without a browser; components only lay these out.
  */
-import { isActionAllowed } from '../../lambdas/domain/lifecycle.ts';
+import { offeredActions, type Caller } from '../../lambdas/domain/access.ts';
+import { actionStateOf, type AgentAction } from '../../lambdas/domain/lifecycle.ts';
 import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
@@ -41,16 +42,25 @@ export function actionFailureText(error: ActionError): string {
   return `${FAILED_ACTION_TITLES[error.action]}: ${error.message}`;
 }
 
-/** The lifecycle actions the agent page offers as buttons, in the order they show. */
-export const AGENT_CONTROLS = ['stop', 'start', 'destroy'] as const;
+/** The actions the agent page offers as buttons of its controls, in the order they show (Retry is the failure's). */
+export const AGENT_CONTROLS = ['stop', 'start', 'destroy', 'cancel'] as const;
 export type AgentControl = (typeof AGENT_CONTROLS)[number];
 
 /**
- * The controls the agent's status allows, by the API's own rule. The action whose failure the page shows is left out:
- * its Try again button already offers it, and one action should not have two buttons.
+ * The actions the page offers `viewer` on the agent: what the API would accept from them now (access.ts, the API's
+ * own rule). The page holds only views its viewer may see, which for a customer means their own agents.
  */
-export function availableControls(view: Pick<AgentView, 'agentStatus' | 'actionError'>): AgentControl[] {
-  return AGENT_CONTROLS.filter((action) => isActionAllowed(action, view) && action !== view.actionError?.action);
+export function pageActions(viewer: Caller, view: AgentView): AgentAction[] {
+  return offeredActions(viewer, { userId: viewer.userId, ...actionStateOf(view) });
+}
+
+/**
+ * The controls offered. The action whose failure the page shows is left out: its Try again button already offers
+ * it, and one action should not have two buttons.
+ */
+export function availableControls(viewer: Caller, view: AgentView): AgentControl[] {
+  const offered = pageActions(viewer, view);
+  return AGENT_CONTROLS.filter((action) => offered.includes(action) && action !== view.actionError?.action);
 }
 
 const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {
@@ -60,8 +70,11 @@ const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {
   error: { label: 'Failed', icon: '✕', tone: 'bad' },
 };
 
-export function stepStatusBadge(status: UiStepStatus): Badge {
-  return STEP_STATUS_BADGES[status];
+const CANCELLED_STEP_BADGE: Badge = { label: 'Cancelled', icon: '■', tone: 'neutral' };
+
+/** A step's badge; the step in error of a cancelled provisioning did not fail, it was stopped. */
+export function stepStatusBadge(status: UiStepStatus, cancelled = false): Badge {
+  return status === 'error' && cancelled ? CANCELLED_STEP_BADGE : STEP_STATUS_BADGES[status];
 }
 
 /** A duration for people: `0.4 s`, `12 s`, `3 min 05 s`, `1 h 02 min`. */

@@ -1,6 +1,7 @@
 /** What every view needs, created once at start-up and handed down through context. */
 import { createContext } from 'preact';
 import { useContext, useEffect, useState } from 'preact/hooks';
+import { roleOf, type Caller } from '../../lambdas/domain/access.ts';
 import type { ApiClient } from './api.ts';
 import type { SessionStore } from './auth/session.ts';
 import type { DashboardConfig } from './config.ts';
@@ -42,4 +43,11 @@ export function useNow(ticking: boolean, intervalMs = 1000): Date {
     return () => clearInterval(timer);
   }, [ticking, intervalMs]);
   return now;
+}
+
+/** Who is signed in, as the API's access rule sees them (the API decides from the verified token's groups). */
+export function useCaller(): Caller {
+  const { session } = useServices();
+  const current = session.current;
+  return { userId: current?.userId ?? '', role: roleOf(current?.groups) };
 }

@@ -6,7 +6,10 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { actorOf, type Caller } from '../domain/access.ts';
 import { newId } from '../domain/ids.ts';
+import { CANCELLED_STEP } from '../domain/steps.ts';
+import type { AgentStatus } from '../domain/statuses.ts';
 import {
+  destroysAfterCancel,
   isActionAllowed,
   isCancellable,
   type AgentAction,
@@ -23,7 +26,7 @@ import { createJob, recordAgentTransition, recordJobEvent, type Actor } from '..
 import { keys } from '../shared/keys.ts';
 import { lifecycleExecution } from '../shared/executions.ts';
 import { logger } from '../shared/logger.ts';
-import { getJob, tableName, type AgentRecord } from '../shared/repository.ts';
+import { getJob, tableName, type AgentRecord, type JobRecord } from '../shared/repository.ts';
 import { endCancelledWait } from '../shared/task-tokens.ts';
 import { lessThan, notExists, or, updateOf } from '../shared/update-expression.ts';
 import { claimKey, completeKey, releaseKey, type IdempotencyScope } from './idempotency.ts';
@@ -43,7 +46,7 @@ export interface ActionResponse {
 }
 
 export interface ActionRequest {
-  /** The owner, or an operator acting on anyone's agent (access.ts#mayAct, and #mayCancel for a cancel, allowed it). */
+  /** The owner, or an operator acting on anyone's agent (access.ts#mayAct allowed it). */
   caller: Caller;
   agent: AgentRecord;
   action: AgentAction;
@@ -124,10 +127,7 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
     requestedAt: now.toISOString(),
     ...audit,
   };
-  if (action === 'cancel') {
-    if (reason === undefined) throw new Error('A cancel is an operator action and carries a reason');
-    return cancelProvisioning(agent, actor, reason, record, now);
-  }
+  if (action === 'cancel') return cancelProvisioning(agent, actor, reason, record, now);
   const refused = (current: ActionSubject) => error(409, 'action_refused', refusalMessageOf(action, current));
 
   if (action === 'retry') {
@@ -173,31 +173,71 @@ async function carryOut(request: ActionRequest, settings: ActionSettings, now: D
 
 /**
  * Cancels the agent's live provisioning: its job fails with who and why through the one domain writer (the agent
- * becomes `failed`, with its time to retry, and the history item keeps the operator and the reason), then the
+ * becomes `failed`, with its time to retry, and the history item keeps the actor and any reason), then the
  * execution's current wait is ended with `ProvisioningCancelled`, so it rolls back the run, the server and the device
  * at once. The failed job is what makes it safe: a late callback of the run is answered `ignored: terminal` (the
  * workflow stops and deletes what it built, I6), a wait that stores its token later finds the job not live, and a
  * wait that is never told (its token not stored yet, or Step Functions unreachable now) ends at its own timeout; each
  * of these goes through CheckRun, which finds the job failed, to MarkFailed and Rollback.
+ * The owner's own cancel then destroys the agent through the one destroy path (lifecycle.ts#destroysAfterCancel):
+ * a second write, so one that failed is made again by the same request sent again, which finds its job cancelled.
  */
 async function cancelProvisioning(
   agent: AgentRecord,
   actor: Actor,
-  reason: string,
+  reason: string | undefined,
   record: Record<string, unknown>,
   now: Date,
 ): Promise<ActionResponse> {
   const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);
   const ended = () => error(409, 'action_refused', `Cannot cancel: the agent is ${agent.agentStatus} with no live job`);
+  const accepted = (agentStatus: AgentStatus) => ({
+    statusCode: 202,
+    body: { ...record, status: 'accepted', agentStatus, jobId: job?.jobId },
+  });
+  const destroyAfterCancel = destroysAfterCancel(actor);
+  if (job !== undefined && destroyAfterCancel && isOwnCancelLeftFailed(agent, job)) {
+    return (await destroyCancelled(agent.agentId, job.jobId, actor, now)) ? accepted('destroying') : ended();
+  }
   if (job === undefined || !isCancellable(agent, job)) return ended();
-  const outcome = await recordJobEvent(job.jobId, { kind: 'cancelled', actor, reason }, actor, () => now);
+  const outcome = await recordJobEvent(
+    job.jobId,
+    { kind: 'cancelled', actor, ...(reason === undefined ? {} : { reason }) },
+    actor,
+    () => now,
+  );
   // The job ended meanwhile (activated or failed): nothing left to cancel.
   if (outcome.kind !== 'changed') return error(409, 'action_refused', 'Cannot cancel: the provisioning has ended');
   if (outcome.job.error !== undefined) await tellExecution(job.jobId, outcome.job.error);
-  return {
-    statusCode: 202,
-    body: { ...record, status: 'accepted', agentStatus: 'failed', jobId: job.jobId },
-  };
+  if (!destroyAfterCancel) return accepted('failed');
+  return (await destroyCancelled(agent.agentId, job.jobId, actor, now)) ? accepted('destroying') : accepted('failed');
+}
+
+/** The owner's cancel was recorded but its destroy was not (the request is sent again): the destroy is what is left. */
+function isOwnCancelLeftFailed(agent: AgentRecord, job: JobRecord): boolean {
+  return (
+    agent.agentStatus === 'failed' &&
+    agent.currentJobId === job.jobId &&
+    job.status === 'failed' &&
+    job.failedStep === CANCELLED_STEP
+  );
+}
+
+/** Moves the agent whose provisioning its owner cancelled to `destroying`, with its destroy execution requested. */
+async function destroyCancelled(agentId: string, jobId: string, actor: Actor, now: Date): Promise<boolean> {
+  const result = await recordAgentTransition(
+    agentId,
+    {
+      from: (current) => current.currentJobId === jobId && isActionAllowed('destroy', current),
+      to: planOf('destroy').pending,
+      event: 'destroy-requested',
+      actor,
+      fields: { actionError: undefined },
+      execution: lifecycleExecution({ action: 'destroy', agentId, actor }),
+    },
+    () => now,
+  );
+  return result.kind === 'changed';
 }
 
 /**

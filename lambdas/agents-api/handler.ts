@@ -4,7 +4,7 @@
  * carries Stripe.
  */
 import { createHash } from 'node:crypto';
-import { mayAct, mayCancel, maySee, reasonRequired, shownTo } from '../domain/access.ts';
+import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -77,9 +77,11 @@ async function getAgentView(request: Request): Promise<Response> {
 }
 
 /**
- * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 403 for support and
- * for a `cancel` by anyone but an operator, 400 for an operator without a reason, 409 for a transition the agent's status refuses, 422 for a reused key with another
- * body, 429 over the rate limit. An operator may act on any agent; the history keeps who, when and why.
+ * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 403 for support
+ * (access.ts#mayAct), 400 for an operator without a reason, 409 for a transition the agent's state refuses
+ * (lifecycle.ts#isAcceptedNow: the page offers exactly what passes both, access.ts#offeredActions), 422 for a reused
+ * key with another body, 429 over the rate limit. An operator may act on any agent; the history keeps who, when and
+ * why.
  */
 async function requestAction(request: Request): Promise<Response> {
   const idempotencyKey = header(request, 'idempotency-key');
@@ -94,7 +96,6 @@ async function requestAction(request: Request): Promise<Response> {
   const caller = callerOf(request);
   const agent = await visibleAgent(request);
   if (!mayAct(caller, agent)) throw forbidden('Support is read only');
-  if (action === 'cancel' && !mayCancel(caller)) throw forbidden('Only an operator may cancel a provisioning');
   if (reasonRequired(caller) && reason === undefined) {
     throw new HttpError(400, 'reason_required', "An operator action needs a reason: it is kept on the agent's history");
   }

@@ -2,6 +2,8 @@
  * The one rule of who may see and act on which agent, and what each role is shown. Pure: no AWS imports.
  * See docs/ARCHITECTURE.md, "Roles".
  */
+import { AGENT_ACTIONS, type ActionState, type AgentAction, isAcceptedNow } from './lifecycle.ts';
+import { inCustomerWords } from './wording.ts';
 
 export const OPERATORS_GROUP = 'operators';
 export const SUPPORT_GROUP = 'support';
@@ -37,17 +39,22 @@ export function maySee(caller: Caller, agent: OwnedResource): boolean {
   return isStaff(caller) || agent.userId === caller.userId;
 }
 
-/** May the caller ask for a lifecycle action (retry, stop, start, destroy) on the agent? Support never acts. */
+/**
+ * May the caller ask for an action (retry, stop, start, destroy, cancel) on the agent? The owner and operators; support
+ * never acts. (An operator's cancel leaves the agent failed for its owner to retry; the owner's ends in a destroy.)
+ */
 export function mayAct(caller: Caller, agent: OwnedResource): boolean {
   return caller.role === 'operator' || (caller.role === 'customer' && agent.userId === caller.userId);
 }
 
 /**
- * May the caller cancel a provisioning in flight? Operators only: it ends the owner's paid provisioning early (they
- * retry it), a decision for the team, never for support or, through the API, the owner.
+ * The actions a page offers `caller` on the agent: those the caller may ask for ({@link mayAct}) that the API would
+ * accept on the agent as it is (lifecycle.ts#isAcceptedNow). The API decides with the same two rules (403, then 409),
+ * so no button is offered that the API refuses, and none is missing that it would accept.
  */
-export function mayCancel(caller: Caller): boolean {
-  return caller.role === 'operator';
+export function offeredActions(caller: Caller, agent: OwnedResource & ActionState): AgentAction[] {
+  if (!mayAct(caller, agent)) return [];
+  return AGENT_ACTIONS.filter((action) => isAcceptedNow(action, agent));
 }
 
 /** Paying is the customer's own act: only the owner opens a checkout, whatever their role. */
@@ -124,7 +131,11 @@ export function redact<T>(value: T): T {
   return value;
 }
 
-/** What `role` is shown of `value`: as is, or redacted for support. */
+/**
+ * What `role` is shown of `value`: as is to operators, redacted for support, and to customers with a failure's
+ * staff-side text (an operator's note and id, a workflow's message) replaced by the customer's words (wording.ts).
+ */
 export function shownTo<T>(role: Role, value: T): T {
-  return mustRedact(role) ? redact(value) : value;
+  if (mustRedact(role)) return redact(value);
+  return role === 'customer' ? inCustomerWords(value) : value;
 }

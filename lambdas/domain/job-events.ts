@@ -67,8 +67,11 @@ export type JobEvent =
   | { kind: 'step'; step: WorkflowStep; vm?: VmDetails; metadata?: Record<string, string> }
   | { kind: 'activated'; vm: VmDetails }
   | { kind: 'failed'; error: string; failedStep?: string }
-  /** An operator stopped the provisioning (`actor` is `operator:<id>`): the job fails and the execution rolls back. */
-  | { kind: 'cancelled'; actor: string; reason: string };
+  /**
+   * An operator (`actor` `operator:<id>`, with a reason) or the owner (`user:<id>`) stopped the provisioning: the job
+   * fails and the execution rolls back.
+   */
+  | { kind: 'cancelled'; actor: string; reason?: string };
 
 export type JobEventOutcome =
   | { kind: 'ignored'; reason: 'duplicate' | 'stale' | 'terminal' }
@@ -141,7 +144,7 @@ export function applyJobEvent(job: JobState, event: JobEvent, at: string): JobEv
       },
       agentStatus: 'failed',
       event: event.kind,
-      ...(event.kind === 'cancelled' ? { reason: event.reason } : {}),
+      ...(event.kind === 'cancelled' && event.reason !== undefined ? { reason: event.reason } : {}),
     };
   }
 

@@ -3,11 +3,15 @@
  * each action may start from, the status it moves the agent to at once and the one it ends in, where a failure leaves
  * it, and the rate limit window. Pure: the writers turn these into conditional writes.
  */
-import type { ActionError, AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './schemas.ts';
+import type { ActionError } from './schemas.ts';
 import { agentStatusesLeadingTo, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 
+export const LIFECYCLE_ACTIONS = ['retry', 'stop', 'start', 'destroy'] as const;
+/** `cancel` stops a provisioning in flight ({@link isCancellable}). */
+export const AGENT_ACTIONS = [...LIFECYCLE_ACTIONS, 'cancel'] as const;
+
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
-/** Every action of `POST /agents/{agentId}/actions`: the lifecycle actions and an operator's `cancel`. */
+/** Every action of `POST /agents/{agentId}/actions`: the lifecycle actions and `cancel`. */
 export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
 /** What an action does to the agent's status: `pending` is written when it is accepted, `done` when it has finished. */
@@ -160,11 +164,48 @@ export function isCancellable(
 }
 
 /**
- * The job's error after an operator cancelled it: the owner reads who stopped their provisioning and why (the agent
- * ends `failed`, so they may retry it, and its time to retry runs as after any failure, I1).
+ * The job's error after a cancel: who stopped the provisioning and why, for staff (customers read wording.ts's words).
+ * An operator's cancel leaves the agent `failed`, so its owner may retry it (its time to retry runs as after any
+ * failure, I1); the owner's own cancel goes on to destroy it ({@link destroysAfterCancel}).
  */
-export function cancellationErrorOf(actor: string, reason: string): string {
-  return `cancelled by ${actor}: ${reason}`;
+export function cancellationErrorOf(actor: string, reason: string | undefined): string {
+  return reason === undefined ? `cancelled by ${actor}` : `cancelled by ${actor}: ${reason}`;
+}
+
+/**
+ * True when a cancel by `actor` ends in a destroy: the owner cancelling their own provisioning wants no agent, so the
+ * failed agent goes on through the one destroy path (the destroy cancels the subscription, and an agent that never ran
+ * is not charged, I7). An operator's cancel leaves the decision to the owner, who may retry.
+ */
+export function destroysAfterCancel(actor: string): boolean {
+  return actor.startsWith('user:');
+}
+
+/** What decides whether an action is accepted now: the agent, and its current job when it has one. */
+export interface ActionState extends ActionSubject {
+  readonly currentJobId?: string;
+  readonly job?: { readonly jobId: string; readonly status: JobStatus };
+}
+
+/**
+ * True when the API would accept `action` on the agent as it is (whoever asks: who may ask is access.ts): the lifecycle
+ * rule of each action, and for a cancel a live current job. The API refuses anything else with 409.
+ */
+export function isAcceptedNow(action: AgentAction, agent: ActionState): boolean {
+  return action === 'cancel' ? isCancellable(agent, agent.job) : isActionAllowed(action, agent);
+}
+
+/** The action state of an agent view (the page's, or the API's own): its current job is the view's job. */
+export function actionStateOf(
+  view: ActionSubject & { readonly jobId: string | null; readonly status: JobStatus | null },
+): ActionState {
+  return {
+    agentStatus: view.agentStatus,
+    ...(view.actionError === undefined ? {} : { actionError: view.actionError }),
+    ...(view.subscriptionEndedAt === undefined ? {} : { subscriptionEndedAt: view.subscriptionEndedAt }),
+    ...(view.jobId === null ? {} : { currentJobId: view.jobId }),
+    ...(view.jobId === null || view.status === null ? {} : { job: { jobId: view.jobId, status: view.status } }),
+  };
 }
 
 /** Actions each user may request per agent in one window. */

@@ -1,6 +1,7 @@
 /**
  * zod schemas of every message in docs/CONTRACT.md: the single source for handlers, the local runtime and the dashboard.
  */
+import { AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './lifecycle.ts';
 import { AGENT_STATUSES, JOB_STATUSES } from './statuses.ts';
 import { UI_STEP_KEYS, WORKFLOW_STEPS, type UiStepKey } from './steps.ts';
 import * as z from './zod-mini.ts';
@@ -89,8 +90,8 @@ export const callbackResponse = z.object({
 });
 export type CallbackResponse = z.infer<typeof callbackResponse>;
 
-// Re-exported so the workflow step list has one home.
-export { WORKFLOW_STEPS };
+// Re-exported so the workflow step and action lists have one home each.
+export { AGENT_ACTIONS, LIFECYCLE_ACTIONS, WORKFLOW_STEPS };
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Agent views: the WebSocket snapshot/update and GET /agents/{agentId}
@@ -205,10 +206,6 @@ export const createAgentRequest = z.object({
 });
 export type CreateAgentRequest = z.infer<typeof createAgentRequest>;
 
-export const LIFECYCLE_ACTIONS = ['retry', 'stop', 'start', 'destroy'] as const;
-/** Actions only an operator may ask for: `cancel` stops a provisioning in flight (lambdas/domain/lifecycle.ts). */
-export const OPERATOR_ACTIONS = ['cancel'] as const;
-export const AGENT_ACTIONS = [...LIFECYCLE_ACTIONS, ...OPERATOR_ACTIONS] as const;
 /** Why an operator acts on an agent: kept on the agent's history with who and when. */
 export const actionReason = z.string().check(z.trim(), z.minLength(3), z.maxLength(500));
 export const agentActionRequest = z.object({ action: z.enum(AGENT_ACTIONS), reason: z.optional(actionReason) });

@@ -6,7 +6,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { mustRedact, redact, type Role } from '../domain/access.ts';
+import { shownTo, type Role } from '../domain/access.ts';
 import type { ServerMessage } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { managementApi } from '../shared/clients/management-api.ts';
@@ -118,14 +118,16 @@ async function deliver(
   }
 }
 
-/** Each message is serialized once per way of showing it (as is, redacted), however many connections receive it. */
-const encodings = new WeakMap<ServerMessage, Map<boolean, Uint8Array>>();
+/**
+ * Each message is serialized once per role it is shown to (as is, redacted for support, in the customer's words),
+ * however many connections receive it.
+ */
+const encodings = new WeakMap<ServerMessage, Map<Role, Uint8Array>>();
 function encodedFor(message: ServerMessage, role: Role): Uint8Array {
-  const redacted = mustRedact(role);
-  let byWay = encodings.get(message);
-  if (byWay === undefined) encodings.set(message, (byWay = new Map()));
-  let data = byWay.get(redacted);
-  if (data === undefined) byWay.set(redacted, (data = encodeMessage(redacted ? redact(message) : message)));
+  let byRole = encodings.get(message);
+  if (byRole === undefined) encodings.set(message, (byRole = new Map()));
+  let data = byRole.get(role);
+  if (data === undefined) byRole.set(role, (data = encodeMessage(shownTo(role, message))));
   return data;
 }
 

@@ -76,6 +76,7 @@ describe('dashboard', () => {
     const page = await suite.newPage();
     await signIn(page, suite.stack.url, `grace-${RUN}`);
     await buyAgent(page, 'Flaky [fail:network_configured]');
+    await page.getByTestId('checkout-outcome').waitFor();
 
     await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
     expect(await page.getByTestId('agent-status').textContent()).toContain('Failed');
@@ -87,9 +88,28 @@ describe('dashboard', () => {
     expect((await page.getByTestId('failure-error').textContent())?.length).toBeGreaterThan(0);
     await saveScreenshot(page, 'agent-failed');
 
+    expect(await page.getByTestId('checkout-outcome').count()).toBe(0);
+
+    // Each notice belongs to the state it describes: "Payment received" to the paid job's provisioning, never the
+    // Retry's; "Retry requested" to the failure it answered, never the retry's own failure.
+    await page.evaluate(`(() => {
+      window.__notices = [];
+      new MutationObserver(() => {
+        for (const notice of document.querySelectorAll('[data-testid$="-outcome"]'))
+          window.__notices.push(notice.getAttribute('data-testid') + ' ' + document.querySelector('[data-testid="agent-status"]')?.textContent);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    })()`);
     await page.getByTestId('retry').click();
-    await page.getByTestId('retry-outcome').waitFor();
-    expect(await page.getByTestId('retry-outcome').textContent()).not.toBe('');
+    await page
+      .locator('[data-testid="agent-status"]:has-text("Provisioning")')
+      .waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    const seen = (await page.evaluate('window.__notices')) as string[];
+    expect(seen.filter((notice) => notice.startsWith('checkout-outcome'))).toEqual([]);
+    const retrying = seen.findIndex((notice) => notice.endsWith('Provisioning'));
+    const afterRetry = retrying === -1 ? [] : seen.slice(retrying);
+    expect(afterRetry.filter((notice) => notice.startsWith('retry-outcome'))).toEqual([]);
+    expect(await page.locator('[data-testid$="-outcome"]').count()).toBe(0);
   });
 
   it('catches up after the socket drops mid-run, missing nothing', async () => {

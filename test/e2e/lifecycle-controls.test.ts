@@ -89,6 +89,23 @@ describe('agent controls', () => {
     await saveScreenshot(page, 'agent-destroyed');
   });
 
+  it('lets the owner cancel a provisioning they paid for by mistake: it ends destroyed', async () => {
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, `controls-cancel-${RUN}`);
+    // [manual]: dispatched, never reported, so the provisioning stays live until cancelled.
+    await buyAgent(page, 'Mistake [manual]');
+    expect(await controlsShown(page)).toEqual(['control-cancel']);
+    let question = '';
+    page.once('dialog', (dialog) => {
+      question = dialog.message();
+      void dialog.accept();
+    });
+    await page.getByTestId('control-cancel').click();
+    await status(page, 'Destroyed');
+    expect(question).toContain('not charged');
+    expect(await controlsShown(page)).toEqual([]);
+  });
+
   it("shows the server's reason when it refuses the request", async () => {
     const userId = `controls-refused-${RUN}`;
     const { page, agentId } = await runningAgentPage(userId, 'Busy');

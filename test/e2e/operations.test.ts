@@ -65,7 +65,7 @@ describe('Operations console', () => {
 
     // Retry Alice's job with a reason: audited on the agent's history, and her new job arrives live.
     const row = page.getByTestId(`job-${first.jobId}`);
-    await row.getByTestId('show-history').click();
+    await row.getByTestId('open-retry').click();
     const detail = page.getByTestId(`job-detail-${first.jobId}`);
     await detail.getByLabel('Reason').fill(`ticket ${RUN}: transient network`);
     await detail.getByTestId('retry-job').click();
@@ -109,12 +109,32 @@ describe('Operations console', () => {
     await expect.poll(() => row.getAttribute('data-status'), { timeout: SETTLE_TIMEOUT_MS }).toBe('failed');
     expect(await row.textContent()).toContain('at cancelled');
     expect(await row.getByTestId('open-cancel').count()).toBe(0);
-    // The owner reads who stopped the provisioning and why, and may retry it.
-    expect(await owner.agent(agentId)).toMatchObject({
+    // Accepted: the reason was for the cancel only. No form is left whose next Enter would send another action with it.
+    expect(await detail.getByLabel('Reason').count()).toBe(0);
+    expect(await detail.getByTestId('retry-job').count()).toBe(0);
+    // Staff read who stopped the provisioning and why; the owner reads that it was cancelled, in words, and may retry.
+    const operatorApi = await ApiClient.signIn(suite.stack.url, `operator-${RUN}`, ['operators']);
+    expect(await operatorApi.agent(agentId)).toMatchObject({
       agentStatus: 'failed',
       failedStep: 'cancelled',
       error: `cancelled by operator:operator-${RUN}: ${reason}`,
     });
+    const ownerView = await owner.agent(agentId);
+    expect(ownerView).toMatchObject({ agentStatus: 'failed', failedStep: 'cancelled' });
+    expect(JSON.stringify(ownerView)).not.toContain(`operator-${RUN}`);
+    expect(JSON.stringify(ownerView)).not.toContain(reason);
+
+    // The owner's page says so in words: no operator id or note, no failure "at Queued", no workflow step.
+    const cancelledPage = await suite.newPage();
+    await cancelledPage.goto(consoleUrl(`frank-${RUN}`, '').replace('#/operations', `#/agents/${agentId}`));
+    const failure = cancelledPage.getByTestId('failure');
+    await failure.waitFor();
+    expect(await failure.locator('h2').textContent()).toContain('Provisioning cancelled');
+    const pageText = (await cancelledPage.locator('main').textContent()) ?? '';
+    for (const staffOnly of [`operator-${RUN}`, reason, 'Workflow step', 'Failed at'])
+      expect(pageText).not.toContain(staffOnly);
+    expect(await cancelledPage.locator('[data-status="error"] .step__status').textContent()).toBe('Cancelled');
+    await cancelledPage.close();
 
     // The agent page shows staff the same history; an operator's retry there asks why first, and records it.
     const agentPage = await suite.newPage();
@@ -139,7 +159,7 @@ describe('Operations console', () => {
   }, 120_000);
 
   it('shows support the same without Retry, and a customer nothing of it', async () => {
-    const { jobId } = await failedJob(`dave-${RUN}`, 'vm_created', 'ash');
+    const { jobId, agentId } = await failedJob(`dave-${RUN}`, 'vm_created', 'ash');
 
     const support = await suite.newPage();
     await support.goto(consoleUrl(`support-${RUN}`, 'support'));
@@ -148,6 +168,10 @@ describe('Operations console', () => {
     await support.getByTestId(`job-detail-${jobId}`).getByTestId('audit').locator('li').first().waitFor();
     expect(await support.getByTestId('retry-job').count()).toBe(0);
     expect(await support.getByTestId('operations-link').count()).toBe(1);
+    // Read only on the agent page too: no Retry, Stop or Destroy that the API would refuse.
+    await support.goto(consoleUrl(`support-${RUN}`, 'support').replace('#/operations', `#/agents/${agentId}`));
+    await support.getByTestId('failure').waitFor();
+    expect(await support.locator('[data-testid^="control-"], [data-testid="retry"]').count()).toBe(0);
 
     const customer = await suite.newPage();
     await customer.goto(consoleUrl(`erin-${RUN}`, ''));

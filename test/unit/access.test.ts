@@ -3,9 +3,9 @@ import {
   actorOf,
   isStaff,
   mayAct,
-  mayCancel,
   mayPayFor,
   maySee,
+  offeredActions,
   reasonRequired,
   redact,
   REDACTED_TEXT,
@@ -49,8 +49,43 @@ describe('who may see, act and pay', () => {
     }).toEqual(expected);
   });
 
-  it('lets only operators cancel a provisioning, not its owner, not support', () => {
-    expect([owner, stranger, operator, support].map(mayCancel)).toEqual([false, false, true, false]);
+  it('offers each viewer exactly the actions the API would accept from them now', () => {
+    const live = {
+      ...agent,
+      agentStatus: 'provisioning',
+      currentJobId: 'job_1',
+      job: { jobId: 'job_1', status: 'queued' },
+    } as const;
+    const failed = {
+      ...agent,
+      agentStatus: 'failed',
+      currentJobId: 'job_1',
+      job: { jobId: 'job_1', status: 'failed' },
+    } as const;
+    const active = {
+      ...agent,
+      agentStatus: 'active',
+      currentJobId: 'job_1',
+      job: { jobId: 'job_1', status: 'running' },
+    } as const;
+    // The owner and operators cancel a live provisioning; support never acts, whatever the agent's state.
+    expect([owner, stranger, operator, support].map((caller) => offeredActions(caller, live))).toEqual([
+      ['cancel'],
+      [],
+      ['cancel'],
+      [],
+    ]);
+    expect(offeredActions(owner, failed)).toEqual(['retry', 'destroy']);
+    expect(offeredActions(support, failed)).toEqual([]);
+    expect(offeredActions(operator, active)).toEqual(['stop', 'destroy']);
+    expect(offeredActions(owner, { ...active, agentStatus: 'destroyed' })).toEqual([]);
+    // A failed destroy may be asked for again, and nothing else.
+    const destroyFailed = {
+      ...active,
+      agentStatus: 'destroying',
+      actionError: { action: 'destroy', message: 'x', at: '2026-12-08T00:00:00.000Z' },
+    } as const;
+    expect(offeredActions(owner, destroyFailed)).toEqual(['destroy']);
   });
 
   it('support may not act even on an agent of its own', () => {

@@ -111,11 +111,13 @@ describe('actionFailureText', () => {
 });
 
 describe('availableControls', () => {
+  const owner = { userId: 'owner', role: 'customer' } as const;
+  const support = { userId: 'help', role: 'support' } as const;
+  // A provisioning with a live job is cancelled by its owner; Retry has its own button in the failure panel.
   const expected: Readonly<Record<AgentStatus, readonly string[]>> = {
     draft: [],
-    provisioning: [],
+    provisioning: ['cancel'],
     active: ['stop', 'destroy'],
-    // Retry has its own button in the failure panel.
     failed: ['destroy'],
     stopping: [],
     stopped: ['start', 'destroy'],
@@ -123,22 +125,25 @@ describe('availableControls', () => {
     destroying: [],
     destroyed: [],
   };
+  const inStatus = (agentStatus: AgentStatus, overrides: Partial<AgentView> = {}) =>
+    provisioning({ agentStatus, status: agentStatus === 'provisioning' ? 'provisioning' : 'failed', ...overrides });
 
-  it.each(AGENT_STATUSES)('offers what the API accepts from %s', (agentStatus) => {
-    expect(availableControls({ agentStatus })).toEqual(expected[agentStatus]);
+  it.each(AGENT_STATUSES)('offers the owner what the API accepts from %s, and support nothing', (agentStatus) => {
+    expect(availableControls(owner, inStatus(agentStatus))).toEqual(expected[agentStatus]);
+    expect(availableControls(support, inStatus(agentStatus))).toEqual([]);
   });
 
   it('leaves out the failed action, which Try again offers, and keeps the others', () => {
     const at = '2026-12-01T10:00:00.000Z';
-    expect(availableControls({ agentStatus: 'active', actionError: { action: 'stop', message: 'x', at } })).toEqual([
-      'destroy',
-    ]);
-    expect(availableControls({ agentStatus: 'stopped', actionError: { action: 'start', message: 'x', at } })).toEqual([
-      'destroy',
-    ]);
+    expect(availableControls(owner, inStatus('active', { actionError: { action: 'stop', message: 'x', at } }))).toEqual(
+      ['destroy'],
+    );
+    expect(
+      availableControls(owner, inStatus('stopped', { actionError: { action: 'start', message: 'x', at } })),
+    ).toEqual(['destroy']);
     // A destroy that failed for good may only be destroyed again, and Try again is that button.
     expect(
-      availableControls({ agentStatus: 'destroying', actionError: { action: 'destroy', message: 'x', at } }),
+      availableControls(owner, inStatus('destroying', { actionError: { action: 'destroy', message: 'x', at } })),
     ).toEqual([]);
   });
 });

@@ -1,28 +1,42 @@
-import { useState } from 'preact/hooks';
+import type { Caller } from '../../../lambdas/domain/access.ts';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import { type AgentControl, availableControls } from '../presentation.ts';
-import { type ActionOutcome, useActionRequest } from './action-request.ts';
+import { useCaller } from '../services.ts';
+import { useActionRequest } from './action-request.ts';
+import type { Notify } from './notice.tsx';
 
 const CONTROL_LABELS: Readonly<Record<AgentControl, string>> = {
   stop: 'Stop',
   start: 'Start',
   destroy: 'Destroy',
+  cancel: 'Cancel provisioning',
 };
 
+/** What a control that cannot be undone asks first; the others act at once. */
+function confirmation(action: AgentControl, view: AgentView, role: Caller['role']): string | undefined {
+  if (action === 'destroy') return `Destroy ${view.name}? Its server is deleted and this cannot be undone.`;
+  if (action !== 'cancel') return undefined;
+  return role === 'customer'
+    ? `Cancel the provisioning of ${view.name}? What was set up is removed and the agent is destroyed; an agent that never ran is not charged.`
+    : `Cancel the provisioning of ${view.name}? What was set up is removed; its owner may retry it.`;
+}
+
 /**
- * Stop, Start and Destroy, as far as the agent's status allows. An accepted request shows as the status badge moving
- * on (live, over the socket); only a refusal needs words. Destroy cannot be undone, so it asks first.
+ * Stop, Start, Destroy and Cancel provisioning, as far as the viewer may and the agent's state allows (the API's own
+ * rule, presentation.ts#availableControls): support is offered none. An accepted request shows as the status badge
+ * moving on (live, over the socket); only a refusal needs words (the page's `control` notice). Destroy and Cancel
+ * cannot be undone, so they ask first.
  */
-export function AgentControls({ view }: { view: AgentView }) {
-  const [outcome, setOutcome] = useState<ActionOutcome>();
-  const { pending, request } = useActionRequest(view.agentId, setOutcome);
-  const controls = availableControls(view);
+export function AgentControls({ view, notify }: { view: AgentView; notify: Notify }) {
+  const caller = useCaller();
+  const { pending, request } = useActionRequest(view, 'control', notify);
+  const controls = availableControls(caller, view);
   if (controls.length === 0) return null;
 
   const click = (action: AgentControl): void => {
-    if (action === 'destroy' && !confirm(`Destroy ${view.name}? Its server is deleted and this cannot be undone.`))
-      return;
-    void request(action, `${CONTROL_LABELS[action]} requested.`);
+    const question = confirmation(action, view, caller.role);
+    if (question !== undefined && !confirm(question)) return;
+    void request(action);
   };
 
   return (
@@ -32,7 +46,7 @@ export function AgentControls({ view }: { view: AgentView }) {
           <button
             key={action}
             type="button"
-            class={`button${action === 'destroy' ? ' button--danger' : ''}`}
+            class={`button${action === 'destroy' || action === 'cancel' ? ' button--danger' : ''}`}
             onClick={() => click(action)}
             disabled={pending !== undefined}
             data-testid={`control-${action}`}
@@ -41,11 +55,6 @@ export function AgentControls({ view }: { view: AgentView }) {
           </button>
         ))}
       </div>
-      {outcome?.ok === false ? (
-        <p class="form__error" role="status" data-testid="control-outcome">
-          {outcome.message}
-        </p>
-      ) : null}
     </section>
   );
 }

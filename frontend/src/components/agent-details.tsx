@@ -1,23 +1,33 @@
-import { useState } from 'preact/hooks';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
+import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
+import type { PageNotice } from '../notices.ts';
 import { agentStatusBadge, isStale } from '../presentation.ts';
 import { useNow } from '../services.ts';
-import type { ActionOutcome } from './action-request.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
 import { ActionFailurePanel, FailurePanel } from './failure-panels.tsx';
-import { Notice } from './notice.tsx';
+import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
 import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
 
-/** Everything about one loaded agent: status, notices, what can be done with it, its steps and its server. */
-export function AgentDetails({ view }: { view: AgentView }) {
+/**
+ * Everything about one loaded agent: status, notices, what can be done with it, its steps and its server. The
+ * passing notices (`notices`, notices.ts) are kept by the page, past the panels whose buttons made them.
+ */
+export function AgentDetails({
+  view,
+  notices,
+  notify,
+  staff,
+}: {
+  view: AgentView;
+  notices: readonly PageNotice[];
+  notify: Notify;
+  staff: boolean;
+}) {
   const provisioning = view.agentStatus === 'provisioning';
   const now = useNow(provisioning);
   const failedStep = view.steps.find((step) => step.status === 'error');
-  // Kept here, not in the failure panels: an accepted request moves the agent on, which removes its panel.
-  const [retryOutcome, setRetryOutcome] = useState<ActionOutcome>();
-  const [tryAgainOutcome, setTryAgainOutcome] = useState<ActionOutcome>();
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
@@ -31,6 +41,7 @@ export function AgentDetails({ view }: { view: AgentView }) {
       <p class="muted">
         Region {view.region} · Agent {view.agentId}
       </p>
+      <PageNotices notices={notices} />
 
       {view.paymentIssue === true ? (
         <Notice tone="bad" role="alert" testId="payment-issue">
@@ -60,30 +71,19 @@ export function AgentDetails({ view }: { view: AgentView }) {
       {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? (
         <PayButton agentId={view.agentId} />
       ) : null}
-      <AgentControls view={view} />
+      <AgentControls view={view} notify={notify} />
 
       {view.actionError === undefined ? null : (
-        <ActionFailurePanel agentId={view.agentId} error={view.actionError} onOutcome={setTryAgainOutcome} />
+        <ActionFailurePanel view={view} error={view.actionError} notify={notify} />
       )}
-      {/* An accepted request clears the failure and the status badge shows the progress: only a refusal needs words. */}
-      {tryAgainOutcome?.ok === false && view.actionError !== undefined ? (
-        <Notice tone="bad" role="status" testId="try-again-outcome">
-          {tryAgainOutcome.message}
-        </Notice>
-      ) : null}
 
       {failedStep !== undefined && view.agentStatus === 'failed' ? (
-        <FailurePanel agentId={view.agentId} step={failedStep} onOutcome={setRetryOutcome} />
-      ) : null}
-      {retryOutcome !== undefined && (view.agentStatus === 'failed' || view.agentStatus === 'provisioning') ? (
-        <Notice tone={retryOutcome.ok ? 'neutral' : 'bad'} role="status" testId="retry-outcome">
-          {retryOutcome.message}
-        </Notice>
+        <FailurePanel view={view} step={failedStep} notify={notify} staff={staff} />
       ) : null}
 
       <section aria-labelledby="steps-heading" class="card">
         <h2 id="steps-heading">Provisioning</h2>
-        <StepList steps={view.steps} now={now} />
+        <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} />
         {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
         {view.workflowRunUrl === undefined ? null : (
           <p>

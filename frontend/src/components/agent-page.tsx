@@ -1,13 +1,28 @@
 import { useEffect } from 'preact/hooks';
+import type { PageNotice } from '../notices.ts';
 import type { CheckoutReturn } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
 import { AgentDetails } from './agent-details.tsx';
 import { AgentAuditTrail } from './audit-trail.tsx';
-import { Notice } from './notice.tsx';
+import { useNotices } from './notice.tsx';
 
-const CHECKOUT_OUTCOMES: Readonly<Record<CheckoutReturn['outcome'], string>> = {
-  success: 'Payment received: your agent is being set up. You can follow every step here.',
-  cancelled: 'Checkout was cancelled: nothing was charged and the agent stays a draft.',
+/**
+ * How a checkout ended, as a notice about the payment's own provisioning: shown while the agent is a draft or is
+ * being set up by the first job the page sees, never again for a later attempt (a Retry) or status.
+ */
+const CHECKOUT_NOTICES: Readonly<Record<CheckoutReturn['outcome'], PageNotice>> = {
+  success: {
+    id: 'checkout',
+    tone: 'good',
+    text: 'Payment received: your agent is being set up. You can follow every step here.',
+    about: { statuses: ['draft', 'provisioning'], jobId: 'first-seen' },
+  },
+  cancelled: {
+    id: 'checkout',
+    tone: 'neutral',
+    text: 'Checkout was cancelled: nothing was charged and the agent stays a draft.',
+    about: { statuses: ['draft'] },
+  },
 };
 
 /** One agent, live: its provisioning steps, heartbeat, VM and what to do when it failed. */
@@ -26,21 +41,15 @@ export function AgentPage({
   useEffect(() => live.watch(agentId), [live, agentId]);
 
   const view = agents.get(agentId);
-  // The checkout notice matters until provisioning is over; then the steps tell the story.
-  const settingUp = view === undefined || view.agentStatus === 'draft' || view.agentStatus === 'provisioning';
+  const { notices, notify } = useNotices(view, checkout === undefined ? [] : [CHECKOUT_NOTICES[checkout]]);
   return (
     <main class="page">
       <p>
         <a href="#/">← All agents</a>
       </p>
-      {checkout === undefined || !settingUp ? null : (
-        <Notice tone={checkout === 'success' ? 'good' : 'neutral'} role="status" testId="checkout-outcome">
-          {CHECKOUT_OUTCOMES[checkout]}
-        </Notice>
-      )}
       {view !== undefined ? (
         <>
-          <AgentDetails view={view} />
+          <AgentDetails view={view} notices={notices} notify={notify} staff={staff} />
           {staff && <AgentAuditTrail agentId={agentId} seq={view.seq} />}
         </>
       ) : problems.has(agentId) ? (

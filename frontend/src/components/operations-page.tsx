@@ -239,28 +239,46 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
   const { api } = useServices();
   const [open, setOpen] = useState(false);
   const [trail, setTrail] = useState<AuditTrail | undefined>();
+  // The action whose reason is being asked for: only the one the operator chose on this row, and none once it was
+  // accepted, so no later Enter can send another action with the reason written for this one.
+  const [asking, setAsking] = useState<OperatorAction | undefined>();
   const [reason, setReason] = useState('');
   const [message, setMessage] = useState<string | undefined>();
 
   const showTrail = async (): Promise<void> => {
-    setOpen(!open);
-    if (!open) setTrail(await api.auditTrail(job.agentId));
+    setOpen(true);
+    setTrail(await api.auditTrail(job.agentId));
+  };
+  const toggleTrail = async (): Promise<void> => {
+    if (open) setOpen(false);
+    else await showTrail();
   };
   // Retry a failed job; cancel a live one (its agent ends failed, its resources rolled back, the owner may retry).
   const live = job.status === 'queued' || job.status === 'provisioning';
-  const action = job.status === 'failed' ? ACTIONS.retry : live ? ACTIONS.cancel : undefined;
+  const offered: readonly OperatorAction[] = canAct
+    ? job.status === 'failed'
+      ? [ACTIONS.retry]
+      : live
+        ? [ACTIONS.cancel]
+        : []
+    : [];
+  const ask = async (chosen: OperatorAction): Promise<void> => {
+    setAsking(chosen);
+    setReason('');
+    setMessage(undefined);
+    await showTrail();
+  };
   const act = async (chosen: OperatorAction): Promise<void> => {
     try {
       await api.requestAction(job.agentId, chosen.action, crypto.randomUUID(), reason);
+      setAsking(undefined);
+      setReason('');
       setMessage(`${chosen.label} accepted`);
       setTrail(await api.auditTrail(job.agentId));
       await onActed();
     } catch (error) {
       setMessage(error instanceof ApiError ? error.message : `${chosen.label} failed`);
     }
-  };
-  const openForCancel = async (): Promise<void> => {
-    if (!open) await showTrail();
   };
 
   return (
@@ -293,32 +311,33 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
           <button
             type="button"
             class="button button--quiet"
-            onClick={() => void showTrail()}
+            onClick={() => void toggleTrail()}
             data-testid="show-history"
           >
             History
           </button>
-          {canAct && live && (
+          {offered.map((action) => (
             <button
+              key={action.action}
               type="button"
-              class="button button--danger"
-              onClick={() => void openForCancel()}
-              data-testid="open-cancel"
+              class={`button ${action.buttonClass}`}
+              onClick={() => void ask(action)}
+              data-testid={`open-${action.action}`}
             >
-              Cancel
+              {action.label}
             </button>
-          )}
+          ))}
         </td>
       </tr>
       {open && (
         <tr class="jobs__detail" data-testid={`job-detail-${job.jobId}`}>
           <td colSpan={8}>
-            {canAct && action !== undefined && (
+            {asking !== undefined && offered.includes(asking) && (
               <form
                 class="form form--inline"
                 onSubmit={(event) => {
                   event.preventDefault();
-                  void act(action);
+                  void act(asking);
                 }}
               >
                 <label>
@@ -330,8 +349,8 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
                     minLength={3}
                   />
                 </label>
-                <button type="submit" class={`button ${action.buttonClass}`} data-testid={action.testId}>
-                  {action.label}
+                <button type="submit" class={`button ${asking.buttonClass}`} data-testid={asking.testId}>
+                  {asking.confirmLabel}
                 </button>
               </form>
             )}
@@ -346,14 +365,29 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
 
 interface OperatorAction {
   readonly action: 'retry' | 'cancel';
+  /** The row's button, which asks for the reason. */
   readonly label: string;
+  /** The form's button, which sends the action with it. */
+  readonly confirmLabel: string;
   readonly testId: string;
   readonly buttonClass: string;
 }
 
 const ACTIONS = {
-  retry: { action: 'retry', label: 'Retry', testId: 'retry-job', buttonClass: 'button--primary' },
-  cancel: { action: 'cancel', label: 'Cancel provisioning', testId: 'cancel-job', buttonClass: 'button--danger' },
+  retry: {
+    action: 'retry',
+    label: 'Retry',
+    confirmLabel: 'Retry with this reason',
+    testId: 'retry-job',
+    buttonClass: 'button--primary',
+  },
+  cancel: {
+    action: 'cancel',
+    label: 'Cancel',
+    confirmLabel: 'Cancel provisioning',
+    testId: 'cancel-job',
+    buttonClass: 'button--danger',
+  },
 } as const satisfies Record<string, OperatorAction>;
 
 /** Six small cells, one per step, coloured by status, titled with the step's duration. */

@@ -2,12 +2,15 @@ import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import type { UiStep } from '../../../lambdas/domain/steps.ts';
 import { formatAge, heartbeatAgeMs, stepStatusBadge, stepTimeLabel } from '../presentation.ts';
 
-/** The provisioning steps in order, each with its status and how long it took (or has been running). */
-export function StepList({ steps, now }: { steps: readonly UiStep[]; now: Date }) {
+/**
+ * The provisioning steps in order, each with its status and how long it took (or has been running); `cancelled`: the
+ * step in error was stopped, not failed.
+ */
+export function StepList({ steps, now, cancelled }: { steps: readonly UiStep[]; now: Date; cancelled: boolean }) {
   return (
     <ol class="steps" data-testid="steps">
       {steps.map((step) => {
-        const badge = stepStatusBadge(step.status);
+        const badge = stepStatusBadge(step.status, cancelled);
         return (
           <li
             key={step.key}

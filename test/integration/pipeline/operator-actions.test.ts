@@ -1,6 +1,6 @@
 /**
- * What operators do from the console, on the whole local runtime. An operator cancels a provisioning in flight, on the whole local runtime: only operators may (the owner and support
- * get 403, another customer 404), with a reason; the agent ends `failed` with who and why, the execution's wait is
+ * What operators do from the console, on the whole local runtime. An operator cancels a provisioning in flight, on the whole local runtime (support gets 403, another customer 404; the
+ * owner's own cancel ends in a destroy), with a reason; the agent ends `failed` with who and why, the execution's wait is
  * failed so its own rollback deletes the server and the Tailscale device and cancels the run; a late callback of the
  * cancelled run changes nothing and is told the job is over (I6); the cancel is on the agent's history; the owner's
  * retry provisions the agent again, which then cannot be cancelled, and an operator's stop is audited like the cancel. The console's health counts a stop, start or
@@ -117,12 +117,8 @@ describe("an operator's cancel of a provisioning", () => {
     await vi.waitFor(async () => expect((await getJob(jobId!))?.taskPhase).toBe('completion'), { timeout: 15_000 });
     const before = await owner.agent(agentId);
 
-    // Operators only, with a reason; nothing is written for anyone else.
+    // Operators with a reason (the owner's own cancel is below); nothing is written for anyone else.
     const reason = `ticket ${RUN}: ordered twice`;
-    expect(await act(owner, agentId, { action: 'cancel', reason })).toMatchObject({
-      status: 403,
-      body: { error: { code: 'forbidden' } },
-    });
     expect((await act(support, agentId, { action: 'cancel', reason })).status).toBe(403);
     expect((await act(stranger, agentId, { action: 'cancel', reason })).status).toBe(404);
     expect(await act(operator, agentId, { action: 'cancel' })).toMatchObject({
@@ -141,13 +137,17 @@ describe("an operator's cancel of a provisioning", () => {
     expect(replayed.body).toEqual(accepted.body);
     expect(replayed.headers.get('idempotent-replayed')).toBe('true');
 
-    // The owner reads who stopped it and why; the agent may be retried within its time to retry.
+    // Staff read who stopped it and why; the owner reads that it was cancelled, in words, without the operator's id
+    // or note, and may retry it within its time to retry.
+    expect(await operator.agent(agentId)).toMatchObject({
+      error: `cancelled by operator:operator-${RUN}: ${reason}`,
+    });
     const cancelled = await owner.agent(agentId);
     expect(cancelled).toMatchObject({
       agentStatus: 'failed',
       status: 'failed',
       failedStep: 'cancelled',
-      error: `cancelled by operator:operator-${RUN}: ${reason}`,
+      error: 'Our team stopped this provisioning and removed what it had set up. You can retry it.',
       failedExpiresAt: expect.any(String),
     });
 
@@ -250,6 +250,38 @@ describe("an operator's cancel of a provisioning", () => {
       status: 'failed',
       failedStep: 'cancelled',
     });
+  }, 60_000);
+
+  it('lets the owner cancel their own provisioning: it ends destroyed through the destroy path, billing nothing', async () => {
+    const { agentId } = await owner.createAgent(`[manual] own cancel ${RUN}`);
+    const { subscriptionId } = await payForAgent(owner, agentId);
+    const { jobId } = await owner.agent(agentId);
+    expect((await act(stranger, agentId, { action: 'cancel' })).status).toBe(404);
+
+    const key = randomUUID();
+    const accepted = await act(owner, agentId, { action: 'cancel' }, key);
+    expect(accepted).toMatchObject({ status: 202, body: { action: 'cancel', agentStatus: 'destroying', jobId } });
+    expect((await act(owner, agentId, { action: 'cancel' }, key)).body).toEqual(accepted.body);
+
+    await vi.waitFor(async () => expect((await owner.agent(agentId)).agentStatus).toBe('destroyed'), {
+      timeout: 30_000,
+      interval: 100,
+    });
+    // The destroy's own cancellation of the subscription (I1), and the provisioning's rollback.
+    expect(await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)).toMatchObject({ status: 'canceled' });
+    const execution = await stack.stepFunctions.waitForExecution(executions.get(jobId!)!.executionArn);
+    expect(execution.status).toBe('FAILED');
+    const trail = (await (await operator.fetch(`/operations/agents/${agentId}/history`)).json()) as {
+      entries: { event: string; actor: string }[];
+    };
+    expect(trail.entries.map((entry) => entry.event).slice(0, 3)).toEqual([
+      'destroy-completed',
+      'destroy-requested',
+      'cancelled',
+    ]);
+    expect(trail.entries.slice(1, 3).every((entry) => entry.actor === `user:owner-${RUN}`)).toBe(true);
+    // Nothing is left to cancel.
+    expect((await act(owner, agentId, { action: 'cancel' })).status).toBe(409);
   }, 60_000);
 
   it('refuses to cancel an agent that is not provisioning', async () => {
