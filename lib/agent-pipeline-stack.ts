@@ -1,5 +1,6 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { ApiGatewayAccount } from './constructs/api-gateway-account.ts';
 import { Auth } from './constructs/auth.ts';
 import { Data } from './constructs/data.ts';
 import { ExecutionStarter } from './constructs/execution-starter.ts';
@@ -43,6 +44,13 @@ export interface AgentPipelineStackProps extends StackProps {
    * @default false
    */
   readonly acceptLegacyCallbackSignatures?: boolean;
+  /**
+   * Set API Gateway's account-level CloudWatch Logs role in this region, which the WebSocket stage's access logging
+   * needs. Account-wide: it replaces a role set before. `false` leaves an existing one alone (context
+   * `apiGatewayCloudWatchRole=false`); a fresh account then refuses the WebSocket stage until one is set.
+   * @default true
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
 }
 
 const STRIPE_PRICE_PATTERN = /^price_\w+$/;
@@ -110,6 +118,9 @@ export class AgentPipelineStack extends Stack {
     provisioning.sendCallbacksTo(httpApi.callbackUrl);
 
     const webSocket = new WebSocketApi(this, 'WebSocket', { data, auth, observability });
+    if (props.apiGatewayCloudWatchRole ?? true) {
+      webSocket.stage.node.addDependency(new ApiGatewayAccount(this, 'ApiGatewayAccount'));
+    }
     new Fanout(this, 'Fanout', { data, webSocket, observability });
     dashboard.connect({ httpApi: httpApi.api, webSocketUrl: webSocket.url, auth });
 

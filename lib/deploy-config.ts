@@ -35,5 +35,6 @@ export function stackPropsFromContext(read: ContextReader): Omit<AgentPipelineSt
     githubRef: optional(read, 'githubRef'),
     domainPrefix: optional(read, 'domainPrefix'),
     acceptLegacyCallbackSignatures: optional(read, 'acceptLegacyCallbackSignatures') === 'true',
+    apiGatewayCloudWatchRole: optional(read, 'apiGatewayCloudWatchRole') !== 'false',
   };
 }

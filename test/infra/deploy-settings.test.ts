@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromRepoRoot } from '../../lib/paths.ts';
+import { API_GATEWAY_LOGS_POLICY } from '../../lib/constructs/api-gateway-account.ts';
 import { SECRET_OUTPUTS } from '../../lib/constructs/secrets.ts';
 import { synthesizePipeline } from './support.ts';
 
@@ -27,5 +28,51 @@ describe('stack outputs', () => {
     const secretId = (output.Value as { Ref: string }).Ref;
     expect(output.Description).toBe(`Secrets Manager secret: ${secrets[secretId]!.Properties.Description}`);
     expect(readFileSync(fromRepoRoot('README.md'), 'utf8')).toContain(`| \`${name}\` |`);
+  });
+});
+
+describe("API Gateway's account-level CloudWatch Logs role (account-wide, per region)", () => {
+  type Stored = Resource & { DependsOn?: string[]; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+  const only = (found: Record<string, unknown>): [string, Stored] => {
+    const entries = Object.entries(found as Record<string, Stored>);
+    expect(entries).toHaveLength(1);
+    return entries[0]!;
+  };
+  const webSocketStage = (stack: typeof template): Stored =>
+    only(
+      Object.fromEntries(
+        Object.entries(stack.findResources('AWS::ApiGatewayV2::Stage') as Record<string, Stored>).filter(
+          ([, stage]) => stage.Properties.StageName === 'live',
+        ),
+      ),
+    )[1];
+
+  it('is set by the stack before the WebSocket stage, whose access logging needs it on a fresh account', () => {
+    const [accountId, account] = only(template.findResources('AWS::ApiGateway::Account'));
+    const roleId = (account.Properties.CloudWatchRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = (template.findResources('AWS::IAM::Role') as Record<string, Stored>)[roleId]!;
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'apigateway.amazonaws.com' } }),
+    ]);
+    expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain(API_GATEWAY_LOGS_POLICY);
+    expect(role.Properties.Policies).toBeUndefined();
+    expect(webSocketStage(template).DependsOn).toEqual(expect.arrayContaining([accountId, roleId]));
+  });
+
+  it('outlives the stack: deleting the role would leave every API of the region logging through a role that is gone', () => {
+    const [, account] = only(template.findResources('AWS::ApiGateway::Account'));
+    const roleId = (account.Properties.CloudWatchRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = (template.findResources('AWS::IAM::Role') as Record<string, Stored>)[roleId]!;
+    for (const retained of [account, role]) {
+      expect(retained).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+  });
+
+  it('is left alone with apiGatewayCloudWatchRole=false: no account setting, no role for it', () => {
+    const { template: without } = synthesizePipeline({ apiGatewayCloudWatchRole: false });
+    expect(without.findResources('AWS::ApiGateway::Account')).toEqual({});
+    expect(JSON.stringify(without.findResources('AWS::IAM::Role'))).not.toContain(API_GATEWAY_LOGS_POLICY);
+    // The stage still logs: it needs the role someone else set.
+    expect(webSocketStage(without).Properties.AccessLogSettings).toBeDefined();
   });
 });

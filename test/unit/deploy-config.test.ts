@@ -22,7 +22,18 @@ describe('deploy configuration from CDK context', () => {
       githubRef: undefined,
       domainPrefix: undefined,
       acceptLegacyCallbackSignatures: false,
+      apiGatewayCloudWatchRole: true,
     });
+  });
+
+  it('sets the API Gateway account role unless apiGatewayCloudWatchRole is "false"', () => {
+    const role = (value: unknown) =>
+      stackPropsFromContext(contextOf({ stripePriceId: 'price_1', apiGatewayCloudWatchRole: value }))
+        .apiGatewayCloudWatchRole;
+    expect(role(undefined)).toBe(true);
+    expect(role('true')).toBe(true);
+    expect(role('false')).toBe(false);
+    expect(role(false)).toBe(false);
   });
 
   it('accepts legacy callback signatures only when acceptLegacyCallbackSignatures is "true"', () => {
