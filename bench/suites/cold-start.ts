@@ -1,7 +1,7 @@
 /**
- * Cold-start proxies: each Lambda bundled with esbuild as the CDK construct bundles it (lib/constructs/lambda-function.ts:
- * ESM, node24, minified, `module` before `main`, the `require` banner, `@aws-sdk/*` left to the runtime), without the
- * source map so the size is the code's; then the median time to `import()` the bundle in a fresh Node process.
+ * Cold-start proxies: each Lambda bundled with esbuild as the CDK construct bundles it (FUNCTION_BUNDLE_OPTIONS of
+ * lib/constructs/lambda-function.ts: ESM, node24, minified, the AWS SDK included), without the source map so the size
+ * is the code's; then the median time to `import()` the bundle in a fresh Node process.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
@@ -9,14 +9,12 @@ import { dirname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { FUNCTION_BUNDLE_OPTIONS } from '../../lib/constructs/lambda-function.ts';
 import { functionEntries, synthesizeTemplate, type CloudFormationValue } from '../../local/template.ts';
 import { median } from '../lib/stats.ts';
 
 const run = promisify(execFile);
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
-/** NodejsFunction's default for Node 18 and later runtimes: the SDK v3 ships with the runtime. */
-const RUNTIME_PROVIDED = ['@aws-sdk/*'];
-const BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 export const SIZE_TARGET_BYTES = 300 * 1024;
 export const STRIPE_SIZE_TARGET_BYTES = 1024 * 1024;
@@ -87,15 +85,9 @@ export async function measureColdStarts(outDir: string, repetitions: number): Pr
       metafile: true,
       entryPoints: [entry],
       outfile,
+      ...FUNCTION_BUNDLE_OPTIONS,
       bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minify: true,
       sourcemap: false,
-      mainFields: ['module', 'main'],
-      banner: { js: BANNER },
-      external: RUNTIME_PROVIDED,
       absWorkingDir: PROJECT_ROOT,
       logLevel: 'error',
     });

@@ -7,12 +7,30 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import type { BuildOptions } from 'esbuild';
 import { METRICS_NAMESPACE } from '../../lambdas/shared/metric-names.ts';
 import { ENTRY_METADATA_KEY } from '../metadata.ts';
 import { nagReference } from '../nag.ts';
 import { fromRepoRoot, repoRoot } from '../paths.ts';
 import type { FailureQueue } from './failure-queue.ts';
 import type { Observability } from './observability.ts';
+
+/**
+ * How every function is bundled, in esbuild's terms (PipelineFunction hands them to NodejsFunction; the cold-start
+ * bench and the environment test bundle with them too): ESM for Node 24, minified, dependencies' ESM builds first
+ * (CommonJS ones still need `require`, which ESM output lacks: hence the banner), and nothing left external. The AWS
+ * SDK is bundled like any other dependency, so a function runs the SDK of the lockfile that the tests ran, not the
+ * one its Lambda runtime happens to ship (which may lack a package, such as `@aws-sdk/lib-dynamodb`).
+ */
+export const FUNCTION_BUNDLE_OPTIONS = {
+  platform: 'node' as const,
+  format: 'esm' as const,
+  target: 'node24',
+  minify: true,
+  mainFields: ['module', 'main'],
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  external: [] as string[],
+} satisfies BuildOptions;
 
 export interface PipelineFunctionProps {
   /** Folder under `lambdas/` that holds `handler.ts`, e.g. `stripe-webhook`; also the Powertools service name. */
@@ -28,11 +46,11 @@ export interface PipelineFunctionProps {
 }
 
 /**
- * A pipeline Lambda function: Node.js 24 on arm64, bundled to minified ESM with source maps by the local esbuild,
- * X-Ray tracing by Lambda (the handlers do not load the X-Ray SDK: its async-hook context made every promise about 20
- * times slower, measured, which the fan-out's thousands of posts felt most), its own log group (1 month) and a role
- * that may write to that log group and nothing else until a `use*` helper or a grant adds exactly what the handler
- * needs ({@link PipelineStateMachine.grantStartTo} for starting a state machine). Every function alarms on errors.
+ * A pipeline Lambda function: Node.js 24 on arm64, bundled with {@link FUNCTION_BUNDLE_OPTIONS} and source maps by the
+ * local esbuild, X-Ray tracing by Lambda (the handlers do not load the X-Ray SDK: its async-hook context made every
+ * promise about 20 times slower, measured, which the fan-out's thousands of posts felt most), its own log group
+ * (1 month) and a role that may write to that log group and nothing else until a `use*` helper or a grant adds exactly
+ * what the handler needs ({@link PipelineStateMachine.grantStartTo} for starting a state machine). Every function alarms on errors.
  */
 export class PipelineFunction extends NodejsFunction {
   /** The function's own role (also {@link role}), typed as created: the place for grants' nag acknowledgments. */
@@ -71,12 +89,14 @@ export class PipelineFunction extends NodejsFunction {
       },
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
+        target: FUNCTION_BUNDLE_OPTIONS.target,
+        minify: FUNCTION_BUNDLE_OPTIONS.minify,
         sourceMap: true,
-        // Prefer the ESM builds of dependencies; CommonJS ones still need `require`, which ESM output lacks.
-        mainFields: ['module', 'main'],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        mainFields: FUNCTION_BUNDLE_OPTIONS.mainFields,
+        banner: FUNCTION_BUNDLE_OPTIONS.banner.js,
+        // NodejsFunction leaves `@aws-sdk/*` (and, behind a feature flag, `@smithy/*`) to the runtime unless told.
+        bundleAwsSDK: true,
+        externalModules: FUNCTION_BUNDLE_OPTIONS.external,
         forceDockerBundling: false,
       },
     });

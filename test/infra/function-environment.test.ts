@@ -1,18 +1,21 @@
 /**
  * Every function starts with exactly the environment its template gives it, and uses all of it. Each handler is
- * bundled as `cdk synth` bundles it (esbuild, ESM, the AWS SDK left to the runtime) and loaded in a process of its own
+ * bundled as `cdk synth` bundles it (FUNCTION_BUNDLE_OPTIONS, the AWS SDK included, unminified so that names stay
+ * readable), outside the repository so that nothing resolves from `node_modules`, and loaded in a process of its own
  * whose environment is the template's variables, resolved to values of the shape CloudFormation gives them, plus what
  * Lambda itself sets. A setting the template misses fails the function's config schema at load; a variable whose name
  * appears nowhere in the bundle is read by nothing.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_BUNDLE_OPTIONS } from '../../lib/constructs/lambda-function.ts';
 import { fromRepoRoot } from '../../lib/paths.ts';
 import {
   FUNCTION_NAMES,
@@ -100,28 +103,20 @@ const templateEnvironment = (name: FunctionName): Record<string, string> =>
     ]),
   );
 
-const bundleDir = (() => {
-  mkdirSync(fromRepoRoot('.data'), { recursive: true });
-  // Inside the repository, so the bundles find the AWS SDK in node_modules as they find the runtime's in Lambda.
-  return mkdtempSync(join(fromRepoRoot('.data'), 'function-environment-'));
-})();
+// Outside the repository, as in Lambda: a package left out of a bundle fails its load instead of resolving here.
+const bundleDir = mkdtempSync(join(tmpdir(), 'function-environment-'));
 const bundles = new Map<FunctionName, string>();
 
 beforeAll(async () => {
-  // The options of PipelineFunction's bundling (lib/constructs/lambda-function.ts) and CDK's default externals.
   await Promise.all(
     FUNCTION_NAMES.map(async (name) => {
       const outfile = join(bundleDir, `${name}.mjs`);
       await build({
+        ...FUNCTION_BUNDLE_OPTIONS,
+        minify: false,
         entryPoints: [fromRepoRoot(`lambdas/${name}/handler.ts`)],
         outfile,
         bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        external: ['@aws-sdk/*', '@smithy/*'],
-        banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
         logLevel: 'silent',
       });
       bundles.set(name, outfile);
