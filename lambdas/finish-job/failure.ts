@@ -2,6 +2,7 @@
  * What a provisioning failure means to the agent's owner: turns the state machine's caught error (`{ Error, Cause }`)
  * into the job's `error` and `failedStep`. Pure; internal details (stack traces, AWS errors) never reach people.
  */
+import { ERROR_NAMES } from '../domain/error-names.ts';
 import type { TaskPhase } from '../shared/repository.ts';
 
 /** The error output of a Catch (`ResultPath: $.failure`). */
@@ -21,10 +22,6 @@ export interface FailureDetail {
   failedStep?: string;
 }
 
-/** The error names the task Lambdas and the callback handler end a wait with. */
-const DISPATCH_REFUSED = 'DispatchRefused';
-const WORKFLOW_FAILED = 'WorkflowFailed';
-
 /**
  * @param phase the wait the job was in when it failed (the token it stored last); decides what a timeout means
  */
@@ -40,14 +37,14 @@ export function describeFailure(
         : { error: `timed out waiting for the workflow to start (${timeouts.startSeconds} s)` };
     case 'States.HeartbeatTimeout':
       return { error: `no heartbeat for ${timeouts.heartbeatSeconds} s` };
-    case WORKFLOW_FAILED: {
+    case ERROR_NAMES.WorkflowFailed: {
       const cause = parseCause(failure.Cause);
       return {
         error: stringField(cause, 'error') ?? 'the workflow failed',
         ...(stringField(cause, 'failed_step') === undefined ? {} : { failedStep: stringField(cause, 'failed_step') }),
       };
     }
-    case DISPATCH_REFUSED:
+    case ERROR_NAMES.DispatchRefused:
       // A Lambda error's cause is `{ errorType, errorMessage, ... }`; the message is written to be shown.
       return {
         error: stringField(parseCause(failure.Cause), 'errorMessage') ?? 'GitHub refused to start the workflow',

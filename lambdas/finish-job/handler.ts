@@ -15,6 +15,7 @@ import { publishMetric } from '../shared/metrics.ts';
 import { getJob } from '../shared/repository.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { describeFailure } from './failure.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 loadConfig(tableConfig);
 
@@ -36,7 +37,7 @@ export interface FinishResult {
 
 /** The job could not be activated: it is missing or already failed, so the state machine must roll back. */
 export class JobNotActivatedError extends Error {
-  override readonly name = 'JobNotActivated';
+  override readonly name = ERROR_NAMES.JobNotActivated;
 }
 
 export const handler = taskHandler(finishInput, async (input): Promise<FinishResult> => {

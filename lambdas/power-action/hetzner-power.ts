@@ -1,12 +1,13 @@
 /** Hetzner Cloud power actions: start one on a server and wait until Hetzner reports it finished. */
 import { apiMessage, callApi } from '../shared/clients/api-client.ts';
 import type { HetznerTarget } from '../shared/clients/hetzner.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 export type PowerCommand = 'poweroff' | 'poweron';
 
 /** Hetzner reported the action as failed, or it did not finish in time: the invocation fails and is retried. */
 export class PowerActionFailedError extends Error {
-  override readonly name = 'PowerActionFailed';
+  override readonly name = ERROR_NAMES.PowerActionFailed;
 }
 
 interface HetznerAction {

@@ -12,6 +12,7 @@ import { cancelWorkflowRun, findWorkflowRunOfJob, runSearchStart } from '../shar
 import { deleteServer, serversOfJob } from '../shared/clients/hetzner.ts';
 import { deleteDevice, devicesOfJob } from '../shared/clients/tailscale.ts';
 import { taskHandler } from '../shared/task-handler.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 const apis = apiTargets(loadConfig({ ...tableConfig, ...githubConfig, ...hetznerConfig, ...tailscaleConfig }));
 
@@ -24,7 +25,7 @@ export interface RollbackResult {
 
 /** One or more resources could not be removed; the message lists which (no secrets). */
 export class RollbackIncompleteError extends Error {
-  override readonly name = 'RollbackIncomplete';
+  override readonly name = ERROR_NAMES.RollbackIncomplete;
 }
 
 export const handler = taskHandler(rollbackInput, async ({ jobId: id }): Promise<RollbackResult> => {

@@ -30,6 +30,7 @@ import {
   keys,
   withoutKeys,
 } from './keys.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 let table: string | undefined;
 /** The table of `tableConfig`, loaded once (each data function's handler has already validated it at its load). */
@@ -216,7 +217,7 @@ export async function historySince(agentId: string, since: number): Promise<Upda
 
 /** Thrown when a job that must be live (queued or provisioning) is missing or already finished. */
 export class JobNotLiveError extends Error {
-  override readonly name = 'JobNotLive';
+  override readonly name = ERROR_NAMES.JobNotLive;
 }
 
 /** The condition of every update a live job may take: the job exists and is not terminal. */

@@ -8,6 +8,7 @@ import * as z from '../domain/zod-mini.ts';
 import { nonEmpty } from './config.ts';
 import { logger } from './logger.ts';
 import { secretValue } from './secrets.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 /** Stripe's API base URL: the default of `STRIPE_API_URL`. */
 export const STRIPE_API_URL = 'https://api.stripe.com';
@@ -20,7 +21,7 @@ export const stripeConfig = { STRIPE_SECRET_KEY_ID: nonEmpty(), STRIPE_API_URL: 
  * value CloudFormation generated): the caller answers 503 naming it.
  */
 export class StripeKeyMissingError extends Error {
-  override readonly name = 'StripeKeyMissing';
+  override readonly name = ERROR_NAMES.StripeKeyMissing;
   constructor() {
     super('The Stripe secret key has not been set: paste it into the Stripe secret key secret (STRIPE_SECRET_KEY_ID)');
   }

@@ -7,13 +7,14 @@ import type { Context } from 'aws-lambda';
 import * as z from '../domain/zod-mini.ts';
 import { logger } from './logger.ts';
 import { handlerMiddleware } from './middleware.ts';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 /**
  * The input does not match the task's schema: a bug in the state machine or whoever invoked it, never transient. The
  * states catch it (`States.ALL`) like any other failure; the message says which fields are wrong (no values).
  */
 export class InvalidTaskInputError extends Error {
-  override readonly name = 'InvalidTaskInput';
+  override readonly name = ERROR_NAMES.InvalidTaskInput;
 }
 
 /**

@@ -12,16 +12,7 @@ import {
 import { sfn } from './clients/sfn.ts';
 import { logger } from './logger.ts';
 import type { WorkflowOutcome } from './repository.ts';
-
-/** The error a failed workflow ends the state machine's wait with (the ASL's Catch routes it to rollback). */
-export const WORKFLOW_FAILED_ERROR = 'WorkflowFailed';
-
-/**
- * The error a cancelled provisioning ends the state machine's wait with. The ASL names it nowhere on purpose: like any
- * unnamed error of a wait it leads to CheckRun, which finds the job failed already and goes on to MarkFailed (a
- * duplicate) and Rollback, so a cancel and a failure share one rollback path.
- */
-export const PROVISIONING_CANCELLED_ERROR = 'ProvisioningCancelled';
+import { ERROR_NAMES } from '../domain/error-names.ts';
 
 /** Step Functions answers these when the waiting task has already ended (timed out, resolved, execution gone). */
 const ENDED_TASK_ERRORS = [TaskTimedOut, TaskDoesNotExist, InvalidToken];
@@ -45,7 +36,7 @@ export async function settleCompletionWait(jobId: string, taskToken: string, out
   if (outcome.status === 'failed') {
     const cause = JSON.stringify({ error: outcome.error, failed_step: outcome.failedStep });
     await sendToTask(jobId, () =>
-      sfn.send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_FAILED_ERROR, cause })),
+      sfn.send(new SendTaskFailureCommand({ taskToken, error: ERROR_NAMES.WorkflowFailed, cause })),
     );
   } else {
     const output = JSON.stringify(outcome.vm);
@@ -60,6 +51,6 @@ export async function settleCompletionWait(jobId: string, taskToken: string, out
 export async function endCancelledWait(jobId: string, taskToken: string, error: string): Promise<void> {
   const cause = JSON.stringify({ error });
   await sendToTask(jobId, () =>
-    sfn.send(new SendTaskFailureCommand({ taskToken, error: PROVISIONING_CANCELLED_ERROR, cause })),
+    sfn.send(new SendTaskFailureCommand({ taskToken, error: ERROR_NAMES.ProvisioningCancelled, cause })),
   );
 }

@@ -4,6 +4,7 @@
  * jitter) that honours `Retry-After`, within a time budget that fits the Lambda's timeout. Other answers go back to
  * the caller, which knows what a 404 or 409 means for it.
  */
+import { ERROR_NAMES } from '../../domain/error-names.ts';
 
 export interface ApiRequest {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -35,7 +36,7 @@ export interface RetryPolicy {
 
 /** The API could not be reached or kept failing (5xx, 429, network) after the retries. */
 export class ApiUnavailableError extends Error {
-  override readonly name = 'ApiUnavailable';
+  override readonly name = ERROR_NAMES.ApiUnavailable;
   constructor(
     message: string,
     readonly status?: number,

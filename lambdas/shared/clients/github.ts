@@ -1,5 +1,6 @@
 /** The GitHub Actions calls of the pipeline: dispatch the provisioning workflow, find a job's run, cancel a run. */
 import { ApiUnavailableError, apiMessage, callApi, type RetryPolicy } from './api-client.ts';
+import { ERROR_NAMES } from '../../domain/error-names.ts';
 
 export interface GithubTarget {
   /** e.g. `https://api.github.com` */
@@ -26,7 +27,7 @@ export interface DispatchedRun {
 
 /** GitHub refused the dispatch with an answer that will not change on retry (bad input, missing workflow, no access). */
 export class DispatchRefusedError extends Error {
-  override readonly name = 'DispatchRefused';
+  override readonly name = ERROR_NAMES.DispatchRefused;
 }
 
 const GITHUB_HEADERS = { Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' } as const;
