@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
+import { refusalText } from '../domain/validation.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
 import {
@@ -124,7 +125,7 @@ function parseBody<T extends z.ZodMiniType>(request: Request, schema: T): z.infe
     throw new HttpError(400, 'invalid_json', 'The body must be a UTF-8 JSON object');
   }
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new HttpError(400, 'invalid_request', z.prettifyError(parsed.error));
+  if (!parsed.success) throw new HttpError(400, 'invalid_request', refusalText(parsed.error));
   return parsed.data;
 }
 

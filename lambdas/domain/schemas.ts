@@ -200,10 +200,33 @@ export type FleetMessage = Extract<ServerMessage, { type: 'fleet' }>;
 // ---------------------------------------------------------------------------------------------------------------------
 // REST bodies
 
-export const createAgentRequest = z.object({
-  name: z.string().check(z.trim(), z.minLength(1), z.maxLength(80)),
-  region,
-});
+/** The longest agent name, counted as the form's counter counts it (after trimming). */
+export const AGENT_NAME_MAX_LENGTH = 80;
+
+/**
+ * What an agent name may not hold: control characters (C0, C1: line breaks, tabs, NUL...), line and paragraph
+ * separators, and the bidirectional controls (marks, embeddings, overrides, isolates) that make a name display as
+ * something else ("line2\u202Eevil" shows as "line2live").
+ */
+const UNPRINTABLE_IN_NAME = /[\p{Cc}\u2028\u2029\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/** True when `name` holds a character {@link UNPRINTABLE_IN_NAME} refuses. */
+export function hasUnprintableCharacter(name: string): boolean {
+  return UNPRINTABLE_IN_NAME.test(name);
+}
+
+/** An agent's name, as the form and the API both check it (messages in words: domain/validation.ts). */
+export const agentName = z.string().check(
+  z.trim(),
+  z.minLength(1, 'Enter a name.'),
+  z.maxLength(AGENT_NAME_MAX_LENGTH, `Use at most ${AGENT_NAME_MAX_LENGTH} characters.`),
+  z.refine(
+    (name) => !hasUnprintableCharacter(name),
+    'Use printable characters only: no line breaks, control or text-direction characters.',
+  ),
+);
+
+export const createAgentRequest = z.object({ name: agentName, region });
 export type CreateAgentRequest = z.infer<typeof createAgentRequest>;
 
 /** Why an operator acts on an agent: kept on the agent's history with who and when. */

@@ -131,6 +131,32 @@ describe('dashboard', () => {
     await expect.poll(() => page.getByTestId('agent').getAttribute('data-seq')).toBe(String(server.seq));
   });
 
+  it('checks a new name as the API does, in words, with a counter, cutting nothing', async () => {
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, `names-${RUN}`);
+    const name = page.getByLabel('Name');
+    const problem = page.getByTestId('name-problem');
+    const submit = page.getByRole('button', { name: 'Continue to payment' });
+
+    await name.fill('   ');
+    await submit.click();
+    expect(await problem.textContent()).toBe('Enter a name.');
+    await name.fill('n'.repeat(500));
+    expect(await name.inputValue()).toHaveLength(500);
+    expect(await page.getByTestId('name-count').textContent()).toBe('500 / 80 characters');
+    expect(await problem.textContent()).toBe('Use at most 80 characters.');
+    await name.fill('line2\u202Eevil');
+    expect(await problem.textContent()).toBe(
+      'Use printable characters only: no line breaks, control or text-direction characters.',
+    );
+    await submit.click();
+    expect(await page.getByTestId('no-agents').count()).toBe(1);
+    expect(page.url()).not.toMatch(/\/c\/pay\//);
+    await name.fill('Fine name');
+    expect(await problem.textContent()).toBe('');
+    expect(await page.getByTestId('name-count').textContent()).toBe('9 / 80 characters');
+  });
+
   it("does not show one user's agent to another user", async () => {
     const owner = await suite.newPage();
     await signIn(owner, suite.stack.url, `owner-${RUN}`);

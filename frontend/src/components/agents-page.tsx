@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { REGIONS, type Region } from '../../../lambdas/domain/schemas.ts';
+import { AGENT_NAME_MAX_LENGTH, agentName, REGIONS, type Region } from '../../../lambdas/domain/schemas.ts';
+import { problemsOf } from '../../../lambdas/domain/validation.ts';
 import type { AgentSummary } from '../api.ts';
 import { agentStatusBadge } from '../presentation.ts';
 import { agentHref } from '../router.ts';
@@ -83,20 +84,31 @@ const REGION_NAMES: Readonly<Record<Region, string>> = {
   sin: 'Singapore (sin)',
 };
 
-/** Creates the agent, opens its checkout, and sends the browser there; paying starts provisioning. */
+/**
+ * Creates the agent, opens its checkout, and sends the browser there; paying starts provisioning. The name is checked
+ * as the API checks it (the same schema, the same words: domain/validation.ts) while it is typed, with a counter of
+ * the characters left; nothing typed is cut off.
+ */
 function NewAgentForm() {
   const { api } = useServices();
   const [name, setName] = useState('');
   const [region, setRegion] = useState<Region>(REGIONS[0]);
   const [busy, setBusy] = useState(false);
+  const [tried, setTried] = useState(false);
   const [problem, setProblem] = useState<string>();
+
+  const checked = agentName.safeParse(name);
+  const nameProblem = checked.success ? undefined : problemsOf(checked.error)[0]?.message;
+  const length = name.trim().length;
 
   const submit = async (event: Event): Promise<void> => {
     event.preventDefault();
+    setTried(true);
+    if (!checked.success) return;
     setBusy(true);
     setProblem(undefined);
     try {
-      const agentId = await api.createAgent({ name: name.trim(), region });
+      const agentId = await api.createAgent({ name: checked.data, region });
       location.assign(await api.checkout(agentId));
     } catch (error) {
       setProblem(error instanceof Error ? error.message : 'Could not create the agent');
@@ -104,19 +116,31 @@ function NewAgentForm() {
     }
   };
 
+  // A name being typed is judged once it is not empty, or once a submit was tried.
+  const shownNameProblem = tried || name !== '' ? nameProblem : undefined;
   return (
     <section aria-labelledby="new-agent-heading" class="card">
       <h2 id="new-agent-heading">New agent</h2>
-      <form class="form" onSubmit={(event) => void submit(event)} data-testid="new-agent">
+      <form class="form" onSubmit={(event) => void submit(event)} data-testid="new-agent" noValidate>
         <label for="agent-name">Name</label>
         <input
           id="agent-name"
           name="name"
-          required
-          maxLength={80}
           value={name}
+          aria-invalid={shownNameProblem !== undefined}
+          aria-describedby="agent-name-count agent-name-problem"
           onInput={(event) => setName(event.currentTarget.value)}
         />
+        <span
+          id="agent-name-count"
+          class={`form__count${length > AGENT_NAME_MAX_LENGTH ? ' form__count--over' : ''}`}
+          data-testid="name-count"
+        >
+          {length} / {AGENT_NAME_MAX_LENGTH} characters
+        </span>
+        <p id="agent-name-problem" class="form__error" data-testid="name-problem" aria-live="polite">
+          {shownNameProblem ?? ''}
+        </p>
         <label for="agent-region">Region</label>
         <select
           id="agent-region"
@@ -131,7 +155,7 @@ function NewAgentForm() {
           ))}
         </select>
         {problem === undefined ? null : (
-          <p class="form__error" role="alert">
+          <p class="form__error" role="alert" data-testid="create-problem">
             {problem}
           </p>
         )}

@@ -83,15 +83,36 @@ describe('POST /agents and GET /agents', () => {
     expect(listed.body.agents).toEqual([created.body]);
   });
 
+  const UNPRINTABLE = 'Name: use printable characters only: no line breaks, control or text-direction characters.';
   it.each([
-    ['a body that is not JSON', '{"name":', 'invalid_json'],
-    ['a missing name', { region: 'fsn1' }, 'invalid_request'],
-    ['an unknown region', { name: 'x', region: 'mars' }, 'invalid_request'],
-  ])('refuses %s with 400 and writes nothing', async (_name, body, code) => {
+    ['a body that is not JSON', '{"name":', 'invalid_json', 'The body must be a UTF-8 JSON object'],
+    ['a missing name', { region: 'fsn1' }, 'invalid_request', 'Name: this is required.'],
+    ['a name of spaces', { name: '   ', region: 'fsn1' }, 'invalid_request', 'Name: enter a name.'],
+    [
+      'an 81-character name',
+      { name: 'n'.repeat(81), region: 'fsn1' },
+      'invalid_request',
+      'Name: use at most 80 characters.',
+    ],
+    ['a name with a newline', { name: 'line1\nline2', region: 'fsn1' }, 'invalid_request', UNPRINTABLE],
+    ['a name with NUL', { name: 'a\u0000b', region: 'fsn1' }, 'invalid_request', UNPRINTABLE],
+    [
+      'a name with a right-to-left override',
+      { name: 'line2\u202Eevil', region: 'fsn1' },
+      'invalid_request',
+      UNPRINTABLE,
+    ],
+    [
+      'an unknown region',
+      { name: 'x', region: 'mars' },
+      'invalid_request',
+      expect.stringMatching(/^Region: choose one of /),
+    ],
+  ])('refuses %s with 400 in words and writes nothing', async (_name, body, code, message) => {
     const userId = newUser();
     const refused = await api(userId, 'POST', '/agents', { body });
     expect(refused.status).toBe(400);
-    expect(refused.body.error).toEqual({ code, message: expect.any(String) });
+    expect(refused.body.error).toEqual({ code, message });
     expect((await api(userId, 'GET', '/agents')).body.agents).toEqual([]);
   });
 
