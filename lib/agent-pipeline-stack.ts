@@ -1,7 +1,7 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ApiGatewayAccount } from './constructs/api-gateway-account.ts';
-import { Auth } from './constructs/auth.ts';
+import { Auth, type AuthEmailSender } from './constructs/auth.ts';
 import { Data } from './constructs/data.ts';
 import { ExecutionStarter } from './constructs/execution-starter.ts';
 import { Fanout } from './constructs/fanout.ts';
@@ -32,10 +32,16 @@ export interface AgentPipelineStackProps extends StackProps {
    */
   readonly githubRef?: string;
   /**
-   * Prefix of the Cognito hosted UI domain; unique per region.
-   * @default 'agent-pipeline-<account id>'
+   * Prefix of the Cognito hosted UI domain; unique per region (context `domainPrefix`).
+   * @default - the stack name in kebab case and the account id (`agent-pipeline-<account id>` for `AgentPipeline`)
    */
   readonly domainPrefix?: string;
+  /**
+   * The SES identity Cognito sends sign-up codes and password resets from (context `sesFromEmail`, `sesFromName`,
+   * `sesVerifiedDomain`, `sesRegion`).
+   * @default - Cognito's own sender (about 50 emails a day)
+   */
+  readonly email?: AuthEmailSender;
   /** The Stripe recurring price (`price_...`) of one agent: what checkout charges. Required (context `stripePriceId`). */
   readonly stripePriceId: string;
   /**
@@ -80,7 +86,8 @@ export class AgentPipelineStack extends Stack {
     const dashboard = new FrontendHosting(this, 'Dashboard');
     const auth = new Auth(this, 'Auth', {
       dashboardUrl: dashboard.url,
-      domainPrefix: props.domainPrefix ?? `agent-pipeline-${Aws.ACCOUNT_ID}`,
+      ...(props.domainPrefix === undefined ? {} : { domainPrefix: props.domainPrefix }),
+      ...(props.email === undefined ? {} : { email: props.email }),
     });
 
     const provisioning = new Provisioning(this, 'Provisioning', {

@@ -76,3 +76,59 @@ describe("API Gateway's account-level CloudWatch Logs role (account-wide, per re
     expect(webSocketStage(without).Properties.AccessLogSettings).toBeDefined();
   });
 });
+
+describe('Cognito deploy settings', () => {
+  const domainOf = (stack: typeof template) =>
+    (Object.values(stack.findResources('AWS::Cognito::UserPoolDomain'))[0] as Resource).Properties.Domain;
+  const userPoolOf = (stack: typeof template) =>
+    (Object.values(stack.findResources('AWS::Cognito::UserPool'))[0] as Resource).Properties;
+
+  it('derives the hosted UI domain from the stack name and the account, so a second stack in the account and region gets its own', () => {
+    expect(domainOf(template)).toEqual({ 'Fn::Join': ['', ['agent-pipeline-', { Ref: 'AWS::AccountId' }]] });
+    const { template: second } = synthesizePipeline({ stackName: 'AgentPipelineStaging' });
+    expect(domainOf(second)).toEqual({ 'Fn::Join': ['', ['agent-pipeline-staging-', { Ref: 'AWS::AccountId' }]] });
+    expect(domainOf(synthesizePipeline({ domainPrefix: 'acme-agents' }).template)).toBe('acme-agents');
+  });
+
+  it('refuses a stack name that makes no valid prefix, naming the domainPrefix setting', () => {
+    expect(() => synthesizePipeline({ stackName: 'AwsAgents' })).toThrow(/must not contain "aws".*-c domainPrefix=/);
+    expect(() => synthesizePipeline({ stackName: `Agents${'X'.repeat(50)}` })).toThrow(/-c domainPrefix=/);
+    expect(domainOf(synthesizePipeline({ stackName: 'AwsAgents', domainPrefix: 'acme-agents' }).template)).toBe(
+      'acme-agents',
+    );
+  });
+
+  it("uses Cognito's own sender unless an SES identity is set", () => {
+    expect(userPoolOf(template).EmailConfiguration?.EmailSendingAccount ?? 'COGNITO_DEFAULT').toBe('COGNITO_DEFAULT');
+  });
+
+  it('sends through SES from the identity set, in the stack region unless another is given', () => {
+    const sesFrom = (email: NonNullable<Parameters<typeof synthesizePipeline>[0]>['email']) =>
+      userPoolOf(synthesizePipeline({ email }).template).EmailConfiguration;
+    expect(sesFrom({ fromEmail: 'no-reply@agents.example.com', fromName: 'Agents' })).toEqual({
+      EmailSendingAccount: 'DEVELOPER',
+      From: 'Agents <no-reply@agents.example.com>',
+      SourceArn: {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':ses:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':identity/no-reply@agents.example.com',
+          ],
+        ],
+      },
+    });
+    const elsewhere = sesFrom({
+      fromEmail: 'no-reply@agents.example.com',
+      verifiedDomain: 'agents.example.com',
+      region: 'eu-west-1',
+    });
+    expect(JSON.stringify(elsewhere.SourceArn)).toContain(':ses:eu-west-1:');
+    expect(JSON.stringify(elsewhere.SourceArn)).toContain(':identity/agents.example.com');
+  });
+});
