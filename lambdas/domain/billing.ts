@@ -58,3 +58,30 @@ export interface ExpiringAgent {
 export function isFailedAgentExpired(agent: ExpiringAgent, now: Date): boolean {
   return agent.agentStatus === 'failed' && agent.deadlineAt !== undefined && agent.deadlineAt <= now.toISOString();
 }
+
+/** What decides whether a destroyed agent's charges are refunded (I7). */
+export interface RefundableAgent {
+  readonly subscriptionId?: string;
+  /** When it first became active (kept by the one domain writer); absent while it never ran. */
+  readonly everActiveAt?: string;
+  /** When its charges were refunded, once done. */
+  readonly refundedAt?: string;
+}
+
+/**
+ * I7: a customer never pays for an agent that never ran. True when the destroy of `agent` must refund every charge of
+ * its subscription in full: it was paid for, never became active, and is not refunded yet. `everRan` is what else
+ * shows that it ran (its history, for agents written before `everActiveAt` was kept).
+ */
+export function mustRefundOnDestroy(agent: RefundableAgent, everRan = false): boolean {
+  return (
+    agent.subscriptionId !== undefined && agent.everActiveAt === undefined && !everRan && agent.refundedAt === undefined
+  );
+}
+
+/**
+ * The Idempotency-Key of the refund of one payment of an agent that never ran: one per agent and payment, whoever
+ * destroys it and however often the destroy is tried, so a retry replays the refund instead of asking for another.
+ */
+export const neverRanRefundKey = (agentId: string, paymentIntentId: string): string =>
+  `never-ran-${agentId}-${paymentIntentId}`;

@@ -33,6 +33,10 @@ export interface AgentState {
   actionError?: ActionError;
   /** The subscription ended before the agent could be destroyed: destroyed once it is active, never provisioned again. */
   subscriptionEndedAt?: string;
+  /** When the agent first became `active` (I7): an agent destroyed without it never ran, and its charges are refunded. */
+  everActiveAt?: string;
+  /** When the charges of an agent that never ran were refunded, by its destroy (I7). */
+  refundedAt?: string;
   /** When the current status must have been left (statuses with a bound only, lambdas/domain/deadlines.ts); GSI3 finds it. */
   deadlineAt?: string;
   vm?: VmDetails;

@@ -6,7 +6,7 @@
  * subscription (invariant I1). A failure throws, so the state machine retries it; every step is safe to repeat (the
  * cancellation with its Idempotency-Key). `recordFailure` records an action that failed after its retries.
  */
-import { destroyCancellationKey } from '../domain/billing.ts';
+import { destroyCancellationKey, mustRefundOnDestroy, neverRanRefundKey } from '../domain/billing.ts';
 import { planOf, type LifecycleInput } from '../domain/lifecycle.ts';
 import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -15,8 +15,8 @@ import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
 import { destroyAfterActionIfSubscriptionEnded } from '../shared/ended-subscription.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
-import { getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
-import { cancelSubscription } from '../shared/stripe-billing.ts';
+import { getAgent, getJob, historySince, type AgentRecord } from '../shared/repository.ts';
+import { cancelSubscription, refundEveryPayment } from '../shared/stripe-billing.ts';
 import { taskHandler } from '../shared/task-handler.ts';
 import { stripeClient, stripeConfig } from '../shared/stripe-client.ts';
 import { deleteServer, serversOfJob, type HetznerTarget } from '../shared/clients/hetzner.ts';
@@ -84,6 +84,7 @@ async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {
   if (input.action === 'destroy') {
     // First, so that a destroy that then fails (the agent stays destroying) bills nobody for what is left.
     await stopBilling(agent);
+    await refundIfNeverRan(agent, input.actor);
     const deleted = await destroyResources(agent, hetzner);
     logger.info('Agent resources deleted', deleted);
   } else {
@@ -120,6 +121,39 @@ async function stopBilling(agent: AgentRecord): Promise<void> {
   );
   const log = outcome === 'unknown' ? logger.warn.bind(logger) : logger.info.bind(logger);
   log('Subscription of the destroyed agent', { subscriptionId: agent.subscriptionId, outcome });
+}
+
+/**
+ * I7: an agent destroyed without ever having been active (failed and removed by its owner, expired, ended by Stripe,
+ * cancelled) has every charge of its subscription refunded in full, once: each refund has its own Idempotency-Key, a
+ * charge already refunded is done, and once all are, `refundedAt` is kept (with a history item) and no try asks
+ * Stripe again. Before any resource is deleted, so a destroy that then fails for good has refunded already.
+ */
+async function refundIfNeverRan(agent: AgentRecord, actor: string): Promise<void> {
+  if (!mustRefundOnDestroy(agent)) return;
+  // Agents written before `everActiveAt` was kept: their history says whether they ran.
+  if ((await historySince(agent.agentId, 0)).some((update) => update.agentStatus === 'active')) return;
+  const stripe = await stripeClient(config.STRIPE_SECRET_KEY_ID, config.STRIPE_API_URL);
+  const subscriptionId = agent.subscriptionId!;
+  const outcome = await refundEveryPayment(
+    stripe,
+    subscriptionId,
+    (paymentIntent) => neverRanRefundKey(agent.agentId, paymentIntent),
+    { agentId: agent.agentId, why: 'agent-never-ran' },
+  );
+  const recorded = await recordAgentTransition(agent.agentId, {
+    from: (current) => current.agentStatus === 'destroying' && current.refundedAt === undefined,
+    event: 'charges-refunded',
+    actor,
+    fields: { refundedAt: new Date().toISOString() },
+  });
+  logger.info('Charges of an agent that never ran refunded', {
+    subscriptionId,
+    refunded: outcome.refunded.length,
+    amount: outcome.refunded.reduce((sum, refund) => sum + refund.amount, 0),
+    alreadyRefunded: outcome.alreadyRefunded.length,
+    recorded: recorded.kind,
+  });
 }
 
 /** Deletes the agent's servers and Tailscale devices (recorded ids and those labelled with its current job). */

@@ -138,6 +138,14 @@ function deadlineFields(
   ];
 }
 
+/**
+ * I7: the first write that makes the agent `active` keeps when (`everActiveAt`), so that a destroy knows whether the
+ * customer ever had what they paid for. Never removed, never moved.
+ */
+function everActiveFields(agent: AgentRecord, agentStatus: AgentStatus, at: string): [string, unknown][] {
+  return agentStatus === 'active' && agent.everActiveAt === undefined ? [['everActiveAt', at]] : [];
+}
+
 function cancellationCodes(error: TransactionCanceledException): (string | undefined)[] {
   return (error.CancellationReasons ?? []).map((reason) => reason.Code);
 }
@@ -344,7 +352,11 @@ function agentUpdate(
   changedFields: [string, unknown][],
   execution?: ExecutionRequest,
 ) {
-  const fields = [...changedFields, ...deadlineFields(agent, agentStatus, at, execution)];
+  const fields = [
+    ...changedFields,
+    ...deadlineFields(agent, agentStatus, at, execution),
+    ...everActiveFields(agent, agentStatus, at),
+  ];
   return {
     TableName: tableName(),
     Key: keys.agent(agent.agentId),
@@ -384,7 +396,15 @@ export async function recordJobEvent(
       { Update: agentUpdate(agent, agentStatus, seq, at, vm.vm === undefined ? [] : [['vm', vm.vm]]) },
       // With the deadline the status change sets (a failed agent's time to retry), so the update shows it.
       historyPut(
-        { ...agent, agentStatus, ...vm, ...Object.fromEntries(deadlineFields(agent, agentStatus, at, undefined)) },
+        {
+          ...agent,
+          agentStatus,
+          ...vm,
+          ...Object.fromEntries([
+            ...deadlineFields(agent, agentStatus, at, undefined),
+            ...everActiveFields(agent, agentStatus, at),
+          ]),
+        },
         next,
         seq,
         outcome.event,
@@ -473,7 +493,11 @@ export async function recordAgentTransition(
     const at = now().toISOString();
     const seq = agent.seq + 1;
     const execution = change.execution?.(seq);
-    const written = [...fields, ...deadlineFields(agent, agentStatus, at, execution)];
+    const written = [
+      ...fields,
+      ...deadlineFields(agent, agentStatus, at, execution),
+      ...everActiveFields(agent, agentStatus, at),
+    ];
     const set = written.filter(([, value]) => value !== undefined);
     const removed = written.filter(([, value]) => value === undefined);
     const next: AgentRecord = { ...agent, ...Object.fromEntries(set), agentStatus, seq, updatedAt: at };

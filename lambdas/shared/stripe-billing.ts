@@ -73,3 +73,57 @@ export async function refundLatestPayment(
     throw error;
   }
 }
+
+/** What refunding every payment of a subscription did (I7): the refunds made now, and the payments refunded before. */
+export interface RefundsOutcome {
+  readonly refunded: { refundId: string; amount: number; paymentIntent: string }[];
+  readonly alreadyRefunded: string[];
+}
+
+/**
+ * Refunds every paid payment of every paid invoice of `subscriptionId` in full, each with the Idempotency-Key
+ * `keyOf(paymentIntent)`: a retry replays each refund already made, and one Stripe answers `charge_already_refunded`
+ * (refunded by an earlier try after the key's replay window, or by a person) is done. A subscription Stripe does not
+ * know has nothing to refund.
+ */
+export async function refundEveryPayment(
+  stripe: Stripe,
+  subscriptionId: string,
+  keyOf: (paymentIntent: string) => string,
+  metadata: Record<string, string>,
+): Promise<RefundsOutcome> {
+  const outcome: RefundsOutcome = { refunded: [], alreadyRefunded: [] };
+  const paymentIntents: string[] = [];
+  try {
+    for await (const invoice of stripe.invoices.list({
+      subscription: subscriptionId,
+      status: 'paid',
+      expand: ['data.payments'],
+      limit: 100,
+    })) {
+      for (const payment of invoice.payments?.data ?? []) {
+        const intent = payment.payment.payment_intent;
+        const id = typeof intent === 'string' ? intent : intent?.id;
+        if (payment.status === 'paid' && payment.payment.type === 'payment_intent' && id !== undefined)
+          paymentIntents.push(id);
+      }
+    }
+  } catch (error) {
+    if (isMissing(error)) return outcome;
+    throw error;
+  }
+  for (const paymentIntent of paymentIntents) {
+    try {
+      const refund = await stripe.refunds.create(
+        { payment_intent: paymentIntent, metadata: { ...metadata, subscriptionId } },
+        { idempotencyKey: keyOf(paymentIntent) },
+      );
+      outcome.refunded.push({ refundId: refund.id, amount: refund.amount, paymentIntent });
+    } catch (error) {
+      if (!(error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded'))
+        throw error;
+      outcome.alreadyRefunded.push(paymentIntent);
+    }
+  }
+  return outcome;
+}

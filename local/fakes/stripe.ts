@@ -143,6 +143,7 @@ export type StripeRoute =
   | 'GET /v1/subscriptions'
   | 'GET /v1/subscriptions/:id'
   | 'DELETE /v1/subscriptions/:id'
+  | 'GET /v1/invoices'
   | 'GET /v1/invoices/:id'
   | 'POST /v1/refunds'
   | 'GET /v1/refunds'
@@ -840,6 +841,20 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     'DELETE /v1/subscriptions/:id': ({ params, idempotencyKey }) => {
       deliverLater(cancel(params.id ?? '', 'cancellation_requested', idempotencyKey ?? null));
       return subscription(params.id ?? '');
+    },
+    // Filtered by subscription and status as Stripe's list is (an unknown subscription: resource_missing).
+    'GET /v1/invoices': ({ query }) => {
+      if (typeof query.subscription === 'string') subscription(query.subscription);
+      return list(
+        [...invoices.values()].filter(
+          (each) =>
+            (query.subscription === undefined ||
+              each.parent.subscription_details.subscription === query.subscription) &&
+            (query.status === undefined || each.status === query.status),
+        ),
+        query,
+        '/v1/invoices',
+      );
     },
     'GET /v1/invoices/:id': ({ params }) => {
       const found = invoices.get(params.id ?? '');

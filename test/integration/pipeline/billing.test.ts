@@ -227,11 +227,108 @@ describe('I1: a failed agent the owner does not retry', () => {
       (await historyEvents(agentId)).slice(seenBefore).map((item) => [item.event, item.actor, item.agentStatus]),
     ).toEqual([
       ['destroy-requested', 'sweeper', 'destroying'],
+      // It never ran: its charge is refunded in full (I7).
+      ['charges-refunded', 'sweeper', 'destroying'],
       ['destroy-completed', 'sweeper', 'destroyed'],
     ]);
+    await expectRefundedInFull(agentId, subscriptionId);
     await expectBillingFollowsAgents([agentId]);
   });
 });
+
+describe('I7: a customer never pays for an agent that never ran', () => {
+  const operator = () => ApiClient.signIn(stack.url, `operator-${randomUUID()}`, ['operators']);
+
+  it("refunds every charge in full, once, when the owner destroys an agent an operator cancelled, through Stripe's failures and the task's retries", async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Cancelled by an operator [manual]');
+    const { subscriptionId } = await payForAgent(client, agentId);
+    await waitForView(client, agentId, (view) => view.status === 'queued' || view.status === 'provisioning');
+    const cancel = await (await operator()).fetch(`/agents/${agentId}/actions`, {
+      method: 'POST',
+      body: JSON.stringify({ action: 'cancel', reason: 'model of a stuck provisioning' }),
+      headers: { 'idempotency-key': randomUUID() },
+    });
+    expect(cancel.status).toBe(202);
+    await waitForStatus(client, agentId, 'failed');
+
+    // Stripe fails every try of the first attempt (the SDK's own retries included); the task's retry refunds.
+    stack.fakes.stripe.inject({ route: 'POST /v1/refunds', status: 503, times: 3 });
+    expect((await act(client, agentId, 'destroy')).status).toBe(202);
+    await waitForStatus(client, agentId, 'destroyed');
+    await expectRefundedInFull(agentId, subscriptionId);
+    expect((await subscription(subscriptionId)).status).toBe('canceled');
+    expect((await historyEvents(agentId)).filter((item) => item.event === 'charges-refunded')).toHaveLength(1);
+    expect((await agentItem(agentId)).everActiveAt).toBeUndefined();
+    await expectBillingFollowsAgents([agentId]);
+  });
+
+  it('refunds when Stripe ends the subscription of a failed agent, and takes a charge refunded already as done', async () => {
+    const client = await signIn();
+    const { agentId } = await client.createAgent('Failed, then ended [fail:network_configured]');
+    const { subscriptionId } = await payForAgent(client, agentId);
+    await waitForStatus(client, agentId, 'failed');
+    // A person refunded it already at Stripe (or an earlier try did, past its key's replay window).
+    const [paymentIntent] = paymentIntentsOf(subscriptionId);
+    const manual = await stripeSdk().refunds.create({ payment_intent: paymentIntent! });
+
+    await stack.fakes.stripe.endSubscription(subscriptionId);
+    await stack.fakes.stripe.settled();
+    await waitForStatus(client, agentId, 'destroyed');
+    expect(refundsOf(subscriptionId).map((refund) => refund.id)).toEqual([manual.id]);
+    expect(await agentItem(agentId)).toMatchObject({ refundedAt: expect.any(String) });
+    expect((await historyEvents(agentId)).map((item) => item.event)).toContain('charges-refunded');
+  });
+
+  it('refunds nothing of an agent that ran: it records when it first became active', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId } = await activeAgent(client, 'Ran, then destroyed');
+    const activeAt = (await agentItem(agentId)).everActiveAt as string;
+    expect(activeAt).toEqual(expect.any(String));
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    await waitForStatus(client, agentId, 'stopped');
+    expect((await act(client, agentId, 'destroy')).status).toBe(202);
+    await waitForStatus(client, agentId, 'destroyed');
+    expect(refundsOf(subscriptionId)).toEqual([]);
+    expect(await agentItem(agentId)).toMatchObject({ everActiveAt: activeAt });
+    expect((await agentItem(agentId)).refundedAt).toBeUndefined();
+  });
+});
+
+/** The payment intents of every paid invoice of the subscription, as the Stripe fake holds them. */
+function paymentIntentsOf(subscriptionId: string): string[] {
+  return [...stack.fakes.stripe.state.invoices.values()]
+    .filter((invoice) => invoice.parent.subscription_details.subscription === subscriptionId)
+    .flatMap((invoice) => invoice.payments.data.filter((payment) => payment.status === 'paid'))
+    .map((payment) => payment.payment.payment_intent);
+}
+
+/** Every refund of a payment of the subscription. */
+function refundsOf(subscriptionId: string): FakeRefund[] {
+  const intents = new Set(paymentIntentsOf(subscriptionId));
+  return [...stack.fakes.stripe.state.refunds.values()].filter((refund) => intents.has(refund.payment_intent));
+}
+
+/** I7: each paid invoice of the subscription refunded by exactly one refund of its whole amount, with the agent's key. */
+async function expectRefundedInFull(agentId: string, subscriptionId: string): Promise<void> {
+  const invoices = [...stack.fakes.stripe.state.invoices.values()].filter(
+    (invoice) => invoice.parent.subscription_details.subscription === subscriptionId && invoice.status === 'paid',
+  );
+  expect(invoices.length).toBeGreaterThan(0);
+  for (const invoice of invoices) {
+    const intent = invoice.payments.data[0]!.payment.payment_intent;
+    expect(refundsOf(subscriptionId).filter((refund) => refund.payment_intent === intent)).toEqual([
+      expect.objectContaining({ amount: invoice.amount_paid, metadata: expect.objectContaining({ agentId }) }),
+    ]);
+  }
+  expect(await agentItem(agentId)).toMatchObject({ refundedAt: expect.any(String) });
+}
+
+/** The Stripe fake's API through the SDK, as a person at the dashboard would use it. */
+function stripeSdk(): Stripe {
+  const api = new URL(stack.fakes.stripe.url);
+  return new Stripe(stack.fakes.stripe.secretKey, { host: api.hostname, port: api.port, protocol: 'http' });
+}
 
 describe('I2: at most one paid subscription per agent', () => {
   /**
@@ -254,7 +351,7 @@ describe('I2: at most one paid subscription per agent', () => {
   }
 
   /** The refunds of the subscription's first invoice. */
-  async function refundsOf(subscriptionId: string): Promise<FakeRefund[]> {
+  async function firstInvoiceRefundsOf(subscriptionId: string): Promise<FakeRefund[]> {
     const invoiceId = (await subscription(subscriptionId)).latest_invoice!;
     const invoice = stack.fakes.stripe.state.invoices.get(invoiceId)!;
     const paymentIntent = invoice.payments.data[0]!.payment.payment_intent;
@@ -276,7 +373,7 @@ describe('I2: at most one paid subscription per agent', () => {
     expect((await deletedEvents(second)).map((event) => event.request.idempotency_key)).toEqual([
       duplicatePaymentKeys(agentId, second).cancel,
     ]);
-    expect(await refundsOf(second)).toEqual([
+    expect(await firstInvoiceRefundsOf(second)).toEqual([
       expect.objectContaining({ amount: paid.invoice.amount_paid, reason: 'duplicate' }),
     ]);
     expect((await subscription(first)).status).toBe('active');
@@ -300,7 +397,7 @@ describe('I2: at most one paid subscription per agent', () => {
       (event) => event.type === 'checkout.session.completed' && event.data.object.id === secondSessionId,
     )!;
     expect((await stack.fakes.stripe.redeliver(completed.id)).status).toBe(200);
-    expect(await refundsOf(second)).toHaveLength(1);
+    expect(await firstInvoiceRefundsOf(second)).toHaveLength(1);
     expect(refunded(await historyEvents(agentId))).toHaveLength(1);
     expect((await agentItem(agentId)).refundedSubscriptionIds).toEqual([second]);
     return second;
