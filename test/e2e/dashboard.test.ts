@@ -157,6 +157,32 @@ describe('dashboard', () => {
     expect(await page.getByTestId('name-count').textContent()).toBe('9 / 80 characters');
   });
 
+  it('stops saying Live and stops the clocks while the browser is offline, and catches up once back', async () => {
+    const userId = `offline-${RUN}`;
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, userId);
+    // [manual]: the job stays queued, its step's timer running, until the test reports the run itself.
+    const agentId = await buyAgent(page, 'Travelling [manual]');
+    await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
+    const queued = page.getByTestId('duration-queued');
+    await expect.poll(() => queued.textContent()).toMatch(/\d s/);
+
+    await page.context().setOffline(true);
+    await page.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 2_000 });
+    await page.getByTestId('not-live').waitFor();
+    const frozen = await queued.textContent();
+    await page.waitForTimeout(2_500);
+    expect(await queued.textContent()).toBe(frozen);
+    expect(await page.getByTestId('connection').textContent()).not.toContain('Live');
+
+    await page.context().setOffline(false);
+    await page.locator('[data-testid="connection"][data-state="live"]').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('not-live').count()).toBe(0);
+    await expect.poll(() => queued.textContent()).not.toBe(frozen);
+    const server = await serverView(userId, agentId);
+    await expect.poll(() => page.getByTestId('agent').getAttribute('data-seq')).toBe(String(server.seq));
+  });
+
   it("does not show one user's agent to another user", async () => {
     const owner = await suite.newPage();
     await signIn(owner, suite.stack.url, `owner-${RUN}`);

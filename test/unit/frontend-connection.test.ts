@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ApiClient } from '../../frontend/src/api.ts';
 import { MAX_BACKOFF_CEILING_MS } from '../../frontend/src/live/backoff.ts';
 import { LiveConnection } from '../../frontend/src/live/connection.ts';
+import { PING_INTERVAL_MS, PONG_DEADLINE_MS } from '../../frontend/src/live/reconnect.ts';
 import { SUBSCRIBE_CONFIRM_MS } from '../../frontend/src/live/subscriptions.ts';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { initialSteps } from '../../lambdas/domain/steps.ts';
@@ -16,12 +17,16 @@ class FakeSocket extends EventTarget {
   static instances: FakeSocket[] = [];
   readyState = 0;
   readonly sent: Record<string, unknown>[] = [];
+  /** A working server answers every ping; a connection the network cut answers nothing. */
+  answersPings = true;
   constructor(readonly url: URL) {
     super();
     FakeSocket.instances.push(this);
   }
   send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+    const message = JSON.parse(data) as Record<string, unknown>;
+    this.sent.push(message);
+    if (message.action === 'ping' && this.answersPings) this.receive({ type: 'pong' });
   }
   close(): void {
     if (this.readyState === 3) return;
@@ -175,5 +180,64 @@ describe('LiveConnection subscriptions', () => {
     vi.advanceTimersByTime(SUBSCRIBE_CONFIRM_MS + MAX_BACKOFF_CEILING_MS);
     expect(socket().subscribes('agent_1')).toBe(1);
     expect(status()).toBe('live');
+  });
+});
+
+describe('LiveConnection honesty about a connection that does not carry', () => {
+  /** A page whose window events (`online`, `offline`) the test fires. */
+  function pageWithWindowEvents(): Map<string, () => void> {
+    live.stop();
+    FakeSocket.instances = [];
+    const listeners = new Map<string, () => void>();
+    vi.stubGlobal('addEventListener', (type: string, listener: () => void) => listeners.set(type, listener));
+    live = new LiveConnection({ wsUrl: 'wss://live.example/', api, token: () => 'token' });
+    live.start();
+    return listeners;
+  }
+
+  it('says Offline the moment the browser goes offline, and reconnects as soon as it is back', () => {
+    const window = pageWithWindowEvents();
+    live.watch('agent_1');
+    const first = socket();
+    first.open();
+    first.receive(snapshot('agent_1'));
+    expect(status()).toBe('live');
+
+    window.get('offline')?.();
+    expect(status()).toBe('offline');
+    expect(first.readyState).toBe(3);
+    // No attempt while the browser says nothing can be reached.
+    vi.advanceTimersByTime(MAX_BACKOFF_CEILING_MS);
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(status()).toBe('offline');
+
+    window.get('online')?.();
+    expect(FakeSocket.instances).toHaveLength(2);
+    socket().open();
+    socket().receive(snapshot('agent_1'));
+    expect(status()).toBe('live');
+  });
+
+  it('gives up a socket whose ping goes unanswered past the deadline, and stops saying Live', () => {
+    live.watch('agent_1');
+    socket().open();
+    socket().receive(snapshot('agent_1'));
+    vi.advanceTimersByTime(PING_INTERVAL_MS);
+    expect(socket().sent.filter((message) => message.action === 'ping')).toHaveLength(1);
+    // Answered in time: still Live.
+    vi.advanceTimersByTime(PONG_DEADLINE_MS);
+    expect(status()).toBe('live');
+
+    // The next one is not answered: the socket is given up at the deadline, without waiting for its close.
+    const silent = socket();
+    silent.answersPings = false;
+    silent.close = () => {}; // a cut network never reports the close
+    vi.advanceTimersByTime(PING_INTERVAL_MS - PONG_DEADLINE_MS);
+    vi.advanceTimersByTime(PONG_DEADLINE_MS - 1);
+    expect(status()).toBe('live');
+    vi.advanceTimersByTime(1);
+    expect(status()).not.toBe('live');
+    vi.advanceTimersByTime(MAX_BACKOFF_CEILING_MS);
+    expect(socket()).not.toBe(silent);
   });
 });

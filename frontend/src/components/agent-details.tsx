@@ -2,7 +2,7 @@ import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
 import type { PageNotice } from '../notices.ts';
 import { agentStatusBadge, isStale } from '../presentation.ts';
-import { useNow } from '../services.ts';
+import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
 import { ActionFailurePanel, FailurePanel } from './failure-panels.tsx';
@@ -26,7 +26,9 @@ export function AgentDetails({
   staff: boolean;
 }) {
   const provisioning = view.agentStatus === 'provisioning';
-  const now = useNow(provisioning);
+  // Time only moves on the page while the page knows what happens: off line, the steps' timers stop where it last did.
+  const live = useLiveState().status === 'live';
+  const now = useNow(provisioning && live);
   const failedStep = view.steps.find((step) => step.status === 'error');
 
   return (
@@ -85,6 +87,12 @@ export function AgentDetails({
         <h2 id="steps-heading">Provisioning</h2>
         <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} />
         {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
+        {provisioning && !live ? (
+          <p class="muted" data-testid="not-live">
+            Not connected: times are as of <time dateTime={now.toISOString()}>{now.toLocaleTimeString()}</time>, and
+            will catch up once reconnected.
+          </p>
+        ) : null}
         {view.workflowRunUrl === undefined ? null : (
           <p>
             <a href={view.workflowRunUrl} target="_blank" rel="noopener noreferrer" data-testid="workflow-run">

@@ -7,7 +7,7 @@ const CONNECTION_BADGES: Readonly<Record<ConnectionStatus, Badge>> = {
   connecting: { label: 'Connecting', icon: '◌', tone: 'progress' },
   live: { label: 'Live', icon: '●', tone: 'good' },
   reconnecting: { label: 'Reconnecting', icon: '◌', tone: 'progress' },
-  offline: { label: 'Offline, checking every 5 s', icon: '○', tone: 'bad' },
+  offline: { label: 'Offline', icon: '○', tone: 'bad' },
 };
 
 /** Whether updates arrive live; announced politely when it changes. */

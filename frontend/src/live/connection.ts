@@ -3,7 +3,9 @@
  * throttled, failed or went unanswered is sent again), merges what arrives by `seq`, reconnects with jittered backoff
  * and resubscribes with `since`, keeps the connection alive (ping, rotation before API Gateway's 2 h cut-off) and,
  * while the socket cannot be held, polls the REST API instead. It says Live only while every watched agent is
- * subscribed.
+ * subscribed on a socket known to work: every ping has a deadline for its answer, past which the socket is given up
+ * as dropped, and while the browser says it is offline the page says Offline at once (and reconnects as soon as the
+ * browser is back online).
  */
 import { z } from 'zod';
 import {
@@ -21,6 +23,7 @@ import {
   INITIAL_RECONNECT_STATE,
   PING_INTERVAL_MS,
   POLL_INTERVAL_MS,
+  PONG_DEADLINE_MS,
   ROTATE_AFTER_MS,
   shouldPoll,
   type ConnectionStatus,
@@ -65,6 +68,12 @@ export class LiveConnection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private rotateTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set while a ping awaits its answer: when it fires, the socket is given up. */
+  private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the open socket opened: how long it was held, should it be given up. */
+  private currentOpenedAt: number | undefined;
+  /** The browser said it is offline (and has not said it is back). */
+  private browserOffline = false;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = true;
   private state: LiveState = { status: 'connecting', agents: new Map(), problems: new Map() };
@@ -89,7 +98,9 @@ export class LiveConnection {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.browserOffline = globalThis.navigator?.onLine === false;
     addEventListener('online', this.connectNow);
+    addEventListener('offline', this.wentOffline);
     this.open();
   }
 
@@ -97,6 +108,7 @@ export class LiveConnection {
   stop(): void {
     this.stopped = true;
     removeEventListener('online', this.connectNow);
+    removeEventListener('offline', this.wentOffline);
     for (const socket of [this.current, this.pending]) socket?.close(1000);
     this.current = undefined;
     this.pending = undefined;
@@ -160,7 +172,8 @@ export class LiveConnection {
 
   private open(): void {
     const token = this.options.token();
-    if (token === undefined) return;
+    // Nothing can be reached while the browser is offline: its `online` event opens the socket again.
+    if (token === undefined || this.browserOffline) return;
     const url = new URL(this.options.wsUrl);
     url.searchParams.set('token', token);
     const socket = new WebSocket(url);
@@ -179,6 +192,7 @@ export class LiveConnection {
     const previous = this.current;
     this.pending = undefined;
     this.current = socket;
+    this.currentOpenedAt = Date.now();
     this.reconnect = connectionOpened(this.reconnect);
     this.stopPolling();
     // Subscriptions belong to a connection: every watched agent is subscribed again on this one.
@@ -189,7 +203,7 @@ export class LiveConnection {
     previous?.close(1000);
 
     this.stopTimersOfOpenSocket();
-    this.pingTimer = setInterval(() => this.sendAll([{ action: 'ping' }]), PING_INTERVAL_MS);
+    this.pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
     this.rotateTimer = setTimeout(() => this.rotate(), ROTATE_AFTER_MS);
     this.emit();
   }
@@ -215,14 +229,55 @@ export class LiveConnection {
     this.emit();
   }
 
-  /** The browser says the network is back: try at once instead of waiting out the backoff. */
+  /**
+   * The browser says the network is back: try at once instead of waiting out the backoff, or, with a socket still
+   * open, ask it at once whether it still works.
+   */
   private readonly connectNow = (): void => {
-    if (this.current !== undefined || this.pending !== undefined || this.stopped) return;
+    this.browserOffline = false;
+    if (this.stopped) return;
+    if (this.current !== undefined) this.ping();
+    if (this.current !== undefined || this.pending !== undefined) return this.emit();
     clearTimeout(this.retryTimer);
     this.open();
+    this.emit();
   };
 
+  /** The browser says it is offline: nothing arrives now, so the page stops saying Live and gives the socket up. */
+  private readonly wentOffline = (): void => {
+    this.browserOffline = true;
+    if (this.current !== undefined) this.giveUp(this.current, 4001, 'the browser is offline');
+    this.emit();
+  };
+
+  /** Sends a ping the socket must answer within PONG_DEADLINE_MS (any message counts), or be given up. */
+  private ping(): void {
+    const socket = this.current;
+    if (socket?.readyState !== WebSocket.OPEN) return;
+    // Armed before sending, so an answer, however soon, finds it to clear.
+    this.pongTimer ??= setTimeout(() => {
+      this.pongTimer = undefined;
+      if (socket === this.current) this.giveUp(socket, 4002, 'no answer to a ping');
+    }, PONG_DEADLINE_MS);
+    this.sendAll([{ action: 'ping' }]);
+  }
+
+  /**
+   * Treats the open socket as dropped now, rather than when its close completes: a connection the network cut may
+   * take minutes to report its close.
+   */
+  private giveUp(socket: WebSocket, code: number, reason: string): void {
+    const openedAt = this.currentOpenedAt;
+    socket.close(code, reason);
+    this.closed(socket, openedAt);
+  }
+
   private receive(data: unknown, socket: WebSocket): void {
+    // Anything arriving on the open socket answers its ping: it carries.
+    if (socket === this.current) {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
+    }
     if (typeof data !== 'string') return;
     let json: unknown;
     try {
@@ -372,6 +427,8 @@ export class LiveConnection {
   private stopTimersOfOpenSocket(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.rotateTimer);
+    clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
   }
 
   private sendAll(messages: readonly ClientMessage[]): void {
@@ -382,9 +439,10 @@ export class LiveConnection {
 
   private emit(): void {
     this.state = {
-      status: this.stopped
-        ? 'offline'
-        : shownStatus(this.reconnect.status, this.watchers.keys(), this.subscribed, this.problems),
+      status:
+        this.stopped || this.browserOffline
+          ? 'offline'
+          : shownStatus(this.reconnect.status, this.watchers.keys(), this.subscribed, this.problems),
       agents: new Map(this.views),
       problems: new Map(this.problems),
     };

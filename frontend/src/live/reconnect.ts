@@ -22,8 +22,17 @@ export const HELD_CONNECTION_MS = 10_000;
 /** After this many connections in a row that could not be held, the page says "offline" and polls the REST API. */
 export const OFFLINE_AFTER_FAILURES = 2;
 
-/** API Gateway closes idle connections after 10 min: a ping every 5 min keeps an idle dashboard connected. */
-export const PING_INTERVAL_MS = 5 * 60_000;
+/**
+ * How often the open socket is asked whether it still carries anything: a ping, which the server answers with a pong.
+ * API Gateway closes idle connections after 10 min, which this also prevents; often enough that a connection the
+ * network dropped without a close (a cut cable, a suspended laptop) is noticed within PING_INTERVAL_MS +
+ * PONG_DEADLINE_MS, not after minutes of saying Live (a browser that knows it is offline says so at once), and rare
+ * enough to cost little (docs/BENCHMARKS.md, the cost per 1,000 dashboards).
+ */
+export const PING_INTERVAL_MS = 60_000;
+
+/** A ping not answered (by its pong, or any message) this long after it was sent: the socket is given up as dropped. */
+export const PONG_DEADLINE_MS = 10_000;
 
 /**
  * API Gateway closes every connection after 2 h. A fresh connection is opened (and the old one closed once the new
