@@ -4,7 +4,10 @@
  */
 import Stripe from 'stripe';
 
-/** What a cancellation found: `cancelled` now, `already` ended, or `unknown` to Stripe (nothing there bills anyone). */
+/**
+ * What a cancellation found: `cancelled` now; `already` ended (by an earlier try of the same caller, Stripe's dunning or
+ * the customer), which bills nobody but may still have a payment to refund; `unknown`: Stripe has no such subscription.
+ */
 export type CancellationOutcome = 'cancelled' | 'already' | 'unknown';
 
 /** Stripe's statuses of a subscription that has ended and bills nobody. */
@@ -14,8 +17,10 @@ const isMissing = (error: unknown): boolean =>
   error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing';
 
 /**
- * Cancels `subscriptionId` at once (no proration, no final invoice). A subscription that already ended is left as it
- * is: Stripe refuses to cancel it again once the key's replay window (24 h) is over, so that refusal is read back.
+ * Cancels `subscriptionId` at once (no proration, no final invoice). Stripe answers a DELETE of a subscription that has
+ * ended with 404 `resource_missing`, as it answers one it never had (stripe/stripe-go#1887), and a key has no effect
+ * on a DELETE (it is not replayed), so a repeated cancellation always lands there: the subscription is read back to
+ * tell the two apart. The key is still sent: Stripe names it in the `customer.subscription.deleted` it sends.
  */
 export async function cancelSubscription(
   stripe: Stripe,
@@ -26,9 +31,12 @@ export async function cancelSubscription(
     await stripe.subscriptions.cancel(subscriptionId, {}, { idempotencyKey });
     return 'cancelled';
   } catch (error) {
-    if (isMissing(error)) return 'unknown';
-    if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
-    const current = await stripe.subscriptions.retrieve(subscriptionId);
+    if (!isMissing(error)) throw error;
+    const current = await stripe.subscriptions.retrieve(subscriptionId).catch((readError: unknown) => {
+      if (isMissing(readError)) return undefined;
+      throw readError;
+    });
+    if (current === undefined) return 'unknown';
     if (ENDED_STATUSES.has(current.status)) return 'already';
     throw error;
   }

@@ -63,7 +63,7 @@ async function provision(request: ProvisionRequest, settings: WebhookSettings): 
     return needsAttention('agent-busy', { stripeEventId, agentId, agentStatus: result.agentStatus });
   }
   if (result.kind === 'agent-not-found') return needsAttention('agent-not-found', { stripeEventId, agentId });
-  if (result.kind === 'second-subscription') return undoSecondPayment(agentId, request.subscriptionId!, settings);
+  if (result.kind === 'second-subscription') return undoSecondPayment(request, settings);
   if (result.kind === 'subscription-ended') return endedBeforeCheckout(request, result.endedAt);
 
   // A redelivered event finds its job, written with its execution request by the first delivery: nothing to do.
@@ -95,27 +95,30 @@ async function endedBeforeCheckout(request: ProvisionRequest, endedAt: string): 
 }
 
 /**
- * A second subscription paid for an agent that has one (I2): cancelled at once and its payment refunded in full, with
- * Idempotency-Keys derived from the agent and the subscription, so a redelivery replays both; then kept on the agent
- * (`refundedSubscriptionIds`, a history item) and counted once. Throws when Stripe fails: the webhook answers 5xx and
- * Stripe redelivers, so the payment is never kept.
+ * A second subscription paid for an agent that has one (I2): cancelled at once and its payment refunded in full; then
+ * kept on the agent (`refundedSubscriptionIds`, a history item) and counted once. Throws when Stripe fails: the webhook
+ * answers 5xx and Stripe redelivers, so the payment is never kept. A redelivery finds the subscription cancelled by the
+ * first delivery (Stripe answers that cancel `resource_missing`: `already`) and still ensures the refund, under its
+ * Idempotency-Key (replayed within 24 h, `charge_already_refunded` after): a first delivery that cancelled and then
+ * failed to refund is refunded by the next one, exactly once. Nothing is recorded before the refund is sure.
  */
-async function undoSecondPayment(
-  agentId: string,
-  subscriptionId: string,
-  settings: WebhookSettings,
-): Promise<StripeEventOutcome> {
+async function undoSecondPayment(request: ProvisionRequest, settings: WebhookSettings): Promise<StripeEventOutcome> {
+  const { agentId, stripeEventId } = request;
+  const subscriptionId = request.subscriptionId!;
   const stripe = await stripeClient(settings.stripe.secretKeyId, settings.stripe.apiUrl);
   const keys = duplicatePaymentKeys(agentId, subscriptionId);
   const cancelled = await cancelSubscription(stripe, subscriptionId, keys.cancel);
-  const refund = cancelled === 'unknown' ? undefined : await refundLatestPayment(stripe, subscriptionId, keys.refund);
+  // Stripe has no such subscription although a checkout was paid for it: nothing here can be refunded or trusted.
+  if (cancelled === 'unknown')
+    return needsAttention('second-subscription-unknown', { stripeEventId, agentId, subscriptionId });
+  const refund = await refundLatestPayment(stripe, subscriptionId, keys.refund);
   const recorded = await recordAgentTransition(agentId, {
     from: (agent) => !(agent.refundedSubscriptionIds ?? []).includes(subscriptionId),
     event: 'duplicate-payment-refunded',
     actor: 'stripe',
     fields: (agent) => ({ refundedSubscriptionIds: [...(agent.refundedSubscriptionIds ?? []), subscriptionId] }),
   });
-  const details = { agentId, subscriptionId, cancelled, refund: refund?.kind, outcome: recorded.kind };
+  const details = { agentId, subscriptionId, cancelled, refund: refund.kind, outcome: recorded.kind };
   if (recorded.kind === 'changed') {
     logger.error('Second payment for one agent: cancelled and refunded', details);
     // Counted (and alarmed on): a customer paid twice for one agent; it was undone, and a person should know why.

@@ -38,6 +38,8 @@ import { sweepSettingsOf } from '../../support/sweep.ts';
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
 const ATTEMPTS = 4;
 const SETTLE_TIMEOUT_MS = 30_000;
+/** What a minute of Stripe's retry schedule lasts here. */
+const STRIPE_MINUTE_MS = 100;
 
 let stack: LocalStack;
 let documents: DynamoDBDocumentClient;
@@ -45,7 +47,11 @@ let sweep: typeof import('../../../lambdas/sweeper/sweep.ts').sweep;
 
 beforeAll(async () => {
   stack = await startTestStack({
-    testHooks: { retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 } },
+    testHooks: {
+      retryIntervalOverrides: { Stop: 0, Start: 0, Destroy: 0, RecordFailure: 0 },
+      // Stripe's live retries of an unacknowledged event, a minute of them in 100 ms.
+      stripeRetries: { mode: 'live', timeScale: STRIPE_MINUTE_MS / 60_000 },
+    },
     verbose: process.env.BILLING_VERBOSE === '1',
   });
   documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: inject('dynamoEndpoint') }));
@@ -415,6 +421,57 @@ describe('I2: at most one paid subscription per agent', () => {
     await waitForStatus(client, agentId, 'active');
     await expectBillingFollowsAgents([agentId]);
   });
+
+  it.each([
+    { failure: 'Stripe unavailable (503, through the SDK retries)', fault: { status: 503, times: 3 } },
+    { failure: 'a rate limit (429)', fault: { status: 429, times: 1 } },
+    { failure: 'the answers lost (timeouts) after the refund was made', fault: { when: 'after' as const, times: 3 } },
+  ])(
+    'refunds a second payment exactly once when the first delivery cancelled it and its refund failed: $failure; Stripe retries, the cancel answers resource_missing, the refund is made or replayed',
+    async ({ fault }) => {
+      const client = await signIn();
+      const { agentId } = await client.createAgent('Refund failed once');
+      const stale = await secondSession(client, agentId);
+      const first = await payCheckout(client, await openCheckout(client, agentId));
+      stack.fakes.stripe.inject({ route: 'POST /v1/refunds', ...fault });
+
+      const paid = await stack.fakes.stripe.pay(stale);
+      const second = paid.subscription.id;
+
+      // The first delivery cancelled the second subscription, then failed on the refund: 5xx, nothing recorded yet.
+      expect(paid.deliveries.map((delivery) => delivery.status)).toEqual([200, 500]);
+      expect((await subscription(second)).status).toBe('canceled');
+      expect((await agentItem(agentId)).refundedSubscriptionIds).toBeUndefined();
+      // Stripe's own retry (the fake's, on the live schedule) is then acknowledged.
+      const completed = paid.deliveries[1]!.eventId;
+      await vi.waitFor(
+        () => expect(stack.fakes.stripe.events.find((event) => event.id === completed)?.pending_webhooks).toBe(0),
+        { timeout: SETTLE_TIMEOUT_MS, interval: 50 },
+      );
+      expect(
+        stack.fakes.stripe.deliveries.filter((delivery) => delivery.eventId === completed).map((each) => each.attempt),
+      ).toEqual(['first', { retry: 1 }]);
+
+      expect(await refundsOf(second)).toEqual([
+        expect.objectContaining({ amount: paid.invoice.amount_paid, reason: 'duplicate' }),
+      ]);
+      expect((await deletedEvents(second)).map((event) => event.request.idempotency_key)).toEqual([
+        duplicatePaymentKeys(agentId, second).cancel,
+      ]);
+      expect(await agentItem(agentId)).toMatchObject({
+        subscriptionId: first.subscriptionId,
+        refundedSubscriptionIds: [second],
+      });
+      expect((await historyEvents(agentId)).filter((item) => item.event === 'duplicate-payment-refunded')).toHaveLength(
+        1,
+      );
+      // Redelivered once more (a day later the refund key is gone: charge_already_refunded): still one refund.
+      expect((await stack.fakes.stripe.redeliver(completed)).status).toBe(200);
+      expect(await refundsOf(second)).toHaveLength(1);
+      expect((await subscription(first.subscriptionId)).status).toBe('active');
+      await expectBillingFollowsAgents([agentId]);
+    },
+  );
 
   it('never provisions a failed agent again from a second payment: its subscription stays the first one', async () => {
     const client = await signIn();

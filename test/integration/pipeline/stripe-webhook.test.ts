@@ -371,6 +371,22 @@ describe('POST /webhooks/stripe: nothing is provisioned', () => {
     expect(await startedExecutions()).toEqual([]);
   });
 
+  it('for a second paid subscription Stripe does not have: a person must look, and nothing is recorded as refunded', async () => {
+    const agent = await draftAgent();
+    expect(await deliverSigned(stripeEventBody(agent))).toEqual({ statusCode: 200, body: { received: true } });
+    const provisioning = await repository.getAgent(agent.agentId);
+
+    // Another subscription for the same agent, which the Stripe API answers 404 resource_missing to, cancel and read.
+    expect(await deliverSigned(stripeEventBody(agent))).toEqual({
+      statusCode: 200,
+      body: { received: true, ignored: true },
+    });
+    const after = await repository.getAgent(agent.agentId);
+    expect(after?.refundedSubscriptionIds).toBeUndefined();
+    expect(after?.seq).toBe(provisioning?.seq);
+    expect(stripe.state.refunds.size).toBe(0);
+  });
+
   it('for a paid checkout naming another user than the agent owner', async () => {
     const agent = await draftAgent();
     const payload = stripeEventBody({ ...agent, userId: 'user_intruder' });
