@@ -19,7 +19,6 @@ import {
   refusalMessageOf,
   type ActionSubject,
 } from '../domain/lifecycle.ts';
-import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import type { ProvisionInput } from '../domain/schemas.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
 import { createJob, recordAgentTransition, recordJobEvent, type Actor } from '../shared/job-writer.ts';
@@ -51,6 +50,8 @@ export interface ActionRequest {
   agent: AgentRecord;
   action: AgentAction;
   idempotencyKey: string;
+  /** The whole request's fingerprint (domain/request-fingerprint.ts): the key sent again with another is refused. */
+  fingerprint: string;
   /** Why: required of operators, kept on the history item with the actor. */
   reason?: string;
 }
@@ -80,15 +81,14 @@ export async function requestLifecycleAction(
   now: Date = new Date(),
 ): Promise<ActionResponse> {
   const scope = scopeOf(request);
-  const claim = await claimKey<ActionResponse>(
-    scope,
-    requestFingerprint({ action: request.action }),
-    settings.idempotencyLeaseSeconds,
-    now,
-  );
+  const claim = await claimKey<ActionResponse>(scope, request.fingerprint, settings.idempotencyLeaseSeconds, now);
   switch (claim.kind) {
     case 'reused-with-another-body':
-      return error(422, 'idempotency_key_reused', 'This Idempotency-Key was used with another request body');
+      return error(
+        422,
+        'idempotency_key_reused',
+        'This Idempotency-Key was used with another request: send the same request again, or this one with a new key',
+      );
     case 'in-progress':
       return error(409, 'request_in_progress', 'A request with this Idempotency-Key is still being processed');
     case 'completed':

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
+import { requestFingerprint } from '../domain/request-fingerprint.ts';
 import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
 import { refusalText } from '../domain/validation.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -93,18 +94,21 @@ async function requestAction(request: Request): Promise<Response> {
       'An Idempotency-Key header of 8-128 letters, digits or _.:- is required',
     );
   }
-  const { action, reason } = parseBody(request, agentActionRequest);
+  const body = jsonBody(request);
+  const { action, reason } = parsed(body, agentActionRequest);
   const caller = callerOf(request);
   const agent = await visibleAgent(request);
   if (!mayAct(caller, agent)) throw forbidden('Support is read only');
   if (reasonRequired(caller) && reason === undefined) {
     throw new HttpError(400, 'reason_required', "An operator action needs a reason: it is kept on the agent's history");
   }
-  const { statusCode, body, headers } = await requestLifecycleAction(
-    { caller, agent, action, idempotencyKey, ...(reason === undefined ? {} : { reason }) },
+  // The whole request, as the client sent it: the same key with any other field is refused, not replayed.
+  const fingerprint = requestFingerprint({ method: 'POST', path: request.rawPath, body });
+  const answer = await requestLifecycleAction(
+    { caller, agent, action, idempotencyKey, fingerprint, ...(reason === undefined ? {} : { reason }) },
     actionSettings,
   );
-  return json(statusCode, body, headers);
+  return json(answer.statusCode, answer.body, answer.headers);
 }
 
 const route = byRouteKey({
@@ -117,17 +121,22 @@ const route = byRouteKey({
 // ---------------------------------------------------------------------------------------------------------------------
 // Request helpers
 
-function parseBody<T extends z.ZodMiniType>(request: Request, schema: T): z.infer<T> {
-  let body: unknown;
+function jsonBody(request: Request): unknown {
   try {
-    body = JSON.parse(utf8Body(request));
+    return JSON.parse(utf8Body(request));
   } catch {
     throw new HttpError(400, 'invalid_json', 'The body must be a UTF-8 JSON object');
   }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new HttpError(400, 'invalid_request', refusalText(parsed.error));
-  return parsed.data;
 }
+
+function parsed<T extends z.ZodMiniType>(body: unknown, schema: T): z.infer<T> {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new HttpError(400, 'invalid_request', refusalText(result.error));
+  return result.data;
+}
+
+const parseBody = <T extends z.ZodMiniType>(request: Request, schema: T): z.infer<T> =>
+  parsed(jsonBody(request), schema);
 
 async function viewOf(agent: AgentRecord): Promise<AgentView> {
   const job = agent.currentJobId === undefined ? undefined : await getJob(agent.currentJobId);

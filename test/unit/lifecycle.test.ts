@@ -180,8 +180,27 @@ describe('rateWindowOf', () => {
 });
 
 describe('requestFingerprint', () => {
-  it('is the same for the same body whatever the key order, and differs for another body', () => {
-    expect(requestFingerprint({ action: 'stop', note: 'x' })).toBe(requestFingerprint({ note: 'x', action: 'stop' }));
-    expect(requestFingerprint({ action: 'stop' })).not.toBe(requestFingerprint({ action: 'destroy' }));
+  const stop = (body: unknown, method = 'POST', path = '/agents/a1/actions') =>
+    requestFingerprint({ method, path, body });
+
+  it('is the same for the same request whatever the key order, at any depth', () => {
+    expect(stop({ action: 'stop', reason: 'x', extra: { b: 1, a: [2, { d: 3, c: 4 }] } })).toBe(
+      stop({ extra: { a: [2, { c: 4, d: 3 }], b: 1 }, reason: 'x', action: 'stop' }),
+    );
+    expect(stop({ action: 'stop' }, 'post')).toBe(stop({ action: 'stop' }));
+  });
+
+  it('differs for another action, another reason, a field more, another path or method', () => {
+    const first = stop({ action: 'stop', reason: 'maintenance window' });
+    for (const other of [
+      stop({ action: 'destroy', reason: 'maintenance window' }),
+      stop({ action: 'stop', reason: 'customer asked' }),
+      stop({ action: 'stop' }),
+      stop({ action: 'stop', reason: 'maintenance window', note: 'x' }),
+      stop({ action: 'stop', reason: 'maintenance window' }, 'POST', '/agents/a2/actions'),
+      stop({ action: 'stop', reason: 'maintenance window' }, 'PUT'),
+    ]) {
+      expect(other).not.toBe(first);
+    }
   });
 });

@@ -125,6 +125,7 @@ async function history(agentId: string) {
     actor: item.actor as string,
     agentStatus: item.agentStatus as string,
     updatedAt: item.updatedAt as string,
+    reason: item.reason as string | undefined,
   }));
 }
 
@@ -344,6 +345,30 @@ describe('Idempotency-Key and rate limit', () => {
     expect((await history(agentId)).some((item) => item.event.startsWith('destroy'))).toBe(false);
   });
 
+  it('refuses the key sent again with another reason (422, nothing written) and replays it for the same request in another key order', async () => {
+    const { userId, agentId } = await activeAgent();
+    const key = randomUUID();
+    const stop = (body: Record<string, string>) =>
+      api(userId, 'POST', `/agents/${agentId}/actions`, body, { 'idempotency-key': key });
+    const first = await stop({ action: 'stop', reason: 'Going on holiday' });
+    expect(first.status).toBe(202);
+    const seen = await history(agentId);
+
+    const otherReason = await stop({ action: 'stop', reason: 'Saving money' });
+    expect([otherReason.status, otherReason.body.error.code]).toEqual([422, 'idempotency_key_reused']);
+    expect(otherReason.headers.get('idempotent-replayed')).toBeNull();
+    const noReason = await stop({ action: 'stop' });
+    expect([noReason.status, noReason.body.error.code]).toEqual([422, 'idempotency_key_reused']);
+    const sameInAnotherOrder = await stop({ reason: 'Going on holiday', action: 'stop' });
+    expect([sameInAnotherOrder.status, sameInAnotherOrder.headers.get('idempotent-replayed')]).toEqual([202, 'true']);
+    expect(sameInAnotherOrder.body).toEqual(first.body);
+
+    await waitForStatus(userId, agentId, 'stopped');
+    const requested = (await history(agentId)).filter((item) => item.event === 'stop-requested');
+    expect(requested.map((item) => item.reason)).toEqual(['Going on holiday']);
+    expect((await history(agentId)).slice(seen.length).map((item) => item.event)).not.toContain('stop-requested');
+  });
+
   it(`answers 429 with Retry-After after ${RATE_LIMIT.limit} actions in a minute per user and agent`, async () => {
     const { userId, agentId } = await draftAgent();
     // A burst must fall in one window: start it at the beginning of one if the current one is about to end.
@@ -374,7 +399,11 @@ describe('Idempotency-Key and rate limit', () => {
             SK: 'IDEMPOTENCY',
             entity: 'idempotency',
             status: 'in-progress',
-            fingerprint: requestFingerprint({ action: 'stop' }),
+            fingerprint: requestFingerprint({
+              method: 'POST',
+              path: `/agents/${agentId}/actions`,
+              body: { action: 'stop' },
+            }),
             createdAt: claimedAt.toISOString(),
             expiresAt: Math.floor(claimedAt.getTime() / 1000) + 24 * 60 * 60,
           },
