@@ -7,6 +7,7 @@ import {
   postCallback,
   type PostCallbackResult,
 } from '../.github/scripts/callback.mjs';
+import { FLUSH_MS, LogBatcher } from '../.github/scripts/log-lines.mjs';
 import { WORKFLOW_STEPS } from '../lambdas/domain/steps.ts';
 import type { GithubFake, WorkflowRun } from './fakes/github.ts';
 import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
@@ -31,6 +32,8 @@ export interface WorkflowRunnerOptions {
   stepMs?: number;
   /** Heartbeat interval; the first heartbeat follows `status provisioning` at once. @default 5000 */
   heartbeatMs?: number;
+  /** How long log lines wait before their batch is sent (log-lines.mjs's FLUSH_MS). @default 1000 */
+  logFlushMs?: number;
   log?: (line: string) => void;
 }
 
@@ -69,6 +72,7 @@ export function startWorkflowRunner({
   secret,
   stepMs = Number(process.env.RUNNER_STEP_MS ?? 1500),
   heartbeatMs = 5_000,
+  logFlushMs = FLUSH_MS,
   log = (line) => console.log(`[workflow-runner] ${line}`),
 }: WorkflowRunnerOptions): WorkflowRunner {
   if (!Number.isFinite(stepMs) || stepMs < 0) throw new Error(`RUNNER_STEP_MS must be a number >= 0, got ${stepMs}`);
@@ -111,6 +115,17 @@ export function startWorkflowRunner({
     const post = serialized(send);
     const hostname = agentHostname(jobId);
     let current: RunnerStep | 'provisioning' = 'provisioning';
+    // The run's output, sent beside the reports as the workflow's log shipper does (its own callbacks, in order), and
+    // masked with the secrets this run holds, as the workflow masks its own.
+    const output = new LogBatcher({
+      jobId,
+      send: (payload) => send(payload),
+      knownSecrets: [secret, hetzner.token, tailscale.token],
+      flushMs: logFlushMs,
+    });
+    const print = (lines: readonly string[]) => {
+      for (const line of lines) output.add(current, line);
+    };
 
     /**
      * Waits `stepMs`, does the step's work, then reports it (as `type: step` unless `report` says otherwise), or
@@ -128,6 +143,7 @@ export function startWorkflowRunner({
       if (directives.failAt === name) {
         throw new Error(`Injected failure at ${name} ([fail:${name}] in the agent name)`);
       }
+      print(stepOutput(name, { jobId, hostname, region, ...fields }));
       await report(name, { job_id: jobId, ...toMessage(fields) });
       return fields;
     };
@@ -190,6 +206,7 @@ export function startWorkflowRunner({
       });
       beat();
       heartbeatTimer = setInterval(beat, heartbeatMs);
+      print([`Run ${run.id} of provision-agent.yml started for job ${jobId} (agent ${agentId}, ${region})`]);
 
       const vm = await step('vm_created', async () => {
         const { server, action } = await hetznerApi<{ server: HetznerServer; action: HetznerAction }>(
@@ -227,7 +244,12 @@ export function startWorkflowRunner({
       await step('ansible_complete', async () => ({ metadata: { mode: 'local' } }));
       await step(
         'running',
-        async () => ({ server_id: vm.server_id, server_ip: vm.server_ip, tailscale_ip: network.tailscale_ip }),
+        async () => {
+          // The final report ends the job's log: every line is sent (and answered) before it.
+          print(['Agent service active (running); reporting running']);
+          await output.close(current);
+          return { server_id: vm.server_id, server_ip: vm.server_ip, tailscale_ip: network.tailscale_ip };
+        },
         (fields) => ({ type: 'status', status: 'running', ...fields }),
       );
       await stopHeartbeat();
@@ -247,6 +269,8 @@ export function startWorkflowRunner({
       }
       const message = (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH);
       say(`failed at ${current}: ${message}`);
+      print(failureOutput(current, message));
+      await output.close(current);
       const answer = await post({
         type: 'status',
         job_id: jobId,
@@ -299,6 +323,69 @@ export function startWorkflowRunner({
  */
 export function agentHostname(jobId: string): string {
   return `agent-${jobId.toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** What a step of the workflow prints once its work is done: the lines of the tools it runs, as they read. */
+function stepOutput(
+  step: RunnerStep,
+  facts: { jobId: string; hostname: string; region: string } & Record<string, unknown>,
+): string[] {
+  const { jobId, hostname, region, server_id: serverId, server_ip: serverIp, tailscale_ip: tailscaleIp } = facts;
+  switch (step) {
+    case 'vm_created':
+      return [
+        `Creating server ${hostname} (cx22, ubuntu-24.04) in ${region}, label job_id=${jobId}`,
+        `POST /v1/servers -> 201 Created (server ${serverId})`,
+        `Waiting for server ${serverId} to be running...`,
+        `Server ${serverId} is running at ${serverIp}`,
+      ];
+    case 'network_configured':
+      return [
+        `ssh root@${hostname}: waiting for cloud-init`,
+        `Cloud-init v. 24.4-0ubuntu1 finished at ${new Date().toUTCString()}. Datasource DataSourceHetzner. Up 21.38 seconds`,
+        'Installing Tailscale: curl -fsSL https://tailscale.com/install.sh | sh',
+        // A tool that echoes its key: the sender masks it before it leaves the run.
+        `tailscale up --auth-key=tskey-auth-kLocal${jobId.replaceAll(/[^A-Za-z0-9]/g, '').slice(0, 10)}CNTRL-${'x'.repeat(24)} --hostname=${hostname}`,
+        `Success. Device ${hostname} joined the tailnet as ${tailscaleIp}`,
+      ];
+    case 'ansible_started':
+      return [
+        'PLAY [agent] *******************************************************************',
+        'TASK [Gathering Facts] *********************************************************',
+        'ok: [agent]',
+        'TASK [base : Install packages] *************************************************',
+        'changed: [agent] => (item=curl)',
+        'changed: [agent] => (item=ca-certificates)',
+      ];
+    case 'ansible_complete':
+      return [
+        'TASK [agent : Write the agent configuration] ***********************************',
+        'changed: [agent]',
+        'TASK [agent : Start the agent service] *****************************************',
+        'changed: [agent]',
+        'PLAY RECAP *********************************************************************',
+        'agent                      : ok=7    changed=4    unreachable=0    failed=0    skipped=0',
+      ];
+    case 'running':
+      return []; // printed before the log closes: the final report ends it
+  }
+}
+
+/** The error output of a step that failed, as the tool it ran prints it. */
+function failureOutput(step: RunnerStep | 'provisioning', message: string): string[] {
+  switch (step) {
+    case 'ansible_started':
+    case 'ansible_complete':
+      return [
+        'TASK [agent : Start the agent service] *****************************************',
+        `fatal: [agent]: FAILED! => {"changed": false, "msg": ${JSON.stringify(message)}}`,
+        'PLAY RECAP *********************************************************************',
+        'agent                      : ok=5    changed=2    unreachable=0    failed=1    skipped=0',
+        `Error: ${message}`,
+      ];
+    default:
+      return [`Error: ${message}`, `::error::workflow step ${step} failed`];
+  }
 }
 
 function readDirectives(agentName: string, say: (line: string) => void): Directives {

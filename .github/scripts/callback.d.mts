@@ -25,7 +25,7 @@ export function splitSecrets(secretString: string): string[];
  */
 export function signCallback(secretString: string, webhookId: string, rawBody: string, timestampSeconds: number): CallbackSignatureHeaders;
 
-/** `<job_id>:status:<status>`, `<job_id>:step:<step>` or `<job_id>:heartbeat:<n>`. */
+/** `<job_id>:status:<status>`, `<job_id>:step:<step>`, `<job_id>:logs:<batch>` or `<job_id>:heartbeat:<n>`. */
 export function callbackWebhookId(payload: unknown, heartbeatNumber?: number): string;
 
 /** True for `status: running` and `status: failed`. */
@@ -67,3 +67,6 @@ export interface PostCallbackResult {
 
 /** Posts one signed callback, retrying 5xx, 429 and network errors; any 2xx or 4xx is final. Never rejects. */
 export function postCallback(options: PostCallbackOptions): Promise<PostCallbackResult>;
+
+/** True when the module at `moduleUrl` (its `import.meta.url`) is the script node was started with. */
+export function isEntryPoint(moduleUrl: string): boolean;

@@ -80,15 +80,17 @@ export function signCallback(secretString, webhookId, rawBody, timestampSeconds)
 }
 
 /**
- * The callback's `webhook-id`, the same for every delivery of it: `<job_id>:status:<status>`, `<job_id>:step:<step>`
- * or `<job_id>:heartbeat:<n>` (n counts the run's heartbeats; without one, the time in ms stands in).
+ * The callback's `webhook-id`, the same for every delivery of it: `<job_id>:status:<status>`, `<job_id>:step:<step>`,
+ * `<job_id>:logs:<batch>` or `<job_id>:heartbeat:<n>` (n counts the run's heartbeats; without one, the time in ms
+ * stands in).
  * @param {unknown} payload
  * @param {number} [heartbeatNumber]
  * @returns {string}
  */
 export function callbackWebhookId(payload, heartbeatNumber) {
-  const { job_id: jobId, type, step, status } = /** @type {Record<string, unknown>} */ (payload ?? {});
-  const detail = type === 'step' ? step : type === 'status' ? status : (heartbeatNumber ?? Date.now());
+  const { job_id: jobId, type, step, status, batch } = /** @type {Record<string, unknown>} */ (payload ?? {});
+  const detail =
+    type === 'step' ? step : type === 'status' ? status : type === 'logs' ? batch : (heartbeatNumber ?? Date.now());
   return `${String(jobId)}:${String(type)}:${String(detail)}`;
 }
 
@@ -213,12 +215,16 @@ async function main() {
   if (result.ignored === 'terminal') process.exitCode = JOB_ENDED_EXIT_CODE;
 }
 
-function isEntryPoint() {
+/**
+ * True when the module at `moduleUrl` is the script node was started with (not imported).
+ * @param {string} moduleUrl its `import.meta.url`
+ */
+export function isEntryPoint(moduleUrl) {
   try {
-    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(moduleUrl));
   } catch {
     return false;
   }
 }
 
-if (isEntryPoint()) await main();
+if (isEntryPoint(import.meta.url)) await main();

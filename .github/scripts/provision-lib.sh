@@ -10,12 +10,43 @@ readonly FAILURE_REASON_FILE="${RUNNER_TEMP}/failure-reason"
 readonly JOB_ENDED_FILE="${RUNNER_TEMP}/job-ended"
 # callback.mjs's exit code for `ignored: terminal` (JOB_ENDED_EXIT_CODE).
 readonly JOB_ENDED_EXIT=3
+# Every step's output, which log-lines.mjs follows and sends as `type: logs` callbacks; it leaves the done file once
+# it has sent everything up to the end marker.
+readonly LOG_FILE="${RUNNER_TEMP}/provision.log"
+readonly LOG_DONE_FILE="${RUNNER_TEMP}/provision.log.done"
 
 # Records the step now running; the failure step reports it as `failed_step` (GITHUB_ENV reaches later steps only).
 # A job the server ended meanwhile (a heartbeat was told so) goes no further.
 begin_step() {
   if [[ -e "$JOB_ENDED_FILE" ]]; then end_job; fi
   echo "CURRENT_STEP=$1" >>"$GITHUB_ENV"
+  # The rest of the step's output also goes to the shipped log, under this step (log-lines.mjs's STEP_MARKER).
+  printf '::log-step::%s\n' "$1" >>"$LOG_FILE"
+  exec 3>&1 4>&2 > >(tee -a "$LOG_FILE") 2>&1
+  LOG_TEE_PID=$!
+}
+
+# Starts sending the log file's lines in the background (log-lines.mjs); it masks the run's secrets it is given.
+start_log_shipper() {
+  node .github/scripts/log-lines.mjs "$LOG_FILE" "$LOG_DONE_FILE" >"${RUNNER_TEMP}/log-shipper.log" 2>&1 </dev/null &
+  keep LOG_SHIPPER_PID "$!"
+}
+
+# Ends the shipped log and waits (at most a minute) until its last lines are answered: before a final report, since
+# the server takes no lines for a job that is over.
+stop_log_shipper() {
+  if [[ -n "${LOG_TEE_PID:-}" ]]; then
+    # This step's output so far reaches the file first: tee ends once its pipe closes.
+    exec 1>&3 2>&4
+    wait "$LOG_TEE_PID" 2>/dev/null || true
+    LOG_TEE_PID=''
+  fi
+  if [[ -z "${LOG_SHIPPER_PID:-}" || -e "$LOG_DONE_FILE" ]]; then return 0; fi
+  printf '::log-end::\n' >>"$LOG_FILE"
+  for _ in $(seq 120); do
+    if [[ -e "$LOG_DONE_FILE" ]] || ! kill -0 "$LOG_SHIPPER_PID" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
 }
 
 # The server ended the job (failed, timed out, rolled back: `ignored: terminal`). Nothing more is built or reported:

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
-import { agentActionRequest, createAgentRequest, type AgentView } from '../domain/schemas.ts';
+import { agentActionRequest, createAgentRequest, logsQuery, type AgentView, type LogsPage } from '../domain/schemas.ts';
 import { refusalText } from '../domain/validation.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
@@ -24,6 +24,7 @@ import {
   type DashboardResponse as Response,
 } from '../shared/dashboard-api.ts';
 import { header, json, utf8Body } from '../shared/http.ts';
+import { logBatchesAfter } from '../shared/job-logs.ts';
 import { agentView, createAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
 import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 
@@ -79,6 +80,32 @@ async function getAgentView(request: Request): Promise<Response> {
 }
 
 /**
+ * GET /agents/{agentId}/logs?after=<batch>[&jobId=<job>]: the log batches of the agent's current job (or of an earlier
+ * attempt of the same agent) after batch `after`, oldest first, redacted for support. With the WebSocket's `logs`
+ * messages, a client that asks from the last batch it holds misses none and repeats none.
+ */
+async function getLogs(request: Request): Promise<Response> {
+  const caller = callerOf(request);
+  const agent = await visibleAgent(request);
+  const query = logsQuery.safeParse(request.queryStringParameters ?? {});
+  if (!query.success) throw new HttpError(400, 'invalid_request', refusalText(query.error));
+  const { after, jobId: asked } = query.data;
+  const jobId = asked ?? agent.currentJobId;
+  if (asked !== undefined && (await getJob(asked))?.agentId !== agent.agentId) {
+    throw new HttpError(404, 'job_not_found', 'This agent has no such job');
+  }
+  const { batches, more } = jobId === undefined ? { batches: [], more: false } : await logBatchesAfter(jobId, after);
+  const page: LogsPage = {
+    agentId: agent.agentId,
+    jobId: jobId ?? null,
+    batches,
+    cursor: batches.at(-1)?.batch ?? after,
+    more,
+  };
+  return json(200, shownTo(caller.role, page), { 'cache-control': 'private, no-store' });
+}
+
+/**
  * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 403 for support
  * (access.ts#mayAct), 400 for an operator without a reason, 409 for a transition the agent's state refuses
  * (lifecycle.ts#isAcceptedNow: the page offers exactly what passes both, access.ts#offeredActions), 422 for a reused
@@ -115,6 +142,7 @@ const route = byRouteKey({
   'GET /agents': listAgents,
   'POST /agents': createDraftAgent,
   'GET /agents/{agentId}': getAgentView,
+  'GET /agents/{agentId}/logs': getLogs,
   'POST /agents/{agentId}/actions': requestAction,
 });
 

@@ -2,6 +2,7 @@
  * zod schemas of every message in docs/CONTRACT.md: the single source for handlers, the local runtime and the dashboard.
  */
 import { AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './lifecycle.ts';
+import { LOG_STEPS } from './log-lines.ts';
 import { AGENT_STATUSES, JOB_STATUSES } from './statuses.ts';
 import { UI_STEP_KEYS, WORKFLOW_STEPS, type UiStepKey } from './steps.ts';
 import * as z from './zod-mini.ts';
@@ -68,6 +69,25 @@ const networkConfiguredStep = z.object({
 const ansibleStep = (step: 'ansible_started' | 'ansible_complete') =>
   z.object({ type: z.literal('step'), job_id: jobId, step: z.literal(step), metadata: z.optional(stepMetadata) });
 
+/** One output line of the workflow; its length is bounded by `batchOverLimit` (413, not 400: log-lines.ts). */
+export const logLine = z.object({ at: z.iso.datetime(), text: z.string() });
+const count = z.number().check(z.int(), z.nonnegative());
+/** What the sender could not send, past the job's bounds: said once, in the job's last batch. */
+export const logCut = z.object({ lines: count, bytes: count });
+/** A batch's number: 1, 2, ... in the order the workflow sent them (its `webhook-id` is `<job_id>:logs:<batch>`). */
+export const logBatchNumber = z.number().check(z.int(), z.positive(), z.lte(1_000_000));
+
+const logsCallback = z
+  .object({
+    type: z.literal('logs'),
+    job_id: jobId,
+    batch: logBatchNumber,
+    step: z.enum(LOG_STEPS),
+    lines: z.array(logLine),
+    cut: z.optional(logCut),
+  })
+  .check(z.refine((batch) => batch.lines.length > 0 || batch.cut !== undefined, 'a batch holds lines or a cut'));
+
 export const callbackMessage = z.discriminatedUnion('type', [
   z.discriminatedUnion('status', [provisioningStatus, runningStatus, failedStatus]),
   z.discriminatedUnion('step', [
@@ -77,8 +97,12 @@ export const callbackMessage = z.discriminatedUnion('type', [
     ansibleStep('ansible_complete'),
   ]),
   z.object({ type: z.literal('heartbeat'), job_id: jobId }),
+  logsCallback,
 ]);
 export type CallbackMessage = z.infer<typeof callbackMessage>;
+export type LogsCallback = Extract<CallbackMessage, { type: 'logs' }>;
+/** Every callback but log lines: the reports that move a job (status, step, heartbeat). */
+export type ReportCallback = Exclude<CallbackMessage, LogsCallback>;
 export type StepCallback = Extract<CallbackMessage, { type: 'step' }>;
 export type StatusCallback = Extract<CallbackMessage, { type: 'status' }>;
 
@@ -149,6 +173,38 @@ export const agentView = z.object({
 });
 export type AgentView = z.infer<typeof agentView>;
 
+/** A batch of log lines as people receive it (WebSocket `logs`, `GET /agents/{agentId}/logs`): masked, in order. */
+export const logBatch = z.object({
+  agentId,
+  jobId,
+  batch: logBatchNumber,
+  /** The workflow's step name, and the UI step its lines are shown under. */
+  step: z.enum(LOG_STEPS),
+  uiStep: z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]]),
+  lines: z.array(logLine),
+  cut: z.optional(logCut),
+});
+export type LogBatch = z.infer<typeof logBatch>;
+
+/** The query of `GET /agents/{agentId}/logs`: `after` a batch number (0: from the start), `jobId` an earlier attempt. */
+export const logsQuery = z.object({
+  after: z._default(z.coerce.number().check(z.int(), z.nonnegative(), z.lte(1_000_000)), 0),
+  jobId: z.optional(jobId),
+});
+
+/** `GET /agents/{agentId}/logs?after=<batch>[&jobId=]`: the job's batches after `after`, oldest first. */
+export const logsPage = z.object({
+  agentId,
+  /** The job the batches are of: the one asked for, else the agent's current job (null: never paid). */
+  jobId: z.nullable(jobId),
+  batches: z.array(logBatch),
+  /** Where to go on from: the last batch returned, else `after`. */
+  cursor: z.number().check(z.int(), z.nonnegative()),
+  /** More batches follow the cursor already: ask again at once. */
+  more: z.boolean(),
+});
+export type LogsPage = z.infer<typeof logsPage>;
+
 // ---------------------------------------------------------------------------------------------------------------------
 // WebSocket messages
 
@@ -185,6 +241,7 @@ export const serverMessage = z.discriminatedUnion('type', [
   z.extend(agentView, { type: z.literal('snapshot') }),
   z.extend(agentView, { type: z.literal('update') }),
   z.object({ type: z.literal('heartbeat'), agentId, jobId, at: z.iso.datetime() }),
+  z.extend(logBatch, { type: z.literal('logs') }),
   z.object({ type: z.literal('pong') }),
   z.object({
     type: z.literal('error'),
@@ -196,6 +253,7 @@ export const serverMessage = z.discriminatedUnion('type', [
 export type ServerMessage = z.infer<typeof serverMessage>;
 export type UpdateMessage = Extract<ServerMessage, { type: 'update' }>;
 export type FleetMessage = Extract<ServerMessage, { type: 'fleet' }>;
+export type LogsMessage = Extract<ServerMessage, { type: 'logs' }>;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // REST bodies

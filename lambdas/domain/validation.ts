@@ -12,6 +12,8 @@ const FIELD_LABELS: Readonly<Record<string, string>> = {
   region: 'Region',
   action: 'Action',
   reason: 'Reason',
+  after: 'after',
+  jobId: 'jobId',
 };
 
 /** One refused field and why. */

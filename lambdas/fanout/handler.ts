@@ -38,7 +38,7 @@ async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<Dyn
   const post = pLimit(POSTS_IN_FLIGHT);
   let fleet: Promise<Subscriber[]> | undefined;
   const fleetAudience = (): Promise<Subscriber[]> => (fleet ??= fleetSubscribers());
-  /** The delivery of each agent's latest record so far: the next record of that agent waits for it. */
+  /** The delivery of each agent's latest record so far per channel: the agent's next record there waits for it. */
   const latestDelivery = new Map<string, Promise<void>>();
   const deliveryOf = (record: DynamoDBRecord): Promise<void> => {
     let found: AgentMessage | undefined;
@@ -48,12 +48,13 @@ async function fanOut(event: DynamoDBStreamEvent, context: Context): Promise<Dyn
       return Promise.reject(error); // this record fails alone; its agent is unknown
     }
     if (found === undefined) return Promise.resolve();
-    const previous = latestDelivery.get(found.agentId) ?? Promise.resolve();
+    const chain = `${found.channel}#${found.agentId}`;
+    const previous = latestDelivery.get(chain) ?? Promise.resolve();
     const delivery = previous.then(
       () => deliver(found, post, fleetAudience),
       () => Promise.reject(new Error('An earlier message for this agent failed in this batch')),
     );
-    latestDelivery.set(found.agentId, delivery);
+    latestDelivery.set(chain, delivery);
     return delivery;
   };
   // Chained here, in stream order, before the processor runs the records in parallel and reports the failed ones.

@@ -5,7 +5,7 @@
  */
 import { SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import type { JobEvent } from '../domain/job-events.ts';
-import type { CallbackIgnoredReason, CallbackMessage, StatusCallback, StepCallback } from '../domain/schemas.ts';
+import type { CallbackIgnoredReason, ReportCallback, StatusCallback, StepCallback } from '../domain/schemas.ts';
 import { sfn } from '../shared/clients/sfn.ts';
 import { recordHeartbeat, recordJobEvent } from '../shared/job-writer.ts';
 import { sendToTask, settleCompletionWait } from '../shared/task-tokens.ts';
@@ -128,10 +128,11 @@ function statusResult(message: StatusCallback): Promise<CallbackResult> {
 }
 
 /**
- * Carries out one verified, schema-valid callback of the provisioning workflow. Throws only when DynamoDB or Step
- * Functions fail after the SDK's retries; the workflow then retries the callback and nothing is lost.
+ * Carries out one verified, schema-valid callback of the provisioning workflow (log lines: log-batches.ts). Throws
+ * only when DynamoDB or Step Functions fail after the SDK's retries; the workflow then retries the callback and nothing
+ * is lost.
  */
-export async function handleCallback(message: CallbackMessage, now: Date = new Date()): Promise<CallbackResult> {
+export async function handleCallback(message: ReportCallback, now: Date = new Date()): Promise<CallbackResult> {
   switch (message.type) {
     case 'status':
       return statusResult(message);

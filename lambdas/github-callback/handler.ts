@@ -17,6 +17,7 @@ import { getJob } from '../shared/repository.ts';
 import { secretValue } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
+import { acceptLogBatch } from './log-batches.ts';
 
 const config = loadConfig({
   ...tableConfig,
@@ -35,11 +36,17 @@ const SIGNATURE_FAILURE_MESSAGES = {
   stale_timestamp: 'webhook-timestamp is more than 300 s from now',
 } as const;
 
-/** Verifiers of the current secret string, rebuilt only when it changes (the secret itself is cached for 5 min). */
-let keysOf: { secretString: string; keys: CallbackKeys } | undefined;
-function keysFor(secretString: string): CallbackKeys {
-  if (keysOf?.secretString !== secretString) keysOf = { secretString, keys: callbackKeys(secretString) };
-  return keysOf.keys;
+/**
+ * Verifiers of the current secret string, and its secrets as log lines must never show them, rebuilt only when it
+ * changes (the secret itself is cached for 5 min).
+ */
+let keysOf: { secretString: string; keys: CallbackKeys; secrets: string[] } | undefined;
+function keysFor(secretString: string): { keys: CallbackKeys; secrets: string[] } {
+  if (keysOf?.secretString !== secretString) {
+    const secrets = secretString.split(',').flatMap((secret) => [secret.trim(), secret.trim().replace(/^whsec_/, '')]);
+    keysOf = { secretString, keys: callbackKeys(secretString), secrets };
+  }
+  return keysOf;
 }
 
 function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
@@ -56,6 +63,7 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
     return errorResponse(413, 'payload_too_large', `The body exceeds ${MAX_CALLBACK_BYTES} bytes`);
   }
 
+  const secrets = keysFor(await secretValue(config.CALLBACK_SECRET_ID));
   const signature = verifyCallback(
     body,
     {
@@ -65,7 +73,7 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
       legacyTimestamp: header(event, 'x-callback-timestamp'),
       legacySignature: header(event, 'x-callback-signature'),
     },
-    keysFor(await secretValue(config.CALLBACK_SECRET_ID)),
+    secrets.keys,
     { acceptLegacy },
   );
   if (!signature.ok) {
@@ -87,6 +95,17 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
   if (job === undefined) return errorResponse(404, 'job_not_found', `No job ${jobId}`);
   // Both ids on every line from here on, so one Logs Insights query finds the job's story (docs/OPERATIONS.md).
   logger.appendKeys({ jobId, agentId: job.agentId, callbackType: type, signatureScheme: signature.scheme });
+  if (message.data.type === 'logs') {
+    const delivery = signature.scheme === 'v1' ? { webhookId: signature.webhookId, body } : undefined;
+    const answer = await acceptLogBatch(message.data, job, delivery, secrets.secrets);
+    if (answer.kind === 'refused') {
+      logger.warn('Refused log batch', { reason: answer.code });
+      return errorResponse(answer.status, answer.code, answer.message);
+    }
+    const response: CallbackResponse =
+      answer.kind === 'ignored' ? { received: true, ignored: answer.reason } : { received: true };
+    return json(200, response);
+  }
   if (signature.scheme === 'v1') {
     const delivery = await recordCallbackDelivery(signature.webhookId, jobId, body);
     if (delivery === 'reused') {

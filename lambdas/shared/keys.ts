@@ -28,6 +28,10 @@ export const keys = {
   }),
   /** A workflow callback seen, by its `webhook-id` (Standard Webhooks de-duplication). */
   callbackDelivery: (webhookId: string) => ({ PK: `CALLBACK#${webhookId}`, SK: 'CALLBACK' }),
+  /** One batch of a job's log lines, by its number (zero-padded, so the sort key orders them). */
+  logBatch: (jobId: string, batch: number) => ({ PK: logsPartitionOf(jobId), SK: logBatchSortKey(batch) }),
+  /** The lines and bytes of a job's log stored so far: what the job's bounds are checked against. */
+  logTotals: (jobId: string) => ({ PK: logsPartitionOf(jobId), SK: 'TOTAL' }),
   /** The request to start one execution, by its name: the execution-starter's outbox item. */
   executionRequest: (name: string) => ({ PK: `EXECUTION#${name}`, SK: 'EXECUTION' }),
 } as const;
@@ -65,6 +69,10 @@ export const jobsByTimeKey = (createdAt: string, jobId: string) => ({
 export const SUBSCRIPTION_PREFIX = 'SUB#';
 
 export const HISTORY_PREFIX = 'SEQ#';
+
+const LOG_BATCH_DIGITS = 7;
+export const logsPartitionOf = (jobId: string) => `LOGS#${jobId}`;
+export const logBatchSortKey = (batch: number) => `BATCH#${String(batch).padStart(LOG_BATCH_DIGITS, '0')}`;
 
 export function historySortKey(seq: number): string {
   return `${HISTORY_PREFIX}${String(seq).padStart(SEQ_DIGITS, '0')}`;

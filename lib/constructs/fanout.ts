@@ -62,6 +62,11 @@ export class Fanout extends Construct {
           eventName: FilterRule.isEqual('MODIFY'),
           dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('job') } } },
         }),
+        // A job's log lines, a batch at a time (lambdas/shared/job-logs.ts).
+        FilterCriteria.filter({
+          eventName: FilterRule.isEqual('INSERT'),
+          dynamodb: { NewImage: { entity: { S: FilterRule.isEqual('log-batch') } } },
+        }),
       ],
     });
   }

@@ -71,6 +71,8 @@ export const ROUTE_THROTTLES: Readonly<Record<string, Required<ThrottleSettings>
   // Page loads and reconnects: 1,000 dashboards reloaded at once are served within about 20 s.
   'GET /agents': { rateLimit: 50, burstLimit: 100 },
   'GET /agents/{agentId}': { rateLimit: 50, burstLimit: 100 },
+  // Each page load and reconnect also catches up on the log lines.
+  'GET /agents/{agentId}/logs': { rateLimit: 50, burstLimit: 100 },
   // A person's clicks (actions also have their own per-agent rate limit in the table).
   'POST /agents': { rateLimit: 10, burstLimit: 20 },
   'POST /agents/{agentId}/actions': { rateLimit: 10, burstLimit: 20 },
@@ -227,6 +229,7 @@ export class HttpApi extends Construct {
     const agentsRoutes: ReadonlyArray<[path: string, methods: HttpMethod[]]> = [
       ['/agents', [HttpMethod.GET, HttpMethod.POST]],
       ['/agents/{agentId}', [HttpMethod.GET]],
+      ['/agents/{agentId}/logs', [HttpMethod.GET]],
       ['/agents/{agentId}/actions', [HttpMethod.POST]],
     ];
     const dashboardRoutes = agentsRoutes.flatMap(([path, methods]) =>

@@ -43,6 +43,7 @@ describe('HTTP API', () => {
     ['GET /agents', 'agents-api', 'CUSTOM'],
     ['POST /agents', 'agents-api', 'CUSTOM'],
     ['GET /agents/{agentId}', 'agents-api', 'CUSTOM'],
+    ['GET /agents/{agentId}/logs', 'agents-api', 'CUSTOM'],
     ['POST /agents/{agentId}/checkout', 'checkout', 'CUSTOM'],
     ['POST /agents/{agentId}/actions', 'agents-api', 'CUSTOM'],
     ['GET /operations/jobs', 'operations-api', 'CUSTOM'],

@@ -102,11 +102,12 @@ describe('fanout event source', () => {
     });
   });
 
-  it('passes only new history items and modified jobs', () => {
+  it('passes only new history items, modified jobs and new log batches', () => {
     const patterns = mapping().FilterCriteria.Filters.map((filter: { Pattern: string }) => JSON.parse(filter.Pattern));
     expect(patterns).toEqual([
       { eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['history'] } } } },
       { eventName: ['MODIFY'], dynamodb: { NewImage: { entity: { S: ['job'] } } } },
+      { eventName: ['INSERT'], dynamodb: { NewImage: { entity: { S: ['log-batch'] } } } },
     ]);
   });
 });

@@ -97,6 +97,7 @@ describe('files of the workflow repository', () => {
     expect(files).toEqual([
       '.github/scripts/callback.d.mts',
       '.github/scripts/callback.mjs',
+      '.github/scripts/log-lines.mjs',
       '.github/scripts/provision-lib.sh',
       WORKFLOW,
       'ansible/agent.yml',

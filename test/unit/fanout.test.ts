@@ -49,6 +49,7 @@ describe('messageOf', () => {
   it('turns a new history item into the update it holds, without keys, event or actor, and its fleet summary', () => {
     expect(messageOf(record('INSERT', { newImage: { ...historyItem, reason: 'why' } }))).toEqual({
       agentId: 'agent_1',
+      channel: 'state',
       message: update,
       fleet: {
         type: 'fleet',
@@ -71,6 +72,7 @@ describe('messageOf', () => {
     const after = { ...jobItem, lastHeartbeatAt: '2026-11-02T10:01:00.000Z' };
     expect(messageOf(record('MODIFY', { oldImage: before, newImage: after }))).toEqual({
       agentId: 'agent_1',
+      channel: 'state',
       message: { type: 'heartbeat', agentId: 'agent_1', jobId: 'job_1', at: '2026-11-02T10:01:00.000Z' },
     });
   });
@@ -94,7 +96,25 @@ describe('messageOf', () => {
     expect(messageOf(record('MODIFY', { oldImage: before, newImage: after }))).toBeUndefined();
   });
 
+  it('turns a new batch of log lines into a logs message on a channel of its own, without keys or bookkeeping', () => {
+    const batch = {
+      agentId: 'agent_1',
+      jobId: 'job_1',
+      batch: 3,
+      step: 'vm_created',
+      uiStep: 'creating',
+      lines: [{ at, text: 'Server 42 is running' }],
+    };
+    const item = { PK: 'LOGS#job_1', SK: 'BATCH#0000003', entity: 'log-batch', receivedAt: at, expiresAt: 1, ...batch };
+    expect(messageOf(record('INSERT', { newImage: item }))).toEqual({
+      agentId: 'agent_1',
+      channel: 'logs',
+      message: { type: 'logs', ...batch },
+    });
+  });
+
   it.each([
+    ["a job's log totals", record('MODIFY', { newImage: { PK: 'LOGS#job_1', SK: 'TOTAL', entity: 'log-totals' } })],
     ['a new job', record('INSERT', { newImage: jobItem })],
     ['an agent change', record('MODIFY', { oldImage: { entity: 'agent' }, newImage: { entity: 'agent', seq: 2 } })],
     ['a new connection', record('INSERT', { newImage: { PK: 'CONN#c1', SK: 'CONN', entity: 'connection' } })],

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callbackMessage } from '../../../lambdas/domain/schemas.ts';
+import { callbackMessage, type LogsCallback } from '../../../lambdas/domain/schemas.ts';
 import * as githubFake from '../../../local/fakes/github.ts';
 import * as hetznerFake from '../../../local/fakes/hetzner.ts';
 import * as tailscaleFake from '../../../local/fakes/tailscale.ts';
@@ -37,6 +37,8 @@ type Callback = Record<string, string | undefined> & { type: string; job_id: str
  */
 async function startCallbackReceiver() {
   const accepted: Callback[] = [];
+  /** Log batches apart from the reports, each with the reports of its job that had arrived before it. */
+  const logBatches: { callback: LogsCallback; reportsBefore: string[] }[] = [];
   /** Every answered callback in arrival order, per job: its label, prefixed `refused:` when answered 503 on purpose. */
   const timeline: { jobId: string; label: string }[] = [];
   /** Labels (`<job>|<label>`) whose first delivery is answered 503 once a heartbeat of its job has come after it. */
@@ -75,6 +77,14 @@ async function startCallbackReceiver() {
         response.writeHead(400).end();
         return;
       }
+      if (callback.type === 'logs') {
+        logBatches.push({
+          callback: JSON.parse(rawBody) as LogsCallback,
+          reportsBefore: forJob(callback.job_id).map(label),
+        });
+        response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"received":true}');
+        return;
+      }
       const key = `${callback.job_id}|${label(callback)}`;
       if (refuseOnce.delete(key)) {
         timeline.push({ jobId: callback.job_id, label: `refused:${label(callback)}` });
@@ -105,6 +115,8 @@ async function startCallbackReceiver() {
       return rejected + invalid;
     },
     forJob,
+    /** The job's log batches in arrival order, each with the reports that had come before it. */
+    logsOf: (jobId: string) => logBatches.filter(({ callback }) => callback.job_id === jobId),
     /** The job's callbacks as `type:step|status`, heartbeats included. */
     labels: (jobId: string) => forJob(jobId).map(label),
     /** The job's callbacks without heartbeats. */
@@ -156,6 +168,17 @@ type Receiver = Awaited<ReturnType<typeof startCallbackReceiver>>;
 async function waitUntil(condition: () => boolean): Promise<void> {
   for (let waited = 0; waited < 5_000 && !condition(); waited += 10)
     await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/**
+ * The job's log: batches numbered 1, 2, ... under their `webhook-id`s, each within the batch bounds and sent before the
+ * final report; the lines, in order.
+ */
+function expectCompleteLog(receiver: Receiver, jobId: string): string[] {
+  const batches = receiver.logsOf(jobId);
+  expect(batches.map(({ callback }) => callback.batch)).toEqual(batches.map((_, index) => index + 1));
+  for (const { reportsBefore } of batches) expect(reportsBefore).not.toContain('status:running');
+  return batches.flatMap(({ callback }) => callback.lines.map((line) => `${callback.step}| ${line.text}`));
 }
 
 /** Every callback's webhook-id names it: `<job>:<type>:<step or status>`, heartbeats numbered 1, 2, ... */
@@ -239,6 +262,12 @@ describe('local workflow runner', () => {
     expect(receiver.labels(jobId)).toContain('heartbeat');
     expect(receiver.refused).toBe(0);
     expectStableWebhookIds(receiver, jobId);
+    const log = expectCompleteLog(receiver, jobId);
+    expect(log).toContain(
+      'ansible_complete| PLAY RECAP *********************************************************************',
+    );
+    expect(log.find((line) => line.startsWith('network_configured| tailscale up'))).toMatch(/--auth-key=\[masked\] /);
+    expect(log.at(-1)).toBe('running| Agent service active (running); reporting running');
 
     const started = receiver.find(jobId, 'status:provisioning');
     expect(started).toMatchObject({ workflow_run_id: String(runId), workflow_run_url: runState(runId)?.htmlUrl });
@@ -565,6 +594,10 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     expect(receiver.labels('Job_Dry-1')).toContain('heartbeat');
     expect(receiver.refused).toBe(0);
     expectStableWebhookIds(receiver, 'Job_Dry-1');
+    // Each step's output under it, GitHub's add-mask commands left out.
+    const log = expectCompleteLog(receiver, 'Job_Dry-1');
+    expect(log.at(-1)).toBe('running| The agent is configured; reporting running');
+    expect(log.join('\n')).not.toContain('add-mask');
     expect(receiver.find('Job_Dry-1', 'status:provisioning')).toMatchObject({
       workflow_run_id: '4242',
       workflow_run_url: 'https://github.com/acme/agents/actions/runs/4242',

@@ -14,7 +14,7 @@ import { start as startGithub, type GithubFake, type WorkflowRun } from '../../.
 import { start as startHetzner, type HetznerFake } from '../../../local/fakes/hetzner.ts';
 import { start as startTailscale, type TailscaleFake } from '../../../local/fakes/tailscale.ts';
 import { LocalStepFunctions, type ExecutionDescription } from '../../../local/stepfunctions.ts';
-import type { CallbackMessage, ProvisionInput } from '../../../lambdas/domain/schemas.ts';
+import type { ProvisionInput, ReportCallback } from '../../../lambdas/domain/schemas.ts';
 import { PROVISION_ASL_PATH } from '../../../lib/metadata.ts';
 import { fromRepoRoot } from '../../../lib/paths.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
@@ -201,7 +201,7 @@ function jobWithRunId(jobId: string) {
   }, 'the run id on the job');
 }
 
-const callback = (message: CallbackMessage) => handleCallback(message);
+const callback = (message: ReportCallback) => handleCallback(message);
 
 async function waitForPhase(jobId: string, phase: 'start' | 'completion') {
   return eventually(async () => {
