@@ -7,6 +7,7 @@ import { actionStateOf, type AgentAction } from '../../lambdas/domain/lifecycle.
 import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
+import { failureWordsOf } from '../../lambdas/domain/wording.ts';
 
 /** A label with an icon, so a status never relies on colour alone. `tone` only picks the colour. */
 export interface Badge {
@@ -61,6 +62,23 @@ export function pageActions(viewer: Caller, view: AgentView): AgentAction[] {
 export function availableControls(viewer: Caller, view: AgentView): AgentControl[] {
   const offered = pageActions(viewer, view);
   return AGENT_CONTROLS.filter((action) => offered.includes(action) && action !== view.actionError?.action);
+}
+
+/**
+ * What the page's live region reads out for the agent as it is: the step in progress (and which of the six), Running,
+ * or the failure's title; it changes, and so is read, exactly when one of those does.
+ */
+export function progressAnnouncement(view: AgentView): string {
+  if (view.agentStatus === 'provisioning') {
+    const index = view.steps.findIndex((step) => step.status === 'active');
+    const step = view.steps[index];
+    return step === undefined
+      ? 'Provisioning.'
+      : `${step.label}: in progress, step ${index + 1} of ${view.steps.length}.`;
+  }
+  if (view.agentStatus === 'active') return 'Running: the agent is ready.';
+  if (view.agentStatus === 'failed') return `${failureWordsOf(view)?.title ?? 'Failed'}.`;
+  return `${agentStatusBadge(view.agentStatus).label}.`;
 }
 
 const STEP_STATUS_BADGES: Readonly<Record<UiStepStatus, Badge>> = {

@@ -37,12 +37,25 @@ describe('dashboard', () => {
     await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Research helper');
     await recordStepChanges(page);
+    // Back from the checkout: the page is titled after the agent and the focus is on its heading, not the body.
+    expect(await page.title()).toBe('Research helper · Agents');
+    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('agent-heading');
+    // What the live region reads out, as it changes.
+    await page.evaluate(`(() => {
+      const region = document.querySelector('[data-testid="announcer"]');
+      window.__announced = [region.textContent];
+      new MutationObserver(() => window.__announced.push(region.textContent)).observe(region, { subtree: true, childList: true, characterData: true });
+    })()`);
 
     await page.locator('[data-testid="step-installing"][data-status="active"]').waitFor();
     await saveScreenshot(page, 'agent-mid-run');
 
     await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: RUNNING_TIMEOUT_MS });
     expect(completedInOrder(await stepChanges(page))).toEqual(UI_STEP_KEYS);
+    const announced = (await page.evaluate('window.__announced')) as string[];
+    expect(announced).toContain('Configuring Agent: in progress, step 5 of 6.');
+    expect(announced.at(-1)).toBe('Running: the agent is ready.');
+    expect(await page.getByTestId('announcer').getAttribute('aria-live')).toBe('polite');
     for (const key of UI_STEP_KEYS) {
       await expect.poll(() => page.getByTestId(`step-${key}`).getAttribute('data-status')).toBe('completed');
       expect(await page.getByTestId(`duration-${key}`).textContent()).toMatch(/\d s/);
@@ -129,6 +142,37 @@ describe('dashboard', () => {
     expect(completedInOrder(await stepChanges(page))).toEqual(UI_STEP_KEYS);
     const server = await serverView(userId, agentId);
     await expect.poll(() => page.getByTestId('agent').getAttribute('data-seq')).toBe(String(server.seq));
+  });
+
+  it('names each page, offers a skip link first, and serves a favicon', async () => {
+    const favicon = await fetch(`${suite.stack.url}/favicon.ico`);
+    expect(favicon.status).toBe(200);
+    expect(favicon.headers.get('content-type')).toMatch(/^image\//);
+    expect((await favicon.arrayBuffer()).byteLength).toBeGreaterThan(0);
+
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, `a11y-${RUN}`);
+    await expect.poll(() => page.title()).toBe('Your agents · Agents');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('agents-heading');
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toBe('/favicon.ico');
+
+    // The skip link is the first thing a keyboard reaches, shown once focused; following it puts the focus in the
+    // page's main, and the route stays.
+    expect(await page.evaluate(`document.querySelector('a[href], button, input, select, textarea')?.textContent`)).toBe(
+      'Skip to content',
+    );
+    await page.getByText('Skip to content').focus();
+    expect((await page.getByText('Skip to content').boundingBox())?.y).toBeGreaterThanOrEqual(0);
+    const hash = new URL(page.url()).hash;
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main-content');
+    expect(new URL(page.url()).hash).toBe(hash);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.closest("main") !== null')).toBe(true);
+
+    await page.goto(`${suite.stack.url}/#/agents/agent_unknown`);
+    await page.getByTestId('agent-missing').waitFor();
+    await expect.poll(() => page.title()).toBe('Agent not found · Agents');
   });
 
   it('checks a new name as the API does, in words, with a counter, cutting nothing', async () => {

@@ -39,6 +39,7 @@ describe('Operations console', () => {
     const page = await suite.newPage();
     await page.goto(consoleUrl(`operator-${RUN}`, 'operators'));
     await page.getByTestId('operations').waitFor();
+    expect(await page.title()).toBe('Operations · Agents');
     await page.getByTestId(`job-${first.jobId}`).waitFor();
     expect(await page.locator('[data-testid^="job-job"]').count()).toBe(3);
     const failures = page.getByTestId('health-hour-failures');

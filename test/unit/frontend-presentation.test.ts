@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { AGENT_STATUSES, type AgentStatus } from '../../lambdas/domain/statuses.ts';
-import { advanceSteps, initialSteps } from '../../lambdas/domain/steps.ts';
+import { advanceSteps, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
 import {
   actionFailureText,
   agentStatusBadge,
@@ -9,6 +9,7 @@ import {
   formatAge,
   formatDuration,
   heartbeatAgeMs,
+  progressAnnouncement,
   isStale,
   STALE_AFTER_MS,
   stepStatusBadge,
@@ -153,5 +154,18 @@ describe('formatAge', () => {
     expect(formatAge(400)).toBe('just now');
     expect(formatAge(12_900)).toBe('12 s ago');
     expect(formatAge(185_000)).toBe('3 min 05 s ago');
+  });
+});
+
+describe('progressAnnouncement', () => {
+  it('reads the step in progress and which of the six, then Running, or the failure', () => {
+    expect(progressAnnouncement(provisioning())).toBe('Creating Server: in progress, step 2 of 6.');
+    expect(progressAnnouncement(provisioning({ agentStatus: 'active' }))).toBe('Running: the agent is ready.');
+    const failed = provisioning({
+      agentStatus: 'failed',
+      steps: failSteps(advanceSteps(initialSteps(), 'networking', STARTED), STARTED, { error: 'x' }),
+    });
+    expect(progressAnnouncement(failed)).toBe('Failed at Configuring Network.');
+    expect(progressAnnouncement(provisioning({ agentStatus: 'stopped' }))).toBe('Stopped.');
   });
 });

@@ -1,7 +1,8 @@
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
 import type { PageNotice } from '../notices.ts';
-import { agentStatusBadge, isStale } from '../presentation.ts';
+import { usePageHeading } from '../page.ts';
+import { agentStatusBadge, isStale, progressAnnouncement } from '../presentation.ts';
 import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
@@ -30,11 +31,14 @@ export function AgentDetails({
   const live = useLiveState().status === 'live';
   const now = useNow(provisioning && live);
   const failedStep = view.steps.find((step) => step.status === 'error');
+  const heading = usePageHeading(view.name);
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
       <header class="agent__header">
-        <h1 id="agent-heading">{view.name}</h1>
+        <h1 id="agent-heading" tabIndex={-1} ref={heading}>
+          {view.name}
+        </h1>
         <StatusBadge badge={agentStatusBadge(view.agentStatus)} testId="agent-status" />
         {isStale(view, now) ? (
           <StatusBadge badge={{ label: 'Stale: no heartbeat for 90 s', icon: '⚠', tone: 'bad' }} testId="stale" />
@@ -44,6 +48,10 @@ export function AgentDetails({
         Region {view.region} · Agent {view.agentId}
       </p>
       <PageNotices notices={notices} />
+      {/* Step changes, Running and failures, read out as they happen; what the steps show is the same. */}
+      <p class="visually-hidden" role="status" aria-live="polite" data-testid="announcer">
+        {progressAnnouncement(view)}
+      </p>
 
       {view.paymentIssue === true ? (
         <Notice tone="bad" role="alert" testId="payment-issue">

@@ -1,5 +1,6 @@
 import { useEffect } from 'preact/hooks';
 import type { PageNotice } from '../notices.ts';
+import { MAIN_ID, usePageHeading } from '../page.ts';
 import type { CheckoutReturn } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
 import { AgentDetails } from './agent-details.tsx';
@@ -41,9 +42,11 @@ export function AgentPage({
   useEffect(() => live.watch(agentId), [live, agentId]);
 
   const view = agents.get(agentId);
+  const missing = view === undefined && problems.has(agentId);
+  const missingHeading = usePageHeading(missing ? 'Agent not found' : undefined);
   const { notices, notify } = useNotices(view, checkout === undefined ? [] : [CHECKOUT_NOTICES[checkout]]);
   return (
-    <main class="page">
+    <main class="page" id={MAIN_ID} tabIndex={-1}>
       <p>
         <a href="#/">← All agents</a>
       </p>
@@ -54,7 +57,9 @@ export function AgentPage({
         </>
       ) : problems.has(agentId) ? (
         <section class="card" data-testid="agent-missing">
-          <h1>Agent not found</h1>
+          <h1 tabIndex={-1} ref={missingHeading}>
+            Agent not found
+          </h1>
           <p>There is no agent with this id in your account.</p>
         </section>
       ) : (

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { AGENT_NAME_MAX_LENGTH, agentName, REGIONS, type Region } from '../../../lambdas/domain/schemas.ts';
 import { problemsOf } from '../../../lambdas/domain/validation.ts';
 import type { AgentSummary } from '../api.ts';
+import { MAIN_ID, usePageHeading } from '../page.ts';
 import { agentStatusBadge } from '../presentation.ts';
 import { agentHref } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
@@ -13,6 +14,7 @@ export function AgentsPage() {
   const { api, live } = useServices();
   const [agents, setAgents] = useState<AgentSummary[]>();
   const [problem, setProblem] = useState<string>();
+  const heading = usePageHeading('Your agents');
 
   useEffect(() => {
     let cancelled = false;
@@ -35,9 +37,11 @@ export function AgentsPage() {
   }, [agents, live]);
 
   return (
-    <main class="page">
+    <main class="page" id={MAIN_ID} tabIndex={-1}>
       <section aria-labelledby="agents-heading">
-        <h1 id="agents-heading">Your agents</h1>
+        <h1 id="agents-heading" tabIndex={-1} ref={heading}>
+          Your agents
+        </h1>
         {problem !== undefined ? (
           <Notice tone="bad" role="alert">
             {problem}

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { MAIN_ID } from '../page.ts';
 import { useRoute, type CheckoutReturn } from '../router.ts';
 import { useServices } from '../services.ts';
 import { AgentPage } from './agent-page.tsx';
@@ -26,6 +27,17 @@ export function App({
   const isStaff = isOperator || current.groups.includes('support');
   return (
     <>
+      {/* A fragment link would be taken for a route: the skip link moves the focus itself. */}
+      <a
+        href={`#${MAIN_ID}`}
+        class="skip-link"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById(MAIN_ID)?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header class="topbar">
         <a href="#/" class="topbar__brand">
           Agents

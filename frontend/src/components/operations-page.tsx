@@ -17,6 +17,7 @@ import {
   type JobSummary,
   type WindowHealth,
 } from '../api.ts';
+import { MAIN_ID, usePageHeading } from '../page.ts';
 import { formatDuration } from '../presentation.ts';
 import { AuditEntries } from './audit-trail.tsx';
 import { useServices } from '../services.ts';
@@ -31,6 +32,7 @@ export function OperationsPage({ canAct }: { canAct: boolean }) {
   const [cursor, setCursor] = useState<string | undefined>();
   const [health, setHealth] = useState<FleetHealth | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
+  const heading = usePageHeading('Operations');
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
 
@@ -70,8 +72,10 @@ export function OperationsPage({ canAct }: { canAct: boolean }) {
   };
 
   return (
-    <main class="page operations" data-testid="operations">
-      <h1>Operations</h1>
+    <main class="page operations" data-testid="operations" id={MAIN_ID} tabIndex={-1}>
+      <h1 tabIndex={-1} ref={heading}>
+        Operations
+      </h1>
       {problem !== undefined && (
         <p class="notice notice--bad" role="alert">
           {problem}

@@ -1,15 +1,19 @@
 import { useState } from 'preact/hooks';
 import { devSignIn } from '../auth/dev.ts';
 import { beginCognitoSignIn } from '../auth/cognito.ts';
+import { MAIN_ID, usePageHeading } from '../page.ts';
 import { useServices } from '../services.ts';
 import { Notice } from './notice.tsx';
 
 /** Sign-in: the Cognito hosted UI in AWS, a "sign in as" form on the local runtime. */
 export function SignIn({ error }: { error?: string | undefined }) {
   const { config } = useServices();
+  const heading = usePageHeading('Sign in');
   return (
-    <main class="sign-in">
-      <h1>Agent dashboard</h1>
+    <main class="sign-in" id={MAIN_ID} tabIndex={-1}>
+      <h1 tabIndex={-1} ref={heading}>
+        Agent dashboard
+      </h1>
       {error === undefined ? null : (
         <Notice tone="bad" role="alert">
           {error}
