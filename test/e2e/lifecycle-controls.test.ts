@@ -78,6 +78,10 @@ describe('agent controls', () => {
     });
     await page.getByTestId('control-destroy').click();
     await status(page, 'Destroyed');
+    // What is left of it: when it was removed, not a checklist of its provisioning or a link to its logs.
+    await page.getByTestId('destroyed').waitFor();
+    expect(await page.getByTestId('steps').count()).toBe(0);
+    expect(await page.getByTestId('workflow-run').count()).toBe(0);
     expect(question).toContain('Destroy Controlled?');
     expect(await controlsShown(page)).toEqual([]);
     expect(sent).toEqual(['stop', 'start', 'destroy']);

@@ -91,24 +91,38 @@ export function AgentDetails({
         <FailurePanel view={view} step={failedStep} notify={notify} staff={staff} />
       ) : null}
 
-      <section aria-labelledby="steps-heading" class="card">
-        <h2 id="steps-heading">Provisioning</h2>
-        <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} />
-        {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
-        {provisioning && !live ? (
-          <p class="muted" data-testid="not-live">
-            Not connected: times are as of <time dateTime={now.toISOString()}>{now.toLocaleTimeString()}</time>, and
-            will catch up once reconnected.
-          </p>
-        ) : null}
-        {view.workflowRunUrl === undefined ? null : (
+      {view.agentStatus === 'destroyed' ? (
+        <section class="card" data-testid="destroyed">
           <p>
-            <a href={view.workflowRunUrl} target="_blank" rel="noopener noreferrer" data-testid="workflow-run">
-              View the workflow run logs
-            </a>
+            This agent was removed on{' '}
+            <time dateTime={view.updatedAt}>
+              {new Date(view.updatedAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}
+            </time>
+            : its server is deleted and nothing more is billed for it.
           </p>
-        )}
-      </section>
+        </section>
+      ) : null}
+      {/* A draft has no provisioning yet, and a removed agent none any more: no checklist of steps for either. */}
+      {view.agentStatus === 'draft' || view.agentStatus === 'destroyed' ? null : (
+        <section aria-labelledby="steps-heading" class="card">
+          <h2 id="steps-heading">Provisioning</h2>
+          <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} />
+          {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
+          {provisioning && !live ? (
+            <p class="muted" data-testid="not-live">
+              Not connected: times are as of <time dateTime={now.toISOString()}>{now.toLocaleTimeString()}</time>, and
+              will catch up once reconnected.
+            </p>
+          ) : null}
+          {view.workflowRunUrl === undefined ? null : (
+            <p>
+              <a href={view.workflowRunUrl} target="_blank" rel="noopener noreferrer" data-testid="workflow-run">
+                View the workflow run logs
+              </a>
+            </p>
+          )}
+        </section>
+      )}
 
       {view.agentStatus === 'active' && view.vm !== undefined ? (
         <section aria-labelledby="vm-heading" class="card">
