@@ -33,6 +33,8 @@ import {
 import { start as startTailscaleFake, type TailscaleFake } from './fakes/tailscale.ts';
 import { asFunction, captureFunctionOutput, type FunctionOutputFiles } from './function-output.ts';
 import { FunctionWorker } from './function-worker.ts';
+import type { DashboardConfig } from '../lib/constructs/frontend-hosting.ts';
+import { startDistribution, type LocalDistribution } from './cloudfront/index.ts';
 import { routesFromTemplate, startGateway, type Gateway } from './gateway/index.ts';
 import { createLambdaContext } from './gateway/lambda-context.ts';
 import { endpointAuthorizer, Invocations, LocalIam, type ReferenceResolver } from './iam.ts';
@@ -56,8 +58,13 @@ const DEV_CLIENT_ID = 'local-dashboard';
 const GITHUB_REPOSITORY = 'local/agent-infra';
 
 export interface LocalStackOptions {
-  /** Gateway port (HTTP API, WebSocket, dashboard). 0 picks a free one. @default PORT or 3000 */
+  /** The distribution's port: the dashboard and the API on its origin. 0 picks a free one. @default PORT or 3000 */
   readonly port?: number;
+  /**
+   * The gateway's port: the HTTP API and WebSocket API on their own origin, `@connections`, the dev issuer and the Stripe
+   * fake's API. 0 picks a free one. @default API_PORT, else the distribution's port + 1 (0 when that is 0)
+   */
+  readonly apiPort?: number;
   /** Where DynamoDB Local keeps its data and the generated secrets; null keeps everything in memory. @default DATA_DIR or .data */
   readonly dataDir?: string | null;
   /** Use this running DynamoDB Local instead of starting one (test suites share one per run). */
@@ -140,8 +147,17 @@ export interface LocalStackTestHooks {
 }
 
 export interface LocalStack {
-  /** The dashboard and HTTP API origin. */
+  /**
+   * The distribution's URL (CloudFront's domain in AWS): the dashboard, and the HTTP API through the behaviours that
+   * forward it, where the dashboard and Stripe's webhooks reach it.
+   */
   readonly url: string;
+  /**
+   * The HTTP API on its own origin (`execute-api` in AWS; the local gateway, which is also the dev issuer and serves the
+   * Stripe fake's API under `/stripe/`): where the workflow's callbacks go (`CALLBACK_URL`).
+   */
+  readonly apiUrl: string;
+  readonly distribution: LocalDistribution;
   /** Where the functions' EMF metric records and log lines are kept (undefined: not kept). */
   readonly functionOutput: FunctionOutputFiles;
   readonly wsUrl: string;
@@ -399,18 +415,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(() => awsServices.stop());
 
     const port = options.port ?? Number(process.env.PORT ?? 3000);
-    const staticDir = resolve(PROJECT_ROOT, 'frontend/dist');
+    const apiPort = options.apiPort ?? Number(process.env.API_PORT ?? (port === 0 ? 0 : port + 1));
     const gateway = await startGateway({
-      port,
+      port: apiPort,
       routes: routesFromTemplate(template),
       invoke,
-      ...(existsSync(staticDir) ? { staticDir } : {}),
       devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: DEV_CLIENT_ID }),
-      publicConfig: (urls) => ({
-        apiUrl: urls.url,
-        wsUrl: urls.wsUrl,
-        auth: { issuer: urls.url, clientId: DEV_CLIENT_ID, domain: '', dev: true },
-      }),
       localRoutes: [stripeGatewayRoute(stripe)],
       authorizeManagement: authorize,
       webSocketApiId,
@@ -419,11 +429,33 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         : { logger: { info: () => {}, warn: () => {}, error: (message, details) => console.error(message, details) } }),
     });
     stops.push(() => gateway.stop());
-    // The webhook endpoint an operator registers in Stripe (README, "Deploy"): the gateway's own route.
-    stripe.sendWebhooksTo({ url: `${gateway.url}/webhooks/stripe`, secret: secrets.stripeWebhookSecret });
+    // The dashboard's distribution as the template defines it, in front of the gateway's HTTP API. Its bucket holds
+    // what the stack's deployment writes: the dashboard build (when built) and config.json with the local backends.
+    const dashboardBuild = resolve(PROJECT_ROOT, 'frontend/dist');
+    const distribution = await startDistribution({
+      template,
+      port,
+      httpApiUrl: gateway.url,
+      deployment: (distributionUrl) => ({
+        ...(existsSync(dashboardBuild) ? { directory: dashboardBuild } : {}),
+        objects: {
+          'config.json': JSON.stringify({
+            apiUrl: distributionUrl,
+            wsUrl: gateway.wsUrl,
+            auth: { issuer: gateway.url, clientId: DEV_CLIENT_ID, domain: '', dev: true },
+          } satisfies DashboardConfig & { auth: { dev: true } }),
+        },
+      }),
+      log: (line) => log(line),
+    });
+    stops.push(() => distribution.stop());
+    // The webhook endpoint an operator registers in Stripe (README, "Deploy"): the dashboard's domain, whose
+    // `/webhooks/*` behaviour forwards it to the HTTP API.
+    stripe.sendWebhooksTo({ url: `${distribution.url}/webhooks/stripe`, secret: secrets.stripeWebhookSecret });
 
     const byName: Record<string, string> = {
       TABLE_NAME: tableName,
+      // The stack gives the workflow the HTTP API's own URL (its CallbackUrl output), not the distribution's.
       CALLBACK_URL: hooks.callbackUrl?.(`${gateway.url}/callbacks/github`) ?? `${gateway.url}/callbacks/github`,
       WS_MANAGEMENT_ENDPOINT: hooks.managementEndpoint?.(gateway.managementEndpoint) ?? gateway.managementEndpoint,
       JWT_ISSUER: gateway.url,
@@ -434,7 +466,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       TAILSCALE_API_URL: tailscale.url,
       ...secretIdByVariable,
       STRIPE_API_URL: stripe.url,
-      DASHBOARD_URL: `${gateway.url}/`,
+      DASHBOARD_URL: `${distribution.url}/`,
       DYNAMODB_ATTEMPT_TIMEOUT_SECONDS: String(options.dynamoAttemptTimeoutSeconds ?? 10),
       ...(hooks.timeouts?.startSeconds ? { START_TIMEOUT_SECONDS: String(hooks.timeouts.startSeconds) } : {}),
       ...(hooks.timeouts?.heartbeatSeconds
@@ -516,7 +548,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(() => runner.stop());
 
     return {
-      url: gateway.url,
+      url: distribution.url,
+      apiUrl: gateway.url,
+      distribution,
       functionOutput,
       wsUrl: gateway.wsUrl,
       tableName,
@@ -528,7 +562,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stateMachineArn,
       stateMachineArns,
       callAs: (functionLogicalId, fn) => invocations.run(iam.functionPrincipal(functionLogicalId), fn),
-      signInUrl: (userId) => `${gateway.url}/?devUser=${encodeURIComponent(userId)}`,
+      signInUrl: (userId) => `${distribution.url}/?devUser=${encodeURIComponent(userId)}`,
       stop: stopAll,
     };
   } catch (error) {
@@ -596,9 +630,10 @@ async function main(): Promise<void> {
       `  Dashboard:      ${stack.url}`,
       `  Sign in (dev):  ${stack.signInUrl('demo-user')}`,
       `  Operations:     ${stack.signInUrl('demo-operator')}&devGroups=operators#/operations  (support: &devGroups=support)`,
-      `  HTTP API:       ${stack.url}  (POST /webhooks/stripe, POST /callbacks/github, /agents...)`,
+      `  HTTP API:       ${stack.apiUrl}  (its own origin; the dashboard reaches it through ${stack.url})`,
       `  WebSocket:      ${stack.wsUrl}`,
-      `  Stripe (fake):  ${stack.url}/stripe/v1/...  (curl -u ${stack.fakes.stripe.secretKey}: ${stack.url}/stripe/v1/subscriptions?status=all)`,
+      `  Stripe (fake):  ${stack.apiUrl}/stripe/v1/...  (curl -u ${stack.fakes.stripe.secretKey}: ${stack.apiUrl}/stripe/v1/subscriptions?status=all)`,
+      `  Webhooks:       Stripe -> ${stack.url}/webhooks/stripe, the workflow -> ${stack.apiUrl}/callbacks/github`,
       `  Data:           ${stack.dataDir ?? 'in memory'}`,
       `  Secrets:        ${stack.dataDir === null ? 'generated, in memory' : resolve(stack.dataDir, 'secrets.json')}`,
       `  Metrics:        ${stack.functionOutput.metricsFile ?? 'not kept (in memory)'}  (EMF, one record a line, the names of docs/OPERATIONS.md)`,

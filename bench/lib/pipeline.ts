@@ -13,7 +13,7 @@ import type { StackInfo, StackProcess } from './stack.ts';
 export const now = (): number => performance.timeOrigin + performance.now();
 
 export async function devToken(stack: StackInfo, userId: string): Promise<string> {
-  const response = await fetch(`${stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
+  const response = await fetch(`${stack.apiUrl}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) });
   if (!response.ok) throw new Error(`POST /dev/token: ${response.status}`);
   return ((await response.json()) as { token: string }).token;
 }
@@ -95,7 +95,8 @@ export interface CallbackTiming {
 export async function postCallback(stack: StackInfo, payload: Record<string, unknown>): Promise<CallbackTiming> {
   const rawBody = JSON.stringify(payload);
   const sentAt = now();
-  const response = await fetch(`${stack.url}/callbacks/github`, {
+  // Where the stack's CallbackUrl output points the workflow: the HTTP API's own origin.
+  const response = await fetch(`${stack.apiUrl}/callbacks/github`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',

@@ -77,7 +77,7 @@ async function startCounting(localStack: LocalStack): Promise<void> {
   };
 
   // The workflow runner posts its callbacks with the global fetch: count those (heartbeats apart), pass all through.
-  const callbackUrl = `${localStack.url}/callbacks/github`;
+  const callbackUrl = `${localStack.apiUrl}/callbacks/github`;
   const originalFetch = globalThis.fetch;
   const callbacks = { total: 0, heartbeats: 0 };
   globalThis.fetch = (input, init) => {
@@ -192,8 +192,8 @@ async function handle(request: StackRequest): Promise<unknown> {
       });
       const dynamoEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS;
       if (dynamoEndpoint === undefined) throw new Error('The local stack set no DynamoDB Local endpoint');
-      const { url, wsUrl, tableName, secrets, stateMachineArn } = stack;
-      return { url, wsUrl, tableName, secrets, stateMachineArn, dynamoEndpoint } satisfies StackInfo;
+      const { url, apiUrl, wsUrl, tableName, secrets, stateMachineArn } = stack;
+      return { url, apiUrl, wsUrl, tableName, secrets, stateMachineArn, dynamoEndpoint } satisfies StackInfo;
     }
     case 'stop':
       await stack?.stop();

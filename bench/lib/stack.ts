@@ -12,7 +12,10 @@ import type { CloudFormationTemplate } from '../../local/template.ts';
 
 /** What the benchmark knows of the stack: its public addresses and the secrets Stripe and the workflow sign with. */
 export interface StackInfo {
+  /** The distribution: the dashboard's origin, where browsers and Stripe reach the API. */
   readonly url: string;
+  /** The HTTP API's own origin (the gateway): the dev issuer, and where the workflow posts its callbacks. */
+  readonly apiUrl: string;
   readonly wsUrl: string;
   readonly tableName: string;
   readonly secrets: LocalSecrets;

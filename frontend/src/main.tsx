@@ -44,13 +44,13 @@ async function signInFromUrl(config: DashboardConfig): Promise<Session | undefin
     takeUrlParam('devGroups')
       ?.split(',')
       .filter((group) => group !== '') ?? [];
-  return devUser === undefined ? undefined : devSignIn(config.apiUrl, devUser, devGroups);
+  return devUser === undefined ? undefined : devSignIn(config.auth.issuer, devUser, devGroups);
 }
 
 async function start(root: HTMLElement): Promise<void> {
   const config = await loadConfig();
   const session = new SessionStore(
-    config.auth.dev === true ? devTokenSource(config.apiUrl) : cognitoTokenSource(config.auth),
+    config.auth.dev === true ? devTokenSource(config.auth.issuer) : cognitoTokenSource(config.auth),
   );
 
   let signInError: string | undefined;

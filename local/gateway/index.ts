@@ -1,6 +1,6 @@
 /**
- * The local stand-in for API Gateway: the template's HTTP API and WebSocket API, the `@connections` management API,
- * the dev issuer's endpoints and the built dashboard, all on one port. Handlers run in-process through `invoke`, with
+ * The local stand-in for API Gateway: the template's HTTP API and WebSocket API, the `@connections` management API
+ * and the dev issuer's endpoints, all on one port (the dashboard is the distribution's: local/cloudfront). Handlers run in-process through `invoke`, with
  * the events, authorizers and limits API Gateway would apply, so they cannot tell where they run.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -25,7 +25,6 @@ import { createLambdaContext, type LocalAccount } from './lambda-context.ts';
 import { handleManagementRequest, managementConnectionId, managementForbidden } from './management-api.ts';
 import { createHttpRouteMatcher, type HttpRouteMatch } from './route-matcher.ts';
 import type { GatewayRoutes } from './routes.ts';
-import { serveStatic } from './static-files.ts';
 import {
   createWebSocketGateway,
   type WebSocketConnections,
@@ -86,13 +85,12 @@ export interface GatewayOptions {
   /** From `routesFromTemplate(template)`. */
   readonly routes: GatewayRoutes;
   readonly invoke: InvokeFunction;
-  /** Built dashboard to serve for GETs outside the APIs, with SPA fallback to `index.html`. */
-  readonly staticDir?: string;
-  /** Served at `GET /config.json`. */
-  readonly publicConfig: UrlDependent<Record<string, unknown>>;
-  /** Local-only paths served after the API routes and before the dashboard. */
+  /** Local-only paths served after the API routes. */
   readonly localRoutes?: UrlDependent<readonly LocalRoute[]>;
-  /** Dev issuer: enables `POST /dev/token` and `GET /.well-known/jwks.json`; absent, those paths are 404. */
+  /**
+   * Dev issuer (Cognito's stand-in, on its own origin as Cognito is): enables `POST /dev/token`, which the dashboard
+   * calls across origins (CORS, as Cognito's token endpoint allows), and `GET /.well-known/jwks.json`; absent, 404.
+   */
   readonly devAuth?: UrlDependent<DevAuth>;
   /** WebSocket API stage name. @default 'live' */
   readonly stage?: string;
@@ -124,7 +122,6 @@ export interface Gateway extends GatewayUrls {
 /** The parts of the gateway that depend on its URLs, set once it listens. */
 interface ReadyState {
   readonly devAuth: DevAuth | undefined;
-  readonly publicConfig: Record<string, unknown>;
   readonly localRoutes: readonly LocalRoute[];
 }
 
@@ -260,7 +257,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  /** Paths that exist only locally: public config, the dev issuer, the caller's local routes and the dashboard. */
+  /** Paths that exist only locally: the dev issuer and the caller's local routes. */
   async function serveLocalPath(
     state: ReadyState,
     method: string,
@@ -270,19 +267,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ): Promise<GatewayHttpResponse | undefined> {
     const { pathname: path, searchParams } = new URL(rawUrl, 'http://gateway');
     const { devAuth } = state;
-    if (method === 'GET' && path === '/config.json') return json(200, state.publicConfig);
     if (devAuth && method === 'GET' && path === '/.well-known/jwks.json') return json(200, devAuth.jwks());
+    if (devAuth && method === 'OPTIONS' && path === '/dev/token') {
+      return { statusCode: 204, headers: DEV_TOKEN_PREFLIGHT, body: Buffer.alloc(0) };
+    }
     if (devAuth && method === 'POST' && path === '/dev/token') {
       const parsed = devTokenRequestSchema.safeParse(parseJson(body));
       if (!parsed.success) {
-        return json(400, {
-          error: {
-            code: 'invalid_request',
-            message: 'Body must be JSON {"userId": "<1-128 characters>", "groups": ["operators" | "support", ...]}',
-          },
-        });
+        return withCors(
+          json(400, {
+            error: {
+              code: 'invalid_request',
+              message: 'Body must be JSON {"userId": "<1-128 characters>", "groups": ["operators" | "support", ...]}',
+            },
+          }),
+        );
       }
-      return json(200, { token: devAuth.issueAccessToken(parsed.data.userId, { groups: parsed.data.groups ?? [] }) });
+      const token = devAuth.issueAccessToken(parsed.data.userId, { groups: parsed.data.groups ?? [] });
+      return withCors(json(200, { token }));
     }
     const localRoute = state.localRoutes.find(
       (route) =>
@@ -290,7 +292,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         (route.path === path || (route.path.endsWith('/') && path.startsWith(route.path))),
     );
     if (localRoute) return localRoute.handle({ method, path, query: searchParams, headers, body });
-    if (options.staticDir && (method === 'GET' || method === 'HEAD')) return serveStatic(options.staticDir, path);
     return undefined;
   }
 
@@ -304,7 +305,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const devAuth = resolveUrlDependent(options.devAuth, urls);
   ready = {
     devAuth,
-    publicConfig: resolveUrlDependent(options.publicConfig, urls),
     localRoutes: resolveUrlDependent(options.localRoutes, urls) ?? [],
   };
   logger.info('Local gateway listening', { ...urls });
@@ -362,6 +362,18 @@ function writeResponse(response: ServerResponse, requestId: string, answer: Gate
   if (answer.statusCode === 413) response.setHeader('connection', 'close');
   response.writeHead(answer.statusCode, answer.headers);
   response.end(answer.body);
+}
+
+/** The dev token endpoint answers any origin, as Cognito's token endpoint does (the dashboard is on another origin). */
+const DEV_TOKEN_PREFLIGHT = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'POST',
+  'access-control-allow-headers': 'content-type',
+  'access-control-max-age': '600',
+};
+
+function withCors(response: GatewayHttpResponse): GatewayHttpResponse {
+  return { ...response, headers: { ...response.headers, 'access-control-allow-origin': '*' } };
 }
 
 function json(statusCode: number, payload: unknown): GatewayHttpResponse {

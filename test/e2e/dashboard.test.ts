@@ -19,7 +19,7 @@ const suite = dashboardSuite('dashboard', { runnerStepMs: 600 });
 /** The agent as the API sees it, read with the owner's token. */
 async function serverView(userId: string, agentId: string) {
   const { token } = (await (
-    await fetch(`${suite.stack.url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
+    await fetch(`${suite.stack.apiUrl}/dev/token`, { method: 'POST', body: JSON.stringify({ userId }) })
   ).json()) as { token: string };
   const response = await fetch(`${suite.stack.url}/agents/${agentId}`, {
     headers: { authorization: `Bearer ${token}` },

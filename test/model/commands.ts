@@ -72,7 +72,7 @@ class Pay implements Command {
     const body = await checkout.text();
     expectDecision('checkout', checkout.status, body);
     if (checkout.status !== 200) return;
-    await payCheckout(real.client, (JSON.parse(body) as { url: string }).url);
+    await payCheckout((JSON.parse(body) as { url: string }).url);
     agentAt(model.agents, this.agent)!.paid = true;
   }
   toString = () => `Pay(${this.agent})`;

@@ -30,7 +30,6 @@ export async function startTemplateGateway(): Promise<Gateway> {
     port: 0,
     routes: routesFromTemplate(template),
     invoke: async (logicalId, event, context) => (await handlerOf(logicalId))(event, context),
-    publicConfig: {},
     devAuth: (urls) => createDevAuth({ issuer: urls.url, clientId: TEST_CLIENT_ID }),
     logger: new Logger({ serviceName: 'local-gateway', logLevel: 'ERROR' }),
   });

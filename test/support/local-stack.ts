@@ -35,20 +35,30 @@ export function startTestStack({ testHooks, ...options }: LocalStackOptions = {}
   });
 }
 
-/** An HTTP client of one origin acting as one dev user (token from `POST /dev/token`). */
+/**
+ * An HTTP client acting as one dev user the way the dashboard does: it reads the dashboard's `/config.json`, takes a
+ * token from the issuer it names (`POST /dev/token`) and calls the API where it says (`apiUrl`, the distribution).
+ */
 export class ApiClient {
   private constructor(
+    /** The API's base URL from `config.json`. */
     readonly url: string,
     readonly userId: string,
     readonly token: string,
   ) {}
 
-  /** Signs in as `userId`, a member of `groups` (`operators`, `support`) if given. */
-  static async signIn(url: string, userId: string, groups: readonly string[] = []): Promise<ApiClient> {
-    const response = await fetch(`${url}/dev/token`, { method: 'POST', body: JSON.stringify({ userId, groups }) });
+  /** Signs in as `userId` on the dashboard at `dashboardUrl`, a member of `groups` (`operators`, `support`) if given. */
+  static async signIn(dashboardUrl: string, userId: string, groups: readonly string[] = []): Promise<ApiClient> {
+    const config = await fetch(`${dashboardUrl}/config.json`);
+    if (config.status !== 200) throw new Error(`GET ${dashboardUrl}/config.json answered ${config.status}`);
+    const { apiUrl, auth } = (await config.json()) as { apiUrl: string; auth: { issuer: string } };
+    const response = await fetch(`${auth.issuer}/dev/token`, {
+      method: 'POST',
+      body: JSON.stringify({ userId, groups }),
+    });
     if (response.status !== 200) throw new Error(`POST /dev/token answered ${response.status}`);
     const { token } = (await response.json()) as { token: string };
-    return new ApiClient(url, userId, token);
+    return new ApiClient(apiUrl, userId, token);
   }
 
   fetch(path: string, init: RequestInit = {}): Promise<Response> {
@@ -114,7 +124,7 @@ export interface PaidCheckout {
  * Lambda, which creates the session on the Stripe fake), then "Pay" on the session's hosted page.
  */
 export async function payForAgent(client: ApiClient, agentId: string): Promise<PaidCheckout> {
-  return payCheckout(client, await openCheckout(client, agentId));
+  return payCheckout(await openCheckout(client, agentId));
 }
 
 /** `POST /agents/{agentId}/checkout`: the URL of the agent's hosted checkout page on the Stripe fake. */
@@ -127,28 +137,35 @@ export async function openCheckout(client: ApiClient, agentId: string): Promise<
 
 /**
  * "Pay" on a hosted checkout page, which sends the signed webhooks to the stack's `POST /webhooks/stripe` and redirects
- * to the dashboard. The outcome is read back through the fake's API on the gateway (`/stripe/v1/...`), as anyone could.
+ * to the dashboard. The outcome is read back through the fake's API beside the page (Stripe's API), as anyone could.
  */
-export async function payCheckout(client: ApiClient, url: string): Promise<PaidCheckout> {
+export async function payCheckout(url: string): Promise<PaidCheckout> {
   const paid = await fetch(url, { method: 'POST', redirect: 'manual' });
   await paid.arrayBuffer();
   if (paid.status !== 303) throw new Error(`Paying on ${url} answered ${paid.status}`);
-  const sessionId = new URL(url).pathname.split('/').at(-1) ?? '';
-  const session = (await stripeApi(client.url, `/v1/checkout/sessions/${sessionId}`)) as { subscription: string };
-  const events = (await stripeApi(client.url, '/v1/events?type=checkout.session.completed&limit=100')) as {
+  const { origin: stripe, pathname } = new URL(url);
+  const sessionId = pathname.split('/').at(-1) ?? '';
+  const session = (await stripeGet(stripe, `/v1/checkout/sessions/${sessionId}`)) as { subscription: string };
+  const events = (await stripeGet(stripe, '/v1/events?type=checkout.session.completed&limit=100')) as {
     data: { pending_webhooks: number; data: { object: { id: string } } }[];
   };
   const completed = events.data.find((event) => event.data.object.id === sessionId);
   return { sessionId, subscriptionId: session.subscription, delivered: completed?.pending_webhooks === 0 };
 }
 
-/** A GET on the local Stripe fake's API through the gateway (`/stripe/v1/...`), with the local secret key. */
-export async function stripeApi(url: string, path: string): Promise<unknown> {
-  const response = await fetch(`${url}/stripe${path}`, {
-    headers: { authorization: `Bearer ${STRIPE_FAKE_SECRET_KEY}` },
-  });
+/**
+ * A GET on the local Stripe fake's API under the gateway's `/stripe/` (`apiUrl`: the stack's `apiUrl`, the gateway's
+ * own origin), with the local secret key.
+ */
+export function stripeApi(apiUrl: string, path: string): Promise<unknown> {
+  return stripeGet(`${apiUrl}/stripe`, path);
+}
+
+/** A GET on the Stripe API at `base` (`/v1/...`), with the local secret key. */
+async function stripeGet(base: string, path: string): Promise<unknown> {
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${STRIPE_FAKE_SECRET_KEY}` } });
   if (response.status !== 200)
-    throw new Error(`GET /stripe${path} answered ${response.status}: ${await response.text()}`);
+    throw new Error(`GET ${base}${path} answered ${response.status}: ${await response.text()}`);
   return response.json();
 }
 

@@ -41,7 +41,7 @@ function DevSignIn() {
     setBusy(true);
     setProblem(undefined);
     try {
-      session.signIn(await devSignIn(config.apiUrl, userId.trim()));
+      session.signIn(await devSignIn(config.auth.issuer, userId.trim()));
     } catch (error) {
       setProblem(error instanceof Error ? error.message : 'Sign-in failed');
       setBusy(false);

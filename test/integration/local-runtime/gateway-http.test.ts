@@ -1,11 +1,8 @@
 /**
  * The local gateway's HTTP side over real HTTP: payload 2.0 events reach the handlers, results come back as API
- * Gateway would send them, a Lambda authorizer (simple responses) guards its routes, and the local-only paths (config, dev issuer,
- * dashboard) are served. Handlers are small in-test functions behind `invoke`: the gateway is the unit under test.
+ * Gateway would send them, a Lambda authorizer (simple responses) guards its routes, and the local-only paths (the dev
+ * issuer, the caller's local routes) are served. Handlers are small in-test functions behind `invoke`: the gateway is the unit under test.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDevAuth, type DevAuth } from '../../../local/dev-auth.ts';
@@ -87,21 +84,14 @@ const logger: GatewayLogger = {
 
 let gateway: Gateway;
 let devAuth: DevAuth;
-let staticDir: string;
 
 beforeAll(async () => {
-  staticDir = await mkdtemp(join(tmpdir(), 'gateway-static-'));
-  await mkdir(join(staticDir, 'assets'));
-  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>dashboard</title>');
-  await writeFile(join(staticDir, 'assets', 'app-1234.js'), 'console.log("app")');
   gateway = await startGateway({
     port: 0,
     routes,
     invoke,
-    staticDir,
     logger,
     devAuth: ({ url }) => createDevAuth({ issuer: url, clientId: CLIENT_ID }),
-    publicConfig: ({ url, wsUrl }) => ({ apiUrl: url, wsUrl, auth: { issuer: url, clientId: CLIENT_ID, domain: url } }),
     localRoutes: ({ url }) => [
       {
         method: 'GET',
@@ -120,7 +110,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.stop();
-  await rm(staticDir, { recursive: true, force: true });
 });
 
 beforeEach(() => {
@@ -308,13 +297,30 @@ describe('Lambda authorizer (payload 2.0, simple responses)', () => {
 });
 
 describe('local-only paths', () => {
-  it('serves the public config', async () => {
-    const response = await fetch(`${gateway.url}/config.json`);
-    expect(await response.json()).toEqual({
-      apiUrl: gateway.url,
-      wsUrl: gateway.wsUrl,
-      auth: { issuer: gateway.url, clientId: CLIENT_ID, domain: gateway.url },
+  it("lets the dashboard, on the distribution's origin, ask the dev issuer for a token (CORS, as Cognito allows)", async () => {
+    const preflight = await fetch(`${gateway.url}/dev/token`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://127.0.0.1:1',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    const issued = await fetch(`${gateway.url}/dev/token`, {
+      method: 'POST',
+      headers: { origin: 'http://127.0.0.1:1', 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'user-1' }),
+    });
+    expect(issued.status).toBe(200);
+    expect(issued.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it("has no config.json or dashboard: they are the distribution's bucket", async () => {
+    expect((await fetch(`${gateway.url}/config.json`)).status).toBe(404);
+    expect((await fetch(`${gateway.url}/`)).status).toBe(404);
   });
 
   it('serves the dev issuer JWKS, signs tokens with its key and refuses a token request without a valid userId', async () => {
@@ -338,7 +344,6 @@ describe('local-only paths', () => {
       routes: { http: [], webSocket: undefined },
       invoke,
       logger,
-      publicConfig: {},
     });
     try {
       expect((await fetch(`${plain.url}/dev/token`, { method: 'POST', body: '{"userId":"u"}' })).status).toBe(404);
@@ -352,38 +357,11 @@ describe('local-only paths', () => {
     expect(await (await fetch(`${gateway.url}/dev/hello?name=zoe`)).text()).toBe(`hello zoe from ${gateway.url}`);
     expect((await fetch(`${gateway.url}/dev/hello`, { method: 'POST' })).status).toBe(404);
   });
-
-  it('serves dashboard files with their content type, index.html uncached, and index.html for client-side routes', async () => {
-    const index = await fetch(`${gateway.url}/`);
-    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(index.headers.get('cache-control')).toBe('no-store');
-    expect(await index.text()).toContain('dashboard');
-
-    const script = await fetch(`${gateway.url}/assets/app-1234.js`);
-    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
-    expect(await script.text()).toBe('console.log("app")');
-
-    const clientRoute = await fetch(`${gateway.url}/agents/abc/details`);
-    expect(await clientRoute.text()).toContain('dashboard');
-
-    expect((await fetch(`${gateway.url}/assets/missing.js`)).status).toBe(404);
-  });
-
-  it('never serves files outside the static directory', async () => {
-    for (const path of [
-      '/..%2f..%2f..%2fetc%2fpasswd',
-      '/%2e%2e/%2e%2e/etc/passwd',
-      '/assets/..%2f..%2fpackage.json',
-    ]) {
-      const body = await (await fetch(`${gateway.url}${path}`)).text();
-      expect(body).not.toMatch(/root:|"name"/);
-    }
-  });
 });
 
 describe('start-up', () => {
   it('fails with a clear message naming the port when it is already in use', async () => {
-    await expect(startGateway({ port: gateway.port, routes, invoke, publicConfig: {}, logger })).rejects.toThrow(
+    await expect(startGateway({ port: gateway.port, routes, invoke, logger })).rejects.toThrow(
       new RegExp(`127\\.0\\.0\\.1:${gateway.port}.*already in use`),
     );
   });

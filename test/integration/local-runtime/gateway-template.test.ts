@@ -73,7 +73,6 @@ describe('gateway on the synthesized routes', () => {
           return { isAuthorized: (event as HttpAuthorizerEvent).identitySource[0] === 'Bearer good' };
         return { statusCode: 200, body: '{}' };
       },
-      publicConfig: {},
       logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
     });
   });

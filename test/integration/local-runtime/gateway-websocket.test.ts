@@ -159,7 +159,7 @@ describe('WebSocket API', () => {
   let management: ApiGatewayManagementApiClient;
 
   beforeAll(async () => {
-    gateway = await startGateway({ port: 0, routes, invoke, logger, publicConfig: {} });
+    gateway = await startGateway({ port: 0, routes, invoke, logger });
     management = new ApiGatewayManagementApiClient({
       endpoint: gateway.managementEndpoint,
       region: 'us-east-1',
@@ -333,7 +333,6 @@ describe('WebSocket limits', () => {
       routes,
       invoke,
       logger,
-      publicConfig: {},
       limits: { idleTimeoutMs: 300, maxConnectionDurationMs: 60_000, maxMessageBytes: 1024 },
     });
   });
@@ -368,7 +367,6 @@ describe('WebSocket limits', () => {
       routes,
       invoke,
       logger,
-      publicConfig: {},
       limits: { idleTimeoutMs: 60_000, maxConnectionDurationMs: 300 },
     });
     try {
@@ -384,7 +382,7 @@ describe('WebSocket limits', () => {
   });
 
   it('closes open connections on stop, running $disconnect', async () => {
-    const stopping = await startGateway({ port: 0, routes, invoke, logger, publicConfig: {} });
+    const stopping = await startGateway({ port: 0, routes, invoke, logger });
     const socket = await connect(`${stopping.wsUrl}?token=allow:user-1`);
     const connectionId = await connectionIdOf(socket);
     const closed = once(socket, 'close');

@@ -77,7 +77,7 @@ describe('provisioning through the local runtime', () => {
 
     expect(view).toMatchObject({ agentStatus: 'active', status: 'running', currentStep: null });
     // What the customer is billed for, as the Stripe API on the gateway's port says: one active subscription for it.
-    const billed = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as {
+    const billed = (await stripeApi(stack.apiUrl, '/v1/subscriptions?status=all&limit=100')) as {
       data: { id: string; status: string; metadata: Record<string, string> }[];
     };
     expect(billed.data.filter((subscription) => subscription.metadata.agentId === agent.agentId)).toEqual([
@@ -87,7 +87,7 @@ describe('provisioning through the local runtime', () => {
         metadata: { agentId: agent.agentId, userId: api.userId, region: 'fsn1' },
       }),
     ]);
-    expect((await fetch(`${stack.url}/stripe/v1/subscriptions?status=all`)).status).toBe(401);
+    expect((await fetch(`${stack.apiUrl}/stripe/v1/subscriptions?status=all`)).status).toBe(401);
     expect(view.steps.map((step) => [step.key, step.status])).toEqual(UI_STEP_KEYS.map((key) => [key, 'completed']));
     const server = [...stack.fakes.hetzner.state.servers.values()].find(
       (candidate) => candidate.labels.job_id === view.jobId,

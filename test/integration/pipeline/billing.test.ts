@@ -97,12 +97,12 @@ async function activeAgent(client: ApiClient, name = 'Billed') {
 }
 
 const subscription = async (subscriptionId: string) =>
-  (await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as FakeSubscription;
+  (await stripeApi(stack.apiUrl, `/v1/subscriptions/${subscriptionId}`)) as FakeSubscription;
 
 /** Every `customer.subscription.deleted` Stripe sent for the subscription. */
 async function deletedEvents(subscriptionId: string): Promise<FakeEvent[]> {
   await stack.fakes.stripe.settled();
-  const { data } = (await stripeApi(stack.url, '/v1/events?type=customer.subscription.deleted&limit=100')) as {
+  const { data } = (await stripeApi(stack.apiUrl, '/v1/events?type=customer.subscription.deleted&limit=100')) as {
     data: FakeEvent[];
   };
   return data.filter((event) => event.data.object.id === subscriptionId);
@@ -140,7 +140,7 @@ const LIVE_STATUSES = ['provisioning', 'active', 'stopping', 'stopped', 'startin
  */
 async function expectBillingFollowsAgents(agentIds: string[]): Promise<void> {
   await stack.fakes.stripe.settled();
-  const { data } = (await stripeApi(stack.url, '/v1/subscriptions?status=all&limit=100')) as {
+  const { data } = (await stripeApi(stack.apiUrl, '/v1/subscriptions?status=all&limit=100')) as {
     data: FakeSubscription[];
   };
   const billed = data.filter(
@@ -361,7 +361,8 @@ describe('I2: at most one paid subscription per agent', () => {
     const invoiceId = (await subscription(subscriptionId)).latest_invoice!;
     const invoice = stack.fakes.stripe.state.invoices.get(invoiceId)!;
     const paymentIntent = invoice.payments.data[0]!.payment.payment_intent;
-    return ((await stripeApi(stack.url, `/v1/refunds?payment_intent=${paymentIntent}`)) as { data: FakeRefund[] }).data;
+    return ((await stripeApi(stack.apiUrl, `/v1/refunds?payment_intent=${paymentIntent}`)) as { data: FakeRefund[] })
+      .data;
   }
 
   /** Pays the second session and checks what I2 asks of it: cancelled, refunded in full, recorded, the agent untouched. */
@@ -413,7 +414,7 @@ describe('I2: at most one paid subscription per agent', () => {
     const client = await signIn();
     const { agentId } = await client.createAgent('Paid twice');
     const stale = await secondSession(client, agentId);
-    const first = await payCheckout(client, await openCheckout(client, agentId));
+    const first = await payCheckout(await openCheckout(client, agentId));
     const provisioning = await client.agent(agentId);
     expect(provisioning.agentStatus).toBe('provisioning');
 
@@ -432,7 +433,7 @@ describe('I2: at most one paid subscription per agent', () => {
       const client = await signIn();
       const { agentId } = await client.createAgent('Refund failed once');
       const stale = await secondSession(client, agentId);
-      const first = await payCheckout(client, await openCheckout(client, agentId));
+      const first = await payCheckout(await openCheckout(client, agentId));
       stack.fakes.stripe.inject({ route: 'POST /v1/refunds', ...fault });
 
       const paid = await stack.fakes.stripe.pay(stale);
@@ -546,7 +547,7 @@ describe('I5: an ended subscription always leads to destroy', () => {
     stack.fakes.stripe.sendWebhooksTo({ ...webhook, url: 'http://127.0.0.1:9/webhooks/stripe' });
     let paid: PaidCheckout;
     try {
-      paid = await payCheckout(client, await openCheckout(client, agentId));
+      paid = await payCheckout(await openCheckout(client, agentId));
       await endSubscription(paid.subscriptionId);
     } finally {
       stack.fakes.stripe.sendWebhooksTo(webhook);

@@ -421,7 +421,7 @@ describe('DynamoDB failing while dispatch-workflow runs', () => {
       // before dispatch-workflow does.
       const checkoutUrl = await openCheckout(client, agent.agentId);
       if (at === 'payment') failOneCall();
-      expect((await payCheckout(client, checkoutUrl)).delivered).toBe(true);
+      expect((await payCheckout(checkoutUrl)).delivered).toBe(true);
       await vi.waitFor(() => expect(proxy.injected() - injectedBefore).toBe(failedAttempts), {
         timeout: 20_000,
         interval: 50,

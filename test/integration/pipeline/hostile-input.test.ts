@@ -491,7 +491,9 @@ describe('REST API', () => {
   });
 
   it('refuses a missing token with 401, and ID, malformed, foreign-issuer and expired tokens with 403, as API Gateway does', async () => {
-    const foreign = createDevAuth({ issuer: stack.url, clientId: 'another-client' }).issueAccessToken(`owner-${RUN}`);
+    const foreign = createDevAuth({ issuer: stack.apiUrl, clientId: 'another-client' }).issueAccessToken(
+      `owner-${RUN}`,
+    );
     const expired = stack.gateway.devAuth!.issueAccessToken(`owner-${RUN}`, { expiresInSeconds: -120 });
     const idToken = stack.gateway.devAuth!.issueIdToken(`owner-${RUN}`);
     const tampered = `${ownerToken.split('.').slice(0, 2).join('.')}.${Buffer.from('forged').toString('base64url')}`;
@@ -589,7 +591,7 @@ describe('WebSocket', () => {
     const valid = await tokenFor(userId);
     const expired = stack.gateway.devAuth!.issueAccessToken(userId, { expiresInSeconds: -120 });
     const idToken = stack.gateway.devAuth!.issueIdToken(userId);
-    const foreign = createDevAuth({ issuer: stack.url, clientId: 'another-client' }).issueAccessToken(userId);
+    const foreign = createDevAuth({ issuer: stack.apiUrl, clientId: 'another-client' }).issueAccessToken(userId);
     const tampered = `${valid.slice(0, valid.lastIndexOf('.'))}.${Buffer.from('forged').toString('base64url')}`;
     expect(await handshake(valid)).toBe(101);
     for (const token of ['', 'not-a-jwt', idToken, expired, foreign, tampered]) {

@@ -158,7 +158,7 @@ describe("an operator's cancel of a provisioning", () => {
     expect(stack.fakes.hetzner.state.servers.has(server.id)).toBe(false);
     expect(stack.fakes.tailscale.state.devices.has(device.id)).toBe(false);
     // Billing goes on within the time to retry (I1): the subscription is the agent's still.
-    expect(await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)).toMatchObject({ status: 'active' });
+    expect(await stripeApi(stack.apiUrl, `/v1/subscriptions/${subscriptionId}`)).toMatchObject({ status: 'active' });
 
     // A late report of the cancelled run changes nothing, and tells the workflow to stop and delete what it built.
     expect(
@@ -268,7 +268,7 @@ describe("an operator's cancel of a provisioning", () => {
       interval: 100,
     });
     // The destroy's own cancellation of the subscription (I1), and the provisioning's rollback.
-    expect(await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)).toMatchObject({ status: 'canceled' });
+    expect(await stripeApi(stack.apiUrl, `/v1/subscriptions/${subscriptionId}`)).toMatchObject({ status: 'canceled' });
     const execution = await stack.stepFunctions.waitForExecution(executions.get(jobId!)!.executionArn);
     expect(execution.status).toBe('FAILED');
     const trail = (await (await operator.fetch(`/operations/agents/${agentId}/history`)).json()) as {
