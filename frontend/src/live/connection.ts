@@ -237,7 +237,10 @@ export class LiveConnection {
     this.browserOffline = false;
     if (this.stopped) return;
     if (this.current !== undefined) this.ping();
-    if (this.current !== undefined || this.pending !== undefined) return this.emit();
+    if (this.current !== undefined || this.pending !== undefined) {
+      this.emit();
+      return;
+    }
     clearTimeout(this.retryTimer);
     this.open();
     this.emit();
