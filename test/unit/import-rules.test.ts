@@ -87,6 +87,7 @@ describe('import rules', () => {
       folder: 'local',
       mayImport: ['domain', 'shared'],
     },
+    { name: 'the operator scripts import no handler folder', folder: 'scripts', mayImport: ['domain', 'shared'] },
   ];
   it.each(rules)('$name', ({ folder, mayImport }) => {
     expect(lambdasImportsOutside(folder, mayImport)).toEqual([]);
