@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { HttpRoute, type IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
@@ -20,8 +19,8 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aw
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { acknowledgeGuardRule } from '../guard.ts';
+import { dashboardBuild } from '../dashboard-build.ts';
 import { nagReference } from '../nag.ts';
-import { fromRepoRoot } from '../paths.ts';
 import type { Auth } from './auth.ts';
 
 /** The dashboard's `config.json`: where its backends are. Same shape as the local runtime's `GET /config.json`. */
@@ -67,9 +66,6 @@ function routePathsOf(httpApi: IHttpApi): string[] {
       return route.path;
     });
 }
-
-/** Built dashboard, deployed only when it exists at synth time so a fresh clone still synthesizes. */
-const DASHBOARD_BUILD_DIR = 'frontend/dist';
 
 /**
  * Serves client-side routes (paths without a file extension) the app shell. A viewer-request function on the S3
@@ -205,9 +201,9 @@ export class FrontendHosting extends Construct {
       wsUrl: webSocketUrl,
       auth: { issuer: auth.issuerUrl, clientId: auth.clientId, domain: auth.domainUrl },
     };
-    const build = fromRepoRoot(DASHBOARD_BUILD_DIR);
     const deployment = new BucketDeployment(this, 'Deployment', {
-      sources: [...(existsSync(build) ? [Source.asset(build)] : []), Source.jsonData('config.json', config)],
+      // The app, built while the asset is staged (lib/dashboard-build.ts), and where its backends are.
+      sources: [dashboardBuild(), Source.jsonData('config.json', config)],
       destinationBucket: this.bucket,
       distribution: this.distribution,
       distributionPaths: ['/*'],
