@@ -383,8 +383,10 @@ function failureOutput(step: RunnerStep | 'provisioning', message: string): stri
         'agent                      : ok=5    changed=2    unreachable=0    failed=1    skipped=0',
         `Error: ${message}`,
       ];
+    case 'network_configured':
+      return ['ssh root@agent: waiting for cloud-init', 'cloud-init status: done', `Error: ${message}`];
     default:
-      return [`Error: ${message}`, `::error::workflow step ${step} failed`];
+      return [`Error: ${message}`];
   }
 }
 

@@ -5,6 +5,8 @@
 import {
   agentView,
   errorBody,
+  logsPage,
+  type LogsPage,
   type AgentActionRequest,
   type AgentView,
   type CreateAgentRequest,
@@ -168,6 +170,12 @@ export class ApiClient {
   /** Who did what to an agent, when and why, newest first (operators and support). */
   async auditTrail(agentId: string): Promise<AuditTrail> {
     return auditTrail.parse(await this.json('GET', `/operations/agents/${encodeURIComponent(agentId)}/history`));
+  }
+
+  /** The log batches of the agent's current job (or of `jobId`, an earlier attempt) after batch `after`. */
+  async logs(agentId: string, after: number, jobId?: string): Promise<LogsPage> {
+    const query = new URLSearchParams({ after: String(after), ...(jobId === undefined ? {} : { jobId }) });
+    return logsPage.parse(await this.json('GET', `/agents/${encodeURIComponent(agentId)}/logs?${query.toString()}`));
   }
 
   /** Reads one agent, sending `If-None-Match` so an unchanged agent costs a 304. */

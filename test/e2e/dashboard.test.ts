@@ -48,6 +48,11 @@ describe('dashboard', () => {
     })()`);
 
     await page.locator('[data-testid="step-installing"][data-status="active"]').waitFor();
+    // Live: the finished steps' log lines are under them while the run goes on, collapsed.
+    const creatingLog = page.getByTestId('log-creating');
+    await creatingLog.waitFor();
+    expect(await creatingLog.getAttribute('open')).toBeNull();
+    expect(await creatingLog.textContent()).toMatch(/Server \d+ is running at/);
     await saveScreenshot(page, 'agent-mid-run');
 
     await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: RUNNING_TIMEOUT_MS });
@@ -65,6 +70,20 @@ describe('dashboard', () => {
     expect(await page.getByTestId('tailscale-ip').textContent()).toBe(server.vm?.tailscaleIp);
     expect(server.vm?.serverIp).toMatch(/^[\d.:a-f]+$/);
     await saveScreenshot(page, 'agent-running');
+
+    // After a reload the lines are all there again (catch-up), each step's under it, the echoed key masked.
+    const logOf = async (key: string) => (await page.getByTestId(`log-${key}`).locator('pre').textContent()) ?? '';
+    const before = await Promise.all(['creating', 'networking', 'installing', 'configuring'].map(logOf));
+    await page.reload();
+    await page.getByTestId('log-configuring').waitFor();
+    await expect
+      .poll(() => Promise.all(['creating', 'networking', 'installing', 'configuring'].map(logOf)))
+      .toEqual(before);
+    expect(before[1]).toMatch(/tailscale up --auth-key=\[masked\] /);
+    expect(before.join('\n')).not.toContain('tskey-');
+    expect(before[2]).toContain('PLAY RECAP');
+    await page.getByTestId('log-installing').locator('summary').click();
+    expect(await page.getByTestId('log-installing').getAttribute('open')).not.toBeNull();
 
     await page.getByRole('link', { name: 'All agents' }).click();
     await expect.poll(() => page.getByTestId(`agent-${agentId}`).textContent()).toMatch(/Research helper.*Running/);
@@ -99,6 +118,14 @@ describe('dashboard', () => {
     expect(await page.getByTestId('step-installing').getAttribute('data-status')).toBe('pending');
     expect(await page.getByTestId('failure').textContent()).toContain('Configuring Network');
     expect((await page.getByTestId('failure-error').textContent())?.length).toBeGreaterThan(0);
+    // The failed step's log is open on its last lines: the error output.
+    const failedLog = page.getByTestId('log-networking');
+    await expect.poll(() => failedLog.textContent()).toContain('Error: Injected failure at network_configured');
+    expect(await failedLog.getAttribute('open')).not.toBeNull();
+    expect(await page.getByTestId('log-creating').getAttribute('open')).toBeNull();
+    await expect
+      .poll(() => failedLog.locator('pre').evaluate((pre) => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 2))
+      .toBe(true);
     await saveScreenshot(page, 'agent-failed');
 
     expect(await page.getByTestId('checkout-outcome').count()).toBe(0);

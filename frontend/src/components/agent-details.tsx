@@ -10,6 +10,7 @@ import { ActionFailurePanel, FailurePanel } from './failure-panels.tsx';
 import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
 import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
+import { useStepLogs } from './step-logs.tsx';
 
 /**
  * Everything about one loaded agent: status, notices, what can be done with it, its steps and its server. The
@@ -32,6 +33,7 @@ export function AgentDetails({
   const now = useNow(provisioning && live);
   const failedStep = view.steps.find((step) => step.status === 'error');
   const heading = usePageHeading(view.name);
+  const logs = useStepLogs(view.agentId, view.jobId);
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
@@ -106,7 +108,7 @@ export function AgentDetails({
       {view.agentStatus === 'draft' || view.agentStatus === 'destroyed' ? null : (
         <section aria-labelledby="steps-heading" class="card">
           <h2 id="steps-heading">Provisioning</h2>
-          <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} />
+          <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} logs={logs} />
           {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
           {provisioning && !live ? (
             <p class="muted" data-testid="not-live">

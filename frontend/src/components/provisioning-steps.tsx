@@ -1,12 +1,24 @@
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
-import type { UiStep } from '../../../lambdas/domain/steps.ts';
+import type { UiStep, UiStepKey } from '../../../lambdas/domain/steps.ts';
+import type { StepLog } from '../live/job-log.ts';
 import { formatAge, heartbeatAgeMs, stepStatusBadge, stepTimeLabel } from '../presentation.ts';
+import { StepLogView } from './step-logs.tsx';
 
 /**
- * The provisioning steps in order, each with its status and how long it took (or has been running); `cancelled`: the
- * step in error was stopped, not failed.
+ * The provisioning steps in order, each with its status and how long it took (or has been running), and its log lines
+ * under it; `cancelled`: the step in error was stopped, not failed.
  */
-export function StepList({ steps, now, cancelled }: { steps: readonly UiStep[]; now: Date; cancelled: boolean }) {
+export function StepList({
+  steps,
+  now,
+  cancelled,
+  logs,
+}: {
+  steps: readonly UiStep[];
+  now: Date;
+  cancelled: boolean;
+  logs?: ReadonlyMap<UiStepKey, StepLog>;
+}) {
   return (
     <ol class="steps" data-testid="steps">
       {steps.map((step) => {
@@ -27,6 +39,7 @@ export function StepList({ steps, now, cancelled }: { steps: readonly UiStep[]; 
             <span class="step__duration" data-testid={`duration-${step.key}`}>
               {stepTimeLabel(step, steps, now)}
             </span>
+            <StepLogView step={step} log={logs?.get(step.key)} />
           </li>
         );
       })}

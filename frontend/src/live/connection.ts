@@ -34,6 +34,9 @@ import { isGatewayError, shownStatus, SUBSCRIBE_CONFIRM_MS } from './subscriptio
 /** Why an agent cannot be shown: the server's error code (`forbidden`, `not_found`, ...). */
 export type AgentProblem = string;
 
+/** A batch of an agent's log lines, as the WebSocket brings it. */
+export type LogsEvent = Extract<ServerMessage, { type: 'logs' }>;
+
 /** What the fleet channel brings: a change's summary, or the confirmation of a (re)subscription. */
 export type FleetEvent = Extract<ServerMessage, { type: 'fleet' | 'fleet-subscribed' }>;
 
@@ -80,6 +83,8 @@ export class LiveConnection {
   private readonly listeners = new Set<() => void>();
   /** The operations console's listeners of the fleet channel (staff only; the server refuses anyone else). */
   private readonly fleetListeners = new Set<(message: FleetEvent) => void>();
+  /** Listeners of each watched agent's log lines (the agent page's log view). */
+  private readonly logListeners = new Map<string, Set<(message: LogsEvent) => void>>();
 
   constructor(private readonly options: LiveConnectionOptions) {}
 
@@ -328,9 +333,26 @@ export class LiveConnection {
       case 'fleet-subscribed':
         for (const listener of this.fleetListeners) listener(message);
         break;
+      case 'logs':
+        for (const listener of this.logListeners.get(message.agentId) ?? []) listener(message);
+        break;
       case 'pong':
         break;
     }
+  }
+
+  /**
+   * Calls `listener` with each batch of `agentId`'s log lines that arrives (the agent must be watched: its subscription
+   * brings them) until the returned function is called. Batches the socket missed are read with `api.logs`.
+   */
+  onLogs(agentId: string, listener: (message: LogsEvent) => void): () => void {
+    const listeners = this.logListeners.get(agentId) ?? new Set();
+    listeners.add(listener);
+    this.logListeners.set(agentId, listeners);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.logListeners.delete(agentId);
+    };
   }
 
   /**
