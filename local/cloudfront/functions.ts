@@ -1,8 +1,10 @@
 /**
  * A CloudFront Function run as CloudFront runs it on a viewer request: the template's code in a realm of its own
- * (`node:vm`) holding only the language's built-ins and `console.log`, with no `require`, network, file system,
- * timers or `eval`, given the documented event (`version`, `context`, `viewer`, `request` with lowercase `headers`,
+ * (`node:vm`) holding only the language's built-ins and `console.log`, with no network, file system, timers or `eval`,
+ * given the documented event (`version`, `context`, `viewer`, `request` with lowercase `headers`,
  * `querystring` and `cookies` of `{ value, multiValue? }`) and answering the request to forward or a response to send.
+ * The runtime's own modules (`crypto`, `querystring`, `buffer`, `cloudfront` for KeyValueStore) are not offered: the
+ * template's function needs none, and one that `require`s them fails here (503) rather than run on Node's versions.
  * (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/functions-event-structure.html,
  * https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/functions-javascript-runtime-20.html)
  */

@@ -241,6 +241,18 @@ describe('the viewer-request function, run as CloudFront Functions run it', () =
     }
   });
 
+  it('leaves client-side routes to the bucket without the SPA rewrite; the default root object still answers /', async () => {
+    const passThrough = await start(withFunctionCode('function handler(event) { return event.request; }'));
+    try {
+      expect(await (await fetch(`${passThrough.url}/`)).text()).toContain('<title>dashboard</title>');
+      const clientRoute = await fetch(`${passThrough.url}/agents-view/abc`);
+      expect(clientRoute.status).toBe(403);
+      expect(await clientRoute.text()).toContain('<Code>AccessDenied</Code>');
+    } finally {
+      await passThrough.stop();
+    }
+  });
+
   it('offers no require, process, network or eval: a function that reaches for them fails the request (503)', async () => {
     for (const reach of ["require('fs')", 'process.env', "fetch('http://127.0.0.1')", "eval('1')"]) {
       const failing = await start(withFunctionCode(`function handler(event) { ${reach}; return event.request; }`));
