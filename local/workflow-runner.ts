@@ -8,6 +8,7 @@ import {
   type PostCallbackResult,
 } from '../.github/scripts/callback.mjs';
 import { FLUSH_MS, LogBatcher } from '../.github/scripts/log-lines.mjs';
+import { isRegion, REGIONS, serverTypeFor } from '../lambdas/domain/regions.ts';
 import { WORKFLOW_STEPS } from '../lambdas/domain/steps.ts';
 import type { GithubFake, WorkflowRun } from './fakes/github.ts';
 import type { HetznerAction, HetznerFake, HetznerServer } from './fakes/hetzner.ts';
@@ -87,8 +88,11 @@ export function startWorkflowRunner({
       headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (!response.ok) throw new Error(`Hetzner ${method} ${path} answered HTTP ${response.status}`);
-    return (await response.json()) as T;
+    const answer = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
+    if (!response.ok) {
+      throw new Error(`Hetzner ${method} ${path} answered HTTP ${response.status}: ${answer?.error?.message}`);
+    }
+    return answer as T;
   };
 
   const tailscaleDevices = async (): Promise<TailscaleDevice[]> => {
@@ -114,7 +118,7 @@ export function startWorkflowRunner({
     const send = callbackSender(run.inputs.callback_url ?? '', secret, signal, say);
     const post = serialized(send);
     const hostname = agentHostname(jobId);
-    let current: RunnerStep | 'provisioning' = 'provisioning';
+    let current: RunnerStep | 'validate_inputs' | 'provisioning' = 'validate_inputs';
     // The run's output, sent beside the reports as the workflow's log shipper does (its own callbacks, in order), and
     // masked with the secrets this run holds, as the workflow masks its own.
     const output = new LogBatcher({
@@ -197,6 +201,10 @@ export function startWorkflowRunner({
     };
     signal.addEventListener('abort', clearHeartbeat);
     try {
+      // As the workflow's "Validate inputs": a region outside the catalogue has no server type.
+      if (!isRegion(region)) throw new Error(`region must be one of ${REGIONS.join(', ')}`);
+      const serverType = serverTypeFor(region);
+      current = 'provisioning';
       await report('provisioning', {
         type: 'status',
         job_id: jobId,
@@ -214,7 +222,7 @@ export function startWorkflowRunner({
           '/servers',
           {
             name: hostname,
-            server_type: 'cx22',
+            server_type: serverType,
             image: 'ubuntu-24.04',
             location: region,
             labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },
@@ -372,7 +380,7 @@ function stepOutput(
 }
 
 /** The error output of a step that failed, as the tool it ran prints it. */
-function failureOutput(step: RunnerStep | 'provisioning', message: string): string[] {
+function failureOutput(step: RunnerStep | 'validate_inputs' | 'provisioning', message: string): string[] {
   switch (step) {
     case 'ansible_started':
     case 'ansible_complete':

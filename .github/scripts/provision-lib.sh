@@ -15,6 +15,9 @@ readonly JOB_ENDED_EXIT=3
 readonly LOG_FILE="${RUNNER_TEMP}/provision.log"
 readonly LOG_DONE_FILE="${RUNNER_TEMP}/provision.log.done"
 
+# The regions and the server type each is provisioned with; the pipeline's domain reads the same file.
+readonly REGION_CATALOGUE=.github/regions.json
+
 # Records the step now running; the failure step reports it as `failed_step` (GITHUB_ENV reaches later steps only).
 # A job the server ended meanwhile (a heartbeat was told so) goes no further.
 begin_step() {
@@ -69,6 +72,16 @@ fail() {
   echo "::error::$1"
   printf '%s' "$1" >"$FAILURE_REASON_FILE"
   exit 1
+}
+
+# The server type of region $1, from the catalogue the domain reads too; nothing for a region outside it.
+server_type_for() {
+  jq -r --arg region "$1" '.[$region].serverType // empty' "$REGION_CATALOGUE"
+}
+
+# The catalogue's regions, comma-separated.
+catalogue_regions() {
+  jq -r 'keys_unsorted | join(", ")' "$REGION_CATALOGUE"
 }
 
 is_dry_run() {

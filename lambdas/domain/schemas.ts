@@ -3,6 +3,7 @@
  */
 import { AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './lifecycle.ts';
 import { LOG_STEPS } from './log-lines.ts';
+import { REGIONS } from './regions.ts';
 import { AGENT_STATUSES, JOB_STATUSES } from './statuses.ts';
 import { UI_STEP_KEYS, WORKFLOW_STEPS, type UiStepKey } from './steps.ts';
 import * as z from './zod-mini.ts';
@@ -14,8 +15,8 @@ const shortText = (max: number) => z.string().check(z.minLength(1), z.maxLength(
 export const jobId = id;
 export const agentId = id;
 
-/** Hetzner regions (locations) an agent can run in. */
-export const REGIONS = ['fsn1', 'nbg1', 'hel1', 'ash', 'hil', 'sin'] as const;
+/** Hetzner regions (locations) an agent can run in: the catalogue in .github/regions.json. */
+export { REGIONS };
 export const region = z.enum(REGIONS);
 export type Region = z.infer<typeof region>;
 

@@ -1,3 +1,9 @@
+import {
+  HETZNER_LOCATIONS,
+  HETZNER_SERVER_TYPES,
+  type HetznerLocation,
+  type HetznerServerTypeSpec,
+} from './hetzner-catalogue.ts';
 import { isRecord, nowIso, startFakeServer, type FakeReply, type Fault } from './http.ts';
 
 export type HetznerServerStatus = 'initializing' | 'starting' | 'running' | 'stopping' | 'off' | 'deleting';
@@ -10,10 +16,16 @@ export interface HetznerServer {
   created: string;
   labels: Record<string, string>;
   public_net: { ipv4: { ip: string; blocked: boolean }; ipv6: { ip: string; blocked: boolean } };
-  server_type: { name: string };
+  server_type: HetznerServerType;
   image: { name: string } | null;
-  datacenter: { name: string; location: { name: string } };
+  /** Since 2026-07-01 a server names its location; the `datacenter` field is gone. */
+  location: HetznerLocation;
 }
+
+/** A server type as `GET /v1/server_types` lists it: where it is sold, and whether it can be ordered there now. */
+export type HetznerServerType = Omit<HetznerServerTypeSpec, 'sold_in'> & {
+  locations: { id: number; name: string; deprecation: null; available: boolean; recommended: boolean }[];
+};
 
 /** An asynchronous action (`running` until `actionDelayMs` has passed, then `success`). */
 export interface HetznerAction {
@@ -33,7 +45,11 @@ export type HetznerRoute =
   | 'GET /servers/:id'
   | 'DELETE /servers/:id'
   | 'POST /servers/:id/actions/:command'
-  | 'GET /actions/:id';
+  | 'GET /actions/:id'
+  | 'GET /server_types'
+  | 'GET /locations'
+  | 'GET /datacenters'
+  | 'GET /datacenters/:id';
 
 export interface HetznerFakeOptions {
   /** @default 'fake-hetzner-token' */
@@ -49,6 +65,8 @@ export interface HetznerFake {
   state: { readonly servers: ReadonlyMap<number, HetznerServer>; readonly actions: ReadonlyMap<number, HetznerAction> };
   stop(): Promise<void>;
   inject(fault: Fault<HetznerRoute>): void;
+  /** Sells out (false) or restocks (true) a server type in a location it is sold in, as Hetzner's stock varies. */
+  setAvailable(serverType: string, location: string, available: boolean): void;
 }
 
 /** Server status an action leaves behind when it succeeds. */
@@ -67,10 +85,33 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
   let nextServerId = 40_000_001;
   let nextActionId = 90_000_001;
 
-  const hetznerError = (status: number, message: string, code = errorCode(status)): FakeReply => ({
-    status,
-    body: { error: { code, message, details: {} } },
-  });
+  const hetznerError = (
+    status: number,
+    message: string,
+    code = errorCode(status),
+    details: Record<string, unknown> | null = {},
+  ): FakeReply => ({ status, body: { error: { code, message, details } } });
+  /** `<type>@<location>` pairs sold out right now (setAvailable). */
+  const soldOut = new Set<string>();
+  const isAvailable = (serverType: string, location: string) => !soldOut.has(`${serverType}@${location}`);
+  const serverTypeView = (spec: HetznerServerTypeSpec): HetznerServerType => {
+    const { sold_in: soldIn, ...fields } = spec;
+    return {
+      ...fields,
+      locations: HETZNER_LOCATIONS.filter((candidate) => soldIn.includes(candidate.name)).map((candidate) => ({
+        id: candidate.id,
+        name: candidate.name,
+        deprecation: null,
+        available: isAvailable(spec.name, candidate.name),
+        recommended: false,
+      })),
+    };
+  };
+  // GET /v1/datacenters was removed after 2026-10-01 (hcloud-go v2.44.0 changelog): every call answers 410.
+  const datacentersGone = () =>
+    hetznerError(410, 'API functionality was removed', 'deprecated_api_endpoint', {
+      announcement: 'https://docs.hetzner.cloud/changelog#2026-06-02-datacenters-deprecated',
+    });
   const findServer = (id: string | undefined) => servers.get(Number(id));
   const notFound = (id: string | undefined) => hetznerError(404, `server with ID '${id}' not found`);
 
@@ -105,11 +146,22 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
         const invalid = validateCreateServer(body);
         if (invalid) return hetznerError(422, invalid, 'invalid_input');
         const request = body as CreateServerRequest;
+        const spec = HETZNER_SERVER_TYPES.find((candidate) => candidate.name === request.server_type);
+        if (!spec) return hetznerError(422, `server type '${request.server_type}' not found`, 'invalid_input');
+        // Without a location Hetzner picks one that sells the type.
+        const locationName = request.location ?? spec.sold_in.find((name) => isAvailable(spec.name, name));
+        const location = HETZNER_LOCATIONS.find((candidate) => candidate.name === locationName);
+        if (!location) return hetznerError(422, `location '${request.location}' not found`, 'invalid_input');
+        if (!spec.sold_in.includes(location.name)) {
+          return hetznerError(422, 'unsupported location for server type', 'invalid_input');
+        }
+        if (!isAvailable(spec.name, location.name)) {
+          return hetznerError(412, 'error during placement', 'resource_unavailable', null);
+        }
         if ([...servers.values()].some((existing) => existing.name === request.name)) {
           return hetznerError(409, 'server name is already used', 'uniqueness_error');
         }
         const id = nextServerId++;
-        const location = request.location ?? 'fsn1';
         const created: HetznerServer = {
           id,
           name: request.name,
@@ -121,9 +173,9 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
             ipv4: { ip: `203.0.113.${(id % 250) + 1}`, blocked: false },
             ipv6: { ip: `2001:db8:${(id % 0xffff).toString(16)}::/64`, blocked: false },
           },
-          server_type: { name: request.server_type },
+          server_type: serverTypeView(spec),
           image: { name: request.image },
-          datacenter: { name: `${location}-dc1`, location: { name: location } },
+          location: { ...location },
         };
         servers.set(id, created);
         const action = startAction('create_server', id, () => {
@@ -140,19 +192,7 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
         );
         return {
           status: 200,
-          body: {
-            servers: matching,
-            meta: {
-              pagination: {
-                page: 1,
-                per_page: 25,
-                previous_page: null,
-                next_page: null,
-                last_page: 1,
-                total_entries: matching.length,
-              },
-            },
-          },
+          body: { servers: matching, meta: { pagination: onePage(matching.length) } },
         };
       },
       'GET /servers/:id': ({ params }) => {
@@ -184,6 +224,18 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
           ? { status: 200, body: { action } }
           : hetznerError(404, `action with ID '${params.id}' not found`);
       },
+      'GET /server_types': ({ query }) => {
+        const name = query.get('name');
+        const listed = HETZNER_SERVER_TYPES.filter((spec) => name === null || spec.name === name).map(serverTypeView);
+        return { status: 200, body: { server_types: listed, meta: { pagination: onePage(listed.length) } } };
+      },
+      'GET /locations': ({ query }) => {
+        const name = query.get('name');
+        const listed = HETZNER_LOCATIONS.filter((candidate) => name === null || candidate.name === name);
+        return { status: 200, body: { locations: listed, meta: { pagination: onePage(listed.length) } } };
+      },
+      'GET /datacenters': datacentersGone,
+      'GET /datacenters/:id': datacentersGone,
     },
   });
 
@@ -197,7 +249,18 @@ export async function start(options: HetznerFakeOptions = {}): Promise<HetznerFa
       await server.stop();
     },
     inject: server.inject,
+    setAvailable: (serverType, location, available) => {
+      const spec = HETZNER_SERVER_TYPES.find((candidate) => candidate.name === serverType);
+      if (!spec?.sold_in.includes(location)) throw new Error(`${serverType} is not sold in ${location}`);
+      if (available) soldOut.delete(`${serverType}@${location}`);
+      else soldOut.add(`${serverType}@${location}`);
+    },
   };
+}
+
+/** The pagination block of a list that fits in one page. */
+function onePage(totalEntries: number) {
+  return { page: 1, per_page: 25, previous_page: null, next_page: null, last_page: 1, total_entries: totalEntries };
 }
 
 interface CreateServerRequest {
@@ -254,6 +317,10 @@ function errorCode(status: number): string {
       return 'not_found';
     case 409:
       return 'conflict';
+    case 410:
+      return 'deprecated_api_endpoint';
+    case 412:
+      return 'resource_unavailable';
     case 422:
       return 'invalid_input';
     case 429:

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as githubFake from '../../../local/fakes/github.ts';
 import * as hetznerFake from '../../../local/fakes/hetzner.ts';
 import * as tailscaleFake from '../../../local/fakes/tailscale.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 /** A JSON call the way our Lambdas make it: bearer token, JSON body; answers status and parsed body. */
 async function call(url: string, token: string | undefined, method = 'GET', body?: unknown) {
@@ -217,7 +218,7 @@ describe('fake Hetzner', () => {
   const createServer = (fake: hetznerFake.HetznerFake, name: string, labels: Record<string, string>) =>
     call(`${fake.url}/servers`, fake.token, 'POST', {
       name,
-      server_type: 'cx22',
+      server_type: serverTypeFor('fsn1'),
       image: 'ubuntu-24.04',
       location: 'fsn1',
       labels,
@@ -232,6 +233,114 @@ describe('fake Hetzner', () => {
     }
     throw new Error(`action ${actionId} never settled`);
   }
+
+  const createIn = (serverType: string, location: string, name: string) =>
+    call(`${hetzner.url}/servers`, hetzner.token, 'POST', {
+      name,
+      server_type: serverType,
+      image: 'ubuntu-24.04',
+      location,
+      labels: { job_id: name, agent_id: name },
+    });
+
+  it('lists the server types sold in each location, and the locations', async () => {
+    const types = await call(`${hetzner.url}/server_types`, hetzner.token);
+    expect(types.status).toBe(200);
+    const soldIn = (name: string) =>
+      types.body?.server_types
+        .find((candidate: { name: string }) => candidate.name === name)
+        ?.locations.map((entry: { name: string }) => entry.name);
+    expect(soldIn('cx23')).toEqual(['fsn1', 'nbg1', 'hel1']);
+    expect(soldIn('cpx22')).toEqual(['fsn1', 'nbg1', 'hel1', 'sin']);
+    expect(soldIn('cpx21')).toEqual(['ash', 'hil']);
+    expect(soldIn('cx22')).toBeUndefined();
+    const byName = await call(`${hetzner.url}/server_types?name=cpx21`, hetzner.token);
+    expect(byName.body?.server_types).toEqual([
+      expect.objectContaining({
+        name: 'cpx21',
+        cores: 3,
+        memory: 4,
+        locations: [
+          expect.objectContaining({ name: 'ash', available: true, deprecation: null }),
+          expect.objectContaining({ name: 'hil', available: true, deprecation: null }),
+        ],
+      }),
+    ]);
+    const locations = await call(`${hetzner.url}/locations`, hetzner.token);
+    expect(locations.body?.locations.map((entry: { name: string }) => entry.name)).toEqual([
+      'fsn1',
+      'nbg1',
+      'hel1',
+      'ash',
+      'hil',
+      'sin',
+    ]);
+    expect((await call(`${hetzner.url}/locations?name=ash`, hetzner.token)).body?.locations).toEqual([
+      expect.objectContaining({ name: 'ash', country: 'US', network_zone: 'us-east' }),
+    ]);
+  });
+
+  it('answers GET /datacenters 410, as Hetzner has since it removed them', async () => {
+    for (const path of ['/datacenters', '/datacenters/1']) {
+      const response = await call(`${hetzner.url}${path}`, hetzner.token);
+      expect(response.status).toBe(410);
+      expect(response.body?.error).toEqual({
+        code: 'deprecated_api_endpoint',
+        message: 'API functionality was removed',
+        details: { announcement: expect.stringContaining('docs.hetzner.cloud/changelog') },
+      });
+    }
+  });
+
+  it("refuses a server type its location does not sell, with Hetzner's answer, and creates nothing", async () => {
+    const before = hetzner.state.servers.size;
+    expect(await createIn('cx22', 'ash', 'agent-gen2-us')).toEqual({
+      status: 422,
+      body: { error: { code: 'invalid_input', message: "server type 'cx22' not found", details: {} } },
+    });
+    for (const [serverType, location] of [
+      ['cx23', 'ash'],
+      ['cax11', 'hil'],
+      ['cpx22', 'ash'],
+      ['cpx21', 'fsn1'],
+    ] as const) {
+      expect(await createIn(serverType, location, `agent-${serverType}-${location}`)).toEqual({
+        status: 422,
+        body: { error: { code: 'invalid_input', message: 'unsupported location for server type', details: {} } },
+      });
+    }
+    expect((await createIn('cpx21', 'mars1', 'agent-mars')).body?.error).toMatchObject({
+      code: 'invalid_input',
+      message: "location 'mars1' not found",
+    });
+    expect(hetzner.state.servers.size).toBe(before);
+
+    const created = await createIn('cpx21', 'ash', 'agent-cpx21-ash');
+    expect(created.status).toBe(201);
+    expect(created.body?.server).toMatchObject({
+      server_type: { name: 'cpx21' },
+      location: { name: 'ash', network_zone: 'us-east' },
+    });
+    expect(created.body?.server).not.toHaveProperty('datacenter');
+  });
+
+  it('answers a sold-out server type 412 resource_unavailable until it is restocked', async () => {
+    hetzner.setAvailable('cpx22', 'hel1', false);
+    try {
+      expect(await createIn('cpx22', 'hel1', 'agent-sold-out')).toEqual({
+        status: 412,
+        body: { error: { code: 'resource_unavailable', message: 'error during placement', details: null } },
+      });
+      const listed = await call(`${hetzner.url}/server_types?name=cpx22`, hetzner.token);
+      expect(listed.body?.server_types[0].locations).toContainEqual(
+        expect.objectContaining({ name: 'hel1', available: false }),
+      );
+      expect((await createIn('cpx22', 'fsn1', 'agent-in-stock')).status).toBe(201);
+    } finally {
+      hetzner.setAvailable('cpx22', 'hel1', true);
+    }
+    expect((await createIn('cpx22', 'hel1', 'agent-restocked')).status).toBe(201);
+  });
 
   it('requires the bearer token', async () => {
     const response = await call(`${hetzner.url}/servers`, undefined);

@@ -10,6 +10,7 @@ import type { ExecutionDescription } from '../../../local/stepfunctions.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { ApiClient, payForAgent, startTestStack, stripeApi, type LiveClient } from '../../support/local-stack.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 const RUN = randomBytes(4).toString('hex');
 /** Short enough for a test to wait for, long enough for the runner's 200 ms heartbeats on a busy 2-core machine. */
@@ -264,7 +265,7 @@ describe('a lost final report (I4)', () => {
       headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({
         name: agentHostname(jobId!),
-        server_type: 'cx22',
+        server_type: serverTypeFor('fsn1'),
         image: 'ubuntu-24.04',
         location: 'fsn1',
         labels: { job_id: jobId },

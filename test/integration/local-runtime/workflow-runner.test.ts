@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REGIONS, serverTypeFor } from '../../../lambdas/domain/regions.ts';
 import { callbackMessage, type LogsCallback } from '../../../lambdas/domain/schemas.ts';
 import * as githubFake from '../../../local/fakes/github.ts';
 import * as hetznerFake from '../../../local/fakes/hetzner.ts';
@@ -226,7 +227,7 @@ describe('local workflow runner', () => {
   });
 
   /** Dispatches through the fake GitHub's HTTP API, as the dispatch-workflow Lambda does. */
-  async function dispatch(agentName: string, jobId = `job-${++jobCount}-${Date.now()}`) {
+  async function dispatch(agentName: string, jobId = `job-${++jobCount}-${Date.now()}`, region = 'fsn1') {
     const response = await fetch(`${github.url}/repos/acme/agents/actions/workflows/provision-agent.yml/dispatches`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${github.token}`, 'Content-Type': 'application/json' },
@@ -236,7 +237,7 @@ describe('local workflow runner', () => {
           job_id: jobId,
           agent_id: `agent-${jobCount}`,
           agent_name: agentName,
-          region: 'fsn1',
+          region,
           callback_url: receiver.url,
         },
         return_run_details: true,
@@ -288,6 +289,34 @@ describe('local workflow runner', () => {
     });
     await runner.idle();
     expect(runState(runId)).toMatchObject({ status: 'completed', conclusion: 'success' });
+  });
+
+  it('provisions in every region, each on the server type its Hetzner location sells', async () => {
+    const runs = await Promise.all(
+      REGIONS.map((region) => dispatch(`In ${region}`, `job-region-${region}-${Date.now()}`, region)),
+    );
+    await Promise.all(runs.map(({ jobId }) => receiver.waitFor(jobId, 'status:running')));
+
+    for (const [index, { jobId }] of runs.entries()) {
+      const region = REGIONS[index]!;
+      expect(receiver.sequence(jobId)).toEqual(HAPPY_SEQUENCE);
+      expect(serversOf(jobId)).toEqual([
+        expect.objectContaining({ server_type: expect.objectContaining({ name: serverTypeFor(region) }) }),
+      ]);
+      expect(serversOf(jobId)[0]?.location.name).toBe(region);
+    }
+  });
+
+  it('fails at validate_inputs for a region outside the catalogue, creating nothing', async () => {
+    const { jobId } = await dispatch('Nowhere', `job-nowhere-${Date.now()}`, 'mars1');
+    await receiver.waitFor(jobId, 'status:failed');
+
+    expect(receiver.sequence(jobId)).toEqual(['status:failed']);
+    expect(receiver.find(jobId, 'status:failed')).toMatchObject({
+      failed_step: 'validate_inputs',
+      error: `region must be one of ${REGIONS.join(', ')}`,
+    });
+    expect(serversOf(jobId)).toEqual([]);
   });
 
   it('heartbeats while its final report is retried, and stops once it is answered', async () => {
@@ -500,12 +529,22 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     steps: Step[];
   }
 
+  interface RunOptions {
+    /** Only the steps with these names run (in the workflow's order). */
+    steps?: string[];
+    /** Job environment overrides (e.g. HCLOUD_API pointing at a fake). */
+    env?: Record<string, string>;
+    secrets?: Record<string, string>;
+    /** What earlier steps left in GITHUB_ENV. */
+    exported?: Record<string, string>;
+  }
+
   /**
    * Executes the workflow's job the way the Actions runner does: `${{ }}` expressions, job and step env, `if:`
    * conditions, GITHUB_ENV between steps, RUNNER_TEMP, and the job's default shell. `uses:` steps are skipped (the
    * checkout is the working tree; Node is this process's Node 24).
    */
-  async function runWorkflow(inputs: Record<string, string>, runId: number) {
+  async function runWorkflow(inputs: Record<string, string>, runId: number, options: RunOptions = {}) {
     const job = (
       parseYaml(await readFile(join(REPO_ROOT, '.github/workflows/provision-agent.yml'), 'utf8')) as {
         jobs: { provision: Job };
@@ -517,6 +556,7 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     const context: Record<string, string> = {
       ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`inputs.${name}`, value])),
       'secrets.CALLBACK_SECRET': SECRET,
+      ...Object.fromEntries(Object.entries(options.secrets ?? {}).map(([name, value]) => [`secrets.${name}`, value])),
       'github.run_id': String(runId),
       'github.server_url': 'https://github.com',
       'github.repository': 'acme/agents',
@@ -537,10 +577,11 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
       return !failed;
     };
 
-    const exported: Record<string, string> = {};
+    const exported: Record<string, string> = { ...options.exported };
     const [shell = 'bash', ...shellArgs] = job.defaults.run.shell.split(' ');
     for (const [index, step] of job.steps.entries()) {
       if (!step.run || !conditionHolds(step.if)) continue;
+      if (options.steps && !options.steps.includes(step.name)) continue;
       context['job.status'] = failed ? 'failure' : 'success';
       const env = {
         PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
@@ -550,6 +591,7 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
         ...Object.fromEntries(
           Object.entries({ ...job.env, ...step.env }).map(([name, value]) => [name, substitute(String(value))]),
         ),
+        ...options.env,
         ...exported,
       };
       const script = join(runnerTemp, `step-${index}.sh`);
@@ -638,5 +680,74 @@ describe('provision-agent.yml in dry run, executed step by step', () => {
     });
     expect(receiver.refused).toBe(0);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('creates its server on the Hetzner fake in every region, with the type the catalogue names there', async () => {
+    const hetzner = await hetznerFake.start({ actionDelayMs: 0 });
+    const keyFile = join(scratch, 'id_ed25519');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    const sshKey = await readFile(keyFile, 'utf8');
+    try {
+      const runs = await Promise.all(
+        REGIONS.map(async (region, index) => {
+          const jobId = `job_create_${region}`;
+          // "Validate inputs" refuses a plain-http callback outside a dry run: it runs dry, "Create server" for real.
+          const validated = await runWorkflow({ ...inputsFor(jobId), region }, 4300 + index, {
+            steps: ['Validate inputs'],
+          });
+          const created = await runWorkflow({ ...inputsFor(jobId), region, dry_run: 'false' }, 4300 + index, {
+            steps: ['Create server'],
+            env: { HCLOUD_API: hetzner.url },
+            secrets: { HCLOUD_TOKEN: hetzner.token, SSH_PRIVATE_KEY: sshKey },
+            exported: validated.exported,
+          });
+          return { region, jobId, validated, created };
+        }),
+      );
+
+      for (const { region, jobId, validated, created } of runs) {
+        expect(validated).toMatchObject({ failed: false, exported: { HCLOUD_SERVER_TYPE: serverTypeFor(region) } });
+        expect(created.failed).toBe(false);
+        const servers = [...hetzner.state.servers.values()].filter((server) => server.labels.job_id === jobId);
+        expect(servers).toHaveLength(1);
+        expect(servers[0]).toMatchObject({
+          server_type: { name: serverTypeFor(region) },
+          location: { name: region },
+          status: 'running',
+        });
+        expect(receiver.find(jobId, 'step:vm_created')).toMatchObject({
+          server_id: String(servers[0]?.id),
+          server_ip: servers[0]?.public_net.ipv4.ip,
+        });
+      }
+    } finally {
+      await hetzner.stop();
+    }
+  });
+
+  it("reports Hetzner's refusal as the failure of vm_created", async () => {
+    const hetzner = await hetznerFake.start({ actionDelayMs: 0 });
+    hetzner.setAvailable(serverTypeFor('hel1'), 'hel1', false);
+    const keyFile = join(scratch, 'id_refused');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    try {
+      const inputs = { ...inputsFor('job_create_refused'), region: 'hel1' };
+      const { exported } = await runWorkflow(inputs, 4400, { steps: ['Validate inputs'] });
+      const result = await runWorkflow({ ...inputs, dry_run: 'false' }, 4400, {
+        steps: ['Create server', 'Report failure'],
+        env: { HCLOUD_API: hetzner.url },
+        secrets: { HCLOUD_TOKEN: hetzner.token, SSH_PRIVATE_KEY: await readFile(keyFile, 'utf8') },
+        exported,
+      });
+
+      expect(result.failed).toBe(true);
+      expect(receiver.find('job_create_refused', 'status:failed')).toMatchObject({
+        failed_step: 'vm_created',
+        error: 'Hetzner refused the server: error during placement',
+      });
+      expect(hetzner.state.servers.size).toBe(0);
+    } finally {
+      await hetzner.stop();
+    }
   });
 });

@@ -18,6 +18,7 @@ import { startAwsFaultProxy, type AwsFaultProxy } from '../../support/aws-fault-
 import { ApiClient, startTestStack } from '../../support/local-stack.ts';
 import { checkoutCompletedEvent, sendStripeEvent, stripeEvent } from '../../support/stripe-events.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 const SETTLE_MS = 30_000;
 
@@ -405,7 +406,7 @@ async function createServerOf(jobId: string): Promise<number> {
     headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({
       name: agentHostname(jobId),
-      server_type: 'cx22',
+      server_type: serverTypeFor('fsn1'),
       image: 'ubuntu-24.04',
       labels: { job_id: jobId },
     }),

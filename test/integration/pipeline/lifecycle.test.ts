@@ -17,6 +17,7 @@ import { LIFECYCLE_ASL_PATH } from '../../../lib/metadata.ts';
 import { checkoutCompletedEvent, sendStripeEvent, stripeEvent } from '../../support/stripe-events.ts';
 import { startLocalStack, type LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 20_000;
@@ -528,7 +529,7 @@ describe('Stripe subscription and invoice events', () => {
         headers: { authorization: `Bearer ${stack.fakes.hetzner.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({
           name: agentHostname(jobId),
-          server_type: 'cx22',
+          server_type: serverTypeFor('fsn1'),
           image: 'ubuntu-24.04',
           location: 'fsn1',
           labels: { job_id: jobId, agent_id: agentId, managed_by: 'provision-agent' },

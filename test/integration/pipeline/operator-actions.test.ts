@@ -15,6 +15,7 @@ import type { ExecutionDescription } from '../../../local/stepfunctions.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { agentHostname } from '../../../local/workflow-runner.ts';
 import { ApiClient, payForAgent, startTestStack, stripeApi } from '../../support/local-stack.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 const RUN = randomBytes(4).toString('hex');
 
@@ -87,7 +88,7 @@ async function buildUpToVm(jobId: string) {
     headers: { Authorization: `Bearer ${stack.fakes.hetzner.token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({
       name: agentHostname(jobId),
-      server_type: 'cx22',
+      server_type: serverTypeFor('fsn1'),
       image: 'ubuntu-24.04',
       location: 'fsn1',
       labels: { job_id: jobId },

@@ -18,6 +18,7 @@ import type { ProvisionInput, ReportCallback } from '../../../lambdas/domain/sch
 import { PROVISION_ASL_PATH } from '../../../lib/metadata.ts';
 import { fromRepoRoot } from '../../../lib/paths.ts';
 import { createTestTables, type TestTables } from '../../support/tables.ts';
+import { serverTypeFor } from '../../../lambdas/domain/regions.ts';
 
 const REPOSITORY = 'acme/agent-infra';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Provision';
@@ -217,7 +218,7 @@ async function createCloudResources(jobId: string) {
     headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({
       name: `agent-${jobId.toLowerCase().replaceAll('_', '-')}`,
-      server_type: 'cx22',
+      server_type: serverTypeFor('fsn1'),
       image: 'ubuntu-24.04',
       labels: { job_id: jobId },
     }),
@@ -255,7 +256,12 @@ async function createUnreportedCloudResources(jobId: string) {
   const response = await fetch(`${hetzner.url}/servers`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${hetzner.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: hostname, server_type: 'cx22', image: 'ubuntu-24.04', labels: { job_id: jobId } }),
+    body: JSON.stringify({
+      name: hostname,
+      server_type: serverTypeFor('fsn1'),
+      image: 'ubuntu-24.04',
+      labels: { job_id: jobId },
+    }),
   });
   const { server } = (await response.json()) as { server: { id: number; public_net: { ipv4: { ip: string } } } };
   const device = tailscale.join({ hostname, tags: ['tag:agent'] });
