@@ -4,6 +4,7 @@
  * event replays the first call at Stripe instead of making a second one. Pure.
  */
 import { planOf, type ActionSubject } from './lifecycle.ts';
+import type { BillingHold } from './schemas.ts';
 
 /** The Idempotency-Key of the cancellation a destroy makes: one per agent and subscription, whoever destroys it. */
 export const destroyCancellationKey = (agentId: string, subscriptionId: string): string =>
@@ -70,13 +71,10 @@ export interface RefundableAgent {
 
 /**
  * I7: a customer never pays for an agent that never ran. True when the destroy of `agent` must refund every charge of
- * its subscription in full: it was paid for, never became active, and is not refunded yet. `everRan` is what else
- * shows that it ran (its history, for agents written before `everActiveAt` was kept).
+ * its subscription in full: it was paid for, never became active, and is not refunded yet.
  */
-export function mustRefundOnDestroy(agent: RefundableAgent, everRan = false): boolean {
-  return (
-    agent.subscriptionId !== undefined && agent.everActiveAt === undefined && !everRan && agent.refundedAt === undefined
-  );
+export function mustRefundOnDestroy(agent: RefundableAgent): boolean {
+  return agent.subscriptionId !== undefined && agent.everActiveAt === undefined && agent.refundedAt === undefined;
 }
 
 /**
@@ -85,3 +83,41 @@ export function mustRefundOnDestroy(agent: RefundableAgent, everRan = false): bo
  */
 export const neverRanRefundKey = (agentId: string, paymentIntentId: string): string =>
   `never-ran-${agentId}-${paymentIntentId}`;
+
+/**
+ * I8: what the subscription's Stripe status asks of its agent (docs/ARCHITECTURE.md, I8):
+ * - `active`, `trialing`: paid for: it runs (and an agent suspended for billing is started again);
+ * - `past_due`: a payment failed and Stripe is retrying it: it runs, the owner is told (`paymentIssue`), until Stripe
+ *   gives up (then `retries-exhausted`) or marks it `unpaid` or cancels it;
+ * - `unpaid`, `paused`: not paid for: it is suspended (stopped) and may not start;
+ * - `canceled` (and `incomplete_expired`): ended, `customer.subscription.deleted` destroys it (I5).
+ * `undefined` for a status that changes nothing here (`incomplete`: a checkout not paid yet provisions nothing).
+ */
+export function holdOfSubscriptionStatus(status: string): { hold: BillingHold | undefined } | undefined {
+  if (status === 'active' || status === 'trialing') return { hold: undefined };
+  if (status === 'unpaid' || status === 'paused') return { hold: status };
+  return undefined;
+}
+
+/** What an agent's billing asks for once nothing drives it: destroyed (I5), suspended or resumed (I8). */
+export type BillingAction = 'destroy' | 'suspend' | 'resume';
+
+/** What decides {@link billingActionOf}. */
+export interface BillingSubject extends ActionSubject {
+  /** The agent was stopped because its subscription did not pay for it (I8): it starts again once paid. */
+  readonly suspendedAt?: string;
+}
+
+/**
+ * The one rule every path that settles an agent obeys (power-action, the sweeper, finish-job, the Stripe webhook): an
+ * ended subscription destroys an agent a destroy may start from; a subscription on hold suspends an active agent; a
+ * suspended agent whose hold is over starts again. Anything else (a driven status, or nothing to do) is undefined.
+ */
+export function billingActionOf(agent: BillingSubject): BillingAction | undefined {
+  if (mustDestroyForEndedSubscription(agent)) return 'destroy';
+  if (agent.subscriptionEndedAt !== undefined) return undefined;
+  if (agent.billingHold !== undefined && agent.agentStatus === 'active') return 'suspend';
+  if (agent.billingHold === undefined && agent.suspendedAt !== undefined && agent.agentStatus === 'stopped')
+    return 'resume';
+  return undefined;
+}

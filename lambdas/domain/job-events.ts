@@ -3,7 +3,7 @@
  * a duplicate, stale, or too late. The domain writer (lambdas/shared/job-writer.ts) persists the outcome.
  */
 import { cancellationErrorOf } from './lifecycle.ts';
-import type { ActionError, AgentView, VmDetails } from './schemas.ts';
+import type { ActionError, AgentView, BillingHold, VmDetails } from './schemas.ts';
 import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 import {
   activeStepAfter,
@@ -33,6 +33,12 @@ export interface AgentState {
   actionError?: ActionError;
   /** The subscription ended before the agent could be destroyed: destroyed once it is active, never provisioned again. */
   subscriptionEndedAt?: string;
+  /** The subscription does not pay for the agent to run now (I8): an active agent is suspended, none may start. */
+  billingHold?: BillingHold;
+  /** The agent was stopped because of a billing hold (I8): it starts again once the subscription is paid. */
+  suspendedAt?: string;
+  /** Stripe's time (`created`) of the last subscription status applied: an older event changes nothing. */
+  billingStatusAt?: string;
   /** When the agent first became `active` (I7): an agent destroyed without it never ran, and its charges are refunded. */
   everActiveAt?: string;
   /** When the charges of an agent that never ran were refunded, by its destroy (I7). */
@@ -225,5 +231,6 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (agent.actionError !== undefined) view.actionError = agent.actionError;
   if (agent.subscriptionEndedAt !== undefined) view.subscriptionEndedAt = agent.subscriptionEndedAt;
   if (agent.agentStatus === 'failed' && agent.deadlineAt !== undefined) view.failedExpiresAt = agent.deadlineAt;
+  if (agent.billingHold !== undefined) view.billingHold = agent.billingHold;
   return view;
 }

@@ -3,7 +3,7 @@
  * each action may start from, the status it moves the agent to at once and the one it ends in, where a failure leaves
  * it, and the rate limit window. Pure: the writers turn these into conditional writes.
  */
-import type { ActionError } from './schemas.ts';
+import type { ActionError, BillingHold } from './schemas.ts';
 import { agentStatusesLeadingTo, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 
 export const LIFECYCLE_ACTIONS = ['retry', 'stop', 'start', 'destroy'] as const;
@@ -54,13 +54,21 @@ export interface ActionSubject {
   readonly agentStatus: AgentStatus;
   readonly actionError?: ActionError;
   readonly subscriptionEndedAt?: string;
+  /** Why the subscription does not pay for the agent to run now (I8: unpaid, paused, retries exhausted). */
+  readonly billingHold?: BillingHold;
 }
 
-/** Actions an agent whose subscription ended may not take: nobody would pay for the VM they run (I5). */
-const REFUSED_AFTER_SUBSCRIPTION_END: readonly LifecycleAction[] = ['retry', 'start'];
+/**
+ * Actions an agent whose subscription ended, or does not pay for it now, may not take: nobody would pay for the VM
+ * they run (I5, I8).
+ */
+const REFUSED_UNPAID: readonly LifecycleAction[] = ['retry', 'start'];
 
 const refusedForEndedSubscription = (action: LifecycleAction, agent: ActionSubject): boolean =>
-  agent.subscriptionEndedAt !== undefined && REFUSED_AFTER_SUBSCRIPTION_END.includes(action);
+  agent.subscriptionEndedAt !== undefined && REFUSED_UNPAID.includes(action);
+
+const refusedForBillingHold = (action: LifecycleAction, agent: ActionSubject): boolean =>
+  agent.billingHold !== undefined && REFUSED_UNPAID.includes(action);
 
 /**
  * True when `action` may start on `agent`; anything else is refused (409) and changes nothing. A destroy that failed for
@@ -68,7 +76,7 @@ const refusedForEndedSubscription = (action: LifecycleAction, agent: ActionSubje
  * ended is never provisioned or started again: nobody would pay for the VM.
  */
 export function isActionAllowed(action: LifecycleAction, agent: ActionSubject): boolean {
-  if (refusedForEndedSubscription(action, agent)) return false;
+  if (refusedForEndedSubscription(action, agent) || refusedForBillingHold(action, agent)) return false;
   if (planOf(action).from.includes(agent.agentStatus)) return true;
   return action === 'destroy' && agent.agentStatus === 'destroying' && agent.actionError?.action === 'destroy';
 }
@@ -76,6 +84,8 @@ export function isActionAllowed(action: LifecycleAction, agent: ActionSubject): 
 /** The message of the 409 that refuses `action` on `agent` (for which {@link isActionAllowed} is false). */
 export function refusalMessageOf(action: LifecycleAction, agent: ActionSubject): string {
   if (refusedForEndedSubscription(action, agent)) return `Cannot ${action}: the subscription of this agent has ended`;
+  if (refusedForBillingHold(action, agent))
+    return `Cannot ${action}: the subscription of this agent is not paid (${agent.billingHold})`;
   return `Cannot ${action} an agent that is ${agent.agentStatus}`;
 }
 
@@ -203,6 +213,7 @@ export function actionStateOf(
     agentStatus: view.agentStatus,
     ...(view.actionError === undefined ? {} : { actionError: view.actionError }),
     ...(view.subscriptionEndedAt === undefined ? {} : { subscriptionEndedAt: view.subscriptionEndedAt }),
+    ...(view.billingHold === undefined ? {} : { billingHold: view.billingHold }),
     ...(view.jobId === null ? {} : { currentJobId: view.jobId }),
     ...(view.jobId === null || view.status === null ? {} : { job: { jobId: view.jobId, status: view.status } }),
   };

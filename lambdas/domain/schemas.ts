@@ -148,6 +148,13 @@ export const actionError = z.object({
 });
 export type ActionError = z.infer<typeof actionError>;
 
+/**
+ * Why an agent's subscription does not pay for it to run now (I8, lambdas/domain/billing.ts): Stripe marked it
+ * `unpaid`, it is `paused`, or Stripe has given up retrying a failed payment (`retries-exhausted`).
+ */
+export const BILLING_HOLDS = ['unpaid', 'paused', 'retries-exhausted'] as const;
+export type BillingHold = (typeof BILLING_HOLDS)[number];
+
 /** The state of one agent as people see it: the fields shared by snapshot, update and the REST view. */
 export const agentView = z.object({
   agentId,
@@ -170,6 +177,8 @@ export const agentView = z.object({
   subscriptionEndedAt: z.optional(z.iso.datetime()),
   /** A failed agent not retried by then is destroyed and its subscription cancelled (I1). */
   failedExpiresAt: z.optional(z.iso.datetime()),
+  /** The subscription does not pay for the agent to run now: it is suspended (stopped) and may not start (I8). */
+  billingHold: z.optional(z.enum(BILLING_HOLDS)),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;

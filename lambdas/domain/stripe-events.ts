@@ -35,8 +35,17 @@ export type StripeEventAction =
    * metadata (checkout sets it), when it names one.
    */
   | { kind: 'end-subscription'; subscriptionId: string; endedAt: string; agentId?: string }
-  /** An invoice of the subscription failed (true) or was paid (false): the owner is shown a payment issue. */
-  | { kind: 'set-payment-issue'; subscriptionId: string; paymentIssue: boolean }
+  /**
+   * An invoice of the subscription failed (true) or was paid (false): the owner is shown a payment issue. A failure
+   * Stripe will not retry (`retriesExhausted`: no `next_payment_attempt` on an automatically charged invoice) ends the
+   * grace of `past_due`: the agent is suspended (I8), whatever the account's dunning then does.
+   */
+  | { kind: 'set-payment-issue'; subscriptionId: string; paymentIssue: boolean; retriesExhausted?: boolean }
+  /**
+   * The subscription's status changed (`customer.subscription.updated`, `.paused`, `.resumed`): what it asks of the
+   * agent is lambdas/domain/billing.ts#holdOfSubscriptionStatus. `at` is the event's time: an older one changes nothing.
+   */
+  | { kind: 'subscription-status'; subscriptionId: string; status: string; at: string }
   /** A paid checkout that cannot be provisioned as sent: a person has to look at it. `issues` are field paths only. */
   | { kind: 'invalid-checkout'; stripeEventId: string; issues: string[] }
   | { kind: 'ignore'; reason: 'unpaid' | 'unhandled-type' | 'no-subscription' };
@@ -76,9 +85,24 @@ function provisionIfPaid(event: Stripe.Event, session: Stripe.Checkout.Session):
 
 function paymentIssue(invoice: Stripe.Invoice, flag: boolean): StripeEventAction {
   const subscriptionId = idOf(invoice.parent?.subscription_details?.subscription);
-  return subscriptionId === undefined
-    ? { kind: 'ignore', reason: 'no-subscription' }
-    : { kind: 'set-payment-issue', subscriptionId, paymentIssue: flag };
+  if (subscriptionId === undefined) return { kind: 'ignore', reason: 'no-subscription' };
+  // Stripe sets `next_payment_attempt` to null once it will not retry an automatically charged invoice.
+  const retriesExhausted =
+    flag && invoice.collection_method === 'charge_automatically' && invoice.next_payment_attempt === null;
+  return {
+    kind: 'set-payment-issue',
+    subscriptionId,
+    paymentIssue: flag,
+    ...(retriesExhausted ? { retriesExhausted } : {}),
+  };
+}
+
+/** A subscription's new status, with the event's time; one without an id or a status (Stripe sends both) is ignored. */
+function subscriptionStatus(event: Stripe.Event & { data: { object: Stripe.Subscription } }): StripeEventAction {
+  const { id, status } = event.data.object;
+  if (typeof id !== 'string' || id === '' || typeof status !== 'string' || !Number.isFinite(event.created))
+    return { kind: 'ignore', reason: 'no-subscription' };
+  return { kind: 'subscription-status', subscriptionId: id, status, at: new Date(event.created * 1000).toISOString() };
 }
 
 type EventOfType<T extends Stripe.Event['type']> = Extract<Stripe.Event, { type: T }>;
@@ -104,6 +128,9 @@ const ACTIONS: { readonly [T in Stripe.Event['type']]?: (event: EventOfType<T>) 
   'checkout.session.completed': (event) => provisionIfPaid(event, event.data.object),
   'checkout.session.async_payment_succeeded': (event) => provisionIfPaid(event, event.data.object),
   'customer.subscription.deleted': (event) => subscriptionEnded(event),
+  'customer.subscription.updated': (event) => subscriptionStatus(event),
+  'customer.subscription.paused': (event) => subscriptionStatus(event),
+  'customer.subscription.resumed': (event) => subscriptionStatus(event),
   'invoice.payment_failed': (event) => paymentIssue(event.data.object, true),
   'invoice.paid': (event) => paymentIssue(event.data.object, false),
 };

@@ -8,7 +8,7 @@
 import { agentId, jobId, provisionTimeouts, vmDetails } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig } from '../shared/config.ts';
-import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
+import { activateJob, followBillingOfJob } from '../shared/activate-job.ts';
 import { recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { publishMetric } from '../shared/metrics.ts';
@@ -54,7 +54,7 @@ export const handler = taskHandler(finishInput, async (input): Promise<FinishRes
       const detail = describeFailure(input.failure, input.timeouts, job?.taskPhase);
       logger.info('Provisioning failed', { failure: input.failure.Error, ...detail });
       const result = resultOf(input.jobId, await recordJobEvent(input.jobId, { kind: 'failed', ...detail }, ACTOR));
-      await destroyIfSubscriptionEnded(input.jobId);
+      await followBillingOfJob(input.jobId);
       return result;
     }
     case 'activation-failed':

@@ -12,7 +12,7 @@ import { agentId } from '../domain/schemas.ts';
 import * as z from '../domain/zod-mini.ts';
 import { hetznerConfig, hetznerTarget, tailscaleConfig, tailscaleTarget } from '../shared/api-config.ts';
 import { loadConfig, nonEmpty, tableConfig } from '../shared/config.ts';
-import { destroyAfterActionIfSubscriptionEnded } from '../shared/ended-subscription.ts';
+import { followBilling } from '../shared/follow-billing.ts';
 import { recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { getAgent, getJob, historySince, type AgentRecord } from '../shared/repository.ts';
@@ -54,20 +54,20 @@ export interface LifecycleTaskResult {
 export const handler = taskHandler(taskInput, async (input): Promise<LifecycleTaskResult> => {
   if (input.action === 'recordFailure') {
     const recorded = await recordActionFailure({ ...input, cause: input.failure.Cause ?? input.failure.Error });
-    return input.failedAction === 'destroy' ? recorded : destroyIfSubscriptionEnded(input.agentId, recorded);
+    return input.failedAction === 'destroy' ? recorded : followBillingAfter(input.agentId, recorded);
   }
   const done = await carryOut(input);
-  return input.action === 'destroy' ? done : destroyIfSubscriptionEnded(input.agentId, done);
+  return input.action === 'destroy' ? done : followBillingAfter(input.agentId, done);
 });
 
 /**
- * I5: the subscription ended while the agent was stopping or starting (the end is kept on it), and the stop or start is
- * over (done, or failed for good): the agent goes on to `destroying`. Repeated with the task, it writes nothing.
+ * I5, I8: the stop or start is over (done, or failed for good): what the billing asks now (the subscription ended
+ * meanwhile: destroy; it is on hold: suspend; paid again: resume) is requested. Repeated with the task, it writes nothing.
  */
-async function destroyIfSubscriptionEnded(agentId: string, outcome: LifecycleTaskResult): Promise<LifecycleTaskResult> {
-  return (await destroyAfterActionIfSubscriptionEnded(agentId))
-    ? { agentStatus: 'destroying', outcome: outcome.outcome }
-    : outcome;
+async function followBillingAfter(agentId: string, outcome: LifecycleTaskResult): Promise<LifecycleTaskResult> {
+  const action = await followBilling(agentId);
+  const pending = { destroy: 'destroying', suspend: 'stopping', resume: 'starting' } as const;
+  return action === undefined ? outcome : { agentStatus: pending[action], outcome: outcome.outcome };
 }
 
 async function carryOut(input: LifecycleInput): Promise<LifecycleTaskResult> {

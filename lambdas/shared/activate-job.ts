@@ -3,9 +3,8 @@
  * by the sweeper when a job's execution ended without settling it but its run succeeded (invariant I4). An agent
  * whose subscription ended while it was provisioned goes from active straight to destroying (I5).
  */
-import { mustDestroyForEndedSubscription } from '../domain/billing.ts';
 import type { VmDetails } from '../domain/schemas.ts';
-import { destroyForEndedSubscription } from './ended-subscription.ts';
+import { followBilling } from './follow-billing.ts';
 import { recordJobEvent, type Actor } from './job-writer.ts';
 import { logger } from './logger.ts';
 import { getAgent, getJob } from './repository.ts';
@@ -21,27 +20,20 @@ export async function activateJob(jobId: string, vm: VmDetails, actor: Actor): P
     outcome = await recordJobEvent(jobId, { kind: 'activated', vm }, actor);
   }
   if (outcome.kind === 'changed' || (outcome.kind === 'ignored' && outcome.reason === 'duplicate'))
-    await destroyIfSubscriptionEnded(jobId);
+    await followBillingOfJob(jobId);
   return outcome;
 }
 
 /**
- * Stripe sent the end of the subscription while the agent was provisioned, once: now that the agent is active it is
- * destroyed instead of running unpaid, and a failed one instead of waiting for a retry it may not have (I5). Repeated
- * with the task, it finds the agent destroying and writes nothing.
+ * What the billing asks once a provisioning has ended (I5, I8): Stripe sent the end of the subscription while the agent
+ * was provisioned, once, so an active agent is destroyed instead of running unpaid, and a failed one instead of
+ * waiting for a retry it may not have; a subscription on hold suspends an agent that has just become active. Repeated
+ * with the task, it writes nothing. Only for the agent's current job: a later one has its own end.
  */
-export async function destroyIfSubscriptionEnded(id: string): Promise<void> {
+export async function followBillingOfJob(id: string): Promise<void> {
   const job = await getJob(id);
   const agent = job === undefined ? undefined : await getAgent(job.agentId);
-  if (agent?.subscriptionEndedAt === undefined || agent.currentJobId !== id) return;
-  const { destroying, result } = await destroyForEndedSubscription(
-    agent.agentId,
-    (current) => current.currentJobId === id && mustDestroyForEndedSubscription(current),
-    agent.subscriptionEndedAt,
-  );
-  logger.info('Provisioning ended after its subscription ended', {
-    agentId: agent.agentId,
-    destroying,
-    outcome: result.kind,
-  });
+  if (agent === undefined || agent.currentJobId !== id) return;
+  const action = await followBilling(agent.agentId);
+  logger.info('Provisioning ended: what the billing asks', { agentId: agent.agentId, action });
 }

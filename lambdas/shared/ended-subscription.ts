@@ -4,12 +4,10 @@
  * agent to `destroying`: that write requests the destroy execution (the execution-starter starts it); a redelivery, a
  * task retry or the other writer finds the agent destroying and writes nothing.
  */
-import { mustDestroyForEndedSubscription } from '../domain/billing.ts';
 import { planOf } from '../domain/lifecycle.ts';
 import { recordAgentTransition, type AgentTransitionResult } from './job-writer.ts';
 import { lifecycleExecution } from './executions.ts';
-import { logger } from './logger.ts';
-import { getAgent, type AgentRecord } from './repository.ts';
+import type { AgentRecord } from './repository.ts';
 
 export interface EndedSubscriptionDestroy {
   /** True when the agent is destroying, with its execution requested (now or before). */
@@ -44,22 +42,4 @@ export async function destroyForEndedSubscription(
       result.agentStatus === plan.pending &&
       result.agent.subscriptionEndedAt !== undefined);
   return { destroying, result };
-}
-
-/**
- * I5 after a stop or start has settled (done, or failed for good, by power-action or the sweeper): when the
- * subscription ended meanwhile (the end is kept on the agent), the agent goes on to `destroying`. Repeated, it finds
- * the agent destroying and writes nothing.
- * @returns true when the agent is destroying for the end
- */
-export async function destroyAfterActionIfSubscriptionEnded(agentId: string): Promise<boolean> {
-  const agent = await getAgent(agentId);
-  if (agent?.subscriptionEndedAt === undefined) return false;
-  const { destroying, result } = await destroyForEndedSubscription(
-    agentId,
-    mustDestroyForEndedSubscription,
-    agent.subscriptionEndedAt,
-  );
-  logger.info('Subscription ended during the action', { destroying, outcome: result.kind });
-  return destroying;
 }

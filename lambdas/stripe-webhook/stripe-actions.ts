@@ -9,6 +9,8 @@ import type { ProvisionInput } from '../domain/schemas.ts';
 import { AGENT_STATUSES } from '../domain/statuses.ts';
 import type { ProvisionRequest, StripeEventAction } from '../domain/stripe-events.ts';
 import { destroyForEndedSubscription } from '../shared/ended-subscription.ts';
+import { followBilling } from '../shared/follow-billing.ts';
+import { applySubscriptionStatus, paymentRetriesHold } from './subscription-status.ts';
 import { createJob, recordAgentTransition } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { recordMetric, publishMetric } from '../shared/metrics.ts';
@@ -39,6 +41,8 @@ export type StripeEventOutcome =
   /** A subscription no agent holds yet ended: the end is kept for its checkout, which then provisions nothing (I5). */
   | { kind: 'ended-before-checkout'; subscriptionId: string }
   | { kind: 'payment-issue'; agentId: string; paymentIssue: boolean }
+  /** The subscription's status was applied to its agent (I8): held, released, or told of a payment problem. */
+  | { kind: 'subscription-status'; agentId: string; status: string }
   /** A second subscription paid for an agent: cancelled and refunded (now or by an earlier delivery). */
   | { kind: 'refunded'; agentId: string; subscriptionId: string }
   | { kind: 'ignored'; reason: string };
@@ -145,6 +149,8 @@ export async function handleStripeEvent(
     case 'end-subscription':
     case 'set-payment-issue':
       return subscriptionLifecycle(action);
+    case 'subscription-status':
+      return applySubscriptionStatus(action);
     case 'ignore':
       return { kind: 'ignored', reason: action.reason };
   }
@@ -188,9 +194,13 @@ async function subscriptionLifecycle(
       from: AGENT_STATUSES,
       event: action.paymentIssue ? 'payment-failed' : 'payment-succeeded',
       actor: 'stripe',
-      fields: { paymentIssue: action.paymentIssue ? true : undefined },
+      fields: (current) => ({
+        paymentIssue: action.paymentIssue ? true : undefined,
+        ...paymentRetriesHold(current, action),
+      }),
     });
     logger.info('Payment issue flag', { agentId, paymentIssue: action.paymentIssue, outcome: result.kind });
+    await followBilling(agentId);
     return { kind: 'payment-issue', agentId, paymentIssue: action.paymentIssue };
   }
 

@@ -15,8 +15,8 @@ import {
   startRequestedExecution,
   type StateMachineArns,
 } from '../shared/executions.ts';
-import { activateJob, destroyIfSubscriptionEnded } from '../shared/activate-job.ts';
-import { destroyAfterActionIfSubscriptionEnded } from '../shared/ended-subscription.ts';
+import { activateJob, followBillingOfJob } from '../shared/activate-job.ts';
+import { followBilling } from '../shared/follow-billing.ts';
 import { recordAgentTransition, recordJobEvent } from '../shared/job-writer.ts';
 import { logger } from '../shared/logger.ts';
 import { agentIdsWithDeadlineBefore, getAgent, getJob, type AgentRecord } from '../shared/repository.ts';
@@ -196,7 +196,7 @@ async function settle(
       ACTOR,
     );
     // As MarkFailed does: a subscription that ended meanwhile destroys the agent now, not after its time to retry (I5).
-    await destroyIfSubscriptionEnded(jobId);
+    await followBillingOfJob(jobId);
     return failed.kind === 'changed';
   }
   const { action } = JSON.parse(execution.input) as LifecycleInput;
@@ -219,9 +219,9 @@ async function settle(
     cause: `The ${action} did not finish: ${why}`,
     executionName: execution.name,
   });
-  // As power-action's RecordFailure does: a subscription that ended during the stop or start destroys the agent (I5),
-  // which would otherwise be back to active (or stopped) with nothing left to act on the end.
-  await destroyAfterActionIfSubscriptionEnded(agent.agentId);
+  // As power-action's RecordFailure does: what the billing asks once the stop or start is over (I5, I8). A subscription
+  // that ended meanwhile destroys the agent, which would otherwise be back to active with nothing left to act on it.
+  await followBilling(agent.agentId);
   return recorded.outcome === 'recorded';
 }
 

@@ -33,6 +33,7 @@ import {
   stripeApi,
   type PaidCheckout,
 } from '../../support/local-stack.ts';
+import { sendStripeEvent, stripeEvent } from '../../support/stripe-events.ts';
 import { sweepSettingsOf } from '../../support/sweep.ts';
 
 /** Attempts of a lifecycle task (1 + its 3 retries on States.TaskFailed). */
@@ -298,6 +299,111 @@ describe('I7: a customer never pays for an agent that never ran', () => {
     expect(refundsOf(subscriptionId)).toEqual([]);
     expect(await agentItem(agentId)).toMatchObject({ everActiveAt: activeAt });
     expect((await agentItem(agentId)).refundedAt).toBeUndefined();
+  });
+});
+
+describe('I8: an agent runs only while it is paid for', () => {
+  const serverStatus = (serverId: string) => stack.fakes.hetzner.state.servers.get(Number(serverId))?.status;
+  const events = async (agentId: string) =>
+    (await historyEvents(agentId)).map((item) => [item.event, item.agentStatus]);
+
+  it('runs past due with the owner told, is suspended while unpaid (start refused), and resumes once paid', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client, 'Dunning');
+    const before = (await historyEvents(agentId)).length;
+
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'past_due');
+    expect(await client.agent(agentId)).toMatchObject({ agentStatus: 'active', paymentIssue: true });
+    expect(serverStatus(serverId)).toBe('running');
+
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'unpaid');
+    const suspended = await waitForStatus(client, agentId, 'stopped');
+    expect(suspended.billingHold).toBe('unpaid');
+    expect(serverStatus(serverId)).toBe('off');
+    const start = await act(client, agentId, 'start');
+    expect([start.status, start.body.error.message]).toEqual([
+      409,
+      'Cannot start: the subscription of this agent is not paid (unpaid)',
+    ]);
+
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'active');
+    const resumed = await waitForStatus(client, agentId, 'active');
+    expect(resumed.billingHold).toBeUndefined();
+    expect(resumed.paymentIssue).toBeUndefined();
+    expect(serverStatus(serverId)).toBe('running');
+    expect((await events(agentId)).slice(before)).toEqual([
+      ['payment-failed', 'active'],
+      ['subscription-past-due', 'active'],
+      ['subscription-unpaid', 'active'],
+      ['suspend-requested', 'stopping'],
+      ['stop-completed', 'stopped'],
+      ['payment-succeeded', 'stopped'],
+      ['subscription-active', 'stopped'],
+      ['resume-requested', 'starting'],
+      ['start-completed', 'active'],
+    ]);
+    // A redelivery of the hold, older than the status kept since, changes nothing.
+    const unpaid = stack.fakes.stripe.events.find(
+      (event) =>
+        event.type === 'customer.subscription.updated' &&
+        event.data.object.id === subscriptionId &&
+        event.data.object.status === 'unpaid',
+    )!;
+    const seq = (await client.agent(agentId)).seq;
+    expect((await stack.fakes.stripe.redeliver(unpaid.id)).status).toBe(200);
+    expect(await client.agent(agentId)).toMatchObject({ agentStatus: 'active', seq });
+  });
+
+  it('suspends a paused agent, also one that was starting, once its start is done; a resumed one runs again', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client, 'Paused while starting');
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    await waitForStatus(client, agentId, 'stopped');
+    expect((await act(client, agentId, 'start')).status).toBe(202);
+    // Hetzner's power on takes a poll (1 s): the pause arrives while the agent is starting.
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'paused');
+    await waitForView(client, agentId, (view) => view.agentStatus === 'stopped' && view.billingHold === 'paused');
+    expect(serverStatus(serverId)).toBe('off');
+    const history = await events(agentId);
+    expect(history.slice(history.findIndex(([event]) => event === 'subscription-paused'))).toEqual([
+      ['subscription-paused', 'starting'],
+      ['start-completed', 'active'],
+      ['suspend-requested', 'stopping'],
+      ['stop-completed', 'stopped'],
+    ]);
+
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'active');
+    await waitForStatus(client, agentId, 'active');
+    expect(serverStatus(serverId)).toBe('running');
+  });
+
+  it('leaves an agent its owner stopped stopped when the hold ends; suspends when Stripe gives up retrying a payment', async () => {
+    const client = await signIn();
+    const { agentId, subscriptionId, serverId } = await activeAgent(client, 'Retries exhausted');
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'past_due');
+    const invoiceId = (await subscription(subscriptionId)).latest_invoice!;
+    // Stripe's last retry failed: the invoice names no next attempt, the account's dunning leaves it past due.
+    const lastTry = stripeEvent('invoice.payment_failed', {
+      ...stack.fakes.stripe.state.invoices.get(invoiceId)!,
+      collection_method: 'charge_automatically',
+      next_payment_attempt: null,
+    });
+    expect((await sendStripeEvent(stack, lastTry)).status).toBe(200);
+    const held = await waitForStatus(client, agentId, 'stopped');
+    expect(held).toMatchObject({ billingHold: 'retries-exhausted', paymentIssue: true });
+    expect(serverStatus(serverId)).toBe('off');
+
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'active');
+    await waitForStatus(client, agentId, 'active');
+
+    // Stopped by its owner, then held and paid again: it stays as its owner left it.
+    expect((await act(client, agentId, 'stop')).status).toBe(202);
+    await waitForStatus(client, agentId, 'stopped');
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'paused');
+    await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'active');
+    await stack.fakes.stripe.settled();
+    expect(await client.agent(agentId)).toMatchObject({ agentStatus: 'stopped' });
+    expect((await events(agentId)).at(-1)).toEqual(['subscription-active', 'stopped']);
   });
 });
 

@@ -275,12 +275,23 @@ describe("an operator's cancel of a provisioning", () => {
     const trail = (await (await operator.fetch(`/operations/agents/${agentId}/history`)).json()) as {
       entries: { event: string; actor: string }[];
     };
-    expect(trail.entries.map((entry) => entry.event).slice(0, 3)).toEqual([
+    expect(trail.entries.map((entry) => entry.event).slice(0, 4)).toEqual([
       'destroy-completed',
+      // It never ran: its charge is refunded in full (I7).
+      'charges-refunded',
       'destroy-requested',
       'cancelled',
     ]);
-    expect(trail.entries.slice(1, 3).every((entry) => entry.actor === `user:owner-${RUN}`)).toBe(true);
+    expect(trail.entries.slice(1, 4).every((entry) => entry.actor === `user:owner-${RUN}`)).toBe(true);
+    const refunds = [...stack.fakes.stripe.state.refunds.values()].filter(
+      (refund) => refund.metadata.subscriptionId === subscriptionId,
+    );
+    expect(refunds.map((refund) => refund.amount)).toEqual([
+      stack.fakes.stripe.state.invoices.get(
+        ((await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as { latest_invoice: string })
+          .latest_invoice,
+      )!.amount_paid,
+    ]);
     // Nothing is left to cancel.
     expect((await act(owner, agentId, { action: 'cancel' })).status).toBe(409);
   }, 60_000);
