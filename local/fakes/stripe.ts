@@ -324,6 +324,9 @@ export const STRIPE_RETRY_SCHEDULES: Readonly<Record<'live' | 'sandbox', readonl
   sandbox: [30 * MINUTE_MS, HOUR_MS, 2 * HOUR_MS],
 };
 
+/** How long Stripe keeps an Idempotency-Key's answer. */
+const IDEMPOTENCY_KEY_LIFETIME_SECONDS = 24 * 60 * 60;
+
 /** Error codes of a request refused while its parameters are validated: Stripe saves no answer for its key then. */
 const VALIDATION_CODES = new Set(['parameter_missing', 'parameter_invalid_integer', 'url_invalid']);
 
@@ -359,7 +362,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const pending = new Set<Promise<unknown>>();
   const faults: (Required<Omit<StripeFault, 'status'>> & { status: number })[] = [];
   /** Idempotency-Key -> the request it was first used for and the answer, replayed as Stripe does. */
-  const idempotent = new Map<string, { fingerprint: string; status: number; body: unknown }>();
+  const idempotent = new Map<string, { fingerprint: string; status: number; body: unknown; savedAt: number }>();
   const retrySchedule = options.retries === false ? [] : STRIPE_RETRY_SCHEDULES[options.retries?.mode ?? 'sandbox'];
   const timeScale = options.retries === false ? 1 : (options.retries?.timeScale ?? 1);
   /** Event id -> its next automatic retry. */
@@ -936,7 +939,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     const sentKey = typeof key === 'string' && key !== '' ? key : undefined;
     const idempotencyKey = method === 'POST' ? sentKey : undefined;
     const fingerprint = createHash('sha256').update(`${method} ${url.pathname}${url.search}\n${text}`).digest('hex');
-    const earlier = idempotencyKey === undefined ? undefined : idempotent.get(idempotencyKey);
+    const saved = idempotencyKey === undefined ? undefined : idempotent.get(idempotencyKey);
+    // Stripe prunes a key once it is 24 hours old: the same key is then a new request.
+    const earlier =
+      saved !== undefined && seconds() - saved.savedAt < IDEMPOTENCY_KEY_LIFETIME_SECONDS ? saved : undefined;
     if (earlier !== undefined) {
       if (earlier.fingerprint !== fingerprint) {
         throw new StripeApiError(
@@ -949,7 +955,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
     }
     let status = 200;
     let body: unknown;
-    let saved = true;
+    let kept = true;
     try {
       body = structuredClone(
         match.route.handle({
@@ -963,9 +969,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       if (!(error instanceof StripeApiError)) throw error;
       status = error.status;
       body = errorBody(error, requestId, seconds());
-      saved = error.code === undefined || !VALIDATION_CODES.has(error.code);
+      kept = error.code === undefined || !VALIDATION_CODES.has(error.code);
     }
-    if (idempotencyKey !== undefined && saved) idempotent.set(idempotencyKey, { fingerprint, status, body });
+    if (idempotencyKey !== undefined && kept)
+      idempotent.set(idempotencyKey, { fingerprint, status, body, savedAt: seconds() });
     return { status, body, dropped: fault?.when === 'after' };
   };
 

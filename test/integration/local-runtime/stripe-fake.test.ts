@@ -231,6 +231,42 @@ describe('the Stripe fake', () => {
     });
   });
 
+  it("lists a subscription's invoices by status, with their payments, and refunds what is left of a charge partly refunded", async () => {
+    const stripe = client(fake.secretKey);
+    const { subscription, invoice } = await fake.pay(
+      (await stripe.checkout.sessions.create(sessionParams('agent-11'))).id,
+    );
+    const renewal = (await fake.setSubscriptionStatus(subscription.id, 'past_due')).subscription.latest_invoice;
+
+    const listed = async (params: Stripe.InvoiceListParams) => {
+      const ids: string[] = [];
+      for await (const each of stripe.invoices.list({ ...params, expand: ['data.payments'], limit: 1 }))
+        ids.push(each.id);
+      return ids;
+    };
+    expect(await listed({ subscription: subscription.id })).toEqual([renewal, invoice.id]);
+    expect(await listed({ subscription: subscription.id, status: 'paid' })).toEqual([invoice.id]);
+    expect(await listed({ subscription: subscription.id, status: 'open' })).toEqual([renewal]);
+    await expect(stripe.invoices.list({ subscription: 'sub_never_created' })).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+    });
+
+    const paymentIntent = invoice.payments.data[0]!.payment.payment_intent;
+    const part = await stripe.refunds.create({ payment_intent: paymentIntent, amount: 900 });
+    await expect(
+      stripe.refunds.create({ payment_intent: paymentIntent, amount: invoice.amount_paid }),
+    ).rejects.toMatchObject({
+      code: 'amount_too_large',
+      param: 'amount',
+    });
+    const rest = await stripe.refunds.create({ payment_intent: paymentIntent });
+    expect([part.amount, rest.amount]).toEqual([900, invoice.amount_paid - 900]);
+    await expect(stripe.refunds.create({ payment_intent: paymentIntent })).rejects.toMatchObject({
+      code: 'charge_already_refunded',
+    });
+  });
+
   it('replays a POST with its Idempotency-Key (Idempotent-Replayed: true), refuses the key with other parameters (400 idempotency_error), and saves no answer for a request refused while validating', async () => {
     const stripe = client(fake.secretKey);
     const { invoice } = await fake.pay((await stripe.checkout.sessions.create(sessionParams('agent-5'))).id);
@@ -266,6 +302,28 @@ describe('the Stripe fake', () => {
       stripe.refunds.create({ payment_intent: paymentIntent, amount: 100 }, { idempotencyKey: key }),
     ).rejects.toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
     expect([...fake.state.refunds.values()].filter((each) => each.payment_intent === paymentIntent)).toHaveLength(1);
+  });
+
+  it('forgets an Idempotency-Key after 24 hours on its clock: the same request is then made anew', async () => {
+    let now = Date.now();
+    const clocked = await start({ now: () => now, retries: false });
+    try {
+      const stripe = client(clocked.secretKey, clocked.url);
+      const { invoice } = await clocked.pay((await stripe.checkout.sessions.create(sessionParams('agent-12'))).id);
+      const refund = { payment_intent: invoice.payments.data[0]!.payment.payment_intent };
+      const key = { idempotencyKey: `refund-${invoice.id}` };
+
+      const first = await stripe.refunds.create(refund, key);
+      now += 24 * 60 * 60 * 1000 - 1000;
+      const replayed = await stripe.refunds.create(refund, key);
+      now += 1000;
+
+      expect([replayed.id, replayed.lastResponse.headers['idempotent-replayed']]).toEqual([first.id, 'true']);
+      await expect(stripe.refunds.create(refund, key)).rejects.toMatchObject({ code: 'charge_already_refunded' });
+      expect(clocked.state.refunds.size).toBe(1);
+    } finally {
+      await clocked.stop();
+    }
   });
 
   it('fails a call before the endpoint runs (429 rate_limit: nothing done) or after it ran (the answer lost: the SDK retries with its key and gets the saved answer)', async () => {

@@ -572,7 +572,7 @@ describe('I2: at most one paid subscription per agent', () => {
       expect((await historyEvents(agentId)).filter((item) => item.event === 'duplicate-payment-refunded')).toHaveLength(
         1,
       );
-      // Redelivered once more (a day later the refund key is gone: charge_already_refunded): still one refund.
+      // Redelivered once more (the refund's key replays it; a day later Stripe answers charge_already_refunded): one refund.
       expect((await stack.fakes.stripe.redeliver(completed)).status).toBe(200);
       expect(await refundsOf(second)).toHaveLength(1);
       expect((await subscription(first.subscriptionId)).status).toBe('active');
