@@ -11,6 +11,7 @@ import {
   type AgentView,
   type CreateAgentRequest,
 } from '../../lambdas/domain/schemas.ts';
+import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
 import * as z from '../../lambdas/domain/zod-mini.ts';
 
 /** An error answer of the API. */
@@ -43,6 +44,9 @@ const checkoutSession = z.object({ url: z.url({ protocol: /^https?$/ }) });
 const jobSummary = z.object({
   jobId: z.string(),
   agentId: z.string(),
+  agent: z.optional(
+    z.object({ name: z.string(), agentStatus: z.enum(AGENT_STATUSES), actions: z.array(z.enum(['retry', 'cancel'])) }),
+  ),
   userId: z.string(),
   region: z.string(),
   status: z.string(),

@@ -3,8 +3,10 @@
  * health (provisionings started, succeeded and failed, failures by step, p50/p95 duration of each step, jobs stuck past
  * their bound) over the last hour and the last 24 hours. They come from the table, so they work without CloudWatch.
  */
+import { offeredActions, type Caller } from './access.ts';
 import { STATUS_BOUNDS_SECONDS } from './deadlines.ts';
-import type { JobState } from './job-events.ts';
+import type { AgentState, JobState } from './job-events.ts';
+import type { AgentAction } from './lifecycle.ts';
 import type { AgentStatus, JobStatus } from './statuses.ts';
 import { stepDurationMs, UI_STEP_KEYS, type UiStepKey, type UiStepStatus } from './steps.ts';
 
@@ -16,10 +18,28 @@ export interface JobStepSummary {
   readonly durationMs?: number;
 }
 
+/** The job's agent as the console's line shows it, and what the caller may do to the agent from that line. */
+export interface JobAgent {
+  readonly name: string;
+  /** The agent's status now (a failed job's agent may since have been retried, or destroyed). */
+  readonly agentStatus: AgentStatus;
+  /**
+   * Retry or Cancel, when the caller may ask for it and the API would accept it from this line: only on the agent's
+   * current job (access.ts#offeredActions), so an old attempt already retried offers nothing.
+   */
+  readonly actions: readonly JobAction[];
+}
+
+/** The actions the console offers on a job's line. */
+export const JOB_ACTIONS = ['retry', 'cancel'] as const satisfies readonly AgentAction[];
+export type JobAction = (typeof JOB_ACTIONS)[number];
+
 /** One line of the console's job list. */
 export interface JobSummary {
   readonly jobId: string;
   readonly agentId: string;
+  /** Absent when the agent could not be read (it is never deleted, so: not yet consistent). */
+  readonly agent?: JobAgent;
   readonly userId: string;
   readonly region: string;
   readonly status: JobStatus;
@@ -40,6 +60,7 @@ export interface JobSummary {
 /** The console's filters; each absent one lets every job through. */
 export interface JobFilter {
   readonly status?: JobStatus;
+  /** Part of where the job failed, any case: `network` finds `network_configured`. */
   readonly failedStep?: string;
   readonly region?: string;
   readonly userId?: string;
@@ -81,7 +102,27 @@ export function failedStepOf(job: Pick<JobState, 'status' | 'failedStep' | 'step
 
 const isLive = (status: JobStatus): boolean => status === 'queued' || status === 'provisioning';
 
-export function jobSummaryOf(job: JobState, now: Date): JobSummary {
+/**
+ * The job's agent for its line: its name and status, and the actions `caller` is offered from this line, which exist
+ * only on the agent's current job.
+ */
+export function jobAgentOf(caller: Caller, job: JobState, agent: AgentState): JobAgent {
+  const current = agent.currentJobId === job.jobId;
+  const offered = current
+    ? offeredActions(caller, {
+        ...agent,
+        ...(agent.currentJobId === undefined ? {} : { currentJobId: agent.currentJobId }),
+        job: { jobId: job.jobId, status: job.status },
+      })
+    : [];
+  return {
+    name: agent.name,
+    agentStatus: agent.agentStatus,
+    actions: JOB_ACTIONS.filter((action) => offered.includes(action)),
+  };
+}
+
+export function jobSummaryOf(job: JobState, now: Date, agent?: JobAgent): JobSummary {
   const steps = job.steps.map((step) => {
     const durationMs = stepDurationMs(step, now);
     return { key: step.key, status: step.status, ...(durationMs === undefined ? {} : { durationMs }) };
@@ -91,6 +132,7 @@ export function jobSummaryOf(job: JobState, now: Date): JobSummary {
   return {
     jobId: job.jobId,
     agentId: job.agentId,
+    ...(agent === undefined ? {} : { agent }),
     userId: job.userId,
     region: job.region,
     status: job.status,
@@ -109,7 +151,8 @@ export function jobSummaryOf(job: JobState, now: Date): JobSummary {
 export function matchesFilter(job: JobState, filter: JobFilter): boolean {
   return (
     (filter.status === undefined || job.status === filter.status) &&
-    (filter.failedStep === undefined || failedStepOf(job) === filter.failedStep) &&
+    (filter.failedStep === undefined ||
+      (failedStepOf(job) ?? '').toLowerCase().includes(filter.failedStep.toLowerCase())) &&
     (filter.region === undefined || job.region === filter.region) &&
     (filter.userId === undefined || job.userId === filter.userId)
   );

@@ -6,7 +6,7 @@
  */
 import { isStaff, shownTo } from '../domain/access.ts';
 import { LIFECYCLE_EXECUTION_TIMEOUT_SECONDS } from '../domain/deadlines.ts';
-import { fleetHealth, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/operations.ts';
+import { fleetHealth, jobAgentOf, jobSummaryOf, DAY_MS, type StuckBounds } from '../domain/operations.ts';
 import { region } from '../domain/schemas.ts';
 import { JOB_STATUSES } from '../domain/statuses.ts';
 import * as z from '../domain/zod-mini.ts';
@@ -49,7 +49,10 @@ const jobsQuery = z.object({
   cursor: z.optional(z.string().check(z.maxLength(1000))),
 });
 
-/** GET /operations/jobs: one page of jobs, newest first; `cursor` in the answer asks for the next one. */
+/**
+ * GET /operations/jobs: one page of jobs, newest first, each with its agent's name, status and the Retry or Cancel the
+ * caller may take from it; `cursor` in the answer asks for the next one.
+ */
 async function listJobs(request: Request): Promise<Response> {
   const caller = callerOf(request);
   const parsed = jobsQuery.safeParse(request.queryStringParameters ?? {});
@@ -59,11 +62,20 @@ async function listJobs(request: Request): Promise<Response> {
   if (cursor !== undefined && after === undefined)
     throw new HttpError(400, 'invalid_cursor', 'The cursor is not one this API gave');
   const page = await jobsPage(filter, limit, after);
+  const agents = new Map(
+    await Promise.all(
+      [...new Set(page.jobs.map((job) => job.agentId))].map(async (agentId) => [agentId, await getAgent(agentId)] as const),
+    ),
+  );
   const now = new Date();
+  const summaryOf = (job: (typeof page.jobs)[number]) => {
+    const agent = agents.get(job.agentId);
+    return jobSummaryOf(job, now, agent === undefined ? undefined : jobAgentOf(caller, job, agent));
+  };
   return json(
     200,
     shownTo(caller.role, {
-      jobs: page.jobs.map((job) => jobSummaryOf(job, now)),
+      jobs: page.jobs.map(summaryOf),
       ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
     }),
   );

@@ -53,12 +53,23 @@ describe('Operations console', () => {
     );
     expect(await creating.getAttribute('data-p50')).not.toBe('');
 
-    // Filters: only Bob's failure at ansible_started.
-    await page.getByLabel('Failed step').fill('ansible_started');
-    await page.getByLabel('Failed step').press('Tab');
+    // Each line names its agent and its agent's status, and says why the job failed.
+    const firstRow = page.getByTestId(`job-${first.jobId}`);
+    expect(await firstRow.getByTestId('job-agent').textContent()).toContain(`alice-${RUN}`);
+    expect(await firstRow.getByTestId('job-agent-status').textContent()).toContain('Failed');
+    expect((await firstRow.getByTestId('job-error').textContent())?.length).toBeGreaterThan(0);
+
+    // Filters: the failed step is chosen from a list, and the API matches part of it.
+    await page.getByLabel('Failed step').selectOption('ansible_started');
     await expect.poll(() => page.locator('[data-testid^="job-job"]').count()).toBe(1);
-    await page.getByLabel('Failed step').fill('');
-    await page.getByLabel('Failed step').press('Tab');
+    await page.getByLabel('Failed step').selectOption('network_configured');
+    await expect.poll(() => page.locator('[data-testid^="job-job"]').count()).toBe(2);
+    const operatorApi = await ApiClient.signIn(suite.stack.url, `operator-${RUN}`, ['operators']);
+    const byPart = (await (await operatorApi.fetch('/operations/jobs?failedStep=network')).json()) as {
+      jobs: unknown[];
+    };
+    expect(byPart.jobs).toHaveLength(2);
+    await page.getByLabel('Failed step').selectOption('');
     await page.getByLabel('Region').selectOption('hel1');
     await expect.poll(() => page.locator('[data-testid^="job-job"]').count()).toBe(1);
     await page.getByTestId(`job-${first.jobId}`).waitFor();
@@ -79,7 +90,16 @@ describe('Operations console', () => {
     await expect
       .poll(() => page.getByTestId('health-hour-failed').textContent(), { timeout: SETTLE_TIMEOUT_MS })
       .toBe('4');
+    // Retry only on the agent's current failed job: the attempt already retried offers none, its retry's does.
+    const retried = page.locator(`[data-testid^="job-job"][data-status="failed"]`).filter({ hasText: `alice-${RUN}` });
+    await expect.poll(() => retried.count(), { timeout: SETTLE_TIMEOUT_MS }).toBe(2);
+    await expect.poll(() => row.getByTestId('open-retry').count()).toBe(0);
+    expect(await retried.getByTestId('open-retry').count()).toBe(1);
     await page.screenshot({ path: README_SCREENSHOT, fullPage: true });
+
+    // On a phone the console fits the screen: one card per job, nothing to scroll sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect.poll(() => page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
   }, 180_000);
 
   it('lets an operator cancel a live provisioning with a reason: the agent fails with who and why, audited', async () => {
@@ -180,5 +200,23 @@ describe('Operations console', () => {
     await customer.getByTestId('no-agents').waitFor();
     expect(await customer.getByTestId('operations-link').count()).toBe(0);
     expect(await customer.getByTestId('operations').count()).toBe(0);
+
+    // Its owner destroys it: the console shows the agent destroyed beside the job that failed, with nothing to retry.
+    const dave = await ApiClient.signIn(suite.stack.url, `dave-${RUN}`);
+    const destroy = await dave.fetch(`/agents/${agentId}/actions`, {
+      method: 'POST',
+      body: JSON.stringify({ action: 'destroy' }),
+      headers: { 'idempotency-key': `destroy-${RUN}` },
+    });
+    expect(destroy.status).toBe(202);
+    await expect
+      .poll(async () => (await dave.agent(agentId)).agentStatus, { timeout: SETTLE_TIMEOUT_MS })
+      .toBe('destroyed');
+    const operatorPage = await suite.newPage();
+    await operatorPage.goto(consoleUrl(`operator-${RUN}`, 'operators'));
+    const destroyedRow = operatorPage.getByTestId(`job-${jobId}`);
+    await destroyedRow.waitFor();
+    expect(await destroyedRow.getByTestId('job-agent-status').textContent()).toContain('Destroyed');
+    expect(await destroyedRow.getByTestId('open-retry').count()).toBe(0);
   }, 120_000);
 });

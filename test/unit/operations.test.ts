@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newJob, applyJobEvent, type JobState } from '../../lambdas/domain/job-events.ts';
 import {
+  jobAgentOf,
   failedStepOf,
   fleetHealth,
   jobSummaryOf,
@@ -93,11 +94,45 @@ describe('matchesFilter', () => {
     [{ status: 'running' }, false],
     [{ failedStep: 'network_configured' }, true],
     [{ failedStep: 'vm_created' }, false],
+    // Part of the step, any case.
+    [{ failedStep: 'network' }, true],
+    [{ failedStep: 'CONFIGURED' }, true],
     [{ region: 'hel1', userId: 'ada' }, true],
     [{ region: 'fsn1' }, false],
     [{ userId: 'bob' }, false],
   ] as const)('%j -> %s', (filter, expected) => {
     expect(matchesFilter(failed, filter)).toBe(expected);
+  });
+});
+
+describe('jobAgentOf', () => {
+  const failed = job('f', 100, failedAtNetwork);
+  const agent = {
+    agentId: failed.agentId,
+    userId: failed.userId,
+    name: 'Helper',
+    region: 'fsn1',
+    agentStatus: 'failed' as AgentStatus,
+    seq: 4,
+    currentJobId: failed.jobId,
+    createdAt: failed.createdAt,
+    updatedAt: failed.updatedAt,
+  };
+  const operator = { userId: 'op', role: 'operator' } as const;
+
+  it("offers Retry on the agent's current failed job, to operators only", () => {
+    expect(jobAgentOf(operator, failed, agent)).toEqual({ name: 'Helper', agentStatus: 'failed', actions: ['retry'] });
+    expect(jobAgentOf({ userId: 'help', role: 'support' }, failed, agent).actions).toEqual([]);
+  });
+
+  it('offers nothing on an attempt already retried, nor on the job of a destroyed agent', () => {
+    expect(
+      jobAgentOf(operator, failed, { ...agent, agentStatus: 'provisioning', currentJobId: 'job_next' }).actions,
+    ).toEqual([]);
+    expect(jobAgentOf(operator, failed, { ...agent, agentStatus: 'destroyed' })).toMatchObject({
+      agentStatus: 'destroyed',
+      actions: [],
+    });
   });
 });
 

@@ -56,7 +56,7 @@ export function App({
         </button>
       </header>
       {route.page === 'operations' && isStaff ? (
-        <OperationsPage canAct={isOperator} />
+        <OperationsPage />
       ) : route.page === 'agent' ? (
         <AgentPage
           key={route.agentId}

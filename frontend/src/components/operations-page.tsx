@@ -8,7 +8,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { REGIONS } from '../../../lambdas/domain/schemas.ts';
 import { JOB_STATUSES } from '../../../lambdas/domain/statuses.ts';
-import { UI_STEP_KEYS } from '../../../lambdas/domain/steps.ts';
+import { CANCELLED_STEP, UI_STEP_KEYS, WORKFLOW_STEPS } from '../../../lambdas/domain/steps.ts';
 import {
   ApiError,
   type AuditTrail,
@@ -18,14 +18,16 @@ import {
   type WindowHealth,
 } from '../api.ts';
 import { MAIN_ID, usePageHeading } from '../page.ts';
-import { formatDuration } from '../presentation.ts';
+import { agentStatusBadge, formatDuration } from '../presentation.ts';
+import { agentHref } from '../router.ts';
+import { StatusBadge } from './badge.tsx';
 import { AuditEntries } from './audit-trail.tsx';
 import { useServices } from '../services.ts';
 
 /** Re-reading after a burst of fleet updates waits this long, so a busy fleet costs one read per burst. */
 const REFRESH_DEBOUNCE_MS = 500;
 
-export function OperationsPage({ canAct }: { canAct: boolean }) {
+export function OperationsPage() {
   const { api, live } = useServices();
   const [filters, setFilters] = useState<JobFilters>({});
   const [jobs, setJobs] = useState<JobSummary[]>([]);
@@ -82,12 +84,13 @@ export function OperationsPage({ canAct }: { canAct: boolean }) {
         </p>
       )}
       {health !== undefined && <HealthPanel health={health} />}
-      <JobFiltersForm filters={filters} onChange={setFilters} />
+      <JobFiltersForm filters={filters} onChange={setFilters} failedSteps={failedStepChoices(health)} />
       <table class="jobs" data-testid="jobs">
         <thead>
           <tr>
             <th>Created</th>
             <th>Job</th>
+            <th>Agent</th>
             <th>User</th>
             <th>Region</th>
             <th>Status</th>
@@ -98,7 +101,7 @@ export function OperationsPage({ canAct }: { canAct: boolean }) {
         </thead>
         <tbody>
           {jobs.map((job) => (
-            <JobRow key={job.jobId} job={job} canAct={canAct} onActed={load} />
+            <JobRow key={job.jobId} job={job} onActed={load} />
           ))}
         </tbody>
       </table>
@@ -200,7 +203,24 @@ function DurationChart({ durations, testId }: { durations: WindowHealth['stepDur
   );
 }
 
-function JobFiltersForm({ filters, onChange }: { filters: JobFilters; onChange: (filters: JobFilters) => void }) {
+/**
+ * The failed steps to filter by: the workflow's steps, a cancel, the steps people see (a timeout fails the step it
+ * was in), and whatever else failed in the last 24 h. The API matches part of the step, so each finds its kind.
+ */
+function failedStepChoices(health: FleetHealth | undefined): string[] {
+  const seen = health?.last24h.failuresByStep.map(({ step }) => step) ?? [];
+  return [...new Set([...WORKFLOW_STEPS, CANCELLED_STEP, ...UI_STEP_KEYS, ...seen])];
+}
+
+function JobFiltersForm({
+  filters,
+  onChange,
+  failedSteps,
+}: {
+  filters: JobFilters;
+  onChange: (filters: JobFilters) => void;
+  failedSteps: readonly string[];
+}) {
   const set = (name: keyof JobFilters) => (event: Event) =>
     onChange({ ...filters, [name]: (event.target as HTMLInputElement).value });
   return (
@@ -218,7 +238,14 @@ function JobFiltersForm({ filters, onChange }: { filters: JobFilters; onChange: 
       </label>
       <label>
         Failed step
-        <input value={filters.failedStep ?? ''} onChange={set('failedStep')} placeholder="e.g. network_configured" />
+        <select value={filters.failedStep ?? ''} onChange={set('failedStep')}>
+          <option value="">any</option>
+          {failedSteps.map((step) => (
+            <option key={step} value={step}>
+              {step}
+            </option>
+          ))}
+        </select>
       </label>
       <label>
         Region
@@ -239,7 +266,7 @@ function JobFiltersForm({ filters, onChange }: { filters: JobFilters; onChange: 
   );
 }
 
-function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; onActed: () => Promise<void> }) {
+function JobRow({ job, onActed }: { job: JobSummary; onActed: () => Promise<void> }) {
   const { api } = useServices();
   const [open, setOpen] = useState(false);
   const [trail, setTrail] = useState<AuditTrail | undefined>();
@@ -257,15 +284,10 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
     if (open) setOpen(false);
     else await showTrail();
   };
-  // Retry a failed job; cancel a live one (its agent ends failed, its resources rolled back, the owner may retry).
-  const live = job.status === 'queued' || job.status === 'provisioning';
-  const offered: readonly OperatorAction[] = canAct
-    ? job.status === 'failed'
-      ? [ACTIONS.retry]
-      : live
-        ? [ACTIONS.cancel]
-        : []
-    : [];
+  // What the API offers this caller from this line (access.ts#offeredActions): Retry of the agent's current failed
+  // job, Cancel of its live one (the agent ends failed, its resources rolled back, the owner may retry); none to
+  // support, none on an older attempt.
+  const offered: readonly OperatorAction[] = (job.agent?.actions ?? []).map((action) => ACTIONS[action]);
   const ask = async (chosen: OperatorAction): Promise<void> => {
     setAsking(chosen);
     setReason('');
@@ -288,24 +310,39 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
   return (
     <>
       <tr data-testid={`job-${job.jobId}`} data-status={job.status}>
-        <td>{new Date(job.createdAt).toLocaleString()}</td>
-        <td>
+        <td data-label="Created">{new Date(job.createdAt).toLocaleString()}</td>
+        <td data-label="Job">
           <code>{job.jobId}</code>
         </td>
-        <td>{job.userId}</td>
-        <td>{job.region}</td>
-        <td>
+        <td data-label="Agent" data-testid="job-agent">
+          {job.agent === undefined ? (
+            <code>{job.agentId}</code>
+          ) : (
+            <>
+              <a href={agentHref(job.agentId)}>{job.agent.name}</a>{' '}
+              <StatusBadge badge={agentStatusBadge(job.agent.agentStatus)} testId="job-agent-status" />
+            </>
+          )}
+        </td>
+        <td data-label="User">{job.userId}</td>
+        <td data-label="Region">{job.region}</td>
+        <td data-label="Job status">
           <span
             class={`badge badge--${job.status === 'failed' ? 'bad' : job.status === 'running' ? 'good' : 'progress'}`}
           >
             {job.status}
           </span>
           {job.failedStep !== undefined && <span class="muted"> at {job.failedStep}</span>}
+          {job.error !== undefined && (
+            <span class="jobs__error" data-testid="job-error">
+              {job.error}
+            </span>
+          )}
         </td>
-        <td>
+        <td data-label="Steps">
           <StepProgress job={job} />
         </td>
-        <td>{formatDuration(job.durationMs)}</td>
+        <td data-label="Duration">{formatDuration(job.durationMs)}</td>
         <td class="jobs__actions">
           {job.workflowRunUrl !== undefined && (
             <a href={job.workflowRunUrl} target="_blank" rel="noreferrer" data-testid="run-link">
@@ -335,7 +372,7 @@ function JobRow({ job, canAct, onActed }: { job: JobSummary; canAct: boolean; on
       </tr>
       {open && (
         <tr class="jobs__detail" data-testid={`job-detail-${job.jobId}`}>
-          <td colSpan={8}>
+          <td colSpan={9}>
             {asking !== undefined && offered.includes(asking) && (
               <form
                 class="form form--inline"
