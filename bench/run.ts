@@ -21,6 +21,7 @@ import {
   growFleet,
   measureFanout,
   measureLatency,
+  measureStepsBesideLogs,
   measureRounds,
   measureThroughput,
   type FanoutResult,
@@ -38,6 +39,8 @@ interface Plan {
   readonly watch: { dashboards: number; windowSeconds: number };
   readonly latency: readonly { clients: number; updates: number }[];
   readonly fanout: readonly { connections: number; messages: number }[];
+  /** Fresh jobs whose five step updates are timed quiet, then beside 50 log lines a second each. */
+  readonly stepsBesideLogs: { agents: number };
 }
 
 const FULL: Plan = {
@@ -53,6 +56,7 @@ const FULL: Plan = {
     { connections: 1_000, messages: 10 },
     { connections: 5_000, messages: 3 },
   ],
+  stepsBesideLogs: { agents: 8 },
 };
 
 const QUICK: Plan = {
@@ -64,6 +68,7 @@ const QUICK: Plan = {
     { clients: 100, updates: 10 },
   ],
   fanout: [{ connections: 200, messages: 5 }],
+  stepsBesideLogs: { agents: 2 },
 };
 
 const {
@@ -258,6 +263,18 @@ async function main(): Promise<void> {
       open = await growFleet(fleet, stack.wsUrl, agent, connections, open);
       fanout.push(await measureFanout(stack, fleet, agent, connections, messages, memoryBefore));
     }
+    await fleet.request({ cmd: 'close' }, 'closed');
+    // On an idle stack again, one dashboard per job.
+    log(`step updates of ${plan.stepsBesideLogs.agents} jobs each, quiet and beside 50 log lines a second`);
+    const besideLogs = await measureStepsBesideLogs(stack, fleet, run, plan.stepsBesideLogs.agents);
+    results.stepsBesideLogs = besideLogs;
+    rows.push({
+      benchmark: 'callback -> browser',
+      metric: `step updates, the job printing ${besideLogs.linesPerSecond} log lines/s (floor: the same run quiet) p50 / p99 (${besideLogs.logging.count} + ${besideLogs.quiet.count} updates, ${besideLogs.logBatches} log batches${besideLogs.lost > 0 ? `, ${besideLogs.lost} lost` : ''})`,
+      value: `${ms(besideLogs.logging.p50)} / ${ms(besideLogs.logging.p99)}`,
+      floor: `${ms(besideLogs.quiet.p50)} / ${ms(besideLogs.quiet.p99)}`,
+      ratio: besideLogs.logging.p99 / besideLogs.quiet.p99,
+    });
     await fleet.request({ cmd: 'close' }, 'closed');
     results.latency = latency;
     results.watch = { polling, push };

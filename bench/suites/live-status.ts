@@ -4,8 +4,9 @@
  * fan-out handler and the local `@connections` API, to dashboards in the fleet process.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LogBatcher } from '../../.github/scripts/log-lines.mjs';
 import { FleetTimeout, type Fleet } from '../lib/fleet.ts';
-import { postCallback, type PaidAgent } from '../lib/pipeline.ts';
+import { paidAgent, postCallback, type PaidAgent } from '../lib/pipeline.ts';
 import type { MemoryBreakdown, MemorySample, StackInfo, StackProcess } from '../lib/stack.ts';
 import { distribution, type Distribution } from '../lib/stats.ts';
 
@@ -230,4 +231,88 @@ export async function measureFanout(
   } finally {
     if (memoryPeak === undefined) await stack.call('stopMemorySampling');
   }
+}
+
+/** Pause before each timed step update (uniform in the range), in both runs. */
+const STEP_PAUSE_MS = { min: 200, max: 1_200 };
+
+export interface StepsBesideLogsResult {
+  /** Log lines a second the logging job printed (sent in batches as the workflow's shipper sends them). */
+  readonly linesPerSecond: number;
+  /** Callback sent -> update at the browser, for each step update, the job printing nothing. */
+  readonly quiet: Distribution;
+  /** The same, the job printing `linesPerSecond` lines beside its steps. */
+  readonly logging: Distribution;
+  /** Log batches accepted (HTTP 200) while the logging rounds ran. */
+  readonly logBatches: number;
+  readonly lost: number;
+}
+
+/**
+ * Step updates must not wait behind log lines: callback -> browser of every step update of `agents` fresh `[manual]`
+ * jobs, each followed by one dashboard, first with the jobs quiet, then with each printing `linesPerSecond` lines,
+ * sent by the workflow's own batcher (log-lines.mjs: a batch a second) to the same callback route, the same stream and
+ * the same subscribers.
+ */
+export async function measureStepsBesideLogs(
+  stack: StackProcess,
+  fleet: Fleet,
+  run: string,
+  agents: number,
+  linesPerSecond = 50,
+): Promise<StepsBesideLogsResult> {
+  const perMode = { quiet: [] as number[], logging: [] as number[] };
+  let logBatches = 0;
+  let lost = 0;
+  for (const mode of ['quiet', 'logging'] as const) {
+    for (let index = 0; index < agents; index += 1) {
+      const agent = await paidAgent(stack, `bench-logs-${run}-${mode}-${index}`, 'Logs beside steps [manual]');
+      await fleet.request(
+        { cmd: 'open', wsUrl: stack.wsUrl, token: agent.token, agentId: agent.agentId, count: 1 },
+        'opened',
+      );
+      const script = new CallbackScript(agent);
+      const output =
+        mode === 'logging'
+          ? new LogBatcher({
+              jobId: agent.jobId,
+              send: async (payload) => {
+                if ((await postCallback(stack, payload)).status === 200) logBatches += 1;
+              },
+            })
+          : undefined;
+      let line = 0;
+      const printer =
+        output === undefined
+          ? undefined
+          : setInterval(
+              () => output.add('ansible_complete', `changed: [agent] => (item=package-${(line += 1)})`),
+              1000 / linesPerSecond,
+            );
+      try {
+        while (script.stepsLeft > 0) {
+          // The same pacing quiet and logging: a step at a random moment of a batch's second, so some land on one.
+          await sleep(STEP_PAUSE_MS.min + Math.random() * (STEP_PAUSE_MS.max - STEP_PAUSE_MS.min));
+          let sentAt = 0;
+          const times = await deliveries(fleet, 1, ROUND_TIMEOUT_MS, async () => {
+            const callback = await postCallback(stack, script.nextStep());
+            if (callback.status !== 200) throw new Error(`A step callback answered ${callback.status}`);
+            sentAt = callback.sentAt;
+          });
+          perMode[mode].push(...times.map((at) => at - sentAt));
+          lost += 1 - times.length;
+        }
+      } finally {
+        clearInterval(printer);
+        await output?.close('ansible_complete');
+      }
+    }
+  }
+  return {
+    linesPerSecond,
+    quiet: distribution(perMode.quiet),
+    logging: distribution(perMode.logging),
+    logBatches,
+    lost,
+  };
 }
