@@ -79,6 +79,12 @@ export interface FakeInvoice {
   amount_due: number;
   amount_paid: number;
   currency: string;
+  collection_method: 'charge_automatically';
+  /** Payment attempts made so far. */
+  attempt_count: number;
+  attempted: boolean;
+  /** When Stripe tries the payment again (epoch seconds); null once paid, or once it will not try again. */
+  next_payment_attempt: number | null;
   parent: {
     type: 'subscription_details';
     subscription_details: { subscription: string; metadata: Record<string, string> };
@@ -197,6 +203,14 @@ export interface StripeFakeOptions {
   retries?: StripeRetryOptions | false;
 }
 
+/** How a status change happened, where Stripe says so. */
+export interface SubscriptionStatusOptions {
+  /** `cancellation_details.reason` of a cancellation. @default 'payment_failed' */
+  reason?: 'payment_failed' | 'cancellation_requested' | 'payment_disputed';
+  /** A failed payment (`past_due`) was Stripe's last automatic try: the invoice's `next_payment_attempt` is null. */
+  finalAttempt?: boolean;
+}
+
 /** What a status change did: the subscription as it is now, the events Stripe sends for it and their first answers. */
 export interface StatusChangeResult {
   subscription: FakeSubscription;
@@ -247,8 +261,11 @@ export interface StripeFake {
    * The control of a subscription's status: moves it to `status` as Stripe's billing does and sends, each signed and
    * waiting for its answer, the events Stripe sends for that change (unacknowledged ones are then retried on the
    * retry schedule):
-   * - `past_due` (from `active`: a renewal's payment failed): a new open invoice; `invoice.payment_failed`, then
-   *   `customer.subscription.updated` (`previous_attributes`: status, latest_invoice);
+   * - `past_due` (from `active`: a renewal's payment failed): a new open invoice (`next_payment_attempt` set, or null
+   *   with `finalAttempt`); `invoice.payment_failed`, then `customer.subscription.updated` (`previous_attributes`:
+   *   status, latest_invoice); from `past_due` (another automatic retry failed): `invoice.payment_failed` only, its
+   *   `attempt_count` one more, `next_payment_attempt` null with `finalAttempt` (Stripe will not try again and the
+   *   account's dunning leaves the subscription past due);
    * - `unpaid` (from `past_due`: retries exhausted with the account's dunning set to "mark unpaid"):
    *   `customer.subscription.updated`;
    * - `paused` (from `active` or `past_due`: Stripe's pause, or a trial that ended without a payment method):
@@ -263,7 +280,7 @@ export interface StripeFake {
   setSubscriptionStatus(
     subscriptionId: string,
     status: SubscriptionStatusChange,
-    options?: { reason?: 'payment_failed' | 'cancellation_requested' | 'payment_disputed' },
+    options?: SubscriptionStatusOptions,
   ): Promise<StatusChangeResult>;
   /** `setSubscriptionStatus(subscriptionId, 'canceled')`: Stripe ends the subscription. */
   endSubscription(subscriptionId: string): Promise<FakeSubscription>;
@@ -288,7 +305,7 @@ const ENDED_STATUSES: readonly FakeSubscriptionStatus[] = ['canceled', 'incomple
 
 /** The statuses Stripe's billing moves a subscription to each status from. */
 const STATUS_CHANGES: Readonly<Record<SubscriptionStatusChange, readonly FakeSubscriptionStatus[]>> = {
-  past_due: ['active'],
+  past_due: ['active', 'past_due'],
   unpaid: ['past_due'],
   paused: ['active', 'past_due'],
   active: ['past_due', 'unpaid', 'paused'],
@@ -296,6 +313,8 @@ const STATUS_CHANGES: Readonly<Record<SubscriptionStatusChange, readonly FakeSub
 };
 
 const SESSION_LIFETIME_SECONDS = 24 * 60 * 60;
+/** When the fake's Smart Retries try a failed payment again (Stripe chooses the time; a few days is typical). */
+const PAYMENT_RETRY_SECONDS = 3 * 24 * 60 * 60;
 /** The charge of a payment intent: one each here, named after it. */
 const chargeOf = (paymentIntent: string) => `ch_${paymentIntent.replace(/^pi_/, '')}`;
 const MIN_SESSION_LIFETIME_SECONDS = 30 * 60;
@@ -565,6 +584,10 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       amount_due: amount,
       amount_paid: status === 'paid' ? amount : 0,
       currency,
+      collection_method: 'charge_automatically',
+      attempt_count: 1,
+      attempted: true,
+      next_payment_attempt: status === 'paid' ? null : seconds() + PAYMENT_RETRY_SECONDS,
       parent: {
         type: 'subscription_details',
         subscription_details: { subscription: owner.subscriptionId, metadata: { ...owner.metadata } },
@@ -665,7 +688,17 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   };
 
   /** The events of one status change, in the order Stripe creates them (see {@link StripeFake.setSubscriptionStatus}). */
-  const changeStatus = (changed: FakeSubscription, status: SubscriptionStatusChange, reason: string): FakeEvent[] => {
+  const openInvoiceOf = (owner: FakeSubscription): FakeInvoice => {
+    const open = invoices.get(owner.latest_invoice ?? '');
+    if (open === undefined || open.status !== 'open') throw new Error(`Subscription ${owner.id} has no open invoice`);
+    return open;
+  };
+
+  const changeStatus = (
+    changed: FakeSubscription,
+    status: SubscriptionStatusChange,
+    { reason = 'payment_failed', finalAttempt = false }: SubscriptionStatusOptions,
+  ): FakeEvent[] => {
     const from = changed.status;
     if (!STATUS_CHANGES[status].includes(from)) {
       throw new Error(`Stripe does not move subscription ${changed.id} from ${from} to ${status}`);
@@ -680,8 +713,18 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       changed.status = status;
     };
     const updated = () => event('customer.subscription.updated', changed, { previous });
+    if (status === 'past_due' && from === 'past_due') {
+      // Another automatic retry of the open invoice failed; the status stays, so only the invoice's event is sent.
+      const open = openInvoiceOf(changed);
+      Object.assign(open, {
+        attempt_count: open.attempt_count + 1,
+        next_payment_attempt: finalAttempt ? null : seconds() + PAYMENT_RETRY_SECONDS,
+      });
+      return [event('invoice.payment_failed', open)];
+    }
     if (status === 'past_due') {
       const invoice = renewalOf(changed, 'open');
+      if (finalAttempt) invoice.next_payment_attempt = null;
       moveTo(invoice);
       return [event('invoice.payment_failed', invoice), updated()];
     }
@@ -699,9 +742,13 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
       return [event('customer.subscription.resumed', changed), event('invoice.paid', invoice), updated()];
     }
     // Paid again: the open invoice whose payment failed is paid.
-    const open = invoices.get(changed.latest_invoice ?? '');
-    if (open === undefined || open.status !== 'open') throw new Error(`Subscription ${changed.id} has no open invoice`);
-    Object.assign(open, { status: 'paid', amount_paid: open.amount_due });
+    const open = openInvoiceOf(changed);
+    Object.assign(open, {
+      status: 'paid',
+      amount_paid: open.amount_due,
+      attempt_count: open.attempt_count + 1,
+      next_payment_attempt: null,
+    });
     for (const payment of open.payments.data) payment.status = 'paid';
     moveTo();
     return [event('invoice.paid', open), updated()];
@@ -710,7 +757,7 @@ export async function start(options: StripeFakeOptions = {}): Promise<StripeFake
   const setSubscriptionStatus: StripeFake['setSubscriptionStatus'] = async (subscriptionId, status, options = {}) => {
     const changed = subscriptions.get(subscriptionId);
     if (changed === undefined) throw new Error(`No subscription ${subscriptionId}`);
-    const sent = changeStatus(changed, status, options.reason ?? 'payment_failed');
+    const sent = changeStatus(changed, status, options);
     const answers: FakeDelivery[] = [];
     for (const each of sent) answers.push(await deliver(each));
     return { subscription: changed, events: sent, deliveries: answers };

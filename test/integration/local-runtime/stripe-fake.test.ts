@@ -436,6 +436,35 @@ describe('the Stripe fake', () => {
     ]);
   });
 
+  it('counts the automatic retries of a failed payment on its invoice: attempt_count, next_payment_attempt, null after the last', async () => {
+    const stripe = client(fake.secretKey);
+    const { subscription } = await fake.pay((await stripe.checkout.sessions.create(sessionParams('agent-13'))).id);
+    const invoiceOf = (result: { events: { type: string; data: { object: Record<string, unknown> } }[] }) =>
+      result.events.map((event) => [
+        event.type,
+        event.data.object.attempt_count,
+        event.data.object.next_payment_attempt,
+      ]);
+
+    const failed = await fake.setSubscriptionStatus(subscription.id, 'past_due');
+    const first = invoiceOf(failed);
+    expect(first).toEqual([
+      ['invoice.payment_failed', 1, expect.any(Number)],
+      ['customer.subscription.updated', undefined, undefined],
+    ]);
+    expect(failed.events[0]!.data.object).toMatchObject({ collection_method: 'charge_automatically', attempted: true });
+    expect(first[0]![2]).toBeGreaterThan(Math.floor(Date.now() / 1000));
+    expect(invoiceOf(await fake.setSubscriptionStatus(subscription.id, 'past_due'))).toEqual([
+      ['invoice.payment_failed', 2, expect.any(Number)],
+    ]);
+    expect(invoiceOf(await fake.setSubscriptionStatus(subscription.id, 'past_due', { finalAttempt: true }))).toEqual([
+      ['invoice.payment_failed', 3, null],
+    ]);
+    expect(await stripe.subscriptions.retrieve(subscription.id)).toMatchObject({ status: 'past_due' });
+    const paid = await fake.setSubscriptionStatus(subscription.id, 'active');
+    expect(paid.events[0]!.data.object).toMatchObject({ status: 'paid', attempt_count: 4, next_payment_attempt: null });
+  });
+
   it("retries an unacknowledged event itself on Stripe's schedule (live: exponential back-off within three days; sandbox: three times), scaled, until it is acknowledged", async () => {
     expect(STRIPE_RETRY_SCHEDULES.sandbox).toHaveLength(3);
     const live = STRIPE_RETRY_SCHEDULES.live;
