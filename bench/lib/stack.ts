@@ -105,7 +105,12 @@ export class StackProcess {
   static async start(options: LocalStackOptions, template: CloudFormationTemplate): Promise<StackProcess> {
     const child = fork(ENTRY, [], {
       execPath: process.execPath,
-      execArgv: ['--import', 'tsx'],
+      // `BENCH_CPU_PROF=<dir>` writes the stack process's CPU profile there when it exits (docs/BENCHMARKS.md).
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const exited = once(child, 'exit').then(([code]) => {
