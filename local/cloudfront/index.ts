@@ -135,7 +135,8 @@ export async function startDistribution(options: DistributionOptions): Promise<L
       try {
         outcome = await fn(event);
       } catch (error) {
-        log(`[cloudfront] function failed on ${path}: ${error instanceof Error ? error.message : error}`);
+        // As CloudWatch would keep the function's error: always reported, whatever the stack's verbosity.
+        console.error(`[cloudfront] function failed on ${path}: ${error instanceof Error ? error.message : error}`);
         return cloudFrontError(503, 'The CloudFront function associated with the request failed.');
       }
       if (outcome.kind === 'response') return functionResponse(outcome.response);
