@@ -2,6 +2,7 @@
  * What a job event does to a job, as a pure function: the one place that decides whether an update is accepted,
  * a duplicate, stale, or too late. The domain writer (lambdas/shared/job-writer.ts) persists the outcome.
  */
+import { billingSummaryOf } from './billing-summary.ts';
 import { cancellationErrorOf } from './lifecycle.ts';
 import type { ActionError, AgentView, BillingHold, VmDetails } from './schemas.ts';
 import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
@@ -39,6 +40,9 @@ export interface AgentState {
   suspendedAt?: string;
   /** Stripe's time (`created`) of the last subscription status applied: an older event changes nothing. */
   billingStatusAt?: string;
+  subscriptionId?: string;
+  /** When the first payment was made (the paid checkout's event): Stripe bills monthly from then. */
+  paidAt?: string;
   /** When the agent first became `active` (I7): an agent destroyed without it never ran, and its charges are refunded. */
   everActiveAt?: string;
   /** When the charges of an agent that never ran were refunded, by its destroy (I7). */
@@ -232,5 +236,6 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (agent.subscriptionEndedAt !== undefined) view.subscriptionEndedAt = agent.subscriptionEndedAt;
   if (agent.agentStatus === 'failed' && agent.deadlineAt !== undefined) view.failedExpiresAt = agent.deadlineAt;
   if (agent.billingHold !== undefined) view.billingHold = agent.billingHold;
+  view.billing = billingSummaryOf(agent);
   return view;
 }

@@ -4,6 +4,7 @@
 import { AGENT_ACTIONS, LIFECYCLE_ACTIONS } from './lifecycle.ts';
 import { LOG_STEPS } from './log-lines.ts';
 import { REGIONS } from './regions.ts';
+import { BILLING_STATES } from './billing-summary.ts';
 import { AGENT_STATUSES, JOB_STATUSES } from './statuses.ts';
 import { UI_STEP_KEYS, WORKFLOW_STEPS, type UiStepKey } from './steps.ts';
 import * as z from './zod-mini.ts';
@@ -179,6 +180,14 @@ export const agentView = z.object({
   failedExpiresAt: z.optional(z.iso.datetime()),
   /** The subscription does not pay for the agent to run now: it is suspended (stopped) and may not start (I8). */
   billingHold: z.optional(z.enum(BILLING_HOLDS)),
+  /** What the owner is billed for the agent (lambdas/domain/billing-summary.ts). */
+  billing: z.optional(
+    z.object({
+      state: z.enum(BILLING_STATES),
+      text: z.string(),
+      nextChargeAt: z.optional(z.iso.datetime()),
+    }),
+  ),
   updatedAt: z.iso.datetime(),
 });
 export type AgentView = z.infer<typeof agentView>;

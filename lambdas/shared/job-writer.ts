@@ -229,7 +229,12 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
       ...(input.customerId === undefined ? {} : { customerId: input.customerId }),
       ...(input.subscriptionId === undefined
         ? {}
-        : { subscriptionId: input.subscriptionId, ...agentBySubscriptionKey(input.subscriptionId) }),
+        : {
+            subscriptionId: input.subscriptionId,
+            ...agentBySubscriptionKey(input.subscriptionId),
+            // Stripe bills monthly from the first payment: the page's next charge (lambdas/domain/billing-summary.ts).
+            paidAt: agent.paidAt ?? at,
+          }),
     };
     const items: TransactItem[] = [
       {
@@ -266,7 +271,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
         },
       },
       historyPut(
-        { ...agent, agentStatus: 'provisioning', region: input.region },
+        { ...agent, ...billing, agentStatus: 'provisioning', region: input.region },
         job,
         seq,
         'created',

@@ -6,6 +6,7 @@ import {
   mustRefundOnDestroy,
   neverRanRefundKey,
 } from '../../lambdas/domain/billing.ts';
+import { billingSummaryOf, nextMonthlyCharge } from '../../lambdas/domain/billing-summary.ts';
 import { stripeEventAction } from '../../lambdas/domain/stripe-events.ts';
 import { AGENT_STATUSES } from '../../lambdas/domain/statuses.ts';
 
@@ -104,5 +105,34 @@ describe('I7: refunds of an agent that never ran', () => {
   it('keys each refund by agent and payment, the same on every try', () => {
     expect(neverRanRefundKey('agent_1', 'pi_1')).toBe(neverRanRefundKey('agent_1', 'pi_1'));
     expect(neverRanRefundKey('agent_1', 'pi_1')).not.toBe(neverRanRefundKey('agent_1', 'pi_2'));
+  });
+});
+
+describe('the billing line of each status of the agent page', () => {
+  const at = '2026-12-08T10:00:00.000Z';
+  const paid = { subscriptionId: 'sub_1', paidAt: '2026-01-31T09:00:00.000Z', updatedAt: at };
+  it.each([
+    [{ agentStatus: 'draft', updatedAt: at }, 'not-billed', 'Not billed'],
+    [{ ...paid, agentStatus: 'provisioning' }, 'billed', 'Billed monthly'],
+    [{ ...paid, agentStatus: 'active', everActiveAt: at }, 'billed', 'Billed monthly'],
+    [{ ...paid, agentStatus: 'stopped', everActiveAt: at }, 'billed-while-stopped', 'Billed while stopped'],
+    [{ ...paid, agentStatus: 'active', everActiveAt: at, paymentIssue: true }, 'payment-problem', 'Payment problem'],
+    [{ ...paid, agentStatus: 'stopped', everActiveAt: at, billingHold: 'unpaid' }, 'suspended', 'Suspended: unpaid'],
+    [{ ...paid, agentStatus: 'stopped', everActiveAt: at, billingHold: 'paused' }, 'suspended', 'Suspended: the'],
+    [{ ...paid, agentStatus: 'failed' }, 'refund-due', 'Not billed after removal; you will be refunded'],
+    [{ ...paid, agentStatus: 'failed', everActiveAt: at }, 'billed', 'Billed monthly'],
+    [{ ...paid, agentStatus: 'destroyed', refundedAt: at }, 'refunded', 'Refunded'],
+    [{ ...paid, agentStatus: 'destroyed', everActiveAt: at }, 'ended', 'Not billed'],
+  ] as const)('%o: %s', (agent, state, text) => {
+    const summary = billingSummaryOf(agent);
+    expect(summary.state).toBe(state);
+    expect(summary.text.startsWith(text)).toBe(true);
+  });
+
+  it('says when Stripe charges next: monthly from the first payment, a day past the month on its last day', () => {
+    expect(billingSummaryOf({ ...paid, agentStatus: 'active' }).nextChargeAt).toBe('2026-12-31T09:00:00.000Z');
+    expect(nextMonthlyCharge('2026-01-31T09:00:00.000Z', '2026-02-01T00:00:00.000Z')).toBe('2026-02-28T09:00:00.000Z');
+    expect(nextMonthlyCharge('2026-01-15T09:00:00.000Z', '2026-01-15T09:00:00.000Z')).toBe('2026-02-15T09:00:00.000Z');
+    expect(billingSummaryOf({ ...paid, agentStatus: 'failed' }).nextChargeAt).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import { agentStatusBadge, isStale, progressAnnouncement } from '../presentation
 import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
+import { BillingLine } from './billing-line.tsx';
 import { ActionFailurePanel, FailurePanel } from './failure-panels.tsx';
 import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
@@ -49,6 +50,7 @@ export function AgentDetails({
       <p class="muted">
         Region {view.region} · Agent {view.agentId}
       </p>
+      <BillingLine billing={view.billing} />
       <PageNotices notices={notices} />
       {/* Step changes, Running and failures, read out as they happen; what the steps show is the same. */}
       <p class="visually-hidden" role="status" aria-live="polite" data-testid="announcer">

@@ -15,6 +15,7 @@ import {
   duplicatePaymentKeys,
   FAILED_RETRY_WINDOW_SECONDS,
 } from '../../../lambdas/domain/billing.ts';
+import { nextMonthlyCharge } from '../../../lambdas/domain/billing-summary.ts';
 import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import {
   BILLED_SUBSCRIPTION_STATUSES,
@@ -257,12 +258,14 @@ describe('I7: a customer never pays for an agent that never ran', () => {
       headers: { 'idempotency-key': randomUUID() },
     });
     expect(cancel.status).toBe(202);
-    await waitForStatus(client, agentId, 'failed');
+    // The page says so before: not billed after removal, refunded.
+    expect((await waitForStatus(client, agentId, 'failed')).billing).toMatchObject({ state: 'refund-due' });
 
     // Stripe fails every try of the first attempt (the SDK's own retries included); the task's retry refunds.
     stack.fakes.stripe.inject({ route: 'POST /v1/refunds', status: 503, times: 3 });
     expect((await act(client, agentId, 'destroy')).status).toBe(202);
-    await waitForStatus(client, agentId, 'destroyed');
+    // And after.
+    expect((await waitForStatus(client, agentId, 'destroyed')).billing).toMatchObject({ state: 'refunded' });
     await expectRefundedInFull(agentId, subscriptionId);
     expect((await subscription(subscriptionId)).status).toBe('canceled');
     expect((await historyEvents(agentId)).filter((item) => item.event === 'charges-refunded')).toHaveLength(1);
@@ -312,13 +315,25 @@ describe('I8: an agent runs only while it is paid for', () => {
     const { agentId, subscriptionId, serverId } = await activeAgent(client, 'Dunning');
     const before = (await historyEvents(agentId)).length;
 
+    const running = await client.agent(agentId);
+    const paidAt = (await agentItem(agentId)).paidAt as string;
+    expect(running.billing).toEqual({
+      state: 'billed',
+      text: 'Billed monthly.',
+      nextChargeAt: nextMonthlyCharge(paidAt, running.updatedAt),
+    });
     await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'past_due');
-    expect(await client.agent(agentId)).toMatchObject({ agentStatus: 'active', paymentIssue: true });
+    expect(await client.agent(agentId)).toMatchObject({
+      agentStatus: 'active',
+      paymentIssue: true,
+      billing: { state: 'payment-problem' },
+    });
     expect(serverStatus(serverId)).toBe('running');
 
     await stack.fakes.stripe.setSubscriptionStatus(subscriptionId, 'unpaid');
     const suspended = await waitForStatus(client, agentId, 'stopped');
     expect(suspended.billingHold).toBe('unpaid');
+    expect(suspended.billing?.text).toMatch(/^Suspended: unpaid/);
     expect(serverStatus(serverId)).toBe('off');
     const start = await act(client, agentId, 'start');
     expect([start.status, start.body.error.message]).toEqual([
