@@ -288,7 +288,7 @@ describe("an operator's cancel of a provisioning", () => {
     );
     expect(refunds.map((refund) => refund.amount)).toEqual([
       stack.fakes.stripe.state.invoices.get(
-        ((await stripeApi(stack.url, `/v1/subscriptions/${subscriptionId}`)) as { latest_invoice: string })
+        ((await stripeApi(stack.apiUrl, `/v1/subscriptions/${subscriptionId}`)) as { latest_invoice: string })
           .latest_invoice,
       )!.amount_paid,
     ]);
