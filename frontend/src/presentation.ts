@@ -7,6 +7,7 @@ import { actionStateOf, type AgentAction } from '../../lambdas/domain/lifecycle.
 import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
 import type { AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { stepDurationMs, type UiStep, type UiStepStatus } from '../../lambdas/domain/steps.ts';
+import { boundsOf, type ProvisioningStuck, provisioningStuckOf } from '../../lambdas/domain/stuck.ts';
 import { failureWordsOf } from '../../lambdas/domain/wording.ts';
 
 /** A label with an icon, so a status never relies on colour alone. `tone` only picks the colour. */
@@ -127,21 +128,41 @@ export function stepTimeLabel(step: UiStep, steps: readonly UiStep[], now: Date)
   return ms === undefined ? '' : formatDuration(ms);
 }
 
-/** With no heartbeat for this long while provisioning, the page flags the agent as stale. */
-export const STALE_AFTER_MS = 90_000;
-
 /** Milliseconds since the last heartbeat, or undefined when none arrived yet. */
 export function heartbeatAgeMs(view: AgentView, now: Date): number | undefined {
   if (view.lastHeartbeatAt === undefined) return undefined;
   return Math.max(0, now.getTime() - Date.parse(view.lastHeartbeatAt));
 }
 
+/** What the page says of a stuck provisioning: what is wrong, for how long (growing with the gap), what happens next. */
+export interface StuckNotice {
+  readonly text: string;
+  /** When the provisioning is given up at the latest (rolled back; the owner may then retry). */
+  readonly givenUpBy: string;
+}
+
+const STUCK_TEXTS: Readonly<Record<ProvisioningStuck['kind'], (forMs: number, boundMs: number) => string>> = {
+  silent: (forMs, boundMs) =>
+    `No word from the setup for ${formatDuration(forMs)} (it reports at least every ${formatDuration(boundMs)}). We are asking the workflow how it is doing and wait for it while it runs`,
+  'not-started': (forMs) => `The setup has not started after ${formatDuration(forMs)}. We keep waiting for it`,
+  overdue: (_forMs, boundMs) =>
+    `The setup has taken longer than the ${formatDuration(boundMs)} it may take. It is being stopped`,
+};
+
 /**
- * True when a provisioning agent has been silent for longer than STALE_AFTER_MS: no heartbeat since the last one,
- * or, before the first, since the job started.
+ * The notice of a provisioning that is stuck by the console's own definition (lambdas/domain/stuck.ts, with the
+ * timeouts its execution runs with), or undefined while it is not.
  */
-export function isStale(view: AgentView, now: Date): boolean {
-  if (view.agentStatus !== 'provisioning') return false;
-  const lastSign = view.lastHeartbeatAt ?? view.steps[0]?.startedAt;
-  return lastSign !== undefined && now.getTime() - Date.parse(lastSign) > STALE_AFTER_MS;
+export function stuckNoticeOf(view: AgentView, now: Date): StuckNotice | undefined {
+  const createdAt = view.steps[0]?.startedAt;
+  if (view.timeouts === undefined || view.status === null || createdAt === undefined) return undefined;
+  const signs = {
+    status: view.status,
+    createdAt,
+    updatedAt: view.updatedAt,
+    ...(view.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: view.lastHeartbeatAt }),
+  };
+  const stuck = provisioningStuckOf(signs, now, boundsOf(view.timeouts));
+  if (stuck === undefined) return undefined;
+  return { text: STUCK_TEXTS[stuck.kind](stuck.forMs, stuck.boundSeconds * 1000), givenUpBy: stuck.givenUpBy };
 }

@@ -4,7 +4,7 @@
  */
 import { billingSummaryOf } from './billing-summary.ts';
 import { cancellationErrorOf } from './lifecycle.ts';
-import type { ActionError, AgentView, BillingHold, VmDetails } from './schemas.ts';
+import type { ActionError, AgentView, BillingHold, ProvisionTimeouts, VmDetails } from './schemas.ts';
 import { canTransitionJob, isTerminalJobStatus, type AgentStatus, type JobStatus } from './statuses.ts';
 import {
   activeStepAfter,
@@ -70,6 +70,8 @@ export interface JobState {
   failedStep?: string;
   error?: string;
   lastHeartbeatAt?: string;
+  /** The timeouts its execution runs with (absent on jobs written before they were kept): stuck.ts reads them. */
+  timeouts?: ProvisionTimeouts;
   createdAt: string;
   updatedAt: string;
 }
@@ -231,6 +233,7 @@ export function agentViewOf(agent: AgentState, job: JobState | undefined, seq: n
   if (job?.failedStep !== undefined) view.failedStep = job.failedStep;
   if (job?.workflowRunUrl !== undefined) view.workflowRunUrl = job.workflowRunUrl;
   if (job?.lastHeartbeatAt !== undefined) view.lastHeartbeatAt = job.lastHeartbeatAt;
+  if (job?.timeouts !== undefined && !isTerminalJobStatus(job.status)) view.timeouts = job.timeouts;
   if (agent.paymentIssue) view.paymentIssue = true;
   if (agent.actionError !== undefined) view.actionError = agent.actionError;
   if (agent.subscriptionEndedAt !== undefined) view.subscriptionEndedAt = agent.subscriptionEndedAt;

@@ -5,6 +5,7 @@
  */
 import { offeredActions, type Caller } from './access.ts';
 import { STATUS_BOUNDS_SECONDS } from './deadlines.ts';
+import { boundsOf, provisioningStuckOf, type ProvisioningStuck } from './stuck.ts';
 import type { AgentState, JobState } from './job-events.ts';
 import type { AgentAction } from './lifecycle.ts';
 import type { AgentStatus, JobStatus } from './statuses.ts';
@@ -158,19 +159,19 @@ export function matchesFilter(job: JobState, filter: JobFilter): boolean {
   );
 }
 
-/** Why a live job counts as stuck, or undefined when it is within its bounds (or finished). */
+const STUCK_REASONS: Readonly<Record<ProvisioningStuck['kind'], (seconds: number) => string>> = {
+  overdue: (seconds) => `live for more than ${seconds} s`,
+  'not-started': (seconds) => `not started after ${seconds} s`,
+  silent: (seconds) => `no heartbeat for more than ${seconds} s`,
+};
+
+/**
+ * Why a live job counts as stuck, or undefined when it is within its bounds (or finished): the one definition
+ * (stuck.ts), with the bounds the job's execution runs with, or `bounds` for a job written before jobs kept them.
+ */
 export function stuckReasonOf(job: JobState, now: Date, bounds: StuckBounds): string | undefined {
-  if (!isLive(job.status)) return undefined;
-  const ageSeconds = (now.getTime() - Date.parse(job.createdAt)) / 1000;
-  if (ageSeconds > bounds.totalSeconds) return `live for more than ${bounds.totalSeconds} s`;
-  if (job.status === 'queued' && ageSeconds > bounds.startSeconds) return `not started after ${bounds.startSeconds} s`;
-  if (job.status === 'provisioning') {
-    const lastSign = [job.lastHeartbeatAt ?? '', job.updatedAt].sort().at(-1) ?? job.updatedAt;
-    if ((now.getTime() - Date.parse(lastSign)) / 1000 > bounds.heartbeatSeconds) {
-      return `no heartbeat for more than ${bounds.heartbeatSeconds} s`;
-    }
-  }
-  return undefined;
+  const stuck = provisioningStuckOf(job, now, job.timeouts === undefined ? bounds : boundsOf(job.timeouts));
+  return stuck === undefined ? undefined : STUCK_REASONS[stuck.kind](stuck.boundSeconds);
 }
 
 /** When `agent` entered its bounded status: its deadline less the status's bound (lambdas/domain/deadlines.ts). */

@@ -178,6 +178,14 @@ export const agentView = z.object({
   subscriptionEndedAt: z.optional(z.iso.datetime()),
   /** A failed agent not retried by then is destroyed and its subscription cancelled (I1). */
   failedExpiresAt: z.optional(z.iso.datetime()),
+  /** While its job is live: the timeouts its execution runs with, so the page says when it is stuck (stuck.ts). */
+  timeouts: z.optional(
+    z.object({
+      startSeconds: z.number().check(z.int(), z.positive()),
+      heartbeatSeconds: z.number().check(z.int(), z.positive()),
+      completionSeconds: z.number().check(z.int(), z.positive()),
+    }),
+  ),
   /** The subscription does not pay for the agent to run now: it is suspended (stopped) and may not start (I8). */
   billingHold: z.optional(z.enum(BILLING_HOLDS)),
   /** What the owner is billed for the agent (lambdas/domain/billing-summary.ts). */
@@ -323,11 +331,8 @@ export type CheckoutMetadata = z.infer<typeof checkoutMetadata>;
 // ---------------------------------------------------------------------------------------------------------------------
 // Step Functions: the provisioning execution's input
 
-export const provisionTimeouts = z.object({
-  startSeconds: z.number().check(z.int(), z.positive()),
-  heartbeatSeconds: z.number().check(z.int(), z.positive()),
-  completionSeconds: z.number().check(z.int(), z.positive()),
-});
+export const provisionTimeouts = agentView.shape.timeouts.def.innerType;
+export type ProvisionTimeouts = z.infer<typeof provisionTimeouts>;
 export const provisionInput = z.object({
   jobId,
   agentId,

@@ -64,7 +64,9 @@ async function listJobs(request: Request): Promise<Response> {
   const page = await jobsPage(filter, limit, after);
   const agents = new Map(
     await Promise.all(
-      [...new Set(page.jobs.map((job) => job.agentId))].map(async (agentId) => [agentId, await getAgent(agentId)] as const),
+      [...new Set(page.jobs.map((job) => job.agentId))].map(
+        async (agentId) => [agentId, await getAgent(agentId)] as const,
+      ),
     ),
   );
   const now = new Date();

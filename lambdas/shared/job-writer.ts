@@ -209,6 +209,7 @@ export async function createJob(input: CreateJobInput, now: Date = new Date()): 
     const at = now.toISOString();
     const job: JobRecord = {
       ...newJob({ jobId: newId('job', now), agentId: agent.agentId, userId: agent.userId, region: input.region }, at),
+      timeouts: input.timeouts,
       ...(input.stripeEventId === undefined ? {} : { stripeEventId: input.stripeEventId }),
     };
     const seq = agent.seq + 1;

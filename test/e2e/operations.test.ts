@@ -15,7 +15,13 @@ const RUN = randomBytes(4).toString('hex');
 const SETTLE_TIMEOUT_MS = 60_000;
 const README_SCREENSHOT = fileURLToPath(new URL('../../docs/operator-console.png', import.meta.url));
 
-const suite = dashboardSuite('operations', { runnerStepMs: 100, runnerHeartbeatMs: 300 });
+// A short heartbeat timeout, so that a silent run is stuck within seconds (the runner's heartbeats come every 300 ms).
+const HEARTBEAT_TIMEOUT_SECONDS = 4;
+const suite = dashboardSuite('operations', {
+  runnerStepMs: 100,
+  runnerHeartbeatMs: 300,
+  testHooks: { timeouts: { heartbeatSeconds: HEARTBEAT_TIMEOUT_SECONDS } },
+});
 
 /** A paid agent of `userId` that fails at `step`; returns its failed job id. */
 async function failedJob(userId: string, step: string, region: string): Promise<{ agentId: string; jobId: string }> {
@@ -178,6 +184,33 @@ describe('Operations console', () => {
     await ownerPage.getByTestId('agent-status').waitFor();
     expect(await ownerPage.getByTestId('agent-history').count()).toBe(0);
   }, 120_000);
+
+  it('tells the owner of a silent provisioning what the console calls stuck, the gap growing, and what happens next', async () => {
+    const owner = await ApiClient.signIn(suite.stack.url, `gina-${RUN}`);
+    // [no-heartbeat]: the run goes quiet after its first step and stays in progress on GitHub.
+    const { agentId } = await owner.createAgent(`[no-heartbeat] gina-${RUN}`, 'fsn1');
+    await payForAgent(owner, agentId);
+    const page = await suite.newPage();
+    await page.goto(consoleUrl(`gina-${RUN}`, '').replace('#/operations', `#/agents/${agentId}`));
+    const notice = page.getByTestId('stuck');
+    await notice.waitFor({ timeout: SETTLE_TIMEOUT_MS });
+    const silentFor = async () =>
+      Number(/No word from the setup for (\d+(?:\.\d)?) s/.exec((await notice.textContent()) ?? '')?.[1]);
+    const first = await silentFor();
+    expect(first).toBeGreaterThan(HEARTBEAT_TIMEOUT_SECONDS);
+    await expect.poll(silentFor, { timeout: 10_000 }).toBeGreaterThanOrEqual(first + 2);
+    expect(await notice.textContent()).toMatch(
+      /If it has not finished by .+, it is stopped, what it set up is removed, and you can retry\./,
+    );
+
+    // The console says the same of it at the same moment.
+    const console = await suite.newPage();
+    await console.goto(consoleUrl(`operator-${RUN}`, 'operators'));
+    const entry = console.getByTestId('stuck-entry').filter({ hasText: agentId });
+    await entry.waitFor();
+    expect(await entry.textContent()).toContain(`no heartbeat for more than ${HEARTBEAT_TIMEOUT_SECONDS} s`);
+    expect(await page.getByTestId('stuck').count()).toBe(1);
+  });
 
   it('shows support the same without Retry, and a customer nothing of it', async () => {
     const { jobId, agentId } = await failedJob(`dave-${RUN}`, 'vm_created', 'ash');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentView } from '../../lambdas/domain/schemas.ts';
 import { AGENT_STATUSES, type AgentStatus } from '../../lambdas/domain/statuses.ts';
 import { advanceSteps, failSteps, initialSteps } from '../../lambdas/domain/steps.ts';
+import { boundsOf, provisioningStuckOf } from '../../lambdas/domain/stuck.ts';
 import {
   actionFailureText,
   agentStatusBadge,
@@ -10,8 +11,7 @@ import {
   formatDuration,
   heartbeatAgeMs,
   progressAnnouncement,
-  isStale,
-  STALE_AFTER_MS,
+  stuckNoticeOf,
   stepStatusBadge,
   stepTimeLabel,
 } from '../../frontend/src/presentation.ts';
@@ -59,26 +59,45 @@ describe('badges', () => {
   });
 });
 
-describe('heartbeat and staleness', () => {
+describe('heartbeat and stuck', () => {
   it('measures the age of the last heartbeat', () => {
     const view = provisioning({ lastHeartbeatAt: at(10_000).toISOString() });
     expect(heartbeatAgeMs(view, at(25_000))).toBe(15_000);
     expect(heartbeatAgeMs(provisioning(), at(25_000))).toBeUndefined();
   });
 
-  it('flags a provisioning agent silent for more than 90 s since its last heartbeat', () => {
-    const view = provisioning({ lastHeartbeatAt: at(60_000).toISOString() });
-    expect(isStale(view, at(60_000 + STALE_AFTER_MS))).toBe(false);
-    expect(isStale(view, at(60_000 + STALE_AFTER_MS + 1))).toBe(true);
+  const timeouts = { startSeconds: 900, heartbeatSeconds: 180, completionSeconds: 2700 };
+  const silentSince = at(60_000).toISOString();
+  const quiet = provisioning({ lastHeartbeatAt: silentSince, updatedAt: silentSince, timeouts });
+
+  it("is stuck exactly when the console's definition says so: silent past the job's own heartbeat timeout", () => {
+    expect(stuckNoticeOf(quiet, at(60_000 + 180_000))).toBeUndefined();
+    const job = {
+      status: 'provisioning' as const,
+      createdAt: STARTED,
+      updatedAt: silentSince,
+      lastHeartbeatAt: silentSince,
+    };
+    for (const gap of [180_000, 180_001, 600_000]) {
+      const now = at(60_000 + gap);
+      expect(stuckNoticeOf(quiet, now) !== undefined).toBe(
+        provisioningStuckOf(job, now, boundsOf(timeouts)) !== undefined,
+      );
+    }
   });
 
-  it('counts from the start of the job before the first heartbeat', () => {
-    expect(isStale(provisioning(), at(STALE_AFTER_MS - 1))).toBe(false);
-    expect(isStale(provisioning(), at(STALE_AFTER_MS + 1))).toBe(true);
+  it('says how long it has been silent, growing with the real gap, and until when it may still finish', () => {
+    const first = stuckNoticeOf(quiet, at(60_000 + 200_000));
+    const later = stuckNoticeOf(quiet, at(60_000 + 500_000));
+    expect(first?.text).toContain('No word from the setup for 3 min 20 s');
+    expect(later?.text).toContain('No word from the setup for 8 min 20 s');
+    // Given up at the job's start + completion timeouts, counted from its creation.
+    expect(later?.givenUpBy).toBe(at((900 + 2700) * 1000).toISOString());
   });
 
-  it('never flags an agent that is not provisioning', () => {
-    expect(isStale(provisioning({ agentStatus: 'active' }), at(10 * STALE_AFTER_MS))).toBe(false);
+  it('says nothing without the timeouts, or once the job has ended', () => {
+    expect(stuckNoticeOf({ ...quiet, timeouts: undefined }, at(10_000_000))).toBeUndefined();
+    expect(stuckNoticeOf({ ...quiet, status: 'failed' }, at(10_000_000))).toBeUndefined();
   });
 });
 

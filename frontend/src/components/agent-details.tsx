@@ -2,7 +2,7 @@ import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
 import type { PageNotice } from '../notices.ts';
 import { usePageHeading } from '../page.ts';
-import { agentStatusBadge, isStale, progressAnnouncement } from '../presentation.ts';
+import { agentStatusBadge, progressAnnouncement, stuckNoticeOf } from '../presentation.ts';
 import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
@@ -34,6 +34,7 @@ export function AgentDetails({
   const now = useNow(provisioning && live);
   const failedStep = view.steps.find((step) => step.status === 'error');
   const heading = usePageHeading(view.name);
+  const stuck = provisioning ? stuckNoticeOf(view, now) : undefined;
   const logs = useStepLogs(view.agentId, view.jobId);
 
   return (
@@ -43,15 +44,20 @@ export function AgentDetails({
           {view.name}
         </h1>
         <StatusBadge badge={agentStatusBadge(view.agentStatus)} testId="agent-status" />
-        {isStale(view, now) ? (
-          <StatusBadge badge={{ label: 'Stale: no heartbeat for 90 s', icon: '⚠', tone: 'bad' }} testId="stale" />
-        ) : null}
+        {stuck === undefined ? null : <StatusBadge badge={{ label: 'Stuck', icon: '⚠', tone: 'bad' }} />}
       </header>
       <p class="muted">
         Region {view.region} · Agent {view.agentId}
       </p>
       <BillingLine billing={view.billing} />
       <PageNotices notices={notices} />
+      {stuck === undefined ? null : (
+        <Notice tone="bad" role="status" testId="stuck">
+          {stuck.text}. If it has not finished by{' '}
+          <time dateTime={stuck.givenUpBy}>{new Date(stuck.givenUpBy).toLocaleTimeString()}</time>, it is stopped, what
+          it set up is removed, and you can retry.
+        </Notice>
+      )}
       {/* Step changes, Running and failures, read out as they happen; what the steps show is the same. */}
       <p class="visually-hidden" role="status" aria-live="polite" data-testid="announcer">
         {progressAnnouncement(view)}
