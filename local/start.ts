@@ -8,6 +8,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
+import {
+  CALLBACK_SECRET_FORMAT,
+  STRIPE_WEBHOOK_SECRET_FORMAT,
+  type SecretFormat,
+} from '../lambdas/domain/secret-formats.ts';
 import { PROVISION_ASL_PATH } from '../lib/metadata.ts';
 import { startAwsServices, type AwsServices } from './aws-services.ts';
 import { createDevAuth } from './dev-auth.ts';
@@ -193,17 +198,38 @@ export interface LocalSecrets {
   readonly callbackSecret: string;
 }
 
-/** Secrets from the environment, else generated once and kept beside the data so a restart keeps signatures valid. */
+/**
+ * Secrets from the environment, else generated once and kept beside the data so a restart keeps signatures valid.
+ * Each is checked against its format first: a malformed one refuses to start, naming it and its format (never its
+ * value), instead of a stack whose every webhook or callback then fails.
+ */
 function loadSecrets(dataDir: string | null): LocalSecrets {
   const file = dataDir === null ? undefined : resolve(dataDir, 'secrets.json');
   const stored: Partial<LocalSecrets> =
     file !== undefined && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const secret = (variable: string, storedValue: string | undefined, generate: () => string, format: SecretFormat) => {
+    const fromEnvironment = process.env[variable];
+    const value = fromEnvironment ?? storedValue ?? generate();
+    if (!format.matches(value)) {
+      const source = fromEnvironment === undefined ? `the value kept in ${file}` : 'the environment';
+      throw new Error(`${variable} (from ${source}) is malformed: it must be ${format.description}`);
+    }
+    return value;
+  };
   const secrets: LocalSecrets = {
-    stripeWebhookSecret:
-      process.env.STRIPE_WEBHOOK_SECRET ?? stored.stripeWebhookSecret ?? `whsec_${randomBytes(24).toString('hex')}`,
+    stripeWebhookSecret: secret(
+      'STRIPE_WEBHOOK_SECRET',
+      stored.stripeWebhookSecret,
+      () => `whsec_${randomBytes(24).toString('hex')}`,
+      STRIPE_WEBHOOK_SECRET_FORMAT,
+    ),
     // A Standard Webhooks secret (docs/CONTRACT.md, "Callback signing").
-    callbackSecret:
-      process.env.CALLBACK_HMAC_SECRET ?? stored.callbackSecret ?? `whsec_${randomBytes(32).toString('base64')}`,
+    callbackSecret: secret(
+      'CALLBACK_HMAC_SECRET',
+      stored.callbackSecret,
+      () => `whsec_${randomBytes(32).toString('base64')}`,
+      CALLBACK_SECRET_FORMAT,
+    ),
   };
   if (file !== undefined) writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
@@ -272,6 +298,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir =
     options.dataDir === null ? null : resolve(PROJECT_ROOT, options.dataDir ?? process.env.DATA_DIR ?? '.data');
   if (dataDir !== null) mkdirSync(dataDir, { recursive: true });
+  // Before anything starts: a malformed secret refuses the stack at once.
+  const secrets = loadSecrets(dataDir);
   const functionOutput: FunctionOutputFiles =
     options.functionOutput ?? (dataDir === null ? {} : { metricsFile: resolve(dataDir, 'metrics.jsonl') });
   const stops: (() => Promise<void>)[] = [];
@@ -299,7 +327,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       throw new Error('Expected exactly one table in the template');
     const streamArns = await latestStreamArns(dynamoEndpoint, tables);
 
-    const secrets = loadSecrets(dataDir);
     const [github, hetzner, tailscale, stripe] = await Promise.all([
       startGithubFake({ repository: GITHUB_REPOSITORY }),
       startHetznerFake(),

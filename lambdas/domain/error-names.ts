@@ -28,6 +28,8 @@ export const ERROR_NAMES = {
   JobNotLive: 'JobNotLive',
   /** The Stripe secret key was not pasted into its secret yet. */
   StripeKeyMissing: 'StripeKeyMissing',
+  /** A secret's value is not in its format (lambdas/domain/secret-formats.ts): the deployment is misconfigured. */
+  SecretMalformed: 'SecretMalformed',
 } as const;
 
 export type ErrorName = (typeof ERROR_NAMES)[keyof typeof ERROR_NAMES];

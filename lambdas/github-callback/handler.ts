@@ -14,7 +14,8 @@ import { errorResponse, header, json, rawBody, strictUtf8 } from '../shared/http
 import { logger } from '../shared/logger.ts';
 import { publishMetric } from '../shared/metrics.ts';
 import { getJob } from '../shared/repository.ts';
-import { secretValue } from '../shared/secrets.ts';
+import { CALLBACK_SECRET_FORMAT } from '../domain/secret-formats.ts';
+import { formattedSecret } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
 import { handleCallback } from './callbacks.ts';
 import { acceptLogBatch } from './log-batches.ts';
@@ -63,7 +64,9 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
     return errorResponse(413, 'payload_too_large', `The body exceeds ${MAX_CALLBACK_BYTES} bytes`);
   }
 
-  const secrets = keysFor(await secretValue(config.CALLBACK_SECRET_ID));
+  const secrets = keysFor(
+    await formattedSecret('CALLBACK_SECRET_ID', config.CALLBACK_SECRET_ID, CALLBACK_SECRET_FORMAT),
+  );
   const signature = verifyCallback(
     body,
     {
@@ -128,7 +131,7 @@ async function handleGithubCallback(event: APIGatewayProxyEventV2): Promise<APIG
 
 // A failure after verification (DynamoDB, Step Functions) answers 500: the sender retries and every step is repeatable.
 export const handler = webhookHandler(handleGithubCallback, {
-  metrics: { accepted: 'CallbacksReceived', refused: 'CallbacksRefused' },
+  metrics: { accepted: 'CallbacksReceived', refused: 'CallbacksRefused', misconfigured: 'CallbackSecretInvalid' },
   failureLog: 'Callback failed; the workflow will retry',
   retryMessage: 'The callback could not be processed; retry it',
 });

@@ -42,6 +42,11 @@ export const PIPELINE_METRICS = {
     dimension: { service: 'stripe-webhook' },
     meaning: 'A Stripe webhook request was answered with anything but 200 (mostly a signature that does not verify)',
   },
+  StripeWebhookSecretInvalid: {
+    unit: 'Count',
+    dimension: { service: 'stripe-webhook' },
+    meaning: 'A Stripe webhook was answered 503 configuration_error: the webhook secret is not "whsec_..."',
+  },
   JobCreated: {
     unit: 'Count',
     dimension: { service: 'stripe-webhook' },
@@ -66,6 +71,12 @@ export const PIPELINE_METRICS = {
     unit: 'Count',
     dimension: { service: 'github-callback' },
     meaning: 'A workflow callback was answered with anything but 200',
+  },
+  CallbackSecretInvalid: {
+    unit: 'Count',
+    dimension: { service: 'github-callback' },
+    meaning:
+      'A workflow callback was answered 503 configuration_error: the callback secret is not a Standard Webhooks secret',
   },
   CallbackLag: {
     unit: 'Milliseconds',

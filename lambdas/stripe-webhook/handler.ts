@@ -9,7 +9,8 @@ import { stripeEventAction, stripeEventEnvelope } from '../domain/stripe-events.
 import { loadConfig, nonEmpty, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
 import { errorResponse, header, json, rawBody } from '../shared/http.ts';
 import { logger } from '../shared/logger.ts';
-import { secretValue } from '../shared/secrets.ts';
+import { STRIPE_WEBHOOK_SECRET_FORMAT } from '../domain/secret-formats.ts';
+import { formattedSecret } from '../shared/secrets.ts';
 import { webhookHandler } from '../shared/webhook-handler.ts';
 import { stripeConfig } from '../shared/stripe-client.ts';
 import { handleStripeEvent, type WebhookSettings } from './stripe-actions.ts';
@@ -41,7 +42,11 @@ async function verifiedEvent(event: APIGatewayProxyEventV2): Promise<VerifiedEve
   if (signature === undefined || signature === '') {
     return { ok: false, response: errorResponse(400, 'invalid_signature', 'Missing Stripe-Signature header') };
   }
-  const secret = await secretValue(config.STRIPE_WEBHOOK_SECRET_ID);
+  const secret = await formattedSecret(
+    'STRIPE_WEBHOOK_SECRET_ID',
+    config.STRIPE_WEBHOOK_SECRET_ID,
+    STRIPE_WEBHOOK_SECRET_FORMAT,
+  );
   try {
     return {
       ok: true,
@@ -82,7 +87,11 @@ async function handleWebhook(event: APIGatewayProxyEventV2): Promise<APIGatewayP
 
 // A failure after verification (DynamoDB) answers 500: the sender retries and every step is repeatable.
 export const handler = webhookHandler(handleWebhook, {
-  metrics: { accepted: 'StripeEventsReceived', refused: 'StripeEventsRefused' },
+  metrics: {
+    accepted: 'StripeEventsReceived',
+    refused: 'StripeEventsRefused',
+    misconfigured: 'StripeWebhookSecretInvalid',
+  },
   failureLog: 'Stripe webhook failed; Stripe will redeliver',
   retryMessage: 'The event could not be processed; it will be retried',
 });

@@ -102,6 +102,10 @@ const WEBHOOKS = [
  * Things that were set right automatically, or could not be, that a person must know about at their first occurrence.
  */
 const NEEDS_A_PERSON_METRICS = {
+  StripeWebhookSecretInvalid:
+    'The Stripe webhook secret is not in its format: every Stripe event is answered 503 until it is fixed',
+  CallbackSecretInvalid:
+    'The callback secret is not a Standard Webhooks secret: every workflow callback is answered 503 until it is fixed',
   PaidCheckoutNotProvisioned:
     'A customer paid and nothing was provisioned (agent busy or gone, or the checkout metadata invalid): a person sorts it out',
   DuplicatePaymentRefunded:

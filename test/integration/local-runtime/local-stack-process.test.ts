@@ -115,6 +115,23 @@ describe('npm start', () => {
     3 * START_BUDGET_MS,
   );
 
+  it.each([
+    ['CALLBACK_HMAC_SECRET', 'some-text', '"whsec_" + base64 of 24 to 64 bytes'],
+    ['CALLBACK_HMAC_SECRET', `whsec_${Buffer.alloc(8).toString('base64')}`, '"whsec_" + base64 of 24 to 64 bytes'],
+    ['STRIPE_WEBHOOK_SECRET', 'sk_test_pasted-the-wrong-key', '"whsec_" + letters and digits'],
+  ])(
+    'refuses %s=%s with a message naming it and its format, never its value, and starts nothing',
+    async (variable, value, format) => {
+      const refused = start({ [variable]: value, PORT: '0', DATA_DIR: newDataDir() });
+      await expect(refused.ready).rejects.toThrow();
+      expect((await refused.exited).code).toBe(1);
+      expect(refused.output()).toContain(`${variable} (from the environment) is malformed: it must be ${format}`);
+      expect(refused.output()).not.toContain(value);
+      expect(descendantPids(refused.child.pid!)).toEqual([]);
+    },
+    START_BUDGET_MS,
+  );
+
   it(
     'refuses a busy port with a message naming it, and leaves nothing running',
     async () => {
