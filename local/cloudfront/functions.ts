@@ -52,11 +52,11 @@ export type ViewerRequestOutcome =
 
 /**
  * How long one run may take here. CloudFront bounds a function by its compute utilization (about 1 ms of CPU) and
- * fails the request with 503 when it is exceeded; locally a wall-clock bound stands in for it, generous because the
- * one process shares a loaded machine (with 100 ms, a run of the model tests once got 503 for `/config.json`, the
- * one 503 the twin makes itself; a failure is now always printed, as CloudWatch would keep it).
+ * fails the request with 503 when it is exceeded. Locally only wall-clock time can interrupt a run, and the one
+ * process stalls on a loaded machine: under the model tests' load the SPA function's run timed out at 100 ms and at
+ * 1 s (`Script execution timed out`), so the bound only stops a runaway function and never a slow machine.
  */
-const RUN_TIMEOUT_MS = 1000;
+const RUN_TIMEOUT_MS = 10_000;
 
 /** Compiles the function once; each call runs `handler(event)` in its realm. */
 export function viewerRequestFunction(
