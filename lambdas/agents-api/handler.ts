@@ -53,13 +53,28 @@ async function listAgents(request: Request): Promise<Response> {
   return json(200, { agents: views });
 }
 
-/** POST /agents: a new draft agent. Support is read only. */
+/**
+ * POST /agents: a new draft agent (201), or the caller's open draft of the same name and region (200), so that going
+ * back from the checkout and trying again pays for the draft already made (whose open Checkout Session checkout
+ * answers again) instead of piling up another. Support is read only.
+ */
 async function createDraftAgent(request: Request): Promise<Response> {
   const caller = callerOf(request);
   if (caller.role === 'support') throw forbidden('Support is read only');
   const { name, region } = parseBody(request, createAgentRequest);
-  const agent = await createAgent({ userId: caller.userId, name, region });
-  return json(201, agentViewOf(agent, undefined), { location: `/agents/${agent.agentId}` });
+  const open = (await listAgentsByUser(caller.userId)).find((agent) => isOpenDraftOf(agent, name, region));
+  const agent = open ?? (await createAgent({ userId: caller.userId, name, region }));
+  return json(open === undefined ? 201 : 200, agentViewOf(agent, undefined), { location: `/agents/${agent.agentId}` });
+}
+
+/** A draft that may still be paid for (its subscription did not end before its checkout), of that name and region. */
+function isOpenDraftOf(agent: AgentRecord, name: string, region: string): boolean {
+  return (
+    agent.agentStatus === 'draft' &&
+    agent.subscriptionEndedAt === undefined &&
+    agent.name === name &&
+    agent.region === region
+  );
 }
 
 /**

@@ -171,6 +171,31 @@ describe('dashboard', () => {
     await expect.poll(() => page.getByTestId('agent').getAttribute('data-seq')).toBe(String(server.seq));
   });
 
+  it('pays for the same draft when the buyer goes back from the checkout and tries again', async () => {
+    const page = await suite.newPage();
+    await signIn(page, suite.stack.url, `undecided-${RUN}`);
+    const toCheckout = async (): Promise<string> => {
+      await page.getByLabel('Name').fill('Second thoughts');
+      await page.getByRole('button', { name: 'Continue to payment' }).click();
+      await page.waitForURL(/\/c\/pay\/cs_/);
+      return page.url();
+    };
+    const firstSession = await toCheckout();
+    await page.goBack();
+    await page.getByTestId('agent-list').waitFor();
+    expect(await page.locator('[data-testid^="agent-agent"]').count()).toBe(1);
+    expect(await toCheckout()).toBe(firstSession);
+    await page.goBack();
+    await page.getByTestId('agent-list').waitFor();
+    expect(await page.locator('[data-testid^="agent-agent"]').count()).toBe(1);
+
+    // The draft's own page offers its payment, without a checklist of steps that have not begun.
+    await page.getByRole('link', { name: 'Second thoughts' }).click();
+    await page.getByTestId('agent').waitFor();
+    expect(await page.getByRole('button', { name: 'Continue to payment' }).count()).toBe(1);
+    expect(await page.getByTestId('steps').count()).toBe(0);
+  });
+
   it('names each page, offers a skip link first, and serves a favicon', async () => {
     const favicon = await fetch(`${suite.stack.url}/favicon.ico`);
     expect(favicon.status).toBe(200);

@@ -83,6 +83,20 @@ describe('POST /agents and GET /agents', () => {
     expect(listed.body.agents).toEqual([created.body]);
   });
 
+  it('answers the open draft of the same name and region again instead of making another', async () => {
+    const owner = newUser();
+    const first = await api(owner, 'POST', '/agents', { body: { name: 'Helper', region: 'fsn1' } });
+    expect(first.status).toBe(201);
+    const again = await api(owner, 'POST', '/agents', { body: { name: '  Helper ', region: 'fsn1' } });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    // Another region, or another name, is another agent; so is the same name of another user.
+    expect((await api(owner, 'POST', '/agents', { body: { name: 'Helper', region: 'hel1' } })).status).toBe(201);
+    expect((await api(owner, 'POST', '/agents', { body: { name: 'Helper 2', region: 'fsn1' } })).status).toBe(201);
+    expect((await api(newUser(), 'POST', '/agents', { body: { name: 'Helper', region: 'fsn1' } })).status).toBe(201);
+    expect((await api(owner, 'GET', '/agents')).body.agents).toHaveLength(3);
+  });
+
   const UNPRINTABLE = 'Name: use printable characters only: no line breaks, control or text-direction characters.';
   it.each([
     ['a body that is not JSON', '{"name":', 'invalid_json', 'The body must be a UTF-8 JSON object'],
