@@ -131,6 +131,36 @@ class EndSubscription implements Command {
   toString = () => `EndSubscription(${this.agent})`;
 }
 
+/** Stripe's billing moves one of the run's subscriptions it bills: a payment fails, it is unpaid, paused, paid again. */
+const STATUS_CHANGES = ['past_due', 'unpaid', 'paused', 'active'] as const;
+
+class ChangeSubscriptionStatus implements Command {
+  constructor(
+    readonly agent: number,
+    readonly status: (typeof STATUS_CHANGES)[number],
+  ) {}
+  check = (model: Readonly<Model>) => model.agents.some((agent) => agent.paid);
+  async run(_: Model, real: Real): Promise<void> {
+    const agent = agentAt(real.agents, this.agent)!;
+    const subscription = [...real.stack.fakes.stripe.state.subscriptions.values()].find(
+      (candidate) =>
+        candidate.metadata.agentId === agent.agentId && !['canceled', 'incomplete_expired'].includes(candidate.status),
+    );
+    // A change Stripe does not make from the subscription's status (paid again while active, unpaid while active).
+    if (subscription === undefined || !STATUS_CHANGES_FROM[this.status].includes(subscription.status)) return;
+    await real.stack.fakes.stripe.setSubscriptionStatus(subscription.id, this.status);
+  }
+  toString = () => `ChangeSubscriptionStatus(${this.agent}, ${this.status})`;
+}
+
+/** The statuses Stripe moves a subscription to each status from (the fake refuses the others). */
+const STATUS_CHANGES_FROM: Readonly<Record<(typeof STATUS_CHANGES)[number], readonly string[]>> = {
+  past_due: ['active'],
+  unpaid: ['past_due'],
+  paused: ['active', 'past_due'],
+  active: ['past_due', 'unpaid', 'paused'],
+};
+
 /** The owner asks for a lifecycle action, with a new Idempotency-Key or the last one again. */
 class Act implements Command {
   constructor(
@@ -175,6 +205,9 @@ const FAULTS = [
   'hetzner power 503',
   'tailscale delete 503',
   'stripe cancel 503',
+  'stripe refund 503',
+  'stripe invoices 503',
+  'stripe refund answer lost',
 ] as const;
 
 /** One call to an outside API fails once. */
@@ -189,7 +222,11 @@ class FailOutside implements Command {
       hetzner.inject({ route: 'POST /servers/:id/actions/:command', status: 503 });
     else if (this.fault === 'tailscale delete 503')
       tailscale.inject({ route: 'DELETE /device/:deviceId', status: 503 });
-    else stripe.inject({ route: 'DELETE /v1/subscriptions/:id', status: 503 });
+    else if (this.fault === 'stripe cancel 503') stripe.inject({ route: 'DELETE /v1/subscriptions/:id', status: 503 });
+    else if (this.fault === 'stripe refund 503') stripe.inject({ route: 'POST /v1/refunds', status: 503 });
+    else if (this.fault === 'stripe invoices 503') stripe.inject({ route: 'GET /v1/invoices', status: 503 });
+    // Stripe refunds, and the answer is lost: the retry's Idempotency-Key must replay it, not refund twice (I7).
+    else stripe.inject({ route: 'POST /v1/refunds', when: 'after' });
   }
   toString = () => `FailOutside(${this.fault})`;
 }
@@ -263,6 +300,12 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   agentIndex.map((agent) => new PayAgain(agent)),
   fc.nat({ max: 7 }).map((event) => new RedeliverEvent(event)),
   agentIndex.map((agent) => new EndSubscription(agent)),
+  fc
+    .tuple(agentIndex, fc.constantFrom(...STATUS_CHANGES))
+    .map(([agent, status]) => new ChangeSubscriptionStatus(agent, status)),
+  fc
+    .tuple(agentIndex, fc.constantFrom(...STATUS_CHANGES))
+    .map(([agent, status]) => new ChangeSubscriptionStatus(agent, status)),
   act,
   act,
   act,

@@ -49,6 +49,8 @@ beforeAll(async () => {
       sfnEndpoint: (endpoint) => stepFunctions.route(endpoint),
       // Short state-machine bounds so that a lost heartbeat or a stuck start times out within a run.
       timeouts: { startSeconds: 5, heartbeatSeconds: 2, completionSeconds: 30 },
+      // Stripe's own retries of unacknowledged events on its live schedule, its three days played in about 4 s.
+      stripeRetries: { mode: 'live', timeScale: 1 / 60_000 },
     },
     runnerHeartbeatMs: 250,
   });
@@ -67,8 +69,11 @@ afterAll(async () => {
   const faults = Object.entries(callbacks?.injected() ?? {})
     .map(([fault, count]) => `${fault} x${count}`)
     .join(', ');
+  const deliveries = stack?.fakes.stripe.deliveries ?? [];
+  const retried = deliveries.filter((delivery) => typeof delivery.attempt === 'object').length;
+  const resent = deliveries.filter((delivery) => delivery.attempt === 'manual').length;
   console.log(
-    `[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}; callbacks failed: ${faults}`,
+    `[model] seed ${BASE_SEED} (+ stream), ${totals.runs} runs, ${totals.commands} commands: ${byCommand}; callbacks failed: ${faults}; Stripe deliveries ${deliveries.length} (${retried} by its own retries, ${resent} resent)`,
   );
 });
 
@@ -85,6 +90,8 @@ async function agentSnapshot(agentId: string): Promise<AgentSnapshot> {
     ...(agent.subscriptionId ? { subscriptionId: agent.subscriptionId } : {}),
     ...(agent.vm?.serverId ? { serverId: String(agent.vm.serverId) } : {}),
     ...(agent.subscriptionEndedAt ? { subscriptionEndedAt: agent.subscriptionEndedAt } : {}),
+    ...(agent.everActiveAt ? { everActiveAt: agent.everActiveAt } : {}),
+    ...(agent.suspendedAt ? { suspendedAt: agent.suspendedAt } : {}),
   };
 }
 
@@ -103,8 +110,12 @@ async function settle(real: Real): Promise<void> {
   const about = (input: string) => real.agents.some(({ agentId }) => input.includes(agentId));
   for (;;) {
     await stack.fakes.stripe.settled();
-    // Stripe retries an event its endpoint did not acknowledge (for up to three days); the fake leaves that to us.
-    for (const event of runEvents(real).filter((candidate) => candidate.pending_webhooks > 0)) {
+    // Stripe retries an event its endpoint did not acknowledge (the fake's own retries, days played in seconds); one
+    // whose retries ran out is resent by a person from Stripe's Dashboard.
+    const retrying = new Set(stack.fakes.stripe.scheduledRetries().map((retry) => retry.eventId));
+    for (const event of runEvents(real).filter(
+      (candidate) => candidate.pending_webhooks > 0 && !retrying.has(candidate.id),
+    )) {
       await stack.fakes.stripe.redeliver(event.id);
     }
     const running = executions.filter(
@@ -150,7 +161,23 @@ async function worldOf(real: Real): Promise<WorldSnapshot> {
     jobAgents.set(jobId, job.agentId);
     devices.push({ hostname: device.hostname, jobId });
   }
-  return { agents, jobAgents, subscriptions, endedByStripe: real.endedByStripe, servers, devices };
+  const runSubscriptions = new Set(subscriptions.map((subscription) => subscription.id));
+  const refunds = [...stack.fakes.stripe.state.refunds.values()];
+  const payments = [...stack.fakes.stripe.state.invoices.values()]
+    .filter((invoice) => runSubscriptions.has(invoice.parent.subscription_details.subscription))
+    .flatMap((invoice) =>
+      invoice.payments.data
+        .filter((payment) => payment.status === 'paid')
+        .map((payment) => ({
+          subscriptionId: invoice.parent.subscription_details.subscription,
+          paymentIntent: payment.payment.payment_intent,
+          amountPaid: invoice.amount_paid,
+          refunds: refunds
+            .filter((refund) => refund.payment_intent === payment.payment.payment_intent)
+            .map((refund) => refund.amount),
+        })),
+    );
+  return { agents, jobAgents, subscriptions, endedByStripe: real.endedByStripe, servers, devices, payments };
 }
 
 /** `agent-job-01abc...` (local/workflow-runner.ts `agentHostname`) back to `job_01ABC...`. */

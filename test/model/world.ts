@@ -12,6 +12,18 @@ export interface AgentSnapshot {
   readonly serverId?: string;
   /** When the Stripe subscription ended (as the table recorded it). */
   readonly subscriptionEndedAt?: string;
+  /** When it first became active (I7): absent while it never ran. */
+  readonly everActiveAt?: string;
+  /** Stopped because its subscription did not pay for it (I8). */
+  readonly suspendedAt?: string;
+}
+
+/** One paid payment of one of the run's invoices, with the amounts refunded of it. */
+export interface PaymentSnapshot {
+  readonly subscriptionId: string;
+  readonly paymentIntent: string;
+  readonly amountPaid: number;
+  readonly refunds: readonly number[];
 }
 
 export interface SubscriptionSnapshot {
@@ -41,10 +53,14 @@ export interface WorldSnapshot {
   readonly endedByStripe: ReadonlySet<string>;
   readonly servers: readonly ServerSnapshot[];
   readonly devices: readonly DeviceSnapshot[];
+  /** Every paid payment of the run's subscriptions. */
+  readonly payments: readonly PaymentSnapshot[];
 }
 
 /** Stripe's statuses of a subscription that bills the customer. */
 const BILLED = new Set(['active', 'past_due']);
+/** Stripe's statuses of a subscription that does not pay for its agent to run (I8). */
+const UNPAID = new Set(['unpaid', 'paused']);
 /** Agent statuses a customer may be billed for (I1). */
 const BILLABLE: ReadonlySet<AgentStatus> = new Set([
   'provisioning',
@@ -103,6 +119,35 @@ export function violations(world: WorldSnapshot): string[] {
     if (agent !== undefined && agent.agentStatus !== 'destroyed') {
       found.push(`I5: subscription ${subscriptionId} ended, yet agent ${agent.agentId} is ${agent.agentStatus}`);
     }
+  }
+  for (const payment of world.payments) {
+    if (payment.refunds.length > 1)
+      found.push(`I7: payment ${payment.paymentIntent} was refunded ${payment.refunds.length} times`);
+  }
+  for (const agent of world.agents) {
+    const mine = world.payments.filter((payment) => payment.subscriptionId === agent.subscriptionId);
+    if (agent.agentStatus === 'destroyed' && agent.everActiveAt === undefined) {
+      for (const payment of mine.filter(
+        (each) => each.refunds.reduce((sum, amount) => sum + amount, 0) !== each.amountPaid,
+      ))
+        found.push(
+          `I7: agent ${agent.agentId} never ran, yet payment ${payment.paymentIntent} is not refunded in full`,
+        );
+    }
+    if (agent.everActiveAt !== undefined) {
+      for (const payment of mine.filter((each) => each.refunds.length > 0))
+        found.push(`I7: agent ${agent.agentId} ran, yet payment ${payment.paymentIntent} was refunded`);
+    }
+    const subscription = world.subscriptions.find((candidate) => candidate.id === agent.subscriptionId);
+    if (agent.agentStatus === 'active' && subscription !== undefined && UNPAID.has(subscription.status))
+      found.push(`I8: agent ${agent.agentId} is active while its subscription is ${subscription.status}`);
+    if (
+      agent.agentStatus === 'stopped' &&
+      agent.suspendedAt !== undefined &&
+      agent.subscriptionEndedAt === undefined &&
+      subscription?.status === 'active'
+    )
+      found.push(`I8: agent ${agent.agentId} is still suspended though its subscription is paid again`);
   }
   for (const server of world.servers) {
     const agent = server.agentId === undefined ? undefined : agents.get(server.agentId);
