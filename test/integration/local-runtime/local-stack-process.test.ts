@@ -103,8 +103,10 @@ describe('npm start', () => {
         jobId: inFlight.jobId,
         agentStatus: 'failed',
         status: 'failed',
-        error: INTERRUPTED_REASON,
       });
+      // The reason, as staff read it (the owner reads the failure in their words).
+      const staff = await ApiClient.signIn(restartedUrl, `operator-${RUN}`, ['operators']);
+      expect((await staff.agent(agent.agentId)).error).toBe(INTERRUPTED_REASON);
       expect(after.seq).toBeGreaterThan(inFlight.seq);
       expect(after.steps.find((step) => step.key === 'queued')?.startedAt).toBe(
         inFlight.steps.find((step) => step.key === 'queued')?.startedAt,

@@ -41,6 +41,11 @@ async function signIn(name: string): Promise<ApiClient> {
   return ApiClient.signIn(stack.url, `${name}-${RUN}`);
 }
 
+/** An operator, who reads a failure as staff do: the workflow's step and its own message. */
+async function signInStaff(): Promise<ApiClient> {
+  return ApiClient.signIn(stack.url, `operator-${RUN}`, ['operators']);
+}
+
 async function live(api: ApiClient): Promise<LiveClient> {
   const client = await api.live(stack.wsUrl);
   clients.push(client);
@@ -137,10 +142,15 @@ describe('provisioning through the local runtime', () => {
     const agent = await buy(api, 'Flaky [fail:network_configured]');
     const view = await api.settled(agent.agentId);
 
-    expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed', failedStep: 'network_configured' });
-    const byKey = Object.fromEntries(view.steps.map((step) => [step.key, step]));
+    // Staff read the workflow's step and its own message; the owner reads the same failure in their words.
+    const staffView = await (await signInStaff()).agent(agent.agentId);
+    expect(staffView).toMatchObject({ agentStatus: 'failed', status: 'failed', failedStep: 'network_configured' });
+    const byKey = Object.fromEntries(staffView.steps.map((step) => [step.key, step]));
     expect(byKey.networking).toMatchObject({ status: 'error', failedStep: 'network_configured' });
     expect(byKey.networking?.error).toContain('Injected failure at network_configured');
+    expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed' });
+    expect(view.steps.find((step) => step.status === 'error')?.key).toBe('networking');
+    expect(JSON.stringify(view)).not.toContain('Injected failure');
     expect(byKey.creating?.status).toBe('completed');
     expect(byKey.installing?.status).toBe('pending');
     // The server existed (vm_created reported it); rollback deleted it and the device joined before the failure.
@@ -202,7 +212,9 @@ describe('provisioning through the local runtime', () => {
     const view = await api.settled(agent.agentId, 30_000);
 
     expect(view).toMatchObject({ agentStatus: 'failed', status: 'failed' });
-    expect(view.error).toContain(`no heartbeat for ${HEARTBEAT_TIMEOUT_SECONDS} s`);
+    expect((await (await signInStaff()).agent(agent.agentId)).error).toContain(
+      `no heartbeat for ${HEARTBEAT_TIMEOUT_SECONDS} s`,
+    );
     expect(view.steps.find((step) => step.status === 'error')?.key).toBe('networking');
     expect((await executionOf(view.jobId!)).status).toBe('FAILED');
     expect(
