@@ -3,7 +3,7 @@
  * opaque cursor, and an agent's audit trail (its history items, newest first). Filters are applied to what the index
  * returns, so a page may read more items than it answers; each request reads at most {@link MAX_ITEMS_READ}.
  */
-import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobState } from '../domain/job-events.ts';
 import {
   LIFECYCLE_PENDING_STATUSES,
@@ -14,7 +14,8 @@ import {
   type StuckBounds,
 } from '../domain/operations.ts';
 import { dynamo } from '../shared/clients/dynamodb.ts';
-import { HISTORY_PREFIX, JOBS_BY_TIME_INDEX, JOBS_BY_TIME_PARTITION, keys, withoutKeys } from '../shared/keys.ts';
+import { newestFirst } from '../shared/jobs-by-time.ts';
+import { HISTORY_PREFIX, JOBS_BY_TIME_PARTITION, keys, withoutKeys } from '../shared/keys.ts';
 import { agentIdsWithDeadlineBefore, getAgent, tableName } from '../shared/repository.ts';
 
 /** Index items read per Query page. */
@@ -92,36 +93,6 @@ function isLast(
   lastEvaluatedKey: unknown,
 ): boolean {
   return item === items.at(-1) && lastEvaluatedKey === undefined;
-}
-
-/** Every job created at or after `since`, newest first (all pages). */
-export async function jobsCreatedSince(since: Date): Promise<JobState[]> {
-  const jobs: JobState[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const base = newestFirst();
-    const { Items = [], LastEvaluatedKey } = await dynamo.send(
-      new QueryCommand({
-        ...base,
-        KeyConditionExpression: `${base.KeyConditionExpression} AND JobsByTimeSK >= :since`,
-        ExpressionAttributeValues: { ...base.ExpressionAttributeValues, ':since': since.toISOString() },
-        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-      }),
-    );
-    for (const item of Items) jobs.push(withoutKeys(item) as unknown as JobState);
-    startKey = LastEvaluatedKey;
-  } while (startKey !== undefined);
-  return jobs;
-}
-
-function newestFirst() {
-  return {
-    TableName: tableName(),
-    IndexName: JOBS_BY_TIME_INDEX,
-    KeyConditionExpression: 'JobsByTimePK = :jobs',
-    ExpressionAttributeValues: { ':jobs': JOBS_BY_TIME_PARTITION } as Record<string, unknown>,
-    ScanIndexForward: false,
-  } satisfies Partial<QueryCommandInput>;
 }
 
 /**

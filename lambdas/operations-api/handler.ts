@@ -24,7 +24,8 @@ import {
 } from '../shared/dashboard-api.ts';
 import { json } from '../shared/http.ts';
 import { getAgent } from '../shared/repository.ts';
-import { agentsPastLifecycleBound, auditTrail, decodeCursor, jobsCreatedSince, jobsPage } from './fleet-reads.ts';
+import { jobsCreatedSince } from '../shared/jobs-by-time.ts';
+import { agentsPastLifecycleBound, auditTrail, decodeCursor, jobsPage } from './fleet-reads.ts';
 
 // With the state machine's timeouts (the same settings the execution input is built from): a job past them is stuck.
 const config = loadConfig({ ...tableConfig, ...timeoutsConfig });
