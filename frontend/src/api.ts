@@ -6,7 +6,9 @@ import {
   agentView,
   errorBody,
   logsPage,
+  usualDurations,
   type LogsPage,
+  type UsualDurations,
   type AgentActionRequest,
   type AgentView,
   type CreateAgentRequest,
@@ -180,6 +182,11 @@ export class ApiClient {
   async logs(agentId: string, after: number, jobId?: string): Promise<LogsPage> {
     const query = new URLSearchParams({ after: String(after), ...(jobId === undefined ? {} : { jobId }) });
     return logsPage.parse(await this.json('GET', `/agents/${encodeURIComponent(agentId)}/logs?${query.toString()}`));
+  }
+
+  /** How long each step usually takes in the agent's region (the fleet's last day). */
+  async usualDurations(agentId: string): Promise<UsualDurations> {
+    return usualDurations.parse(await this.json('GET', `/agents/${encodeURIComponent(agentId)}/usual-durations`));
   }
 
   /** Reads one agent, sending `If-None-Match` so an unchanged agent costs a 304. */

@@ -2,6 +2,7 @@
  * How agent state reads on the page: labels, icons, durations, heartbeat staleness. Pure, so it is unit-tested
  * without a browser; components only lay these out.
  */
+import type { StepPace } from '../../lambdas/domain/eta.ts';
 import { offeredActions, type Caller } from '../../lambdas/domain/access.ts';
 import { actionStateOf, type AgentAction } from '../../lambdas/domain/lifecycle.ts';
 import type { ActionError, AgentView } from '../../lambdas/domain/schemas.ts';
@@ -165,4 +166,20 @@ export function stuckNoticeOf(view: AgentView, now: Date): StuckNotice | undefin
   const stuck = provisioningStuckOf(signs, now, boundsOf(view.timeouts));
   if (stuck === undefined) return undefined;
   return { text: STUCK_TEXTS[stuck.kind](stuck.forMs, stuck.boundSeconds * 1000), givenUpBy: stuck.givenUpBy };
+}
+
+/** What the page says of a step against its usual duration: nothing without one, "usually ..." or, past p95, why. */
+export function stepPaceLabel(step: UiStep, pace: StepPace): string | undefined {
+  if (pace.kind === 'unknown' || step.key === 'running') return undefined;
+  if (pace.kind === 'slow' && step.status === 'active') {
+    return `Taking longer than usual: most finish within ${formatDuration(pace.p95Ms)}`;
+  }
+  if (pace.kind === 'slow' && step.status === 'completed')
+    return `Took longer than usual (usually ${formatDuration(pace.p50Ms)})`;
+  return `Usually ${formatDuration(pace.p50Ms)}`;
+}
+
+/** About how long is left, in words. */
+export function timeLeftLabel(ms: number): string {
+  return ms < 1_000 ? 'Almost done' : `About ${formatDuration(ms)} left`;
 }

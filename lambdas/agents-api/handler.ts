@@ -7,7 +7,15 @@ import { createHash } from 'node:crypto';
 import { mayAct, maySee, reasonRequired, shownTo } from '../domain/access.ts';
 import { agentViewOf } from '../domain/job-events.ts';
 import { requestFingerprint } from '../domain/request-fingerprint.ts';
-import { agentActionRequest, createAgentRequest, logsQuery, type AgentView, type LogsPage } from '../domain/schemas.ts';
+import { DAY_MS, usualStepDurations, type StepDurations } from '../domain/operations.ts';
+import {
+  agentActionRequest,
+  createAgentRequest,
+  logsQuery,
+  type AgentView,
+  type LogsPage,
+  type UsualDurations,
+} from '../domain/schemas.ts';
 import { refusalText } from '../domain/validation.ts';
 import * as z from '../domain/zod-mini.ts';
 import { loadConfig, tableConfig, timeoutsConfig, timeoutsOf } from '../shared/config.ts';
@@ -25,6 +33,7 @@ import {
 } from '../shared/dashboard-api.ts';
 import { header, json, utf8Body } from '../shared/http.ts';
 import { logBatchesAfter } from '../shared/job-logs.ts';
+import { jobsCreatedSince } from '../shared/jobs-by-time.ts';
 import { agentView, createAgent, getJob, listAgentsByUser, type AgentRecord } from '../shared/repository.ts';
 import { requestLifecycleAction, type ActionSettings } from './actions.ts';
 
@@ -121,6 +130,45 @@ async function getLogs(request: Request): Promise<Response> {
 }
 
 /**
+ * Each region's usual durations, computed from one read of the fleet's jobs of the last day and kept by each instance
+ * for five minutes; while some step has no duration yet in the region, only for ten seconds (its first jobs are about
+ * to give it one).
+ */
+const USUAL_DURATIONS_CACHE_MS = 5 * 60_000;
+const UNKNOWN_DURATIONS_CACHE_MS = 10_000;
+const usualByRegion = new Map<string, { readAt: number; steps: StepDurations[] }>();
+const everyStepKnown = (steps: readonly StepDurations[]) => steps.every((step) => step.count > 0);
+async function usualDurationsIn(region: string, now: Date): Promise<StepDurations[]> {
+  const cached = usualByRegion.get(region);
+  const known = cached !== undefined && everyStepKnown(cached.steps);
+  const age = cached === undefined ? Number.POSITIVE_INFINITY : now.getTime() - cached.readAt;
+  if (cached !== undefined && age <= (known ? USUAL_DURATIONS_CACHE_MS : UNKNOWN_DURATIONS_CACHE_MS))
+    return cached.steps;
+  const jobs = await jobsCreatedSince(new Date(now.getTime() - DAY_MS));
+  const steps = usualStepDurations(jobs, region, now);
+  usualByRegion.set(region, { readAt: now.getTime(), steps });
+  return steps;
+}
+
+/**
+ * GET /agents/{agentId}/usual-durations: p50 and p95 of each step the fleet completed in the agent's region over the
+ * last day (the console's health numbers, operations.ts), cached by the instance (usualDurationsIn) and five minutes
+ * in the browser (ten seconds while a step has none yet).
+ */
+async function getUsualDurations(request: Request): Promise<Response> {
+  const agent = await visibleAgent(request);
+  const now = new Date();
+  const body: UsualDurations = {
+    agentId: agent.agentId,
+    region: agent.region,
+    windowHours: DAY_MS / 3_600_000,
+    steps: await usualDurationsIn(agent.region, now),
+  };
+  const keptMs = everyStepKnown(body.steps) ? USUAL_DURATIONS_CACHE_MS : UNKNOWN_DURATIONS_CACHE_MS;
+  return json(200, body, { 'cache-control': `private, max-age=${keptMs / 1000}` });
+}
+
+/**
  * POST /agents/{agentId}/actions: 202 with the action record (progress follows over the WebSocket), 403 for support
  * (access.ts#mayAct), 400 for an operator without a reason, 409 for a transition the agent's state refuses
  * (lifecycle.ts#isAcceptedNow: the page offers exactly what passes both, access.ts#offeredActions), 422 for a reused
@@ -158,6 +206,7 @@ const route = byRouteKey({
   'POST /agents': createDraftAgent,
   'GET /agents/{agentId}': getAgentView,
   'GET /agents/{agentId}/logs': getLogs,
+  'GET /agents/{agentId}/usual-durations': getUsualDurations,
   'POST /agents/{agentId}/actions': requestAction,
 });
 

@@ -250,7 +250,7 @@ export function percentile(sorted: readonly number[], p: number): number | undef
 
 function windowHealth(jobs: readonly JobState[], now: Date): WindowHealth {
   const failures = new Map<string, number>();
-  const durations = new Map<UiStepKey, number[]>(UI_STEP_KEYS.map((key) => [key, []]));
+  const durations = completedDurations(jobs, now);
   let succeeded = 0;
   let failed = 0;
   let live = 0;
@@ -260,10 +260,6 @@ function windowHealth(jobs: readonly JobState[], now: Date): WindowHealth {
     else live++;
     const failedStep = failedStepOf(job);
     if (failedStep !== undefined) failures.set(failedStep, (failures.get(failedStep) ?? 0) + 1);
-    for (const step of job.steps) {
-      const duration = step.status === 'completed' ? stepDurationMs(step, now) : undefined;
-      if (duration !== undefined) durations.get(step.key)?.push(duration);
-    }
   }
   return {
     started: jobs.length,
@@ -273,18 +269,48 @@ function windowHealth(jobs: readonly JobState[], now: Date): WindowHealth {
     failuresByStep: [...failures]
       .map(([step, count]) => ({ step, count }))
       .sort((a, b) => b.count - a.count || a.step.localeCompare(b.step)),
-    stepDurations: UI_STEP_KEYS.map((step) => {
-      const sorted = (durations.get(step) ?? []).sort((a, b) => a - b);
-      const p50Ms = percentile(sorted, 50);
-      const p95Ms = percentile(sorted, 95);
-      return {
-        step,
-        count: sorted.length,
-        ...(p50Ms === undefined ? {} : { p50Ms }),
-        ...(p95Ms === undefined ? {} : { p95Ms }),
-      };
-    }),
+    stepDurations: stepDurationsOf(durations),
   };
+}
+
+/** p50 and p95 of each UI step's completed durations. */
+function stepDurationsOf(durations: ReadonlyMap<UiStepKey, number[]>): StepDurations[] {
+  return UI_STEP_KEYS.map((step) => {
+    const sorted = [...(durations.get(step) ?? [])].sort((a, b) => a - b);
+    const p50Ms = percentile(sorted, 50);
+    const p95Ms = percentile(sorted, 95);
+    return {
+      step,
+      count: sorted.length,
+      ...(p50Ms === undefined ? {} : { p50Ms }),
+      ...(p95Ms === undefined ? {} : { p95Ms }),
+    };
+  });
+}
+
+/** The completed durations of each UI step over `jobs`. */
+function completedDurations(jobs: readonly JobState[], now: Date): Map<UiStepKey, number[]> {
+  const durations = new Map<UiStepKey, number[]>(UI_STEP_KEYS.map((key) => [key, []]));
+  for (const job of jobs) {
+    for (const step of job.steps) {
+      const duration = step.status === 'completed' ? stepDurationMs(step, now) : undefined;
+      if (duration !== undefined) durations.get(step.key)?.push(duration);
+    }
+  }
+  return durations;
+}
+
+/**
+ * How long each step usually takes in `region`: p50 and p95 of the steps the fleet's jobs there completed (the jobs
+ * the caller read, e.g. the last 24 hours'), as the console's health counts them.
+ */
+export function usualStepDurations(jobs: readonly JobState[], region: string, now: Date): StepDurations[] {
+  return stepDurationsOf(
+    completedDurations(
+      jobs.filter((job) => job.region === region),
+      now,
+    ),
+  );
 }
 
 /**

@@ -232,6 +232,23 @@ export const logsPage = z.object({
 });
 export type LogsPage = z.infer<typeof logsPage>;
 
+/** `GET /agents/{agentId}/usual-durations`: how long each step took the fleet in the agent's region lately. */
+export const usualDurations = z.object({
+  agentId,
+  region: z.string(),
+  /** How far back the jobs counted go. */
+  windowHours: z.number(),
+  steps: z.array(
+    z.object({
+      step: z.enum(UI_STEP_KEYS as [UiStepKey, ...UiStepKey[]]),
+      count: z.number().check(z.int(), z.nonnegative()),
+      p50Ms: z.optional(z.number()),
+      p95Ms: z.optional(z.number()),
+    }),
+  ),
+});
+export type UsualDurations = z.infer<typeof usualDurations>;
+
 // ---------------------------------------------------------------------------------------------------------------------
 // WebSocket messages
 

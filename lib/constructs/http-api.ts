@@ -73,6 +73,8 @@ export const ROUTE_THROTTLES: Readonly<Record<string, Required<ThrottleSettings>
   'GET /agents/{agentId}': { rateLimit: 50, burstLimit: 100 },
   // Each page load and reconnect also catches up on the log lines.
   'GET /agents/{agentId}/logs': { rateLimit: 50, burstLimit: 100 },
+  // Once per agent page (and cached five minutes by the browser).
+  'GET /agents/{agentId}/usual-durations': { rateLimit: 50, burstLimit: 100 },
   // A person's clicks (actions also have their own per-agent rate limit in the table).
   'POST /agents': { rateLimit: 10, burstLimit: 20 },
   'POST /agents/{agentId}/actions': { rateLimit: 10, burstLimit: 20 },
@@ -230,6 +232,7 @@ export class HttpApi extends Construct {
       ['/agents', [HttpMethod.GET, HttpMethod.POST]],
       ['/agents/{agentId}', [HttpMethod.GET]],
       ['/agents/{agentId}/logs', [HttpMethod.GET]],
+      ['/agents/{agentId}/usual-durations', [HttpMethod.GET]],
       ['/agents/{agentId}/actions', [HttpMethod.POST]],
     ];
     const dashboardRoutes = agentsRoutes.flatMap(([path, methods]) =>

@@ -158,6 +158,10 @@ describe('dashboard', () => {
     await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Resilient');
     await recordStepChanges(page);
+    // The first test's agent ran in this region: each step shows its usual duration, and about how long is left.
+    await page.getByTestId('usual-creating').waitFor();
+    expect(await page.getByTestId('usual-creating').textContent()).toMatch(/^Usually \d+\.\d s$/);
+    expect(await page.getByTestId('time-left').textContent()).toMatch(/^(About \d+\.\d s left|Almost done)$/);
     await page.locator('[data-testid="connection"][data-state="live"]').waitFor();
     await page.locator('[data-testid="step-creating"]:not([data-status="pending"])').waitFor();
 

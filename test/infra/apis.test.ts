@@ -42,6 +42,7 @@ describe('HTTP API', () => {
     ['POST /agents', 'agents-api', 'CUSTOM'],
     ['GET /agents/{agentId}', 'agents-api', 'CUSTOM'],
     ['GET /agents/{agentId}/logs', 'agents-api', 'CUSTOM'],
+    ['GET /agents/{agentId}/usual-durations', 'agents-api', 'CUSTOM'],
     ['POST /agents/{agentId}/checkout', 'checkout', 'CUSTOM'],
     ['POST /agents/{agentId}/actions', 'agents-api', 'CUSTOM'],
     ['GET /operations/jobs', 'operations-api', 'CUSTOM'],

@@ -12,6 +12,7 @@ import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
 import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
 import { useStepLogs } from './step-logs.tsx';
+import { TimeLeft, useUsualDurations } from './usual-durations.tsx';
 
 /**
  * Everything about one loaded agent: status, notices, what can be done with it, its steps and its server. The
@@ -36,6 +37,7 @@ export function AgentDetails({
   const heading = usePageHeading(view.name);
   const stuck = provisioning ? stuckNoticeOf(view, now) : undefined;
   const logs = useStepLogs(view.agentId, view.jobId);
+  const usual = useUsualDurations(view.agentId, provisioning);
 
   return (
     <article class="agent" data-testid="agent" data-seq={view.seq} aria-labelledby="agent-heading">
@@ -116,7 +118,8 @@ export function AgentDetails({
       {view.agentStatus === 'draft' || view.agentStatus === 'destroyed' ? null : (
         <section aria-labelledby="steps-heading" class="card">
           <h2 id="steps-heading">Provisioning</h2>
-          <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} logs={logs} />
+          <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} logs={logs} usual={usual} />
+          {provisioning ? <TimeLeft steps={view.steps} usual={usual} now={now} /> : null}
           {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
           {provisioning && !live ? (
             <p class="muted" data-testid="not-live">

@@ -2,7 +2,9 @@ import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import type { UiStep, UiStepKey } from '../../../lambdas/domain/steps.ts';
 import type { StepLog } from '../live/job-log.ts';
 import { formatAge, heartbeatAgeMs, stepStatusBadge, stepTimeLabel } from '../presentation.ts';
+import type { StepDurations } from '../../../lambdas/domain/operations.ts';
 import { StepLogView } from './step-logs.tsx';
+import { StepPaceNote } from './usual-durations.tsx';
 
 /**
  * The provisioning steps in order, each with its status and how long it took (or has been running), and its log lines
@@ -13,11 +15,14 @@ export function StepList({
   now,
   cancelled,
   logs,
+  usual = [],
 }: {
   steps: readonly UiStep[];
   now: Date;
   cancelled: boolean;
   logs?: ReadonlyMap<UiStepKey, StepLog>;
+  /** How long each step usually takes (the fleet's p50/p95 in the agent's region). */
+  usual?: readonly StepDurations[];
 }) {
   return (
     <ol class="steps" data-testid="steps">
@@ -35,7 +40,10 @@ export function StepList({
               {badge.icon}
             </span>
             <span class="step__label">{step.label}</span>
-            <span class="step__status">{badge.label}</span>
+            <span class="step__status">
+              {badge.label}
+              <StepPaceNote step={step} usual={usual} now={now} />
+            </span>
             <span class="step__duration" data-testid={`duration-${step.key}`}>
               {stepTimeLabel(step, steps, now)}
             </span>

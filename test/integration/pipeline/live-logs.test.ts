@@ -8,7 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signCallback } from '../../../.github/scripts/callback.mjs';
 import { LOG_LIMITS } from '../../../lambdas/domain/log-lines.ts';
-import { logsPage, type LogBatch, type LogsMessage, type LogsPage } from '../../../lambdas/domain/schemas.ts';
+import {
+  logsPage,
+  usualDurations,
+  type LogBatch,
+  type LogsMessage,
+  type LogsPage,
+} from '../../../lambdas/domain/schemas.ts';
 import type { LocalStack } from '../../../local/start.ts';
 import { ApiClient, payForAgent, startTestStack, type LiveClient } from '../../support/local-stack.ts';
 
@@ -126,6 +132,12 @@ describe("the workflow runner's log lines", () => {
       const rest = await logsOf(owner, agentId, `?after=${after}`);
       expect(rest.batches.map((batch) => batch.batch)).toEqual(numbers.slice(after));
     }
+    // The fleet's usual durations in the region now count this run's steps.
+    const usual = await owner.fetch(`/agents/${agentId}/usual-durations`);
+    expect(usual.status).toBe(200);
+    const { steps } = usualDurations.parse(await usual.json());
+    expect(steps.find((step) => step.step === 'creating')).toMatchObject({ count: 1, p50Ms: expect.any(Number) });
+
     // Another customer sees nothing of it; a malformed cursor is refused.
     const stranger = await ApiClient.signIn(stack.url, `logs-stranger-${RUN}`);
     expect((await stranger.fetch(`/agents/${agentId}/logs`)).status).toBe(404);
