@@ -1,9 +1,10 @@
 /**
  * The dashboard in headless Chromium against the whole local runtime (gateway, handlers, Step Functions, workflow
  * runner, DynamoDB Local): what a buyer sees from checkout to a running agent, a failure, a dropped socket, and
- * another user's agent.
+ * another user's agent. The Running agent's page is saved as docs/agent-page.png for the README.
  */
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { agentView } from '../../lambdas/domain/schemas.ts';
 import { UI_STEP_KEYS } from '../../lambdas/domain/steps.ts';
@@ -12,6 +13,8 @@ import { dashboardSuite } from './suite.ts';
 
 const RUN = randomBytes(4).toString('hex');
 const RUNNING_TIMEOUT_MS = 60_000;
+/** The README's picture of the agent page (a bought agent, Running). */
+const README_SCREENSHOT = fileURLToPath(new URL('../../docs/agent-page.png', import.meta.url));
 
 // Slow enough steps that people (and screenshots) see each one active.
 const suite = dashboardSuite('dashboard', { runnerStepMs: 600 });
@@ -70,6 +73,7 @@ describe('dashboard', () => {
     expect(await page.getByTestId('tailscale-ip').textContent()).toBe(server.vm?.tailscaleIp);
     expect(server.vm?.serverIp).toMatch(/^[\d.:a-f]+$/);
     await saveScreenshot(page, 'agent-running');
+    await page.screenshot({ path: README_SCREENSHOT, fullPage: true });
 
     // After a reload the lines are all there again (catch-up), each step's under it, the echoed key masked.
     const logOf = async (key: string) => (await page.getByTestId(`log-${key}`).locator('pre').textContent()) ?? '';

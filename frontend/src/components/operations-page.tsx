@@ -344,30 +344,32 @@ function JobRow({ job, onActed }: { job: JobSummary; onActed: () => Promise<void
         </td>
         <td data-label="Duration">{formatDuration(job.durationMs)}</td>
         <td class="jobs__actions">
-          {job.workflowRunUrl !== undefined && (
-            <a href={job.workflowRunUrl} target="_blank" rel="noreferrer" data-testid="run-link">
-              Run
-            </a>
-          )}
-          <button
-            type="button"
-            class="button button--quiet"
-            onClick={() => void toggleTrail()}
-            data-testid="show-history"
-          >
-            History
-          </button>
-          {offered.map((action) => (
+          <div class="jobs__buttons">
+            {job.workflowRunUrl !== undefined && (
+              <a href={job.workflowRunUrl} target="_blank" rel="noreferrer" data-testid="run-link">
+                Run
+              </a>
+            )}
             <button
-              key={action.action}
               type="button"
-              class={`button ${action.buttonClass}`}
-              onClick={() => void ask(action)}
-              data-testid={`open-${action.action}`}
+              class="button button--quiet"
+              onClick={() => void toggleTrail()}
+              data-testid="show-history"
             >
-              {action.label}
+              History
             </button>
-          ))}
+            {offered.map((action) => (
+              <button
+                key={action.action}
+                type="button"
+                class={`button ${action.buttonClass}`}
+                onClick={() => void ask(action)}
+                data-testid={`open-${action.action}`}
+              >
+                {action.label}
+              </button>
+            ))}
+          </div>
         </td>
       </tr>
       {open && (
