@@ -335,6 +335,11 @@ async function main(): Promise<void> {
       });
       rows.push({
         benchmark: 'fan-out',
+        metric: `${result.connections} connections: stack process CPU per delivery (every thread)`,
+        value: `${result.cpuMicrosPerDelivery.toFixed(0)} µs`,
+      });
+      rows.push({
+        benchmark: 'fan-out',
         metric: `${result.connections} connections: stack RSS idle -> connected -> peak (heap peak); floor: its server's RSS`,
         value: `${mb(result.memoryBefore.rss)} -> ${mb(result.memoryConnected.rss)} -> ${mb(result.memoryPeak.rss)} (${mb(result.memoryPeak.heapUsed)})`,
         ...(floorResult === undefined

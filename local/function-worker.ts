@@ -58,7 +58,8 @@ export class FunctionWorker {
   static async start(entry: FunctionEntry, account: LocalAccount): Promise<FunctionWorker> {
     const worker = new Worker(ENTRY, {
       workerData: { entry, account } satisfies WorkerData,
-      execArgv: ['--import', 'tsx'],
+      // `--cpu-prof` given to the process profiles each worker too (a profile per thread), as it does without execArgv.
+      execArgv: [...process.execArgv.filter((flag) => flag.startsWith('--cpu-prof')), '--import', 'tsx'],
     });
     await once(worker, 'online');
     await once(worker, 'message');

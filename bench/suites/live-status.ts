@@ -201,6 +201,11 @@ export interface FanoutResult extends ThroughputResult {
   readonly memoryPeak: MemorySample;
   /** Where the RSS is once the messages are delivered (the connections still open). */
   readonly memoryAfter: MemoryBreakdown;
+  /**
+   * CPU time of the stack process (every thread: gateway, poller, the fan-out's worker) per delivery, in µs: valid on a
+   * loaded machine, where the deliveries per second are not.
+   */
+  readonly cpuMicrosPerDelivery: number;
 }
 
 /**
@@ -216,7 +221,7 @@ export async function measureFanout(
   messages: number,
   memoryBefore: MemorySample,
 ): Promise<FanoutResult> {
-  const { rss, heapUsed } = await stack.call('usage');
+  const { rss, heapUsed, cpuMicros } = await stack.call('usage');
   await stack.call('startMemorySampling');
   let memoryPeak: MemorySample | undefined;
   try {
@@ -225,9 +230,17 @@ export async function measureFanout(
       if (callback.status !== 200) throw new Error(`Heartbeat answered ${callback.status}`);
       return callback.sentAt;
     });
+    const cpuMicrosPerDelivery = ((await stack.call('usage')).cpuMicros - cpuMicros) / throughput.delivered;
     memoryPeak = await stack.call('stopMemorySampling');
     const memoryAfter = await stack.call('memoryBreakdown');
-    return { ...throughput, memoryBefore, memoryConnected: { rss, heapUsed }, memoryPeak, memoryAfter };
+    return {
+      ...throughput,
+      memoryBefore,
+      memoryConnected: { rss, heapUsed },
+      memoryPeak,
+      memoryAfter,
+      cpuMicrosPerDelivery,
+    };
   } finally {
     if (memoryPeak === undefined) await stack.call('stopMemorySampling');
   }

@@ -1,0 +1,62 @@
+/**
+ * `npx tsx bench/fanout-cpu.ts [--connections N] [--messages M] [--rounds R]`: the stack process's CPU time per
+ * fan-out delivery (every thread), the fan-out in its worker thread as `npm run bench` runs it. CPU time, not wall
+ * time: it holds on a loaded machine, so a change to the twin can be measured before and after in the same conditions.
+ * `BENCH_CPU_PROF=<dir>` writes the stack process's CPU profile (read it with bench/profile-top.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { synthesizeTemplate } from '../local/template.ts';
+import { Fleet } from './lib/fleet.ts';
+import { paidAgent } from './lib/pipeline.ts';
+import { StackProcess } from './lib/stack.ts';
+import { growFleet, measureFanout } from './suites/live-status.ts';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '1000' },
+    messages: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const connections = Number(values.connections);
+const messages = Number(values.messages);
+const rounds = Number(values.rounds);
+
+const stack = await StackProcess.start(
+  {
+    dataDir: null,
+    port: 0,
+    verbose: false,
+    runnerStepMs: 200,
+    runnerHeartbeatMs: 1_000,
+    functionsInWorkers: ['fanout'],
+  },
+  await synthesizeTemplate(),
+);
+const fleet = await Fleet.start();
+try {
+  const agent = await paidAgent(stack, `bench-cpu-${randomBytes(4).toString('hex')}`, 'Fan-out CPU [manual]');
+  await growFleet(fleet, stack.wsUrl, agent, connections, 0);
+  const { rss, heapUsed, cpuMicros: idleFrom } = await stack.call('usage');
+  const idleWindowMs = 5_000;
+  await new Promise((resolve) => setTimeout(resolve, idleWindowMs));
+  const idleCpuShare = ((await stack.call('usage')).cpuMicros - idleFrom) / (idleWindowMs * 1000);
+  console.log(`idle, ${connections} connections open: ${(idleCpuShare * 100).toFixed(1)} % of a core (stream pollers)`);
+  const perDelivery: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const result = await measureFanout(stack, fleet, agent, connections, messages, { rss, heapUsed });
+    perDelivery.push(result.cpuMicrosPerDelivery);
+    console.log(
+      `round ${round + 1}: ${result.delivered} deliveries, ${result.cpuMicrosPerDelivery.toFixed(0)} µs CPU each`,
+    );
+  }
+  const sorted = perDelivery.toSorted((a, b) => a - b);
+  console.log(
+    `stack CPU per delivery (${connections} connections x ${messages} messages): median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} µs`,
+  );
+  await fleet.request({ cmd: 'close' }, 'closed');
+} finally {
+  await fleet.stop();
+  await stack.stop();
+}
