@@ -116,7 +116,7 @@ const PSEUDO_PARAMETERS: Record<string, string> = {
  */
 export class LocalIam {
   private readonly principals = new Map<string, Principal>();
-  private readonly decisions = new Map<Principal, Map<string, Promise<EvaluationResult>>>();
+  private readonly decisions = new Map<Principal, Map<string, EvaluationResult | Promise<EvaluationResult>>>();
   /** Per principal, whether its policies decide alike for every resource `<prefix><segment>` (by prefix). */
   private readonly uniformPrefixes = new Map<Principal, Map<string, boolean>>();
 
@@ -208,10 +208,13 @@ export class LocalIam {
     const key = `${request.action} ${family ?? request.resource}`;
     let decision = byRequest.get(key);
     if (decision === undefined) {
-      decision = evaluate(principal, request);
-      byRequest.set(key, decision);
+      const evaluation = evaluate(principal, request);
+      byRequest.set(key, evaluation);
+      // Once known, the decision itself replaces its promise: the calls after it (every post) await nothing.
+      void evaluation.then((result) => byRequest.set(key, result)).catch(() => undefined);
+      decision = evaluation;
     }
-    const result = await decision;
+    const result = typeof decision === 'string' ? decision : await decision;
     return result === 'Allowed' ? undefined : new AccessDeniedError(principal, request, result === 'ExplicitlyDenied');
   }
 

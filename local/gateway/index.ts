@@ -342,18 +342,28 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
   });
 }
 
-/** Reads the body, or `undefined` once it exceeds `maxBytes` (the rest is not buffered). */
-async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
-  if (Number(request.headers['content-length'] ?? 0) > maxBytes) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) return undefined;
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
+/** The request's body, or undefined once it exceeds `maxBytes` (the request is then destroyed, as it is not read). */
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  if (Number(request.headers['content-length'] ?? 0) > maxBytes) return Promise.resolve(undefined);
+  // Listeners rather than `for await`: no async iterator and promise per chunk on every management API call.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      request.off('data', onData).off('end', onEnd).off('close', onClose);
+      request.destroy();
+      resolve(undefined);
+    };
+    const onEnd = () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    // A client gone before the end: 'close' without 'end' (after 'end' the promise is settled and this does nothing).
+    const onClose = () => reject(new Error('The request closed before its body was read'));
+    request.on('data', onData).on('end', onEnd).on('error', reject).on('close', onClose);
+  });
 }
 
 function writeResponse(response: ServerResponse, requestId: string, answer: GatewayHttpResponse): void {
