@@ -4,12 +4,8 @@
  * time: it holds on a loaded machine, so a change to the twin can be measured before and after in the same conditions.
  * `BENCH_CPU_PROF=<dir>` writes the stack process's CPU profile (read it with bench/profile-top.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { synthesizeTemplate } from '../local/template.ts';
-import { Fleet } from './lib/fleet.ts';
-import { paidAgent } from './lib/pipeline.ts';
-import { StackProcess } from './lib/stack.ts';
+import { withPaidAgent } from './lib/bench-stack.ts';
 import { growFleet, measureFanout } from './suites/live-status.ts';
 
 const { values } = parseArgs({
@@ -23,20 +19,7 @@ const connections = Number(values.connections);
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);
 
-const stack = await StackProcess.start(
-  {
-    dataDir: null,
-    port: 0,
-    verbose: false,
-    runnerStepMs: 200,
-    runnerHeartbeatMs: 1_000,
-    functionsInWorkers: ['fanout'],
-  },
-  await synthesizeTemplate(),
-);
-const fleet = await Fleet.start();
-try {
-  const agent = await paidAgent(stack, `bench-cpu-${randomBytes(4).toString('hex')}`, 'Fan-out CPU [manual]');
+await withPaidAgent('Fan-out CPU', async (stack, fleet, agent) => {
   await growFleet(fleet, stack.wsUrl, agent, connections, 0);
   const { rss, heapUsed, cpuMicros: idleFrom } = await stack.call('usage');
   const idleWindowMs = 5_000;
@@ -56,7 +39,4 @@ try {
     `stack CPU per delivery (${connections} connections x ${messages} messages): median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} µs`,
   );
   await fleet.request({ cmd: 'close' }, 'closed');
-} finally {
-  await fleet.stop();
-  await stack.stop();
-}
+});

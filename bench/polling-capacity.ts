@@ -5,13 +5,9 @@
  * how many pollers saw the change. CPU per request holds on a loaded machine; the cores it takes at a size say where
  * the twin on this machine stops serving them.
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { synthesizeTemplate } from '../local/template.ts';
-import { Fleet } from './lib/fleet.ts';
-import { paidAgent } from './lib/pipeline.ts';
-import { StackProcess } from './lib/stack.ts';
+import { withPaidAgent } from './lib/bench-stack.ts';
 import { CallbackScript } from './suites/live-status.ts';
 import { measurePolling } from './suites/polling.ts';
 
@@ -21,20 +17,7 @@ const { values } = parseArgs({
 const sizes = values.sizes.split(',').map(Number);
 const windowSeconds = Number(values.window);
 
-const stack = await StackProcess.start(
-  {
-    dataDir: null,
-    port: 0,
-    verbose: false,
-    runnerStepMs: 200,
-    runnerHeartbeatMs: 1_000,
-    functionsInWorkers: ['fanout'],
-  },
-  await synthesizeTemplate(),
-);
-const fleet = await Fleet.start();
-try {
-  const agent = await paidAgent(stack, `bench-polling-${randomBytes(4).toString('hex')}`, 'Polling capacity [manual]');
+await withPaidAgent('Polling capacity', async (stack, fleet, agent) => {
   const script = new CallbackScript(agent);
   for (const size of sizes) {
     const { cpuMicros } = await stack.call('usage');
@@ -50,7 +33,4 @@ try {
         `${availableParallelism()} cores serve at most ${((availableParallelism() * 1000) / cpuMsPerRequest).toFixed(0)} req/s at this cost`,
     );
   }
-} finally {
-  await fleet.stop();
-  await stack.stop();
-}
+});

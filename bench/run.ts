@@ -8,12 +8,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { synthesizeTemplate } from '../local/template.ts';
+import { startBenchStack } from './lib/bench-stack.ts';
 import { Fleet } from './lib/fleet.ts';
 import { FloorServer } from './lib/floor-server.ts';
 import { getAgent, paidAgent } from './lib/pipeline.ts';
 import { type BenchResults, readmeTable, TARGETS } from './lib/readme-table.ts';
-import { StackProcess } from './lib/stack.ts';
 import { kb, markdownTable, mb, ms, perSecond, type ResultRow } from './lib/stats.ts';
 import { measureColdStarts } from './suites/cold-start.ts';
 import {
@@ -134,20 +133,7 @@ async function main(): Promise<void> {
   }
 
   log('starting the local stack');
-  // The fan-out in a worker thread, as a Lambda is its own process: its SDK work (signing) leaves the gateway's thread.
-  // In a process of its own, so that its memory and CPU are the stack's alone (not the synthesis', the floors', the
-  // fleet's), as `npm start` runs it.
-  const stack = await StackProcess.start(
-    {
-      dataDir: null,
-      port: 0,
-      verbose: false,
-      runnerStepMs: 200,
-      runnerHeartbeatMs: 1_000,
-      functionsInWorkers: ['fanout'],
-    },
-    await synthesizeTemplate(),
-  );
+  const stack = await startBenchStack();
   const fleet = await Fleet.start();
   const results: Record<string, unknown> = { coldStarts };
   let table: BenchResults;
