@@ -40,8 +40,10 @@ describe('dashboard', () => {
     await signIn(page, suite.stack.url, userId);
     const agentId = await buyAgent(page, 'Research helper');
     await recordStepChanges(page);
-    // Back from the checkout: the page is titled after the agent and the focus is on its heading, not the body.
-    expect(await page.title()).toBe('Research helper · Agents');
+    // Back from the checkout: the page is titled after the agent, its state first (a background tab says it), and
+    // the focus is on its heading, not the body.
+    expect(await page.title()).toBe('◐ Provisioning · Research helper · Agents');
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toContain(encodeURIComponent('#1d4ed8'));
     await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('agent-heading');
     // What the live region reads out, as it changes.
     await page.evaluate(`(() => {
@@ -59,6 +61,8 @@ describe('dashboard', () => {
     await saveScreenshot(page, 'agent-mid-run');
 
     await page.getByTestId('agent-status').filter({ hasText: 'Running' }).waitFor({ timeout: RUNNING_TIMEOUT_MS });
+    await expect.poll(() => page.title()).toBe('✓ Running · Research helper · Agents');
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toContain(encodeURIComponent('#15803d'));
     expect(completedInOrder(await stepChanges(page))).toEqual(UI_STEP_KEYS);
     const announced = (await page.evaluate('window.__announced')) as string[];
     expect(announced).toContain('Configuring Agent: in progress, step 5 of 6.');
@@ -116,6 +120,7 @@ describe('dashboard', () => {
 
     await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
     expect(await page.getByTestId('agent-status').textContent()).toContain('Failed');
+    await expect.poll(() => page.title()).toBe('✕ Failed · Flaky [fail:network_configured] · Agents');
     expect(await page.getByTestId('step-networking').getAttribute('data-status')).toBe('error');
     expect(await page.getByTestId('step-networking').textContent()).toContain('Failed');
     expect(await page.getByTestId('step-creating').getAttribute('data-status')).toBe('completed');

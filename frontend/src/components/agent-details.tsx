@@ -2,6 +2,7 @@ import type { AgentView } from '../../../lambdas/domain/schemas.ts';
 import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
 import type { PageNotice } from '../notices.ts';
 import { usePageHeading } from '../page.ts';
+import { agentTabName, useTabIcon } from '../tab-status.ts';
 import { agentStatusBadge, progressAnnouncement, stuckNoticeOf } from '../presentation.ts';
 import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
@@ -34,7 +35,9 @@ export function AgentDetails({
   const live = useLiveState().status === 'live';
   const now = useNow(provisioning && live);
   const failedStep = view.steps.find((step) => step.status === 'error');
-  const heading = usePageHeading(view.name);
+  const badge = agentStatusBadge(view.agentStatus);
+  const heading = usePageHeading(agentTabName(badge, view.name));
+  useTabIcon(badge.tone);
   const stuck = provisioning ? stuckNoticeOf(view, now) : undefined;
   const logs = useStepLogs(view.agentId, view.jobId);
   const usual = useUsualDurations(view.agentId, provisioning);
