@@ -248,9 +248,10 @@ describe('alarms', () => {
     const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm'));
     // 17 function error alarms, 3 failure queues, failed + timed-out executions of both state machines, ActivationFailed,
     // RollbackFailed, the refusal rates of Stripe events and callbacks, a refunded second payment, a paid checkout not
-    // provisioned, the failure rate of each of 5 steps, the fan-out's error rate, 2 stream iterator ages
-    // (test/infra/observability.test.ts has the ones of lib/constructs/observability.ts).
-    expect(alarms).toHaveLength(38);
+    // provisioned, the failure rate of each of 5 steps, the fan-out's error rate, 2 stream iterator ages, a malformed
+    // callback secret and a malformed Stripe webhook secret (test/infra/observability.test.ts has the ones of
+    // lib/constructs/observability.ts).
+    expect(alarms).toHaveLength(40);
     for (const [id, alarm] of alarms) expect(alarm.Properties.AlarmActions, id).toEqual([{ Ref: topicId() }]);
   });
 
