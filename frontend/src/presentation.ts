@@ -183,3 +183,16 @@ export function stepPaceLabel(step: UiStep, pace: StepPace): string | undefined 
 export function timeLeftLabel(ms: number): string {
   return ms < 1_000 ? 'Almost done' : `About ${formatDuration(ms)} left`;
 }
+
+/**
+ * What a queued job waits for, and since when (#24.4): to be dispatched to the provisioning workflow, or, once GitHub
+ * has the run (its link is known), for a runner to pick it up. Undefined when the job is not queued.
+ */
+export function queuedReason(view: AgentView, now: Date): string | undefined {
+  const queued = view.steps.find((step) => step.key === 'queued');
+  if (view.status !== 'queued' || queued?.status !== 'active' || queued.startedAt === undefined) return undefined;
+  const since = `since ${formatAge(now.getTime() - Date.parse(queued.startedAt))}`;
+  return view.workflowRunUrl === undefined
+    ? `Waiting to be handed to the provisioning workflow (${since}).`
+    : `Handed to the provisioning workflow: waiting for a runner to pick it up (${since}).`;
+}

@@ -109,6 +109,10 @@ describe('dashboard', () => {
     const server = await serverView(userId, agentId);
     expect(server).toMatchObject({ status: 'queued', currentStep: 'queued' });
     expect(await link.getAttribute('href')).toBe(server.workflowRunUrl);
+    // What it waits for, and since when.
+    expect(await page.getByTestId('queued-reason').textContent()).toMatch(
+      /^Handed to the provisioning workflow: waiting for a runner to pick it up \(since (just now|\d+ s ago)\)\.$/,
+    );
     expect(server.workflowRunUrl).toMatch(/\/actions\/runs\/\d+$/);
   });
 

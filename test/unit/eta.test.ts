@@ -1,10 +1,10 @@
 /** The usual durations and time left the agent page shows (#24.2): lambdas/domain/eta.ts, the page's words. */
 import { describe, expect, it } from 'vitest';
 import { stepPace, usualTimeLeftMs } from '../../lambdas/domain/eta.ts';
-import { newJob, type JobState } from '../../lambdas/domain/job-events.ts';
+import { agentViewOf, newJob, type JobState } from '../../lambdas/domain/job-events.ts';
 import { usualStepDurations, type StepDurations } from '../../lambdas/domain/operations.ts';
 import { advanceSteps, initialSteps, type UiStep } from '../../lambdas/domain/steps.ts';
-import { stepPaceLabel, timeLeftLabel } from '../../frontend/src/presentation.ts';
+import { queuedReason, stepPaceLabel, timeLeftLabel } from '../../frontend/src/presentation.ts';
 
 const t = (seconds: number) => new Date(Date.UTC(2026, 11, 8, 0, 0, seconds)).toISOString();
 const now = new Date(t(600));
@@ -75,5 +75,28 @@ describe('the time left and each step against its usual duration', () => {
       'Taking longer than usual: most finish within 1 min 00 s',
     );
     expect(stepPaceLabel(slow, stepPace(slow, [], now))).toBeUndefined();
+  });
+});
+
+describe('a queued job', () => {
+  const agent = {
+    agentId: 'a',
+    userId: 'u',
+    name: 'Helper',
+    region: 'hel1',
+    agentStatus: 'provisioning' as const,
+    seq: 1,
+    currentJobId: 'job-q',
+    createdAt: t(0),
+    updatedAt: t(0),
+  };
+  const view = agentViewOf(agent, newJob({ jobId: 'job-q', agentId: 'a', userId: 'u', region: 'hel1' }, t(570)));
+
+  it('says what it waits for and since when: its dispatch, then a runner', () => {
+    expect(queuedReason(view, now)).toBe('Waiting to be handed to the provisioning workflow (since 30 s ago).');
+    expect(queuedReason({ ...view, workflowRunUrl: 'https://github.com/o/r/actions/runs/1' }, now)).toBe(
+      'Handed to the provisioning workflow: waiting for a runner to pick it up (since 30 s ago).',
+    );
+    expect(queuedReason({ ...view, status: 'provisioning' }, now)).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@ import { isCancelledProvisioning } from '../../../lambdas/domain/wording.ts';
 import type { PageNotice } from '../notices.ts';
 import { usePageHeading } from '../page.ts';
 import { agentTabName, useTabIcon } from '../tab-status.ts';
-import { agentStatusBadge, progressAnnouncement, stuckNoticeOf } from '../presentation.ts';
+import { agentStatusBadge, progressAnnouncement, queuedReason, stuckNoticeOf } from '../presentation.ts';
 import { useLiveState, useNow } from '../services.ts';
 import { AgentControls } from './agent-controls.tsx';
 import { StatusBadge } from './badge.tsx';
@@ -122,6 +122,9 @@ export function AgentDetails({
         <section aria-labelledby="steps-heading" class="card">
           <h2 id="steps-heading">Provisioning</h2>
           <StepList steps={view.steps} now={now} cancelled={isCancelledProvisioning(view)} logs={logs} usual={usual} />
+          {provisioning && queuedReason(view, now) !== undefined ? (
+            <p data-testid="queued-reason">{queuedReason(view, now)}</p>
+          ) : null}
           {provisioning ? <TimeLeft steps={view.steps} usual={usual} now={now} /> : null}
           {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
           {provisioning && !live ? (
