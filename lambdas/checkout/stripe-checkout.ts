@@ -53,12 +53,7 @@ export async function openCheckoutSession(
     const open = checkoutSessionOf(known, now);
     if (open !== undefined) return { kind: 'open', session: open, created: false };
     // About to expire: expired now, so that the agent never has two sessions open at once.
-    if (known.status === 'open') {
-      const expired = await stripe.checkout.sessions
-        .expire(current.id)
-        .catch(async () => stripe.checkout.sessions.retrieve(current.id));
-      if (expired.status === 'complete') return { kind: 'paid' };
-    }
+    if (known.status === 'open' && (await closeSession(stripe, current.id)) === 'paid') return { kind: 'paid' };
   }
   const session = await stripe.checkout.sessions.create(
     {
@@ -76,4 +71,23 @@ export async function openCheckoutSession(
   const created = checkoutSessionOf(session, now);
   if (created === undefined) throw new Error('Stripe returned a Checkout Session that is not open or has no URL');
   return { kind: 'open', session: created, created: true };
+}
+
+/**
+ * Expires the session at Stripe so that it can no longer be paid: `paid` when it was completed first. Stripe refuses
+ * to expire a session that is not open, so a refusal is settled by what the session is now (expired already: closed).
+ */
+async function closeSession(stripe: Stripe, sessionId: string): Promise<'closed' | 'paid'> {
+  const closed = await stripe.checkout.sessions
+    .expire(sessionId)
+    .catch(async () => stripe.checkout.sessions.retrieve(sessionId));
+  return closed.status === 'complete' ? 'paid' : 'closed';
+}
+
+/**
+ * Closes the agent's session before its draft is deleted, so that nobody pays for an agent that is gone.
+ * @throws StripeKeyMissingError without a secret key; Stripe's errors otherwise
+ */
+export async function closeCheckoutSession(settings: CheckoutSettings, sessionId: string): Promise<'closed' | 'paid'> {
+  return closeSession(await stripeClient(settings.secretKeyId, settings.apiUrl), sessionId);
 }

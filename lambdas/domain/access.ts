@@ -62,6 +62,14 @@ export function mayPayFor(caller: Caller, agent: OwnedResource): boolean {
   return agent.userId === caller.userId;
 }
 
+/**
+ * Deleting a draft is its owner's own act, as paying is: staff who see someone's draft never delete it (403), and
+ * support, read only, deletes nothing. Only a draft is offered the button; the API answers anything else 409.
+ */
+export function mayDeleteDraft(caller: Caller, agent: OwnedResource): boolean {
+  return caller.role !== 'support' && mayPayFor(caller, agent);
+}
+
 /** An operator's action is audited with a reason (who and when are the token and the clock). */
 export function reasonRequired(caller: Caller): boolean {
   return caller.role === 'operator';

@@ -79,6 +79,7 @@ export const ROUTE_THROTTLES: Readonly<Record<string, Required<ThrottleSettings>
   'POST /agents': { rateLimit: 10, burstLimit: 20 },
   'POST /agents/{agentId}/actions': { rateLimit: 10, burstLimit: 20 },
   'POST /agents/{agentId}/checkout': { rateLimit: 10, burstLimit: 20 },
+  'DELETE /agents/{agentId}': { rateLimit: 10, burstLimit: 20 },
   // Staff only.
   'GET /operations/jobs': { rateLimit: 10, burstLimit: 20 },
   'GET /operations/health': { rateLimit: 10, burstLimit: 20 },
@@ -99,7 +100,10 @@ export class HttpApi extends Construct {
   public readonly stripeWebhook: PipelineFunction;
   public readonly githubCallback: PipelineFunction;
   public readonly agentsApi: PipelineFunction;
-  /** `POST /agents/{agentId}/checkout`: the only function that loads the Stripe SDK and may read the Stripe key. */
+  /**
+   * `POST /agents/{agentId}/checkout` and `DELETE /agents/{agentId}` (a draft, whose open session it expires first): the
+   * only dashboard function that loads the Stripe SDK and may read the Stripe key.
+   */
   public readonly checkout: PipelineFunction;
   /** `/operations/...`: the operations console's reads (operators and support only, decided by the handler). */
   public readonly operationsApi: PipelineFunction;
@@ -173,15 +177,16 @@ export class HttpApi extends Construct {
 
     this.checkout = new PipelineFunction(this, 'Checkout', {
       name: 'checkout',
-      description: 'Dashboard API: Stripe Checkout for a draft agent',
+      description: 'Dashboard API: Stripe Checkout for a draft agent, and deleting an unpaid draft',
       observability,
       // STRIPE_API_URL is left to its default, Stripe's own (the local runtime points it at the Stripe fake).
       environment: { STRIPE_PRICE_ID: stripePriceId, DASHBOARD_URL: dashboardUrl },
     })
       .useTable(data.table, 'read')
       .useSecret('STRIPE_SECRET_KEY_ID', secrets.stripeSecretKey);
-    // It keeps the agent's open Checkout Session on the agent item (one UpdateItem), and writes nothing else.
-    data.table.grant(this.checkout, 'dynamodb:UpdateItem');
+    // It keeps the agent's open Checkout Session on the agent item (one UpdateItem) and deletes an unpaid draft's item
+    // (a conditional DeleteItem), and writes nothing else.
+    data.table.grant(this.checkout, 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
 
     this.operationsApi = new PipelineFunction(this, 'OperationsApi', {
       name: 'operations-api',
@@ -244,14 +249,15 @@ export class HttpApi extends Construct {
         ...this.api.addRoutes({ path, methods: [HttpMethod.GET], integration: operationsIntegration, authorizer }),
       );
     }
-    dashboardRoutes.push(
-      ...this.api.addRoutes({
-        path: '/agents/{agentId}/checkout',
-        methods: [HttpMethod.POST],
-        integration: new HttpLambdaIntegration('CheckoutIntegration', this.checkout),
-        authorizer,
-      }),
-    );
+    const checkoutIntegration = new HttpLambdaIntegration('CheckoutIntegration', this.checkout);
+    for (const [path, method] of [
+      ['/agents/{agentId}/checkout', HttpMethod.POST],
+      ['/agents/{agentId}', HttpMethod.DELETE],
+    ] as const) {
+      dashboardRoutes.push(
+        ...this.api.addRoutes({ path, methods: [method], integration: checkoutIntegration, authorizer }),
+      );
+    }
     throttleEachRoute(stage, [...signedRoutes, ...dashboardRoutes]);
   }
 }

@@ -44,6 +44,7 @@ describe('HTTP API', () => {
     ['GET /agents/{agentId}/logs', 'agents-api', 'CUSTOM'],
     ['GET /agents/{agentId}/usual-durations', 'agents-api', 'CUSTOM'],
     ['POST /agents/{agentId}/checkout', 'checkout', 'CUSTOM'],
+    ['DELETE /agents/{agentId}', 'checkout', 'CUSTOM'],
     ['POST /agents/{agentId}/actions', 'agents-api', 'CUSTOM'],
     ['GET /operations/jobs', 'operations-api', 'CUSTOM'],
     ['GET /operations/health', 'operations-api', 'CUSTOM'],
@@ -123,6 +124,8 @@ describe('HTTP API', () => {
     for (const key of ['POST /webhooks/stripe', 'POST /callbacks/github']) {
       expect(settings[key]).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
     }
+    // Deleting a draft is a person's click, as paying is.
+    expect(settings['DELETE /agents/{agentId}']).toEqual({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
   });
 
   it('creates the stage after its routes: CloudFormation resolves RouteSettings by route key', () => {

@@ -245,9 +245,9 @@ describe('least privilege', () => {
     ]);
   });
 
-  it("lets checkout update items only (its agent's open Checkout Session), never put or delete", () => {
+  it("lets checkout update (its agent's open Checkout Session) and delete (an unpaid draft) items only, never put", () => {
     const writes = actionsOfFunction('checkout').filter((action) => TABLE_WRITE_ACTIONS.includes(action));
-    expect(writes).toEqual(['dynamodb:UpdateItem']);
+    expect(writes.sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
   });
 
   it('lets only checkout, power-action (a destroy cancels the subscription) and stripe-webhook (a second payment is refunded) read the Stripe secret key', () => {

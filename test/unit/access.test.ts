@@ -3,6 +3,7 @@ import {
   actorOf,
   isStaff,
   mayAct,
+  mayDeleteDraft,
   mayPayFor,
   maySee,
   offeredActions,
@@ -34,19 +35,25 @@ describe('roleOf', () => {
   });
 });
 
-describe('who may see, act and pay', () => {
+describe('who may see, act, pay and delete a draft', () => {
   it.each([
-    ['the owner', owner, { see: true, act: true, pay: true, staff: false }],
-    ['another customer', stranger, { see: false, act: false, pay: false, staff: false }],
-    ['an operator', operator, { see: true, act: true, pay: false, staff: true }],
-    ['support', support, { see: true, act: false, pay: false, staff: true }],
+    ['the owner', owner, { see: true, act: true, pay: true, deleteDraft: true, staff: false }],
+    ['another customer', stranger, { see: false, act: false, pay: false, deleteDraft: false, staff: false }],
+    ['an operator', operator, { see: true, act: true, pay: false, deleteDraft: false, staff: true }],
+    ['support', support, { see: true, act: false, pay: false, deleteDraft: false, staff: true }],
   ] as const)('%s', (_, caller, expected) => {
     expect({
       see: maySee(caller, agent),
       act: mayAct(caller, agent),
       pay: mayPayFor(caller, agent),
+      deleteDraft: mayDeleteDraft(caller, agent),
       staff: isStaff(caller),
     }).toEqual(expected);
+  });
+
+  it('lets an operator delete their own draft, never support (read only), even its own', () => {
+    expect(mayDeleteDraft(operator, { userId: operator.userId })).toBe(true);
+    expect(mayDeleteDraft(support, { userId: support.userId })).toBe(false);
   });
 
   it('offers each viewer exactly the actions the API would accept from them now', () => {

@@ -192,3 +192,82 @@ describe('POST /agents/{agentId}/checkout', () => {
     }
   });
 });
+
+describe('DELETE /agents/{agentId}', () => {
+  const deleteAgent = async (userId: string, agentId: string) =>
+    fetch(`${gateway.url}/agents/${agentId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${gateway.devAuth!.issueAccessToken(userId)}` },
+    });
+  const listed = async (userId: string) =>
+    ((await api(userId, 'GET', '/agents')).body.agents as { agentId: string }[]).map((agent) => agent.agentId);
+
+  it('expires the draft’s open Checkout Session at Stripe, then deletes the draft: it leaves the list', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+    await api(userId, 'POST', `/agents/${agentId}/checkout`);
+
+    const response = await deleteAgent(userId, agentId);
+
+    expect(response.status).toBe(204);
+    expect(sessionsOf(agentId).map((session) => session.status)).toEqual(['expired']);
+    expect(await getAgent(agentId)).toBeUndefined();
+    expect(await listed(userId)).not.toContain(agentId);
+    expect((await api(userId, 'GET', `/agents/${agentId}`)).status).toBe(404);
+  });
+
+  it('deletes a draft that never opened a checkout, calling Stripe for nothing', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+
+    expect((await deleteAgent(userId, agentId)).status).toBe(204);
+    expect(await getAgent(agentId)).toBeUndefined();
+  });
+
+  it('refuses with 409 draft_paid and deletes nothing when the session was paid first', async () => {
+    const userId = `user-${randomUUID()}`;
+    const agentId = await draftAgent(userId);
+    await api(userId, 'POST', `/agents/${agentId}/checkout`);
+    await stripe.pay(sessionsOf(agentId)[0]!.id);
+
+    const response = await deleteAgent(userId, agentId);
+
+    expect(response.status).toBe(409);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('draft_paid');
+    expect(error.message).toMatch(/just paid for/);
+    expect((await getAgent(agentId))?.agentStatus).toBe('draft');
+    expect(sessionsOf(agentId).map((session) => session.status)).toEqual(['complete']);
+  });
+
+  it('refuses an agent that is not a draft with 409 in words, and keeps it', async () => {
+    const owner = `user-${randomUUID()}`;
+    const agentId = await draftAgent(owner);
+    await createJob({ agentId, userId: owner, region: 'fsn1', actor: 'test', timeouts: PROVISION_TIMEOUTS });
+
+    const response = await deleteAgent(owner, agentId);
+
+    expect(response.status).toBe(409);
+    expect(await response.json()).toEqual({
+      error: { code: 'agent_not_draft', message: 'The agent is provisioning: only an unpaid draft can be deleted' },
+    });
+    expect((await getAgent(agentId))?.agentStatus).toBe('provisioning');
+  });
+
+  it('answers 404 for someone else’s draft and 403 for an operator, deleting nothing', async () => {
+    const owner = `user-${randomUUID()}`;
+    const agentId = await draftAgent(owner);
+    await api(owner, 'POST', `/agents/${agentId}/checkout`);
+
+    expect((await deleteAgent(`user-${randomUUID()}`, agentId)).status).toBe(404);
+    const operator = await fetch(`${gateway.url}/agents/${agentId}`, {
+      method: 'DELETE',
+      headers: {
+        authorization: `Bearer ${gateway.devAuth!.issueAccessToken(`op-${randomUUID()}`, { groups: ['operators'] })}`,
+      },
+    });
+    expect(operator.status).toBe(403);
+    expect((await getAgent(agentId))?.agentStatus).toBe('draft');
+    expect(sessionsOf(agentId).map((session) => session.status)).toEqual(['open']);
+  });
+});
