@@ -67,6 +67,9 @@ describe('dashboard', () => {
     const announced = (await page.evaluate('window.__announced')) as string[];
     expect(announced).toContain('Configuring Agent: in progress, step 5 of 6.');
     expect(announced.at(-1)).toBe('Running: the agent is ready.');
+    // What the owner is billed, under the agent's name: monthly, with the date of the next charge.
+    await expect.poll(() => page.getByTestId('billing').getAttribute('data-billing')).toBe('billed');
+    expect(await page.getByTestId('billing').textContent()).toMatch(/^Billed monthly\. Next charge on .+\.$/);
     expect(await page.getByTestId('announcer').getAttribute('aria-live')).toBe('polite');
     for (const key of UI_STEP_KEYS) {
       await expect.poll(() => page.getByTestId(`step-${key}`).getAttribute('data-status')).toBe('completed');
@@ -131,6 +134,10 @@ describe('dashboard', () => {
     expect(await page.getByTestId('step-installing').getAttribute('data-status')).toBe('pending');
     expect(await page.getByTestId('failure').textContent()).toContain('Configuring Network');
     expect((await page.getByTestId('failure-error').textContent())?.length).toBeGreaterThan(0);
+    // It never ran: the page says it is not billed once removed, and refunded (I7).
+    expect(await page.getByTestId('billing').textContent()).toBe(
+      'Not billed after removal; you will be refunded, as this agent never ran.',
+    );
     // The failed step's log is open on its last lines: the error output.
     const failedLog = page.getByTestId('log-networking');
     await expect.poll(() => failedLog.textContent()).toContain('Error: Injected failure at network_configured');

@@ -238,6 +238,28 @@ class FailOutside implements Command {
   toString = () => `FailOutside(${this.fault})`;
 }
 
+/**
+ * The webhook endpoint is unreachable from Stripe for a while (`ms`): what Stripe sends meanwhile is delivered by the
+ * fake's own retries once it is back (the run's stack plays Stripe's three days of retries in seconds).
+ */
+class StripeEndpointDown implements Command {
+  constructor(readonly ms: number) {}
+  check = () => true;
+  async run(_: Model, real: Real): Promise<void> {
+    const { stack } = real;
+    stack.fakes.stripe.sendWebhooksTo({
+      url: 'http://127.0.0.1:9/webhooks/stripe',
+      secret: stack.secrets.stripeWebhookSecret,
+    });
+    await new Promise((resolve) => setTimeout(resolve, this.ms));
+    stack.fakes.stripe.sendWebhooksTo({
+      url: `${stack.url}/webhooks/stripe`,
+      secret: stack.secrets.stripeWebhookSecret,
+    });
+  }
+  toString = () => `StripeEndpointDown(${this.ms})`;
+}
+
 /** The internet between the workflow and the callback endpoint fails the next callback of a kind. */
 class FailCallback implements Command {
   constructor(
@@ -324,6 +346,7 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   fc
     .tuple(fc.constantFrom('refuse' as const, 'lose-answer' as const), fc.integer({ min: 1, max: 4 }))
     .map(([fault, requests]) => new FailStartExecution(fault, requests)),
+  fc.constantFrom(300, 1_000).map((ms) => new StripeEndpointDown(ms)),
   fc.constant(new SweepLater()),
   fc.constantFrom(0, 150, 600).map((ms) => new Wait(ms)),
 ];

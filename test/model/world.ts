@@ -116,7 +116,10 @@ export function violations(world: WorldSnapshot): string[] {
   for (const subscriptionId of world.endedByStripe) {
     const subscription = world.subscriptions.find((candidate) => candidate.id === subscriptionId);
     const agent = subscription?.agentId === undefined ? undefined : agents.get(subscription.agentId);
-    if (agent !== undefined && agent.agentStatus !== 'destroyed') {
+    // An end that reached the pipeline before its checkout (the checkout's delivery failed and Stripe retried it
+    // later) provisions nothing: the agent stays a draft that keeps the end, and nothing runs or bills (I5).
+    const endedFirst = agent?.agentStatus === 'draft' && agent.subscriptionEndedAt !== undefined;
+    if (agent !== undefined && agent.agentStatus !== 'destroyed' && !endedFirst) {
       found.push(`I5: subscription ${subscriptionId} ended, yet agent ${agent.agentId} is ${agent.agentStatus}`);
     }
   }
