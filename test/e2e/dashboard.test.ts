@@ -121,13 +121,27 @@ describe('dashboard', () => {
 
   it('marks the step that failed as the error, with its message and a Retry button', async () => {
     const page = await suite.newPage();
+    // The browser's notifications, as a person allowing them would see them.
+    await page.addInitScript(`(() => {
+      window.__notifications = [];
+      window.Notification = class {
+        static permission = 'default';
+        static requestPermission() { window.Notification.permission = 'granted'; return Promise.resolve('granted'); }
+        constructor(title, options) { window.__notifications.push(title + ': ' + options.body); }
+      };
+    })()`);
     await signIn(page, suite.stack.url, `grace-${RUN}`);
     await buyAgent(page, 'Flaky [fail:network_configured]');
     await page.getByTestId('checkout-outcome').waitFor();
+    await page.getByTestId('notify-me').click();
+    await page.getByTestId('notify-me').waitFor({ state: 'detached' });
 
     await page.getByTestId('failure').waitFor({ timeout: RUNNING_TIMEOUT_MS });
     expect(await page.getByTestId('agent-status').textContent()).toContain('Failed');
     await expect.poll(() => page.title()).toBe('✕ Failed · Flaky [fail:network_configured] · Agents');
+    await expect
+      .poll(() => page.evaluate('window.__notifications'))
+      .toEqual([expect.stringMatching(/^Flaky \[fail:network_configured\] failed: .+/)]);
     expect(await page.getByTestId('step-networking').getAttribute('data-status')).toBe('error');
     expect(await page.getByTestId('step-networking').textContent()).toContain('Failed');
     expect(await page.getByTestId('step-creating').getAttribute('data-status')).toBe('completed');

@@ -13,6 +13,7 @@ import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
 import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
 import { useStepLogs } from './step-logs.tsx';
+import { StateNotifications } from './state-notifications.tsx';
 import { TimeLeft, useUsualDurations } from './usual-durations.tsx';
 
 /**
@@ -126,6 +127,7 @@ export function AgentDetails({
             <p data-testid="queued-reason">{queuedReason(view, now)}</p>
           ) : null}
           {provisioning ? <TimeLeft steps={view.steps} usual={usual} now={now} /> : null}
+          <StateNotifications view={view} />
           {provisioning ? <HeartbeatAge view={view} now={now} /> : null}
           {provisioning && !live ? (
             <p class="muted" data-testid="not-live">
