@@ -78,6 +78,8 @@ describe('dashboard', () => {
     const server = await serverView(userId, agentId);
     expect(await page.getByTestId('server-ip').textContent()).toBe(server.vm?.serverIp);
     expect(await page.getByTestId('tailscale-ip').textContent()).toBe(server.vm?.tailscaleIp);
+    // How to reach it: a command over the tailnet, to copy.
+    expect(await page.getByTestId('reach-command').textContent()).toBe(`ssh root@${server.vm?.tailscaleIp}`);
     expect(server.vm?.serverIp).toMatch(/^[\d.:a-f]+$/);
     await saveScreenshot(page, 'agent-running');
     await page.screenshot({ path: README_SCREENSHOT, fullPage: true });

@@ -13,6 +13,7 @@ import { Notice, type Notify, PageNotices } from './notice.tsx';
 import { PayButton } from './pay-button.tsx';
 import { HeartbeatAge, StepList } from './provisioning-steps.tsx';
 import { useStepLogs } from './step-logs.tsx';
+import { ReachAgent } from './reach-agent.tsx';
 import { StateNotifications } from './state-notifications.tsx';
 import { TimeLeft, useUsualDurations } from './usual-durations.tsx';
 
@@ -154,6 +155,7 @@ export function AgentDetails({
             <dt>Tailscale IP</dt>
             <dd data-testid="tailscale-ip">{view.vm.tailscaleIp ?? '—'}</dd>
           </dl>
+          {view.vm.tailscaleIp === undefined ? null : <ReachAgent tailscaleIp={view.vm.tailscaleIp} />}
         </section>
       ) : null}
     </article>
