@@ -26,6 +26,9 @@ describe('routes of the synthesized stack', () => {
         ['GET /agents', 'agents-api', 'LAMBDA'],
         ['POST /agents', 'agents-api', 'LAMBDA'],
         ['GET /agents/{agentId}', 'agents-api', 'LAMBDA'],
+        ['GET /agents/{agentId}/logs', 'agents-api', 'LAMBDA'],
+        ['GET /agents/{agentId}/usual-durations', 'agents-api', 'LAMBDA'],
+        ['DELETE /agents/{agentId}', 'checkout', 'LAMBDA'],
         ['POST /agents/{agentId}/checkout', 'checkout', 'LAMBDA'],
         ['POST /agents/{agentId}/actions', 'agents-api', 'LAMBDA'],
         ['GET /operations/jobs', 'operations-api', 'LAMBDA'],
@@ -33,7 +36,7 @@ describe('routes of the synthesized stack', () => {
         ['GET /operations/agents/{agentId}/history', 'operations-api', 'LAMBDA'],
       ]),
     );
-    expect(table).toHaveLength(10);
+    expect(table).toHaveLength(13);
     const authorizers = routes.http.flatMap((route) => (route.authorizer.kind === 'LAMBDA' ? [route.authorizer] : []));
     expect(new Set(authorizers.map((authorizer) => handlerNameOf(authorizer.target.functionLogicalId)))).toEqual(
       new Set(['http-authorizer']),

@@ -77,7 +77,9 @@ describe('a statement removed from a role', () => {
       await payForAgent(client, agent.agentId);
       const settled = await client.settled(agent.agentId);
       expect(settled.status).toBe('failed');
-      expect(settled.error).toContain('Lambda.AWSLambdaException');
+      // The reason as staff read it (the owner reads the failure in their words).
+      const staff = await ApiClient.signIn(stack.url, `iam-sfn-operator-${RUN}`, ['operators']);
+      expect((await staff.agent(agent.agentId)).error).toContain('Lambda.AWSLambdaException');
       expect(dispatches).toBe(0);
     } finally {
       stop();
