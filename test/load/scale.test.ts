@@ -182,8 +182,12 @@ describe('load', () => {
       },
       (phase) => console.info(`[load] ${phase}`),
     );
-    // Compared whole, so that an agent that ended otherwise shows how and why.
-    const outcomes = [...watched.finals.values()].map(({ name, status, agentStatus, failedStep, error }) => ({
+    // Compared whole, so that an agent that ended otherwise shows how and why: as staff read it, with the workflow's
+    // own message (the owners read their failures in their words, without it).
+    const staff = await ApiClient.signIn(stack.url, `load-operator-${RUN}`, ['operators']);
+    const staffViews = await Promise.all([...watched.finals.keys()].map((agentId) => staff.agent(agentId)));
+    expect([...watched.finals.values()].filter((view) => view.error?.includes('Injected failure'))).toEqual([]);
+    const outcomes = staffViews.map(({ name, status, agentStatus, failedStep, error }) => ({
       name,
       status,
       agentStatus,
