@@ -35,6 +35,7 @@ const agentSummary = z.pick(agentView, {
   region: true,
   agentStatus: true,
   paymentIssue: true,
+  subscriptionEndedAt: true,
 });
 export type AgentSummary = z.infer<typeof agentSummary>;
 
@@ -137,6 +138,11 @@ export class ApiClient {
   /** The URL of the checkout page that pays for (and so starts) the agent. */
   async checkout(agentId: string): Promise<string> {
     return checkoutSession.parse(await this.json('POST', `/agents/${encodeURIComponent(agentId)}/checkout`)).url;
+  }
+
+  /** Deletes an unpaid draft (its open checkout is closed first, so it can no longer be paid). */
+  async deleteDraft(agentId: string): Promise<void> {
+    await this.json('DELETE', `/agents/${encodeURIComponent(agentId)}`);
   }
 
   /**

@@ -234,6 +234,19 @@ describe('dashboard', () => {
     await page.getByTestId('agent').waitFor();
     expect(await page.getByRole('button', { name: 'Continue to payment' }).count()).toBe(1);
     expect(await page.getByTestId('steps').count()).toBe(0);
+
+    // Deleting the draft (after a confirm) expires its open session and leads back to the list, which no longer has it.
+    let question = '';
+    page.once('dialog', (dialog) => {
+      question = dialog.message();
+      void dialog.accept();
+    });
+    await page.getByRole('button', { name: 'Delete draft' }).click();
+    await page.getByTestId('no-agents').waitFor();
+    expect(question).toMatch(/Delete the draft “Second thoughts”/);
+    expect(await page.locator('[data-testid^="agent-agent"]').count()).toBe(0);
+    await page.reload();
+    await page.getByTestId('no-agents').waitFor();
   });
 
   it('names each page, offers a skip link first, and serves a favicon', async () => {

@@ -95,9 +95,7 @@ export function AgentDetails({
         </Notice>
       ) : null}
 
-      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? (
-        <PayButton agentId={view.agentId} />
-      ) : null}
+      {view.agentStatus === 'draft' && view.subscriptionEndedAt === undefined ? <PayButton view={view} /> : null}
       <AgentControls view={view} notify={notify} />
 
       {view.actionError === undefined ? null : (

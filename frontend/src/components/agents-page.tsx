@@ -7,6 +7,7 @@ import { agentStatusBadge } from '../presentation.ts';
 import { agentHref } from '../router.ts';
 import { useLiveState, useServices } from '../services.ts';
 import { StatusBadge } from './badge.tsx';
+import { DeleteDraftButton } from './delete-draft-button.tsx';
 import { Notice } from './notice.tsx';
 
 /** The signed-in user's agents, with live statuses, and the form that buys a new one. */
@@ -51,7 +52,10 @@ export function AgentsPage() {
         ) : agents.length === 0 ? (
           <p data-testid="no-agents">No agents yet. Create your first one below.</p>
         ) : (
-          <AgentList agents={agents} />
+          <AgentList
+            agents={agents}
+            onDeleted={(agentId) => setAgents(agents.filter((agent) => agent.agentId !== agentId))}
+          />
         )}
       </section>
       <NewAgentForm />
@@ -59,7 +63,8 @@ export function AgentsPage() {
   );
 }
 
-function AgentList({ agents }: { agents: readonly AgentSummary[] }) {
+/** The caller's agents; a draft's Delete removes it here on the API's answer (no message comes for it). */
+function AgentList({ agents, onDeleted }: { agents: readonly AgentSummary[]; onDeleted: (agentId: string) => void }) {
   const { agents: live } = useLiveState();
   return (
     <ul class="agent-list" data-testid="agent-list">
@@ -72,6 +77,11 @@ function AgentList({ agents }: { agents: readonly AgentSummary[] }) {
             </a>
             <span class="muted">{agent.region}</span>
             <StatusBadge badge={agentStatusBadge(status)} />
+            <DeleteDraftButton
+              agent={{ ...agent, agentStatus: status }}
+              own
+              onDeleted={() => onDeleted(agent.agentId)}
+            />
           </li>
         );
       })}
